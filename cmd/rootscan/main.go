@@ -1,0 +1,78 @@
+// Command rootscan scans the containers of a Kubernetes node from outside: it lists them through the CRI, mounts
+// each one's root filesystem read-only from containerd's snapshotter and reads it without exec or any pod change.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, as scripts and CI jobs rely on them.
+const (
+	exitOK      = 0
+	exitPartial = 1 // some targets could not be scanned; the others were
+	exitFatal   = 2 // nothing could be scanned: bad flags, runtime unreachable, not a CRI
+)
+
+// usageError marks errors caused by how rootscan was called.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitFatal
+	}
+	var err error
+	code := exitOK
+	switch args[0] {
+	case "scan":
+		code, err = cmdScan(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		err = cmdVersion(stdout)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitOK
+	default:
+		err = usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+	if err != nil {
+		if errors.Is(err, errHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "rootscan: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(stderr, "Run 'rootscan help' for usage.")
+		}
+		return exitFatal
+	}
+	return code
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `rootscan scans the containers of a node from outside: no exec, no pod change, any image.
+
+Usage:
+  rootscan scan [flags]                 scan every container on this node (CRI + containerd snapshots)
+  rootscan scan --container ID          scan one container
+  rootscan scan --dir PATH              scan a directory as a root filesystem
+  rootscan scan --oci PATH              scan an OCI image layout
+  rootscan version                      print the version
+
+Run 'rootscan scan -h' for the scan flags.
+`)
+}

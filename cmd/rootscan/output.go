@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+// output is the JSON document `rootscan scan -o json` writes: stable field names for machines.
+type output struct {
+	Node    string        `json:"node"`
+	Runtime string        `json:"runtime,omitempty"`
+	Reports []scan.Report `json:"reports"`
+}
+
+func writeOutput(w io.Writer, f *scanFlags, doc output) error {
+	if f.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	return writeTable(w, doc, f.showPackages)
+}
+
+func writeTable(w io.Writer, doc output, showPackages bool) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tPACKAGES\tFILE ERRORS\tSTATUS")
+	failed := 0
+	for _, r := range doc.Reports {
+		t := r.Target
+		osName, pkgs, ferrs, status := "-", "-", "-", "ok"
+		if r.Result != nil {
+			if r.Result.OS != nil {
+				osName = osLabel(r.Result.OS)
+			}
+			pkgs = fmt.Sprint(len(r.Result.Packages))
+			ferrs = fmt.Sprint(len(r.Result.Errors))
+		}
+		if r.Error != "" {
+			status = "FAILED"
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), dash(t.State), dash(t.Image), shortDigest(t.ImageDigest), osName, pkgs, ferrs, status)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range doc.Reports {
+		if r.Error != "" {
+			fmt.Fprintf(w, "\n%s: scan failed: %s\n", r.Target.Name(), r.Error)
+			continue
+		}
+		if r.Result == nil {
+			continue
+		}
+		if showPackages && len(r.Result.Packages) > 0 {
+			fmt.Fprintf(w, "\n%s (%s, %s)\n", r.Target.Name(), dash(r.Target.ImageDigest), r.Target.Access)
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "  PACKAGE\tVERSION\tARCH\tSOURCE\tECOSYSTEM")
+			for _, p := range r.Result.Packages {
+				src := p.Source
+				if p.SourceVersion != "" && p.SourceVersion != p.Version {
+					src += " (" + p.SourceVersion + ")"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, dash(p.Arch), dash(src), p.Ecosystem)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		for _, e := range r.Result.Errors {
+			where := e.Analyzer
+			if e.Path != "" {
+				where += " " + e.Path
+			}
+			fmt.Fprintf(w, "  warning: %s: %s\n", where, e.Err)
+		}
+	}
+	fmt.Fprintf(w, "\n%d target(s) scanned on node %s, %d failed\n", len(doc.Reports), dash(doc.Node), failed)
+	return nil
+}
+
+func osLabel(o *scan.OS) string {
+	s := o.ID
+	if o.VersionID != "" {
+		s += " " + o.VersionID
+	}
+	if o.VersionCodename != "" {
+		s += " (" + o.VersionCodename + ")"
+	}
+	return s
+}
+
+func shortDigest(d string) string {
+	if d == "" {
+		return "-"
+	}
+	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
+	}
+	return d
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/node"
+	"github.com/rootscan/rootscan/scan"
+)
+
+var errHelp = flag.ErrHelp
+
+type scanFlags struct {
+	endpoint     string
+	ctrdAddress  string
+	namespace    string
+	container    string
+	dir          string
+	oci          string
+	ociRef       string
+	output       string
+	mountDir     string
+	scratchDir   string
+	concurrency  int
+	maxFileSize  int64
+	nodeName     string
+	logLevel     string
+	procRoot     string
+	showPackages bool
+}
+
+func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
+	f := &scanFlags{}
+	fs := flag.NewFlagSet("rootscan scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.endpoint, "runtime-endpoint", envOr("CONTAINER_RUNTIME_ENDPOINT", cri.DefaultEndpoint), "CRI runtime endpoint: unix:///path or a socket path (env CONTAINER_RUNTIME_ENDPOINT)")
+	fs.StringVar(&f.ctrdAddress, "containerd-address", "", "containerd API socket for snapshot access (default: the runtime endpoint's socket)")
+	fs.StringVar(&f.namespace, "namespace", "", "only scan containers of pods in this Kubernetes namespace")
+	fs.StringVar(&f.container, "container", "", "scan only the container with this ID (or unique ID prefix)")
+	fs.StringVar(&f.dir, "dir", "", "scan this directory as a root filesystem instead of the node's containers")
+	fs.StringVar(&f.oci, "oci", "", "scan this OCI image layout directory instead of the node's containers")
+	fs.StringVar(&f.ociRef, "oci-ref", "", "with --oci: the image ref name to pick when the layout holds several")
+	fs.StringVar(&f.output, "o", "table", "output format: table or json")
+	fs.StringVar(&f.mountDir, "mount-dir", "/run/rootscan/mounts", "private directory for the read-only mounts (stale ones are removed at start)")
+	fs.StringVar(&f.scratchDir, "scratch-dir", os.TempDir(), "where --oci layers are unpacked (removed afterwards)")
+	fs.IntVar(&f.concurrency, "concurrency", min(4, runtime.NumCPU()), "containers scanned at once")
+	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
+	fs.StringVar(&f.nodeName, "node-name", envOr("NODE_NAME", hostname()), "node name put in reports (env NODE_NAME)")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
+	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
+	fs.BoolVar(&f.showPackages, "packages", true, "list each target's packages in table output")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	if f.output != "table" && f.output != "json" {
+		return nil, usageError{fmt.Sprintf("-o %q: want table or json", f.output)}
+	}
+	n := 0
+	for _, v := range []string{f.container, f.dir, f.oci} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, usageError{"--container, --dir and --oci are exclusive"}
+	}
+	return f, nil
+}
+
+func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	f, err := parseScanFlags(args, stderr)
+	if err != nil {
+		return exitFatal, err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return exitFatal, usageError{fmt.Sprintf("--log-level: %v", err)}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	analyzers := []scan.Analyzer{scan.NewOSRelease(), scan.NewDpkg()}
+	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
+
+	doc := output{Node: f.nodeName, Reports: []scan.Report{}}
+	switch {
+	case f.dir != "":
+		doc.Reports = append(doc.Reports, scanDir(ctx, f, opts, analyzers))
+	case f.oci != "":
+		doc.Reports = append(doc.Reports, scanOCI(ctx, f, opts, analyzers))
+	default:
+		reps, rt, err := scanNode(ctx, f, opts, analyzers, log, stderr)
+		if err != nil {
+			return exitFatal, err
+		}
+		doc.Runtime, doc.Reports = rt, reps
+	}
+	if err := writeOutput(stdout, f, doc); err != nil {
+		return exitFatal, fmt.Errorf("write output: %w", err)
+	}
+	for _, r := range doc.Reports {
+		if r.Error != "" {
+			return exitPartial, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return exitPartial, nil
+	}
+	return exitOK, nil
+}
+
+func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer, log *slog.Logger, stderr io.Writer) ([]scan.Report, string, error) {
+	client, err := cri.Dial(ctx, f.endpoint)
+	if err != nil {
+		return nil, "", err
+	}
+	defer client.Close()
+	name, ver := client.Runtime()
+	addr := f.ctrdAddress
+	if addr == "" {
+		addr = client.Endpoint()
+	}
+	snaps, err := fsaccess.DialSnapshots(ctx, addr)
+	if err != nil {
+		return nil, "", err
+	}
+	defer snaps.Close()
+	mounter, err := fsaccess.NewMounter(ctx, f.mountDir, log)
+	if err != nil {
+		return nil, "", err
+	}
+	defer func() {
+		if err := mounter.Close(); err != nil {
+			log.Error("release mounts", "dir", f.mountDir, "err", err)
+		}
+	}()
+	s := &node.Scanner{
+		Containers:  client,
+		Roots:       &node.ContainerRoots{Snapshots: snaps, Mounter: mounter, ProcRoot: f.procRoot, Options: opts},
+		Digests:     snaps,
+		Analyzers:   analyzers,
+		Concurrency: f.concurrency,
+		Node:        f.nodeName,
+		Log:         log,
+	}
+	if isTerminal(stderr) {
+		s.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\rscanning containers %d/%d", done, total)
+			if done == total {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+		}
+	}
+	filter := cri.Filter{PodNamespace: f.namespace, ID: f.container}
+	if f.container != "" {
+		c, err := client.Container(ctx, f.container)
+		if err != nil {
+			return nil, "", err
+		}
+		return []scan.Report{s.ScanContainer(ctx, c)}, name + " " + ver, nil
+	}
+	reps, err := s.ScanNode(ctx, filter)
+	return reps, name + " " + ver, err
+}
+
+func scanDir(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer) scan.Report {
+	abs, _ := filepath.Abs(f.dir)
+	rep := scan.Report{Target: scan.Target{Kind: "dir", Node: f.nodeName, Path: abs, Access: "dir"}, StartedAt: time.Now()}
+	root, err := fsaccess.OpenDir(abs, opts)
+	if err != nil {
+		rep.Error = err.Error()
+	} else {
+		rep.Result = scan.Run(ctx, root, analyzers)
+		_ = root.Close()
+	}
+	rep.Duration = time.Since(rep.StartedAt)
+	return rep
+}
+
+func scanOCI(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer) scan.Report {
+	abs, _ := filepath.Abs(f.oci)
+	rep := scan.Report{Target: scan.Target{Kind: "oci", Node: f.nodeName, Path: abs, Access: "oci-extract"}, StartedAt: time.Now()}
+	root, img, err := fsaccess.OpenOCI(ctx, abs, f.scratchDir, fsaccess.OCIOptions{Ref: f.ociRef, Root: opts})
+	if err != nil {
+		rep.Error = err.Error()
+	} else {
+		rep.Target.Image = img.RefName
+		rep.Target.ImageDigest = img.ManifestDigest.String()
+		rep.Target.ImageID = img.ConfigDigest.String()
+		rep.Result = scan.Run(ctx, root, analyzers)
+		if err := root.Close(); err != nil {
+			rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "fsaccess", Err: err.Error()})
+		}
+	}
+	rep.Duration = time.Since(rep.StartedAt)
+	return rep
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,280 @@
+package fsaccess
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultWalkMaxDepth bounds how deep Walk descends when WalkOptions.MaxDepth is zero. Real images nest a few dozen
+// levels; PATH_MAX (4096 bytes) stops path-based reads long before a hostile tree's depth of thousands anyway.
+const DefaultWalkMaxDepth = 256
+
+// DefaultWalkMaxEntries bounds how many entries Walk visits when WalkOptions.MaxEntries is zero. Large distribution
+// images hold a few hundred thousand files.
+const DefaultWalkMaxEntries = 4 << 20
+
+// WalkOptions bound a Walk. Zero fields take the defaults.
+type WalkOptions struct {
+	// MaxDepth is the deepest level visited; the walk's root is level 0, its entries level 1.
+	MaxDepth int
+	// MaxEntries is the number of entries (the root included) visited before the walk fails.
+	MaxEntries int
+}
+
+// Walk is fs.WalkDir over the root with bounds: it visits root and everything below it in lexical order, never
+// following symlinks (a link's DirEntry has ModeSymlink; only root itself is followed when it is a link to a
+// directory), and calls fn like fs.WalkDir does, including the second call with the error of a failed ReadDir.
+// A tree deeper than MaxDepth or with more than MaxEntries entries fails the whole walk with ErrLimit rather than
+// silently skipping what lies past the bound, which would let an image hide files from the scanner. The context is
+// checked at every entry.
+func (r *Root) Walk(ctx context.Context, root string, opts WalkOptions, fn fs.WalkDirFunc) error {
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = DefaultWalkMaxDepth
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultWalkMaxEntries
+	}
+	w := &walker{ctx: ctx, r: r, opts: opts, fn: fn}
+	var err error
+	info, serr := r.Stat(root)
+	if serr != nil {
+		err = fn(root, nil, serr)
+	} else {
+		err = w.walk(root, fs.FileInfoToDirEntry(info), 0)
+	}
+	if err == fs.SkipDir || err == fs.SkipAll {
+		return nil
+	}
+	return err
+}
+
+type walker struct {
+	ctx     context.Context
+	r       *Root
+	opts    WalkOptions
+	fn      fs.WalkDirFunc
+	entries int
+}
+
+func (w *walker) walk(name string, d fs.DirEntry, depth int) error {
+	if err := w.ctx.Err(); err != nil {
+		return fmt.Errorf("walk %s: %w", name, err)
+	}
+	w.entries++
+	if w.entries > w.opts.MaxEntries {
+		return &fs.PathError{Op: "walk", Path: name, Err: fmt.Errorf("%w: more than %d entries", ErrLimit, w.opts.MaxEntries)}
+	}
+	if err := w.fn(name, d, nil); err != nil || !d.IsDir() {
+		if err == fs.SkipDir && d.IsDir() {
+			err = nil
+		}
+		return err
+	}
+	entries, err := w.r.ReadDir(name)
+	if err != nil {
+		if err = w.fn(name, d, err); err != nil {
+			if err == fs.SkipDir && d.IsDir() {
+				err = nil
+			}
+			return err
+		}
+	}
+	if len(entries) > 0 && depth+1 > w.opts.MaxDepth {
+		return &fs.PathError{Op: "walk", Path: name, Err: fmt.Errorf("%w: deeper than %d levels", ErrLimit, w.opts.MaxDepth)}
+	}
+	for _, e := range entries {
+		if err := w.walk(path.Join(name, e.Name()), e, depth+1); err != nil {
+			if err == fs.SkipDir {
+				break
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// dirFile is an open directory. Its entries come from getdents64 with the type the directory reports; names
+// without a type (DT_UNKNOWN) are typed with fstatat relative to the directory, never following links.
+type dirFile struct {
+	r      *Root
+	name   string
+	dr     *dirReader
+	count  int
+	closed bool
+}
+
+func (f *dirFile) Stat() (fs.FileInfo, error) {
+	if f.closed {
+		return nil, &fs.PathError{Op: "stat", Path: f.name, Err: fs.ErrClosed}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(f.dr.fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: f.name, Err: err}
+	}
+	return newFileInfo(path.Base(f.name), &st), nil
+}
+
+func (f *dirFile) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: f.name, Err: syscall.EISDIR}
+}
+
+func (f *dirFile) Close() error {
+	if f.closed {
+		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
+	}
+	f.closed = true
+	return unix.Close(f.dr.fd)
+}
+
+// ReadDir implements fs.ReadDirFile, in directory order. All calls on one directory together return at most
+// Options.MaxDirEntries entries before failing with ErrLimit.
+func (f *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	if f.closed {
+		return nil, &fs.PathError{Op: "readdir", Path: f.name, Err: fs.ErrClosed}
+	}
+	var out []fs.DirEntry
+	for n <= 0 || len(out) < n {
+		name, typ, err := f.dr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return out, &fs.PathError{Op: "readdir", Path: f.name, Err: err}
+		}
+		if typ == unknownType {
+			var st unix.Stat_t
+			if err := unix.Fstatat(f.dr.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					continue // removed since it was listed
+				}
+				return out, &fs.PathError{Op: "readdir", Path: path.Join(f.name, name), Err: err}
+			}
+			typ = modeFromStat(st.Mode).Type()
+		}
+		f.count++
+		if f.count > f.r.opts.MaxDirEntries {
+			return out, &fs.PathError{Op: "readdir", Path: f.name, Err: fmt.Errorf("%w: more than %d entries", ErrLimit, f.r.opts.MaxDirEntries)}
+		}
+		out = append(out, &dirEntry{r: f.r, dir: f.name, name: name, typ: typ})
+	}
+	if n > 0 && len(out) == 0 {
+		return nil, io.EOF
+	}
+	return out, nil
+}
+
+func sortEntries(entries []fs.DirEntry) {
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+}
+
+// dirEntry is one name in a directory. Info re-resolves the name through the root (lstat), so it stays confined
+// even after the directory was closed.
+type dirEntry struct {
+	r    *Root
+	dir  string
+	name string
+	typ  fs.FileMode
+}
+
+func (d *dirEntry) Name() string               { return d.name }
+func (d *dirEntry) IsDir() bool                { return d.typ.IsDir() }
+func (d *dirEntry) Type() fs.FileMode          { return d.typ }
+func (d *dirEntry) Info() (fs.FileInfo, error) { return d.r.Lstat(path.Join(d.dir, d.name)) }
+func (d *dirEntry) String() string             { return fs.FormatDirEntry(d) }
+
+// unknownType marks a dirent whose d_type was DT_UNKNOWN; no real fs.FileMode type has every bit set.
+const unknownType = fs.ModeType
+
+// dirReader decodes linux_dirent64 records from getdents64.
+type dirReader struct {
+	fd       int
+	buf      []byte
+	pos, end int
+	eof      bool
+}
+
+func newDirReader(fd int) *dirReader { return &dirReader{fd: fd, buf: make([]byte, 8<<10)} }
+
+// Layout of struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[].
+const (
+	direntReclenOff = 16
+	direntTypeOff   = 18
+	direntNameOff   = 19
+)
+
+// next returns the next entry other than "." and "..", or io.EOF.
+func (d *dirReader) next() (string, fs.FileMode, error) {
+	for {
+		if d.pos >= d.end {
+			if d.eof {
+				return "", 0, io.EOF
+			}
+			n, err := unix.Getdents(d.fd, d.buf)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return "", 0, err
+			}
+			if n <= 0 {
+				d.eof = true
+				return "", 0, io.EOF
+			}
+			d.pos, d.end = 0, n
+		}
+		rec := d.buf[d.pos:d.end]
+		if len(rec) < direntNameOff {
+			return "", 0, errors.New("short directory record")
+		}
+		reclen := int(binary.NativeEndian.Uint16(rec[direntReclenOff:]))
+		if reclen < direntNameOff || reclen > len(rec) {
+			return "", 0, fmt.Errorf("bad directory record length %d", reclen)
+		}
+		ino := binary.NativeEndian.Uint64(rec)
+		typ := rec[direntTypeOff]
+		name := rec[direntNameOff:reclen]
+		if i := slices.Index(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		d.pos += reclen
+		if ino == 0 || len(name) == 0 {
+			continue
+		}
+		s := string(name)
+		if s == "." || s == ".." {
+			continue
+		}
+		return s, direntType(typ), nil
+	}
+}
+
+func direntType(t uint8) fs.FileMode {
+	switch t {
+	case unix.DT_REG:
+		return 0
+	case unix.DT_DIR:
+		return fs.ModeDir
+	case unix.DT_LNK:
+		return fs.ModeSymlink
+	case unix.DT_FIFO:
+		return fs.ModeNamedPipe
+	case unix.DT_SOCK:
+		return fs.ModeSocket
+	case unix.DT_CHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.DT_BLK:
+		return fs.ModeDevice
+	default:
+		return unknownType
+	}
+}

@@ -1,0 +1,47 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/fsaccess"
+)
+
+// ContainerRoots reaches a container's root filesystem from outside it: the snapshotter's mounts, re-mounted as a
+// read-only lower-only overlay, or for snapshotters whose mounts cannot be re-mounted safely, the running
+// container's /proc/<pid>/root (confined reads work the same way there).
+type ContainerRoots struct {
+	Snapshots *fsaccess.Snapshots
+	Mounter   *fsaccess.Mounter
+	// ProcRoot is where the host's /proc is visible ("/proc", or "/host/proc" in a pod); empty disables the fallback.
+	ProcRoot string
+	Options  fsaccess.Options
+}
+
+// OpenContainer implements RootOpener.
+func (r *ContainerRoots) OpenContainer(ctx context.Context, c cri.Container) (Root, string, error) {
+	mounts, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
+	if err != nil {
+		return nil, "", err
+	}
+	root, err := r.Mounter.Mount(ctx, c.ID, mounts, fsaccess.ViewContainer, r.Options)
+	if err == nil {
+		access := "overlay-lowerdir"
+		if len(mounts) == 1 && mounts[0].Type != "overlay" {
+			access = "bind"
+		}
+		return root, access, nil
+	}
+	if !errors.Is(err, fsaccess.ErrUnsupportedMount) || r.ProcRoot == "" || c.Pid <= 0 || c.State != cri.StateRunning {
+		return nil, "", err
+	}
+	// A running container's root through its init process: a moving target (the pid may exit), but readable.
+	proot, perr := fsaccess.OpenDir(r.ProcRoot+"/"+strconv.Itoa(c.Pid)+"/root", r.Options)
+	if perr != nil {
+		return nil, "", fmt.Errorf("%w; fallback to /proc/%d/root: %v", err, c.Pid, perr)
+	}
+	return proot, "proc-root", nil
+}

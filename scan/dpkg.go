@@ -1,0 +1,475 @@
+package scan
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+)
+
+// Paths of the dpkg database inside a root. Full Debian images keep one status file; distroless images have no dpkg
+// and instead drop one control stanza per package into status.d.
+const (
+	dpkgStatusPath = "var/lib/dpkg/status"
+	dpkgStatusDir  = "var/lib/dpkg/status.d"
+)
+
+const (
+	// dpkgMaxStatusSize bounds the status file. A full Debian desktop lists 3000-5000 packages in 3-8 MiB (about
+	// 1-2 KiB per stanza, mostly descriptions and conffiles); 64 MiB leaves room for an order of magnitude more while
+	// keeping what one hostile image can make the scanner hold in memory small.
+	dpkgMaxStatusSize = 64 << 20
+	// dpkgMaxEntrySize bounds one status.d file: it holds a single control stanza, a few KiB at most.
+	dpkgMaxEntrySize = 1 << 20
+	// dpkgMaxEntries bounds how many status.d directory entries are looked at (distroless images have a few dozen,
+	// two per package with .md5sums files), so a directory with millions of files costs bounded work.
+	dpkgMaxEntries = 100000
+	// dpkgMaxErrors bounds the FileErrors one run reports; a root full of broken files still yields a small report.
+	dpkgMaxErrors = 1000
+	// dpkgMaxProblemsPerFile bounds the problems listed for one file; the rest are counted.
+	dpkgMaxProblemsPerFile = 10
+)
+
+// dpkgAnalyzer lists Debian packages. Its limits are fields so tests can shrink them.
+type dpkgAnalyzer struct {
+	maxStatusSize int64
+	maxEntrySize  int64
+	maxEntries    int
+	maxErrors     int
+}
+
+// NewDpkg returns the analyzer for Debian packages, from var/lib/dpkg/status and the distroless status.d directory,
+// so that both full Debian images and distroless ones yield an inventory.
+func NewDpkg() Analyzer {
+	return &dpkgAnalyzer{
+		maxStatusSize: dpkgMaxStatusSize,
+		maxEntrySize:  dpkgMaxEntrySize,
+		maxEntries:    dpkgMaxEntries,
+		maxErrors:     dpkgMaxErrors,
+	}
+}
+
+func (a *dpkgAnalyzer) Name() string { return "dpkg" }
+
+func (a *dpkgAnalyzer) Paths() []string {
+	return []string{dpkgStatusPath, dpkgStatusDir + "/*"}
+}
+
+// Analyze reads the status file, then the status.d entries in name order. Packages listed in several files are
+// merged (their Locations say where each was found). Nothing is added to out when the context ends midway: a partial
+// inventory must not look like a complete one.
+func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := dpkgCollector{analyzer: a.Name(), maxErrors: a.maxErrors, index: map[dpkgKey]int{}}
+
+	data, err := ReadFile(fsys, dpkgStatusPath, a.maxStatusSize)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		c.fail(dpkgStatusPath, err.Error())
+	default:
+		c.addFile(dpkgStatusPath, data, false)
+	}
+
+	names, err := a.statusDirNames(ctx, fsys, &c)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s: %w", dpkgStatusDir, err)
+		}
+		p := dpkgStatusDir + "/" + name
+		data, err := ReadFile(fsys, p, a.maxEntrySize)
+		if err != nil {
+			c.fail(p, err.Error())
+			continue
+		}
+		c.addFile(p, data, true)
+	}
+
+	slices.SortFunc(c.pkgs, func(x, y Package) int {
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Arch, y.Arch), strings.Compare(x.Version, y.Version))
+	})
+	out.Packages = append(out.Packages, c.pkgs...)
+	out.Errors = append(out.Errors, c.errs...)
+	if c.suppressed > 0 {
+		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%d more problems not listed", c.suppressed)})
+	}
+	return nil
+}
+
+// statusDirNames lists the status.d files worth reading, sorted. It reads the directory in batches so that at most
+// maxEntries+1 entries are ever held; beyond that the listing is cut and the cut is reported.
+func (a *dpkgAnalyzer) statusDirNames(ctx context.Context, fsys FS, c *dpkgCollector) ([]string, error) {
+	dir, err := fsys.Open(dpkgStatusDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		c.fail(dpkgStatusDir, err.Error())
+		return nil, nil
+	}
+	defer dir.Close()
+	fi, err := dir.Stat()
+	if err != nil {
+		c.fail(dpkgStatusDir, fmt.Sprintf("stat: %v", err))
+		return nil, nil
+	}
+	if !fi.IsDir() {
+		c.fail(dpkgStatusDir, "not a directory")
+		return nil, nil
+	}
+
+	var entries []fs.DirEntry
+	if rd, ok := dir.(fs.ReadDirFile); ok {
+		for len(entries) <= a.maxEntries {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("list %s: %w", dpkgStatusDir, err)
+			}
+			batch, err := rd.ReadDir(min(256, a.maxEntries+1-len(entries)))
+			entries = append(entries, batch...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				c.fail(dpkgStatusDir, fmt.Sprintf("list: %v", err))
+				break
+			}
+		}
+	} else {
+		// Not seen with fsaccess or fstest, but fs.File does not promise ReadDirFile.
+		entries, err = fsys.ReadDir(dpkgStatusDir)
+		if err != nil {
+			c.fail(dpkgStatusDir, fmt.Sprintf("list: %v", err))
+		}
+	}
+	if len(entries) > a.maxEntries {
+		entries = entries[:a.maxEntries]
+		c.fail(dpkgStatusDir, fmt.Sprintf("more than %d entries, only %d read", a.maxEntries, a.maxEntries))
+	}
+
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		n := e.Name()
+		// Dot files are editor or tool leftovers; .md5sums files hold file hashes, not package stanzas.
+		if strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".md5sums") || e.IsDir() || !fs.ValidPath(n) || strings.Contains(n, "/") {
+			continue
+		}
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+type dpkgKey struct{ name, arch, version string }
+
+// dpkgCollector merges packages from several files and keeps the error list bounded.
+type dpkgCollector struct {
+	analyzer   string
+	maxErrors  int
+	pkgs       []Package
+	index      map[dpkgKey]int
+	errs       []FileError
+	suppressed int
+}
+
+func (c *dpkgCollector) fail(p, msg string) {
+	if len(c.errs) >= c.maxErrors {
+		c.suppressed++
+		return
+	}
+	c.errs = append(c.errs, FileError{Analyzer: c.analyzer, Path: p, Err: msg})
+}
+
+func (c *dpkgCollector) addFile(p string, data []byte, statusImplied bool) {
+	res := parseDpkgStatus(data, statusImplied)
+	for _, msg := range res.Problems {
+		c.fail(p, msg)
+	}
+	if res.MoreProblems > 0 {
+		c.fail(p, fmt.Sprintf("%d more problems not listed", res.MoreProblems))
+	}
+	if statusImplied && len(res.Packages) == 0 && len(res.Problems) == 0 && !res.SawStanza {
+		c.fail(p, "no package stanza")
+	}
+	for _, pkg := range res.Packages {
+		k := dpkgKey{pkg.Name, pkg.Arch, pkg.Version}
+		if i, ok := c.index[k]; ok {
+			if !slices.Contains(c.pkgs[i].Locations, p) {
+				c.pkgs[i].Locations = append(c.pkgs[i].Locations, p)
+			}
+			continue
+		}
+		pkg.Locations = []string{p}
+		c.index[k] = len(c.pkgs)
+		c.pkgs = append(c.pkgs, pkg)
+	}
+}
+
+// dpkgParse is what one status-format file holds. Problems are human-readable and name a line; after
+// dpkgMaxProblemsPerFile of them the rest are only counted in MoreProblems.
+type dpkgParse struct {
+	Packages     []Package
+	Problems     []string
+	MoreProblems int
+	// SawStanza is true when the file held at least one field, installed or not.
+	SawStanza bool
+}
+
+func (r *dpkgParse) problem(format string, args ...any) {
+	if len(r.Problems) >= dpkgMaxProblemsPerFile {
+		r.MoreProblems++
+		return
+	}
+	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+}
+
+// dpkgStanza holds the fields of one stanza that the inventory needs, as slices of the input.
+type dpkgStanza struct {
+	line                                   int
+	pkg, version, arch, source, status     []byte
+	hasPkg, hasVer, hasArch, hasSrc, hasSt bool
+}
+
+// parseDpkgStatus parses a dpkg status file or a status.d entry (deb822: stanzas separated by blank lines, "Field:
+// value" lines, continuation lines starting with space or tab). It is written by hand rather than with a deb822
+// library because it must never give up on a whole file for one bad line, must bound what it reports, and runs on
+// every image: it walks the byte slice once, without a line-length limit, and allocates only the strings it keeps.
+// statusImplied says that a stanza without a Status field counts as installed (distroless status.d).
+func parseDpkgStatus(data []byte, statusImplied bool) dpkgParse {
+	var res dpkgParse
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		res.problem("binary content (NUL byte at offset %d)", i)
+		return res
+	}
+	var st dpkgStanza
+	inStanza := false
+	// cur names the field that continuation lines extend: "" for fields the inventory ignores.
+	cur := ""
+	lineNo := 0
+	for len(data) > 0 {
+		lineNo++
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		if isBlank(line) {
+			if inStanza {
+				res.finish(&st, statusImplied)
+				st, inStanza, cur = dpkgStanza{}, false, ""
+			}
+			continue
+		}
+		switch line[0] {
+		case ' ', '\t':
+			if !inStanza {
+				res.problem("line %d: continuation line outside a stanza", lineNo)
+			} else if cur != "" {
+				res.problem("line %d: continuation of single-line field %s", lineNo, cur)
+			}
+			continue
+		case '#':
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		name := bytes.TrimRight(line[:max(colon, 0)], " \t")
+		if colon <= 0 || len(name) == 0 {
+			res.problem("line %d: not a field", lineNo)
+			if inStanza {
+				cur = ""
+			}
+			continue
+		}
+		if !inStanza {
+			st, inStanza = dpkgStanza{line: lineNo}, true
+			res.SawStanza = true
+		}
+		value := bytes.TrimSpace(line[colon+1:])
+		var dst *[]byte
+		var has *bool
+		switch {
+		case bytes.EqualFold(name, []byte("Package")):
+			dst, has, cur = &st.pkg, &st.hasPkg, "Package"
+		case bytes.EqualFold(name, []byte("Version")):
+			dst, has, cur = &st.version, &st.hasVer, "Version"
+		case bytes.EqualFold(name, []byte("Architecture")):
+			dst, has, cur = &st.arch, &st.hasArch, "Architecture"
+		case bytes.EqualFold(name, []byte("Source")):
+			dst, has, cur = &st.source, &st.hasSrc, "Source"
+		case bytes.EqualFold(name, []byte("Status")):
+			dst, has, cur = &st.status, &st.hasSt, "Status"
+		default:
+			cur = ""
+			continue
+		}
+		if *has {
+			res.problem("line %d: duplicate field %s", lineNo, cur)
+			continue
+		}
+		*dst, *has = value, true
+	}
+	if inStanza {
+		res.finish(&st, statusImplied)
+	}
+	return res
+}
+
+// finish turns a complete stanza into a package, drops it when it is not installed, or records why it is unusable.
+func (r *dpkgParse) finish(st *dpkgStanza, statusImplied bool) {
+	if !st.hasPkg || len(st.pkg) == 0 {
+		r.problem("stanza at line %d: no Package field", st.line)
+		return
+	}
+	name := string(st.pkg)
+	if !validDebName(st.pkg) {
+		r.problem("stanza at line %d: invalid package name %q", st.line, name)
+		return
+	}
+	if st.hasSt {
+		if !dpkgInstalled(st.status) {
+			return
+		}
+	} else if !statusImplied {
+		r.problem("stanza at line %d: package %s has no Status field", st.line, name)
+		return
+	}
+	if !st.hasVer || len(st.version) == 0 {
+		r.problem("stanza at line %d: package %s has no Version field", st.line, name)
+		return
+	}
+	if !validDebToken(st.version) {
+		r.problem("stanza at line %d: package %s has invalid version %q", st.line, name, st.version)
+		return
+	}
+	pkg := Package{Name: name, Version: string(st.version), Ecosystem: EcosystemDebian}
+	if st.hasArch {
+		if validDebToken(st.arch) {
+			pkg.Arch = internArch(st.arch)
+		} else {
+			r.problem("stanza at line %d: package %s has invalid architecture %q", st.line, name, st.arch)
+		}
+	}
+	pkg.Source, pkg.SourceVersion = pkg.Name, pkg.Version
+	if st.hasSrc {
+		src, srcVer, ok := parseDebSource(st.source)
+		switch {
+		case !ok:
+			r.problem("stanza at line %d: package %s has malformed Source %q", st.line, name, st.source)
+		case string(src) == name:
+			// Common when the binary is rebuilt (binNMU): keep the one string already allocated.
+			if len(srcVer) > 0 {
+				pkg.SourceVersion = string(srcVer)
+			}
+		default:
+			pkg.Source = string(src)
+			if len(srcVer) > 0 {
+				pkg.SourceVersion = string(srcVer)
+			}
+		}
+	}
+	r.Packages = append(r.Packages, pkg)
+}
+
+// parseDebSource splits a Source field, "name" or "name (version)"; the version is empty when absent.
+func parseDebSource(v []byte) (name, version []byte, ok bool) {
+	i := bytes.IndexAny(v, " \t(")
+	if i < 0 {
+		return v, nil, validDebName(v)
+	}
+	name = v[:i]
+	rest := bytes.TrimLeft(v[i:], " \t")
+	if len(rest) < 2 || rest[0] != '(' || rest[len(rest)-1] != ')' {
+		return nil, nil, false
+	}
+	version = bytes.TrimSpace(rest[1 : len(rest)-1])
+	return name, version, validDebName(name) && validDebToken(version)
+}
+
+// dpkgInstalled reports whether a Status value ("want eflag status") means the package's files are on disk and
+// configured: error flag ok and status installed, or triggers-pending/-awaited, which dpkg itself treats as
+// satisfying dependencies. The want flag (install, hold, deinstall, purge) is only an intention and is ignored.
+func dpkgInstalled(status []byte) bool {
+	var words [3][]byte
+	n := 0
+	for w := range bytes.FieldsSeq(status) {
+		if n == 3 {
+			return false
+		}
+		words[n] = w
+		n++
+	}
+	if n != 3 || string(words[1]) != "ok" {
+		return false
+	}
+	switch string(words[2]) {
+	case "installed", "triggers-pending", "triggers-awaited":
+		return true
+	}
+	return false
+}
+
+// validDebName follows dpkg's own check for package names: an alphanumeric first character, then alphanumerics and
+// "-+._". It keeps garbage and control characters out of reports and SIEM events.
+func validDebName(b []byte) bool {
+	if len(b) == 0 || !isAlnum(b[0]) {
+		return false
+	}
+	for _, c := range b[1:] {
+		if !isAlnum(c) && c != '-' && c != '+' && c != '.' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// validDebToken accepts versions and architectures: non-empty printable ASCII without spaces. dpkg's version syntax
+// is stricter, but a scanner should report an odd version rather than hide the package.
+func validDebToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func isBlank(line []byte) bool {
+	for _, c := range line {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// internArch returns a constant for the common architectures, saving one allocation per package.
+func internArch(b []byte) string {
+	switch string(b) {
+	case "amd64":
+		return "amd64"
+	case "arm64":
+		return "arm64"
+	case "all":
+		return "all"
+	case "i386":
+		return "i386"
+	}
+	return string(b)
+}

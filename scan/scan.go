@@ -1,0 +1,101 @@
+// Package scan reads a container's root filesystem and turns what it finds into a report. It performs no I/O beyond
+// the FS it is given, so the same analyzers run on a mounted snapshot, a plain directory or an in-memory test tree.
+package scan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+)
+
+// FS is the read-only view analyzers get. fsaccess.Root implements it with every read confined to the root; tests
+// use testing/fstest.MapFS. Lstat and ReadLink (fs.ReadLinkFS) let analyzers see links without following them.
+type FS interface {
+	fs.ReadDirFS
+	fs.StatFS
+	fs.ReadLinkFS
+}
+
+// DefaultMaxFileSize bounds what one analyzer reads from one file. Package databases of real images stay far below
+// it (Debian's full status file is a few MiB); a hostile 10 GiB file is refused before a byte is read.
+const DefaultMaxFileSize = 32 << 20
+
+// ErrTooLarge is returned for a file larger than the limit the caller set; the file is not read.
+var ErrTooLarge = errors.New("file exceeds size limit")
+
+// ErrNotRegular is returned for FIFOs, sockets, devices and directories where file content was expected: reading
+// them could block forever or touch a device.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ReadFile reads a regular file of at most limit bytes. It checks the type and size on the open file (not on the
+// name, which could be swapped in between) and also stops reading at limit+1 bytes, so a file that grows while it is
+// read (a live upper dir) is refused instead of read without end.
+func ReadFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
+	}
+	if fi.Size() > limit {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), limit)}
+	}
+	// Size the buffer from fstat (one allocation for the common case); the LimitReader still bounds a growing file.
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+1))
+	_, err = buf.ReadFrom(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	if int64(buf.Len()) > limit {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: grew past %d bytes while read", ErrTooLarge, limit)}
+	}
+	return buf.Bytes(), nil
+}
+
+// Analyzer is one kind of knowledge about a root (its OS, its Debian packages, ...). Paths tells the scheduler which
+// files the analyzer depends on, so a container whose upper dir touches none of them need not be re-analyzed.
+type Analyzer interface {
+	// Name is stable; it is part of finding IDs and of error reports.
+	Name() string
+	// Paths are path.Match patterns relative to the root ("var/lib/dpkg/status.d/*").
+	Paths() []string
+	// Analyze adds what it finds to out. Problems with single files go to out.Errors and the analyzer carries on;
+	// a returned error means the analyzer as a whole failed (the context ended, the root vanished).
+	Analyze(ctx context.Context, fsys FS, out *Result) error
+}
+
+// Touches reports whether a changed file (slash path relative to the root) is one an analyzer depends on.
+func Touches(a Analyzer, name string) bool {
+	for _, p := range a.Paths() {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Run applies the analyzers in order to one root. A failing analyzer is recorded and the others still run, so one
+// bad file never hides the rest of a container's inventory.
+func Run(ctx context.Context, fsys FS, analyzers []Analyzer) *Result {
+	res := &Result{}
+	for _, a := range analyzers {
+		if err := ctx.Err(); err != nil {
+			res.Errors = append(res.Errors, FileError{Analyzer: a.Name(), Err: err.Error()})
+			break
+		}
+		if err := a.Analyze(ctx, fsys, res); err != nil {
+			res.Errors = append(res.Errors, FileError{Analyzer: a.Name(), Err: err.Error()})
+		}
+	}
+	return res
+}

@@ -1,0 +1,254 @@
+// Package integration runs the rootscan binary against a private containerd with real images, pods and mounts.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/internal/testbed"
+	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/scan"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// rootscanBin is built once by TestMain, the way users run it: a separate process with its own exit code.
+var rootscanBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rootscan-integration-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	rootscanBin = filepath.Join(dir, "rootscan")
+	build := exec.Command("go", "build", "-o", rootscanBin, "github.com/rootscan/rootscan/cmd/rootscan")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build rootscan:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// scanOutput mirrors the JSON document of `rootscan scan -o json`.
+type scanOutput struct {
+	Node    string        `json:"node"`
+	Runtime string        `json:"runtime"`
+	Reports []scan.Report `json:"reports"`
+}
+
+type runResult struct {
+	stdout, stderr string
+	code           int
+	maxRSSKiB      int64
+	elapsed        time.Duration
+}
+
+func runRootscan(t *testing.T, timeout time.Duration, args ...string) runResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rootscanBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	res := runResult{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
+	if ctx.Err() != nil {
+		t.Fatalf("rootscan %v did not finish within %v (hang?)\nstderr: %s", args, timeout, res.stderr)
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.code = ee.ExitCode()
+	default:
+		t.Fatalf("run rootscan: %v", err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.maxRSSKiB = ru.Maxrss
+	}
+	return res
+}
+
+func scanJSON(t *testing.T, bed *testbed.Containerd, mountDir string, extra ...string) (scanOutput, runResult) {
+	t.Helper()
+	args := append([]string{"scan", "-o", "json", "--runtime-endpoint", "unix://" + bed.Address(), "--mount-dir", mountDir}, extra...)
+	res := runRootscan(t, 2*time.Minute, args...)
+	var doc scanOutput
+	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
+		t.Fatalf("rootscan output is not JSON (exit %d): %v\nstdout: %.2000s\nstderr: %s", res.code, err, res.stdout, res.stderr)
+	}
+	return doc, res
+}
+
+func reportFor(t *testing.T, doc scanOutput, containerID string) scan.Report {
+	t.Helper()
+	for _, r := range doc.Reports {
+		if r.Target.ContainerID == containerID {
+			return r
+		}
+	}
+	t.Fatalf("no report for container %s among %d reports", containerID, len(doc.Reports))
+	return scan.Report{}
+}
+
+// assertNoMountsUnder fails if any mount is left at or below dir.
+func assertNoMountsUnder(t *testing.T, dir string) {
+	t.Helper()
+	points, err := fsaccess.MountPointsUnder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(points) > 0 {
+		t.Fatalf("mounts left behind under %s: %q", dir, points)
+	}
+}
+
+// podState is what a scan must not change: every sandbox and container with its state, labels and annotations.
+func podState(t *testing.T, bed *testbed.Containerd) string {
+	t.Helper()
+	ctx := context.Background()
+	pods, err := bed.Runtime().ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := bed.Runtime().ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, p := range pods.GetItems() {
+		lines = append(lines, fmt.Sprintf("pod %s %s %v labels=%v annotations=%v", p.GetId(), p.GetMetadata().GetName(), p.GetState(), p.GetLabels(), p.GetAnnotations()))
+	}
+	for _, c := range cs.GetContainers() {
+		lines = append(lines, fmt.Sprintf("ctr %s %s %v labels=%v annotations=%v", c.GetId(), c.GetMetadata().GetName(), c.GetState(), c.GetLabels(), c.GetAnnotations()))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// snapshotDirs returns the upper dir and the workdir of a container's active overlay snapshot.
+func snapshotDirs(t *testing.T, bed *testbed.Containerd, containerID string) (upper, work string) {
+	t.Helper()
+	ms, err := bed.Client().SnapshotService(testbed.Snapshotter).Mounts(context.Background(), containerID)
+	if err != nil {
+		t.Fatalf("snapshot mounts of %s: %v", containerID, err)
+	}
+	return overlayOption(ms, "upperdir="), overlayOption(ms, "workdir=")
+}
+
+func overlayOption(ms []mount.Mount, prefix string) string {
+	for _, m := range ms {
+		for _, o := range m.Options {
+			if strings.HasPrefix(o, prefix) {
+				return strings.TrimPrefix(o, prefix)
+			}
+		}
+	}
+	return ""
+}
+
+// treeDigest lists every entry under dir with its type, mode, size, mtime and content hash: any write, chmod or
+// touch by the scanner changes it.
+func treeDigest(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(&b, "%s %v %d %d", rel, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		if fi.Mode().IsRegular() && fi.Size() < 1<<20 {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			b.WriteString(" " + hex.EncodeToString(sum[:8]))
+		}
+		b.WriteByte('\n')
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", dir, err)
+	}
+	return b.String()
+}
+
+func wantPackages(img *ociimage.Image) []string {
+	var out []string
+	for _, p := range img.Packages() {
+		out = append(out, fmt.Sprintf("%s %s %s %s %s", p.Name, p.Version, p.Architecture, p.Source, p.SourceVersion))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func gotPackages(res *scan.Result) []string {
+	if res == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range res.Packages {
+		out = append(out, fmt.Sprintf("%s %s %s %s %s", p.Name, p.Version, p.Arch, p.Source, p.SourceVersion))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// runRootscanSignalled starts a node scan, sends SIGTERM after delay and returns the exit code (-1: killed by the
+// signal before the handler was installed).
+func runRootscanSignalled(t *testing.T, bed *testbed.Containerd, mountDir string, delay time.Duration) int {
+	t.Helper()
+	cmd := exec.Command(rootscanBin, "scan", "-o", "json", "--runtime-endpoint", bed.Address(), "--mount-dir", mountDir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(delay)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("rootscan did not exit after SIGTERM")
+	}
+	return cmd.ProcessState.ExitCode()
+}

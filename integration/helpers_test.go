@@ -62,7 +62,7 @@ type runResult struct {
 	elapsed        time.Duration
 }
 
-func runRootscan(t *testing.T, timeout time.Duration, args ...string) runResult {
+func runRootscan(t testing.TB, timeout time.Duration, args ...string) runResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -89,18 +89,23 @@ func runRootscan(t *testing.T, timeout time.Duration, args ...string) runResult 
 	return res
 }
 
-func scanJSON(t *testing.T, bed *testbed.Containerd, mountDir string, extra ...string) (scanOutput, runResult) {
+func scanJSON(t testing.TB, bed *testbed.Containerd, mountDir string, extra ...string) (scanOutput, runResult) {
 	t.Helper()
 	args := append([]string{"scan", "-o", "json", "--runtime-endpoint", "unix://" + bed.Address(), "--mount-dir", mountDir}, extra...)
 	res := runRootscan(t, 2*time.Minute, args...)
+	return decode(t, res), res
+}
+
+func decode(t testing.TB, res runResult) scanOutput {
+	t.Helper()
 	var doc scanOutput
 	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
 		t.Fatalf("rootscan output is not JSON (exit %d): %v\nstdout: %.2000s\nstderr: %s", res.code, err, res.stdout, res.stderr)
 	}
-	return doc, res
+	return doc
 }
 
-func reportFor(t *testing.T, doc scanOutput, containerID string) scan.Report {
+func reportFor(t testing.TB, doc scanOutput, containerID string) scan.Report {
 	t.Helper()
 	for _, r := range doc.Reports {
 		if r.Target.ContainerID == containerID {
@@ -112,7 +117,7 @@ func reportFor(t *testing.T, doc scanOutput, containerID string) scan.Report {
 }
 
 // assertNoMountsUnder fails if any mount is left at or below dir.
-func assertNoMountsUnder(t *testing.T, dir string) {
+func assertNoMountsUnder(t testing.TB, dir string) {
 	t.Helper()
 	points, err := fsaccess.MountPointsUnder(dir)
 	if err != nil {
@@ -124,7 +129,7 @@ func assertNoMountsUnder(t *testing.T, dir string) {
 }
 
 // podState is what a scan must not change: every sandbox and container with its state, labels and annotations.
-func podState(t *testing.T, bed *testbed.Containerd) string {
+func podState(t testing.TB, bed *testbed.Containerd) string {
 	t.Helper()
 	ctx := context.Background()
 	pods, err := bed.Runtime().ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
@@ -147,7 +152,7 @@ func podState(t *testing.T, bed *testbed.Containerd) string {
 }
 
 // snapshotDirs returns the upper dir and the workdir of a container's active overlay snapshot.
-func snapshotDirs(t *testing.T, bed *testbed.Containerd, containerID string) (upper, work string) {
+func snapshotDirs(t testing.TB, bed *testbed.Containerd, containerID string) (upper, work string) {
 	t.Helper()
 	ms, err := bed.Client().SnapshotService(testbed.Snapshotter).Mounts(context.Background(), containerID)
 	if err != nil {
@@ -169,7 +174,7 @@ func overlayOption(ms []mount.Mount, prefix string) string {
 
 // treeDigest lists every entry under dir with its type, mode, size, mtime and content hash: any write, chmod or
 // touch by the scanner changes it.
-func treeDigest(t *testing.T, dir string) string {
+func treeDigest(t testing.TB, dir string) string {
 	t.Helper()
 	var b strings.Builder
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -234,7 +239,7 @@ func equalStrings(a, b []string) bool {
 
 // runRootscanSignalled starts a node scan, sends SIGTERM after delay and returns the exit code (-1: killed by the
 // signal before the handler was installed).
-func runRootscanSignalled(t *testing.T, bed *testbed.Containerd, mountDir string, delay time.Duration) int {
+func runRootscanSignalled(t testing.TB, bed *testbed.Containerd, mountDir string, delay time.Duration) int {
 	t.Helper()
 	cmd := exec.Command(rootscanBin, "scan", "-o", "json", "--runtime-endpoint", bed.Address(), "--mount-dir", mountDir)
 	if err := cmd.Start(); err != nil {

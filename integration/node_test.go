@@ -19,7 +19,7 @@ import (
 	"github.com/rootscan/rootscan/scan"
 )
 
-func newScanner(t *testing.T, bed *testbed.Containerd, mountDir string) (*node.Scanner, *fsaccess.Mounter) {
+func newScanner(t testing.TB, bed *testbed.Containerd, mountDir string) (*node.Scanner, *fsaccess.Mounter) {
 	t.Helper()
 	ctx := context.Background()
 	client, err := cri.Dial(ctx, bed.Address())

@@ -23,7 +23,7 @@ type distrolessNode struct {
 
 // startDistrolessNode runs, in namespace "shop", a pod with three containers of the distroless image: one running,
 // one stopped, one created and never started; and in namespace "infra" one pause container.
-func startDistrolessNode(t *testing.T) *distrolessNode {
+func startDistrolessNode(t testing.TB) *distrolessNode {
 	t.Helper()
 	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -1,0 +1,66 @@
+package integration
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// BenchmarkNodeScan: one full node scan (list, mount, analyze, unmount) of the distroless test node, in process.
+func BenchmarkNodeScan(b *testing.B) {
+	n := startDistrolessNode(b)
+	s, _ := newScanner(b, n.bed, filepath.Join(b.TempDir(), "mounts"))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		reps, err := s.ScanNode(ctx, cri.Filter{})
+		if err != nil || len(reps) != 4 {
+			b.Fatalf("scan: %v, %d reports", err, len(reps))
+		}
+	}
+}
+
+// BenchmarkCLINodeScan: the rootscan binary over the same node, as a user runs it; reports its peak RSS.
+func BenchmarkCLINodeScan(b *testing.B) {
+	n := startDistrolessNode(b)
+	mountDir := filepath.Join(b.TempDir(), "mounts")
+	var maxRSS int64
+	for b.Loop() {
+		res := runRootscan(b, time.Minute, "scan", "-o", "json", "--runtime-endpoint", n.bed.Address(), "--mount-dir", mountDir)
+		maxRSS = max(maxRSS, res.maxRSSKiB)
+	}
+	b.ReportMetric(float64(maxRSS), "peak-RSS-KiB")
+}
+
+// BenchmarkScanDistrolessRoot: the analyzers alone over the distroless image's root filesystem.
+func BenchmarkScanDistrolessRoot(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	layout := filepath.Join(b.TempDir(), "layout")
+	if _, err := img.WriteLayout(layout); err != nil {
+		b.Fatal(err)
+	}
+	root, _, err := fsaccess.OpenOCI(ctx, layout, b.TempDir(), fsaccess.OCIOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer root.Close()
+	analyzers := []scan.Analyzer{scan.NewOSRelease(), scan.NewDpkg()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := scan.Run(ctx, root, analyzers); len(res.Packages) != 6 {
+			b.Fatalf("packages: %d", len(res.Packages))
+		}
+	}
+}

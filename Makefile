@@ -5,11 +5,15 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 CACHE     ?= $(or $(ROOTSCAN_TESTBED_CACHE),/var/cache/rootscan-testbed)
 CTRD2_VER ?= v2.4.2
 CTRD2     := $(CACHE)/containerd-$(CTRD2_VER)/containerd
+CTRD17_VER ?= v1.7.35
+CTRD17    := $(CACHE)/containerd-$(CTRD17_VER)/containerd
+TESTLOG   := $(or $(TMPDIR),/tmp)/rootscan-test
+SHELL     := bash
 PKGS      := ./...
 
 export ROOTSCAN_TESTBED_CACHE := $(CACHE)
 
-.PHONY: all build deps containerd2 demo test test-unit test-integration test-integration-v2 vet fuzz bench clean
+.PHONY: all build deps containerd2 containerd17 demo test test-unit test-integration test-integration-v2 vet fuzz bench clean
 
 all: build
 
@@ -21,9 +25,12 @@ deps:
 	@command -v containerd >/dev/null && command -v runc >/dev/null && command -v dpkg-deb >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd runc dpkg; }
 
-# containerd 2.x from the Go module proxy, cached under $(CACHE).
+# containerd 2.x and 1.7 from the Go module proxy, cached under $(CACHE) (about a minute each, once).
 containerd2:
 	bash internal/testbed/build-containerd.sh $(CTRD2_VER) $(dir $(CTRD2)) >/dev/null
+
+containerd17:
+	bash internal/testbed/build-containerd.sh $(CTRD17_VER) $(dir $(CTRD17)) >/dev/null
 
 # A private containerd with distroless pods, scanned by rootscan; everything is torn down afterwards.
 demo: deps build
@@ -36,11 +43,20 @@ vet:
 test-unit:
 	$(GO) test -count=1 $(PKGS)
 
-# The whole suite: unit tests, fuzz seeds, integration tests against Debian's containerd 1.6 and containerd 2.x.
-# ROOTSCAN_INTEGRATION=require makes every skipped integration test a failure.
-test: deps vet containerd2
-	ROOTSCAN_INTEGRATION=require $(GO) test -count=1 -timeout 30m $(PKGS)
-	ROOTSCAN_INTEGRATION=require ROOTSCAN_CONTAINERD=$(CTRD2) $(GO) test -count=1 -timeout 30m ./internal/testbed/... ./integration/...
+# The whole suite: unit tests, fuzz seeds, integration tests against Debian's containerd 1.6, containerd 2.x and 1.7.
+# ROOTSCAN_INTEGRATION=require makes every skipped integration test a failure; any "--- SKIP" fails the run too.
+test: deps vet containerd2 containerd17
+	$(call gotest,1.6,,$(PKGS))
+	$(call gotest,2.x,$(CTRD2),./internal/testbed/... ./integration/...)
+	$(call gotest,1.7,$(CTRD17),./internal/testbed/... ./integration/...)
+
+# gotest(label, containerd binary or empty for Debian's, packages)
+define gotest
+	@echo "==> go test against containerd $(1)"
+	set -o pipefail; ROOTSCAN_INTEGRATION=require ROOTSCAN_CONTAINERD=$(2) $(GO) test -count=1 -timeout 30m -v $(3) \
+		| tee $(TESTLOG)-$(1).log | grep -E '^(ok|FAIL|--- (FAIL|SKIP)|panic:)'
+	@! grep -E -e '--- SKIP' $(TESTLOG)-$(1).log || { echo "tests were skipped: CI requires them to run"; exit 1; }
+endef
 
 fuzz:
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseDpkgStatus -fuzztime 60s

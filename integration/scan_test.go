@@ -26,6 +26,7 @@ type distrolessNode struct {
 func startDistrolessNode(t testing.TB) *distrolessNode {
 	t.Helper()
 	bed := testbed.StartT(t, testbed.Options{})
+	t.Logf("containerd %s at %s", bed.Version(), bed.Address())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())

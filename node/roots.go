@@ -39,7 +39,11 @@ func (r *ContainerRoots) OpenContainer(ctx context.Context, c cri.Container) (Ro
 		return nil, "", err
 	}
 	// A running container's root through its init process: a moving target (the pid may exit), but readable.
-	proot, perr := fsaccess.OpenDir(r.ProcRoot+"/"+strconv.Itoa(c.Pid)+"/root", r.Options)
+	// NoXDev: that view is the container's live mount namespace, with /proc, /sys and volumes (a hostPath can be the
+	// host's own /) mounted inside; none of it is the container's filesystem.
+	opts := r.Options
+	opts.NoXDev = true
+	proot, perr := fsaccess.OpenDir(r.ProcRoot+"/"+strconv.Itoa(c.Pid)+"/root", opts)
 	if perr != nil {
 		return nil, "", fmt.Errorf("%w; fallback to /proc/%d/root: %v", err, c.Pid, perr)
 	}

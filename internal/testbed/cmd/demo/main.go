@@ -1,0 +1,305 @@
+// Command demo shows rootscan doing its job for real, on a private containerd
+// with a small cluster's worth of pods: an exec into a distroless container
+// fails for want of a shell, and rootscan inventories every container anyway,
+// from outside, leaving no mount behind. `make demo` runs it (as root):
+//
+//	go run ./internal/testbed/cmd/demo --rootscan bin/rootscan
+//
+// Everything it starts is torn down at the end, on error and on ^C; it exits
+// non-zero if any step failed.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rootscan/rootscan/internal/testbed"
+	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/scan"
+)
+
+func main() {
+	rootscan := flag.String("rootscan", "bin/rootscan", "the rootscan binary to demonstrate")
+	ctrd := flag.String("containerd", "", "containerd binary (default $"+testbed.EnvContainerd+", else containerd in PATH: Debian's)")
+	flag.Parse()
+	// Signals cancel ctx; the deferred teardown in run then still runs, and
+	// later signals are swallowed so that it can finish.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	began := time.Now()
+	err := run(ctx, *rootscan, *ctrd)
+	interrupted := ctx.Err() != nil // before stop, which cancels ctx too
+	stop()
+	if interrupted {
+		// The step error only says "context canceled" in many words; the
+		// teardown said how it went.
+		fmt.Fprintf(os.Stderr, "\ndemo interrupted after %v\n", time.Since(began).Round(time.Millisecond))
+		os.Exit(130)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "\ndemo FAILED after %v: %v\n", time.Since(began).Round(time.Millisecond), err)
+		os.Exit(1)
+	}
+	fmt.Printf("\ndemo done in %v\n", time.Since(began).Round(time.Millisecond))
+}
+
+func header(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
+func say(format string, args ...any)    { fmt.Printf("    "+format+"\n", args...) }
+
+func run(ctx context.Context, rootscanBin, ctrdBin string) (retErr error) {
+	rs, err := exec.LookPath(rootscanBin)
+	if err == nil {
+		rs, err = filepath.Abs(rs)
+	}
+	if err != nil {
+		return fmt.Errorf("find rootscan binary (build it with `make build`): %w", err)
+	}
+	opts := testbed.Options{Bin: ctrdBin}
+	if opts.Bin == "" {
+		opts.Bin = os.Getenv(testbed.EnvContainerd)
+	}
+	if opts.Bin == "" {
+		opts.Bin = "containerd"
+	}
+	if p, err := exec.LookPath(opts.Bin); err == nil {
+		opts.Bin = p
+	}
+	if err := testbed.Available(opts); err != nil {
+		return fmt.Errorf("a private containerd cannot run here (`make deps` installs containerd and runc): %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "rootscan-demo-")
+	if err == nil {
+		tmp, err = filepath.EvalSymlinks(tmp) // mountinfo shows resolved paths
+	}
+	if err != nil {
+		return fmt.Errorf("create temp dir: %w", err)
+	}
+	mountDir := filepath.Join(tmp, "mounts")
+	defer func() {
+		// Only with nothing mounted: RemoveAll would reach into a mount.
+		if left, err := releaseMounts(mountDir); err != nil || len(left) > 0 {
+			err = fmt.Errorf("mounts left under %s: %q %v", mountDir, left, err)
+			say("FAILED: %v", err)
+			retErr = errors.Join(retErr, err)
+		} else if err := os.RemoveAll(tmp); err != nil {
+			retErr = errors.Join(retErr, fmt.Errorf("remove temp dir: %w", err))
+		}
+	}()
+
+	header("starting a private containerd (%s)", opts.Bin)
+	c, err := testbed.Start(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("start containerd: %w", err)
+	}
+	defer func() {
+		header("tearing down")
+		if err := c.Stop(); err != nil {
+			say("FAILED: %v", err)
+			retErr = errors.Join(retErr, fmt.Errorf("stop containerd: %w", err))
+			return
+		}
+		say("pods removed, containerd and shims stopped, mounts, cgroups and %s gone", c.Dir())
+	}()
+	say("containerd %s, socket %s", c.Version(), c.Address())
+	say("private: its root, state, runc root and pod cgroups (%s) are its own", c.CgroupParent())
+
+	header("building and importing images (.debs and binaries cached in %s)", ociimage.DefaultCacheDir())
+	distroless, err := ociimage.Distroless(ctx, "")
+	if err != nil {
+		return err
+	}
+	hostile, err := ociimage.Hostile(ctx, "")
+	if err != nil {
+		return err
+	}
+	say("%-34s %s  the pods' sandbox image", c.PauseImage().Name, c.PauseImage().Manifest)
+	for _, img := range []*ociimage.Image{distroless, hostile} {
+		ref, err := c.Import(ctx, img)
+		if err != nil {
+			return err
+		}
+		say("%-34s %s", ref.Name, ref.Manifest)
+	}
+	var built []string
+	for _, p := range distroless.Packages() {
+		built = append(built, p.Name+" "+p.Version)
+	}
+	say("distroless: %d Debian packages, no shell: %s", len(built), strings.Join(built, ", "))
+	say("hostile: links out of its root, a FIFO, a device, 50 MiB of junk where dpkg's status files go")
+
+	header("creating pods")
+	ctrs := []struct{ ns, pod, name, image, state, id string }{
+		{"shop", "web", "app", distroless.Name, "running", ""},
+		{"shop", "batch", "job", distroless.Name, "exited", ""},
+		{"shop", "batch", "migrate", distroless.Name, "created", ""},
+		{"attack", "evil", "evil", hostile.Name, "running", ""},
+	}
+	pods := map[string]string{}
+	say("%-20s %-13s %-8s %s", "NAMESPACE/POD/NAME", "CONTAINER", "STATE", "IMAGE")
+	for i := range ctrs {
+		k := &ctrs[i]
+		if pods[k.ns+"/"+k.pod] == "" {
+			if pods[k.ns+"/"+k.pod], err = c.RunPod(ctx, testbed.PodSpec{Name: k.pod, Namespace: k.ns}); err != nil {
+				return err
+			}
+		}
+		if k.id, err = c.CreateContainer(ctx, pods[k.ns+"/"+k.pod], testbed.ContainerSpec{Name: k.name, Image: k.image}); err != nil {
+			return err
+		}
+		if k.state != "created" {
+			err = c.StartContainer(ctx, k.id)
+		}
+		if err == nil && k.state == "exited" {
+			err = c.StopContainer(ctx, k.id, 10*time.Second)
+		}
+		if err != nil {
+			return err
+		}
+		say("%-20s %-13.12s %-8s %s", k.ns+"/"+k.pod+"/"+k.name, k.id, k.state, k.image)
+	}
+	app := ctrs[0].id
+
+	cmd := []string{"/bin/sh", "-c", "cat /var/lib/dpkg/status.d/*"}
+	header("exec into shop/web/app, as exec-based scanners do: %q", cmd)
+	ectx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	_, _, code, err := c.ExecSync(ectx, app, cmd)
+	cancel()
+	switch {
+	case err == nil:
+		return fmt.Errorf("exec into the distroless container ran (exit %d): the image should have no shell", code)
+	case !strings.Contains(err.Error(), "no such file or directory"):
+		return fmt.Errorf("exec into the distroless container failed in an unexpected way: %w", err)
+	}
+	msg := err.Error()
+	if s, ok := status.FromError(errors.Unwrap(err)); ok {
+		msg = s.Message()
+	}
+	say("error: %s", msg)
+	say("no shell, no cat, no package manager: this is where exec-based scanners stop.")
+
+	// From here on a failed step is reported where it happens and the others
+	// still run.
+	var errs []error
+	fail := func(err error) { say("FAILED: %v", err); errs = append(errs, err) }
+	base := []string{"scan", "--runtime-endpoint", "unix://" + c.Address(), "--mount-dir", mountDir}
+	header("rootscan: every container of the node, from outside")
+	fmt.Printf("$ %s %s\n\n", rootscanBin, strings.Join(base, " "))
+	took, err := runRootscan(ctx, rs, base, os.Stdout)
+	fmt.Println()
+	if err != nil {
+		fail(fmt.Errorf("rootscan scan: %w", err))
+	} else {
+		say("the node scan took %v, rootscan's start to exit", took.Round(time.Millisecond))
+	}
+
+	args := slices.Concat(base, []string{"-o", "json", "--container", app})
+	header("rootscan -o json for shop/web/app, summarised")
+	fmt.Printf("$ %s %s | summary\n", rootscanBin, strings.Join(args, " "))
+	var out bytes.Buffer
+	if _, err := runRootscan(ctx, rs, args, &out); err != nil {
+		fail(fmt.Errorf("rootscan scan -o json: %w", err))
+	} else if err := summarise(out.Bytes(), distroless.Packages()); err != nil {
+		fail(err)
+	}
+
+	header("checking /proc/self/mountinfo and the pods after the scans")
+	if left, err := releaseMounts(mountDir); err != nil || len(left) > 0 {
+		fail(fmt.Errorf("rootscan left mounts under %s: %q %v", mountDir, left, err))
+	} else {
+		say("no mount under %s: every read-only mount was released", mountDir)
+	}
+	st, err := c.Runtime().ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: app})
+	if state := st.GetStatus().GetState(); err != nil || state != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		fail(fmt.Errorf("shop/web/app after the scan: state %v, err %v", state, err))
+	} else {
+		say("shop/web/app still runs: the scans never entered it nor mounted its overlay a second time")
+	}
+	return errors.Join(errs...)
+}
+
+// runRootscan runs rootscan with its stderr on the terminal. A cancelled ctx
+// sends it SIGTERM, not SIGKILL, so that it releases its mounts.
+func runRootscan(ctx context.Context, bin string, args []string, stdout io.Writer) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	began := time.Now()
+	err := cmd.Run()
+	return time.Since(began), err
+}
+
+// summarise prints what `rootscan scan -o json` said about one container and
+// checks it against the packages the image was built from.
+func summarise(out []byte, want []ociimage.DebPackage) error {
+	var doc struct {
+		Node    string        `json:"node"`
+		Runtime string        `json:"runtime"`
+		Reports []scan.Report `json:"reports"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return fmt.Errorf("rootscan -o json: not JSON: %w", err)
+	}
+	if len(doc.Reports) != 1 || doc.Reports[0].Result == nil {
+		return fmt.Errorf("rootscan -o json: want one report with a result, got %d reports: %.400s", len(doc.Reports), out)
+	}
+	r := doc.Reports[0]
+	t := r.Target
+	say("node %s, runtime %s (%d bytes of JSON)", doc.Node, doc.Runtime, len(out))
+	say("target   %s  container %.12s  state %s", t.Name(), t.ContainerID, t.State)
+	say("image    %s  %s", t.Image, t.ImageDigest)
+	say("access   %s, scanned in %v", t.Access, r.Duration.Round(time.Microsecond))
+	if o := r.Result.OS; o != nil {
+		say("os       %s (from %s)", o.PrettyName, o.Source)
+	}
+	found := map[string]string{}
+	for _, p := range r.Result.Packages {
+		found[p.Name] = p.Version
+		say("package  %-16s %-22s source %s", p.Name, p.Version, p.Source)
+	}
+	for _, p := range want {
+		if found[p.Name] != p.Version {
+			return fmt.Errorf("rootscan -o json: package %s: got version %q, the image was built from %s", p.Name, found[p.Name], p.Version)
+		}
+	}
+	if len(found) != len(want) {
+		return fmt.Errorf("rootscan -o json: %d packages, the image was built from %d", len(found), len(want))
+	}
+	say("= exactly the %d .debs the image was built from, read without exec", len(want))
+	return nil
+}
+
+// releaseMounts returns the mounts at or under dir that /proc/self/mountinfo
+// shows, and unmounts them, deepest first, so that the demo leaves none.
+func releaseMounts(dir string) ([]string, error) {
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	var points []string
+	var errs []error
+	for i := len(ms) - 1; i >= 0; i-- {
+		points = append(points, ms[i].Mountpoint)
+		if err := unix.Unmount(ms[i].Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", ms[i].Mountpoint, err))
+		}
+	}
+	return points, errors.Join(errs...)
+}

@@ -33,8 +33,11 @@ func BenchmarkCLINodeScan(b *testing.B) {
 	mountDir := filepath.Join(b.TempDir(), "mounts")
 	var maxRSS int64
 	for b.Loop() {
-		res := runRootscan(b, time.Minute, "scan", "-o", "json", "--runtime-endpoint", n.bed.Address(), "--mount-dir", mountDir)
+		res := runRootscan(b, time.Minute, "scan", "-o", "json", "--log-level", "debug", "--runtime-endpoint", n.bed.Address(), "--mount-dir", mountDir)
 		maxRSS = max(maxRSS, res.maxRSSKiB)
+	}
+	if maxRSS <= 0 {
+		b.Fatal("rootscan did not log its peak RSS")
 	}
 	b.ReportMetric(float64(maxRSS), "peak-RSS-KiB")
 }

@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,15 +85,17 @@ func runRootscan(t testing.TB, timeout time.Duration, args ...string) runResult 
 	default:
 		t.Fatalf("run rootscan: %v", err)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.maxRSSKiB = ru.Maxrss
+	// rootscan logs its own VmHWM at debug level; wait4's ru_maxrss would count this test process's pages, which
+	// the vfork'd child shares until exec.
+	if m := regexp.MustCompile(`peak_rss_kib=(\d+)`).FindStringSubmatch(res.stderr); m != nil {
+		res.maxRSSKiB, _ = strconv.ParseInt(m[1], 10, 64)
 	}
 	return res
 }
 
 func scanJSON(t testing.TB, bed *testbed.Containerd, mountDir string, extra ...string) (scanOutput, runResult) {
 	t.Helper()
-	args := append([]string{"scan", "-o", "json", "--runtime-endpoint", "unix://" + bed.Address(), "--mount-dir", mountDir}, extra...)
+	args := append([]string{"scan", "-o", "json", "--log-level", "debug", "--runtime-endpoint", "unix://" + bed.Address(), "--mount-dir", mountDir}, extra...)
 	res := runRootscan(t, 2*time.Minute, args...)
 	return decode(t, res), res
 }

@@ -112,6 +112,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		}
 		doc.Runtime, doc.Reports = rt, reps
 	}
+	defer func() { log.Debug("scan finished", "targets", len(doc.Reports), "peak_rss_kib", peakRSSKiB()) }()
 	if err := writeOutput(stdout, f, doc); err != nil {
 		return exitFatal, fmt.Errorf("write output: %w", err)
 	}
@@ -232,4 +233,21 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// peakRSSKiB is this process's high-water resident set (VmHWM), logged at debug level so memory bounds can be checked
+// from outside: the rusage a parent gets for a vfork'd child counts the parent's own pages.
+func peakRSSKiB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var n int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &n)
+			return n
+		}
+	}
+	return -1
 }

@@ -61,6 +61,7 @@ endef
 fuzz:
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseDpkgStatus -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 60s
+	$(GO) test ./fsaccess -run '^$$' -fuzz FuzzRootOpen -fuzztime 60s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

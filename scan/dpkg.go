@@ -258,11 +258,7 @@ func parseDpkgStatus(data []byte, statusImplied bool) dpkgParse {
 	for len(data) > 0 {
 		lineNo++
 		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
 		if isBlank(line) {
 			if inStanza {
 				res.finish(&st, statusImplied)

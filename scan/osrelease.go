@@ -124,11 +124,7 @@ func parseOSRelease(data []byte) osReleaseParse {
 	for len(data) > 0 {
 		lineNo++
 		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
 		line = bytes.TrimLeft(line, " \t\r")
 		if len(line) == 0 || line[0] == '#' || line[0] == ';' {
 			continue

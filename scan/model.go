@@ -4,9 +4,44 @@ import "time"
 
 // Result is what the analyzers found in one root. It is plain data, JSON-encodable, shared by every output.
 type Result struct {
-	OS       *OS         `json:"os,omitempty"`
-	Packages []Package   `json:"packages"`
-	Errors   []FileError `json:"errors,omitempty"`
+	OS         *OS         `json:"os,omitempty"`
+	Distroless *Distroless `json:"distroless,omitempty"`
+	Packages   []Package   `json:"packages"`
+	// Files are executables no package claims (a copied-in curl, a static binary), with their hash.
+	Files []File `json:"files,omitempty"`
+	// Integrity lists package files whose content no longer matches the package database (debsums, rpm -V).
+	Integrity []IntegrityFinding `json:"integrity,omitempty"`
+	Errors    []FileError        `json:"errors,omitempty"`
+}
+
+// Distroless says whether a root has no shell and no package manager, which is what makes exec-based scanners fail,
+// and which of Google's distroless flavours it matches.
+type Distroless struct {
+	Distroless bool `json:"distroless"`
+	// Flavour is static, base, cc, java, python or nodejs when Distroless; empty when no flavour matches.
+	Flavour         string   `json:"flavour,omitempty"`
+	Shells          []string `json:"shells,omitempty"`
+	PackageManagers []string `json:"packageManagers,omitempty"`
+}
+
+// File is an executable found on its own, not owned by any package.
+type File struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	// Kind is "elf", "script", ... as far as the analyzer could tell.
+	Kind string `json:"kind,omitempty"`
+}
+
+// IntegrityFinding is one package file that differs from what its package database recorded. Found is empty when
+// the file is missing.
+type IntegrityFinding struct {
+	Package   string `json:"package"`
+	Ecosystem string `json:"ecosystem"`
+	Path      string `json:"path"`
+	Algorithm string `json:"algorithm"`
+	Expected  string `json:"expected"`
+	Found     string `json:"found,omitempty"`
 }
 
 // OS identifies the distribution a root is built on, from os-release. Vulnerability matching needs ID and
@@ -22,8 +57,21 @@ type OS struct {
 }
 
 // Ecosystem names follow OSV's ecosystem names where one exists, so later vulnerability matching needs no mapping.
+// Language ecosystems carry OSV's names too ("Go", "PyPI", "npm", "Maven", "crates.io", "RubyGems", "NuGet",
+// "Packagist"). RPM distributions use their OSV name ("Red Hat", "AlmaLinux", "Rocky Linux", "SUSE", ...) where known.
 const (
-	EcosystemDebian = "Debian"
+	EcosystemDebian    = "Debian"
+	EcosystemUbuntu    = "Ubuntu"
+	EcosystemAlpine    = "Alpine"
+	EcosystemRedHat    = "Red Hat"
+	EcosystemGo        = "Go"
+	EcosystemPyPI      = "PyPI"
+	EcosystemNpm       = "npm"
+	EcosystemMaven     = "Maven"
+	EcosystemCratesIO  = "crates.io"
+	EcosystemRubyGems  = "RubyGems"
+	EcosystemNuGet     = "NuGet"
+	EcosystemPackagist = "Packagist"
 )
 
 // Package is one installed package. Source and SourceVersion are kept because Debian advisories are keyed by source
@@ -35,7 +83,12 @@ type Package struct {
 	Arch          string   `json:"arch,omitempty"`
 	Source        string   `json:"source,omitempty"`
 	SourceVersion string   `json:"sourceVersion,omitempty"`
-	Locations     []string `json:"locations"`
+	// PURL is the package URL (github.com/package-url/purl-spec), the identifier SBOM consumers and vulnerability
+	// databases join on.
+	PURL      string   `json:"purl,omitempty"`
+	Locations []string `json:"locations"`
+	// FoundBy is the analyzer that reported the package.
+	FoundBy string `json:"foundBy,omitempty"`
 }
 
 // FileError is a problem with one file (or, with Path empty, with one analyzer). It is reported, never fatal:

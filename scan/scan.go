@@ -74,8 +74,12 @@ type Analyzer interface {
 	Analyze(ctx context.Context, fsys FS, out *Result) error
 }
 
-// Touches reports whether a changed file (slash path relative to the root) is one an analyzer depends on.
+// Touches reports whether a changed file (slash path relative to the root) is one an analyzer depends on. A
+// FileAnalyzer may want any file, so it is asked through Wants.
 func Touches(a Analyzer, name string) bool {
+	if fa, ok := a.(FileAnalyzer); ok {
+		return fa.Wants(name, nil)
+	}
 	for _, p := range a.Paths() {
 		if ok, _ := path.Match(p, name); ok {
 			return true
@@ -84,10 +88,27 @@ func Touches(a Analyzer, name string) bool {
 	return false
 }
 
-// Run applies the analyzers in order to one root. A failing analyzer is recorded and the others still run, so one
-// bad file never hides the rest of a container's inventory.
+// Run applies the analyzers to one root: first one shared walk for the FileAnalyzers among them (if any), then every
+// analyzer's Analyze in order, so later analyzers (distroless detection) see what earlier ones found. A failing
+// analyzer is recorded and the others still run, so one bad file never hides the rest of a container's inventory.
 func Run(ctx context.Context, fsys FS, analyzers []Analyzer) *Result {
+	return RunWithLimits(ctx, fsys, analyzers, WalkLimits{})
+}
+
+// RunWithLimits is Run with explicit bounds on the shared walk.
+func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkLimits) *Result {
 	res := &Result{}
+	var fas []FileAnalyzer
+	for _, a := range analyzers {
+		if fa, ok := a.(FileAnalyzer); ok {
+			fas = append(fas, fa)
+		}
+	}
+	if len(fas) > 0 {
+		if err := walk(ctx, fsys, fas, lim, res); err != nil {
+			res.Errors = append(res.Errors, FileError{Analyzer: "walk", Err: err.Error()})
+		}
+	}
 	for _, a := range analyzers {
 		if err := ctx.Err(); err != nil {
 			res.Errors = append(res.Errors, FileError{Analyzer: a.Name(), Err: err.Error()})

@@ -1,0 +1,94 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+)
+
+// FileAnalyzer is an analyzer whose files can be anywhere in the tree (Go binaries, Python dist-info, node_modules,
+// jars). Instead of each walking the root, they share one walk: Run asks each FileAnalyzer whether it Wants every
+// entry and calls AnalyzeFile for those it wants. Analyze still runs afterwards, once, to finish (merge, dedupe).
+//
+// Wants must be cheap and do no I/O beyond d.Info() (an Lstat), which it should call only when the name alone cannot
+// decide: a walk of a million files must not cost a million stats. d is nil when the question comes from outside a
+// walk (is a changed path in a container's upper dir relevant?): then answer from the name, erring on "yes".
+type FileAnalyzer interface {
+	Analyzer
+	Wants(name string, d fs.DirEntry) bool
+	// AnalyzeFile reads one wanted file. Problems with the file go to out.Errors; a returned error stops the walk.
+	AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error
+}
+
+// WalkLimits bound the shared walk, so a tree with millions of files or a pathological depth costs bounded time and
+// memory. Past a bound the walk stops and the result says so: a "too large" error, never an out-of-memory kill.
+type WalkLimits struct {
+	MaxEntries int // entries visited; default 2,000,000
+	MaxDepth   int // directory depth; default 128
+}
+
+func (l WalkLimits) withDefaults() WalkLimits {
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = 2_000_000
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 128
+	}
+	return l
+}
+
+// ErrWalkLimit marks a walk cut short by WalkLimits.
+var ErrWalkLimit = errors.New("root too large")
+
+// skipDirs are never walked: pseudo filesystems a live root may show, and nothing an analyzer wants lives there.
+var skipDirs = map[string]bool{"proc": true, "sys": true, "dev": true}
+
+// walk visits the root once for all file analyzers. It never follows symlinks (fs.WalkDir does not) and keeps only
+// the current path in memory, not an index of the tree.
+func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out *Result) error {
+	lim = lim.withDefaults()
+	entries := 0
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if name == "." {
+				return err
+			}
+			out.Errors = append(out.Errors, FileError{Analyzer: "walk", Path: name, Err: err.Error()})
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries++
+		if entries > lim.MaxEntries {
+			return fmt.Errorf("%w: more than %d files and directories; the rest was not analyzed", ErrWalkLimit, lim.MaxEntries)
+		}
+		if d.IsDir() {
+			if name == "." {
+				return nil
+			}
+			if skipDirs[name] {
+				return fs.SkipDir
+			}
+			if strings.Count(name, "/")+1 > lim.MaxDepth {
+				out.Errors = append(out.Errors, FileError{Analyzer: "walk", Path: name, Err: fmt.Sprintf("%v: deeper than %d directories; not analyzed", ErrWalkLimit, lim.MaxDepth)})
+				return fs.SkipDir
+			}
+		}
+		for _, fa := range fas {
+			if !fa.Wants(name, d) {
+				continue
+			}
+			if err := fa.AnalyzeFile(ctx, fsys, name, out); err != nil {
+				return fmt.Errorf("%s: %w", fa.Name(), err)
+			}
+		}
+		return nil
+	})
+	return err
+}

@@ -77,12 +77,12 @@ const (
 // Package is one installed package. Source and SourceVersion are kept because Debian advisories are keyed by source
 // package; Locations are the files that say the package is installed.
 type Package struct {
-	Name          string   `json:"name"`
-	Version       string   `json:"version"`
-	Ecosystem     string   `json:"ecosystem"`
-	Arch          string   `json:"arch,omitempty"`
-	Source        string   `json:"source,omitempty"`
-	SourceVersion string   `json:"sourceVersion,omitempty"`
+	Name          string `json:"name"`
+	Version       string `json:"version"`
+	Ecosystem     string `json:"ecosystem"`
+	Arch          string `json:"arch,omitempty"`
+	Source        string `json:"source,omitempty"`
+	SourceVersion string `json:"sourceVersion,omitempty"`
 	// PURL is the package URL (github.com/package-url/purl-spec), the identifier SBOM consumers and vulnerability
 	// databases join on.
 	PURL      string   `json:"purl,omitempty"`

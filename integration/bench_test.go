@@ -59,10 +59,10 @@ func BenchmarkScanDistrolessRoot(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer root.Close()
-	analyzers := []scan.Analyzer{scan.NewOSRelease(), scan.NewDpkg()}
+	analyzers := scan.DefaultAnalyzers()
 	b.ReportAllocs()
 	for b.Loop() {
-		if res := scan.Run(ctx, root, analyzers); len(res.Packages) != 6 {
+		if res := scan.Run(ctx, root, analyzers); len(res.Packages) != 8 {
 			b.Fatalf("packages: %d", len(res.Packages))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,16 +218,40 @@ func wantPackages(img *ociimage.Image) []string {
 	return out
 }
 
+// gotPackages lists the Debian packages of a result in wantPackages' form.
 func gotPackages(res *scan.Result) []string {
 	if res == nil {
 		return nil
 	}
 	var out []string
 	for _, p := range res.Packages {
-		out = append(out, fmt.Sprintf("%s %s %s %s %s", p.Name, p.Version, p.Arch, p.Source, p.SourceVersion))
+		if p.Ecosystem == scan.EcosystemDebian {
+			out = append(out, fmt.Sprintf("%s %s %s %s %s", p.Name, p.Version, p.Arch, p.Source, p.SourceVersion))
+		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// goPackages lists the Go modules of a result as "name version location".
+func goPackages(res *scan.Result) []string {
+	if res == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range res.Packages {
+		if p.Ecosystem == scan.EcosystemGo {
+			out = append(out, fmt.Sprintf("%s %s %s", p.Name, p.Version, strings.Join(p.Locations, ",")))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// wantGoProgram is what the Go analyzer must report for the test images' static programs (built by the same Go
+// toolchain as this test, from a module without a version): the main module and the standard library.
+func wantGoProgram(module, path string) []string {
+	return []string{module + " (devel) " + path, "stdlib " + strings.TrimPrefix(runtime.Version(), "go") + " " + path}
 }
 
 func equalStrings(a, b []string) bool {

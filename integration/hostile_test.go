@@ -71,6 +71,9 @@ func TestScanHostileContainer(t *testing.T) {
 	if got := gotPackages(r.Result); len(got) != 1 || !strings.HasPrefix(got[0], ociimage.HostileGoodPackage+" "+ociimage.HostileGoodVersion+" ") {
 		t.Errorf("packages = %q, want only %s %s", got, ociimage.HostileGoodPackage, ociimage.HostileGoodVersion)
 	}
+	if got, want := goPackages(r.Result), wantGoProgram("rootscan.test/pause", "pause"); !equalStrings(got, want) {
+		t.Errorf("Go packages %q, want %q", got, want)
+	}
 	errsByPath := map[string]string{}
 	for _, e := range r.Result.Errors {
 		errsByPath[e.Path] += e.Err + "; "

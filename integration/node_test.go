@@ -41,7 +41,7 @@ func newScanner(t testing.TB, bed *testbed.Containerd, mountDir string) (*node.S
 		Containers: client,
 		Roots:      &node.ContainerRoots{Snapshots: snaps, Mounter: m},
 		Digests:    snaps,
-		Analyzers:  []scan.Analyzer{scan.NewOSRelease(), scan.NewDpkg()},
+		Analyzers:  scan.DefaultAnalyzers(),
 	}, m
 }
 
@@ -69,7 +69,7 @@ func TestScanIsolatesContainerFailure(t *testing.T) {
 				t.Errorf("vanished snapshot: error %q result %v", r.Error, r.Result)
 			}
 		default:
-			if r.Error != "" || len(r.Result.Packages) != 6 {
+			if r.Error != "" || len(gotPackages(r.Result)) != 6 {
 				t.Errorf("%s: error %q, %d packages: one container's failure spilled over", r.Target.Name(), r.Error, len(gotPackages(r.Result)))
 			}
 		}

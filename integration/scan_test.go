@@ -121,6 +121,12 @@ func TestScanDistrolessContainers(t *testing.T) {
 		if got := gotPackages(r.Result); !equalStrings(got, want) {
 			t.Errorf("%s: packages\n got  %q\n want %q", name, got, want)
 		}
+		if got, want := goPackages(r.Result), wantGoProgram("rootscan.test/app", "app"); !equalStrings(got, want) {
+			t.Errorf("%s: Go packages %q, want %q", name, got, want)
+		}
+		if d := r.Result.Distroless; d == nil || !d.Distroless || d.Flavour != "base" {
+			t.Errorf("%s: distroless = %+v, want distroless base", name, d)
+		}
 		if os := r.Result.OS; os == nil || os.ID != "debian" || os.VersionID != "12" {
 			t.Errorf("%s: OS = %+v, want debian 12", name, os)
 		}
@@ -128,7 +134,8 @@ func TestScanDistrolessContainers(t *testing.T) {
 			t.Errorf("%s: file errors on a clean image: %+v", name, r.Result.Errors)
 		}
 	}
-	if r := reportFor(t, doc, n.other); r.Target.Namespace != "infra" || r.Error != "" || len(r.Result.Packages) != 0 {
+	if r := reportFor(t, doc, n.other); r.Target.Namespace != "infra" || r.Error != "" || len(gotPackages(r.Result)) != 0 ||
+		!equalStrings(goPackages(r.Result), wantGoProgram("rootscan.test/pause", "pause")) {
 		t.Errorf("pause container report = %+v", r)
 	}
 

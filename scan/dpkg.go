@@ -347,7 +347,7 @@ func (r *dpkgParse) finish(st *dpkgStanza, statusImplied bool) {
 		r.problem("stanza at line %d: package %s has invalid version %q", st.line, name, st.version)
 		return
 	}
-	pkg := Package{Name: name, Version: string(st.version), Ecosystem: EcosystemDebian}
+	pkg := Package{Name: name, Version: string(st.version), Ecosystem: EcosystemDebian, FoundBy: "dpkg"}
 	if st.hasArch {
 		if validDebToken(st.arch) {
 			pkg.Arch = internArch(st.arch)

@@ -118,5 +118,11 @@ func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkL
 			res.Errors = append(res.Errors, FileError{Analyzer: a.Name(), Err: err.Error()})
 		}
 	}
+	// PURLs are filled centrally, once the OS is known, so every analyzer's packages follow one convention.
+	for i := range res.Packages {
+		if res.Packages[i].PURL == "" {
+			res.Packages[i].PURL = PURL(res.Packages[i], res.OS)
+		}
+	}
 	return res
 }

@@ -41,6 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "scan":
 		code, err = cmdScan(ctx, args[1:], stdout, stderr)
+	case "sbom":
+		code, err = cmdSBOM(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -71,8 +73,11 @@ Usage:
   rootscan scan --container ID          scan one container
   rootscan scan --dir PATH              scan a directory as a root filesystem
   rootscan scan --oci PATH              scan an OCI image layout
+  rootscan scan --sbom-dir DIR          also write one SBOM per target into DIR
+  rootscan sbom --dir|--oci|--container TARGET [-f cyclonedx|spdx] [-o FILE]
+                                        write a CycloneDX 1.6 or SPDX 2.3 JSON SBOM of one target
   rootscan version                      print the version
 
-Run 'rootscan scan -h' for the scan flags.
+Run 'rootscan scan -h' and 'rootscan sbom -h' for the flags.
 `)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -37,7 +38,7 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 			if r.Result.OS != nil {
 				osName = osLabel(r.Result.OS)
 			}
-			pkgs = fmt.Sprint(len(r.Result.Packages))
+			pkgs = ecosystemCounts(r.Result.Packages)
 			ferrs = fmt.Sprint(len(r.Result.Errors))
 		}
 		if r.Error != "" {
@@ -110,4 +111,30 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// ecosystemCounts summarises a target's packages per ecosystem, largest first ("12 Go, 3 Debian"); "0" when none.
+func ecosystemCounts(pkgs []scan.Package) string {
+	if len(pkgs) == 0 {
+		return "0"
+	}
+	counts := map[string]int{}
+	for _, p := range pkgs {
+		counts[p.Ecosystem]++
+	}
+	ecos := make([]string, 0, len(counts))
+	for e := range counts {
+		ecos = append(ecos, e)
+	}
+	sort.Slice(ecos, func(i, j int) bool {
+		if counts[ecos[i]] != counts[ecos[j]] {
+			return counts[ecos[i]] > counts[ecos[j]]
+		}
+		return ecos[i] < ecos[j]
+	})
+	parts := make([]string, len(ecos))
+	for i, e := range ecos {
+		parts[i] = fmt.Sprintf("%d %s", counts[e], e)
+	}
+	return strings.Join(parts, ", ")
 }

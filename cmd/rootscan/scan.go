@@ -40,6 +40,8 @@ type scanFlags struct {
 	logLevel     string
 	procRoot     string
 	showPackages bool
+	sbomDir      string
+	sbomFormat   string
 }
 
 func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
@@ -62,6 +64,8 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
 	fs.BoolVar(&f.showPackages, "packages", true, "list each target's packages in table output")
+	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
+	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -73,6 +77,9 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	}
 	if f.output != "table" && f.output != "json" {
 		return nil, usageError{fmt.Sprintf("-o %q: want table or json", f.output)}
+	}
+	if err := checkSBOMFormat("--sbom-format", f.sbomFormat); err != nil {
+		return nil, err
 	}
 	n := 0
 	for _, v := range []string{f.container, f.dir, f.oci} {
@@ -96,7 +103,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitFatal, usageError{fmt.Sprintf("--log-level: %v", err)}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	analyzers := []scan.Analyzer{scan.NewOSRelease(), scan.NewDpkg()}
+	analyzers := scan.DefaultAnalyzers()
 	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
 
 	doc := output{Node: f.nodeName, Reports: []scan.Report{}}
@@ -115,6 +122,13 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	defer func() { log.Debug("scan finished", "targets", len(doc.Reports), "peak_rss_kib", peakRSSKiB()) }()
 	if err := writeOutput(stdout, f, doc); err != nil {
 		return exitFatal, fmt.Errorf("write output: %w", err)
+	}
+	if f.sbomDir != "" {
+		files, err := writeSBOMDir(f.sbomDir, f.sbomFormat, doc.Reports)
+		if err != nil {
+			return exitFatal, err
+		}
+		log.Info("SBOMs written", "dir", f.sbomDir, "files", len(files))
 	}
 	for _, r := range doc.Reports {
 		if r.Error != "" {

@@ -46,11 +46,25 @@ func Distroless(ctx context.Context, cacheDir string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("distroless image: %w", err)
 	}
+	img, err := assembleDistroless(ctx, DistrolessName, debs, DistrolessPackages)
+	if err != nil {
+		return nil, fmt.Errorf("distroless image: %w", err)
+	}
+	img.Config.Entrypoint = []string{"/app"}
+	img.Layers = append(img.Layers, Layer{Files: []File{{Path: "app", Mode: 0o755, Data: app}}})
+	return img, nil
+}
+
+// assembleDistroless builds an image named name the way distroless does from
+// the .debs (package name to file) of the packages names, in layer order: a
+// layer of distroless's own base files, one layer per package (its filtered
+// data plus its status.d entries), and a layer of generated files (CA bundle,
+// /etc/localtime). The image runs as nonroot and has no entrypoint.
+func assembleDistroless(ctx context.Context, name string, debs map[string]string, names []string) (*Image, error) {
 	img := &Image{
-		Name: DistrolessName,
+		Name: name,
 		Config: ocispec.ImageConfig{
-			User:       fmt.Sprint(NonrootUID),
-			Entrypoint: []string{"/app"},
+			User: fmt.Sprint(NonrootUID),
 			Env: []string{
 				"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 				"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
@@ -61,47 +75,63 @@ func Distroless(ctx context.Context, cacheDir string) (*Image, error) {
 	}
 	img.Layers = append(img.Layers, Layer{Files: distrolessBaseFiles()})
 	var certs []File
-	for _, name := range DistrolessPackages {
-		dc, err := readDeb(ctx, debs[name])
+	for _, pkg := range names {
+		dc, err := readNamedDeb(ctx, debs, pkg)
 		if err != nil {
-			return nil, fmt.Errorf("distroless image: %w", err)
+			return nil, err
 		}
-		if dc.Package.Name != name {
-			return nil, fmt.Errorf("distroless image: %s holds package %q, not %q", debs[name], dc.Package.Name, name)
-		}
-		files := dc.Files
-		statusDir := "var/lib/dpkg/status.d/"
-		control := dc.Control
-		if !bytes.HasSuffix(control, []byte("\n")) {
-			control = append(control, '\n')
-		}
-		files = append(files, File{Path: statusDir + name, Mode: 0o644, Data: control})
-		if dc.MD5sums != nil {
-			files = append(files, File{Path: statusDir + name + ".md5sums", Mode: 0o644, Data: dc.MD5sums})
-		}
+		img.Layers = append(img.Layers, Layer{Files: append(dc.Files, statusDFiles(dc)...)})
+		img.packages = append(img.packages, dc.Package)
 		for _, f := range dc.Files {
 			if f.Mode.IsRegular() && strings.HasPrefix(f.Path, "usr/share/ca-certificates/") && strings.HasSuffix(f.Path, ".crt") {
 				certs = append(certs, f)
 			}
 		}
-		img.Layers = append(img.Layers, Layer{Files: files})
-		img.packages = append(img.packages, dc.Package)
 	}
 	sort.Slice(img.packages, func(i, j int) bool { return img.packages[i].Name < img.packages[j].Name })
 	if len(certs) == 0 {
-		return nil, fmt.Errorf("distroless image: ca-certificates shipped no certificates")
+		return nil, fmt.Errorf("ca-certificates shipped no certificates")
 	}
-	img.Layers = append(img.Layers,
-		Layer{Files: []File{
-			{Path: "etc/ssl/certs/ca-certificates.crt", Mode: 0o644, Data: caBundle(certs)},
-			// Distroless has no /etc/localtime; the testbed adds it as an
-			// absolute symlink that is legitimate inside the image, which a
-			// scanner must resolve within the image root, not on the host.
-			{Path: "etc/localtime", Mode: fs.ModeSymlink | 0o777, Linkname: "/usr/share/zoneinfo/UTC"},
-		}},
-		Layer{Files: []File{{Path: "app", Mode: 0o755, Data: app}}},
-	)
+	img.Layers = append(img.Layers, Layer{Files: []File{
+		{Path: "etc/ssl/certs/ca-certificates.crt", Mode: 0o644, Data: caBundle(certs)},
+		// Distroless has no /etc/localtime; the testbed adds it as an
+		// absolute symlink that is legitimate inside the image, which a
+		// scanner must resolve within the image root, not on the host.
+		{Path: "etc/localtime", Mode: fs.ModeSymlink | 0o777, Linkname: "/usr/share/zoneinfo/UTC"},
+	}})
 	return img, nil
+}
+
+// readNamedDeb reads the .deb of package pkg from debs and checks that it
+// holds that package.
+func readNamedDeb(ctx context.Context, debs map[string]string, pkg string) (*debContents, error) {
+	if debs[pkg] == "" {
+		return nil, fmt.Errorf("no .deb for package %s", pkg)
+	}
+	dc, err := readDeb(ctx, debs[pkg])
+	if err != nil {
+		return nil, err
+	}
+	if dc.Package.Name != pkg {
+		return nil, fmt.Errorf("%s holds package %q, not %q", debs[pkg], dc.Package.Name, pkg)
+	}
+	return dc, nil
+}
+
+// statusDFiles are a package's entries in distroless's dpkg database: its
+// control stanza as var/lib/dpkg/status.d/<pkg> and its md5sums as
+// <pkg>.md5sums.
+func statusDFiles(dc *debContents) []File {
+	const statusDir = "var/lib/dpkg/status.d/"
+	control := dc.Control
+	if !bytes.HasSuffix(control, []byte("\n")) {
+		control = append(control, '\n')
+	}
+	files := []File{{Path: statusDir + dc.Package.Name, Mode: 0o644, Data: control}}
+	if dc.MD5sums != nil {
+		files = append(files, File{Path: statusDir + dc.Package.Name + ".md5sums", Mode: 0o644, Data: dc.MD5sums})
+	}
+	return files
 }
 
 // distrolessBaseFiles are the files distroless adds itself, outside any

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/sbom"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// SBOM formats as users name them on the command line.
+const (
+	formatCycloneDX = "cyclonedx"
+	formatSPDX      = "spdx"
+)
+
+type sbomFlags struct {
+	scanFlags
+	format string
+	out    string
+}
+
+func parseSBOMFlags(args []string, stderr io.Writer) (*sbomFlags, error) {
+	f := &sbomFlags{}
+	fs := flag.NewFlagSet("rootscan sbom", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.format, "f", formatCycloneDX, "document format: cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON)")
+	fs.StringVar(&f.out, "o", "", "write the document to this file instead of stdout")
+	fs.StringVar(&f.container, "container", "", "the container with this ID (or unique ID prefix) on this node")
+	fs.StringVar(&f.dir, "dir", "", "a directory holding a root filesystem")
+	fs.StringVar(&f.oci, "oci", "", "an OCI image layout directory")
+	fs.StringVar(&f.ociRef, "oci-ref", "", "with --oci: the image ref name to pick when the layout holds several")
+	fs.StringVar(&f.endpoint, "runtime-endpoint", envOr("CONTAINER_RUNTIME_ENDPOINT", cri.DefaultEndpoint), "with --container: CRI runtime endpoint (env CONTAINER_RUNTIME_ENDPOINT)")
+	fs.StringVar(&f.ctrdAddress, "containerd-address", "", "with --container: containerd API socket (default: the runtime endpoint's socket)")
+	fs.StringVar(&f.mountDir, "mount-dir", "/run/rootscan/mounts", "with --container: private directory for the read-only mounts")
+	fs.StringVar(&f.procRoot, "proc-root", "/proc", "with --container: host /proc, for the /proc/<pid>/root fallback; empty disables it")
+	fs.StringVar(&f.scratchDir, "scratch-dir", os.TempDir(), "where --oci layers are unpacked (removed afterwards)")
+	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
+	fs.StringVar(&f.nodeName, "node-name", envOr("NODE_NAME", hostname()), "node name put in the document (env NODE_NAME)")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
+	f.concurrency = 1
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	if err := checkSBOMFormat("-f", f.format); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, v := range []string{f.container, f.dir, f.oci} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, usageError{"exactly one of --container, --dir and --oci is needed"}
+	}
+	return f, nil
+}
+
+func checkSBOMFormat(flagName, format string) error {
+	if format != formatCycloneDX && format != formatSPDX {
+		return usageError{fmt.Sprintf("%s %q: want cyclonedx or spdx", flagName, format)}
+	}
+	return nil
+}
+
+// cmdSBOM scans one target the way `rootscan scan` does and writes its SBOM. A target that cannot be scanned gives
+// no document (an empty SBOM would read as "nothing installed") and exit code 1.
+func cmdSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	f, err := parseSBOMFlags(args, stderr)
+	if err != nil {
+		return exitFatal, err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return exitFatal, usageError{fmt.Sprintf("--log-level: %v", err)}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	analyzers := scan.DefaultAnalyzers()
+	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
+	var rep scan.Report
+	switch {
+	case f.dir != "":
+		rep = scanDir(ctx, &f.scanFlags, opts, analyzers)
+	case f.oci != "":
+		rep = scanOCI(ctx, &f.scanFlags, opts, analyzers)
+	default:
+		reps, _, err := scanNode(ctx, &f.scanFlags, opts, analyzers, log, io.Discard)
+		if err != nil {
+			return exitFatal, err
+		}
+		rep = reps[0]
+	}
+	if rep.Error != "" {
+		fmt.Fprintf(stderr, "rootscan: %s: scan failed: %s\n", rep.Target.Name(), rep.Error)
+		return exitPartial, nil
+	}
+	for _, e := range rep.Result.Errors {
+		log.Warn("incomplete scan", "analyzer", e.Analyzer, "path", e.Path, "err", e.Err)
+	}
+	sopts := sbom.Options{ToolVersion: toolVersion()}
+	if f.out == "" {
+		if err := writeSBOM(stdout, f.format, rep, sopts); err != nil {
+			return exitFatal, err
+		}
+		return exitOK, nil
+	}
+	if err := writeSBOMFile(f.out, f.format, rep, sopts); err != nil {
+		return exitFatal, err
+	}
+	return exitOK, nil
+}
+
+func writeSBOM(w io.Writer, format string, rep scan.Report, opts sbom.Options) error {
+	if format == formatSPDX {
+		return sbom.SPDX(w, rep, opts)
+	}
+	return sbom.CycloneDX(w, rep, opts)
+}
+
+// writeSBOMFile writes through a temporary file and a rename, so a reader never sees half a document and a failed
+// write leaves no file behind.
+func writeSBOMFile(name, format string, rep scan.Report, opts sbom.Options) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write SBOM %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := writeSBOM(tmp, format, rep, opts); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write SBOM %s: %w", name, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write SBOM %s: %w", name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write SBOM %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return fmt.Errorf("write SBOM %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeSBOMDir writes one SBOM per successfully scanned report into dir, named after the target so a folder of them
+// reads like the node's inventory; it returns the files written.
+func writeSBOMDir(dir, format string, reps []scan.Report) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create SBOM dir: %w", err)
+	}
+	opts := sbom.Options{ToolVersion: toolVersion()}
+	used := map[string]int{}
+	var files []string
+	for _, r := range reps {
+		if r.Result == nil {
+			continue
+		}
+		base := sbomFileBase(r.Target)
+		used[base]++
+		if n := used[base]; n > 1 {
+			base = fmt.Sprintf("%s_%d", base, n)
+		}
+		name := filepath.Join(dir, base+sbomExt(format))
+		if err := writeSBOMFile(name, format, r, opts); err != nil {
+			return files, err
+		}
+		files = append(files, name)
+	}
+	return files, nil
+}
+
+func sbomExt(format string) string {
+	if format == formatSPDX {
+		return ".spdx.json"
+	}
+	return ".cdx.json"
+}
+
+// sbomFileBase names a target's SBOM file: namespace_pod_container_<id12> for containers, the path's last element
+// (or the image name) for dir and oci targets; every byte outside [A-Za-z0-9._-] becomes '-'.
+func sbomFileBase(t scan.Target) string {
+	var parts []string
+	switch {
+	case t.ContainerID != "":
+		for _, p := range []string{t.Namespace, t.Pod, t.Container} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		id := t.ContainerID
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		parts = append(parts, id)
+	case t.Path != "":
+		parts = append(parts, t.Kind, filepath.Base(t.Path))
+	default:
+		parts = append(parts, t.Kind)
+	}
+	s := strings.Join(parts, "_")
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	s = strings.TrimLeft(string(b), ".")
+	if s == "" {
+		s = "target"
+	}
+	return s
+}
+
+// toolVersion is the version recorded in SBOMs as the creating tool: the link-time version, else the module's.
+func toolVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+func TestSBOMFileBase(t *testing.T) {
+	tests := []struct {
+		t    scan.Target
+		want string
+	}{
+		{scan.Target{Kind: "container", ContainerID: "0123456789abcdef0123", Namespace: "shop", Pod: "web-0", Container: "app"}, "shop_web-0_app_0123456789ab"},
+		{scan.Target{Kind: "container", ContainerID: "abc", Pod: "p/../x", Container: "c d"}, "p-..-x_c-d_abc"},
+		{scan.Target{Kind: "oci", Path: "/srv/images/layout"}, "oci_layout"},
+		{scan.Target{Kind: "dir", Path: "/"}, "dir_-"},
+		{scan.Target{Kind: "dir", Path: "/srv/.hidden"}, "dir_.hidden"},
+		{scan.Target{}, "target"},
+	}
+	for _, tt := range tests {
+		if got := sbomFileBase(tt.t); got != tt.want {
+			t.Errorf("sbomFileBase(%+v) = %q, want %q", tt.t, got, tt.want)
+		}
+	}
+}
+
+func TestEcosystemCounts(t *testing.T) {
+	pkgs := []scan.Package{{Ecosystem: "Debian"}, {Ecosystem: "Go"}, {Ecosystem: "Go"}, {Ecosystem: "npm"}}
+	if got, want := ecosystemCounts(pkgs), "2 Go, 1 Debian, 1 npm"; got != want {
+		t.Errorf("ecosystemCounts = %q, want %q", got, want)
+	}
+	if got := ecosystemCounts(nil); got != "0" {
+		t.Errorf("no packages: %q", got)
+	}
+}

@@ -1,0 +1,113 @@
+package sbom
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+// CycloneDX writes the report as a CycloneDX 1.6 JSON document: the target as metadata.component, the OS as an
+// operating-system component and one library component per package with its purl.
+func CycloneDX(w io.Writer, rep scan.Report, opts Options) error {
+	bom := cdx.NewBOM()
+	bom.SerialNumber = "urn:uuid:" + opts.uuid()
+	bom.Metadata = &cdx.Metadata{
+		Timestamp: opts.now().Format(time.RFC3339),
+		Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{{
+			Type: cdx.ComponentTypeApplication, Name: "rootscan", Version: opts.version(),
+		}}},
+		Component: cdxTarget(rep.Target),
+	}
+	comps := []cdx.Component{}
+	if os := resultOS(rep); os != nil && os.ID != "" {
+		c := cdx.Component{
+			BOMRef:      "os:" + os.ID + "@" + os.VersionID,
+			Type:        cdx.ComponentTypeOS,
+			Name:        os.ID,
+			Version:     os.VersionID,
+			Description: os.PrettyName,
+		}
+		props := []cdx.Property{}
+		props = addProp(props, "rootscan:os:codename", os.VersionCodename)
+		props = addProp(props, "rootscan:os:source", os.Source)
+		if len(props) > 0 {
+			c.Properties = &props
+		}
+		comps = append(comps, c)
+	}
+	seen := map[string]bool{}
+	for i, p := range sortedPackages(rep) {
+		u := purl(p, resultOS(rep))
+		ref := u
+		if ref == "" || seen[ref] {
+			ref = fmt.Sprintf("rootscan:%s/%s@%s:%d", p.Ecosystem, p.Name, p.Version, i)
+		}
+		seen[ref] = true
+		c := cdx.Component{
+			BOMRef:     ref,
+			Type:       cdx.ComponentTypeLibrary,
+			Name:       p.Name,
+			Version:    p.Version,
+			PackageURL: u,
+		}
+		props := []cdx.Property{}
+		props = addProp(props, "rootscan:package:ecosystem", p.Ecosystem)
+		props = addProp(props, "rootscan:package:foundBy", p.FoundBy)
+		props = addProp(props, "rootscan:package:arch", p.Arch)
+		if p.Source != "" && p.Source != p.Name {
+			props = addProp(props, "rootscan:package:source", p.Source)
+		}
+		if p.SourceVersion != p.Version {
+			props = addProp(props, "rootscan:package:sourceVersion", p.SourceVersion)
+		}
+		for j, l := range p.Locations {
+			props = addProp(props, "rootscan:location:"+strconv.Itoa(j)+":path", l)
+		}
+		if len(props) > 0 {
+			c.Properties = &props
+		}
+		comps = append(comps, c)
+	}
+	bom.Components = &comps
+	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
+	enc.SetPretty(true)
+	if err := enc.EncodeVersion(bom, cdx.SpecVersion1_6); err != nil {
+		return fmt.Errorf("encode CycloneDX: %w", err)
+	}
+	return nil
+}
+
+// cdxTarget describes what was scanned: a container image (name = image, version = manifest digest) or a directory.
+func cdxTarget(t scan.Target) *cdx.Component {
+	c := &cdx.Component{BOMRef: "target", Name: targetName(t)}
+	switch {
+	case t.Kind == "dir":
+		c.Type = cdx.ComponentTypeFile
+	default:
+		c.Type = cdx.ComponentTypeContainer
+		c.Version = t.ImageDigest
+	}
+	props := []cdx.Property{}
+	props = addProp(props, "rootscan:target:kind", t.Kind)
+	props = addProp(props, "rootscan:target:path", t.Path)
+	props = addProp(props, "rootscan:target:node", t.Node)
+	props = addProp(props, "rootscan:target:namespace", t.Namespace)
+	props = addProp(props, "rootscan:target:pod", t.Pod)
+	props = addProp(props, "rootscan:target:container", t.Container)
+	props = addProp(props, "rootscan:target:containerId", t.ContainerID)
+	props = addProp(props, "rootscan:target:imageId", t.ImageID)
+	c.Properties = &props
+	return c
+}
+
+func addProp(props []cdx.Property, name, value string) []cdx.Property {
+	if value == "" {
+		return props
+	}
+	return append(props, cdx.Property{Name: name, Value: value})
+}

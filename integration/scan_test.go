@@ -182,7 +182,7 @@ func TestScanFilters(t *testing.T) {
 	if tab.code != 0 {
 		t.Fatalf("table scan exit %d: %s", tab.code, tab.stderr)
 	}
-	for _, s := range []string{"shop/web/app-running", "shop/web/app-stopped", "shop/web/app-created", "debian 12 (bookworm)"} {
+	for _, s := range []string{"shop/web/app-running", "shop/web/app-stopped", "shop/web/app-created", "debian 12 (bookworm)", "yes (base)", "6 Debian, 2 Go"} {
 		if !strings.Contains(tab.stdout, s) {
 			t.Errorf("table output lacks %q:\n%s", s, tab.stdout)
 		}

@@ -7,6 +7,8 @@ func DefaultAnalyzers() []Analyzer {
 	return []Analyzer{
 		NewOSRelease(),
 		NewDpkg(),
+		NewApk(),
+		NewRPM(),
 		NewGoBinary(),
 		NewPython(),
 		NewDistroless(),

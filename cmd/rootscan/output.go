@@ -29,11 +29,11 @@ func writeOutput(w io.Writer, f *scanFlags, doc output) error {
 
 func writeTable(w io.Writer, doc output, showPackages bool) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tPACKAGES\tFILE ERRORS\tSTATUS")
+	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tDISTROLESS\tPACKAGES\tFILE ERRORS\tSTATUS")
 	failed := 0
 	for _, r := range doc.Reports {
 		t := r.Target
-		osName, pkgs, ferrs, status := "-", "-", "-", "ok"
+		osName, dl, pkgs, ferrs, status := "-", "-", "-", "-", "ok"
 		if r.Result != nil {
 			if r.Result.OS != nil {
 				osName = osLabel(r.Result.OS)
@@ -45,7 +45,10 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 			status = "FAILED"
 			failed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), dash(t.State), dash(t.Image), shortDigest(t.ImageDigest), osName, pkgs, ferrs, status)
+		if r.Result != nil && r.Result.Distroless != nil {
+			dl = distrolessLabel(r.Result.Distroless)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), dash(t.State), dash(t.Image), shortDigest(t.ImageDigest), osName, dl, pkgs, ferrs, status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -137,4 +140,19 @@ func ecosystemCounts(pkgs []scan.Package) string {
 		parts[i] = fmt.Sprintf("%d %s", counts[e], e)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// distrolessLabel reads "yes (base)", "yes" or "no (shell)" / "no (package manager)": whether exec-based tools can
+// work in the container at all.
+func distrolessLabel(d *scan.Distroless) string {
+	switch {
+	case d.Distroless && d.Flavour != "":
+		return "yes (" + d.Flavour + ")"
+	case d.Distroless:
+		return "yes"
+	case len(d.Shells) > 0:
+		return "no (shell)"
+	default:
+		return "no (package manager)"
+	}
 }

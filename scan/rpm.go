@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,7 +126,7 @@ func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 // in the file, and sqlite needs a real file for its pager), while the root is only reachable through fsys, whose
 // reads are confined to the root. Handing go-rpmdb a path inside the root would bypass that confinement (a
 // var/lib/rpm link to /etc/shadow on the host); so the file is copied, bounded, through fsys into a private temp
-// file (0600, in os.TempDir()), parsed, and removed before readDB returns.
+// file (0600, in a 0700 dir under os.TempDir()), parsed, and removed with its dir before readDB returns.
 func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmdb.PackageInfo, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
@@ -143,12 +144,18 @@ func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmd
 		return nil, fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), a.maxSize)
 	}
 
-	tmp, err := os.CreateTemp(a.tempDir, "rootscan-rpmdb-*")
+	// A private 0700 directory, removed whole afterwards: sqlite adds -wal/-shm/-journal files beside the database
+	// (and leaves them when it fails on a damaged file), so removing the copy alone is not enough.
+	dir, err := os.MkdirTemp(a.tempDir, "rootscan-rpmdb-*")
+	if err != nil {
+		return nil, fmt.Errorf("create temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	tmp, err := os.OpenFile(filepath.Join(dir, "rpmdb"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create temp copy: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	// CreateTemp makes the file 0600 already; the Chmod documents and enforces it against an odd umask.
+	// The file is created 0600; the Chmod enforces it against an odd umask.
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return nil, fmt.Errorf("chmod temp copy: %w", err)

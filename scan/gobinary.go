@@ -122,22 +122,16 @@ var errNotGo = errors.New("not a Go program")
 
 // readBuildInfo returns nil, nil for files that are not Go programs.
 func (a *goBinaryAnalyzer) readBuildInfo(fsys FS, name string) (*debug.BuildInfo, error) {
-	f, err := fsys.Open(name)
+	// Checked again on the open file: the entry the walk saw may have been replaced since; a non-regular file now is
+	// simply not a Go program.
+	f, fi, err := OpenRegular(fsys, name, a.maxSize)
+	if errors.Is(err, ErrNotRegular) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat: %w", err)
-	}
-	// Checked again on the open file: the entry the walk saw may have been replaced since.
-	if !fi.Mode().IsRegular() {
-		return nil, nil
-	}
-	if fi.Size() > a.maxSize {
-		return nil, fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), a.maxSize)
-	}
 	var magic [4]byte
 	if _, err := io.ReadFull(f, magic[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

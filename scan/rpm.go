@@ -128,21 +128,11 @@ func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 // var/lib/rpm link to /etc/shadow on the host); so the file is copied, bounded, through fsys into a private temp
 // file (0600, in a 0700 dir under os.TempDir()), parsed, and removed with its dir before readDB returns.
 func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmdb.PackageInfo, error) {
-	f, err := fsys.Open(name)
+	f, _, err := OpenRegular(fsys, name, a.maxSize)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, ErrNotRegular
-	}
-	if fi.Size() > a.maxSize {
-		return nil, fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), a.maxSize)
-	}
 
 	// A private 0700 directory, removed whole afterwards: sqlite adds -wal/-shm/-journal files beside the database
 	// (and leaves them when it fails on a damaged file), so removing the copy alone is not enough.

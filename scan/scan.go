@@ -31,25 +31,37 @@ var ErrTooLarge = errors.New("file exceeds size limit")
 // them could block forever or touch a device.
 var ErrNotRegular = errors.New("not a regular file")
 
-// ReadFile reads a regular file of at most limit bytes. It checks the type and size on the open file (not on the
-// name, which could be swapped in between) and also stops reading at limit+1 bytes, so a file that grows while it is
-// read (a live upper dir) is refused instead of read without end.
-func ReadFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+// OpenRegular opens name and checks, on the open file (not on the name, which could be swapped in between), that it
+// is a regular file of at most limit bytes. Every analyzer that reads file content goes through it or ReadFile.
+func OpenRegular(fsys fs.FS, name string, limit int64) (fs.File, fs.FileInfo, error) {
 	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
+	}
+	if fi.Size() > limit {
+		f.Close()
+		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), limit)}
+	}
+	return f, fi, nil
+}
+
+// ReadFile reads a regular file of at most limit bytes (see OpenRegular). It also stops reading at limit+1 bytes, so
+// a file that grows while it is read (a live upper dir) is refused instead of read without end.
+func ReadFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, fi, err := OpenRegular(fsys, name, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", name, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
-	}
-	if fi.Size() > limit {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), limit)}
-	}
 	// Size the buffer from fstat (one allocation for the common case); the LimitReader still bounds a growing file.
 	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+1))
 	_, err = buf.ReadFrom(io.LimitReader(f, limit+1))

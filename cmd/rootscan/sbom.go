@@ -6,14 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 
 	"github.com/rootscan/rootscan/cri"
-	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/sbom"
 	"github.com/rootscan/rootscan/scan"
 )
@@ -87,26 +85,18 @@ func cmdSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return exitFatal, err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return exitFatal, usageError{fmt.Sprintf("--log-level: %v", err)}
+	log, err := newLogger(f.logLevel, stderr)
+	if err != nil {
+		return exitFatal, err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	analyzers := scan.DefaultAnalyzers()
-	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
-	var rep scan.Report
-	switch {
-	case f.dir != "":
-		rep = scanDir(ctx, &f.scanFlags, opts, analyzers)
-	case f.oci != "":
-		rep = scanOCI(ctx, &f.scanFlags, opts, analyzers)
-	default:
-		reps, _, err := scanNode(ctx, &f.scanFlags, opts, analyzers, log, io.Discard)
-		if err != nil {
-			return exitFatal, err
-		}
-		rep = reps[0]
+	doc, err := scanTargets(ctx, &f.scanFlags, log, io.Discard)
+	if err != nil {
+		return exitFatal, err
 	}
+	if len(doc.Reports) != 1 {
+		return exitFatal, fmt.Errorf("sbom: %d targets scanned, want exactly one", len(doc.Reports))
+	}
+	rep := doc.Reports[0]
 	if rep.Error != "" {
 		fmt.Fprintf(stderr, "rootscan: %s: scan failed: %s\n", rep.Target.Name(), rep.Error)
 		return exitPartial, nil

@@ -98,26 +98,13 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return exitFatal, err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return exitFatal, usageError{fmt.Sprintf("--log-level: %v", err)}
+	log, err := newLogger(f.logLevel, stderr)
+	if err != nil {
+		return exitFatal, err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	analyzers := scan.DefaultAnalyzers()
-	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
-
-	doc := output{Node: f.nodeName, Reports: []scan.Report{}}
-	switch {
-	case f.dir != "":
-		doc.Reports = append(doc.Reports, scanDir(ctx, f, opts, analyzers))
-	case f.oci != "":
-		doc.Reports = append(doc.Reports, scanOCI(ctx, f, opts, analyzers))
-	default:
-		reps, rt, err := scanNode(ctx, f, opts, analyzers, log, stderr)
-		if err != nil {
-			return exitFatal, err
-		}
-		doc.Runtime, doc.Reports = rt, reps
+	doc, err := scanTargets(ctx, f, log, stderr)
+	if err != nil {
+		return exitFatal, err
 	}
 	defer func() { log.Debug("scan finished", "targets", len(doc.Reports), "peak_rss_kib", peakRSSKiB()) }()
 	if err := writeOutput(stdout, f, doc); err != nil {
@@ -139,6 +126,36 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitPartial, nil
 	}
 	return exitOK, nil
+}
+
+// newLogger is the logger every command writes to stderr with, at the --log-level the user chose.
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level: %v", err)}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// scanTargets scans what the flags name (--dir, --oci, one --container or the whole node) with every analyzer. The
+// error is for a scan that could not start at all; a target's own failure is in its report.
+func scanTargets(ctx context.Context, f *scanFlags, log *slog.Logger, progress io.Writer) (output, error) {
+	analyzers := scan.DefaultAnalyzers()
+	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
+	doc := output{Node: f.nodeName, Reports: []scan.Report{}}
+	switch {
+	case f.dir != "":
+		doc.Reports = append(doc.Reports, scanDir(ctx, f, opts, analyzers))
+	case f.oci != "":
+		doc.Reports = append(doc.Reports, scanOCI(ctx, f, opts, analyzers))
+	default:
+		reps, rt, err := scanNode(ctx, f, opts, analyzers, log, progress)
+		if err != nil {
+			return doc, err
+		}
+		doc.Runtime, doc.Reports = rt, reps
+	}
+	return doc, nil
 }
 
 func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer, log *slog.Logger, stderr io.Writer) ([]scan.Report, string, error) {

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/md5"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,6 +65,23 @@ func TestScanOCIAndDirTargets(t *testing.T) {
 	}
 	if o := doc.Reports[0].Result.OS; o == nil || o.ID != "debian" {
 		t.Errorf("--dir OS = %+v", o)
+	}
+
+	// --verify-packages: a changed libc6 file in the root is an integrity finding with the md5 the package recorded.
+	libc := "usr/lib/x86_64-linux-gnu/libc.so.6"
+	if _, err := os.Stat(filepath.Join(root.Path(), libc)); err != nil {
+		libc = "lib/x86_64-linux-gnu/libc.so.6"
+	}
+	if err := os.WriteFile(filepath.Join(root.Path(), libc), []byte("tampered"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res = runRootscan(t, time.Minute, "scan", "-o", "json", "--dir", root.Path(), "--verify-packages")
+	if res.code != 0 {
+		t.Fatalf("--verify-packages exit %d: %s", res.code, res.stderr)
+	}
+	in := decode(t, res).Reports[0].Result.Integrity
+	if len(in) != 1 || in[0].Package != "libc6" || in[0].Path != libc || in[0].Found != fmt.Sprintf("%x", md5.Sum([]byte("tampered"))) || len(in[0].Expected) != 32 {
+		t.Errorf("integrity findings = %+v, want libc6 %s with md5 of %q", in, libc, "tampered")
 	}
 
 	// A target that cannot be opened is a failed report (exit 1), not a crash.

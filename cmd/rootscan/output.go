@@ -76,6 +76,13 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 				return err
 			}
 		}
+		for _, in := range r.Result.Integrity {
+			state := "modified"
+			if in.Found == "" {
+				state = "missing"
+			}
+			fmt.Fprintf(w, "  integrity: %s %s (package %s, %s expected %s, found %s)\n", state, in.Path, in.Package, in.Algorithm, in.Expected, dash(in.Found))
+		}
 		for _, e := range r.Result.Errors {
 			where := e.Analyzer
 			if e.Path != "" {

@@ -40,6 +40,7 @@ type scanFlags struct {
 	logLevel     string
 	procRoot     string
 	showPackages bool
+	verify       bool
 	sbomDir      string
 	sbomFormat   string
 }
@@ -64,6 +65,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
 	fs.BoolVar(&f.showPackages, "packages", true, "list each target's packages in table output")
+	fs.BoolVar(&f.verify, "verify-packages", false, "check every dpkg package file against its md5sums, like debsums (reads every package file: about 35-50 s on a 700-package Debian root, well under a second on distroless)")
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
 	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +143,9 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 // error is for a scan that could not start at all; a target's own failure is in its report.
 func scanTargets(ctx context.Context, f *scanFlags, log *slog.Logger, progress io.Writer) (output, error) {
 	analyzers := scan.DefaultAnalyzers()
+	if f.verify {
+		analyzers = append(analyzers, scan.NewDebIntegrity())
+	}
 	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
 	doc := output{Node: f.nodeName, Reports: []scan.Report{}}
 	switch {

@@ -11,6 +11,7 @@ func DefaultAnalyzers() []Analyzer {
 		NewRPM(),
 		NewGoBinary(),
 		NewPython(),
+		NewJava(),
 		NewDistroless(),
 	}
 }

@@ -105,6 +105,8 @@ type Root struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	dirBufs sync.Pool // getdents64 buffers, see newDirReader
 }
 
 // OpenDir opens dir as a Root. dir itself is trusted (it is resolved normally, so /proc/<pid>/root works); only names
@@ -212,7 +214,7 @@ func (r *Root) Open(name string) (fs.File, error) {
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
-		return &dirFile{r: r, name: name, dr: newDirReader(dfd)}, nil
+		return &dirFile{r: r, name: name, dr: r.newDirReader(dfd)}, nil
 	default:
 		unix.Close(fd)
 		return &specialFile{name: name, info: newFileInfo(path.Base(name), st)}, nil
@@ -319,7 +321,7 @@ func (r *Root) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, r.pathError("readdir", name, err)
 	}
-	d := &dirFile{r: r, name: name, dr: newDirReader(dfd)}
+	d := &dirFile{r: r, name: name, dr: r.newDirReader(dfd)}
 	defer d.Close()
 	entries, err := d.ReadDir(-1)
 	if err != nil {

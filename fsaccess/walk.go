@@ -133,6 +133,7 @@ func (f *dirFile) Close() error {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
 	f.closed = true
+	f.r.releaseDirReader(f.dr)
 	return unix.Close(f.dr.fd)
 }
 
@@ -203,7 +204,27 @@ type dirReader struct {
 	eof      bool
 }
 
-func newDirReader(fd int) *dirReader { return &dirReader{fd: fd, buf: make([]byte, 8<<10)} }
+// direntBufSize is one getdents64 buffer; buffers are recycled per Root, since a walk opens one directory after
+// another and 8 KiB per directory was most of a large walk's allocations.
+const direntBufSize = 8 << 10
+
+func (r *Root) newDirReader(fd int) *dirReader {
+	buf, _ := r.dirBufs.Get().(*[]byte)
+	if buf == nil {
+		b := make([]byte, direntBufSize)
+		buf = &b
+	}
+	return &dirReader{fd: fd, buf: *buf}
+}
+
+// release returns the buffer for the next directory; the reader must not be used afterwards.
+func (r *Root) releaseDirReader(d *dirReader) {
+	if d.buf != nil {
+		buf := d.buf
+		d.buf = nil
+		r.dirBufs.Put(&buf)
+	}
+}
 
 // Layout of struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[].
 const (

@@ -12,6 +12,7 @@ func DefaultAnalyzers() []Analyzer {
 		NewGoBinary(),
 		NewPython(),
 		NewJava(),
+		NewNpm(),
 		NewDistroless(),
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -30,21 +28,10 @@ var javaDebs = []string{
 // built from those same jars, and scans it through the confined root, as `rootscan scan --dir` does. Debian's
 // /usr/share/maven-repo and versioned symlinks point at the same jars and must not add locations.
 func TestJavaArchivesInRealRoot(t *testing.T) {
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		langSkip(t, "apt-get not found")
-	}
-	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		langSkip(t, "dpkg-deb not found")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	root := t.TempDir()
-	debs := langFetchDebs(t, ctx, javaDebs)
-	for _, name := range javaDebs {
-		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[name], root).CombinedOutput(); err != nil {
-			t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[name], err, out)
-		}
-	}
+	langUnpackDebs(t, ctx, root, javaDebs)
 	jar := func(name string) string { return filepath.Join(root, "usr/share/java", name) }
 	javaWriteArchive(t, filepath.Join(root, "app/app.jar"), []javaEntry{
 		{name: "META-INF/MANIFEST.MF", data: []byte("Manifest-Version: 1.0\nMain-Class: org.springframework.boot.loader.JarLauncher\n")},
@@ -73,12 +60,7 @@ func TestJavaArchivesInRealRoot(t *testing.T) {
 	}
 	slices.Sort(want)
 
-	r, err := fsaccess.OpenDir(root, fsaccess.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	res := scan.Run(ctx, r, []scan.Analyzer{scan.NewJava()})
+	res := langScan(t, ctx, root, scan.NewJava())
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}

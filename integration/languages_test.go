@@ -31,20 +31,13 @@ var langDebs = []string{
 // TestLanguagePackagesInRealRoot unpacks real .debs and a freshly built Go program into a directory and scans it
 // through the confined root, as `rootscan scan --dir` does.
 func TestLanguagePackagesInRealRoot(t *testing.T) {
-	for _, tool := range []string{"apt-get", "dpkg-deb", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			langSkip(t, tool+" not found")
-		}
+	if _, err := exec.LookPath("go"); err != nil {
+		langSkip(t, "go not found")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	root := t.TempDir()
-	debs := langFetchDebs(t, ctx, langDebs)
-	for _, name := range langDebs {
-		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[name], root).CombinedOutput(); err != nil {
-			t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[name], err, out)
-		}
-	}
+	debs := langUnpackDebs(t, ctx, root, langDebs)
 	goVers := langBuildGo(t, ctx, filepath.Join(root, "usr/local/bin/langtest"))
 	fzfGo := langFzfGoVersion(t, ctx, debs["fzf"])
 
@@ -67,12 +60,7 @@ func TestLanguagePackagesInRealRoot(t *testing.T) {
 	}
 	slices.Sort(want)
 
-	r, err := fsaccess.OpenDir(root, fsaccess.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	res := scan.Run(ctx, r, []scan.Analyzer{scan.NewGoBinary(), scan.NewPython()})
+	res := langScan(t, ctx, root, scan.NewGoBinary(), scan.NewPython())
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}
@@ -116,6 +104,35 @@ func langLines(ps []scan.Package) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// langUnpackDebs fetches the named .debs (see langFetchDebs) and unpacks each into root with dpkg-deb, as dpkg
+// would lay them out; it returns the .deb paths by package name.
+func langUnpackDebs(t *testing.T, ctx context.Context, root string, names []string) map[string]string {
+	t.Helper()
+	for _, tool := range []string{"apt-get", "dpkg-deb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			langSkip(t, tool+" not found")
+		}
+	}
+	debs := langFetchDebs(t, ctx, names)
+	for _, name := range names {
+		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[name], root).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[name], err, out)
+		}
+	}
+	return debs
+}
+
+// langScan runs the analyzers over root through a confined Root, as `rootscan scan --dir` does.
+func langScan(t *testing.T, ctx context.Context, root string, analyzers ...scan.Analyzer) *scan.Result {
+	t.Helper()
+	r, err := fsaccess.OpenDir(root, fsaccess.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	return scan.Run(ctx, r, analyzers)
 }
 
 // langFetchDebs returns the newest cached .deb of each package, downloading the missing ones with apt-get into the

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -34,30 +33,15 @@ var npmManifestRe = regexp.MustCompile(`^usr/share/nodejs/(?:.*/node_modules/)?(
 // `rootscan scan --dir` does. Oracles: `npm ls --all --parseable --long` for node_modules, the .debs' file lists
 // and control fields (Version, Provides) for Debian's modules.
 func TestNpmPackagesInRealRoot(t *testing.T) {
-	for _, tool := range []string{"apt-get", "dpkg-deb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			langSkip(t, tool+" not found")
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	root := t.TempDir()
-	debs := langFetchDebs(t, ctx, npmDebs)
-	for _, name := range npmDebs {
-		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[name], root).CombinedOutput(); err != nil {
-			t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[name], err, out)
-		}
-	}
+	debs := langUnpackDebs(t, ctx, root, npmDebs)
 	if err := os.CopyFS(filepath.Join(root, "app"), os.DirFS("../scan/testdata/npm/root/app")); err != nil {
 		t.Fatal(err)
 	}
 
-	r, err := fsaccess.OpenDir(root, fsaccess.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	res := scan.Run(ctx, r, []scan.Analyzer{scan.NewNpm()})
+	res := langScan(t, ctx, root, scan.NewNpm())
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/sbom"
 	"github.com/rootscan/rootscan/scan"
 )
@@ -34,36 +32,14 @@ func parseSBOMFlags(args []string, stderr io.Writer) (*sbomFlags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.format, "f", formatCycloneDX, "document format: cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON)")
 	fs.StringVar(&f.out, "o", "", "write the document to this file instead of stdout")
-	fs.StringVar(&f.container, "container", "", "the container with this ID (or unique ID prefix) on this node")
-	fs.StringVar(&f.dir, "dir", "", "a directory holding a root filesystem")
-	fs.StringVar(&f.oci, "oci", "", "an OCI image layout directory")
-	fs.StringVar(&f.ociRef, "oci-ref", "", "with --oci: the image ref name to pick when the layout holds several")
-	fs.StringVar(&f.endpoint, "runtime-endpoint", envOr("CONTAINER_RUNTIME_ENDPOINT", cri.DefaultEndpoint), "with --container: CRI runtime endpoint (env CONTAINER_RUNTIME_ENDPOINT)")
-	fs.StringVar(&f.ctrdAddress, "containerd-address", "", "with --container: containerd API socket (default: the runtime endpoint's socket)")
-	fs.StringVar(&f.mountDir, "mount-dir", "/run/rootscan/mounts", "with --container: private directory for the read-only mounts")
-	fs.StringVar(&f.procRoot, "proc-root", "/proc", "with --container: host /proc, for the /proc/<pid>/root fallback; empty disables it")
-	fs.StringVar(&f.scratchDir, "scratch-dir", os.TempDir(), "where --oci layers are unpacked (removed afterwards)")
-	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
-	fs.StringVar(&f.nodeName, "node-name", envOr("NODE_NAME", hostname()), "node name put in the document (env NODE_NAME)")
-	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
+	f.targetFlags(fs)
 	f.concurrency = 1
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, errHelp
-		}
-		return nil, usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	n, err := parseFlags(fs, args, &f.scanFlags)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkSBOMFormat("-f", f.format); err != nil {
 		return nil, err
-	}
-	n := 0
-	for _, v := range []string{f.container, f.dir, f.oci} {
-		if v != "" {
-			n++
-		}
 	}
 	if n != 1 {
 		return nil, usageError{"exactly one of --container, --dir and --oci is needed"}

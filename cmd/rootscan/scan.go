@@ -45,49 +45,62 @@ type scanFlags struct {
 	sbomFormat   string
 }
 
-func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
-	f := &scanFlags{}
-	fs := flag.NewFlagSet("rootscan scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// targetFlags registers the flags that choose and reach a target, shared by `scan` and `sbom`.
+func (f *scanFlags) targetFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.endpoint, "runtime-endpoint", envOr("CONTAINER_RUNTIME_ENDPOINT", cri.DefaultEndpoint), "CRI runtime endpoint: unix:///path or a socket path (env CONTAINER_RUNTIME_ENDPOINT)")
 	fs.StringVar(&f.ctrdAddress, "containerd-address", "", "containerd API socket for snapshot access (default: the runtime endpoint's socket)")
-	fs.StringVar(&f.namespace, "namespace", "", "only scan containers of pods in this Kubernetes namespace")
-	fs.StringVar(&f.container, "container", "", "scan only the container with this ID (or unique ID prefix)")
-	fs.StringVar(&f.dir, "dir", "", "scan this directory as a root filesystem instead of the node's containers")
-	fs.StringVar(&f.oci, "oci", "", "scan this OCI image layout directory instead of the node's containers")
+	fs.StringVar(&f.container, "container", "", "the container with this ID (or unique ID prefix) on this node")
+	fs.StringVar(&f.dir, "dir", "", "a directory holding a root filesystem, instead of the node's containers")
+	fs.StringVar(&f.oci, "oci", "", "an OCI image layout directory, instead of the node's containers")
 	fs.StringVar(&f.ociRef, "oci-ref", "", "with --oci: the image ref name to pick when the layout holds several")
-	fs.StringVar(&f.output, "o", "table", "output format: table or json")
 	fs.StringVar(&f.mountDir, "mount-dir", "/run/rootscan/mounts", "private directory for the read-only mounts (stale ones are removed at start)")
 	fs.StringVar(&f.scratchDir, "scratch-dir", os.TempDir(), "where --oci layers are unpacked (removed afterwards)")
-	fs.IntVar(&f.concurrency, "concurrency", min(4, runtime.NumCPU()), "containers scanned at once")
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
 	fs.StringVar(&f.nodeName, "node-name", envOr("NODE_NAME", hostname()), "node name put in reports (env NODE_NAME)")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
+}
+
+// parseFlags parses args and counts the targets named, for the caller's own rule on how many it takes.
+func parseFlags(fs *flag.FlagSet, args []string, f *scanFlags) (targets int, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, errHelp
+		}
+		return 0, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return 0, usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	for _, v := range []string{f.container, f.dir, f.oci} {
+		if v != "" {
+			targets++
+		}
+	}
+	return targets, nil
+}
+
+func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
+	f := &scanFlags{}
+	fs := flag.NewFlagSet("rootscan scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f.targetFlags(fs)
+	fs.StringVar(&f.namespace, "namespace", "", "only scan containers of pods in this Kubernetes namespace")
+	fs.StringVar(&f.output, "o", "table", "output format: table or json")
+	fs.IntVar(&f.concurrency, "concurrency", min(4, runtime.NumCPU()), "containers scanned at once")
 	fs.BoolVar(&f.showPackages, "packages", true, "list each target's packages in table output")
 	fs.BoolVar(&f.verify, "verify-packages", false, "check every dpkg package file against its md5sums, like debsums (reads every package file: about 35-50 s on a 700-package Debian root, well under a second on distroless)")
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
 	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, errHelp
-		}
-		return nil, usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	n, err := parseFlags(fs, args, f)
+	if err != nil {
+		return nil, err
 	}
 	if f.output != "table" && f.output != "json" {
 		return nil, usageError{fmt.Sprintf("-o %q: want table or json", f.output)}
 	}
 	if err := checkSBOMFormat("--sbom-format", f.sbomFormat); err != nil {
 		return nil, err
-	}
-	n := 0
-	for _, v := range []string{f.container, f.dir, f.oci} {
-		if v != "" {
-			n++
-		}
 	}
 	if n > 1 {
 		return nil, usageError{"--container, --dir and --oci are exclusive"}

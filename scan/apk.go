@@ -2,13 +2,10 @@ package scan
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
-	"strings"
 )
 
 // Paths of the apk database. Alpine up to 3.22 keeps it in lib/apk/db; merged-/usr releases move it to usr/lib/apk/db
@@ -47,9 +44,8 @@ func (a *apkAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 		return err
 	}
 	eco := apkEcosystem(out.OS)
-	var pkgs []Package
+	var pkgs osPackages
 	var errs []FileError
-	index := map[dpkgKey]int{}
 	for _, p := range []string{apkInstalledPath, apkInstalledUsrPath} {
 		data, err := ReadFile(fsys, p, a.maxSize)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -67,22 +63,11 @@ func (a *apkAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 			errs = append(errs, FileError{Analyzer: a.Name(), Path: p, Err: fmt.Sprintf("%d more problems not listed", res.MoreProblems)})
 		}
 		for _, pkg := range res.Packages {
-			k := dpkgKey{pkg.Name, pkg.Arch, pkg.Version}
-			if i, ok := index[k]; ok {
-				if !slices.Contains(pkgs[i].Locations, p) {
-					pkgs[i].Locations = append(pkgs[i].Locations, p)
-				}
-				continue
-			}
-			pkg.Ecosystem, pkg.FoundBy, pkg.Locations = eco, a.Name(), []string{p}
-			index[k] = len(pkgs)
-			pkgs = append(pkgs, pkg)
+			pkg.Ecosystem, pkg.FoundBy = eco, a.Name()
+			pkgs.add(pkg, p)
 		}
 	}
-	slices.SortFunc(pkgs, func(x, y Package) int {
-		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Arch, y.Arch), strings.Compare(x.Version, y.Version))
-	})
-	out.Packages = append(out.Packages, pkgs...)
+	out.Packages = append(out.Packages, pkgs.sorted()...)
 	out.Errors = append(out.Errors, errs...)
 	return nil
 }

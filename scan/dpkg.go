@@ -2,7 +2,6 @@ package scan
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,7 +66,7 @@ func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := dpkgCollector{analyzer: a.Name(), maxErrors: a.maxErrors, index: map[dpkgKey]int{}}
+	c := dpkgCollector{analyzer: a.Name(), maxErrors: a.maxErrors}
 
 	data, err := ReadFile(fsys, dpkgStatusPath, a.maxStatusSize)
 	switch {
@@ -95,10 +94,7 @@ func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error 
 		c.addFile(p, data, true)
 	}
 
-	slices.SortFunc(c.pkgs, func(x, y Package) int {
-		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Arch, y.Arch), strings.Compare(x.Version, y.Version))
-	})
-	out.Packages = append(out.Packages, c.pkgs...)
+	out.Packages = append(out.Packages, c.pkgs.sorted()...)
 	out.Errors = append(out.Errors, c.errs...)
 	if c.suppressed > 0 {
 		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%d more problems not listed", c.suppressed)})
@@ -169,14 +165,11 @@ func (a *dpkgAnalyzer) statusDirNames(ctx context.Context, fsys FS, c *dpkgColle
 	return names, nil
 }
 
-type dpkgKey struct{ name, arch, version string }
-
 // dpkgCollector merges packages from several files and keeps the error list bounded.
 type dpkgCollector struct {
 	analyzer   string
 	maxErrors  int
-	pkgs       []Package
-	index      map[dpkgKey]int
+	pkgs       osPackages
 	errs       []FileError
 	suppressed int
 }
@@ -201,16 +194,7 @@ func (c *dpkgCollector) addFile(p string, data []byte, statusImplied bool) {
 		c.fail(p, "no package stanza")
 	}
 	for _, pkg := range res.Packages {
-		k := dpkgKey{pkg.Name, pkg.Arch, pkg.Version}
-		if i, ok := c.index[k]; ok {
-			if !slices.Contains(c.pkgs[i].Locations, p) {
-				c.pkgs[i].Locations = append(c.pkgs[i].Locations, p)
-			}
-			continue
-		}
-		pkg.Locations = []string{p}
-		c.index[k] = len(c.pkgs)
-		c.pkgs = append(c.pkgs, pkg)
+		c.pkgs.add(pkg, p)
 	}
 }
 

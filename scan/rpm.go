@@ -2,7 +2,6 @@ package scan
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,9 +71,8 @@ func (a *rpmAnalyzer) Paths() []string {
 // same database: its packages are reported once, with both locations.
 func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 	eco := rpmEcosystem(out.OS)
-	var pkgs []Package
+	var pkgs osPackages
 	var errs []FileError
-	index := map[dpkgKey]int{}
 	for _, dir := range rpmDirs {
 		for _, f := range rpmDBFiles {
 			if err := ctx.Err(); err != nil {
@@ -98,24 +95,13 @@ func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 				if !ok {
 					continue
 				}
-				k := dpkgKey{pkg.Name, pkg.Arch, pkg.Version}
-				if i, ok := index[k]; ok {
-					if !slices.Contains(pkgs[i].Locations, p) {
-						pkgs[i].Locations = append(pkgs[i].Locations, p)
-					}
-					continue
-				}
-				pkg.Ecosystem, pkg.FoundBy, pkg.Locations = eco, a.Name(), []string{p}
-				index[k] = len(pkgs)
-				pkgs = append(pkgs, pkg)
+				pkg.Ecosystem, pkg.FoundBy = eco, a.Name()
+				pkgs.add(pkg, p)
 			}
 			break
 		}
 	}
-	slices.SortFunc(pkgs, func(x, y Package) int {
-		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Arch, y.Arch), strings.Compare(x.Version, y.Version))
-	})
-	out.Packages = append(out.Packages, pkgs...)
+	out.Packages = append(out.Packages, pkgs.sorted()...)
 	out.Errors = append(out.Errors, errs...)
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
-	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -46,14 +45,7 @@ func BenchmarkCLINodeScan(b *testing.B) {
 func BenchmarkScanDistrolessRoot(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	layout := filepath.Join(b.TempDir(), "layout")
-	if _, err := img.WriteLayout(layout); err != nil {
-		b.Fatal(err)
-	}
+	_, layout, _ := distrolessLayout(b, ctx)
 	root, _, err := fsaccess.OpenOCI(ctx, layout, b.TempDir(), fsaccess.OCIOptions{})
 	if err != nil {
 		b.Fatal(err)

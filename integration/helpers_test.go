@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	digest "github.com/opencontainers/go-digest"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -285,4 +286,20 @@ func runRootscanSignalled(t testing.TB, bed *testbed.Containerd, mountDir string
 		t.Fatal("rootscan did not exit after SIGTERM")
 	}
 	return cmd.ProcessState.ExitCode()
+}
+
+// distrolessLayout builds the distroless test image and writes it as an OCI layout in a temp dir, for the --oci,
+// --dir and SBOM targets; it returns the image, the layout dir and the manifest digest.
+func distrolessLayout(t testing.TB, ctx context.Context) (*ociimage.Image, string, digest.Digest) {
+	t.Helper()
+	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatalf("build distroless image: %v", err)
+	}
+	layout := filepath.Join(t.TempDir(), "layout")
+	manifest, err := img.WriteLayout(layout)
+	if err != nil {
+		t.Fatalf("write OCI layout: %v", err)
+	}
+	return img, layout, manifest
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/fsaccess"
-	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -33,14 +32,7 @@ func TestDebIntegrityDistroless(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	layout := filepath.Join(t.TempDir(), "layout")
-	if _, err := img.WriteLayout(layout); err != nil {
-		t.Fatal(err)
-	}
+	img, layout, _ := distrolessLayout(t, ctx)
 	root, _, err := fsaccess.OpenOCI(ctx, layout, t.TempDir(), fsaccess.OCIOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -48,15 +48,7 @@ func TestSBOMFromOCILayout(t *testing.T) {
 	testbed.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	layout := filepath.Join(t.TempDir(), "layout")
-	manifest, err := img.WriteLayout(layout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, layout, manifest := distrolessLayout(t, ctx)
 	goVer := strings.TrimPrefix(runtime.Version(), "go")
 	want := append(wantDebPURLs(img), "rootscan.test/app (devel) pkg:golang/rootscan.test/app", "stdlib "+goVer+" pkg:golang/stdlib@"+goVer)
 	sort.Strings(want)

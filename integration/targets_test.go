@@ -11,7 +11,6 @@ import (
 
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
-	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
 // --oci and --dir targets: the same image scanned from an OCI layout and from a plain directory gives the same
@@ -20,15 +19,7 @@ func TestScanOCIAndDirTargets(t *testing.T) {
 	testbed.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	layout := filepath.Join(t.TempDir(), "layout")
-	manifest, err := img.WriteLayout(layout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, layout, manifest := distrolessLayout(t, ctx)
 	scratch := t.TempDir()
 	res := runRootscan(t, 2*time.Minute, "scan", "-o", "json", "--oci", layout, "--scratch-dir", scratch)
 	if res.code != 0 {

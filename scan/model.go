@@ -11,7 +11,131 @@ type Result struct {
 	Files []File `json:"files,omitempty"`
 	// Integrity lists package files whose content no longer matches the package database (debsums, rpm -V).
 	Integrity []IntegrityFinding `json:"integrity,omitempty"`
-	Errors    []FileError        `json:"errors,omitempty"`
+	// Vulnerabilities are the known advisories that affect Packages (filled by the vulnerability matcher, after the
+	// analyzers). VEX-suppressed ones stay in the list with Suppressed set, so they are counted, not lost.
+	Vulnerabilities []Vulnerability `json:"vulnerabilities,omitempty"`
+	// Compliance holds one result per control of every profile evaluated on the root.
+	Compliance []ControlResult `json:"compliance,omitempty"`
+	// Drift lists what a running container added, changed or deleted on top of its image.
+	Drift  []DriftEntry `json:"drift,omitempty"`
+	Errors []FileError  `json:"errors,omitempty"`
+}
+
+// Severity is one scale for every kind of finding, so metrics, --severity filters and SIEM events need no per-kind
+// mapping. Unknown is a severity of its own: an advisory without a score must be counted, never dropped.
+type Severity string
+
+// Severities, most severe first. Compliance results map impact onto the same scale (InSpec: >=0.9 critical, >=0.7
+// high, >=0.4 medium, >0 low, 0 none).
+const (
+	SeverityCritical Severity = "CRITICAL"
+	SeverityHigh     Severity = "HIGH"
+	SeverityMedium   Severity = "MEDIUM"
+	SeverityLow      Severity = "LOW"
+	SeverityNone     Severity = "NONE"
+	SeverityUnknown  Severity = "UNKNOWN"
+)
+
+// Rank orders severities for thresholds (--severity, --exit-code): higher is more severe; Unknown ranks between Low
+// and None so an unscored advisory still trips a LOW threshold but not a MEDIUM one.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityCritical:
+		return 5
+	case SeverityHigh:
+		return 4
+	case SeverityMedium:
+		return 3
+	case SeverityLow:
+		return 2
+	case SeverityUnknown:
+		return 1
+	}
+	return 0
+}
+
+// Vulnerability is one advisory affecting one installed package. Package/Version/Ecosystem are the inventory's
+// words (for Debian, the binary package; the advisory itself may be keyed by the source package).
+type Vulnerability struct {
+	// ID is the advisory's OSV id (CVE-..., GHSA-..., DSA-..., GO-...).
+	ID      string   `json:"id"`
+	Aliases []string `json:"aliases,omitempty"`
+	Summary string   `json:"summary,omitempty"`
+	// Severity comes from the CVSS vector when there is one, else from the ecosystem's own rating.
+	Severity Severity `json:"severity"`
+	// Score and Vector are the CVSS base score and vector the severity was computed from, when there was one.
+	Score     float64 `json:"score,omitempty"`
+	Vector    string  `json:"vector,omitempty"`
+	Package   string  `json:"package"`
+	Version   string  `json:"version"`
+	Ecosystem string  `json:"ecosystem"`
+	PURL      string  `json:"purl,omitempty"`
+	// FixedVersion is the first version that fixes it in the package's ecosystem; empty when no fix exists.
+	FixedVersion string `json:"fixedVersion,omitempty"`
+	// Suppressed is set when a VEX statement says the target is not affected or has it fixed.
+	Suppressed *Suppression `json:"suppressed,omitempty"`
+}
+
+// Fixable says whether upgrading the package would remove the finding.
+func (v Vulnerability) Fixable() bool { return v.FixedVersion != "" }
+
+// Suppression records why a finding is not reported as open: the VEX status and justification and the document
+// that said so, so an auditor can trace every suppressed finding.
+type Suppression struct {
+	Status        string `json:"status"`
+	Justification string `json:"justification,omitempty"`
+	Source        string `json:"source,omitempty"`
+}
+
+// Control result statuses, as HDF and InSpec name them.
+const (
+	ControlPassed  = "passed"
+	ControlFailed  = "failed"
+	ControlSkipped = "skipped"
+	ControlError   = "error"
+)
+
+// ControlResult is one compliance control evaluated on one root. The full HDF document carries more (code,
+// descriptions, every check); this is what metrics, tables and SIEM events need.
+type ControlResult struct {
+	Profile  string   `json:"profile"`
+	ID       string   `json:"id"`
+	Title    string   `json:"title,omitempty"`
+	Impact   float64  `json:"impact"`
+	Severity Severity `json:"severity"`
+	// Status is ControlPassed, ControlFailed, ControlSkipped or ControlError.
+	Status string `json:"status"`
+	// Message says which check failed and what it observed, or why the control was skipped or errored.
+	Message string `json:"message,omitempty"`
+	// Waiver is set when a waiver applied (the control then counts as skipped until the waiver expires).
+	Waiver *Waiver             `json:"waiver,omitempty"`
+	Tags   map[string][]string `json:"tags,omitempty"`
+}
+
+// Waiver is an accepted exception to a control, with the reason and the date it stops applying.
+type Waiver struct {
+	Justification string    `json:"justification"`
+	Expires       time.Time `json:"expires,omitempty"`
+}
+
+// Drift changes, as a container's upper dir shows them relative to its image.
+const (
+	DriftAdded   = "added"
+	DriftChanged = "changed"
+	DriftDeleted = "deleted"
+)
+
+// DriftEntry is one path a running container added, changed or deleted on top of its image. Executable is the
+// signal that matters most: a container that gains a binary its image never had is the classic sign of compromise.
+type DriftEntry struct {
+	Path   string `json:"path"`
+	Change string `json:"change"`
+	// Type is "file", "dir", "symlink" or "other".
+	Type       string `json:"type"`
+	Mode       uint32 `json:"mode,omitempty"`
+	Size       int64  `json:"size,omitempty"`
+	Executable bool   `json:"executable,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
 }
 
 // Distroless says whether a root has no shell and no package manager, which is what makes exec-based scanners fail,
@@ -119,6 +243,44 @@ type Target struct {
 	// Access says how the root was read ("overlay-lowerdir", "bind", "proc-root", "dir", "oci-extract"), so an
 	// operator can tell a degraded fallback from the normal path.
 	Access string `json:"access,omitempty"`
+	// Config is the image's OCI config (user, env, entrypoint, ports, labels), when known; compliance controls read it.
+	Config *ImageConfig `json:"config,omitempty"`
+	// Security is the container's CRI security context, when the target is a container.
+	Security *SecurityContext `json:"security,omitempty"`
+	// Mounts are the container's volumes (ConfigMaps, Secrets, hostPaths) as the CRI reports them. Package scans skip
+	// them; compliance controls on a mounted path read the volume, confined like every other read.
+	Mounts []Mount `json:"mounts,omitempty"`
+}
+
+// ImageConfig is the part of an OCI image config that controls check.
+type ImageConfig struct {
+	User         string            `json:"user,omitempty"`
+	Env          []string          `json:"env,omitempty"`
+	Entrypoint   []string          `json:"entrypoint,omitempty"`
+	Cmd          []string          `json:"cmd,omitempty"`
+	WorkingDir   string            `json:"workingDir,omitempty"`
+	ExposedPorts []string          `json:"exposedPorts,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
+}
+
+// SecurityContext is what the runtime was asked to enforce for the container (from the CRI's view of its spec).
+type SecurityContext struct {
+	RunAsUser              *int64   `json:"runAsUser,omitempty"`
+	RunAsGroup             *int64   `json:"runAsGroup,omitempty"`
+	Privileged             bool     `json:"privileged"`
+	ReadOnlyRootFilesystem bool     `json:"readOnlyRootFilesystem"`
+	CapabilitiesAdd        []string `json:"capabilitiesAdd,omitempty"`
+	CapabilitiesDrop       []string `json:"capabilitiesDrop,omitempty"`
+	// Capabilities is the effective bounding set, when the runtime spec says it.
+	Capabilities             []string `json:"capabilities,omitempty"`
+	AllowPrivilegeEscalation *bool    `json:"allowPrivilegeEscalation,omitempty"`
+}
+
+// Mount is one volume of a container: where it appears inside the container and where it lives on the node.
+type Mount struct {
+	ContainerPath string `json:"containerPath"`
+	HostPath      string `json:"hostPath"`
+	ReadOnly      bool   `json:"readOnly"`
 }
 
 // Name is how a target reads in tables and logs: namespace/pod/container for Kubernetes containers.

@@ -26,6 +26,9 @@ const maxMsgSize = 16 << 20
 // ErrNotCRI is returned by Dial when something answers on the socket but it does not serve CRI v1.
 var ErrNotCRI = errors.New("endpoint does not serve the CRI v1 runtime API")
 
+// ErrNotFound means the runtime does not know the container (it was removed, or the ID is a pod sandbox's).
+var ErrNotFound = errors.New("container not found")
+
 // Client is a read-only CRI client: it lists and inspects, and never creates, stops or changes anything.
 type Client struct {
 	endpoint string
@@ -158,7 +161,7 @@ func (c *Client) Container(ctx context.Context, id string) (Container, error) {
 		return Container{}, err
 	}
 	if len(cs) == 0 {
-		return Container{}, fmt.Errorf("container %s: not found", id)
+		return Container{}, fmt.Errorf("container %s: %w", id, ErrNotFound)
 	}
 	return cs[0], nil
 }

@@ -125,10 +125,13 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) scan.Repor
 	return rep
 }
 
-func (s *Scanner) target(c cri.Container) scan.Target {
+func (s *Scanner) target(c cri.Container) scan.Target { return containerTarget(s.Node, c) }
+
+// containerTarget is how a container is named in reports, metrics and events.
+func containerTarget(node string, c cri.Container) scan.Target {
 	return scan.Target{
 		Kind:        "container",
-		Node:        s.Node,
+		Node:        node,
 		ContainerID: c.ID,
 		Container:   c.Name,
 		Pod:         c.PodName,

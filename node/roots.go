@@ -49,3 +49,32 @@ func (r *ContainerRoots) OpenContainer(ctx context.Context, c cri.Container) (Ro
 	}
 	return proot, "proc-root", nil
 }
+
+// Views reaches the parts of a container the daemon checks separately: its image (lower layers only, shared by
+// every container of the image) and its own upper dir. The chain ID names the image part for caching.
+type Views interface {
+	ChainID(ctx context.Context, c cri.Container) (string, error)
+	OpenView(ctx context.Context, c cri.Container, view fsaccess.View) (Root, error)
+}
+
+// ChainID implements Views: the parent of the container's snapshot is its image's top layer.
+func (r *ContainerRoots) ChainID(ctx context.Context, c cri.Container) (string, error) {
+	p, err := r.Snapshots.Parent(ctx, c.Snapshotter, c.SnapshotKey)
+	if err != nil {
+		return "", err
+	}
+	if p == "" {
+		return "", fmt.Errorf("snapshot %s/%s has no parent: %w", c.Snapshotter, c.SnapshotKey, fsaccess.ErrUnsupportedMount)
+	}
+	return c.Snapshotter + "/" + p, nil
+}
+
+// OpenView implements Views. There is no /proc fallback here: the image and upper views exist only for snapshots
+// the scanner can mount itself; the caller falls back to scanning the whole container.
+func (r *ContainerRoots) OpenView(ctx context.Context, c cri.Container, view fsaccess.View) (Root, error) {
+	mounts, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
+	if err != nil {
+		return nil, err
+	}
+	return r.Mounter.Mount(ctx, c.ID+"-"+view.String(), mounts, view, r.Options)
+}

@@ -1,0 +1,78 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+func TestImageCachePersistsByKey(t *testing.T) {
+	dir := t.TempDir()
+	c, err := NewImageCache(dir, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := "overlayfs/sha256:abc"
+	res := &scan.Result{Packages: []scan.Package{{Name: "libc6", Version: "2.36", Ecosystem: scan.EcosystemDebian}}}
+	if err := c.Put(chain, res); err != nil {
+		t.Fatal(err)
+	}
+	// A new process with the same key finds it on disk.
+	c2, _ := NewImageCache(dir, "v1")
+	got, ok := c2.Get(chain)
+	if !ok || len(got.Packages) != 1 || got.Packages[0].Name != "libc6" {
+		t.Fatalf("Get after restart = %+v, %v", got, ok)
+	}
+	// Another analyzer set (key) must not trust it.
+	c3, _ := NewImageCache(dir, "v2")
+	if _, ok := c3.Get(chain); ok {
+		t.Fatal("entry written under key v1 was returned for key v2")
+	}
+	// A damaged file is a miss, not an error.
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files = %v, want one", files)
+	}
+	os.WriteFile(files[0], []byte("{not json"), 0o600)
+	c4, _ := NewImageCache(dir, "v1")
+	if _, ok := c4.Get(chain); ok {
+		t.Fatal("damaged entry returned")
+	}
+}
+
+func TestImageCacheSkipsIncompleteAndPrunes(t *testing.T) {
+	dir := t.TempDir()
+	c, _ := NewImageCache(dir, "k")
+	c.Put("a", &scan.Result{Errors: []scan.FileError{{Analyzer: "walk", Err: "context canceled"}}})
+	c.Put("b", &scan.Result{})
+	c.Put("c", &scan.Result{})
+	if _, ok := reopen(dir).Get("a"); ok {
+		t.Error("a result whose walk failed was persisted")
+	}
+	// Within the grace period nothing goes; past it, only what is not kept.
+	if n := c.Prune(map[string]bool{"b": true}, time.Hour); n != 0 {
+		t.Errorf("pruned %d entries used just now", n)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(filepath.Join(dir, fileName("c")), old, old)
+	c.mu.Lock()
+	for id := range c.used {
+		c.used[id] = old
+	}
+	c.mu.Unlock()
+	c.Prune(map[string]bool{"b": true}, time.Hour)
+	if _, ok := c.Get("c"); ok {
+		t.Error("c, unused past the grace period, is still cached")
+	}
+	if _, ok := reopen(dir).Get("b"); !ok {
+		t.Error("b, still in use, was pruned from disk")
+	}
+}
+
+func reopen(dir string) *ImageCache {
+	c, _ := NewImageCache(dir, "k")
+	return c
+}

@@ -1,0 +1,557 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// Publisher receives the node's current state: a report each time a container's findings may have changed, and
+// the removal of containers that are gone. The Prometheus collector and the SIEM event tracker are publishers.
+type Publisher interface {
+	Publish(ctx context.Context, rep scan.Report)
+	Remove(ctx context.Context, t scan.Target)
+}
+
+// ContainerLookup finds one container by ID; cri.Client is the real one. It returns an error wrapping
+// cri.ErrNotFound for containers the runtime no longer has.
+type ContainerLookup interface {
+	ContainerSource
+	Container(ctx context.Context, id string) (cri.Container, error)
+}
+
+// EventSource tells the daemon which containers changed; cri.Watcher is the real one. resync asks for a full
+// reconcile (the first time, and after every reconnect, when events may have been lost).
+type EventSource interface {
+	Watch(ctx context.Context, changed func(id string), resync func()) error
+}
+
+// Enricher adds findings that need only the inventory (vulnerability matching). It runs on every publish, so a
+// new vulnerability database applies to every container without re-reading any filesystem.
+type Enricher interface {
+	Enrich(ctx context.Context, rep *scan.Report) error
+}
+
+// RootCheck adds findings that need the container's merged root (compliance profiles). It runs only when the
+// container is (re)analyzed, while the root is mounted.
+type RootCheck interface {
+	Check(ctx context.Context, root scan.FS, rep *scan.Report) error
+}
+
+// DriftFunc computes what a container changed on top of its image, from its upper dir and its image view.
+type DriftFunc func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, error)
+
+// Daemon keeps the findings of every container on the node current. It reacts to containerd events, re-lists all
+// containers every Resync as a safety net, analyzes each image once (cached by chain ID), and for each container
+// re-checks only its own upper dir: an unchanged container costs one walk of that (usually tiny) directory.
+type Daemon struct {
+	Containers ContainerLookup
+	Events     EventSource // optional: without it the daemon only resyncs
+	Views      Views
+	// Roots opens a container's merged root; also the fallback for snapshotters Views cannot mount.
+	Roots     RootOpener
+	Digests   DigestResolver // optional
+	Analyzers []scan.Analyzer
+	Enrichers []Enricher
+	Checks    []RootCheck
+	Drift     DriftFunc // optional
+	Cache     *ImageCache
+	Publisher Publisher
+	Node      string
+	// Namespace limits the daemon to pods of one Kubernetes namespace ("" = all).
+	Namespace string
+	// Workers bounds concurrent container checks (default 2).
+	Workers int
+	// Resync is the full reconcile period (default 5m).
+	Resync time.Duration
+	Log    *slog.Logger
+	// OnScan, when set, observes each container check: outcome is "analyzed", "unchanged" or "failed".
+	OnScan func(outcome string, d time.Duration)
+
+	queue    *workQueue
+	mu       sync.Mutex
+	tracked  map[string]*tracked
+	ready    atomic.Bool
+	cacheHit atomic.Uint64
+	cacheMis atomic.Uint64
+	inFlight sync.Mutex // serializes image scans of the same chain (see imageResult)
+	chains   map[string]*sync.Mutex
+}
+
+// tracked is what the daemon remembers of one container between checks.
+type tracked struct {
+	target  scan.Target
+	chain   string
+	upper   string // upperState digest; "" forces a full check
+	image   *scan.Result
+	report  scan.Report
+	removed bool
+}
+
+// Stats are the daemon's own health figures, for metrics.
+type Stats struct {
+	Containers  int
+	QueueDepth  int
+	CacheHits   uint64
+	CacheMisses uint64
+	Images      int
+}
+
+// Stats reports current figures; safe to call from a metrics scrape.
+func (d *Daemon) Stats() Stats {
+	d.mu.Lock()
+	n := len(d.tracked)
+	d.mu.Unlock()
+	s := Stats{Containers: n, CacheHits: d.cacheHit.Load(), CacheMisses: d.cacheMis.Load()}
+	if d.queue != nil {
+		s.QueueDepth = d.queue.len()
+	}
+	if d.Cache != nil {
+		s.Images = d.Cache.Len()
+	}
+	return s
+}
+
+// settleDelay is when a container is looked at a second time after an event: the CRI plugin handles containerd's
+// events itself, so its view of the container (state, exit code) can trail the event we got by a moment.
+const settleDelay = time.Second
+
+func (d *Daemon) changed(id string) {
+	d.queue.add(id)
+	time.AfterFunc(settleDelay, func() { d.queue.add(id) })
+}
+
+// Nudge queues a check of one container now, for signals the event stream does not carry (an eBPF exec event, a
+// file watch). Unknown IDs are looked up and dropped if the runtime does not list them.
+func (d *Daemon) Nudge(id string) {
+	if q := d.queue; q != nil {
+		q.add(id)
+	}
+}
+
+// Ready is true once the first full reconcile has been checked, for /readyz.
+func (d *Daemon) Ready() bool { return d.ready.Load() }
+
+// Run blocks until ctx ends. In-flight checks see the cancelled context and unmount before Run returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.Containers == nil || d.Roots == nil || d.Publisher == nil {
+		return errors.New("daemon: Containers, Roots and Publisher are required")
+	}
+	d.tracked = map[string]*tracked{}
+	d.chains = map[string]*sync.Mutex{}
+	d.queue = newWorkQueue()
+	if d.Cache == nil {
+		d.Cache, _ = NewImageCache("", "")
+	}
+	workers := d.Workers
+	if workers <= 0 {
+		workers = 2
+	}
+	resyncEvery := d.Resync
+	if resyncEvery <= 0 {
+		resyncEvery = 5 * time.Minute
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				id, ok := d.queue.get(ctx)
+				if !ok {
+					return
+				}
+				d.check(ctx, id)
+				d.queue.done(id)
+			}
+		}()
+	}
+
+	resyncNow := make(chan struct{}, 1)
+	askResync := func() {
+		select {
+		case resyncNow <- struct{}{}:
+		default:
+		}
+	}
+	if d.Events != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.Events.Watch(ctx, d.changed, askResync)
+			if err != nil && ctx.Err() == nil {
+				d.logger().Error("event watch ended", "err", err)
+			}
+		}()
+	} else {
+		askResync()
+	}
+
+	tick := time.NewTicker(resyncEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.queue.close()
+			wg.Wait()
+			return nil
+		case <-tick.C:
+			d.resync(ctx)
+		case <-resyncNow:
+			d.resync(ctx)
+		}
+	}
+}
+
+// resync lists every container, queues each for a check and removes the ones that are gone. The first successful
+// resync makes the daemon ready once its checks are done.
+func (d *Daemon) resync(ctx context.Context) {
+	cs, err := d.Containers.List(ctx, cri.Filter{PodNamespace: d.Namespace})
+	if err != nil {
+		d.logger().Warn("resync: list containers", "err", err)
+		return
+	}
+	live := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		live[c.ID] = true
+		d.queue.add(c.ID)
+	}
+	d.mu.Lock()
+	var gone []string
+	for id := range d.tracked {
+		if !live[id] {
+			gone = append(gone, id)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range gone {
+		d.remove(ctx, id)
+	}
+	d.pruneCache()
+	if !d.ready.Load() {
+		go func() {
+			if d.queue.waitIdle(ctx) {
+				d.ready.Store(true)
+				d.logger().Info("initial scan done", "containers", len(cs))
+			}
+		}()
+	}
+	d.logger().Debug("resync", "containers", len(cs), "removed", len(gone))
+}
+
+// cacheGrace is how long an image no container uses stays cached: a pod recreated within it (a rollout, a crash
+// loop) costs no image read.
+const cacheGrace = time.Hour
+
+// pruneCache drops cached images no tracked container uses.
+func (d *Daemon) pruneCache() {
+	keep := map[string]bool{}
+	d.mu.Lock()
+	for _, t := range d.tracked {
+		if t.chain != "" {
+			keep[t.chain] = true
+		}
+	}
+	d.mu.Unlock()
+	if n := d.Cache.Prune(keep, cacheGrace); n > 0 {
+		d.logger().Debug("image cache pruned", "entries", n)
+	}
+}
+
+// Republish re-runs the enrichers on every container's last result and publishes again: after the vulnerability
+// database or VEX documents changed, no filesystem needs reading.
+func (d *Daemon) Republish(ctx context.Context) {
+	d.mu.Lock()
+	var reps []scan.Report
+	for _, t := range d.tracked {
+		if t.report.Result != nil {
+			reps = append(reps, t.report)
+		}
+	}
+	d.mu.Unlock()
+	for _, rep := range reps {
+		res := *rep.Result
+		res.Vulnerabilities = nil
+		rep.Result = &res
+		d.enrich(ctx, &rep)
+		d.store(rep, nil)
+		d.Publisher.Publish(ctx, rep)
+	}
+}
+
+func (d *Daemon) remove(ctx context.Context, id string) {
+	d.mu.Lock()
+	t, ok := d.tracked[id]
+	delete(d.tracked, id)
+	d.mu.Unlock()
+	if ok {
+		d.Publisher.Remove(ctx, t.target)
+		d.logger().Info("container gone", "container", id, "name", t.target.Name())
+	}
+}
+
+// check brings one container up to date.
+func (d *Daemon) check(ctx context.Context, id string) {
+	start := time.Now()
+	c, err := d.Containers.Container(ctx, id)
+	if err != nil {
+		if errors.Is(err, cri.ErrNotFound) {
+			d.remove(ctx, id) // deleted, or a sandbox ID from an event
+		} else if ctx.Err() == nil {
+			d.logger().Warn("look up container", "container", id, "err", err)
+		}
+		return
+	}
+	if d.Namespace != "" && c.PodNamespace != d.Namespace {
+		return
+	}
+	outcome, rep := d.checkContainer(ctx, c)
+	if ctx.Err() != nil {
+		return // cancelled mid-check: publish nothing half-done
+	}
+	if d.OnScan != nil {
+		d.OnScan(outcome, time.Since(start))
+	}
+	if outcome == "unchanged" {
+		return
+	}
+	d.Publisher.Publish(ctx, rep)
+}
+
+func (d *Daemon) last(id string) *tracked {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t, ok := d.tracked[id]; ok {
+		cp := *t
+		return &cp
+	}
+	return nil
+}
+
+func (d *Daemon) store(rep scan.Report, t *tracked) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t == nil {
+		if cur, ok := d.tracked[rep.Target.ContainerID]; ok {
+			cur.report = rep
+		}
+		return
+	}
+	t.report = rep
+	t.target = rep.Target
+	d.tracked[rep.Target.ContainerID] = t
+}
+
+// checkContainer returns "unchanged" (nothing to publish), "analyzed" or "failed" with the report to publish.
+func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, scan.Report) {
+	log := d.logger().With("container", c.ID, "name", c.DisplayName())
+	prev := d.last(c.ID)
+	rep := scan.Report{Target: containerTarget(d.Node, c), StartedAt: time.Now()}
+	if prev != nil && prev.target.ImageDigest != "" && rep.Target.ImageDigest == "" {
+		rep.Target.ImageDigest = prev.target.ImageDigest
+	}
+	if rep.Target.ImageDigest == "" && d.Digests != nil {
+		if dg, err := d.Digests.ImageDigest(ctx, c.ID); err == nil {
+			rep.Target.ImageDigest = dg
+		}
+	}
+	fail := func(err error) (string, scan.Report) {
+		rep.Error = err.Error()
+		rep.Duration = time.Since(rep.StartedAt)
+		log.Warn("container not scanned", "err", err)
+		d.store(rep, &tracked{target: rep.Target})
+		return "failed", rep
+	}
+
+	if d.Views == nil {
+		return d.fullCheck(ctx, c, rep, fail)
+	}
+	chain, err := d.Views.ChainID(ctx, c)
+	if err != nil {
+		if errors.Is(err, fsaccess.ErrUnsupportedMount) {
+			return d.fullCheck(ctx, c, rep, fail)
+		}
+		return fail(fmt.Errorf("image layers: %w", err))
+	}
+	upper, err := d.Views.OpenView(ctx, c, fsaccess.ViewUpper)
+	if err != nil {
+		if errors.Is(err, fsaccess.ErrUnsupportedMount) {
+			return d.fullCheck(ctx, c, rep, fail)
+		}
+		return fail(fmt.Errorf("open upper dir: %w", err))
+	}
+	defer closeRoot(log, upper)
+	st, err := readUpper(ctx, upper)
+	if err != nil {
+		return fail(fmt.Errorf("read upper dir: %w", err))
+	}
+	if prev != nil && prev.chain == chain && prev.upper == st.digest && prev.report.Error == "" &&
+		prev.target.State == rep.Target.State {
+		return "unchanged", prev.report
+	}
+
+	image, err := d.imageResult(ctx, c, chain)
+	if err != nil {
+		return fail(err)
+	}
+	var res *scan.Result
+	access := "overlay-lowerdir"
+	if touchedAnalyzers(d.Analyzers, st) || len(d.Checks) > 0 || d.Drift != nil {
+		// Mount the merged view: its inventory differs from the image's, or root checks / drift need it.
+		root, acc, err := d.Roots.OpenContainer(ctx, c)
+		if err != nil {
+			return fail(fmt.Errorf("open root filesystem: %w", err))
+		}
+		access = acc
+		if touchedAnalyzers(d.Analyzers, st) {
+			res = scan.Run(ctx, root, d.Analyzers)
+		} else {
+			res = cloneResult(image)
+		}
+		d.runChecks(ctx, root, &rep, res, log)
+		if d.Drift != nil {
+			d.drift(ctx, c, upper, res, log)
+		}
+		closeRoot(log, root)
+	} else {
+		res = cloneResult(image)
+	}
+	rep.Target.Access = access
+	rep.Result = res
+	d.enrich(ctx, &rep)
+	rep.Duration = time.Since(rep.StartedAt)
+	d.store(rep, &tracked{target: rep.Target, chain: chain, upper: st.digest, image: image})
+	log.Debug("container checked", "packages", len(res.Packages), "upperEntries", len(st.paths), "duration", rep.Duration)
+	return "analyzed", rep
+}
+
+// fullCheck is the path for snapshots the daemon cannot split into image and upper views: the whole container is
+// analyzed on every check, with no caching.
+func (d *Daemon) fullCheck(ctx context.Context, c cri.Container, rep scan.Report, fail func(error) (string, scan.Report)) (string, scan.Report) {
+	root, access, err := d.Roots.OpenContainer(ctx, c)
+	if err != nil {
+		return fail(fmt.Errorf("open root filesystem: %w", err))
+	}
+	defer closeRoot(d.logger(), root)
+	rep.Target.Access = access
+	res := scan.Run(ctx, root, d.Analyzers)
+	rep.Result = res
+	d.runChecks(ctx, root, &rep, res, d.logger())
+	d.enrich(ctx, &rep)
+	rep.Duration = time.Since(rep.StartedAt)
+	d.store(rep, &tracked{target: rep.Target})
+	return "analyzed", rep
+}
+
+// imageResult returns the image's analysis, from the cache or by mounting the image view. Containers of the same
+// image that start together wait for one scan instead of each reading the image.
+func (d *Daemon) imageResult(ctx context.Context, c cri.Container, chain string) (*scan.Result, error) {
+	if r, ok := d.Cache.Get(chain); ok {
+		d.cacheHit.Add(1)
+		return r, nil
+	}
+	d.inFlight.Lock()
+	mu, ok := d.chains[chain]
+	if !ok {
+		mu = &sync.Mutex{}
+		d.chains[chain] = mu
+	}
+	d.inFlight.Unlock()
+	mu.Lock()
+	defer func() {
+		mu.Unlock()
+		d.inFlight.Lock()
+		delete(d.chains, chain)
+		d.inFlight.Unlock()
+	}()
+	if r, ok := d.Cache.Get(chain); ok {
+		d.cacheHit.Add(1)
+		return r, nil
+	}
+	d.cacheMis.Add(1)
+	root, err := d.Views.OpenView(ctx, c, fsaccess.ViewImage)
+	if err != nil {
+		return nil, fmt.Errorf("open image layers: %w", err)
+	}
+	defer closeRoot(d.logger(), root)
+	r := scan.Run(ctx, root, d.Analyzers)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err := d.Cache.Put(chain, r); err != nil {
+		d.logger().Warn("image cache write", "chain", chain, "err", err)
+	}
+	d.logger().Debug("image analyzed", "chain", chain, "packages", len(r.Packages))
+	return r, nil
+}
+
+func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *scan.Report, res *scan.Result, log *slog.Logger) {
+	prev := rep.Result
+	rep.Result = res
+	for _, ch := range d.Checks {
+		if err := ch.Check(ctx, root, rep); err != nil {
+			log.Warn("root check failed", "err", err)
+			res.Errors = append(res.Errors, scan.FileError{Analyzer: "check", Err: err.Error()})
+		}
+	}
+	if prev != nil {
+		rep.Result = prev
+	}
+}
+
+func (d *Daemon) drift(ctx context.Context, c cri.Container, upper scan.FS, res *scan.Result, log *slog.Logger) {
+	image, err := d.Views.OpenView(ctx, c, fsaccess.ViewImage)
+	if err != nil {
+		res.Errors = append(res.Errors, scan.FileError{Analyzer: "drift", Err: fmt.Sprintf("open image layers: %v", err)})
+		return
+	}
+	defer closeRoot(log, image)
+	entries, err := d.Drift(ctx, upper, image)
+	if err != nil {
+		res.Errors = append(res.Errors, scan.FileError{Analyzer: "drift", Err: err.Error()})
+	}
+	res.Drift = entries
+}
+
+func (d *Daemon) enrich(ctx context.Context, rep *scan.Report) {
+	for _, e := range d.Enrichers {
+		if err := e.Enrich(ctx, rep); err != nil {
+			rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "enrich", Err: err.Error()})
+		}
+	}
+}
+
+// cloneResult copies the parts of a cached image result that a container's report may change, so the cache stays
+// untouched; the package list is shared read-only.
+func cloneResult(r *scan.Result) *scan.Result {
+	cp := *r
+	cp.Errors = append([]scan.FileError(nil), r.Errors...)
+	cp.Vulnerabilities = nil
+	cp.Compliance = nil
+	cp.Drift = nil
+	return &cp
+}
+
+func closeRoot(log *slog.Logger, r Root) {
+	if err := r.Close(); err != nil {
+		log.Error("release root filesystem", "err", err)
+	}
+}
+
+func (d *Daemon) logger() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
+}

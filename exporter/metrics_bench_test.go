@@ -1,0 +1,101 @@
+package exporter
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+// benchReport is a container with 200 vulnerabilities over every severity, 300 packages, 20 controls and 10 drift
+// entries: a busy but realistic container.
+func benchReport(i int) scan.Report {
+	rep := shopReport()
+	rep.Target.ContainerID = fmt.Sprintf("c%04d", i)
+	rep.Target.Pod = fmt.Sprintf("web-%d", i)
+	r := rep.Result
+	sevs := []scan.Severity{scan.SeverityCritical, scan.SeverityHigh, scan.SeverityMedium, scan.SeverityLow,
+		scan.SeverityUnknown}
+	r.Vulnerabilities = make([]scan.Vulnerability, 200)
+	for j := range r.Vulnerabilities {
+		r.Vulnerabilities[j] = scan.Vulnerability{ID: fmt.Sprintf("CVE-2024-%d", j), Severity: sevs[j%len(sevs)]}
+		if j%3 == 0 {
+			r.Vulnerabilities[j].FixedVersion = "1"
+		}
+	}
+	r.Packages = make([]scan.Package, 300)
+	for j := range r.Packages {
+		r.Packages[j] = scan.Package{Name: fmt.Sprint(j), Ecosystem: []string{"Debian", "Go", "npm"}[j%3]}
+	}
+	for j := range 20 {
+		r.Compliance = append(r.Compliance, scan.ControlResult{ID: fmt.Sprint(j), Status: scan.ControlFailed,
+			Severity: sevs[j%len(sevs)]})
+	}
+	for j := range 10 {
+		r.Drift = append(r.Drift, scan.DriftEntry{Path: fmt.Sprint(j), Change: scan.DriftAdded, Executable: j%2 == 0})
+	}
+	return rep
+}
+
+// BenchmarkMetricsUpdate is the cost of one container's report reaching the metrics.
+func BenchmarkMetricsUpdate(b *testing.B) {
+	m := NewMetrics("node-1")
+	rep := benchReport(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Update(rep)
+	}
+}
+
+// nodeMetrics is a node with 500 containers of 200 vulnerabilities each.
+func nodeMetrics() *Metrics {
+	m := NewMetrics("node-1")
+	for i := range 500 {
+		m.Update(benchReport(i))
+	}
+	return m
+}
+
+// BenchmarkMetricsGather is one scrape of a 500-container node without the HTTP and text encoding.
+func BenchmarkMetricsGather(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(nodeMetrics()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMetricsScrapeHTTP is one full Prometheus scrape of a 500-container node (plus the health series)
+// through promhttp on a loopback listener, text format, uncompressed; it reports the exposition size.
+func BenchmarkMetricsScrapeHTTP(b *testing.B) {
+	srv := serve(b, nodeMetrics(), NewHealth(HealthOptions{Node: "node-1", Now: time.Now}))
+	var size int64
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Accept", "text/plain;version=0.0.4")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("scrape: %v %s", err, resp.Status)
+		}
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
+}

@@ -97,13 +97,16 @@ func (t *Tracker) Observe(ctx context.Context, rep scan.Report) ([]Event, error)
 		e.Error = truncate(cmp.Or(rep.Error, "scan produced no result"), maxMessage)
 		events = append(events, e)
 	} else {
+		detailsChanged := false
 		suppressed := suppressedIDs(rep)
 		cur := Findings(rep)
 		curIDs := make(map[string]bool, len(cur))
 		for _, f := range cur {
 			curIDs[f.ID] = true
 			if o, ok := prev.Open[f.ID]; ok {
-				o.Finding = f // keep the latest details (installed version, message) for the resolved event
+				// Keep the latest details (installed version, message) for the resolved event.
+				detailsChanged = detailsChanged || !reflect.DeepEqual(o.Finding, f)
+				o.Finding = f
 				next.Open[f.ID] = o
 				continue
 			}
@@ -127,7 +130,7 @@ func (t *Tracker) Observe(ctx context.Context, rep scan.Report) ([]Event, error)
 			}
 			events = append(events, e)
 		}
-		if len(events) == 0 && !prev.Failed && prev.Generation > 0 && reflect.DeepEqual(prev.Target, next.Target) {
+		if len(events) == 0 && !detailsChanged && !prev.Failed && prev.Generation > 0 && reflect.DeepEqual(prev.Target, next.Target) {
 			return nil, nil // nothing changed: no write, no event
 		}
 	}
@@ -138,7 +141,7 @@ func (t *Tracker) Observe(ctx context.Context, rep scan.Report) ([]Event, error)
 		}
 	}
 	if len(events) == 0 {
-		next.Generation = prev.Generation // only the target's identity (pod name, image) changed
+		next.Generation = prev.Generation // only details or the target's identity (pod name, image) changed
 	}
 	if err := t.save(next); err != nil {
 		return events, err
@@ -272,8 +275,8 @@ func identity(t scan.Target) scan.Target {
 		Namespace: t.Namespace, Image: t.Image, ImageDigest: t.ImageDigest, Path: t.Path}
 }
 
-// sortEvents orders events resolved first, then opened, each by finding kind and ID: deterministic output, and a
-// consumer that applies events in order never sees a finding opened twice for one container.
+// sortEvents orders events resolved first, then opened, each by finding kind, most severe first, then title:
+// deterministic output, readable in a log, and a consumer applying events in order never sees a subject open twice.
 func sortEvents(events []Event) {
 	rank := map[EventType]int{EventScanFailed: 0, EventFindingResolved: 1, EventFindingOpened: 2, EventContainerRemoved: 3}
 	slices.SortStableFunc(events, func(a, b Event) int {
@@ -283,7 +286,8 @@ func sortEvents(events []Event) {
 		if a.Finding == nil || b.Finding == nil {
 			return 0
 		}
-		return cmp.Or(cmp.Compare(a.Finding.Kind, b.Finding.Kind), cmp.Compare(a.Finding.ID, b.Finding.ID))
+		return cmp.Or(cmp.Compare(a.Finding.Kind, b.Finding.Kind), cmp.Compare(b.Finding.Severity.Rank(), a.Finding.Severity.Rank()),
+			cmp.Compare(a.Finding.Title, b.Finding.Title), cmp.Compare(a.Finding.ID, b.Finding.ID))
 	})
 }
 

@@ -122,6 +122,7 @@ func (f cefFormat) Marshal(e Event) ([]byte, error) {
 // cefHeader escapes a header field: backslash and pipe are escaped, line breaks (not allowed in a header) become
 // spaces.
 func cefHeader(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD") // CEF is UTF-8
 	if !strings.ContainsAny(s, "\\|\r\n") {
 		return s
 	}
@@ -143,6 +144,7 @@ func cefHeader(s string) string {
 // cefValue escapes an extension value: backslash and equals sign are escaped, line breaks become \n and \r. Pipes
 // need no escape in the extension.
 func cefValue(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if !strings.ContainsAny(s, "\\=\r\n") {
 		return s
 	}

@@ -202,12 +202,13 @@ func FuzzCEFEscape(f *testing.F) {
 	for _, s := range []string{"", "plain", `a=b\c|d`, "line\nbreak\r\n", `\\\=`, "é|=\\\n"} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		v := cefValue(s)
+	f.Fuzz(func(t *testing.T, raw string) {
+		s := strings.ToValidUTF8(raw, "\uFFFD") // invalid UTF-8 is replaced, CEF being UTF-8
+		v := cefValue(raw)
 		if got, ok := cefUnescapeValue(v); !ok || got != s {
 			t.Fatalf("value %q escaped to %q, which reads back as %q (ok=%v)", s, v, got, ok)
 		}
-		h := cefHeader(s)
+		h := cefHeader(raw)
 		want := strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
 		if got, ok := cefUnescapeHeader(h); !ok || got != want {
 			t.Fatalf("header %q escaped to %q, which reads back as %q (ok=%v)", s, h, got, ok)

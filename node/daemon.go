@@ -47,7 +47,7 @@ type RootCheck interface {
 }
 
 // DriftFunc computes what a container changed on top of its image, from its upper dir and its image view.
-type DriftFunc func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, error)
+type DriftFunc func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, []scan.FileError, error)
 
 // Daemon keeps the findings of every container on the node current. It reacts to containerd events, re-lists all
 // containers every Resync as a safety net, analyzes each image once (cached by chain ID), and for each container
@@ -75,6 +75,8 @@ type Daemon struct {
 	Log    *slog.Logger
 	// OnScan, when set, observes each container check: outcome is "analyzed", "unchanged" or "failed".
 	OnScan func(outcome string, d time.Duration)
+	// OnCache, when set, observes each image cache lookup.
+	OnCache func(hit bool)
 
 	queue    *workQueue
 	mu       sync.Mutex
@@ -459,6 +461,7 @@ func (d *Daemon) fullCheck(ctx context.Context, c cri.Container, rep scan.Report
 func (d *Daemon) imageResult(ctx context.Context, c cri.Container, chain string) (*scan.Result, error) {
 	if r, ok := d.Cache.Get(chain); ok {
 		d.cacheHit.Add(1)
+		d.observeCache(true)
 		return r, nil
 	}
 	d.inFlight.Lock()
@@ -477,9 +480,11 @@ func (d *Daemon) imageResult(ctx context.Context, c cri.Container, chain string)
 	}()
 	if r, ok := d.Cache.Get(chain); ok {
 		d.cacheHit.Add(1)
+		d.observeCache(true)
 		return r, nil
 	}
 	d.cacheMis.Add(1)
+	d.observeCache(false)
 	root, err := d.Views.OpenView(ctx, c, fsaccess.ViewImage)
 	if err != nil {
 		return nil, fmt.Errorf("open image layers: %w", err)
@@ -494,6 +499,12 @@ func (d *Daemon) imageResult(ctx context.Context, c cri.Container, chain string)
 	}
 	d.logger().Debug("image analyzed", "chain", chain, "packages", len(r.Packages))
 	return r, nil
+}
+
+func (d *Daemon) observeCache(hit bool) {
+	if d.OnCache != nil {
+		d.OnCache(hit)
+	}
 }
 
 func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *scan.Report, res *scan.Result, log *slog.Logger) {
@@ -517,7 +528,8 @@ func (d *Daemon) drift(ctx context.Context, c cri.Container, upper scan.FS, res 
 		return
 	}
 	defer closeRoot(log, image)
-	entries, err := d.Drift(ctx, upper, image)
+	entries, ferrs, err := d.Drift(ctx, upper, image)
+	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {
 		res.Errors = append(res.Errors, scan.FileError{Analyzer: "drift", Err: err.Error()})
 	}

@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdScan(ctx, args[1:], stdout, stderr)
 	case "sbom":
 		code, err = cmdSBOM(ctx, args[1:], stdout, stderr)
+	case "daemon":
+		code, err = cmdDaemon(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -76,8 +78,9 @@ Usage:
   rootscan scan --sbom-dir DIR          also write one SBOM per target into DIR
   rootscan sbom --dir|--oci|--container TARGET [-f cyclonedx|spdx] [-o FILE]
                                         write a CycloneDX 1.6 or SPDX 2.3 JSON SBOM of one target
+  rootscan daemon [flags]               keep the node's findings current: /metrics, /healthz, /readyz, SIEM sinks
   rootscan version                      print the version
 
-Run 'rootscan scan -h' and 'rootscan sbom -h' for the flags.
+Run 'rootscan scan -h', 'rootscan sbom -h' and 'rootscan daemon -h' for the flags.
 `)
 }

@@ -1,0 +1,420 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/exporter"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/node"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// daemonConfig is the daemon's configuration file; every field has a flag of the same meaning, and a flag given on
+// the command line wins over the file.
+type daemonConfig struct {
+	RuntimeEndpoint   string        `yaml:"runtimeEndpoint"`
+	ContainerdAddress string        `yaml:"containerdAddress"`
+	Listen            string        `yaml:"listen"`
+	StateDir          string        `yaml:"stateDir"`
+	MountDir          string        `yaml:"mountDir"`
+	Namespace         string        `yaml:"namespace"`
+	NodeName          string        `yaml:"nodeName"`
+	Workers           int           `yaml:"workers"`
+	Resync            time.Duration `yaml:"resync"`
+	Sinks             []string      `yaml:"sinks"`
+	LogLevel          string        `yaml:"logLevel"`
+	ProcRoot          string        `yaml:"procRoot"`
+	MaxFileSize       int64         `yaml:"maxFileSize"`
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
+	c := &daemonConfig{}
+	fs := flag.NewFlagSet("rootscan daemon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var configFile string
+	var sinks stringList
+	fs.StringVar(&configFile, "config", "", "YAML configuration file (flags given on the command line override it)")
+	fs.StringVar(&c.RuntimeEndpoint, "runtime-endpoint", envOr("CONTAINER_RUNTIME_ENDPOINT", cri.DefaultEndpoint), "CRI runtime endpoint (env CONTAINER_RUNTIME_ENDPOINT)")
+	fs.StringVar(&c.ContainerdAddress, "containerd-address", "", "containerd API socket for snapshots and events (default: the runtime endpoint's socket)")
+	fs.StringVar(&c.Listen, "listen", ":9090", "address of the /metrics, /healthz and /readyz HTTP server (the only listener)")
+	fs.StringVar(&c.StateDir, "state-dir", "/var/lib/rootscan", "image analysis cache, finding state and SIEM spools")
+	fs.StringVar(&c.MountDir, "mount-dir", "/run/rootscan/mounts", "private directory for the read-only mounts (stale ones are removed at start)")
+	fs.StringVar(&c.Namespace, "namespace", "", "only watch containers of pods in this Kubernetes namespace")
+	fs.StringVar(&c.NodeName, "node-name", envOr("NODE_NAME", hostname()), "node name in metrics and events (env NODE_NAME)")
+	fs.IntVar(&c.Workers, "workers", min(2, runtime.NumCPU()), "containers checked at once")
+	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full reconcile period, the safety net for missed events")
+	fs.Var(&sinks, "sink", "SIEM sink URL, repeatable: stdout, file:/path, syslog+udp|tcp|tls://host:port, http(s)://... (see docs)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.ProcRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
+	fs.Int64Var(&c.MaxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	c.Sinks = sinks
+	if configFile == "" {
+		return c, nil
+	}
+	// The file fills what the command line did not set.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fromFile, err := readDaemonConfig(configFile)
+	if err != nil {
+		return nil, err
+	}
+	merge := func(flagName string, apply func()) {
+		if !set[flagName] {
+			apply()
+		}
+	}
+	merge("runtime-endpoint", func() { c.RuntimeEndpoint = or(fromFile.RuntimeEndpoint, c.RuntimeEndpoint) })
+	merge("containerd-address", func() { c.ContainerdAddress = or(fromFile.ContainerdAddress, c.ContainerdAddress) })
+	merge("listen", func() { c.Listen = or(fromFile.Listen, c.Listen) })
+	merge("state-dir", func() { c.StateDir = or(fromFile.StateDir, c.StateDir) })
+	merge("mount-dir", func() { c.MountDir = or(fromFile.MountDir, c.MountDir) })
+	merge("namespace", func() { c.Namespace = or(fromFile.Namespace, c.Namespace) })
+	merge("node-name", func() { c.NodeName = or(fromFile.NodeName, c.NodeName) })
+	merge("log-level", func() { c.LogLevel = or(fromFile.LogLevel, c.LogLevel) })
+	merge("proc-root", func() { c.ProcRoot = or(fromFile.ProcRoot, c.ProcRoot) })
+	merge("workers", func() {
+		if fromFile.Workers > 0 {
+			c.Workers = fromFile.Workers
+		}
+	})
+	merge("resync", func() {
+		if fromFile.Resync > 0 {
+			c.Resync = fromFile.Resync
+		}
+	})
+	merge("max-file-size", func() {
+		if fromFile.MaxFileSize > 0 {
+			c.MaxFileSize = fromFile.MaxFileSize
+		}
+	})
+	merge("sink", func() { c.Sinks = fromFile.Sinks })
+	return c, nil
+}
+
+func readDaemonConfig(name string) (*daemonConfig, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var c daemonConfig
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return &c, nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// cmdDaemon runs until SIGTERM/SIGINT: it watches the node's containers, keeps /metrics current and forwards
+// finding changes to the SIEM sinks. SIGHUP re-publishes every container's findings (after a database or profile
+// change) without reading any filesystem again.
+func cmdDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	c, err := parseDaemonFlags(args, stderr)
+	if err != nil {
+		return exitFatal, err
+	}
+	log, err := newLogger(c.LogLevel, stderr)
+	if err != nil {
+		return exitFatal, err
+	}
+	d, err := startDaemon(ctx, c, log, stdout)
+	if err != nil {
+		return exitFatal, err
+	}
+	return exitOK, d.run(ctx)
+}
+
+// daemonRun is a started daemon with everything it must release on the way out.
+type daemonRun struct {
+	log      *slog.Logger
+	cfg      *daemonConfig
+	client   *cri.Client
+	snaps    *fsaccess.Snapshots
+	mounter  *fsaccess.Mounter
+	dispatch *exporter.Dispatcher
+	tracker  *exporter.Tracker
+	metrics  *exporter.Metrics
+	health   *exporter.Health
+	loop     *node.Daemon
+	server   *http.Server
+	listener net.Listener
+}
+
+func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout io.Writer) (_ *daemonRun, retErr error) {
+	r := &daemonRun{log: log, cfg: c}
+	defer func() {
+		if retErr != nil {
+			r.close()
+		}
+	}()
+	var err error
+	if r.client, err = cri.Dial(ctx, c.RuntimeEndpoint); err != nil {
+		return nil, err
+	}
+	address := c.ContainerdAddress
+	if address == "" {
+		address = strings.TrimPrefix(r.client.Endpoint(), "unix://")
+	}
+	if r.snaps, err = fsaccess.DialSnapshots(ctx, address); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	if r.mounter, err = fsaccess.NewMounter(ctx, c.MountDir, log); err != nil {
+		return nil, err
+	}
+	analyzers := scan.DefaultAnalyzers()
+	cache, err := node.NewImageCache(filepath.Join(c.StateDir, "images"), cacheKey(analyzers))
+	if err != nil {
+		return nil, err
+	}
+
+	var sinks []exporter.Sink
+	for _, raw := range c.Sinks {
+		s, err := exporter.ParseSink(raw)
+		if err != nil {
+			for _, s := range sinks {
+				s.Close()
+			}
+			return nil, usageError{err.Error()}
+		}
+		sinks = append(sinks, s)
+	}
+	if r.dispatch, err = exporter.NewDispatcher(c.StateDir, sinks, exporter.DispatcherOptions{Logger: log}); err != nil {
+		return nil, err
+	}
+	if r.tracker, err = exporter.NewTracker(filepath.Join(c.StateDir, "findings"), r.dispatch, log); err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.metrics = exporter.NewMetrics(c.NodeName)
+	r.health = exporter.NewHealth(exporter.HealthOptions{Node: c.NodeName, Version: version})
+	r.health.SetEventsDropped(r.dispatch.Dropped)
+	if err := r.metrics.Register(reg); err != nil {
+		return nil, err
+	}
+	if err := r.health.Register(reg); err != nil {
+		return nil, err
+	}
+
+	roots := &node.ContainerRoots{Snapshots: r.snaps, Mounter: r.mounter, ProcRoot: c.ProcRoot, Options: fsaccess.Options{MaxFileSize: c.MaxFileSize}}
+	r.loop = &node.Daemon{
+		Containers: r.client,
+		Events:     &cri.Watcher{Address: address, Namespace: fsaccess.CRINamespace, Log: log},
+		Views:      roots,
+		Roots:      roots,
+		Digests:    r.snaps,
+		Analyzers:  analyzers,
+		Cache:      cache,
+		Publisher:  &daemonPublisher{metrics: r.metrics, tracker: r.tracker, log: log},
+		Node:       c.NodeName,
+		Namespace:  c.Namespace,
+		Workers:    c.Workers,
+		Resync:     c.Resync,
+		Log:        log,
+		OnScan: func(outcome string, d time.Duration) {
+			if outcome != "unchanged" {
+				r.health.ObserveScan(outcome != "failed", d)
+			}
+		},
+		OnCache: func(hit bool) {
+			if hit {
+				r.health.CacheHit()
+			} else {
+				r.health.CacheMiss()
+			}
+		},
+	}
+
+	mux := http.NewServeMux()
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// Gauges of the loop's own state are read at scrape time, so they are never stale.
+		st := r.loop.Stats()
+		r.health.SetQueueDepth(st.QueueDepth)
+		r.health.SetContainersKnown(st.Containers)
+		r.health.SetMountsHeld(r.mounter.Held())
+		metricsHandler.ServeHTTP(w, req)
+	}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !r.loop.Ready() {
+			http.Error(w, "initial scan in progress", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	if r.listener, err = net.Listen("tcp", c.Listen); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
+	}
+	r.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+	log.Info("rootscan daemon started", "version", version, "node", c.NodeName, "listen", r.listener.Addr().String(),
+		"runtime", r.client.Endpoint(), "stateDir", c.StateDir, "sinks", len(sinks))
+	return r, nil
+}
+
+// run serves and loops until ctx ends, then shuts down in order: stop checking (unmounting), flush events, close.
+func (r *daemonRun) run(ctx context.Context) error {
+	defer r.close()
+	go func() {
+		if err := r.server.Serve(r.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("metrics server", "err", err)
+		}
+	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				r.log.Info("SIGHUP: re-publishing findings")
+				r.loop.Republish(ctx)
+			}
+		}
+	}()
+	go r.forgetVanished(ctx)
+	err := r.loop.Run(ctx)
+	r.log.Info("rootscan daemon stopping")
+	return err
+}
+
+// forgetVanished resolves the findings of containers that were removed while the daemon was down: once the first
+// reconcile is done, every container the tracker knows but the runtime no longer lists is forgotten.
+func (r *daemonRun) forgetVanished(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for !r.loop.Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	known, err := r.tracker.Known()
+	if err != nil {
+		r.log.Warn("list tracked containers", "err", err)
+		return
+	}
+	live, err := r.client.List(ctx, cri.Filter{PodNamespace: r.cfg.Namespace})
+	if err != nil {
+		return
+	}
+	ids := map[string]bool{}
+	for _, c := range live {
+		ids[c.ID] = true
+	}
+	for _, id := range known {
+		if !ids[id] {
+			if _, err := r.tracker.Forget(ctx, id); err != nil {
+				r.log.Warn("forget vanished container", "container", id, "err", err)
+			}
+		}
+	}
+}
+
+func (r *daemonRun) close() {
+	if r.server != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r.server.Shutdown(sctx)
+		cancel()
+	} else if r.listener != nil {
+		r.listener.Close()
+	}
+	if r.dispatch != nil {
+		// Deliver what can be delivered in a few seconds; the rest stays spooled for the next start.
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := r.dispatch.Close(dctx); err != nil {
+			r.log.Warn("close SIEM sinks", "err", err)
+		}
+		cancel()
+	}
+	if r.mounter != nil {
+		if err := r.mounter.Close(); err != nil {
+			r.log.Error("release mounts", "err", err)
+		}
+	}
+	if r.snaps != nil {
+		r.snaps.Close()
+	}
+	if r.client != nil {
+		r.client.Close()
+	}
+}
+
+// cacheKey names the analyzer set and version, so cached image analyses from another build are not trusted.
+func cacheKey(analyzers []scan.Analyzer) string {
+	names := make([]string, len(analyzers))
+	for i, a := range analyzers {
+		names[i] = a.Name()
+	}
+	return version + "/" + strings.Join(names, ",")
+}
+
+// daemonPublisher hands each report to the metrics (current state) and the tracker (change events).
+type daemonPublisher struct {
+	metrics *exporter.Metrics
+	tracker *exporter.Tracker
+	log     *slog.Logger
+}
+
+func (p *daemonPublisher) Publish(ctx context.Context, rep scan.Report) {
+	p.metrics.Update(rep)
+	if _, err := p.tracker.Observe(ctx, rep); err != nil {
+		p.log.Warn("record finding changes", "container", rep.Target.ContainerID, "err", err)
+	}
+}
+
+func (p *daemonPublisher) Remove(ctx context.Context, t scan.Target) {
+	p.metrics.Delete(t.ContainerID)
+	if _, err := p.tracker.Forget(ctx, t.ContainerID); err != nil {
+		p.log.Warn("record container removal", "container", t.ContainerID, "err", err)
+	}
+}

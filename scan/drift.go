@@ -406,20 +406,26 @@ const (
 
 // fileKind reads the first 4 bytes of a regular file: KindELF, KindScript or "" for anything else.
 func fileKind(fsys FS, name string) (string, error) {
-	f, _, err := OpenRegular(fsys, name, 1<<62)
+	kind, _, err := fileKindSize(fsys, name)
+	return kind, err
+}
+
+// fileKindSize is fileKind with the size of the open file; a file that is no longer regular is of no kind.
+func fileKindSize(fsys FS, name string) (string, int64, error) {
+	f, fi, err := OpenRegular(fsys, name, 1<<62)
 	if err != nil {
 		if errors.Is(err, ErrNotRegular) {
-			return "", nil
+			return "", 0, nil
 		}
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	var magic [4]byte
 	n, err := io.ReadFull(f, magic[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return "", err
+		return "", 0, err
 	}
-	return magicKind(magic[:n]), nil
+	return magicKind(magic[:n]), fi.Size(), nil
 }
 
 func magicKind(b []byte) string {

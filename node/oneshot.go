@@ -41,6 +41,9 @@ type Scanner struct {
 	Roots      RootOpener
 	Digests    DigestResolver // optional
 	Analyzers  []scan.Analyzer
+	// Drift, when set, also lists what each container changed on top of its image (Result.Drift).
+	Drift        DriftSource
+	DriftOptions scan.DriftOptions
 	// Concurrency bounds how many containers are mounted and scanned at once (default 2): each holds a mount and
 	// reads disk, and a node agent must not starve the workloads it watches.
 	Concurrency int
@@ -120,9 +123,24 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) scan.Repor
 		log.Error("release root filesystem", "err", err)
 		rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "fsaccess", Err: fmt.Sprintf("release root filesystem: %v", err)})
 	}
+	if s.Drift != nil {
+		s.addDrift(ctx, c, rep.Result, log)
+	}
 	rep.Duration = time.Since(rep.StartedAt)
 	log.Debug("container scanned", "packages", len(rep.Result.Packages), "errors", len(rep.Result.Errors), "duration", rep.Duration)
 	return rep
+}
+
+// addDrift fills res.Drift; its failure (a snapshotter without an upper dir) is one error of the result, never the
+// loss of the rest of the report.
+func (s *Scanner) addDrift(ctx context.Context, c cri.Container, res *scan.Result, log *slog.Logger) {
+	entries, ferrs, err := s.Drift.ContainerDrift(ctx, c, s.DriftOptions)
+	res.Drift = entries
+	res.Errors = append(res.Errors, ferrs...)
+	if err != nil {
+		log.Warn("drift not computed", "err", err)
+		res.Errors = append(res.Errors, scan.FileError{Analyzer: "drift", Err: err.Error()})
+	}
 }
 
 func (s *Scanner) target(c cri.Container) scan.Target { return containerTarget(s.Node, c) }

@@ -50,6 +50,9 @@ var skipDirs = map[string]bool{"proc": true, "sys": true, "dev": true}
 func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out *Result) error {
 	lim = lim.withDefaults()
 	entries := 0
+	// One entry wrapper for the whole walk: every FileAnalyzer that asks Info of the same entry shares one Lstat,
+	// and reusing it costs no allocation per entry. Wants and AnalyzeFile must not keep d past their call.
+	var ce cachedEntry
 	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if name == "." {
@@ -80,8 +83,9 @@ func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out 
 				return fs.SkipDir
 			}
 		}
+		ce = cachedEntry{DirEntry: d}
 		for _, fa := range fas {
-			if !fa.Wants(name, d) {
+			if !fa.Wants(name, &ce) {
 				continue
 			}
 			if err := fa.AnalyzeFile(ctx, fsys, name, out); err != nil {
@@ -91,4 +95,21 @@ func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out 
 		return nil
 	})
 	return err
+}
+
+// cachedEntry remembers the result of Info, so that several FileAnalyzers deciding on the same entry (the Go binary
+// and the unowned-executable analyzers both want its mode and size) cost one Lstat, not one each.
+type cachedEntry struct {
+	fs.DirEntry
+	done bool
+	fi   fs.FileInfo
+	err  error
+}
+
+func (c *cachedEntry) Info() (fs.FileInfo, error) {
+	if !c.done {
+		c.fi, c.err = c.DirEntry.Info()
+		c.done = true
+	}
+	return c.fi, c.err
 }

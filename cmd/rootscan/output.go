@@ -83,6 +83,7 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 			}
 			fmt.Fprintf(w, "  integrity: %s %s (package %s, %s expected %s, found %s)\n", state, in.Path, in.Package, in.Algorithm, in.Expected, dash(in.Found))
 		}
+		writeDrift(w, r.Result.Drift)
 		for _, e := range r.Result.Errors {
 			where := e.Analyzer
 			if e.Path != "" {
@@ -161,5 +162,23 @@ func distrolessLabel(d *scan.Distroless) string {
 		return "no (shell)"
 	default:
 		return "no (package manager)"
+	}
+}
+
+// writeDrift prints a count per change and one line per executable added or changed: the ones an operator must look
+// at. The full list is in the JSON output.
+func writeDrift(w io.Writer, drift []scan.DriftEntry) {
+	if len(drift) == 0 {
+		return
+	}
+	counts := map[string]int{}
+	for _, e := range drift {
+		counts[e.Change]++
+	}
+	fmt.Fprintf(w, "  drift: %d added, %d changed, %d deleted\n", counts[scan.DriftAdded], counts[scan.DriftChanged], counts[scan.DriftDeleted])
+	for _, e := range drift {
+		if e.Executable && e.Change != scan.DriftDeleted {
+			fmt.Fprintf(w, "  drift: %s executable %s (sha256 %s)\n", e.Change, e.Path, dash(e.SHA256))
+		}
 	}
 }

@@ -43,6 +43,7 @@ type scanFlags struct {
 	verify       bool
 	sbomDir      string
 	sbomFormat   string
+	drift        bool
 }
 
 // targetFlags registers the flags that choose and reach a target, shared by `scan` and `sbom`.
@@ -92,6 +93,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.BoolVar(&f.verify, "verify-packages", false, "check every dpkg package file against its md5sums, like debsums (reads every package file: about 35-50 s on a 700-package Debian root, well under a second on distroless)")
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
 	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
+	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
 	n, err := parseFlags(fs, args, f)
 	if err != nil {
 		return nil, err
@@ -104,6 +106,9 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	}
 	if n > 1 {
 		return nil, usageError{"--container, --dir and --oci are exclusive"}
+	}
+	if f.drift && (f.dir != "" || f.oci != "") {
+		return nil, usageError{"--drift needs containers: a --dir or --oci root has no image to compare with"}
 	}
 	return f, nil
 }
@@ -201,14 +206,18 @@ func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzer
 			log.Error("release mounts", "dir", f.mountDir, "err", err)
 		}
 	}()
+	roots := &node.ContainerRoots{Snapshots: snaps, Mounter: mounter, ProcRoot: f.procRoot, Options: opts}
 	s := &node.Scanner{
 		Containers:  client,
-		Roots:       &node.ContainerRoots{Snapshots: snaps, Mounter: mounter, ProcRoot: f.procRoot, Options: opts},
+		Roots:       roots,
 		Digests:     snaps,
 		Analyzers:   analyzers,
 		Concurrency: f.concurrency,
 		Node:        f.nodeName,
 		Log:         log,
+	}
+	if f.drift {
+		s.Drift = roots
 	}
 	if isTerminal(stderr) {
 		s.Progress = func(done, total int) {

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// DriftSource computes what a container changed on top of its image. ContainerRoots is the real one; the Scanner
+// asks it only when drift was requested, since it costs two more mounts per container.
+type DriftSource interface {
+	ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) ([]scan.DriftEntry, []scan.FileError, error)
+}
+
+// ContainerDrift mounts c's upper dir and its image's layers side by side, read-only (fsaccess.ViewUpper and
+// ViewImage: the live overlay is never mounted again, so the running container's copy-ups keep working), compares
+// them with scan.Drift and unmounts both whatever happens. It works for created, running and exited containers alike:
+// the snapshot outlives the task. Snapshotters whose layers cannot be told apart (native, devmapper) give
+// fsaccess.ErrUnsupportedMount: drift needs overlayfs.
+func (r *ContainerRoots) ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) (_ []scan.DriftEntry, _ []scan.FileError, retErr error) {
+	mounts, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)
+	}
+	upper, err := r.Mounter.Mount(ctx, c.ID+"-upper", mounts, fsaccess.ViewUpper, r.Options)
+	if err != nil {
+		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)
+	}
+	defer func() {
+		if err := upper.Close(); err != nil {
+			retErr = errors.Join(retErr, fmt.Errorf("drift of %s: release upper dir: %w", c.ID, err))
+		}
+	}()
+	image, err := r.Mounter.Mount(ctx, c.ID+"-image", mounts, fsaccess.ViewImage, r.Options)
+	if err != nil {
+		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)
+	}
+	defer func() {
+		if err := image.Close(); err != nil {
+			retErr = errors.Join(retErr, fmt.Errorf("drift of %s: release image view: %w", c.ID, err))
+		}
+	}()
+	entries, ferrs, err := scan.Drift(ctx, upper, image, opts)
+	if err != nil {
+		return nil, ferrs, fmt.Errorf("drift of %s: %w", c.ID, err)
+	}
+	return entries, ferrs, nil
+}

@@ -1,0 +1,454 @@
+package scan
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+)
+
+const (
+	// unownedMaxCandidates bounds the executables remembered during the walk. A full Debian root with desktop
+	// packages holds a few thousand; past the bound the rest are not considered and the result says so.
+	unownedMaxCandidates = 100_000
+	// unownedMaxHashSize is the largest unowned executable hashed; bigger ones are listed without a hash.
+	unownedMaxHashSize = 256 << 20
+	// unownedMaxHashes bounds how many unowned executables are hashed (each one is read whole).
+	unownedMaxHashes = 2_000
+	// unownedMaxListSize bounds one ownership list (a dpkg .list of the largest Debian packages is a few MiB; apk's
+	// installed database of a big Alpine image a few MiB).
+	unownedMaxListSize = 64 << 20
+	// unownedMaxLine bounds one line of an ownership list (PATH_MAX and then some).
+	unownedMaxLine = 16 << 10
+	// unownedMaxLinkHops bounds symlink resolution of a listed directory, like the kernel's 40.
+	unownedMaxLinkHops = 40
+)
+
+// Where the package managers say which files they own.
+const (
+	apkInstalledDB  = "lib/apk/db/installed"
+	unownedAnalyzer = "unowned-files"
+)
+
+// unownedSkipExt are data files that are marked executable often enough (Debian ships many 0755 data files) to cost a
+// stat each, and are not programs. Scripts (.sh, .py, .pl, ...) are not skipped: a copied-in script is a finding.
+var unownedSkipExt = []string{
+	".json", ".txt", ".md", ".rst", ".html", ".css", ".xml", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
+	".service", ".rules", ".desktop", ".gz", ".xz", ".bz2", ".zst", ".zip", ".jar", ".class", ".png", ".jpg", ".gif",
+	".svg", ".ico", ".ttf", ".otf", ".woff", ".woff2", ".mo", ".gmo", ".qm", ".h", ".hpp", ".c", ".go", ".java", ".pem",
+	".crt", ".a", ".o", ".pyc", ".map",
+}
+
+// unownedAnalyzer lists the executables no OS package owns: a copied-in curl, a static binary, a script dropped into
+// /usr/local/bin. Go and Rust programs are listed too when no OS package owns them (they are also packages, through
+// their build info).
+//
+// It keeps no index of owned paths. During the shared walk it only remembers candidates (regular files with an x bit,
+// from the walk's Lstat; nothing is opened) in Result.Files; Analyze then streams the package managers' file lists
+// (dpkg info/*.list, info/*.md5sums and distroless status.d/*.md5sums, apk's F:/R: lines, rpm's file lists) line by
+// line and strikes out each candidate they name. Only the survivors are opened: 4 bytes of magic decide ELF or script
+// (anything else is a data file with an x bit and is dropped), then a bounded SHA-256.
+//
+// Lists name files by their package path (/bin/sh); on a merged-/usr root the file lives at usr/bin/sh behind the
+// bin -> usr/bin link. A listed path whose base name matches a candidate's has its directory resolved through the
+// root's symlinks (confined, cached per directory) before it is compared, so both spellings match.
+type unownedFiles struct {
+	maxCandidates, maxHashes int
+	maxHashSize, maxListSize int64
+	rpm                      *rpmAnalyzer
+}
+
+// NewUnownedFiles returns the analyzer that fills Result.Files.
+func NewUnownedFiles() Analyzer {
+	return &unownedFiles{
+		maxCandidates: unownedMaxCandidates, maxHashes: unownedMaxHashes,
+		maxHashSize: unownedMaxHashSize, maxListSize: unownedMaxListSize,
+		rpm: NewRPM().(*rpmAnalyzer),
+	}
+}
+
+func (a *unownedFiles) Name() string { return unownedAnalyzer }
+
+// Paths are the ownership lists; a change to them (a package installed in the container) changes what is unowned.
+func (a *unownedFiles) Paths() []string {
+	return append([]string{dpkgInfoDir + "/*.list", dpkgInfoDir + "/*.md5sums", dpkgStatusDir + "/*.md5sums",
+		dpkgDiversionsPath, apkInstalledDB}, a.rpm.Paths()...)
+}
+
+// Wants takes regular files with an x bit outside the documentation and data trees goBinSkipDirs names. Without a
+// DirEntry (a changed path in an upper dir) any path outside them may be an executable.
+func (a *unownedFiles) Wants(name string, d fs.DirEntry) bool {
+	for _, dir := range goBinSkipDirs {
+		if strings.HasPrefix(name, dir) {
+			return false
+		}
+	}
+	if d == nil {
+		return true
+	}
+	if !d.Type().IsRegular() {
+		return false
+	}
+	for _, ext := range unownedSkipExt {
+		if strings.HasSuffix(name, ext) {
+			return false
+		}
+	}
+	fi, err := d.Info()
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 && fi.Size() > 0
+}
+
+// AnalyzeFile remembers one candidate in out.Files, by path only (no I/O); Analyze finishes the survivors.
+func (a *unownedFiles) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+	if len(out.Files) >= a.maxCandidates {
+		if len(out.Files) == a.maxCandidates {
+			out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%v: more than %d executables; the rest were not checked for an owner", ErrWalkLimit, a.maxCandidates)})
+			out.Files = append(out.Files, File{}) // marks the bound as reported; removed by Analyze
+		}
+		return nil
+	}
+	out.Files = append(out.Files, File{Path: name})
+	return nil
+}
+
+// Analyze strikes out the candidates the package managers own and describes the rest.
+func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *Result) error {
+	cands := slices.DeleteFunc(out.Files, func(f File) bool { return f.Path == "" })
+	out.Files = nil
+	if len(cands) == 0 {
+		return nil
+	}
+	s := newOwnership(fsys, cands)
+	s.readDpkg(ctx, a)
+	s.readApk(ctx, a)
+	s.readRPM(ctx, a)
+	out.Errors = append(out.Errors, s.errs...)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	hashed := 0
+	var buf []byte
+	for i, f := range cands {
+		if s.owned[i] {
+			continue
+		}
+		kind, size, err := fileKindSize(fsys, f.Path)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: f.Path, Err: err.Error()})
+			}
+			continue
+		}
+		if kind == "" {
+			continue
+		}
+		f.Kind, f.Size = kind, size
+		switch {
+		case f.Size > a.maxHashSize:
+			out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: f.Path, Err: fmt.Sprintf("not hashed: %d bytes is above the %d byte limit", f.Size, a.maxHashSize)})
+		case hashed >= a.maxHashes:
+			if hashed == a.maxHashes {
+				out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Err: fmt.Sprintf("more than %d unowned executables: the rest are listed without a hash", a.maxHashes)})
+				hashed++
+			}
+		default:
+			hashed++
+			if buf == nil {
+				buf = make([]byte, 64<<10)
+			}
+			sum, err := sha256File(ctx, fsys, f.Path, a.maxHashSize, buf)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: f.Path, Err: fmt.Sprintf("hash: %v", err)})
+			}
+			f.SHA256 = sum
+		}
+		out.Files = append(out.Files, f)
+	}
+	slices.SortFunc(out.Files, func(x, y File) int { return strings.Compare(x.Path, y.Path) })
+	return nil
+}
+
+// ownership strikes candidates out as the lists are streamed past it.
+type ownership struct {
+	fsys   FS
+	cands  []File
+	owned  []bool
+	left   int
+	byBase map[string][]int
+	// dirs caches the symlink-resolved form of listed directories ("bin" -> "usr/bin").
+	dirs map[string]string
+	// diversions maps a diverted path to where dpkg put the file instead (dpkg-divert), so that the package file
+	// under its diverted name counts as owned.
+	diversions map[string]string
+	errs       []FileError
+	buf        []byte
+}
+
+func newOwnership(fsys FS, cands []File) *ownership {
+	s := &ownership{fsys: fsys, cands: cands, owned: make([]bool, len(cands)), left: len(cands),
+		byBase: make(map[string][]int, len(cands)), dirs: map[string]string{}}
+	for i, c := range cands {
+		b := path.Base(c.Path)
+		s.byBase[b] = append(s.byBase[b], i)
+	}
+	return s
+}
+
+func (s *ownership) done() bool { return s.left == 0 }
+
+func (s *ownership) fail(name string, err error) {
+	s.errs = append(s.errs, FileError{Analyzer: unownedAnalyzer, Path: name, Err: err.Error()})
+}
+
+// own strikes out the candidate at p (root-relative, as a package list spells it), if there is one.
+func (s *ownership) own(p string) {
+	if to, ok := s.diversions[p]; ok {
+		s.own1(to)
+	}
+	s.own1(p)
+}
+
+func (s *ownership) own1(p string) {
+	idxs := s.byBase[path.Base(p)]
+	if len(idxs) == 0 {
+		return
+	}
+	dir := path.Dir(p)
+	var resolved string
+	for _, i := range idxs {
+		if s.owned[i] {
+			continue
+		}
+		c := s.cands[i].Path
+		if c == p {
+			s.strike(i)
+			continue
+		}
+		if resolved == "" {
+			resolved = s.resolveDir(dir)
+		}
+		if path.Dir(c) == resolved {
+			s.strike(i)
+		}
+	}
+}
+
+func (s *ownership) strike(i int) {
+	s.owned[i] = true
+	s.left--
+}
+
+// resolveDir follows the symlinks of a directory path inside the root (absolute targets mean the root's), as the
+// kernel would with RESOLVE_IN_ROOT, and returns the real path: "bin" on a merged-/usr root is "usr/bin". Results
+// are cached; a loop or too many hops leaves the path as it is.
+func (s *ownership) resolveDir(dir string) string {
+	if r, ok := s.dirs[dir]; ok {
+		return r
+	}
+	r := dir
+	if dir != "." {
+		parent := s.resolveDir(path.Dir(dir))
+		r = s.follow(path.Join(parent, path.Base(dir)), 0)
+	}
+	s.dirs[dir] = r
+	return r
+}
+
+// follow resolves p whose parent is already real.
+func (s *ownership) follow(p string, hops int) string {
+	fi, err := s.fsys.Lstat(p)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 || hops >= unownedMaxLinkHops {
+		return p
+	}
+	target, err := s.fsys.ReadLink(p)
+	if err != nil {
+		return p
+	}
+	var next string
+	if strings.HasPrefix(target, "/") {
+		next = path.Clean(strings.TrimLeft(target, "/"))
+	} else {
+		next = path.Join(path.Dir(p), target)
+	}
+	// ".." above the root stays at the root, as RESOLVE_IN_ROOT does.
+	for strings.HasPrefix(next, "../") {
+		next = next[3:]
+	}
+	if next == ".." || next == "" {
+		next = "."
+	}
+	if next == "." {
+		return "."
+	}
+	// The target's own parents may be links too.
+	parent := path.Dir(next)
+	if parent != "." {
+		parent = s.resolveDir(parent)
+	}
+	return s.follow(path.Join(parent, path.Base(next)), hops+1)
+}
+
+// stream reads one list file line by line (bounded size and line length), handing each line to fn.
+func (s *ownership) stream(ctx context.Context, name string, limit int64, fn func(line string)) {
+	f, _, err := OpenRegular(s.fsys, name, limit)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.fail(name, err)
+		}
+		return
+	}
+	defer f.Close()
+	if s.buf == nil {
+		s.buf = make([]byte, 64<<10)
+	}
+	sc := bufio.NewScanner(io.LimitReader(ctxReader{ctx, f}, limit+1))
+	sc.Buffer(s.buf, unownedMaxLine)
+	for sc.Scan() {
+		fn(sc.Text())
+		if s.done() {
+			return
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		s.fail(name, fmt.Errorf("read: %w", err))
+	}
+}
+
+// readDpkg streams info/*.list (dpkg's record of every path a package installed), info/*.md5sums of packages whose
+// .list is missing, and distroless's status.d/*.md5sums.
+func (s *ownership) readDpkg(ctx context.Context, a *unownedFiles) {
+	s.readDiversions()
+	listLine := func(line string) {
+		if p, ok := debRelPath(line); ok {
+			s.own(p)
+		}
+	}
+	sumLine := func(line string) {
+		if e := parseMD5sums([]byte(line)); len(e.Entries) == 1 {
+			s.own(e.Entries[0].Path)
+		}
+	}
+	if ents, err := s.fsys.ReadDir(dpkgInfoDir); err == nil {
+		lists := map[string]bool{}
+		for _, e := range ents {
+			if n, ok := strings.CutSuffix(e.Name(), ".list"); ok {
+				lists[n] = true
+			}
+		}
+		for _, e := range ents {
+			if s.done() || ctx.Err() != nil {
+				return
+			}
+			n := e.Name()
+			switch {
+			case strings.HasSuffix(n, ".list"):
+				s.stream(ctx, dpkgInfoDir+"/"+n, a.maxListSize, listLine)
+			case strings.HasSuffix(n, ".md5sums") && !lists[strings.TrimSuffix(n, ".md5sums")]:
+				s.stream(ctx, dpkgInfoDir+"/"+n, a.maxListSize, sumLine)
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		s.fail(dpkgInfoDir, err)
+	}
+	if ents, err := s.fsys.ReadDir(dpkgStatusDir); err == nil {
+		for _, e := range ents {
+			if s.done() || ctx.Err() != nil {
+				return
+			}
+			if strings.HasSuffix(e.Name(), ".md5sums") {
+				s.stream(ctx, dpkgStatusDir+"/"+e.Name(), a.maxListSize, sumLine)
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		s.fail(dpkgStatusDir, err)
+	}
+}
+
+// readDiversions loads var/lib/dpkg/diversions (from, to, package: three lines each). Only the from -> to mapping
+// matters here: whoever lists from owns the file now at to.
+func (s *ownership) readDiversions() {
+	data, err := ReadFile(s.fsys, dpkgDiversionsPath, 16<<20)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.fail(dpkgDiversionsPath, err)
+		}
+		return
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for i := 0; i+2 < len(lines); i += 3 {
+		from, okF := debRelPath(lines[i])
+		to, okT := debRelPath(lines[i+1])
+		if okF && okT {
+			if s.diversions == nil {
+				s.diversions = map[string]string{}
+			}
+			s.diversions[from] = to
+		}
+	}
+}
+
+// readApk streams apk's installed database: "F:<dir>" starts a directory, each following "R:<file>" is a file in it.
+func (s *ownership) readApk(ctx context.Context, a *unownedFiles) {
+	if s.done() {
+		return
+	}
+	dir := ""
+	s.stream(ctx, apkInstalledDB, a.maxListSize, func(line string) {
+		switch {
+		case strings.HasPrefix(line, "P:"):
+			dir = ""
+		case strings.HasPrefix(line, "F:"):
+			dir = line[2:]
+		case strings.HasPrefix(line, "R:") && dir != "":
+			if p, ok := debRelPath(dir + "/" + line[2:]); ok {
+				s.own(p)
+			}
+		case strings.HasPrefix(line, "R:"):
+			if p, ok := debRelPath(line[2:]); ok {
+				s.own(p)
+			}
+		}
+	})
+}
+
+// readRPM asks go-rpmdb for every package's file list, through the rpm analyzer's bounded, confined copy of the
+// database (the database is parsed a second time: go-rpmdb's package list is not kept between analyzers).
+func (s *ownership) readRPM(ctx context.Context, a *unownedFiles) {
+	for _, dir := range rpmDirs {
+		for _, f := range rpmDBFiles {
+			if s.done() || ctx.Err() != nil {
+				return
+			}
+			p := dir + "/" + f
+			infos, err := a.rpm.readDB(ctx, s.fsys, p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				s.fail(p, err)
+				break
+			}
+			for _, info := range infos {
+				names, err := info.InstalledFileNames()
+				if err != nil {
+					s.fail(p, fmt.Errorf("file list of %s: %w", info.Name, err))
+					continue
+				}
+				for _, n := range names {
+					if rel, ok := debRelPath(n); ok {
+						s.own(rel)
+					}
+				}
+			}
+			break
+		}
+	}
+}

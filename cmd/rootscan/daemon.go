@@ -251,12 +251,15 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 		Digests:    r.snaps,
 		Analyzers:  analyzers,
 		Cache:      cache,
-		Publisher:  &daemonPublisher{metrics: r.metrics, tracker: r.tracker, log: log},
-		Node:       c.NodeName,
-		Namespace:  c.Namespace,
-		Workers:    c.Workers,
-		Resync:     c.Resync,
-		Log:        log,
+		Drift: func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, []scan.FileError, error) {
+			return scan.Drift(ctx, upper, image, scan.DriftOptions{})
+		},
+		Publisher: &daemonPublisher{metrics: r.metrics, tracker: r.tracker, log: log},
+		Node:      c.NodeName,
+		Namespace: c.Namespace,
+		Workers:   c.Workers,
+		Resync:    c.Resync,
+		Log:       log,
 		OnScan: func(outcome string, d time.Duration) {
 			if outcome != "unchanged" {
 				r.health.ObserveScan(outcome != "failed", d)

@@ -2,9 +2,20 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rootscan/rootscan/exporter"
+	"github.com/rootscan/rootscan/internal/testbed"
+	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
@@ -58,4 +69,135 @@ func BenchmarkScanDistrolessRoot(b *testing.B) {
 			b.Fatalf("packages: %d", len(res.Packages))
 		}
 	}
+}
+
+// BenchmarkDaemonNode is issue 6's measurement: the rootscan daemon over 50 containers from 10 images in the private
+// containerd. It reports the first full node scan, a re-check of the unchanged node, seconds from a container's start
+// to its series on /metrics (median and worst of 10), and the daemon's RSS and CPU during the scan and at rest.
+// One iteration is the whole scenario; run with -benchtime 1x.
+func BenchmarkDaemonNode(b *testing.B) {
+	bed := testbed.StartT(b, testbed.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	base, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var refs []string
+	for i := range 10 {
+		img := *base
+		img.Name = fmt.Sprintf("rootscan.test/bench-%d:1", i)
+		img.Layers = append(slices.Clone(base.Layers), ociimage.Layer{Files: []ociimage.File{{Path: "etc/bench-image", Mode: 0o644, Data: []byte(img.Name)}}})
+		ref, err := bed.Import(ctx, &img)
+		if err != nil {
+			b.Fatal(err)
+		}
+		refs = append(refs, ref.Name)
+	}
+	var ids []string
+	for p := range 10 {
+		pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: fmt.Sprintf("pod-%d", p), Namespace: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for c := range 5 {
+			id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: fmt.Sprintf("c%d", c), Image: refs[(p*5+c)%10]})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+	}
+	for b.Loop() {
+		state := filepath.Join(b.TempDir(), "state")
+		d := startDaemonProc(b, "--runtime-endpoint", bed.Address(), "--state-dir", state, "--mount-dir", filepath.Join(b.TempDir(), "mounts"),
+			"--resync", "3s", "--node-name", "bench")
+		pid := d.cmd.Process.Pid
+		cpu0 := procCPU(pid)
+		first := waitLogDuration(b, d, "initial scan done", 0)
+		cpuScan := procCPU(pid) - cpu0
+		hwm := procStatusKiB(pid, "VmHWM")
+		recheck := waitLogDuration(b, d, "node checked", 0)
+		_, body := d.get("/metrics")
+		if v, ok := metric(body, exporter.MetricCacheMissesTotal); !ok || v != 10 {
+			b.Errorf("image cache misses = %v, want 10 (one per image)", v)
+		}
+
+		// Start latency: 10 new containers, one at a time.
+		pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "late", Namespace: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var lat []time.Duration
+		for i := range 10 {
+			name := fmt.Sprintf("late-%d", i)
+			if _, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: name, Image: refs[i]}); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, waitUntil(b, name+" on /metrics", 30*time.Second, func() bool {
+				_, body := d.get("/metrics")
+				_, ok := metric(body, exporter.MetricPackages, "container="+name)
+				return ok
+			}))
+		}
+		slices.Sort(lat)
+
+		// At rest: resyncs every 3s over 60 unchanged containers.
+		cpuRest0 := procCPU(pid)
+		time.Sleep(15 * time.Second)
+		cpuRest := (procCPU(pid) - cpuRest0) / 15
+		rss := procStatusKiB(pid, "VmRSS")
+
+		b.ReportMetric(first.Seconds(), "first-scan-s")
+		b.ReportMetric(recheck.Seconds(), "recheck-s")
+		b.ReportMetric(lat[len(lat)/2].Seconds(), "start-to-metrics-median-s")
+		b.ReportMetric(lat[len(lat)-1].Seconds(), "start-to-metrics-worst-s")
+		b.ReportMetric(float64(hwm)/1024, "scan-peak-rss-MiB")
+		b.ReportMetric(cpuScan, "scan-cpu-s")
+		b.ReportMetric(float64(rss)/1024, "rest-rss-MiB")
+		b.ReportMetric(cpuRest*100, "rest-cpu-%")
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		<-d.done
+		if err := bed.RemovePod(ctx, pod); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// waitLogDuration waits for the n-th daemon log line with msg and returns its duration field.
+func waitLogDuration(b testing.TB, d *daemonProc, msg string, n int) time.Duration {
+	re := regexp.MustCompile(`msg="` + regexp.QuoteMeta(msg) + `".*duration=(\S+)`)
+	var got time.Duration
+	waitUntil(b, "daemon log "+msg, 5*time.Minute, func() bool {
+		m := re.FindAllStringSubmatch(d.stderr.String(), -1)
+		if len(m) <= n {
+			return false
+		}
+		got, _ = time.ParseDuration(m[n][1])
+		return true
+	})
+	return got
+}
+
+// procCPU is a process's user+system CPU time in seconds.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func procStatusKiB(pid int, field string) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m := regexp.MustCompile(field + `:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return v
 }

@@ -112,7 +112,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startDaemonProc(t *testing.T, args ...string) *daemonProc {
+func startDaemonProc(t testing.TB, args ...string) *daemonProc {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(rootscanBin, append([]string{"daemon", "--listen", addr, "--log-level", "debug"}, args...)...)
@@ -186,7 +186,7 @@ func metric(body, name string, labels ...string) (float64, bool) {
 	return 0, false
 }
 
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
+func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {

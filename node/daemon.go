@@ -81,6 +81,7 @@ type Daemon struct {
 	queue    *workQueue
 	mu       sync.Mutex
 	tracked  map[string]*tracked
+	listed   map[string]cri.Container // from the last resync's list, not yet checked
 	ready    atomic.Bool
 	cacheHit atomic.Uint64
 	cacheMis atomic.Uint64
@@ -148,6 +149,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return errors.New("daemon: Containers, Roots and Publisher are required")
 	}
 	d.tracked = map[string]*tracked{}
+	d.listed = map[string]cri.Container{}
 	d.chains = map[string]*sync.Mutex{}
 	d.queue = newWorkQueue()
 	if d.Cache == nil {
@@ -225,8 +227,14 @@ func (d *Daemon) resync(ctx context.Context) {
 		return
 	}
 	live := make(map[string]bool, len(cs))
+	d.mu.Lock()
 	for _, c := range cs {
 		live[c.ID] = true
+		// The list already holds each container's status: checking it needs no second CRI round trip per container.
+		d.listed[c.ID] = c
+	}
+	d.mu.Unlock()
+	for _, c := range cs {
 		d.queue.add(c.ID)
 	}
 	d.mu.Lock()
@@ -236,19 +244,28 @@ func (d *Daemon) resync(ctx context.Context) {
 			gone = append(gone, id)
 		}
 	}
+	for id := range d.listed {
+		if !live[id] {
+			delete(d.listed, id)
+		}
+	}
 	d.mu.Unlock()
 	for _, id := range gone {
 		d.remove(ctx, id)
 	}
 	d.pruneCache()
-	if !d.ready.Load() {
-		go func() {
-			if d.queue.waitIdle(ctx) {
-				d.ready.Store(true)
-				d.logger().Info("initial scan done", "containers", len(cs))
-			}
-		}()
-	}
+	start := time.Now()
+	go func() {
+		if !d.queue.waitIdle(ctx) {
+			return
+		}
+		// How long a whole-node check takes: the first one reads every image, later ones only upper dirs.
+		if !d.ready.Swap(true) {
+			d.logger().Info("initial scan done", "containers", len(cs), "duration", time.Since(start))
+		} else {
+			d.logger().Debug("node checked", "containers", len(cs), "duration", time.Since(start))
+		}
+	}()
 	d.logger().Debug("resync", "containers", len(cs), "removed", len(gone))
 }
 
@@ -306,7 +323,14 @@ func (d *Daemon) remove(ctx context.Context, id string) {
 // check brings one container up to date.
 func (d *Daemon) check(ctx context.Context, id string) {
 	start := time.Now()
-	c, err := d.Containers.Container(ctx, id)
+	d.mu.Lock()
+	c, listed := d.listed[id]
+	delete(d.listed, id)
+	d.mu.Unlock()
+	var err error
+	if !listed {
+		c, err = d.Containers.Container(ctx, id)
+	}
 	if err != nil {
 		if errors.Is(err, cri.ErrNotFound) {
 			d.remove(ctx, id) // deleted, or a sandbox ID from an event

@@ -1,7 +1,7 @@
 package scan
 
 // DefaultAnalyzers is every analyzer rootscan runs, in the order Run needs: os-release first (RPM ecosystems and
-// purls depend on the OS), then the OS package databases, then the file analyzers (one shared walk), and distroless
+// purls depend on the OS), then the OS package databases, then the file analyzers (one shared walk; unowned executables among them), and distroless
 // detection last because it reads the packages the others found.
 func DefaultAnalyzers() []Analyzer {
 	return []Analyzer{
@@ -13,6 +13,7 @@ func DefaultAnalyzers() []Analyzer {
 		NewPython(),
 		NewJava(),
 		NewNpm(),
+		NewUnownedFiles(),
 		NewDistroless(),
 	}
 }

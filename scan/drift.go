@@ -26,6 +26,10 @@ type XattrFS interface {
 // lower layers; "x" (Linux 6.7+) only says that it holds xattr-whiteouts, and is not opaque.
 var overlayOpaqueXattrs = []string{"trusted.overlay.opaque", "user.overlay.opaque"}
 
+// overlayMetacopyXattrs mark a metadata-only copy-up (the metacopy=on mount option): the upper file carries the new
+// mode or owner but no data, which stays in the lower layer at the same path.
+var overlayMetacopyXattrs = []string{"trusted.overlay.metacopy", "user.overlay.metacopy"}
+
 // DefaultDriftMountPoints are the paths where runc and kubelet mount something into every container. When the image
 // lacks them, runc creates empty stubs in the container's upper dir to mount onto: an empty file or a directory
 // there is the runtime's doing, not the workload's, and is not drift. Writes below them while the container runs go
@@ -307,6 +311,19 @@ func (d *drift) opaque(name string) bool {
 	return false
 }
 
+// hasXattr says whether name carries any of attrs, whatever the value.
+func (d *drift) hasXattr(name string, attrs []string) bool {
+	if d.xattrs == nil {
+		return false
+	}
+	for _, attr := range attrs {
+		if _, err := d.xattrs.Getxattr(name, attr); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // executable reads at most 4 bytes, and only of a file without x bits: an ELF or a script left unmarked is still
 // something to run (sh file, ld.so file).
 func (d *drift) executable(name string, fi fs.FileInfo) bool {
@@ -340,7 +357,11 @@ func (d *drift) hash(name string, fi fs.FileInfo) string {
 	if d.buf == nil {
 		d.buf = make([]byte, 64<<10)
 	}
-	sum, err := sha256File(d.ctx, d.upper, name, d.opts.MaxHashSize, d.buf)
+	src := d.upper
+	if d.hasXattr(name, overlayMetacopyXattrs) {
+		src = d.image // the content is the image's; the upper file is a sparse shell
+	}
+	sum, err := sha256File(d.ctx, src, name, d.opts.MaxHashSize, d.buf)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			d.fail(name, fmt.Sprintf("hash: %v", err))

@@ -220,6 +220,36 @@ func TestDriftBounds(t *testing.T) {
 	}
 }
 
+// A metadata-only copy-up (metacopy=on: chmod of an image binary) keeps the data in the image: the hash is the image
+// file's, not the sparse upper shell's.
+func TestDriftMetacopy(t *testing.T) {
+	requireRootForDrift(t)
+	image, upper := t.TempDir(), t.TempDir()
+	driftTree(t, image, map[string]string{"usr/bin/tool": "+x:\x7fELF real content"})
+	driftTree(t, upper, map[string]string{"usr/bin/": ""})
+	shell := filepath.Join(upper, "usr/bin/tool")
+	if err := os.WriteFile(shell, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(shell, 17); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Chmod(shell, 0o4755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(shell, "trusted.overlay.metacopy", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, errs, err := Drift(context.Background(), openDriftRoot(t, upper), openDriftRoot(t, image), DriftOptions{})
+	if err != nil || len(errs) != 0 {
+		t.Fatalf("%v %+v", err, errs)
+	}
+	want := []DriftEntry{{Path: "usr/bin/tool", Change: DriftChanged, Type: "file", Mode: 0o4755, Size: 17, Executable: true, SHA256: sha("\x7fELF real content")}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("drift:\n%s\nwant:\n%s", driftLines(got), driftLines(want))
+	}
+}
+
 func TestDriftMagic(t *testing.T) {
 	for in, want := range map[string]string{"\x7fELF\x02": KindELF, "#!/bin/sh": KindScript, "#!": KindScript, "#": "", "": "", "MZ\x90\x00": "", "\x7fEL": ""} {
 		if got := magicKind([]byte(in)); got != want {

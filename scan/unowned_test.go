@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -189,4 +190,47 @@ func FuzzUnownedLists(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkUnownedFiles: a merged-/usr root with 5,000 packaged executables spread over 50 dpkg .list files (each
+// also listing 100 non-executable paths, as real lists do), and 10 unowned ones: the walk, the streaming strike-out
+// through bin -> usr/bin, and hashing the 10 survivors (64 KiB each).
+func BenchmarkUnownedFiles(b *testing.B) {
+	requireRootForDrift(b)
+	dir := b.TempDir()
+	driftTree(b, dir, map[string]string{"bin": "->usr/bin", "var/lib/dpkg/info/": ""})
+	if err := os.MkdirAll(filepath.Join(dir, "usr/bin"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for p := range 50 {
+		var list strings.Builder
+		list.WriteString("/.\n/bin\n")
+		for i := range 100 {
+			name := fmt.Sprintf("prog-%02d-%03d", p, i)
+			if err := os.WriteFile(filepath.Join(dir, "usr/bin", name), []byte("\x7fELF"), 0o755); err != nil {
+				b.Fatal(err)
+			}
+			fmt.Fprintf(&list, "/bin/%s\n/usr/share/doc/pkg%02d/file%03d\n", name, p, i)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "var/lib/dpkg/info", fmt.Sprintf("pkg%02d.list", p)), []byte(list.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	big := make([]byte, 64<<10)
+	copy(big, "\x7fELF")
+	for i := range 10 {
+		if err := os.WriteFile(filepath.Join(dir, "usr/bin", fmt.Sprintf("zz-unowned-%d", i)), big, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	root := openDriftRoot(b, dir)
+	analyzers := []Analyzer{NewUnownedFiles()}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res := Run(context.Background(), root, analyzers)
+		if len(res.Files) != 10 || len(res.Errors) != 0 {
+			b.Fatalf("%d files, errors %v", len(res.Files), res.Errors)
+		}
+	}
 }

@@ -9,7 +9,7 @@ func DefaultAnalyzers() []Analyzer {
 		NewDpkg(),
 		NewApk(),
 		NewRPM(),
-		NewGoBinary(),
+		NewBinary(),
 		NewPython(),
 		NewJava(),
 		NewNpm(),

@@ -419,6 +419,7 @@ func BenchmarkNpm10k(b *testing.B) {
 	}{
 		{"walk-only", []Analyzer{pyNopAnalyzer{}}, 0},
 		{"npm", []Analyzer{NewNpm()}, n},
+		{"default", DefaultAnalyzers(), n},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var res *Result

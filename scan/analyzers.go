@@ -13,6 +13,7 @@ func DefaultAnalyzers() []Analyzer {
 		NewPython(),
 		NewJava(),
 		NewNpm(),
+		NewRuby(),
 		NewDistroless(),
 	}
 }

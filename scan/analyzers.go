@@ -14,6 +14,7 @@ func DefaultAnalyzers() []Analyzer {
 		NewJava(),
 		NewNpm(),
 		NewRuby(),
+		NewDotnet(),
 		NewDistroless(),
 	}
 }

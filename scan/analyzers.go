@@ -15,6 +15,7 @@ func DefaultAnalyzers() []Analyzer {
 		NewNpm(),
 		NewRuby(),
 		NewDotnet(),
+		NewComposer(),
 		NewDistroless(),
 	}
 }

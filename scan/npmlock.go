@@ -190,7 +190,7 @@ func parseYarnBerryLock(data []byte) ([]npmManifest, error) {
 // "snapshots" and the dev flag dropped.
 type pnpmLock struct {
 	LockfileVersion any `yaml:"lockfileVersion"` // 5.4 (a number) or '6.0', '9.0'
-	Importers map[string]struct {
+	Importers       map[string]struct {
 		Dependencies         map[string]pnpmRef `yaml:"dependencies"`
 		OptionalDependencies map[string]pnpmRef `yaml:"optionalDependencies"`
 	} `yaml:"importers"`

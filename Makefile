@@ -20,10 +20,11 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/rootscan ./cmd/rootscan
 
-# containerd (1.6, the CRI plugin included) and runc from Debian; dpkg-deb builds the test images.
+# containerd (1.6, the CRI plugin included) and runc from Debian; dpkg-deb builds the test images; objcopy (binutils)
+# adds cargo-auditable data to the Rust test binaries.
 deps:
-	@command -v containerd >/dev/null && command -v runc >/dev/null && command -v dpkg-deb >/dev/null || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd runc dpkg; }
+	@command -v containerd >/dev/null && command -v runc >/dev/null && command -v dpkg-deb >/dev/null && command -v objcopy >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd runc dpkg binutils; }
 
 # containerd 2.x and 1.7 from the Go module proxy, cached under $(CACHE) (about a minute each, once).
 containerd2:
@@ -62,6 +63,14 @@ fuzz:
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseDpkgStatus -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 60s
 	$(GO) test ./fsaccess -run '^$$' -fuzz FuzzRootOpen -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseRustAudit$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzGoBinary$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseGemspec$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseDepsJSON$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseComposerInstalled$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseYarnLock$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParsePnpmLock$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseNpmLockV1$$' -fuzztime 60s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -1,15 +1,11 @@
 package scan
 
 import (
-	"bytes"
 	"cmp"
-	"context"
 	"debug/buildinfo"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -49,113 +45,25 @@ var goBinSkipDirs = []string{
 	"usr/share/zoneinfo/", "usr/include/", "var/lib/dpkg/info/",
 }
 
-// goBinaryAnalyzer lists the modules compiled into Go programs, from the build information the go command embeds in
-// every binary (stripped ones too: it lives in the .go.buildinfo section, not in the symbol table). Distroless and
-// scratch images often hold nothing but one Go program, so this is their whole inventory.
-type goBinaryAnalyzer struct {
-	minSize, maxSize, maxInMemory int64
-}
-
-// NewGoBinary returns the analyzer for Go programs anywhere in the root. It reports the main module, every
-// dependency (after replace directives) and the Go toolchain as the OSV package "stdlib", one Package per
-// (module, version) with the binaries that contain it as Locations.
+// NewGoBinary returns the analyzer for Go programs anywhere in the root (NewBinary reads Rust audit data in the same
+// pass). It reports the main module, every dependency (after replace directives) and the Go toolchain as the OSV
+// package "stdlib", one Package per (module, version) with the binaries that contain it as Locations.
 //
 // Versions follow OSV's Go ecosystem: no "v" prefix ("0.17.0"; the PURL "pkg:golang/...@v0.17.0" adds it back) and
 // the toolchain without "go" ("1.22.3"). A main module built from a working tree keeps the go command's "(devel)".
 // A binary built outside module mode (Debian builds with GO111MODULE=off) has no main module version and no
 // dependency list: only stdlib is reported for it, the program itself is in the distribution's inventory.
 func NewGoBinary() Analyzer {
-	return &goBinaryAnalyzer{minSize: goBinMinSize, maxSize: goBinMaxSize, maxInMemory: goBinMaxInMemory}
+	return newBinaryAnalyzer(goBinaryName, true, false)
 }
 
-func (a *goBinaryAnalyzer) Name() string { return "go-binary" }
+// goBinaryName is the go-binary analyzer's name and the FoundBy of the Go modules it reports.
+const goBinaryName = "go-binary"
 
-// Paths is empty: a Go program can be anywhere, Wants decides.
-func (a *goBinaryAnalyzer) Paths() []string { return nil }
-
-// Wants takes regular executable files of plausible size. It stats only regular files whose name does not already
-// rule them out. Without a DirEntry (a changed path in an upper dir) any name may be a Go program.
-func (a *goBinaryAnalyzer) Wants(name string, d fs.DirEntry) bool {
-	for _, ext := range goBinSkipExt {
-		if strings.HasSuffix(name, ext) {
-			return false
-		}
-	}
-	for _, dir := range goBinSkipDirs {
-		if strings.HasPrefix(name, dir) {
-			return false
-		}
-	}
-	if d == nil {
-		return true
-	}
-	if !d.Type().IsRegular() {
-		return false
-	}
-	fi, err := d.Info()
-	if err != nil {
-		return false
-	}
-	return fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 && fi.Size() >= a.minSize && fi.Size() <= a.maxSize
-}
-
-// AnalyzeFile reads the build information of one file. Files that are not ELF or not Go programs are skipped
-// silently (most executables are not Go); damaged Go build information is reported.
-func (a *goBinaryAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	bi, err := a.readBuildInfo(fsys, name)
-	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
-		return nil
-	}
-	if bi == nil {
-		return nil
-	}
-	out.Packages = append(out.Packages, goPackages(bi, name, a.Name())...)
-	return nil
-}
-
-// errNotGo marks files that are fine but not Go programs.
-var errNotGo = errors.New("not a Go program")
-
-// readBuildInfo returns nil, nil for files that are not Go programs.
-func (a *goBinaryAnalyzer) readBuildInfo(fsys FS, name string) (*debug.BuildInfo, error) {
-	// Checked again on the open file: the entry the walk saw may have been replaced since; a non-regular file now is
-	// simply not a Go program.
-	f, fi, err := OpenRegular(fsys, name, a.maxSize)
-	if errors.Is(err, ErrNotRegular) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var magic [4]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if string(magic[:]) != elf.ELFMAG {
-		return nil, nil
-	}
-	ra, ok := f.(io.ReaderAt)
-	if !ok {
-		if fi.Size() > a.maxInMemory {
-			return nil, fmt.Errorf("%w: %d > %d bytes and the file cannot be read at offsets", ErrTooLarge, fi.Size(), a.maxInMemory)
-		}
-		rest, err := io.ReadAll(io.LimitReader(f, a.maxInMemory))
-		if err != nil {
-			return nil, fmt.Errorf("read: %w", err)
-		}
-		ra = bytes.NewReader(append(magic[:], rest...))
-	}
-	// Bound every read to the size seen at open, so a file growing in a live upper dir cannot extend the work.
-	sr := io.NewSectionReader(ra, 0, fi.Size())
-	if !mayBeGo(sr) {
+// readGoBuildInfo returns the build information of an ELF file already open as sr (ef is its parsed header, nil
+// when debug/elf could not parse it), or nil, nil for a file that is not a Go program.
+func readGoBuildInfo(sr *io.SectionReader, ef *elf.File) (*debug.BuildInfo, error) {
+	if !mayBeGoELF(ef) {
 		return nil, nil
 	}
 	bi, err := buildinfo.Read(sr)
@@ -174,6 +82,14 @@ func (a *goBinaryAnalyzer) readBuildInfo(fsys FS, name string) (*debug.BuildInfo
 func mayBeGo(r io.ReaderAt) bool {
 	f, err := elf.NewFile(r)
 	if err != nil {
+		f = nil
+	}
+	return mayBeGoELF(f)
+}
+
+// mayBeGoELF is mayBeGo on an already parsed header; f is nil when debug/elf could not parse the file.
+func mayBeGoELF(f *elf.File) bool {
+	if f == nil {
 		// Let buildinfo decide (and report) on odd but possibly valid files.
 		return true
 	}
@@ -256,13 +172,6 @@ func goToolchainVersion(v string) string {
 		return ""
 	}
 	return m[1]
-}
-
-// Analyze merges what AnalyzeFile found: a module compiled into several programs becomes one Package listing them
-// all. The analyzer keeps no state between files (it may serve concurrent scans), so the merge works on out.
-func (a *goBinaryAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
-	mergePackages(out, a.Name())
-	return nil
 }
 
 // mergePackages folds the packages that analyzer foundBy added to out into one per (ecosystem, name, version), with

@@ -354,7 +354,7 @@ func TestGoBinaryWithoutReaderAt(t *testing.T) {
 		t.Fatalf("packages %q errors %v", gobinLines(res.Packages), res.Errors)
 	}
 	// Above the in-memory bound the file is refused, and said so.
-	a := &goBinaryAnalyzer{minSize: 1, maxSize: goBinMaxSize, maxInMemory: 1 << 20}
+	a := &binaryAnalyzer{name: goBinaryName, golang: true, minSize: 1, maxSize: goBinMaxSize, maxInMemory: 1 << 20}
 	res = Run(context.Background(), fsys, []Analyzer{a})
 	if len(res.Packages) != 0 || len(res.Errors) != 1 || !strings.Contains(res.Errors[0].Err, ErrTooLarge.Error()) || res.Errors[0].Path != "app" {
 		t.Fatalf("packages %q errors %v", gobinLines(res.Packages), res.Errors)
@@ -363,7 +363,7 @@ func TestGoBinaryWithoutReaderAt(t *testing.T) {
 
 func TestGoBinaryTooLargeOnOpen(t *testing.T) {
 	// The walk's DirEntry said small enough; the file opened is bigger (replaced in between): refused.
-	a := &goBinaryAnalyzer{minSize: 1, maxSize: 100, maxInMemory: 100}
+	a := &binaryAnalyzer{name: goBinaryName, golang: true, minSize: 1, maxSize: 100, maxInMemory: 100}
 	var res Result
 	fsys := fstest.MapFS{"app": {Data: make([]byte, 101), Mode: 0o755}}
 	if err := a.AnalyzeFile(context.Background(), fsys, "app", &res); err != nil {
@@ -428,7 +428,7 @@ func FuzzGoBinary(f *testing.F) {
 	if ls, err := os.ReadFile("/usr/bin/true"); err == nil {
 		f.Add(ls)
 	}
-	a := &goBinaryAnalyzer{minSize: 0, maxSize: 1 << 20, maxInMemory: 1 << 20}
+	a := &binaryAnalyzer{name: "binary", golang: true, rust: true, minSize: 0, maxSize: 1 << 20, maxInMemory: 1 << 20, rustMaxSection: 1 << 16, rustMaxJSON: 1 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var res Result
 		fsys := fstest.MapFS{"x": {Data: data, Mode: 0o755}}
@@ -436,7 +436,7 @@ func FuzzGoBinary(f *testing.F) {
 			t.Fatal(err)
 		}
 		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" || p.Ecosystem != EcosystemGo {
+			if p.Name == "" || p.Version == "" || (p.Ecosystem != EcosystemGo && p.Ecosystem != EcosystemCratesIO) {
 				t.Fatalf("bad package %+v", p)
 			}
 		}

@@ -28,12 +28,17 @@ const npmMaxNameLen = 214
 // node_modules/@scope/<name>/package.json, at any depth (nested node_modules, pnpm's .pnpm store, global
 // lib/node_modules). The installed manifest is the ground truth of what a container can require().
 //
-// A package-lock.json (or npm-shrinkwrap.json) only says what an install would fetch. It is read only when its
-// directory has no node_modules (an application shipped without its installed dependencies, or one whose
-// dependencies live elsewhere, as in some bundler setups); otherwise node_modules wins and the lock file is not
-// read, so a dependency the lock names but the image does not hold is not reported. Only the "packages" map of
-// lockfileVersion 2 and 3 (npm 7 and later) is read; "dev": true entries are skipped, as an image is built with
-// the production dependencies. yarn.lock and pnpm-lock.yaml are not read.
+// A lock file only says what an install would fetch: package-lock.json and npm-shrinkwrap.json (lockfileVersion 1,
+// 2 and 3), yarn.lock (Yarn 1 and Yarn 2+) and pnpm-lock.yaml (lockfile 5.x, 6.0 and 9.0). The installed manifests
+// are authoritative, so a lock file is read only when its directory has no node_modules (an application shipped
+// without its installed dependencies, or one whose dependencies live elsewhere, as in some bundler setups);
+// otherwise node_modules wins and the lock file is not read, so a dependency the lock names but the image does not
+// hold (an optional dependency for another platform, a pruned dev dependency) is not reported. What a lock file
+// adds is a Package per name and version, with the lock file as its Location: the same package at the same version
+// found installed anywhere in the root (or in another lock) is one Package whose Locations list the manifest and the
+// lock files, never two. Dev dependencies are skipped where the lock says which they are (npm's "dev": true, pnpm
+// 5.x/6.0's dev flag, pnpm 9.0's importers graph); Yarn's locks do not say, so every entry of a yarn.lock is
+// reported.
 //
 // Debian's node-* packages (and Debian's npm) install their modules to usr/share/nodejs/<name> and
 // usr/lib/<triplet>/nodejs/<name> instead of a node_modules directory; they are reported too, as npm packages at
@@ -69,12 +74,13 @@ func (a *npmAnalyzer) Wants(name string, d fs.DirEntry) bool {
 	return npmPackageDir(dir)
 }
 
-// npmIsLock reports whether name is a project's lock file: package-lock.json or npm-shrinkwrap.json outside any
-// node_modules (inside one, it is a dependency's file, and the installed manifests next to it say more; npm's own
+// npmIsLock reports whether name is a project's lock file (package-lock.json, npm-shrinkwrap.json, yarn.lock,
+// pnpm-lock.yaml) outside any node_modules (inside one, it is a dependency's file, and the installed manifests next to it say more; npm's own
 // node_modules/.package-lock.json is a cache of the tree the manifests already describe).
 func npmIsLock(name string) bool {
-	base := path.Base(name)
-	if base != "package-lock.json" && base != "npm-shrinkwrap.json" {
+	switch path.Base(name) {
+	case "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml":
+	default:
 		return false
 	}
 	return !strings.HasPrefix(name, "node_modules/") && !strings.Contains(name, "/node_modules/")
@@ -152,7 +158,15 @@ func (a *npmAnalyzer) analyzeLock(fsys FS, name string, out *Result) {
 		fail(err)
 		return
 	}
-	pkgs, err := parseNpmLock(data)
+	var pkgs []npmManifest
+	switch path.Base(name) {
+	case "yarn.lock":
+		pkgs, err = parseYarnLock(data)
+	case "pnpm-lock.yaml":
+		pkgs, err = parsePnpmLock(data)
+	default:
+		pkgs, err = parseNpmLock(data)
+	}
 	if err != nil {
 		fail(err)
 	}
@@ -263,7 +277,8 @@ func validNpmVersion(v string) bool {
 	return strings.Count(core, ".") == 2
 }
 
-// npmLock is the part of a lockfileVersion 2 or 3 package-lock.json the inventory needs. Keys of Packages are
+// npmLock is the part of a package-lock.json the inventory needs: "packages" (lockfileVersion 2 and 3) or else
+// "dependencies" (1). Keys of Packages are
 // install paths ("node_modules/send/node_modules/ms"); "" is the project itself.
 type npmLock struct {
 	LockfileVersion int `json:"lockfileVersion"`
@@ -273,6 +288,9 @@ type npmLock struct {
 		Dev     bool   `json:"dev"`
 		Link    bool   `json:"link"` // a workspace or file: link: the project's own code, reported where installed
 	} `json:"packages"`
+	// Dependencies is lockfileVersion 1's tree (npm 5 and 6); version 2 keeps a copy for them, not read.
+	// It stays raw until needed, so a version 2 lock does not pay for decoding the same tree twice.
+	Dependencies json.RawMessage `json:"dependencies"`
 }
 
 // parseNpmLock returns the packages a lock file would install, sorted by install path so the result does not depend
@@ -283,8 +301,15 @@ func parseNpmLock(data []byte) ([]npmManifest, error) {
 	if err := json.Unmarshal(bytes.TrimPrefix(data, utf8BOM), &lock); err != nil {
 		return nil, fmt.Errorf("parse lock file: %w", err)
 	}
-	if lock.LockfileVersion < 2 || lock.Packages == nil {
-		return nil, fmt.Errorf("lockfileVersion %d has no \"packages\" map (npm 6 and older); not read", lock.LockfileVersion)
+	if lock.Packages == nil {
+		if lock.Dependencies == nil {
+			return nil, fmt.Errorf("lockfileVersion %d lock has neither \"packages\" nor \"dependencies\"", lock.LockfileVersion)
+		}
+		var deps map[string]npmLockV1Dep
+		if err := json.Unmarshal(lock.Dependencies, &deps); err != nil {
+			return nil, fmt.Errorf("parse lockfileVersion %d dependencies: %w", lock.LockfileVersion, err)
+		}
+		return parseNpmLockV1(deps) // npm 5 and 6
 	}
 	keys := make([]string, 0, len(lock.Packages))
 	for k := range lock.Packages {

@@ -124,7 +124,7 @@ func TestNpmLockWithoutNodeModules(t *testing.T) {
 		}
 		want = append(want, f[0]+" "+f[1]+" srv/app/package-lock.json")
 	}
-	want = append(want, "y 2.0.0 bad/npm-shrinkwrap.json")
+	want = append(want, "y 2.0.0 bad/npm-shrinkwrap.json", "x 1.0.0 old/package-lock.json")
 	slices.Sort(want)
 	got := gobinLines(res.Packages)
 	slices.Sort(got)
@@ -133,7 +133,6 @@ func TestNpmLockWithoutNodeModules(t *testing.T) {
 	}
 	wantErr := []FileError{
 		{Analyzer: "npm", Path: "bad/npm-shrinkwrap.json", Err: `2 lock entries with an invalid name or version skipped, the first "node_modules/_z" (name "_z", version "1.0.0")`},
-		{Analyzer: "npm", Path: "old/package-lock.json", Err: `lockfileVersion 1 has no "packages" map (npm 6 and older); not read`},
 	}
 	if !reflect.DeepEqual(res.Errors, wantErr) {
 		t.Errorf("errors:\n%+v\nwant:\n%+v", res.Errors, wantErr)
@@ -157,7 +156,7 @@ func TestParseNpmLock(t *testing.T) {
 		t.Errorf("got %v, %v; want %v", got, err, want)
 	}
 	for in, wantErr := range map[string]string{
-		`{"lockfileVersion":3}`:                 `lockfileVersion 3 has no "packages" map (npm 6 and older); not read`,
+		`{"lockfileVersion":3}`:                 `lockfileVersion 3 lock has neither "packages" nor "dependencies"`,
 		`{"lockfileVersion":"3","packages":{}}`: "parse lock file: json: cannot unmarshal string into Go struct field npmLock.lockfileVersion of type int",
 		`[`:                                     "parse lock file: unexpected end of JSON input",
 	} {
@@ -419,6 +418,7 @@ func BenchmarkNpm10k(b *testing.B) {
 	}{
 		{"walk-only", []Analyzer{pyNopAnalyzer{}}, 0},
 		{"npm", []Analyzer{NewNpm()}, n},
+		{"default", DefaultAnalyzers(), n},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var res *Result

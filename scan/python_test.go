@@ -224,6 +224,8 @@ func BenchmarkSharedWalk(b *testing.B) {
 	}{
 		{"walk-only", []Analyzer{pyNopAnalyzer{}}, 0},
 		{"go+python", []Analyzer{NewGoBinary(), NewPython()}, 10},
+		// default: every analyzer rootscan runs, so the walk cost of each new file analyzer shows here.
+		{"default", DefaultAnalyzers(), 10},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {

@@ -370,7 +370,14 @@ func TestIndexName(t *testing.T) {
 func writeZip(t testing.TB, p string, files map[string][]byte) {
 	t.Helper()
 	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	writeZipTo(t, &buf, files)
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeZipTo(t testing.TB, buf *bytes.Buffer, files map[string][]byte) {
+	zw := zip.NewWriter(buf)
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -384,9 +391,6 @@ func writeZip(t testing.TB, p string, files map[string][]byte) {
 		w.Write(files[n])
 	}
 	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -59,6 +59,10 @@ type Info struct {
 	Sources    []Source   `json:"sources"`
 }
 
+// Age is how long ago the database was built: the daemon exports it as a metric and warns past a configured
+// maximum, so a feed that stopped updating is a visible alert rather than a silent gap.
+func (i Info) Age(now time.Time) time.Duration { return now.Sub(i.Built) }
+
 // EcoCount is the number of advisories naming packages of one ecosystem (base name, "Debian" for "Debian:12").
 type EcoCount struct {
 	Ecosystem  string `json:"ecosystem"`

@@ -143,7 +143,7 @@ func cmdDBStatus(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	defer db.Close()
 	info := db.Info()
-	age := time.Since(info.Built)
+	age := info.Age(time.Now())
 	stale := maxAge > 0 && age > maxAge
 	if out == "json" {
 		enc := json.NewEncoder(stdout)

@@ -200,3 +200,60 @@ func TestStoreReload(t *testing.T) {
 		t.Errorf("findings through the store: %v", got)
 	}
 }
+
+// Scans keep matching while the database is replaced and reloaded under them: no error, no torn result (run with
+// -race).
+func TestStoreReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	build := func() {
+		b, err := NewBuilder(dir)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := b.ImportPath(context.Background(), "testdata/osv/go", Limits{}); err != nil {
+			t.Error(err)
+		}
+		if _, err := b.Commit(); err != nil {
+			t.Error(err)
+		}
+	}
+	build()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res := &scan.Result{Packages: []scan.Package{golang("stdlib", "1.19.0"), golang("golang.org/x/text", "0.3.2")}}
+				if err := s.Match(context.Background(), res); err != nil {
+					t.Error(err)
+					return
+				}
+				if len(res.Vulnerabilities) != 4 {
+					t.Errorf("findings during reload: %d", len(res.Vulnerabilities))
+					return
+				}
+			}
+		}()
+	}
+	for range 10 {
+		build()
+		if _, err := s.Reload(); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

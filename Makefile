@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test ./vuln/version -run '^$$' -fuzz FuzzCompare -fuzztime 60s
 	$(GO) test ./vuln -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s
 	$(GO) test ./vuln -run '^$$' -fuzz FuzzParseVEX -fuzztime 60s
+	$(GO) test ./vuln -run '^$$' -fuzz FuzzImportZip -fuzztime 60s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -102,3 +102,26 @@ func FuzzParseVEX(f *testing.F) {
 		v.Apply(scan.Target{ImageDigest: "sha256:1"}, []scan.Vulnerability{{ID: "CVE-1", PURL: "pkg:deb/debian/a@1"}, {ID: "A", PURL: "pkg:npm/%40a/b@1?x=y"}})
 	})
 }
+
+// A ConfigMap mounted as a volume: keys are links to ..data/<key>, ..data links to a timestamped directory. Each
+// document is read once, through its key.
+func TestVEXConfigMapLayout(t *testing.T) {
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "..2024_01_01_00_00_00.123")
+	os.Mkdir(ts, 0o755)
+	doc := `{"statements":[{"vulnerability":{"name":"CVE-2010-4756"},"products":[{"@id":"` + imageDigest + `"}],"status":"not_affected","justification":"component_not_present"}]}`
+	os.WriteFile(filepath.Join(ts, "glibc.json"), []byte(doc), 0o644)
+	os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data"))
+	os.Symlink("..data/glibc.json", filepath.Join(dir, "glibc.json"))
+	v, err := LoadVEX(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Len() != 1 {
+		t.Fatalf("statements = %d, want 1 (each key once)", v.Len())
+	}
+	vulns := []scan.Vulnerability{{ID: "DEBIAN-CVE-2010-4756", Aliases: []string{"CVE-2010-4756"}, PURL: "pkg:deb/debian/libc6@1"}}
+	if v.Apply(scan.Target{ImageDigest: imageDigest}, vulns) != 1 || vulns[0].Suppressed.Source != "glibc.json" {
+		t.Errorf("suppression = %+v", vulns[0].Suppressed)
+	}
+}

@@ -429,3 +429,21 @@ func FuzzParseRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzImportZip: any archive is imported or refused with an error, never a panic, within the limits.
+func FuzzImportZip(f *testing.F) {
+	var buf bytes.Buffer
+	writeZipTo(f, &buf, map[string][]byte{"a.json": mustRead(f, "testdata/osv/go/GO-2023-1878.json"), "b.json": []byte(`[{"id":"X"}]`)})
+	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()[:buf.Len()/2])
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := NewBuilder(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Abort()
+		var st ImportStats
+		_ = b.ImportZip(context.Background(), bytes.NewReader(data), int64(len(data)), "fuzz.zip", Limits{MaxEntries: 100, MaxEntrySize: 1 << 16, MaxTotal: 1 << 20, MaxErrors: 10}, &st)
+	})
+}

@@ -95,6 +95,8 @@ type advAffected struct {
 	Ranges    []Range  `json:"r,omitempty"`
 	Versions  []string `json:"vs,omitempty"`
 	Rating    Rating   `json:"rt"`
+	// Sorted says the events of every range are in evaluation order already (done at import).
+	Sorted bool `json:"so,omitempty"`
 }
 
 // idxEntry is one (ecosystem, advisory) pair under a package key.
@@ -155,9 +157,30 @@ func compact(r *Record) (advisory, bool) {
 		}
 		a.Affected = append(a.Affected, advAffected{
 			Ecosystem: af.Package.Ecosystem, Name: af.Package.Name, Ranges: ranges, Versions: af.Versions, Rating: rate(r, af),
+			Sorted: presort(af.Package.Ecosystem, ranges),
 		})
 	}
 	return a, true
+}
+
+// presort puts the events of every range in evaluation order; false when an ecosystem has no ordering or an event
+// does not parse (matching then sorts, and reports, at match time).
+func presort(eco string, ranges []Range) bool {
+	for i := range ranges {
+		c := version.SemVer.Comparator()
+		if ranges[i].Type != "SEMVER" {
+			var err error
+			if c, err = version.For(eco); err != nil {
+				return false
+			}
+		}
+		evs := slices.Clone(ranges[i].Events)
+		if sortEvents(c, evs) != nil {
+			return false
+		}
+		ranges[i].Events = evs
+	}
+	return true
 }
 
 // summaryOf is the record's summary, or the first line of its details (Debian's and many CVE records have no

@@ -175,7 +175,7 @@ func affects(af *advAffected, v string) (hit bool, fixed string, err error) {
 		} else if c, err = version.For(af.Ecosystem); err != nil {
 			return listed, "", err
 		}
-		h, f, rerr := inRange(c, rg.Events, v)
+		h, f, rerr := inRange(c, rg.Events, v, af.Sorted)
 		if h {
 			return true, f, nil
 		}
@@ -190,12 +190,10 @@ func affects(af *advAffected, v string) (hit bool, fixed string, err error) {
 	return listed, fixed, err
 }
 
-// inRange evaluates one range. fixed is the lowest fixed event above v (reported as the fix when v is affected).
-func inRange(c version.Comparator, events []Event, v string) (hit bool, fixed string, err error) {
-	if _, err := c(v, v); err != nil {
-		return false, "", err
-	}
-	evs := slices.Clone(events)
+// sortEvents orders a range's events by version, "introduced: 0" first, as the OSV evaluation requires. Import
+// sorts every range once (advAffected.Sorted), so matching does not. An event the comparator cannot parse keeps its
+// place and is reported.
+func sortEvents(c version.Comparator, evs []Event) error {
 	point := func(e Event) string { return cmp.Or(e.Introduced, e.Fixed, e.LastAffected, e.Limit) }
 	var badEvent error
 	slices.SortStableFunc(evs, func(x, y Event) int {
@@ -216,6 +214,20 @@ func inRange(c version.Comparator, events []Event, v string) (hit bool, fixed st
 		}
 		return n
 	})
+	return badEvent
+}
+
+// inRange evaluates one range. fixed is the lowest fixed event above v (reported as the fix when v is affected).
+func inRange(c version.Comparator, events []Event, v string, sorted bool) (hit bool, fixed string, err error) {
+	if _, err := c(v, v); err != nil {
+		return false, "", err
+	}
+	evs := events
+	var badEvent error
+	if !sorted {
+		evs = slices.Clone(events)
+		badEvent = sortEvents(c, evs)
+	}
 	for _, e := range evs {
 		switch {
 		case e.Introduced != "":

@@ -236,7 +236,7 @@ func TestInRange(t *testing.T) {
 		{[]Event{{Introduced: "0"}}, "99.0.0", true, ""},
 	}
 	for _, tt := range tests {
-		hit, fixed, err := inRange(compareForTest, tt.events, tt.v)
+		hit, fixed, err := inRange(compareForTest, tt.events, tt.v, false)
 		if err != nil || hit != tt.hit || fixed != tt.fixed {
 			t.Errorf("inRange(%+v, %s) = %v, %q, %v; want %v, %q", tt.events, tt.v, hit, fixed, err, tt.hit, tt.fixed)
 		}

@@ -71,6 +71,10 @@ fuzz:
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseYarnLock$$' -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParsePnpmLock$$' -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseNpmLockV1$$' -fuzztime 60s
+	$(GO) test ./vuln/version -run '^$$' -fuzz FuzzCompare -fuzztime 60s
+	$(GO) test ./vuln -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s
+	$(GO) test ./vuln -run '^$$' -fuzz FuzzParseVEX -fuzztime 60s
+	$(GO) test ./vuln -run '^$$' -fuzz FuzzImportZip -fuzztime 60s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

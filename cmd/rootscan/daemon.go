@@ -47,12 +47,6 @@ type daemonConfig struct {
 	MaxFileSize       int64         `yaml:"maxFileSize"`
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
-
 func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	c := &daemonConfig{}
 	fs := flag.NewFlagSet("rootscan daemon", flag.ContinueOnError)

@@ -45,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdSBOM(ctx, args[1:], stdout, stderr)
 	case "daemon":
 		code, err = cmdDaemon(ctx, args[1:], stdout, stderr)
+	case "db":
+		code, err = cmdDB(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -79,6 +81,14 @@ Usage:
   rootscan sbom --dir|--oci|--container TARGET [-f cyclonedx|spdx] [-o FILE]
                                         write a CycloneDX 1.6 or SPDX 2.3 JSON SBOM of one target
   rootscan daemon [flags]               keep the node's findings current: /metrics, /healthz, /readyz, SIEM sinks
+  rootscan scan --db DIR --severity HIGH --exit-code 3 [--vex DIR] [-o table|json|sarif|cyclonedx-vex]
+                                        also match against the offline OSV database (default /var/lib/rootscan/db,
+                                        env ROOTSCAN_DB) and fail CI gates on open findings
+  rootscan db import [--db DIR] PATH... build the database from OSV JSON files, folders or osv.dev all.zip archives
+  rootscan db update [--db DIR] --url URL...
+                                        fetch OSV archives (ETag/If-Modified-Since) and swap the database in
+  rootscan db status [--db DIR] [--max-age 168h]
+                                        what the database holds and how old it is (exit 1 when older than max-age)
   rootscan version                      print the version
 
 Run 'rootscan scan -h', 'rootscan sbom -h' and 'rootscan daemon -h' for the flags.

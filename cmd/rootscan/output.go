@@ -8,37 +8,80 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rootscan/rootscan/sbom"
 	"github.com/rootscan/rootscan/scan"
 )
+
+// writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted.
+func writeVulnTable(w io.Writer, r scan.Report) error {
+	var open []scan.Vulnerability
+	for _, v := range r.Result.Vulnerabilities {
+		if v.Suppressed == nil {
+			open = append(open, v)
+		}
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\n%s: %d vulnerabilities (%s)\n", r.Target.Name(), len(open), vulnCounts(r.Result.Vulnerabilities))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tALIASES\tSUMMARY")
+	for _, v := range open {
+		score := "-"
+		if v.Score > 0 {
+			score = fmt.Sprintf("%.1f", v.Score)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Severity, score, v.Package, v.Version,
+			dash(v.FixedVersion), dash(strings.Join(v.Aliases, ",")), truncate(v.Summary, 80))
+	}
+	return tw.Flush()
+}
+
+func truncate(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
 
 // output is the JSON document `rootscan scan -o json` writes: stable field names for machines.
 type output struct {
 	Node    string        `json:"node"`
 	Runtime string        `json:"runtime,omitempty"`
 	Reports []scan.Report `json:"reports"`
+	// VulnDB says whether (and against which database) vulnerabilities were checked.
+	VulnDB *vulnDBStatus `json:"vulnerabilityDatabase,omitempty"`
 }
 
 func writeOutput(w io.Writer, f *scanFlags, doc output) error {
-	if f.output == "json" {
+	switch f.output {
+	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(doc)
+	case "sarif":
+		return sbom.SARIF(w, doc.Reports, sbom.Options{ToolVersion: toolVersion()})
+	case "cyclonedx-vex":
+		return sbom.CycloneDXVEX(w, doc.Reports, sbom.Options{ToolVersion: toolVersion()})
 	}
 	return writeTable(w, doc, f.showPackages)
 }
 
 func writeTable(w io.Writer, doc output, showPackages bool) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tDISTROLESS\tPACKAGES\tFILE ERRORS\tSTATUS")
+	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tDISTROLESS\tPACKAGES\tVULNERABILITIES\tFILE ERRORS\tSTATUS")
 	failed := 0
 	for _, r := range doc.Reports {
 		t := r.Target
-		osName, dl, pkgs, ferrs, status := "-", "-", "-", "-", "ok"
+		osName, dl, pkgs, vulns, ferrs, status := "-", "-", "-", "-", "-", "ok"
 		if r.Result != nil {
 			if r.Result.OS != nil {
 				osName = osLabel(r.Result.OS)
 			}
 			pkgs = ecosystemCounts(r.Result.Packages)
+			if doc.VulnDB != nil && doc.VulnDB.Checked {
+				vulns = vulnCounts(r.Result.Vulnerabilities)
+			}
 			ferrs = fmt.Sprint(len(r.Result.Errors))
 		}
 		if r.Error != "" {
@@ -48,7 +91,7 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 		if r.Result != nil && r.Result.Distroless != nil {
 			dl = distrolessLabel(r.Result.Distroless)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), dash(t.State), dash(t.Image), shortDigest(t.ImageDigest), osName, dl, pkgs, ferrs, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), dash(t.State), dash(t.Image), shortDigest(t.ImageDigest), osName, dl, pkgs, vulns, ferrs, status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -76,6 +119,9 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 				return err
 			}
 		}
+		if err := writeVulnTable(w, r); err != nil {
+			return err
+		}
 		for _, in := range r.Result.Integrity {
 			state := "modified"
 			if in.Found == "" {
@@ -93,6 +139,9 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 		}
 	}
 	fmt.Fprintf(w, "\n%d target(s) scanned on node %s, %d failed\n", len(doc.Reports), dash(doc.Node), failed)
+	if doc.VulnDB != nil && !doc.VulnDB.Checked {
+		fmt.Fprintf(w, "vulnerabilities not checked: %s\n", doc.VulnDB.Reason)
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,11 @@ type scanFlags struct {
 	sbomDir      string
 	sbomFormat   string
 	drift        bool
+	dbDir        string
+	severity     string
+	exitCode     int
+	vexDir       string
+	sevFilter    severityFilter
 }
 
 // targetFlags registers the flags that choose and reach a target, shared by `scan` and `sbom`.
@@ -87,7 +93,11 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.SetOutput(stderr)
 	f.targetFlags(fs)
 	fs.StringVar(&f.namespace, "namespace", "", "only scan containers of pods in this Kubernetes namespace")
-	fs.StringVar(&f.output, "o", "table", "output format: table or json")
+	fs.StringVar(&f.output, "o", "table", "output format: table, json, sarif (SARIF 2.1.0 vulnerability results) or cyclonedx-vex (CycloneDX 1.6 with the vulnerabilities)")
+	fs.StringVar(&f.dbDir, "db", dbDirDefault(), "vulnerability database directory (env ROOTSCAN_DB); without one, vulnerabilities are not checked")
+	fs.StringVar(&f.severity, "severity", "", "only report vulnerabilities of this severity and above (HIGH), or of exactly these (LOW,UNKNOWN)")
+	fs.IntVar(&f.exitCode, "exit-code", 0, "exit with this code when open (not VEX-suppressed) vulnerabilities remain after --severity")
+	fs.StringVar(&f.vexDir, "vex", "", "folder of OpenVEX documents (or a mounted ConfigMap): not_affected/fixed statements suppress findings")
 	fs.IntVar(&f.concurrency, "concurrency", min(4, runtime.NumCPU()), "containers scanned at once")
 	fs.BoolVar(&f.showPackages, "packages", true, "list each target's packages in table output")
 	fs.BoolVar(&f.verify, "verify-packages", false, "check every dpkg package file against its md5sums, like debsums (reads every package file: about 35-50 s on a 700-package Debian root, well under a second on distroless)")
@@ -98,8 +108,11 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.output != "table" && f.output != "json" {
-		return nil, usageError{fmt.Sprintf("-o %q: want table or json", f.output)}
+	if !slices.Contains([]string{"table", "json", "sarif", "cyclonedx-vex"}, f.output) {
+		return nil, usageError{fmt.Sprintf("-o %q: want table, json, sarif or cyclonedx-vex", f.output)}
+	}
+	if f.sevFilter, err = parseSeverityFilter(f.severity); err != nil {
+		return nil, err
 	}
 	if err := checkSBOMFormat("--sbom-format", f.sbomFormat); err != nil {
 		return nil, err
@@ -127,6 +140,10 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitFatal, err
 	}
 	defer func() { log.Debug("scan finished", "targets", len(doc.Reports), "peak_rss_kib", peakRSSKiB()) }()
+	var open int
+	if doc.VulnDB, open, err = matchVulns(ctx, f.dbDir, f.vexDir, f.sevFilter, doc.Reports, stderr); err != nil {
+		return exitFatal, err
+	}
 	if err := writeOutput(stdout, f, doc); err != nil {
 		return exitFatal, fmt.Errorf("write output: %w", err)
 	}
@@ -136,6 +153,11 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			return exitFatal, err
 		}
 		log.Info("SBOMs written", "dir", f.sbomDir, "files", len(files))
+	}
+	// Findings decide the exit code first, as CI gates expect (trivy, grype): a partly failed scan that found
+	// vulnerabilities still fails the gate.
+	if f.exitCode != 0 && open > 0 {
+		return f.exitCode, nil
 	}
 	for _, r := range doc.Reports {
 		if r.Error != "" {

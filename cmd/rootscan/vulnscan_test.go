@@ -1,0 +1,56 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+func TestSeverityFilter(t *testing.T) {
+	all := []scan.Severity{scan.SeverityCritical, scan.SeverityHigh, scan.SeverityMedium, scan.SeverityLow, scan.SeverityUnknown, scan.SeverityNone}
+	tests := []struct {
+		flag string
+		keep string // one letter per severity in all's order
+	}{
+		{"", "CHMLUN"},
+		{"HIGH", "CH"},
+		{"medium", "CHM"},
+		{"LOW", "CHML"},
+		{"UNKNOWN", "CHMLU"},
+		{"LOW,UNKNOWN", "LU"},
+		{"CRITICAL, HIGH", "CH"},
+	}
+	for _, tt := range tests {
+		f, err := parseSeverityFilter(tt.flag)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.flag, err)
+		}
+		got := ""
+		for _, s := range all {
+			if f.keep(s) {
+				got += string(s[0])
+			}
+		}
+		if got != tt.keep {
+			t.Errorf("--severity %q keeps %q, want %q", tt.flag, got, tt.keep)
+		}
+	}
+	for _, bad := range []string{"SEVERE", "HIGH,", "7"} {
+		if _, err := parseSeverityFilter(bad); err == nil {
+			t.Errorf("--severity %q accepted", bad)
+		}
+	}
+}
+
+func TestVulnCounts(t *testing.T) {
+	vs := []scan.Vulnerability{
+		{Severity: scan.SeverityLow}, {Severity: scan.SeverityHigh}, {Severity: scan.SeverityLow},
+		{Severity: scan.SeverityUnknown}, {Severity: scan.SeverityCritical, Suppressed: &scan.Suppression{Status: "not_affected"}},
+	}
+	if got, want := vulnCounts(vs), "1 HIGH, 2 LOW, 1 UNKNOWN (+1 suppressed)"; got != want {
+		t.Errorf("vulnCounts = %q, want %q", got, want)
+	}
+	if got := vulnCounts(nil); got != "0" {
+		t.Errorf("no findings: %q", got)
+	}
+}

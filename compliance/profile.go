@@ -114,19 +114,19 @@ type rawControl struct {
 	ID           yaml.Node           `yaml:"id"`
 	Title        string              `yaml:"title"`
 	Desc         string              `yaml:"desc"`
-	Descriptions map[string]string   `yaml:"descriptions"`
+	Descriptions map[string]string   `yaml:"descriptions,omitempty"`
 	Impact       *float64            `yaml:"impact"`
-	Tags         map[string]any      `yaml:"tags"`
-	Refs         []map[string]string `yaml:"refs"`
-	OnlyIf       yaml.Node           `yaml:"only_if"`
-	SkipMessage  string              `yaml:"skip_message"`
+	Tags         map[string]any      `yaml:"tags,omitempty"`
+	Refs         []map[string]string `yaml:"refs,omitempty"`
+	OnlyIf       yaml.Node           `yaml:"only_if,omitempty"`
+	SkipMessage  string              `yaml:"skip_message,omitempty"`
 	Checks       []rawCheck          `yaml:"checks"`
 }
 
 type rawCheck struct {
-	Desc     string    `yaml:"desc"`
+	Desc     string    `yaml:"desc,omitempty"`
 	Expr     yaml.Node `yaml:"expr"`
-	Observed yaml.Node `yaml:"observed"`
+	Observed yaml.Node `yaml:"observed,omitempty"`
 }
 
 // Loader reads and compiles profiles. It is safe for concurrent use once made.

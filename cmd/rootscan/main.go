@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdScan(ctx, args[1:], stdout, stderr)
 	case "sbom":
 		code, err = cmdSBOM(ctx, args[1:], stdout, stderr)
+	case "profile":
+		code, err = cmdProfile(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -76,6 +78,9 @@ Usage:
   rootscan scan --sbom-dir DIR          also write one SBOM per target into DIR
   rootscan sbom --dir|--oci|--container TARGET [-f cyclonedx|spdx] [-o FILE]
                                         write a CycloneDX 1.6 or SPDX 2.3 JSON SBOM of one target
+  rootscan scan --profile P [-o hdf]   evaluate compliance profiles (builtin:container-baseline is always on
+                                        unless --no-baseline); -o hdf writes Heimdall Data Format JSON
+  rootscan profile check PATH...        validate profiles (YAML, CEL checks) without scanning
   rootscan version                      print the version
 
 Run 'rootscan scan -h' and 'rootscan sbom -h' for the flags.

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/node"
@@ -43,6 +44,9 @@ type scanFlags struct {
 	verify       bool
 	sbomDir      string
 	sbomFormat   string
+	compliance   complianceFlags
+	// engine evaluates the compliance profiles; nil for commands and flags that evaluate none.
+	engine *compliance.Engine
 }
 
 // targetFlags registers the flags that choose and reach a target, shared by `scan` and `sbom`.
@@ -86,18 +90,19 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.SetOutput(stderr)
 	f.targetFlags(fs)
 	fs.StringVar(&f.namespace, "namespace", "", "only scan containers of pods in this Kubernetes namespace")
-	fs.StringVar(&f.output, "o", "table", "output format: table or json")
+	fs.StringVar(&f.output, "o", "table", "output format: table, json or hdf (Heimdall Data Format: one document, or an array for a node scan)")
 	fs.IntVar(&f.concurrency, "concurrency", min(4, runtime.NumCPU()), "containers scanned at once")
 	fs.BoolVar(&f.showPackages, "packages", true, "list each target's packages in table output")
 	fs.BoolVar(&f.verify, "verify-packages", false, "check every dpkg package file against its md5sums, like debsums (reads every package file: about 35-50 s on a 700-package Debian root, well under a second on distroless)")
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
 	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
+	f.compliance.register(fs)
 	n, err := parseFlags(fs, args, f)
 	if err != nil {
 		return nil, err
 	}
-	if f.output != "table" && f.output != "json" {
-		return nil, usageError{fmt.Sprintf("-o %q: want table or json", f.output)}
+	if f.output != "table" && f.output != "json" && f.output != "hdf" {
+		return nil, usageError{fmt.Sprintf("-o %q: want table, json or hdf", f.output)}
 	}
 	if err := checkSBOMFormat("--sbom-format", f.sbomFormat); err != nil {
 		return nil, err
@@ -117,6 +122,9 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return exitFatal, err
 	}
+	if f.engine, err = f.compliance.engine(log); err != nil {
+		return exitFatal, err
+	}
 	doc, err := scanTargets(ctx, f, log, stderr)
 	if err != nil {
 		return exitFatal, err
@@ -131,6 +139,13 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			return exitFatal, err
 		}
 		log.Info("SBOMs written", "dir", f.sbomDir, "files", len(files))
+	}
+	if f.compliance.hdfDir != "" {
+		files, err := writeHDFDir(f.compliance.hdfDir, f.engine, doc.Reports)
+		if err != nil {
+			return exitFatal, err
+		}
+		log.Info("HDF written", "dir", f.compliance.hdfDir, "files", len(files))
 	}
 	for _, r := range doc.Reports {
 		if r.Error != "" {
@@ -205,10 +220,17 @@ func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzer
 		Containers:  client,
 		Roots:       &node.ContainerRoots{Snapshots: snaps, Mounter: mounter, ProcRoot: f.procRoot, Options: opts},
 		Digests:     snaps,
+		Configs:     snaps,
 		Analyzers:   analyzers,
 		Concurrency: f.concurrency,
 		Node:        f.nodeName,
 		Log:         log,
+	}
+	if f.engine != nil {
+		s.PerTarget = func(_ context.Context, t scan.Target) ([]scan.Analyzer, func()) {
+			vols, release := openVolumes(t, f.compliance.hostRoot, opts, log)
+			return []scan.Analyzer{f.engine.Analyzer(t, vols)}, release
+		}
 	}
 	if isTerminal(stderr) {
 		s.Progress = func(done, total int) {
@@ -237,7 +259,7 @@ func scanDir(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers
 	if err != nil {
 		rep.Error = err.Error()
 	} else {
-		rep.Result = scan.Run(ctx, root, analyzers)
+		rep.Result = scan.Run(ctx, root, withCompliance(f, analyzers, rep.Target))
 		_ = root.Close()
 	}
 	rep.Duration = time.Since(rep.StartedAt)
@@ -254,13 +276,22 @@ func scanOCI(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers
 		rep.Target.Image = img.RefName
 		rep.Target.ImageDigest = img.ManifestDigest.String()
 		rep.Target.ImageID = img.ConfigDigest.String()
-		rep.Result = scan.Run(ctx, root, analyzers)
+		rep.Target.Config = node.ImageConfigOf(img.Config.Config)
+		rep.Result = scan.Run(ctx, root, withCompliance(f, analyzers, rep.Target))
 		if err := root.Close(); err != nil {
 			rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "fsaccess", Err: err.Error()})
 		}
 	}
 	rep.Duration = time.Since(rep.StartedAt)
 	return rep
+}
+
+// withCompliance adds the compliance analyzer for one target, last: packages() reads the others' inventory.
+func withCompliance(f *scanFlags, analyzers []scan.Analyzer, t scan.Target) []scan.Analyzer {
+	if f.engine == nil {
+		return analyzers
+	}
+	return append(append([]scan.Analyzer{}, analyzers...), f.engine.Analyzer(t, nil))
 }
 
 func envOr(key, def string) string {

@@ -62,6 +62,9 @@ fuzz:
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseDpkgStatus -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 60s
 	$(GO) test ./fsaccess -run '^$$' -fuzz FuzzRootOpen -fuzztime 60s
+	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseProfile -fuzztime 60s
+	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseConfig -fuzztime 60s
+	$(GO) test ./compliance -run '^$$' -fuzz FuzzAccounts -fuzztime 60s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

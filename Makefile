@@ -75,6 +75,9 @@ fuzz:
 	$(GO) test ./vuln -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s
 	$(GO) test ./vuln -run '^$$' -fuzz FuzzParseVEX -fuzztime 60s
 	$(GO) test ./vuln -run '^$$' -fuzz FuzzImportZip -fuzztime 60s
+	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseProfile -fuzztime 60s
+	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseConfig -fuzztime 60s
+	$(GO) test ./compliance -run '^$$' -fuzz FuzzAccounts -fuzztime 60s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -166,7 +166,10 @@ func (c *Client) Container(ctx context.Context, id string) (Container, error) {
 	return cs[0], nil
 }
 
-type podMeta struct{ name, namespace, uid string }
+type podMeta struct {
+	name, namespace, uid string
+	labels               map[string]string
+}
 
 func (c *Client) sandboxes(ctx context.Context) (map[string]podMeta, error) {
 	resp, err := c.rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
@@ -176,7 +179,7 @@ func (c *Client) sandboxes(ctx context.Context) (map[string]podMeta, error) {
 	m := make(map[string]podMeta, len(resp.GetItems()))
 	for _, s := range resp.GetItems() {
 		md := s.GetMetadata()
-		m[s.GetId()] = podMeta{name: md.GetName(), namespace: md.GetNamespace(), uid: md.GetUid()}
+		m[s.GetId()] = podMeta{name: md.GetName(), namespace: md.GetNamespace(), uid: md.GetUid(), labels: s.GetLabels()}
 	}
 	return m, nil
 }
@@ -197,6 +200,7 @@ func fromCRI(rc *runtimeapi.Container, pod podMeta) Container {
 		CreatedAt:    time.Unix(0, rc.GetCreatedAt()).UTC(),
 		Labels:       l,
 		Annotations:  rc.GetAnnotations(),
+		PodLabels:    pod.labels,
 	}
 	return ct
 }
@@ -219,6 +223,9 @@ func (c *Client) complete(ctx context.Context, ct *Container) error {
 		ct.ImageID = st.GetImageId()
 	}
 	ct.State = stateOf(st.GetState())
+	for _, m := range st.GetMounts() {
+		ct.Mounts = append(ct.Mounts, Mount{ContainerPath: m.GetContainerPath(), HostPath: m.GetHostPath(), ReadOnly: m.GetReadonly()})
+	}
 	if raw, ok := resp.GetInfo()["info"]; ok {
 		vi, err := parseVerboseInfo([]byte(raw))
 		if err != nil {
@@ -232,6 +239,7 @@ func (c *Client) complete(ctx context.Context, ct *Container) error {
 		if ct.PodSandboxID == "" {
 			ct.PodSandboxID = vi.SandboxID
 		}
+		ct.Security = vi.security()
 	}
 	return nil
 }
@@ -247,7 +255,42 @@ type verboseInfo struct {
 		Linux *struct {
 			CgroupsPath string `json:"cgroupsPath"`
 		} `json:"linux"`
+		Process *struct {
+			Capabilities *struct {
+				Bounding []string `json:"bounding"`
+			} `json:"capabilities"`
+		} `json:"process"`
 	} `json:"runtimeSpec"`
+	// Config is the CRI ContainerConfig the container was created with; containerd marshals it with the CRI
+	// types' own JSON tags.
+	Config *runtimeapi.ContainerConfig `json:"config"`
+}
+
+// security reads the security context from the CRI config and the bounding set from the runtime spec.
+func (vi verboseInfo) security() *SecurityContext {
+	sc := vi.Config.GetLinux().GetSecurityContext()
+	if sc == nil {
+		return nil
+	}
+	out := &SecurityContext{
+		Privileged:       sc.GetPrivileged(),
+		ReadOnlyRootfs:   sc.GetReadonlyRootfs(),
+		NoNewPrivs:       sc.GetNoNewPrivs(),
+		CapabilitiesAdd:  sc.GetCapabilities().GetAddCapabilities(),
+		CapabilitiesDrop: sc.GetCapabilities().GetDropCapabilities(),
+	}
+	if v := sc.GetRunAsUser(); v != nil {
+		u := v.GetValue()
+		out.RunAsUser = &u
+	}
+	if v := sc.GetRunAsGroup(); v != nil {
+		g := v.GetValue()
+		out.RunAsGroup = &g
+	}
+	if p := vi.RuntimeSpec.Process; p != nil && p.Capabilities != nil {
+		out.Bounding = p.Capabilities.Bounding
+	}
+	return out
 }
 
 func parseVerboseInfo(b []byte) (verboseInfo, error) {

@@ -51,6 +51,35 @@ type Container struct {
 	Pid         int    `json:"pid,omitempty"`
 	CgroupsPath string `json:"cgroupsPath,omitempty"`
 	RuntimeType string `json:"runtimeType,omitempty"`
+
+	// PodLabels are the pod's own labels (the sandbox's), which label selectors choose pods by.
+	PodLabels map[string]string `json:"podLabels,omitempty"`
+	// Mounts are the container's volumes as the runtime mounted them (ContainerStatus.mounts).
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Security is what the container was created with (the CRI config in the verbose status); nil when the runtime
+	// does not say.
+	Security *SecurityContext `json:"security,omitempty"`
+}
+
+// Mount is one volume of a container: where it appears inside and where it lives on the node.
+type Mount struct {
+	ContainerPath string `json:"containerPath"`
+	HostPath      string `json:"hostPath"`
+	ReadOnly      bool   `json:"readOnly"`
+}
+
+// SecurityContext is the part of the container's CRI security context and runtime spec compliance controls ask
+// about.
+type SecurityContext struct {
+	RunAsUser        *int64   `json:"runAsUser,omitempty"`
+	RunAsGroup       *int64   `json:"runAsGroup,omitempty"`
+	Privileged       bool     `json:"privileged"`
+	ReadOnlyRootfs   bool     `json:"readOnlyRootfs"`
+	NoNewPrivs       bool     `json:"noNewPrivs"`
+	CapabilitiesAdd  []string `json:"capabilitiesAdd,omitempty"`
+	CapabilitiesDrop []string `json:"capabilitiesDrop,omitempty"`
+	// Bounding is the runtime spec's bounding capability set, what the process can ever have.
+	Bounding []string `json:"bounding,omitempty"`
 }
 
 // Digest is the image's manifest digest when the runtime knows it by digest (ImageRef "repo@sha256:..."), else "".

@@ -9,6 +9,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // CRINamespace is the containerd namespace the CRI plugin keeps Kubernetes containers, images and snapshots in.
@@ -76,4 +77,23 @@ func (s *Snapshots) ImageDigest(ctx context.Context, containerID string) (string
 		return "", fmt.Errorf("get image %s of container %s: %w", c.Image, containerID, err)
 	}
 	return img.Target.Digest.String(), nil
+}
+
+// ImageConfig is the OCI config (user, env, entrypoint, ports, labels) of the image a container was created from,
+// read from containerd's content store for the node's platform. Compliance controls check it; the CRI does not
+// report it.
+func (s *Snapshots) ImageConfig(ctx context.Context, containerID string) (*ocispec.ImageConfig, error) {
+	c, err := s.client.ContainerService().Get(ctx, containerID)
+	if err != nil {
+		return nil, fmt.Errorf("get container %s: %w", containerID, err)
+	}
+	img, err := s.client.GetImage(ctx, c.Image)
+	if err != nil {
+		return nil, fmt.Errorf("get image %s of container %s: %w", c.Image, containerID, err)
+	}
+	spec, err := img.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read config of image %s: %w", c.Image, err)
+	}
+	return &spec.Config, nil
 }

@@ -39,11 +39,14 @@ type DigestResolver interface {
 type Scanner struct {
 	Containers ContainerSource
 	Roots      RootOpener
-	Digests    DigestResolver // optional
+	Digests    DigestResolver      // optional
+	Configs    ImageConfigResolver // optional: image configs for compliance controls
 	Analyzers  []scan.Analyzer
 	// Drift, when set, also lists what each container changed on top of its image (Result.Drift).
 	Drift        DriftSource
 	DriftOptions scan.DriftOptions
+	// PerTarget, when set, adds analyzers made for each target (compliance).
+	PerTarget TargetAnalyzers
 	// Concurrency bounds how many containers are mounted and scanned at once (default 2): each holds a mount and
 	// reads disk, and a node agent must not starve the workloads it watches.
 	Concurrency int
@@ -109,6 +112,13 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) scan.Repor
 			rep.Target.ImageDigest = d
 		}
 	}
+	if s.Configs != nil {
+		if cfg, err := s.Configs.ImageConfig(ctx, c.ID); err != nil {
+			log.Debug("image config unknown", "err", err)
+		} else {
+			rep.Target.Config = ImageConfigOf(*cfg)
+		}
+	}
 	root, access, err := s.Roots.OpenContainer(ctx, c)
 	if err != nil {
 		rep.Error = fmt.Sprintf("open root filesystem: %v", err)
@@ -117,7 +127,15 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) scan.Repor
 		return rep
 	}
 	rep.Target.Access = access
-	rep.Result = scan.Run(ctx, root, s.Analyzers)
+	analyzers := s.Analyzers
+	if s.PerTarget != nil {
+		extra, release := s.PerTarget(ctx, rep.Target)
+		if release != nil {
+			defer release()
+		}
+		analyzers = append(append([]scan.Analyzer{}, analyzers...), extra...)
+	}
+	rep.Result = scan.Run(ctx, root, analyzers)
 	if err := root.Close(); err != nil {
 		// The result stands; the leftover mount is the operator's problem to know about.
 		log.Error("release root filesystem", "err", err)
@@ -159,6 +177,9 @@ func containerTarget(node string, c cri.Container) scan.Target {
 		Image:       c.Image,
 		ImageDigest: c.Digest(),
 		ImageID:     c.ImageID,
+		Security:    securityOf(c.Security),
+		Mounts:      mountsOf(c.Mounts),
+		PodLabels:   c.PodLabels,
 	}
 }
 

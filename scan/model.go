@@ -110,6 +110,8 @@ type ControlResult struct {
 	// Waiver is set when a waiver applied (the control then counts as skipped until the waiver expires).
 	Waiver *Waiver             `json:"waiver,omitempty"`
 	Tags   map[string][]string `json:"tags,omitempty"`
+	// Checks are the results of the control's checks, in profile order (empty when only_if skipped it).
+	Checks []CheckResult `json:"checks,omitempty"`
 }
 
 // Waiver is an accepted exception to a control, with the reason and the date it stops applying.
@@ -250,6 +252,8 @@ type Target struct {
 	// Mounts are the container's volumes (ConfigMaps, Secrets, hostPaths) as the CRI reports them. Package scans skip
 	// them; compliance controls on a mounted path read the volume, confined like every other read.
 	Mounts []Mount `json:"mounts,omitempty"`
+	// PodLabels are the pod's labels (the CRI sandbox's), so compliance scopes can select pods like Kubernetes does.
+	PodLabels map[string]string `json:"podLabels,omitempty"`
 }
 
 // ImageConfig is the part of an OCI image config that controls check.
@@ -304,4 +308,14 @@ type Report struct {
 	Duration  time.Duration `json:"durationNs"`
 	Result    *Result       `json:"result,omitempty"`
 	Error     string        `json:"error,omitempty"`
+}
+
+// CheckResult is one check of a compliance control, as HDF's results[] records it: what was checked, how it came
+// out and what the target had when it failed.
+type CheckResult struct {
+	Desc      string        `json:"desc"`
+	Status    string        `json:"status"`
+	Message   string        `json:"message,omitempty"`
+	StartTime time.Time     `json:"startTime"`
+	RunTime   time.Duration `json:"runTimeNs"`
 }

@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdDaemon(ctx, args[1:], stdout, stderr)
 	case "db":
 		code, err = cmdDB(ctx, args[1:], stdout, stderr)
+	case "profile":
+		code, err = cmdProfile(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -89,6 +91,9 @@ Usage:
                                         fetch OSV archives (ETag/If-Modified-Since) and swap the database in
   rootscan db status [--db DIR] [--max-age 168h]
                                         what the database holds and how old it is (exit 1 when older than max-age)
+  rootscan scan --profile P [-o hdf]   evaluate compliance profiles (builtin:container-baseline is always on
+                                        unless --no-baseline); -o hdf writes Heimdall Data Format JSON
+  rootscan profile check PATH...        validate profiles (YAML, CEL checks) without scanning
   rootscan version                      print the version
 
 Run 'rootscan scan -h', 'rootscan sbom -h' and 'rootscan daemon -h' for the flags.

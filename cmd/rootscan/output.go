@@ -63,13 +63,15 @@ func writeOutput(w io.Writer, f *scanFlags, doc output) error {
 		return sbom.SARIF(w, doc.Reports, sbom.Options{ToolVersion: toolVersion()})
 	case "cyclonedx-vex":
 		return sbom.CycloneDXVEX(w, doc.Reports, sbom.Options{ToolVersion: toolVersion()})
+	case "hdf":
+		return writeHDF(w, f.engine, doc, f.container != "" || f.dir != "" || f.oci != "")
 	}
 	return writeTable(w, doc, f.showPackages)
 }
 
 func writeTable(w io.Writer, doc output, showPackages bool) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tDISTROLESS\tPACKAGES\tVULNERABILITIES\tFILE ERRORS\tSTATUS")
+	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tDISTROLESS\tPACKAGES\tVULNERABILITIES\tCOMPLIANCE\tFILE ERRORS\tSTATUS")
 	failed := 0
 	for _, r := range doc.Reports {
 		t := r.Target
@@ -91,7 +93,7 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 		if r.Result != nil && r.Result.Distroless != nil {
 			dl = distrolessLabel(r.Result.Distroless)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), dash(t.State), dash(t.Image), shortDigest(t.ImageDigest), osName, dl, pkgs, vulns, ferrs, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), dash(t.State), dash(t.Image), shortDigest(t.ImageDigest), osName, dl, pkgs, vulns, complianceSummary(r.Result), ferrs, status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -121,6 +123,11 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 		}
 		if err := writeVulnTable(w, r); err != nil {
 			return err
+		}
+		for _, c := range r.Result.Compliance {
+			if c.Status == scan.ControlFailed || c.Status == scan.ControlError {
+				fmt.Fprintf(w, "  compliance: %s %s/%s (%s) %s: %s\n", c.Status, c.Profile, c.ID, c.Severity, c.Title, c.Message)
+			}
 		}
 		for _, in := range r.Result.Integrity {
 			state := "modified"

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/node"
@@ -50,6 +51,9 @@ type scanFlags struct {
 	exitCode     int
 	vexDir       string
 	sevFilter    severityFilter
+	compliance   complianceFlags
+	// engine evaluates the compliance profiles; nil for commands and flags that evaluate none.
+	engine *compliance.Engine
 }
 
 // targetFlags registers the flags that choose and reach a target, shared by `scan` and `sbom`.
@@ -93,7 +97,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.SetOutput(stderr)
 	f.targetFlags(fs)
 	fs.StringVar(&f.namespace, "namespace", "", "only scan containers of pods in this Kubernetes namespace")
-	fs.StringVar(&f.output, "o", "table", "output format: table, json, sarif (SARIF 2.1.0 vulnerability results) or cyclonedx-vex (CycloneDX 1.6 with the vulnerabilities)")
+	fs.StringVar(&f.output, "o", "table", "output format: table, json, sarif (SARIF 2.1.0 vulnerability results), cyclonedx-vex (CycloneDX 1.6 with the vulnerabilities) or hdf (Heimdall Data Format compliance results: one document, or an array for a node scan)")
 	fs.StringVar(&f.dbDir, "db", dbDirDefault(), "vulnerability database directory (env ROOTSCAN_DB); without one, vulnerabilities are not checked")
 	fs.StringVar(&f.severity, "severity", "", "only report vulnerabilities of this severity and above (HIGH), or of exactly these (LOW,UNKNOWN)")
 	fs.IntVar(&f.exitCode, "exit-code", 0, "exit with this code when open (not VEX-suppressed) vulnerabilities remain after --severity")
@@ -104,12 +108,13 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
 	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
+	f.compliance.register(fs)
 	n, err := parseFlags(fs, args, f)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains([]string{"table", "json", "sarif", "cyclonedx-vex"}, f.output) {
-		return nil, usageError{fmt.Sprintf("-o %q: want table, json, sarif or cyclonedx-vex", f.output)}
+	if !slices.Contains([]string{"table", "json", "sarif", "cyclonedx-vex", "hdf"}, f.output) {
+		return nil, usageError{fmt.Sprintf("-o %q: want table, json, sarif, cyclonedx-vex or hdf", f.output)}
 	}
 	if f.sevFilter, err = parseSeverityFilter(f.severity); err != nil {
 		return nil, err
@@ -135,6 +140,9 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return exitFatal, err
 	}
+	if f.engine, err = f.compliance.engine(log); err != nil {
+		return exitFatal, err
+	}
 	doc, err := scanTargets(ctx, f, log, stderr)
 	if err != nil {
 		return exitFatal, err
@@ -153,6 +161,13 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			return exitFatal, err
 		}
 		log.Info("SBOMs written", "dir", f.sbomDir, "files", len(files))
+	}
+	if f.compliance.hdfDir != "" {
+		files, err := writeHDFDir(f.compliance.hdfDir, f.engine, doc.Reports)
+		if err != nil {
+			return exitFatal, err
+		}
+		log.Info("HDF written", "dir", f.compliance.hdfDir, "files", len(files))
 	}
 	// Findings decide the exit code first, as CI gates expect (trivy, grype): a partly failed scan that found
 	// vulnerabilities still fails the gate.
@@ -233,6 +248,7 @@ func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzer
 		Containers:  client,
 		Roots:       roots,
 		Digests:     snaps,
+		Configs:     snaps,
 		Analyzers:   analyzers,
 		Concurrency: f.concurrency,
 		Node:        f.nodeName,
@@ -240,6 +256,12 @@ func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzer
 	}
 	if f.drift {
 		s.Drift = roots
+	}
+	if f.engine != nil {
+		s.PerTarget = func(_ context.Context, t scan.Target) ([]scan.Analyzer, func()) {
+			vols, release := openVolumes(t, f.compliance.hostRoot, opts, log)
+			return []scan.Analyzer{f.engine.Analyzer(t, vols)}, release
+		}
 	}
 	if isTerminal(stderr) {
 		s.Progress = func(done, total int) {
@@ -268,7 +290,7 @@ func scanDir(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers
 	if err != nil {
 		rep.Error = err.Error()
 	} else {
-		rep.Result = scan.Run(ctx, root, analyzers)
+		rep.Result = scan.Run(ctx, root, withCompliance(f, analyzers, rep.Target))
 		_ = root.Close()
 	}
 	rep.Duration = time.Since(rep.StartedAt)
@@ -285,13 +307,22 @@ func scanOCI(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers
 		rep.Target.Image = img.RefName
 		rep.Target.ImageDigest = img.ManifestDigest.String()
 		rep.Target.ImageID = img.ConfigDigest.String()
-		rep.Result = scan.Run(ctx, root, analyzers)
+		rep.Target.Config = node.ImageConfigOf(img.Config.Config)
+		rep.Result = scan.Run(ctx, root, withCompliance(f, analyzers, rep.Target))
 		if err := root.Close(); err != nil {
 			rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "fsaccess", Err: err.Error()})
 		}
 	}
 	rep.Duration = time.Since(rep.StartedAt)
 	return rep
+}
+
+// withCompliance adds the compliance analyzer for one target, last: packages() reads the others' inventory.
+func withCompliance(f *scanFlags, analyzers []scan.Analyzer, t scan.Target) []scan.Analyzer {
+	if f.engine == nil {
+		return analyzers
+	}
+	return append(append([]scan.Analyzer{}, analyzers...), f.engine.Analyzer(t, nil))
 }
 
 func envOr(key, def string) string {

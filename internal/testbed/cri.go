@@ -48,6 +48,11 @@ type ContainerSpec struct {
 	// Labels and Annotations are added to kubelet's own labels.
 	Labels      map[string]string
 	Annotations map[string]string
+	// Mounts are volumes as kubelet passes them (a ConfigMap is a host directory mounted read-only).
+	Mounts []*runtimeapi.Mount
+	// RunAsUser and ReadonlyRootfs set the container's security context, as a pod spec's would.
+	RunAsUser      *int64
+	ReadonlyRootfs bool
 }
 
 // RunPod creates and starts a host-network pod sandbox and returns its ID.
@@ -137,8 +142,13 @@ func (c *Containerd) CreateContainer(ctx context.Context, sandboxID string, s Co
 		Linux: &runtimeapi.LinuxContainerConfig{
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 				NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions,
+				ReadonlyRootfs:   s.ReadonlyRootfs,
 			},
 		},
+		Mounts: s.Mounts,
+	}
+	if s.RunAsUser != nil {
+		cfg.Linux.SecurityContext.RunAsUser = &runtimeapi.Int64Value{Value: *s.RunAsUser}
 	}
 	if err := os.MkdirAll(filepath.Join(pod.LogDirectory, s.Name), 0o755); err != nil {
 		return "", fmt.Errorf("create container %s: log dir: %w", s.Name, err)

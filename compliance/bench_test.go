@@ -1,0 +1,81 @@
+package compliance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+// BenchmarkBaseline evaluates the built-in baseline (12 controls, four of them walking the whole tree) on a root
+// of about 10,000 files, the size of a Debian slim image, and reports controls per second.
+func BenchmarkBaseline(b *testing.B) {
+	files := map[string]string{}
+	for k, v := range testFiles {
+		files[k] = v
+	}
+	f := newFixture(b, files)
+	for d := range 100 {
+		dir := filepath.Join(f.dir, "usr/share/doc", fmt.Sprintf("pkg%03d", d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for i := range 100 {
+			name := fmt.Sprintf("file%03d.txt", i)
+			if i%10 == 0 {
+				name = fmt.Sprintf("cert%03d.pem", i) // key-like names make the key control read content
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("-----BEGIN CERTIFICATE-----\n"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	l, err := NewLoader(Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps, err := l.Load(Baseline)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := NewEngine(l, ps)
+	uid := int64(1000)
+	target := scan.Target{Config: &scan.ImageConfig{User: "app"}, Security: &scan.SecurityContext{RunAsUser: &uid}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	controls := 0
+	for b.Loop() {
+		rs := e.Evaluate(context.Background(), f.root, target, nil, &scan.Result{})
+		for _, r := range rs {
+			if r.Status == scan.ControlError {
+				b.Fatalf("%s: %s", r.ID, r.Message)
+			}
+		}
+		controls += len(rs)
+	}
+	b.ReportMetric(float64(controls)/b.Elapsed().Seconds(), "controls/s")
+}
+
+// BenchmarkFileControl is the cost of a control that stats and reads one file, without the tree walk.
+func BenchmarkFileControl(b *testing.B) {
+	f := newFixture(b, testFiles)
+	l, _ := NewLoader(Limits{})
+	p, err := l.Parse("b.yaml", []byte("name: b\ncontrols:\n  - id: a\n    checks:\n      - expr: file('/etc/passwd').mode_octal == '0644' && file('/etc/passwd').content.contains('root')\n      - expr: parse_config('/etc/ssh/sshd_config', 'sshd').permitrootlogin == 'no'\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := NewEngine(l, []*Profile{p})
+	b.ReportAllocs()
+	controls := 0
+	for b.Loop() {
+		rs := e.Evaluate(context.Background(), f.root, scan.Target{}, nil, nil)
+		if rs[0].Status != scan.ControlPassed {
+			b.Fatal(rs[0].Message)
+		}
+		controls++
+	}
+	b.ReportMetric(float64(controls)/b.Elapsed().Seconds(), "controls/s")
+}

@@ -1,0 +1,341 @@
+package compliance
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+// Limits bound what one evaluation may cost. Zero fields take the defaults.
+type Limits struct {
+	// MaxContentBytes bounds file(...).content and the account and config files parsed (default 4 MiB).
+	MaxContentBytes int64
+	// MaxConfigBytes bounds parse_config, etc/passwd, etc/group and etc/shadow (default 4 MiB).
+	MaxConfigBytes int64
+	// MaxHashBytes bounds file(...).sha256, which streams (default 1 GiB).
+	MaxHashBytes int64
+	// MaxDirEntries bounds directory(...).entries (default 100,000).
+	MaxDirEntries int
+	// MaxGlobResults and MaxGlobDepth bound glob() (defaults 10,000 and 32).
+	MaxGlobResults int
+	MaxGlobDepth   int
+	// MaxEntries and MaxDepth bound the walk behind files() (defaults 2,000,000 and 128, the scan walk's own).
+	MaxEntries int
+	MaxDepth   int
+	// CostLimit is CEL's runtime cost bound for one expression (default 100,000,000: a few seconds of CPU at
+	// most; files("/") over 100k entries with a filter costs about 2,000,000).
+	CostLimit uint64
+	// CheckTimeout bounds one expression's wall time, reads included (default 60s).
+	CheckTimeout time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxContentBytes, 4<<20)
+	def(&l.MaxConfigBytes, 4<<20)
+	def(&l.MaxHashBytes, 1<<30)
+	defInt(&l.MaxDirEntries, 100_000)
+	defInt(&l.MaxGlobResults, 10_000)
+	defInt(&l.MaxGlobDepth, 32)
+	defInt(&l.MaxEntries, 2_000_000)
+	defInt(&l.MaxDepth, 128)
+	if l.CostLimit == 0 {
+		l.CostLimit = 100_000_000
+	}
+	if l.CheckTimeout <= 0 {
+		l.CheckTimeout = 60 * time.Second
+	}
+	return l
+}
+
+// session is the state of one evaluation on one target: the view, the facts, and what was already read (the
+// tree walk, the accounts) so that twenty controls asking for users() parse etc/passwd once.
+type session struct {
+	ctx    context.Context
+	view   *view
+	target scan.Target
+	res    *scan.Result
+	lim    Limits
+	log    *slog.Logger
+	types  *celTypes
+
+	treeDone bool
+	treeData []*fileData
+	treeErr  error
+
+	usersDone  bool
+	usersData  []User
+	usersErr   error
+	groupsDone bool
+	groupsData []Group
+	groupsErr  error
+}
+
+func (s *session) warn(p string, err error) {
+	s.log.Debug("compliance: unreadable entry", "path", p, "err", err)
+}
+
+// celTypes are the object types of the resources, shared by every session of an environment.
+type celTypes struct {
+	file, user, group, pkg, image, security, mount *objectType
+}
+
+// newEnv is the CEL environment profiles are compiled in: standard CEL, the string, list, set and math
+// extensions, optional values, and the resource functions. The functions are declared here and bound per
+// evaluation (late binding), so one compiled profile serves every target.
+func newEnv() (*cel.Env, *celTypes, error) {
+	ct := &celTypes{
+		file: fileType(), user: userType(), group: groupType(), pkg: packageType(),
+		image: imageConfigType(), security: securityContextType(), mount: mountType(),
+	}
+	reg, err := types.NewRegistry()
+	if err != nil {
+		return nil, nil, err
+	}
+	prov := newProvider(reg, ct.file, ct.user, ct.group, ct.pkg, ct.image, ct.security, ct.mount)
+	late := cel.LateFunctionBinding()
+	fn := func(name string, args []*cel.Type, ret *cel.Type) cel.EnvOption {
+		id := name
+		for _, a := range args {
+			id += "_" + a.String()
+		}
+		return cel.Function(name, cel.Overload(id, args, ret, late))
+	}
+	str := cel.StringType
+	listOf := cel.ListType
+	env, err := cel.NewEnv(
+		cel.CustomTypeProvider(prov),
+		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Encoders(),
+		cel.OptionalTypes(),
+		cel.EnableMacroCallTracking(),
+		cel.CrossTypeNumericComparisons(true),
+		cel.ExpressionNodeLimit(10_000),
+		cel.ParserRecursionLimit(200),
+		fn("file", []*cel.Type{str}, ct.file.celTyp),
+		fn("directory", []*cel.Type{str}, ct.file.celTyp),
+		fn("files", []*cel.Type{str}, listOf(ct.file.celTyp)),
+		fn("glob", []*cel.Type{str}, listOf(str)),
+		fn("which", []*cel.Type{str}, listOf(str)),
+		fn("parse_config", []*cel.Type{str, str}, cel.DynType),
+		fn("packages", nil, listOf(ct.pkg.celTyp)),
+		fn("users", nil, listOf(ct.user.celTyp)),
+		fn("groups", nil, listOf(ct.group.celTyp)),
+		fn("image_config", nil, ct.image.celTyp),
+		fn("security_context", nil, ct.security.celTyp),
+		fn("mounts", nil, listOf(ct.mount.celTyp)),
+		fn("effective_uid", nil, cel.IntType),
+		cel.Function("octal", cel.Overload("octal_string", []*cel.Type{str}, cel.IntType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				n, err := strconv.ParseInt(string(v.(types.String)), 8, 64)
+				if err != nil {
+					return types.NewErr("octal(%q): not an octal number", string(v.(types.String)))
+				}
+				return types.Int(n)
+			}))),
+		cel.Function("mode_exceeds", cel.Overload("mode_exceeds_int_string", []*cel.Type{cel.IntType, str}, cel.BoolType,
+			cel.BinaryBinding(func(mode, max ref.Val) ref.Val {
+				m, err := strconv.ParseInt(string(max.(types.String)), 8, 64)
+				if err != nil {
+					return types.NewErr("mode_exceeds: %q is not an octal mode", string(max.(types.String)))
+				}
+				return types.Bool(int64(mode.(types.Int))&^m != 0)
+			}))),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compliance CEL environment: %w", err)
+	}
+	return env, ct, nil
+}
+
+// bindings are the resource functions of one session.
+func (s *session) bindings() map[string]cel.LateBoundFunction {
+	str := func(v ref.Val) string { return string(v.(types.String)) }
+	wrap := func(f func() (ref.Val, error)) ref.Val {
+		if err := s.ctx.Err(); err != nil {
+			return types.WrapErr(err)
+		}
+		v, err := f()
+		if err != nil {
+			return types.WrapErr(err)
+		}
+		return v
+	}
+	fileList := func(fds []*fileData) ref.Val {
+		vals := make([]ref.Val, len(fds))
+		for i, f := range fds {
+			vals[i] = s.types.file.value(f)
+		}
+		return types.NewRefValList(types.DefaultTypeAdapter, vals)
+	}
+	return map[string]cel.LateBoundFunction{
+		"file": func(_ string, args ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) { return s.types.file.value(s.statFile(str(args[0]))), nil })
+		},
+		"directory": func(_ string, args ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) { return s.types.file.value(s.statFile(str(args[0]))), nil })
+		},
+		"files": func(_ string, args ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) {
+				fds, err := s.files(str(args[0]))
+				if err != nil {
+					return nil, err
+				}
+				return fileList(fds), nil
+			})
+		},
+		"glob": func(_ string, args ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) {
+				l, err := s.glob(str(args[0]))
+				if err != nil {
+					return nil, err
+				}
+				return strList(l), nil
+			})
+		},
+		"which": func(_ string, args ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) { return strList(s.which(str(args[0]))), nil })
+		},
+		"parse_config": func(_ string, args ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) { return s.parseConfig(str(args[0]), str(args[1])) })
+		},
+		"packages": func(string, ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) {
+				var vals []ref.Val
+				if s.res != nil {
+					for _, p := range s.res.Packages {
+						vals = append(vals, s.types.pkg.value(p))
+					}
+				}
+				return types.NewRefValList(types.DefaultTypeAdapter, vals), nil
+			})
+		},
+		"users": func(string, ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) {
+				us, err := s.users()
+				if err != nil {
+					return nil, err
+				}
+				vals := make([]ref.Val, len(us))
+				for i, u := range us {
+					vals[i] = s.types.user.value(u)
+				}
+				return types.NewRefValList(types.DefaultTypeAdapter, vals), nil
+			})
+		},
+		"groups": func(string, ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) {
+				gs, err := s.groups()
+				if err != nil {
+					return nil, err
+				}
+				vals := make([]ref.Val, len(gs))
+				for i, g := range gs {
+					vals[i] = s.types.group.value(g)
+				}
+				return types.NewRefValList(types.DefaultTypeAdapter, vals), nil
+			})
+		},
+		"image_config": func(string, ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) { return s.types.image.value(s), nil })
+		},
+		"security_context": func(string, ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) { return s.types.security.value(s), nil })
+		},
+		"mounts": func(string, ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) {
+				vals := make([]ref.Val, len(s.target.Mounts))
+				for i, m := range s.target.Mounts {
+					vals[i] = s.types.mount.value(m)
+				}
+				return types.NewRefValList(types.DefaultTypeAdapter, vals), nil
+			})
+		},
+		"effective_uid": func(string, ...ref.Val) ref.Val {
+			return wrap(func() (ref.Val, error) { return types.Int(s.effectiveUID()), nil })
+		},
+	}
+}
+
+// parseConfig reads and parses a config file of the view.
+func (s *session) parseConfig(p, format string) (ref.Val, error) {
+	if _, err := ParseConfig(nil, format); err != nil && !isFormatKnown(format) {
+		return nil, err
+	}
+	fd := s.statFile(p)
+	if fd.err != nil {
+		return nil, fd.err
+	}
+	if fd.st == nil {
+		return nil, fmt.Errorf("parse_config %s: file does not exist", fd.path)
+	}
+	b, err := s.view.readFile(fd.resolved, s.lim.MaxConfigBytes)
+	if err != nil {
+		return nil, fmt.Errorf("parse_config: %w", err)
+	}
+	v, err := ParseConfig(b, format)
+	if err != nil {
+		return nil, fmt.Errorf("parse_config %s: %w", fd.path, err)
+	}
+	return types.DefaultTypeAdapter.NativeToValue(v), nil
+}
+
+func isFormatKnown(f string) bool {
+	switch f {
+	case FormatKeyValue, FormatINI, FormatYAML, FormatJSON, FormatTOML, FormatSSHD, FormatLoginDefs:
+		return true
+	}
+	return false
+}
+
+// costEstimator charges the resource functions by the work they do, so CostLimit bounds a check that calls
+// files("/") in a loop, not just one that loops in CEL.
+type costEstimator struct{}
+
+func (costEstimator) CallCost(function, _ string, _ []ref.Val, result ref.Val) *uint64 {
+	var c uint64
+	switch function {
+	case "files", "glob", "packages", "users", "groups":
+		if l, ok := result.(interface{ Size() ref.Val }); ok {
+			if n, ok := l.Size().(types.Int); ok {
+				c = uint64(n) + 1
+			}
+		}
+	case "file", "directory", "which", "parse_config":
+		c = 10
+	default:
+		return nil
+	}
+	return &c
+}
+
+// ctxReader stops a long read (hashing a big file) when the evaluation's context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

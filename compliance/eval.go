@@ -1,0 +1,222 @@
+package compliance
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+// Engine evaluates a set of profiles, with their scopes and waivers, on targets. It is safe for concurrent use:
+// all per-target state lives in the evaluation.
+type Engine struct {
+	Profiles []*Profile
+	// Scope picks the profiles of a target; nil means every profile everywhere.
+	Scope *Scope
+	// Waivers are accepted exceptions by control id.
+	Waivers Waivers
+	Limits  Limits
+	// Now is the clock waivers expire by (time.Now when nil).
+	Now func() time.Time
+	Log *slog.Logger
+
+	types *celTypes
+}
+
+// NewEngine makes an engine for profiles loaded by l.
+func NewEngine(l *Loader, profiles []*Profile) *Engine {
+	return &Engine{Profiles: profiles, Limits: l.lim, types: l.types}
+}
+
+// Evaluate runs every control of the target's profiles on fsys (the container's root) with its volumes, and
+// returns one result per control. res gives the inventory for packages(); it is read, not changed.
+func (e *Engine) Evaluate(ctx context.Context, fsys scan.FS, t scan.Target, vols []Volume, res *scan.Result) []scan.ControlResult {
+	s := &session{
+		ctx: ctx, view: newView(fsys, vols), target: t, res: res, lim: e.Limits.withDefaults(),
+		log: e.Log, types: e.types,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	act, err := cel.FunctionVars(map[string]any{}, s.bindings())
+	var out []scan.ControlResult
+	for _, p := range e.Scope.Select(e.Profiles, t) {
+		for _, c := range p.Controls {
+			r := scan.ControlResult{
+				Profile: p.Name, ID: c.ID, Title: c.Title, Impact: c.Impact, Severity: ImpactSeverity(c.Impact), Tags: c.Tags,
+			}
+			if err != nil {
+				r.Status, r.Message = scan.ControlError, err.Error()
+			} else {
+				e.evalControl(s, act, c, &r)
+			}
+			e.applyWaiver(c.ID, &r)
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ImpactSeverity maps an InSpec impact onto the shared severity scale, as InSpec and Heimdall do.
+func ImpactSeverity(impact float64) scan.Severity {
+	switch {
+	case impact >= 0.9:
+		return scan.SeverityCritical
+	case impact >= 0.7:
+		return scan.SeverityHigh
+	case impact >= 0.4:
+		return scan.SeverityMedium
+	case impact > 0:
+		return scan.SeverityLow
+	}
+	return scan.SeverityNone
+}
+
+func (e *Engine) evalControl(s *session, act cel.Activation, c *Control, r *scan.ControlResult) {
+	if c.OnlyIf != nil {
+		v, err := e.eval(s, act, &c.OnlyIf.prog)
+		switch {
+		case err != nil:
+			r.Status, r.Message = scan.ControlError, fmt.Sprintf("only_if: %v", err)
+			return
+		case v.Equal(types.False) == types.True:
+			r.Status = scan.ControlSkipped
+			r.Message = c.SkipMessage
+			if r.Message == "" {
+				r.Message = "only_if is false: " + oneLine(c.OnlyIf.Src)
+			}
+			return
+		case v.Type() != types.BoolType:
+			r.Status, r.Message = scan.ControlError, fmt.Sprintf("only_if gave %s, want bool", v.Type().TypeName())
+			return
+		}
+	}
+	var failed, errored []string
+	for i, ck := range c.Checks {
+		cr := scan.CheckResult{Desc: ck.Desc, StartTime: time.Now().UTC()}
+		v, err := e.eval(s, act, &ck.prog)
+		cr.RunTime = time.Since(cr.StartTime)
+		switch {
+		case err != nil:
+			cr.Status, cr.Message = scan.ControlError, err.Error()
+			errored = append(errored, fmt.Sprintf("check %d (%s): %v", i+1, ck.Desc, err))
+		case v == types.True:
+			cr.Status = scan.ControlPassed
+		case v == types.False:
+			cr.Status = scan.ControlFailed
+			cr.Message = "expected true: " + oneLine(ck.Src)
+			if ck.Observed != nil {
+				if ov, err := e.eval(s, act, &ck.Observed.prog); err == nil {
+					cr.Message = "observed " + formatVal(ov)
+				}
+			}
+			failed = append(failed, fmt.Sprintf("check %d (%s): %s", i+1, ck.Desc, cr.Message))
+		default:
+			cr.Status, cr.Message = scan.ControlError, fmt.Sprintf("expression gave %s, want bool", v.Type().TypeName())
+			errored = append(errored, fmt.Sprintf("check %d (%s): %s", i+1, ck.Desc, cr.Message))
+		}
+		r.Checks = append(r.Checks, cr)
+	}
+	switch {
+	case len(failed) > 0:
+		r.Status, r.Message = scan.ControlFailed, strings.Join(append(failed, errored...), "; ")
+	case len(errored) > 0:
+		r.Status, r.Message = scan.ControlError, strings.Join(errored, "; ")
+	default:
+		r.Status = scan.ControlPassed
+	}
+}
+
+// eval runs one program under the check timeout; an error value is returned as an error.
+func (e *Engine) eval(s *session, act cel.Activation, prog *cel.Program) (ref.Val, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.lim.CheckTimeout)
+	defer cancel()
+	v, _, err := (*prog).ContextEval(ctx, act)
+	if err != nil {
+		return nil, err
+	}
+	if types.IsError(v) {
+		return nil, v.(*types.Err)
+	}
+	return v, nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// maxObserved bounds how much of an observed value goes into a message (a SIEM event, a table cell).
+const (
+	maxObservedItems = 20
+	maxObservedBytes = 2000
+)
+
+// formatVal renders a CEL value for a failure message: strings quoted, lists and maps shortened.
+func formatVal(v ref.Val) string {
+	var b strings.Builder
+	writeVal(&b, v, 0)
+	s := b.String()
+	if len(s) > maxObservedBytes {
+		s = s[:maxObservedBytes] + "..."
+	}
+	return s
+}
+
+func writeVal(b *strings.Builder, v ref.Val, depth int) {
+	if depth > 8 || b.Len() > maxObservedBytes {
+		b.WriteString("...")
+		return
+	}
+	switch t := v.(type) {
+	case types.String:
+		b.WriteString(strconv.Quote(string(t)))
+	case *object:
+		if fd, ok := t.v.(*fileData); ok {
+			fmt.Fprintf(b, "file(%q)", fd.path)
+			return
+		}
+		b.WriteString(t.t.name)
+	case traits.Lister:
+		n, _ := t.Size().(types.Int)
+		b.WriteByte('[')
+		for i := types.Int(0); i < n; i++ {
+			if i == maxObservedItems {
+				fmt.Fprintf(b, ", ... %d more", n-i)
+				break
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeVal(b, t.Get(i), depth+1)
+		}
+		b.WriteByte(']')
+	case traits.Mapper:
+		b.WriteByte('{')
+		it := t.Iterator()
+		for i := 0; it.HasNext() == types.True; i++ {
+			if i == maxObservedItems {
+				b.WriteString(", ...")
+				break
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			k := it.Next()
+			writeVal(b, k, depth+1)
+			b.WriteString(": ")
+			writeVal(b, t.Get(k), depth+1)
+		}
+		b.WriteByte('}')
+	default:
+		fmt.Fprint(b, v.Value())
+	}
+}

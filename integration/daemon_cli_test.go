@@ -216,8 +216,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 	recv := newSIEMReceiver(t)
 	state := filepath.Join(t.TempDir(), "state")
 	mounts := filepath.Join(t.TempDir(), "mounts")
+	dbDir := filepath.Join(t.TempDir(), "db")
 	args := []string{"--runtime-endpoint", bed.Address(), "--state-dir", state, "--mount-dir", mounts,
-		"--node-name", "node-1", "--resync", "2s", "--sink", recv.srv.URL + "/hook?format=json"}
+		"--node-name", "node-1", "--resync", "2s", "--sink", recv.srv.URL + "/hook?format=json", "--db", dbDir, "--db-reload", "1s"}
 	d := startDaemonProc(t, args...)
 	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 
@@ -237,6 +238,30 @@ func TestDaemonEndToEnd(t *testing.T) {
 		return ok && v == float64(len(img.Packages()))
 	})
 	t.Logf("container start to findings on /metrics: %v", time.Since(started))
+
+	// The built-in compliance baseline ran on the container (a distroless image passes its shell control).
+	_, body := d.get("/metrics")
+	if v, ok := metric(body, exporter.MetricComplianceControls, append(labels, "status=passed")...); !ok || v < 1 {
+		t.Errorf("%s{status=passed} = %v (found %v), want the baseline's passing controls", exporter.MetricComplianceControls, v, ok)
+	}
+
+	// A vulnerability database appears (as `rootscan db update` would swap it in): the running daemon picks it up
+	// without restart and every container is matched again, with no filesystem read.
+	if res := runRootscan(t, time.Minute, "db", "import", "--db", dbDir, vulnTestdata); res.code != 0 {
+		t.Fatalf("db import: exit %d: %s", res.code, res.stderr)
+	}
+	waitUntil(t, "glibc's advisory at the SIEM after the database appeared", 30*time.Second, func() bool {
+		return recv.find(exporter.EventFindingOpened, c1, func(e exporter.Event) bool {
+			return e.Finding != nil && e.Finding.Vulnerability != nil && e.Finding.Vulnerability.ID == "DEBIAN-CVE-2010-4756"
+		})
+	})
+	_, body = d.get("/metrics")
+	if v, ok := metric(body, exporter.MetricVulnerabilities, append(labels, "severity=low", "fixable=false")...); !ok || v < 2 {
+		t.Errorf("%s{severity=low,fixable=false} = %v (found %v), want glibc's two unfixed LOW advisories", exporter.MetricVulnerabilities, v, ok)
+	}
+	if v, ok := metric(body, exporter.MetricVulnDBLoaded); !ok || v != 1 {
+		t.Errorf("%s = %v (found %v), want 1", exporter.MetricVulnDBLoaded, v, ok)
+	}
 
 	// The container drops an executable into its own layer: drift is a finding, opened at the SIEM.
 	upper, _ := snapshotDirs(t, bed, c1)
@@ -259,7 +284,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 	}
 	waitUntil(t, "drift of usr/local/bin/miner at the SIEM", 30*time.Second, driftOpened("miner"))
-	_, body := d.get("/metrics")
+	_, body = d.get("/metrics")
 	if v, ok := metric(body, exporter.MetricDriftPaths, append(labels, "change=added", "executable=true")...); !ok || v < 1 {
 		t.Errorf("%s{change=added,executable=true} = %v (found %v), want >= 1", exporter.MetricDriftPaths, v, ok)
 	}

@@ -58,7 +58,8 @@ type Daemon struct {
 	Views      Views
 	// Roots opens a container's merged root; also the fallback for snapshotters Views cannot mount.
 	Roots     RootOpener
-	Digests   DigestResolver // optional
+	Digests   DigestResolver      // optional
+	Configs   ImageConfigResolver // optional: image configs for compliance controls
 	Analyzers []scan.Analyzer
 	Enrichers []Enricher
 	Checks    []RootCheck
@@ -390,6 +391,13 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 	if rep.Target.ImageDigest == "" && d.Digests != nil {
 		if dg, err := d.Digests.ImageDigest(ctx, c.ID); err == nil {
 			rep.Target.ImageDigest = dg
+		}
+	}
+	if prev != nil && prev.target.Config != nil {
+		rep.Target.Config = prev.target.Config
+	} else if d.Configs != nil {
+		if cfg, err := d.Configs.ImageConfig(ctx, c.ID); err == nil {
+			rep.Target.Config = ImageConfigOf(*cfg)
 		}
 	}
 	fail := func(err error) (string, scan.Report) {

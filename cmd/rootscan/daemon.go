@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,11 +23,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/node"
 	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/vuln"
 )
 
 // daemonConfig is the daemon's configuration file; every field has a flag of the same meaning, and a flag given on
@@ -45,6 +48,12 @@ type daemonConfig struct {
 	LogLevel          string        `yaml:"logLevel"`
 	ProcRoot          string        `yaml:"procRoot"`
 	MaxFileSize       int64         `yaml:"maxFileSize"`
+	DB                string        `yaml:"db"`
+	VEX               string        `yaml:"vex"`
+	// DBReload is how often the database file is checked for replacement (db update swaps it atomically).
+	DBReload time.Duration `yaml:"dbReload"`
+	// compliance flags are command-line only for now (profiles are files; the config file names them with flags).
+	compliance complianceFlags
 }
 
 func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
@@ -67,6 +76,10 @@ func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.ProcRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
+	fs.StringVar(&c.DB, "db", dbDirDefault(), "vulnerability database directory (env ROOTSCAN_DB); replaced databases are picked up without restart")
+	fs.StringVar(&c.VEX, "vex", "", "folder of OpenVEX documents (or a mounted ConfigMap), re-read on SIGHUP")
+	fs.DurationVar(&c.DBReload, "db-reload", 30*time.Second, "how often to look for a replaced vulnerability database")
+	c.compliance.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -117,6 +130,13 @@ func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 		}
 	})
 	merge("sink", func() { c.Sinks = fromFile.Sinks })
+	merge("db", func() { c.DB = or(fromFile.DB, c.DB) })
+	merge("vex", func() { c.VEX = or(fromFile.VEX, c.VEX) })
+	merge("db-reload", func() {
+		if fromFile.DBReload > 0 {
+			c.DBReload = fromFile.DBReload
+		}
+	})
 	return c, nil
 }
 
@@ -172,6 +192,7 @@ type daemonRun struct {
 	metrics  *exporter.Metrics
 	health   *exporter.Health
 	loop     *node.Daemon
+	vulns    *vulnEnricher
 	server   *http.Server
 	listener net.Listener
 }
@@ -236,6 +257,24 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 		return nil, err
 	}
 
+	r.vulns = &vulnEnricher{log: log}
+	if r.vulns.store, err = vuln.NewStore(c.DB); err != nil {
+		return nil, fmt.Errorf("vulnerability database %s: %w", c.DB, err)
+	}
+	r.vulns.vexDir = c.VEX
+	if err := r.vulns.loadVEX(); err != nil {
+		return nil, err
+	}
+	r.noteDB()
+	engine, err := c.compliance.engine(log)
+	if err != nil {
+		return nil, err
+	}
+	var checks []node.RootCheck
+	if engine != nil {
+		checks = append(checks, &complianceCheck{engine: engine, hostRoot: c.compliance.hostRoot, opts: fsaccess.Options{MaxFileSize: c.MaxFileSize}, log: log})
+	}
+
 	roots := &node.ContainerRoots{Snapshots: r.snaps, Mounter: r.mounter, ProcRoot: c.ProcRoot, Options: fsaccess.Options{MaxFileSize: c.MaxFileSize}}
 	r.loop = &node.Daemon{
 		Containers: r.client,
@@ -243,7 +282,10 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 		Views:      roots,
 		Roots:      roots,
 		Digests:    r.snaps,
+		Configs:    r.snaps,
 		Analyzers:  analyzers,
+		Enrichers:  []node.Enricher{r.vulns},
+		Checks:     checks,
 		Cache:      cache,
 		Drift: func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, []scan.FileError, error) {
 			return scan.Drift(ctx, upper, image, scan.DriftOptions{})
@@ -306,14 +348,33 @@ func (r *daemonRun) run(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	dbTick := time.NewTicker(max(r.cfg.DBReload, time.Second))
+	defer dbTick.Stop()
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				r.log.Info("SIGHUP: re-publishing findings")
+				r.log.Info("SIGHUP: reloading the vulnerability database and VEX, re-publishing findings")
+				if _, err := r.vulns.store.Reload(); err != nil && !errors.Is(err, vuln.ErrNoDatabase) {
+					r.log.Warn("reload vulnerability database", "err", err)
+				}
+				if err := r.vulns.loadVEX(); err != nil {
+					r.log.Warn("reload VEX", "err", err)
+				}
+				r.noteDB()
 				r.loop.Republish(ctx)
+			case <-dbTick.C:
+				swapped, err := r.vulns.store.Reload()
+				if err != nil && !errors.Is(err, vuln.ErrNoDatabase) {
+					r.log.Warn("reload vulnerability database", "err", err)
+				}
+				if swapped {
+					r.log.Info("vulnerability database replaced; re-matching every container")
+					r.noteDB()
+					r.loop.Republish(ctx)
+				}
 			}
 		}
 	}()
@@ -381,9 +442,75 @@ func (r *daemonRun) close() {
 	if r.snaps != nil {
 		r.snaps.Close()
 	}
+	if r.vulns != nil && r.vulns.store != nil {
+		r.vulns.store.Close()
+	}
 	if r.client != nil {
 		r.client.Close()
 	}
+}
+
+// noteDB tells the health metrics which database is loaded (its build time gives the age alert its input), and logs
+// once when there is none: a daemon without a database still reports everything else.
+func (r *daemonRun) noteDB() {
+	db := r.vulns.store.Current()
+	if db == nil {
+		r.health.SetVulnDB(time.Time{})
+		r.log.Warn("no vulnerability database; vulnerabilities are not checked", "db", r.cfg.DB)
+		return
+	}
+	info := db.Info()
+	r.health.SetVulnDB(info.Built)
+	r.log.Info("vulnerability database loaded", "path", db.Path(), "built", info.Built, "advisories", info.Advisories)
+}
+
+// vulnEnricher matches every published report against the current database and applies VEX, so a new database
+// or VEX document changes findings without any filesystem being read again.
+type vulnEnricher struct {
+	store  *vuln.Store
+	vexDir string
+	vex    atomic.Pointer[vuln.VEX]
+	log    *slog.Logger
+}
+
+func (v *vulnEnricher) loadVEX() error {
+	if v.vexDir == "" {
+		return nil
+	}
+	x, err := vuln.LoadVEX(v.vexDir)
+	if err != nil {
+		return fmt.Errorf("load VEX %s: %w", v.vexDir, err)
+	}
+	v.vex.Store(x)
+	return nil
+}
+
+func (v *vulnEnricher) Enrich(ctx context.Context, rep *scan.Report) error {
+	if rep.Result == nil || v.store.Current() == nil {
+		return nil
+	}
+	rep.Result.Vulnerabilities = nil
+	if err := v.store.Match(ctx, rep.Result); err != nil {
+		return fmt.Errorf("match vulnerabilities: %w", err)
+	}
+	v.vex.Load().Apply(rep.Target, rep.Result.Vulnerabilities)
+	return nil
+}
+
+// complianceCheck evaluates the profiles on a container's mounted root, with its volumes (ConfigMaps, Secrets)
+// layered over it as the container sees them.
+type complianceCheck struct {
+	engine   *compliance.Engine
+	hostRoot string
+	opts     fsaccess.Options
+	log      *slog.Logger
+}
+
+func (c *complianceCheck) Check(ctx context.Context, root scan.FS, rep *scan.Report) error {
+	vols, release := openVolumes(rep.Target, c.hostRoot, c.opts, c.log)
+	defer release()
+	rep.Result.Compliance = c.engine.Evaluate(ctx, root, rep.Target, vols, rep.Result)
+	return nil
 }
 
 // cacheKey names the analyzer set and version, so cached image analyses from another build are not trusted.

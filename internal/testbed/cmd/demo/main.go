@@ -17,6 +17,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -198,7 +200,16 @@ func run(ctx context.Context, rootscanBin, ctrdBin string) (retErr error) {
 	// still run.
 	var errs []error
 	fail := func(err error) { say("FAILED: %v", err); errs = append(errs, err) }
-	base := []string{"scan", "--runtime-endpoint", "unix://" + c.Address(), "--mount-dir", mountDir}
+	dbDir := filepath.Join(tmp, "db")
+	header("an offline vulnerability database from OSV records")
+	say("no feed is reachable here: these are real, published advisories kept as test data (vuln/testdata/osv)")
+	importArgs := []string{"db", "import", "--db", dbDir, "vuln/testdata/osv"}
+	fmt.Printf("$ %s %s\n", rootscanBin, strings.Join(importArgs, " "))
+	if _, err := runRootscan(ctx, rs, importArgs, os.Stdout); err != nil {
+		fail(fmt.Errorf("rootscan db import: %w", err))
+	}
+
+	base := []string{"scan", "--runtime-endpoint", "unix://" + c.Address(), "--mount-dir", mountDir, "--db", dbDir}
 	header("rootscan: every container of the node, from outside")
 	fmt.Printf("$ %s %s\n\n", rootscanBin, strings.Join(base, " "))
 	took, err := runRootscan(ctx, rs, base, os.Stdout)
@@ -219,6 +230,11 @@ func run(ctx context.Context, rootscanBin, ctrdBin string) (retErr error) {
 		fail(err)
 	}
 
+	header("rootscan daemon: the same node as the DaemonSet sees it, /metrics and SIEM events")
+	if err := demoDaemon(ctx, rs, c.Address(), tmp, dbDir); err != nil {
+		fail(fmt.Errorf("rootscan daemon: %w", err))
+	}
+
 	header("checking /proc/self/mountinfo and the pods after the scans")
 	if left, err := releaseMounts(mountDir); err != nil || len(left) > 0 {
 		fail(fmt.Errorf("rootscan left mounts under %s: %q %v", mountDir, left, err))
@@ -232,6 +248,101 @@ func run(ctx context.Context, rootscanBin, ctrdBin string) (retErr error) {
 		say("shop/web/app still runs: the scans never entered it nor mounted its overlay a second time")
 	}
 	return errors.Join(errs...)
+}
+
+// demoDaemon runs `rootscan daemon` until its first node check is done, shows the findings series it serves on
+// /metrics and the events it wrote to a file sink, then stops it with SIGTERM as Kubernetes would.
+func demoDaemon(ctx context.Context, bin, address, tmp, dbDir string) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	listen := l.Addr().String()
+	l.Close()
+	events := filepath.Join(tmp, "events.jsonl")
+	args := []string{"daemon", "--runtime-endpoint", "unix://" + address, "--listen", listen,
+		"--state-dir", filepath.Join(tmp, "state"), "--mount-dir", filepath.Join(tmp, "daemon-mounts"),
+		"--db", dbDir, "--node-name", "demo-node", "--log-level", "warn", "--sink", "file:" + events + "?format=ecs"}
+	fmt.Printf("$ %s %s &\n", bin, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	base := "http://" + listen
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Printf("\n$ curl -s %s/metrics | grep 'container=\"app\"' | grep -v ' 0$'\n", base)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "rootscan_container_") && strings.Contains(line, `container="app"`) && !strings.HasSuffix(line, " 0") {
+			fmt.Println(line)
+		}
+	}
+	fmt.Printf("\n$ curl -s %s/metrics | grep -E '^rootscan_(scans_total|cache_(hits|misses)_total|mounts_held|vuln_db_loaded)'\n", base)
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, m := range []string{"rootscan_scans_total", "rootscan_cache_hits_total", "rootscan_cache_misses_total", "rootscan_mounts_held", "rootscan_vuln_db_loaded"} {
+			if strings.HasPrefix(line, m) {
+				fmt.Println(line)
+			}
+		}
+	}
+	// Events reach the file sink through the spool a moment after the findings are published.
+	time.Sleep(time.Second)
+	b, err := os.ReadFile(events)
+	if err != nil {
+		return fmt.Errorf("read SIEM events: %w", err)
+	}
+	counts := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e struct {
+			Event struct {
+				Action string `json:"action"`
+			} `json:"event"`
+			Rootscan struct {
+				Finding struct {
+					Kind string `json:"kind"`
+				} `json:"finding"`
+			} `json:"rootscan"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil {
+			counts[e.Event.Action+" "+e.Rootscan.Finding.Kind]++
+		}
+	}
+	fmt.Printf("\n$ jq -r '.event.action + \" \" + .rootscan.finding.kind' %s | sort | uniq -c\n", events)
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Printf("%7d %s\n", counts[k], k)
+	}
+	if len(counts) == 0 {
+		return fmt.Errorf("no SIEM events written to %s", events)
+	}
+	return nil
 }
 
 // runRootscan runs rootscan with its stderr on the terminal. A cancelled ctx
@@ -271,8 +382,10 @@ func summarise(out []byte, want []ociimage.DebPackage) error {
 	}
 	found := map[string]string{}
 	for _, p := range r.Result.Packages {
-		found[p.Name] = p.Version
-		say("package  %-16s %-22s source %s", p.Name, p.Version, p.Source)
+		say("package  %-9s %-20s %-22s %s", p.Ecosystem, p.Name, p.Version, p.PURL)
+		if p.Ecosystem == scan.EcosystemDebian {
+			found[p.Name] = p.Version
+		}
 	}
 	for _, p := range want {
 		if found[p.Name] != p.Version {
@@ -280,10 +393,28 @@ func summarise(out []byte, want []ociimage.DebPackage) error {
 		}
 	}
 	if len(found) != len(want) {
-		return fmt.Errorf("rootscan -o json: %d packages, the image was built from %d", len(found), len(want))
+		return fmt.Errorf("rootscan -o json: %d Debian packages, the image was built from %d", len(found), len(want))
 	}
-	say("= exactly the %d .debs the image was built from, read without exec", len(want))
+	say("= exactly the %d .debs the image was built from (and the Go program's build info), read without exec", len(want))
+	for _, v := range r.Result.Vulnerabilities {
+		say("vuln     %-24s %-8s %s %s (fixed: %s)", v.ID, v.Severity, v.Package, v.Version, dash(v.FixedVersion))
+	}
+	for _, c := range r.Result.Compliance {
+		if c.Status != scan.ControlPassed {
+			say("control  %-8s %s %s: %s", c.Status, c.ID, c.Title, c.Message)
+		}
+	}
+	for _, f := range r.Result.Files {
+		say("unowned  %s (%s, %d bytes, sha256 %.12s)", f.Path, f.Kind, f.Size, f.SHA256)
+	}
 	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // releaseMounts returns the mounts at or under dir that /proc/self/mountinfo

@@ -43,6 +43,7 @@ type scanFlags struct {
 	verify       bool
 	sbomDir      string
 	sbomFormat   string
+	forward      forwardFlags
 }
 
 // targetFlags registers the flags that choose and reach a target, shared by `scan` and `sbom`.
@@ -92,6 +93,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.BoolVar(&f.verify, "verify-packages", false, "check every dpkg package file against its md5sums, like debsums (reads every package file: about 35-50 s on a 700-package Debian root, well under a second on distroless)")
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
 	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
+	f.forward.register(fs)
 	n, err := parseFlags(fs, args, f)
 	if err != nil {
 		return nil, err
@@ -104,6 +106,9 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	}
 	if n > 1 {
 		return nil, usageError{"--container, --dir and --oci are exclusive"}
+	}
+	if err := f.forward.check(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -131,6 +136,12 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			return exitFatal, err
 		}
 		log.Info("SBOMs written", "dir", f.sbomDir, "files", len(files))
+	}
+	if len(f.forward.sinks) > 0 {
+		if err := forwardEvents(ctx, f.forward, f.nodeName, doc.Reports, log); err != nil {
+			log.Error("forward events", "err", err)
+			return exitPartial, nil
+		}
 	}
 	for _, r := range doc.Reports {
 		if r.Error != "" {

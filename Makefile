@@ -62,6 +62,8 @@ fuzz:
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseDpkgStatus -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 60s
 	$(GO) test ./fsaccess -run '^$$' -fuzz FuzzRootOpen -fuzztime 60s
+	$(GO) test ./exporter -run '^$$' -fuzz FuzzSegmentReader -fuzztime 60s
+	$(GO) test ./exporter -run '^$$' -fuzz FuzzCEFEscape -fuzztime 60s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -260,4 +261,51 @@ func testPKI(t *testing.T) (*tls.Config, string) {
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}, caFile
+}
+
+func TestSyslogLFFraming(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lines := make(chan string, 10)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		sc := bufio.NewScanner(c)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	sink, err := ParseSink("syslog+tcp://" + l.Addr().String() + "?framing=lf&format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	evs := testEvents("lf", 2)
+	if err := sink.Send(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		select {
+		case line := <-lines:
+			msg, err := rfc5424.NewParser().Parse([]byte(line))
+			if err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			if id := (*msg.(*rfc5424.SyslogMessage).StructuredData)["rootscan@32473"]["id"]; id != e.ID {
+				t.Fatalf("id %s, want %s", id, e.ID)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no line received")
+		}
+	}
+	if _, err := ParseSink("syslog+udp://x?framing=lf"); err == nil {
+		t.Fatal("framing on UDP accepted")
+	}
 }

@@ -78,6 +78,8 @@ fuzz:
 	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseProfile -fuzztime 60s
 	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseConfig -fuzztime 60s
 	$(GO) test ./compliance -run '^$$' -fuzz FuzzAccounts -fuzztime 60s
+	$(GO) test ./exporter -run '^$$' -fuzz FuzzSegmentReader -fuzztime 60s
+	$(GO) test ./exporter -run '^$$' -fuzz FuzzCEFEscape -fuzztime 60s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -85,6 +85,9 @@ func (t *Tracker) Observe(ctx context.Context, rep scan.Report) ([]Event, error)
 	}
 	next := &trackState{Key: key, Target: identity(rep.Target), Generation: prev.Generation + 1, Open: make(map[string]openFinding)}
 	at := rep.StartedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
 	var events []Event
 	if rep.Error != "" || rep.Result == nil {
 		if prev.Failed {

@@ -180,7 +180,8 @@ func (d *Dispatcher) Dropped() uint64 {
 }
 
 // Close stops accepting events, keeps delivering until every spool is empty or ctx is done, then stops and closes
-// spools and sinks. Undelivered events stay spooled for the next start.
+// spools and sinks. Undelivered events stay spooled for the next start. Give ctx a deadline: with a sink down and
+// no deadline, Close waits for the sink to come back.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
 	if d.closed {

@@ -105,8 +105,8 @@ func NewHTTPSink(rawURL string, o HTTPOptions) (*HTTPSink, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = map[string]string{PresetSplunk: "/services/collector/event", PresetElasticsearch: "/_bulk"}[o.Preset]
+	if def := map[string]string{PresetSplunk: "/services/collector/event", PresetElasticsearch: "/_bulk"}[o.Preset]; def != "" && (u.Path == "" || u.Path == "/") {
+		u.Path = def
 	}
 	s := &HTTPSink{preset: o.Preset, format: o.Format, index: cmpOrStr(o.Index, "rootscan-events"), user: u.User}
 	switch o.Preset {

@@ -37,7 +37,7 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 //	stdout[?format=F]                             JSON lines (or CEF lines) on standard output
 //	file:/path[?format=F&max_size_mb=100&keep=5]  a file rotated by size, keep rotated files kept
 //	syslog+udp://host[:514][?format=F]            RFC 5424 over UDP (RFC 5426), one message per datagram
-//	syslog+tcp://host[:514][?format=F]            RFC 5424 over TCP, octet counting (RFC 6587 3.4.1)
+//	syslog+tcp://host[:514][?format=F&framing=lf] RFC 5424 over TCP, octet counting (RFC 6587 3.4.1) or LF-terminated
 //	syslog+tls://host[:6514][?ca=FILE&cert=FILE&key=FILE&insecure=1]  RFC 5425 over TLS
 //	http(s)://host/path[?format=F&preset=splunk|elasticsearch&token_env=VAR&index=I&timeout=10s&ca=FILE&insecure=1]
 //

@@ -17,7 +17,8 @@ import (
 	"github.com/rootscan/rootscan/scan"
 )
 
-// SyslogSink sends RFC 5424 messages over UDP (RFC 5426), TCP (RFC 6587 octet counting) or TLS (RFC 5425), the
+// SyslogSink sends RFC 5424 messages over UDP (RFC 5426), TCP (RFC 6587 octet counting, or LF framing with
+// ?framing=lf) or TLS (RFC 5425), the
 // transports every SIEM collector (rsyslog, syslog-ng, ArcSight and QRadar connectors, Splunk) accepts.
 //
 // Delivery: UDP has none (a datagram written is a datagram sent). Over TCP and TLS a write that succeeds reached the
@@ -37,6 +38,9 @@ type SyslogSink struct {
 	buf       bytes.Buffer
 	maxDgram  int
 	hostnameF func() (string, error)
+	// lf frames TCP messages with a trailing LF (RFC 6587 non-transparent framing) instead of octet counting, for
+	// receivers that only split on newlines. Safe because no format renders a line break inside an event.
+	lf bool
 }
 
 func parseSyslogSink(u *url.URL, opt func(string) string) (Sink, error) {
@@ -65,6 +69,17 @@ func parseSyslogSink(u *url.URL, opt func(string) string) (Sink, error) {
 		}
 		facility = 16 + i
 	}
+	lf := false
+	switch v := opt("framing"); v {
+	case "", "octet":
+	case "lf":
+		if network == "udp" {
+			return nil, errors.New("option framing applies to tcp and tls only")
+		}
+		lf = true
+	default:
+		return nil, fmt.Errorf("option framing=%q: want octet or lf", v)
+	}
 	timeout, err := durationOpt(opt, "timeout", 10*time.Second)
 	if err != nil {
 		return nil, err
@@ -76,7 +91,10 @@ func parseSyslogSink(u *url.URL, opt func(string) string) (Sink, error) {
 		}
 	}
 	s := NewSyslogSink(network, addr, conf, f)
-	s.facility, s.timeout = facility, timeout
+	s.facility, s.timeout, s.lf = facility, timeout, lf
+	if lf {
+		s.name += "&framing=lf"
+	}
 	return s, nil
 }
 
@@ -115,6 +133,11 @@ func (s *SyslogSink) Send(ctx context.Context, events []Event) error {
 				s.reset()
 				return fmt.Errorf("send syslog datagram to %s: %w", s.addr, err)
 			}
+			continue
+		}
+		if s.lf {
+			s.buf.Write(msg)
+			s.buf.WriteByte('\n')
 			continue
 		}
 		s.buf.WriteString(strconv.Itoa(len(msg)))

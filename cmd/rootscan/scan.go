@@ -53,7 +53,8 @@ type scanFlags struct {
 	sevFilter    severityFilter
 	compliance   complianceFlags
 	// engine evaluates the compliance profiles; nil for commands and flags that evaluate none.
-	engine *compliance.Engine
+	engine  *compliance.Engine
+	forward forwardFlags
 }
 
 // targetFlags registers the flags that choose and reach a target, shared by `scan` and `sbom`.
@@ -109,6 +110,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
 	f.compliance.register(fs)
+	f.forward.register(fs)
 	n, err := parseFlags(fs, args, f)
 	if err != nil {
 		return nil, err
@@ -127,6 +129,9 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	}
 	if f.drift && (f.dir != "" || f.oci != "") {
 		return nil, usageError{"--drift needs containers: a --dir or --oci root has no image to compare with"}
+	}
+	if err := f.forward.check(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -161,6 +166,12 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			return exitFatal, err
 		}
 		log.Info("SBOMs written", "dir", f.sbomDir, "files", len(files))
+	}
+	if len(f.forward.sinks) > 0 {
+		if err := forwardEvents(ctx, f.forward, f.nodeName, doc.Reports, log); err != nil {
+			log.Error("forward events", "err", err)
+			return exitPartial, nil
+		}
 	}
 	if f.compliance.hdfDir != "" {
 		files, err := writeHDFDir(f.compliance.hdfDir, f.engine, doc.Reports)

@@ -138,12 +138,11 @@ func strict(t reporter, o object, v any) {
 	}
 }
 
-// The scanner's hostPath volumes: which may be written, and where. Everything else of the node is read-only.
-var writableHostPaths = map[string]bool{"mounts": true, "state": true}
-
 // checkSafety asserts the properties a careless edit of the manifests must not lose.
 func checkSafety(t reporter, objs []object, port int32) {
 	t.Helper()
+	// The scanner's own hostPath volumes may be written; everything else of the node is read-only.
+	writableHostPaths := map[string]bool{"mounts": true, "state": true}
 	var ds appsv1.DaemonSet
 	strict(t, find(t, objs, "DaemonSet"), &ds)
 	pod := ds.Spec.Template.Spec

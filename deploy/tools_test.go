@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,25 +15,32 @@ import (
 const envIntegration = "ROOTSCAN_INTEGRATION"
 
 // tool finds a binary the tests run: $ROOTSCAN_<NAME> (the Makefile sets it to what deploy/tools/build-tool.sh
-// built), then $PATH, then the newest build in the testbed cache. Without it the test skips, or fails under
+// builds; when set it must exist, so CI never tests with another version), else $PATH, else the newest build in
+// the testbed cache. Without it the test skips, or fails under
 // ROOTSCAN_INTEGRATION=require.
 func tool(t *testing.T, name, env string) string {
 	t.Helper()
+	var why string
 	if p := os.Getenv(env); p != "" {
-		return p
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		why = fmt.Sprintf("%s=%s does not exist (run `make deploy-tools`)", env, p)
 	}
-	if p, err := exec.LookPath(name); err == nil {
+	if p, err := exec.LookPath(name); err == nil && why == "" {
 		return p
 	}
 	cache := os.Getenv("ROOTSCAN_TESTBED_CACHE")
 	if cache == "" {
 		cache = "/var/cache/rootscan-testbed"
 	}
-	if found, _ := filepath.Glob(filepath.Join(cache, name+"-*", name)); len(found) > 0 {
+	if found, _ := filepath.Glob(filepath.Join(cache, name+"-*", name)); len(found) > 0 && why == "" {
 		slices.Sort(found)
 		return found[len(found)-1]
 	}
-	why := name + " not found (set " + env + ", put it on PATH, or run `make deploy-tools`)"
+	if why == "" {
+		why = name + " not found (set " + env + ", put it on PATH, or run `make deploy-tools`)"
+	}
 	if os.Getenv(envIntegration) == "require" {
 		t.Fatalf("%s (%s=require: these tests must run)", why, envIntegration)
 	}

@@ -27,8 +27,9 @@ import (
 // TestDaemonSetPodScans runs the scanner the way the kustomize base's DaemonSet does, in the project's private
 // containerd: the pod spec's security context, volumes, read-only flags and propagation are translated to CRI
 // config as kubelet would, with the node paths moved to the testbed's. The scanner, inside its pod, must then scan
-// a distroless container next to it completely, leave no mount on the node, and fail without its privilege (which
-// is why the manifest asks for it).
+// a distroless container next to it completely and leave no mount on the node, both as the base deploys it
+// (privileged) and as the least-privilege overlay does (two capabilities, seccomp RuntimeDefault); with neither the
+// privilege nor the capabilities it must fail, which is why the manifests ask for them.
 //
 // Differences from a cluster, forced by the testbed: the pod uses the node network (the testbed has no CNI), and the
 // one-shot `scan` command stands in for `daemon`, which takes the same target flags.
@@ -64,64 +65,18 @@ func TestDaemonSetPodScans(t *testing.T) {
 	var cm corev1.ConfigMap
 	strict(t, find(t, base, "ConfigMap"), &cm)
 
-	t.Run("as deployed", func(t *testing.T) {
-		out, _, code, mountsDir := runScannerPod(t, ctx, bed, scanner, ds.Spec.Template.Spec, cm, "rootscan-a")
-		if code != 0 {
-			t.Fatalf("scanner exited %d\n%s", code, out)
-		}
-		var doc struct {
-			Reports []scan.Report `json:"reports"`
-		}
-		if err := json.Unmarshal(out, &doc); err != nil {
-			t.Fatalf("scanner output is not the JSON report: %v\n%.3000s", err, out)
-		}
-		var rep *scan.Report
-		for i := range doc.Reports {
-			if doc.Reports[i].Target.ContainerID == app {
-				rep = &doc.Reports[i]
+	for _, variant := range []string{"base", "least-privilege"} {
+		t.Run(variant, func(t *testing.T) {
+			spec := ds.Spec.Template.Spec
+			if variant != "base" {
+				var lp appsv1.DaemonSet
+				strict(t, find(t, renderKustomize(t, "kustomize/"+variant), "DaemonSet"), &lp)
+				spec = lp.Spec.Template.Spec
 			}
-		}
-		if rep == nil {
-			t.Fatalf("no report for the app container among %d reports", len(doc.Reports))
-		}
-		if rep.Error != "" || rep.Result == nil {
-			t.Fatalf("app container: scan failed inside the DaemonSet pod: %s", rep.Error)
-		}
-		if rep.Target.Namespace != "shop" || rep.Target.Pod != "web-0" || rep.Target.Node != "node-under-test" {
-			t.Errorf("target %+v, want shop/web-0 on node-under-test (NODE_NAME from the pod spec)", rep.Target)
-		}
-		want := make(map[string]string)
-		for _, p := range img.Packages() {
-			want[p.Name] = p.Version
-		}
-		got := make(map[string]string)
-		for _, p := range rep.Result.Packages {
-			if p.Ecosystem == scan.EcosystemDebian { // the image's /app adds its Go modules
-				got[p.Name] = p.Version
-			}
-		}
-		for name, v := range want {
-			if got[name] != v {
-				t.Errorf("package %s: found %q, want %q", name, got[name], v)
-			}
-		}
-		if len(got) != len(want) {
-			t.Errorf("found %d Debian packages, want the image's %d: %v", len(got), len(want), got)
-		}
-		points, err := fsaccess.MountPointsUnder(mountsDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(points) != 0 {
-			t.Errorf("the scanner's mounts reached the node: %v", points)
-		}
-		st, err := bed.Runtime().ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: app})
-		if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-			t.Errorf("app container after the scan: %v %v, want still running", st.GetStatus().GetState(), err)
-		}
-	})
-
-	t.Run("unprivileged", func(t *testing.T) {
+			checkScannerPod(t, ctx, bed, scanner, spec, cm, "rootscan-"+variant, img, app)
+		})
+	}
+	t.Run("no privilege", func(t *testing.T) {
 		spec := *ds.Spec.Template.Spec.DeepCopy()
 		f := false
 		spec.Containers[0].SecurityContext.Privileged = &f
@@ -141,6 +96,67 @@ func TestDaemonSetPodScans(t *testing.T) {
 			t.Errorf("unprivileged scanner: exit %d, stderr %q; want a failure with EPERM", code, stderr)
 		}
 	})
+}
+
+// checkScannerPod runs the scanner with the pod spec and checks it scanned the app container completely, left no
+// mount on the node and left the app running.
+func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, scanner testbed.ImageRef,
+	spec corev1.PodSpec, cm corev1.ConfigMap, name string, img *ociimage.Image, app string) {
+	t.Helper()
+	out, _, code, mountsDir := runScannerPod(t, ctx, bed, scanner, spec, cm, name)
+	if code != 0 {
+		t.Fatalf("scanner exited %d\n%s", code, out)
+	}
+	var doc struct {
+		Reports []scan.Report `json:"reports"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("scanner output is not the JSON report: %v\n%.3000s", err, out)
+	}
+	var rep *scan.Report
+	for i := range doc.Reports {
+		if doc.Reports[i].Target.ContainerID == app {
+			rep = &doc.Reports[i]
+		}
+	}
+	if rep == nil {
+		t.Fatalf("no report for the app container among %d reports", len(doc.Reports))
+	}
+	if rep.Error != "" || rep.Result == nil {
+		t.Fatalf("app container: scan failed inside the DaemonSet pod: %s", rep.Error)
+	}
+	if rep.Target.Namespace != "shop" || rep.Target.Pod != "web-0" || rep.Target.Node != "node-under-test" {
+		t.Errorf("target %+v, want shop/web-0 on node-under-test (NODE_NAME from the pod spec)", rep.Target)
+	}
+	want := make(map[string]string)
+	for _, p := range img.Packages() {
+		want[p.Name] = p.Version
+	}
+	got := make(map[string]string)
+	for _, p := range rep.Result.Packages {
+		if p.Ecosystem == scan.EcosystemDebian { // the image's /app adds its Go modules
+			got[p.Name] = p.Version
+		}
+	}
+	for name, v := range want {
+		if got[name] != v {
+			t.Errorf("package %s: found %q, want %q", name, got[name], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("found %d Debian packages, want the image's %d: %v", len(got), len(want), got)
+	}
+	points, err := fsaccess.MountPointsUnder(mountsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(points) != 0 {
+		t.Errorf("the scanner's mounts reached the node: %v", points)
+	}
+	st, err := bed.Runtime().ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: app})
+	if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("app container after the scan: %v %v, want still running", st.GetStatus().GetState(), err)
+	}
 }
 
 // scannerImage is a minimal image holding a static rootscan binary, as the project's release image would.
@@ -310,6 +326,34 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 		csc.ReadonlyRootfs = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
 		if sc.RunAsUser != nil {
 			csc.RunAsUser = &runtimeapi.Int64Value{Value: *sc.RunAsUser}
+		}
+		if caps := sc.Capabilities; caps != nil {
+			csc.Capabilities = &runtimeapi.Capability{}
+			for _, c := range caps.Add {
+				csc.Capabilities.AddCapabilities = append(csc.Capabilities.AddCapabilities, string(c))
+			}
+			for _, c := range caps.Drop {
+				csc.Capabilities.DropCapabilities = append(csc.Capabilities.DropCapabilities, string(c))
+			}
+		}
+		profile := func(typ string) *runtimeapi.SecurityProfile {
+			switch typ {
+			case "RuntimeDefault":
+				return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+			case "Unconfined":
+				return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+			}
+			t.Fatalf("security profile type %q not translated", typ)
+			return nil
+		}
+		if sc.SeccompProfile != nil {
+			csc.Seccomp = profile(string(sc.SeccompProfile.Type))
+		}
+		if sc.AppArmorProfile != nil {
+			csc.Apparmor = profile(string(sc.AppArmorProfile.Type))
+		}
+		if o := sc.SELinuxOptions; o != nil {
+			csc.SelinuxOptions = &runtimeapi.SELinuxOption{User: o.User, Role: o.Role, Type: o.Type, Level: o.Level}
 		}
 	}
 	cc, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{

@@ -183,8 +183,25 @@ func checkSafety(t reporter, objs []object, port int32) {
 	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Errorf("the scanner's root file system is writable")
 	}
-	if sc != nil && sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
-		t.Errorf("capabilities added %v on top of privileged", sc.Capabilities.Add)
+	if sc != nil && sc.Privileged != nil && *sc.Privileged {
+		if sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
+			t.Errorf("capabilities added %v on top of privileged", sc.Capabilities.Add)
+		}
+	} else if sc != nil {
+		// The least-privilege variant: only the two capabilities the scanner uses, nothing of the defaults, and
+		// the runtime's seccomp profile kept.
+		allowed := []corev1.Capability{"SYS_ADMIN", "DAC_READ_SEARCH"}
+		if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			t.Errorf("unprivileged scanner keeps the runtime's default capabilities: drop ALL")
+		}
+		for _, c := range sc.Capabilities.Add {
+			if !slices.Contains(allowed, c) {
+				t.Errorf("capability %s added; the scanner uses only %v", c, allowed)
+			}
+		}
+		if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("seccomp profile %v, want RuntimeDefault", sc.SeccompProfile)
+		}
 	}
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		if _, ok := c.Resources.Requests[r]; !ok {

@@ -41,6 +41,7 @@ func TestKustomizeSafety(t *testing.T) {
 	if got := kinds(base); !slices.Equal(got, want) {
 		t.Errorf("base renders %v, want %v", got, want)
 	}
+	checkSafety(t, renderKustomize(t, "kustomize/least-privilege"), 9090)
 	monitoring := renderKustomize(t, "kustomize/monitoring")
 	checkSafety(t, monitoring, 9090)
 	if got := kinds(monitoring); !slices.Contains(got, "PodMonitor/rootscan") || len(got) != len(want)+1 {
@@ -73,6 +74,7 @@ func TestHelmSafety(t *testing.T) {
 		{"other port", 9191, []string{"--set", "listenPort=9191", "--set", "podMonitor.enabled=true"}},
 		{"k3s", 9090, []string{"--set", "containerd.runDir=/run/k3s/containerd",
 			"--set", "containerd.rootDir=/var/lib/rancher/k3s/agent/containerd"}},
+		{"least privilege", 9090, []string{"--set", "leastPrivilege=true"}},
 		{"no priority class", 9090, []string{"--set", "priorityClass.create=false", "--set", "priorityClass.name=system-node-critical"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +165,15 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		if _, ok := kust[k]; !ok {
 			t.Errorf("%s: rendered by the chart, not by kustomize", k)
 		}
+	}
+
+	// The least-privilege variants match too.
+	lp := find(t, renderKustomize(t, "kustomize/least-privilege"), "DaemonSet")
+	hlp := find(t, renderHelm(t, "--set", "leastPrivilege=true"), "DaemonSet")
+	if a, b := normalize(t, lp), normalize(t, hlp); !reflect.DeepEqual(a, b) {
+		ay, _ := yaml.Marshal(a)
+		by, _ := yaml.Marshal(b)
+		t.Errorf("least-privilege DaemonSet differs.\nkustomize:\n%s\nhelm:\n%s", ay, by)
 	}
 
 	// The PrometheusRule carries exactly the rule file's groups.

@@ -246,6 +246,21 @@ func (m *Metrics) Delete(containerID string) {
 	delete(m.byID, containerID)
 }
 
+// Retain drops the series of every container for which keep returns false and says how many went: after a full
+// CRI resync the daemon keeps what the runtime still lists, without tracking the IDs itself.
+func (m *Metrics) Retain(keep func(containerID string) bool) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id := range m.byID {
+		if !keep(id) {
+			delete(m.byID, id)
+			n++
+		}
+	}
+	return n
+}
+
 // Len is how many containers have series, for the scanner's containers_known health gauge and for tests.
 func (m *Metrics) Len() int {
 	m.mu.RLock()

@@ -67,8 +67,7 @@ func TestMetricsFromRealScans(t *testing.T) {
 	m := NewMetrics("node-1")
 	h := NewHealth(HealthOptions{Node: "node-1", Version: "test"})
 	srv := serve(t, m, h)
-	known := make(map[string]bool)
-	// resync is one round of the daemon's loop: scan what the CRI lists, update, delete what is gone.
+	// resync is one round of the daemon's loop: scan what the CRI lists, update, drop what is gone.
 	resync := func() {
 		t.Helper()
 		reps, err := scanner.ScanNode(ctx, cri.Filter{PodNamespace: "shop"})
@@ -81,12 +80,7 @@ func TestMetricsFromRealScans(t *testing.T) {
 			h.ObserveScan(r.Error == "", r.Duration)
 			seen[r.Target.ContainerID] = true
 		}
-		for id := range known {
-			if !seen[id] {
-				m.Delete(id)
-			}
-		}
-		known = seen
+		m.Retain(func(id string) bool { return seen[id] })
 		h.SetContainersKnown(len(seen))
 		h.SetMountsHeld(mounter.Held())
 	}

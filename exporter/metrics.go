@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rootscan/rootscan/scan"
 )
@@ -18,14 +19,15 @@ import (
 // It is a custom prometheus.Collector over a map of immutable per-container series rather than a set of GaugeVecs:
 // Update swaps one container's whole series set under a lock, so a scrape never sees half of a container's new
 // counts next to half of its old ones, and Delete drops every series of a container in one step, with no label
-// bookkeeping that could leave a stale series behind. The const metrics are built once in Update, so a scrape costs
-// no counting and no allocation per series.
+// bookkeeping that could leave a stale series behind. The series are built once in Update (see series), so a scrape
+// costs no counting.
 //
 // Cardinality is bounded by construction: every counting label (severity, fixable, status, change, executable) has
 // a fixed set of values, ecosystems are capped per container, and there is never a label per CVE, control or file.
 type Metrics struct {
-	node string
-	d    metricDescs
+	node   string
+	d      metricDescs
+	shared sharedLabels
 
 	mu   sync.RWMutex
 	byID map[string]*containerSeries
@@ -139,8 +141,9 @@ func NewMetrics(node string) *Metrics {
 	base := []string{"node", "namespace", "pod", "container", "image"}
 	with := func(extra ...string) []string { return append(append([]string(nil), base...), extra...) }
 	return &Metrics{
-		node: cleanLabel(node),
-		byID: make(map[string]*containerSeries),
+		node:   cleanLabel(node),
+		byID:   make(map[string]*containerSeries),
+		shared: newSharedLabels(),
 		d: metricDescs{
 			vulns: prometheus.NewDesc(MetricVulnerabilities,
 				"Open (not VEX-suppressed) vulnerabilities in the container, by severity and whether a fixed version exists.",
@@ -213,6 +216,8 @@ func (m *Metrics) Update(rep scan.Report) {
 	id := containerKey(rep.Target)
 	t := rep.Target
 	labels := []string{m.node, cleanLabel(t.Namespace), cleanLabel(t.Pod), cleanLabel(t.Container), cleanLabel(t.Image)}
+	base := []*dto.LabelPair{labelPair("node", labels[0]), labelPair("namespace", labels[1]),
+		labelPair("pod", labels[2]), labelPair("container", labels[3]), labelPair("image", labels[4])}
 	s := &containerSeries{
 		id:      id,
 		key:     strings.Join(labels[1:], "\x00"),
@@ -222,11 +227,11 @@ func (m *Metrics) Update(rep scan.Report) {
 	ok := rep.Error == "" && rep.Result != nil
 	done := float64(s.at) / 1e9
 	s.status = []prometheus.Metric{
-		prometheus.MustNewConstMetric(m.d.lastScan, prometheus.GaugeValue, done, labels...),
-		prometheus.MustNewConstMetric(m.d.success, prometheus.GaugeValue, boolValue(ok), labels...),
+		m.shared.newSeries(m.d.lastScan, done, base),
+		m.shared.newSeries(m.d.success, boolValue(ok), base),
 	}
 	if rep.Result != nil {
-		s.findings = m.findings(labels, t, rep.Result)
+		s.findings = m.findings(base, t, rep.Result)
 	}
 
 	m.mu.Lock()
@@ -246,6 +251,21 @@ func (m *Metrics) Delete(containerID string) {
 	delete(m.byID, containerID)
 }
 
+// Retain drops the series of every container for which keep returns false and says how many went: after a full
+// CRI resync the daemon keeps what the runtime still lists, without tracking the IDs itself.
+func (m *Metrics) Retain(keep func(containerID string) bool) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id := range m.byID {
+		if !keep(id) {
+			delete(m.byID, id)
+			n++
+		}
+	}
+	return n
+}
+
 // Len is how many containers have series, for the scanner's containers_known health gauge and for tests.
 func (m *Metrics) Len() int {
 	m.mu.RLock()
@@ -254,7 +274,7 @@ func (m *Metrics) Len() int {
 }
 
 // findings builds the counting series of one result.
-func (m *Metrics) findings(labels []string, t scan.Target, r *scan.Result) []prometheus.Metric {
+func (m *Metrics) findings(base []*dto.LabelPair, t scan.Target, r *scan.Result) []prometheus.Metric {
 	var (
 		vulns      [6][2]int
 		suppressed [6]int
@@ -285,38 +305,39 @@ func (m *Metrics) findings(labels []string, t scan.Target, r *scan.Result) []pro
 
 	sevs, statuses, changes := severityLabels(), controlStatuses(), driftChanges()
 	out := make([]prometheus.Metric, 0, 12+len(ecosystems)+8)
-	gauge := func(d *prometheus.Desc, n int, extra ...string) {
-		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(n), append(labels, extra...)...))
+	sh := m.shared
+	gauge := func(d *prometheus.Desc, n int, extra ...*dto.LabelPair) {
+		out = append(out, sh.newSeries(d, float64(n), base, extra...))
 	}
 	// Open vulnerabilities are always exposed, zeros included: "no critical vulnerabilities" is an answer
 	// dashboards and alerts need, and a series that appears only on the first finding is hard to query.
 	// Everything else appears only when non-zero, to keep a node's series count proportional to its findings.
 	for s := range sevs {
 		for f, fixable := range []string{"false", "true"} {
-			gauge(m.d.vulns, vulns[s][f], sevs[s], fixable)
+			gauge(m.d.vulns, vulns[s][f], sh.pair("severity", sevs[s]), sh.pair("fixable", fixable))
 		}
 	}
 	for s, n := range suppressed {
 		if n > 0 {
-			gauge(m.d.suppressed, n, sevs[s])
+			gauge(m.d.suppressed, n, sh.pair("severity", sevs[s]))
 		}
 	}
 	for st := range statuses {
 		for s := range sevs {
 			if n := controls[st][s]; n > 0 {
-				gauge(m.d.compliance, n, statuses[st], sevs[s])
+				gauge(m.d.compliance, n, sh.pair("status", statuses[st]), sh.pair("severity", sevs[s]))
 			}
 		}
 	}
 	for c := range changes {
 		for e, exec := range []string{"false", "true"} {
 			if n := drift[c][e]; n > 0 {
-				gauge(m.d.drift, n, changes[c], exec)
+				gauge(m.d.drift, n, sh.pair("change", changes[c]), sh.pair("executable", exec))
 			}
 		}
 	}
 	for _, e := range ecosystems {
-		gauge(m.d.packages, e.n, e.name)
+		gauge(m.d.packages, e.n, labelPair("ecosystem", e.name))
 	}
 
 	var osID, osVersion, distroless, flavour string
@@ -326,9 +347,10 @@ func (m *Metrics) findings(labels []string, t scan.Target, r *scan.Result) []pro
 	if r.Distroless != nil {
 		distroless, flavour = strconv.FormatBool(r.Distroless.Distroless), r.Distroless.Flavour
 	}
-	out = append(out, prometheus.MustNewConstMetric(m.d.info, prometheus.GaugeValue, 1, append(labels,
-		cleanLabel(t.ContainerID), cleanLabel(t.ImageDigest), cleanLabel(osID), cleanLabel(osVersion),
-		distroless, cleanLabel(flavour))...))
+	gauge(m.d.info, 1, labelPair("container_id", cleanLabel(t.ContainerID)),
+		labelPair("image_digest", cleanLabel(t.ImageDigest)), labelPair("os", cleanLabel(osID)),
+		labelPair("os_version", cleanLabel(osVersion)), sh.pair("distroless", distroless),
+		labelPair("distroless_flavour", cleanLabel(flavour)))
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -98,4 +99,20 @@ func BenchmarkMetricsScrapeHTTP(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+// BenchmarkMetricsHeld reports the heap a 500-container node's series keep alive between scrapes.
+func BenchmarkMetricsHeld(b *testing.B) {
+	var held float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m := nodeMetrics()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held = float64(after.HeapAlloc) - float64(before.HeapAlloc)
+		runtime.KeepAlive(m)
+	}
+	b.ReportMetric(held/(1<<20), "MiB-held")
 }

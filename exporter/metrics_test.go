@@ -178,6 +178,27 @@ func TestMetricsDelete(t *testing.T) {
 	}
 }
 
+func TestMetricsRetain(t *testing.T) {
+	m := NewMetrics("node-1")
+	for _, id := range []string{"a", "b", "c"} {
+		rep := shopReport()
+		rep.Target.ContainerID, rep.Target.Pod = id, "pod-"+id
+		m.Update(rep)
+	}
+	listed := map[string]bool{"b": true, "x": true}
+	if n := m.Retain(func(id string) bool { return listed[id] }); n != 2 {
+		t.Errorf("Retain dropped %d containers, want 2 (a and c)", n)
+	}
+	for s := range seriesOf(t, m) {
+		if !strings.Contains(s, "pod=pod-b") {
+			t.Errorf("series of a container the runtime no longer lists: %s", s)
+		}
+	}
+	if m.Len() != 1 {
+		t.Errorf("%d containers left, want 1", m.Len())
+	}
+}
+
 // TestMetricsCardinality feeds one container tens of thousands of distinct CVEs, controls, drifted files and
 // ecosystems: its series count must stay at the fixed bound, whatever the report holds.
 func TestMetricsCardinality(t *testing.T) {

@@ -1,0 +1,434 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/internal/testbed"
+	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// TestDaemonSetPodScans runs the scanner the way the kustomize base's DaemonSet does, in the project's private
+// containerd: the pod spec's security context, volumes, read-only flags and propagation are translated to CRI
+// config as kubelet would, with the node paths moved to the testbed's. The scanner, inside its pod, must then scan
+// a distroless container next to it completely and leave no mount on the node, both as the base deploys it
+// (privileged) and as the least-privilege overlay does (two capabilities, seccomp RuntimeDefault); with neither the
+// privilege nor the capabilities it must fail, which is why the manifests ask for them.
+//
+// Differences from a cluster, forced by the testbed: the pod uses the node network (the testbed has no CNI), and the
+// one-shot `scan` command stands in for `daemon`, which takes the same target flags.
+func TestDaemonSetPodScans(t *testing.T) {
+	bed := testbed.StartT(t, testbed.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := bed.Import(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appPod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web-0", Namespace: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := bed.RunContainer(ctx, appPod, testbed.ContainerSpec{Name: "app", Image: target.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanner, err := bed.Import(ctx, scannerImage(t, ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var ds appsv1.DaemonSet
+	base := baseFiles(t, "kustomize/base")
+	strict(t, find(t, base, "DaemonSet"), &ds)
+	var cm corev1.ConfigMap
+	strict(t, find(t, base, "ConfigMap"), &cm)
+
+	for _, variant := range []string{"base", "least-privilege"} {
+		t.Run(variant, func(t *testing.T) {
+			spec := ds.Spec.Template.Spec
+			if variant != "base" {
+				var lp appsv1.DaemonSet
+				strict(t, find(t, renderKustomize(t, "kustomize/"+variant), "DaemonSet"), &lp)
+				spec = lp.Spec.Template.Spec
+			}
+			checkScannerPod(t, ctx, bed, scanner, spec, cm, "rootscan-"+variant, img, app)
+		})
+	}
+	t.Run("no privilege", func(t *testing.T) {
+		spec := *ds.Spec.Template.Spec.DeepCopy()
+		f := false
+		spec.Containers[0].SecurityContext.Privileged = &f
+		out, stderr, code, _ := runScannerPod(t, ctx, bed, scanner, spec, cm, "rootscan-b")
+		var doc struct {
+			Reports []scan.Report `json:"reports"`
+		}
+		_ = json.Unmarshal(out, &doc)
+		for _, r := range doc.Reports {
+			if r.Target.ContainerID == app && r.Error == "" && r.Result != nil && len(r.Result.Packages) > 0 {
+				t.Fatalf("without privileged the scanner still read the app container (exit %d): the manifest asks "+
+					"for more than it needs; drop the privilege and update the comment", code)
+			}
+		}
+		// Its first mount (making its mount dir a private bind) is refused: mount(2) needs CAP_SYS_ADMIN.
+		if code == 0 || !bytes.Contains(stderr, []byte("operation not permitted")) {
+			t.Errorf("unprivileged scanner: exit %d, stderr %q; want a failure with EPERM", code, stderr)
+		}
+	})
+}
+
+// checkScannerPod runs the scanner with the pod spec and checks it scanned the app container completely, left no
+// mount on the node and left the app running.
+func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, scanner testbed.ImageRef,
+	spec corev1.PodSpec, cm corev1.ConfigMap, name string, img *ociimage.Image, app string) {
+	t.Helper()
+	out, _, code, mountsDir := runScannerPod(t, ctx, bed, scanner, spec, cm, name)
+	if code != 0 {
+		t.Fatalf("scanner exited %d\n%s", code, out)
+	}
+	var doc struct {
+		Reports []scan.Report `json:"reports"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("scanner output is not the JSON report: %v\n%.3000s", err, out)
+	}
+	var rep *scan.Report
+	for i := range doc.Reports {
+		if doc.Reports[i].Target.ContainerID == app {
+			rep = &doc.Reports[i]
+		}
+	}
+	if rep == nil {
+		t.Fatalf("no report for the app container among %d reports", len(doc.Reports))
+	}
+	if rep.Error != "" || rep.Result == nil {
+		t.Fatalf("app container: scan failed inside the DaemonSet pod: %s", rep.Error)
+	}
+	if rep.Target.Namespace != "shop" || rep.Target.Pod != "web-0" || rep.Target.Node != "node-under-test" {
+		t.Errorf("target %+v, want shop/web-0 on node-under-test (NODE_NAME from the pod spec)", rep.Target)
+	}
+	want := make(map[string]string)
+	for _, p := range img.Packages() {
+		want[p.Name] = p.Version
+	}
+	got := make(map[string]string)
+	for _, p := range rep.Result.Packages {
+		if p.Ecosystem == scan.EcosystemDebian { // the image's /app adds its Go modules
+			got[p.Name] = p.Version
+		}
+	}
+	for name, v := range want {
+		if got[name] != v {
+			t.Errorf("package %s: found %q, want %q", name, got[name], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("found %d Debian packages, want the image's %d: %v", len(got), len(want), got)
+	}
+	points, err := fsaccess.MountPointsUnder(mountsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(points) != 0 {
+		t.Errorf("the scanner's mounts reached the node: %v", points)
+	}
+	st, err := bed.Runtime().ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: app})
+	if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("app container after the scan: %v %v, want still running", st.GetStatus().GetState(), err)
+	}
+}
+
+// scannerImage is a minimal image holding a static rootscan binary, as the project's release image would.
+func scannerImage(t *testing.T, ctx context.Context) *ociimage.Image {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rootscan")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/rootscan/rootscan/cmd/rootscan")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build rootscan: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ociimage.Image{
+		Name: "rootscan.test/rootscan:deploy",
+		Layers: []ociimage.Layer{{Files: []ociimage.File{
+			{Path: "rootscan", Mode: 0o755, Data: data},
+			{Path: "tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+			{Path: "etc/rootscan", Mode: fs.ModeDir},
+			{Path: "run", Mode: fs.ModeDir},
+		}}},
+	}
+}
+
+// runScannerPod translates a DaemonSet pod spec into a CRI pod and container, as kubelet would, runs it to
+// completion and returns the scanner's stdout and stderr, its exit code and the node directory behind its mount dir.
+func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, image testbed.ImageRef,
+	pod corev1.PodSpec, cm corev1.ConfigMap, name string) (stdout, stderr []byte, code int32, mountsDir string) {
+	t.Helper()
+	// Node paths of the manifest, moved to the testbed's.
+	scratch := t.TempDir()
+	mountsDir = filepath.Join(scratch, "run-rootscan")
+	nodePath := map[string]string{
+		"/run/containerd":     bed.Dir(),
+		"/var/lib/containerd": bed.Root(),
+		"/run/rootscan":       mountsDir,
+		"/var/lib/rootscan":   filepath.Join(scratch, "state"),
+	}
+	moved := func(s string) string {
+		for from, to := range nodePath {
+			if s == from || strings.HasPrefix(s, from+"/") {
+				return to + strings.TrimPrefix(s, from)
+			}
+		}
+		return s
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	privileged := sc != nil && sc.Privileged != nil && *sc.Privileged
+
+	var mounts []*runtimeapi.Mount
+	for _, vm := range c.VolumeMounts {
+		var vol *corev1.Volume
+		for i := range pod.Volumes {
+			if pod.Volumes[i].Name == vm.Name {
+				vol = &pod.Volumes[i]
+			}
+		}
+		if vol == nil {
+			t.Fatalf("volume %s not declared", vm.Name)
+		}
+		var host string
+		containerPath := vm.MountPath
+		switch {
+		case vol.HostPath != nil:
+			if vm.MountPath == "/run/containerd" || vm.MountPath == "/var/lib/containerd" {
+				// containerd answers with node paths, so its dirs are mounted at the node path: in the testbed too.
+				containerPath = moved(vm.MountPath)
+			}
+			host = moved(vol.HostPath.Path)
+			if vol.HostPath.Type != nil && *vol.HostPath.Type == corev1.HostPathDirectoryOrCreate {
+				if err := os.MkdirAll(host, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case vol.ConfigMap != nil:
+			host = filepath.Join(scratch, "configmap-"+vol.Name)
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range cm.Data {
+				if err := os.WriteFile(filepath.Join(host, k), []byte(v), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case vol.EmptyDir != nil:
+			host = filepath.Join(scratch, "emptydir-"+vol.Name)
+			if err := os.MkdirAll(host, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatalf("volume %s: unsupported source", vol.Name)
+		}
+		propagation := runtimeapi.MountPropagation_PROPAGATION_PRIVATE
+		if vm.MountPropagation != nil {
+			switch *vm.MountPropagation {
+			case corev1.MountPropagationHostToContainer:
+				propagation = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
+			case corev1.MountPropagationBidirectional:
+				propagation = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
+			}
+		}
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: containerPath, HostPath: host,
+			Readonly: vm.ReadOnly, Propagation: propagation})
+	}
+
+	var args []string
+	for _, a := range c.Args {
+		switch {
+		case a == "daemon":
+			args = append(args, "scan", "-o", "json")
+		case strings.HasPrefix(a, "--listen="), strings.HasPrefix(a, "--state-dir="), strings.HasPrefix(a, "--config="):
+			// daemon-only flags
+		case strings.HasPrefix(a, "--runtime-endpoint=unix://"):
+			args = append(args, "--runtime-endpoint=unix://"+moved(strings.TrimPrefix(a, "--runtime-endpoint=unix://")))
+		default:
+			args = append(args, a)
+		}
+	}
+	var envs []*runtimeapi.KeyValue
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName":
+			envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte("node-under-test")})
+		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil:
+			q := c.Resources.Limits[corev1.ResourceName(e.ValueFrom.ResourceFieldRef.Resource[len("limits."):])]
+			envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(fmt.Sprint(q.Value()))})
+		case e.ValueFrom == nil:
+			envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(e.Value)})
+		}
+	}
+
+	uid := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+	ns := &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_POD,
+		Ipc: runtimeapi.NamespaceMode_POD}
+	if pod.HostPID || pod.HostIPC {
+		t.Fatal("host PID or IPC namespace in the pod spec")
+	}
+	logDir := filepath.Join(scratch, "pod-logs")
+	if err := os.MkdirAll(filepath.Join(logDir, c.Name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sandbox := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "rootscan", Uid: uid},
+		LogDirectory: logDir,
+		Labels: map[string]string{testbed.LabelPodName: name, testbed.LabelPodNamespace: "rootscan",
+			testbed.LabelPodUID: uid},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent:    bed.CgroupParent() + "/pod" + uid,
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns, Privileged: privileged},
+		},
+	}
+	rt := bed.Runtime()
+	ps, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: sandbox})
+	if err != nil {
+		t.Fatalf("run scanner pod: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := bed.RemovePod(context.Background(), ps.PodSandboxId); err != nil {
+			t.Errorf("remove scanner pod: %v", err)
+		}
+	})
+	csc := &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: ns, Privileged: privileged}
+	if sc != nil {
+		csc.ReadonlyRootfs = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+		if sc.RunAsUser != nil {
+			csc.RunAsUser = &runtimeapi.Int64Value{Value: *sc.RunAsUser}
+		}
+		if caps := sc.Capabilities; caps != nil {
+			csc.Capabilities = &runtimeapi.Capability{}
+			for _, c := range caps.Add {
+				csc.Capabilities.AddCapabilities = append(csc.Capabilities.AddCapabilities, string(c))
+			}
+			for _, c := range caps.Drop {
+				csc.Capabilities.DropCapabilities = append(csc.Capabilities.DropCapabilities, string(c))
+			}
+		}
+		profile := func(typ string) *runtimeapi.SecurityProfile {
+			switch typ {
+			case "RuntimeDefault":
+				return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+			case "Unconfined":
+				return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+			}
+			t.Fatalf("security profile type %q not translated", typ)
+			return nil
+		}
+		if sc.SeccompProfile != nil {
+			csc.Seccomp = profile(string(sc.SeccompProfile.Type))
+		}
+		if sc.AppArmorProfile != nil {
+			csc.Apparmor = profile(string(sc.AppArmorProfile.Type))
+		}
+		if o := sc.SELinuxOptions; o != nil {
+			csc.SelinuxOptions = &runtimeapi.SELinuxOption{User: o.User, Role: o.Role, Type: o.Type, Level: o.Level}
+		}
+	}
+	cc, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
+		PodSandboxId: ps.PodSandboxId,
+		Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: c.Name},
+			Image:    &runtimeapi.ImageSpec{Image: image.ID, UserSpecifiedImage: image.Name},
+			Command:  []string{"/rootscan"},
+			Args:     args,
+			Envs:     envs,
+			Mounts:   mounts,
+			Labels: map[string]string{testbed.LabelPodName: name, testbed.LabelPodNamespace: "rootscan",
+				testbed.LabelPodUID: uid, testbed.LabelContainerName: c.Name},
+			LogPath: filepath.Join(c.Name, "0.log"),
+			Linux:   &runtimeapi.LinuxContainerConfig{SecurityContext: csc},
+		},
+		SandboxConfig: sandbox,
+	})
+	if err != nil {
+		t.Fatalf("create scanner container: %v", err)
+	}
+	if err := bed.StartContainer(ctx, cc.ContainerId); err != nil {
+		t.Fatalf("start scanner container: %v", err)
+	}
+	for {
+		st, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: cc.ContainerId})
+		if err != nil {
+			t.Fatalf("scanner status: %v", err)
+		}
+		if st.Status.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			code = st.Status.ExitCode
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("scanner did not finish: %v", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	stdout, stderr = criLog(t, filepath.Join(logDir, c.Name, "0.log"))
+	if code != 0 || testing.Verbose() {
+		t.Logf("scanner %s stderr:\n%.4000s", name, stderr)
+	}
+	return stdout, stderr, code, mountsDir
+}
+
+// criLog reads a CRI container log ("<time> <stream> <P|F> <text>" lines; P is a partial line continued by the
+// next) back into the container's stdout and stderr.
+func criLog(t *testing.T, path string) (stdout, stderr []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("scanner log: %v", err)
+	}
+	var out, errb bytes.Buffer
+	s := bufio.NewScanner(bytes.NewReader(data))
+	s.Buffer(make([]byte, 0, 1<<20), 1<<24)
+	for s.Scan() {
+		parts := strings.SplitN(s.Text(), " ", 4)
+		if len(parts) < 3 {
+			continue
+		}
+		w := &out
+		if parts[1] == "stderr" {
+			w = &errb
+		}
+		if len(parts) == 4 {
+			w.WriteString(parts[3])
+		}
+		if parts[2] == "F" {
+			w.WriteByte('\n')
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("scanner log: %v", err)
+	}
+	return out.Bytes(), errb.Bytes()
+}

@@ -74,7 +74,8 @@ type Daemon struct {
 	// Resync is the full reconcile period (default 5m).
 	Resync time.Duration
 	Log    *slog.Logger
-	// OnScan, when set, observes each container check: outcome is "analyzed", "unchanged" or "failed".
+	// OnScan, when set, observes each container check: outcome is "analyzed", "unchanged", "refreshed" (unchanged,
+	// published again with a new scan time) or "failed".
 	OnScan func(outcome string, d time.Duration)
 	// OnCache, when set, observes each image cache lookup.
 	OnCache func(hit bool)
@@ -123,6 +124,9 @@ func (d *Daemon) Stats() Stats {
 	}
 	return s
 }
+
+// refreshAfter is how often an unchanged container's report is published again with a new scan time.
+const refreshAfter = time.Hour
 
 // settleDelay is when a container is looked at a second time after an event: the CRI plugin handles containerd's
 // events itself, so its view of the container (state, exit code) can trail the event we got by a moment.
@@ -432,7 +436,15 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 	}
 	if prev != nil && prev.chain == chain && prev.upper == st.digest && prev.report.Error == "" &&
 		prev.target.State == rep.Target.State {
-		return "unchanged", prev.report
+		if time.Since(prev.report.StartedAt) < refreshAfter {
+			return "unchanged", prev.report
+		}
+		// Nothing changed, but say so: the last-scan time is how dashboards and the stale-scan alert tell a
+		// checked container from a forgotten one. The findings are the same, so the SIEM gets no events.
+		rep := prev.report
+		rep.StartedAt, rep.Duration = time.Now(), 0
+		d.store(rep, nil)
+		return "refreshed", rep
 	}
 
 	image, err := d.imageResult(ctx, c, chain)

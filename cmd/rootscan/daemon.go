@@ -256,6 +256,9 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 	if err := r.health.Register(reg); err != nil {
 		return nil, err
 	}
+	if err := reg.Register(exporter.NewSinkCollector(r.dispatch)); err != nil {
+		return nil, err
+	}
 
 	r.vulns = &vulnEnricher{log: log}
 	if r.vulns.store, err = vuln.NewStore(c.DB); err != nil {
@@ -297,7 +300,7 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 		Resync:    c.Resync,
 		Log:       log,
 		OnScan: func(outcome string, d time.Duration) {
-			if outcome != "unchanged" {
+			if outcome == "analyzed" || outcome == "failed" {
 				r.health.ObserveScan(outcome != "failed", d)
 			}
 		},

@@ -40,3 +40,20 @@ func TestVulnLanguageFixtures(t *testing.T) {
 		})
 	}
 }
+
+// `rootscan db import --append` extends the database: Debian's records first, then the NuGet ones added.
+func TestVulnDBImportAppend(t *testing.T) {
+	dir := t.TempDir() + "/db"
+	for _, args := range [][]string{
+		{"db", "import", "--db", dir, vulnTestdata + "/debian"},
+		{"db", "import", "--append", "--db", dir, vulnTestdata + "/nuget"},
+	} {
+		if res := runRootscan(t, time.Minute, args...); res.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, res.code, res.stderr)
+		}
+	}
+	res := runRootscan(t, time.Minute, "db", "status", "--db", dir)
+	if res.code != 0 || !strings.Contains(res.stdout, "advisories: 9 ") {
+		t.Errorf("db status exit %d:\n%s", res.code, res.stdout)
+	}
+}

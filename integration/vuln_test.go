@@ -118,7 +118,7 @@ func TestVulnDistrolessOCI(t *testing.T) {
 	}
 	var status map[string]any
 	json.Unmarshal([]byte(res.stdout), &status)
-	if st, _ := status["vulnerabilityDatabase"].(map[string]any); st["checked"] != true || st["advisories"] != float64(28) {
+	if st, _ := status["vulnerabilityDatabase"].(map[string]any); st["checked"] != true || st["advisories"] != float64(38) {
 		t.Errorf("vulnerabilityDatabase = %v", status["vulnerabilityDatabase"])
 	}
 

@@ -24,6 +24,10 @@ const (
 	goBinMaxInMemory = 64 << 20
 	// goStdlib is the package name OSV and govulncheck use for the Go standard library and toolchain.
 	goStdlib = "stdlib"
+	// goToolchain is the package name of the Go vulnerability database for the go command, compiler and linker
+	// (cmd/...): govulncheck keeps their advisories apart from stdlib's because they concern building code, not the
+	// code a program contains. Only the toolchain's own programs are reported as it.
+	goToolchain = "toolchain"
 	// goDevel is the version the go command records for a main module built from a working tree.
 	goDevel = "(devel)"
 )
@@ -47,7 +51,9 @@ var goBinSkipDirs = []string{
 
 // NewGoBinary returns the analyzer for Go programs anywhere in the root (NewBinary reads Rust audit data in the same
 // pass). It reports the main module, every dependency (after replace directives) and the Go toolchain as the OSV
-// package "stdlib", one Package per (module, version) with the binaries that contain it as Locations.
+// package "stdlib", one Package per (module, version) with the binaries that contain it as Locations. The Go
+// distribution's own programs (the go command, gofmt, the compiler) are also reported as the OSV package
+// "toolchain" at their Go version, the way govulncheck separates the two.
 //
 // Versions follow OSV's Go ecosystem: no "v" prefix ("0.17.0"; the PURL "pkg:golang/...@v0.17.0" adds it back) and
 // the toolchain without "go" ("1.22.3"). A main module built from a working tree keeps the go command's "(devel)".
@@ -114,6 +120,9 @@ func goPackages(bi *debug.BuildInfo, name, foundBy string) []Package {
 	}
 	if v := goToolchainVersion(bi.GoVersion); v != "" {
 		add(goStdlib, v)
+		if goToolchainProgram(bi) {
+			add(goToolchain, v)
+		}
 	}
 	if bi.Main.Path != "" {
 		p, v := goModule(&bi.Main)
@@ -127,6 +136,14 @@ func goPackages(bi *debug.BuildInfo, name, foundBy string) []Package {
 		add(p, v)
 	}
 	return pkgs
+}
+
+// goToolchainProgram says whether a binary is one of the Go distribution's own programs (go, gofmt, compile, link,
+// cgo, ...): built from GOROOT's "cmd" tree, so its build info names a "cmd/..." package and no main module (or
+// the "cmd" module). Such a binary is the toolchain a golang image builds with, and the toolchain's advisories
+// ("Go"/"toolchain": the go command running code on "go get", cgo flag injection) apply to it.
+func goToolchainProgram(bi *debug.BuildInfo) bool {
+	return strings.HasPrefix(bi.Path, "cmd/") && (bi.Main.Path == "" || bi.Main.Path == "cmd")
 }
 
 // goModule applies a replace directive the way the go command did when it built the binary: the code compiled in is

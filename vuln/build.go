@@ -80,6 +80,11 @@ func (b *Builder) Add(r *Record) (bool, error) {
 		b.withdrawn++
 		return false, nil
 	}
+	return b.addAdvisory(a)
+}
+
+// addAdvisory stores one compacted advisory (from a record, or from the database being appended to).
+func (b *Builder) addAdvisory(a advisory) (bool, error) {
 	if prev, dup := b.modified[a.ID]; dup && prev > a.Modified {
 		return false, nil
 	}

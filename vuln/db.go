@@ -31,7 +31,8 @@ const (
 	// FileName is the database file inside a database directory (--db DIR).
 	FileName = "osv.db"
 	// SchemaVersion changes when the layout does; an older rootscan refuses a newer file instead of misreading it.
-	SchemaVersion = 1
+	// 2: NuGet and Packagist names are indexed case-folded.
+	SchemaVersion = 2
 )
 
 var (
@@ -103,9 +104,14 @@ type advAffected struct {
 type idxEntry [2]string
 
 // indexName normalises a package name the way its ecosystem compares names: PyPI per PEP 503 (case-insensitive,
-// runs of "-", "_" and "." are one "-"); every other ecosystem compares exactly.
+// runs of "-", "_" and "." are one "-"); NuGet package ids and Packagist vendor/package names are case-insensitive
+// ("Newtonsoft.Json" in a .deps.json is "newtonsoft.json" in a lock file); every other ecosystem compares exactly.
 func indexName(base, name string) string {
-	if base != "PyPI" {
+	switch base {
+	case "NuGet", "Packagist":
+		return strings.ToLower(name)
+	case "PyPI":
+	default:
 		return name
 	}
 	var b strings.Builder

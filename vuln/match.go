@@ -3,6 +3,7 @@ package vuln
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,6 +43,12 @@ func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 	}
 	if q.version == "" || q.version == "(devel)" {
 		return q, false, ""
+	}
+	if p.Ecosystem == scan.EcosystemPackagist {
+		// A composer dev branch ("dev-main") has no place in the version order: no range can include it.
+		if _, err := version.NormalizeComposer(q.version); errors.Is(err, version.ErrBranch) {
+			return q, false, ""
+		}
 	}
 	return q, true, ""
 }

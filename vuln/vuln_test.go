@@ -362,6 +362,12 @@ func TestIndexName(t *testing.T) {
 			t.Errorf("indexName(PyPI, %q) = %q, want %q", in, got, want)
 		}
 	}
+	if got := indexName("NuGet", "Newtonsoft.Json"); got != "newtonsoft.json" {
+		t.Errorf("NuGet ids are case-insensitive, got %q", got)
+	}
+	if got := indexName("RubyGems", "RedCloth"); got != "RedCloth" {
+		t.Errorf("gem names must stay exact, got %q", got)
+	}
 	if got := indexName("Go", "github.com/Azure/x"); got != "github.com/Azure/x" {
 		t.Errorf("Go names must stay exact, got %q", got)
 	}

@@ -56,9 +56,13 @@ func parseDBFlags(name string, args []string, stderr io.Writer, extra func(*flag
 	return fs, *dir, nil
 }
 
-// cmdDBImport builds the database from local OSV files, folders and all.zip archives, replacing the previous one.
+// cmdDBImport builds the database from local OSV files, folders and all.zip archives, replacing the previous one
+// (or, with --append, extending it).
 func cmdDBImport(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	fs, dir, err := parseDBFlags("import", args, stderr, nil)
+	var appendDB bool
+	fs, dir, err := parseDBFlags("import", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&appendDB, "append", false, "add the records to the existing database instead of replacing it (a record replaces one with its id only when modified later)")
+	})
 	if err != nil {
 		return exitFatal, err
 	}
@@ -69,6 +73,14 @@ func cmdDBImport(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	b, err := vuln.NewBuilder(dir)
 	if err != nil {
 		return exitFatal, err
+	}
+	if appendDB {
+		n, err := b.ImportExisting(ctx, dir)
+		if err != nil {
+			b.Abort()
+			return exitFatal, fmt.Errorf("%w (database left unchanged)", err)
+		}
+		fmt.Fprintf(stdout, "%s: %d advisories kept\n", dir, n)
 	}
 	for _, p := range fs.Args() {
 		st, err := b.ImportPath(ctx, p, vuln.Limits{})

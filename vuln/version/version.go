@@ -7,9 +7,12 @@
 //	Debian, Ubuntu                          github.com/knqyf263/go-deb-version (epochs, "~", revisions)
 //	Alpine, Wolfi, Chainguard               github.com/knqyf263/go-apk-version
 //	Red Hat, AlmaLinux, Rocky Linux, SUSE…  github.com/knqyf263/go-rpm-version (epoch:version-release, rpmvercmp)
-//	Go, npm, crates.io, OSV SEMVER ranges   golang.org/x/mod/semver (SemVer 2.0, Go pseudo-versions are pre-releases)
+//	Go, npm, OSV SEMVER ranges              golang.org/x/mod/semver (SemVer 2.0, Go pseudo-versions are pre-releases)
+//	crates.io                               golang.org/x/mod/semver, held to Cargo's strict form (no "v", three parts)
 //	PyPI                                    github.com/aquasecurity/go-pep440-version
 //	Maven                                   github.com/masahiro331/go-mvn-version (ComparableVersion rules)
+//	RubyGems, NuGet, Packagist              github.com/google/osv-scalibr/semantic (the OSV project's comparators),
+//	                                        behind the ecosystem's own validity rules and composer's normalisation
 package version
 
 import (
@@ -38,6 +41,14 @@ const (
 	SemVer Scheme = "semver"
 	PEP440 Scheme = "pep440"
 	Maven  Scheme = "maven"
+	// Cargo is crates.io's ordering: SemVer 2.0 as Cargo's semver crate parses it.
+	Cargo Scheme = "cargo"
+	// Gem is Gem::Version's ordering (RubyGems).
+	Gem Scheme = "gem"
+	// NuGet is NuGet's SemVer 2.0 with four-part legacy versions and case-insensitive release labels.
+	NuGet Scheme = "nuget"
+	// Composer is composer's ordering of normalised versions (Packagist).
+	Composer Scheme = "composer"
 )
 
 // ecosystemSchemes maps OSV ecosystem names (the part before any ":release" suffix) to their ordering.
@@ -58,9 +69,12 @@ var ecosystemSchemes = map[string]Scheme{
 	"Azure Linux": RPM,
 	"Go":          SemVer,
 	"npm":         SemVer,
-	"crates.io":   SemVer,
+	"crates.io":   Cargo,
 	"PyPI":        PEP440,
 	"Maven":       Maven,
+	"RubyGems":    Gem,
+	"NuGet":       NuGet,
+	"Packagist":   Composer,
 }
 
 // BaseEcosystem strips OSV's release suffix: "Debian:12" is "Debian", "Alpine:v3.19" is "Alpine".
@@ -102,6 +116,14 @@ func (s Scheme) Comparator() Comparator {
 		return comparePEP440
 	case Maven:
 		return compareMaven
+	case Cargo:
+		return compareCargo
+	case Gem:
+		return compareGem
+	case NuGet:
+		return compareNuGet
+	case Composer:
+		return comparePackagist
 	}
 	return func(a, b string) (int, error) { return 0, fmt.Errorf("%w %q", ErrUnsupported, string(s)) }
 }

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +21,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
-	"github.com/rootscan/rootscan/scan"
 )
 
 // TestDaemonSetPodScans runs the scanner the way the kustomize base's DaemonSet does, in the project's private
@@ -31,8 +34,8 @@ import (
 // (privileged) and as the least-privilege overlay does (two capabilities, seccomp RuntimeDefault); with neither the
 // privilege nor the capabilities it must fail, which is why the manifests ask for them.
 //
-// Differences from a cluster, forced by the testbed: the pod uses the node network (the testbed has no CNI), and the
-// one-shot `scan` command stands in for `daemon`, which takes the same target flags.
+// The pod runs the real `rootscan daemon` with the manifest's args and ConfigMap; the only difference from a cluster,
+// forced by the testbed, is the node network (no CNI), so --listen moves to a free loopback port.
 func TestDaemonSetPodScans(t *testing.T) {
 	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -80,16 +83,10 @@ func TestDaemonSetPodScans(t *testing.T) {
 		spec := *ds.Spec.Template.Spec.DeepCopy()
 		f := false
 		spec.Containers[0].SecurityContext.Privileged = &f
-		out, stderr, code, _ := runScannerPod(t, ctx, bed, scanner, spec, cm, "rootscan-b")
-		var doc struct {
-			Reports []scan.Report `json:"reports"`
-		}
-		_ = json.Unmarshal(out, &doc)
-		for _, r := range doc.Reports {
-			if r.Target.ContainerID == app && r.Error == "" && r.Result != nil && len(r.Result.Packages) > 0 {
-				t.Fatalf("without privileged the scanner still read the app container (exit %d): the manifest asks "+
-					"for more than it needs; drop the privilege and update the comment", code)
-			}
+		_, stderr, code, _, metrics := runScannerPod(t, ctx, bed, scanner, spec, cm, "rootscan-b")
+		if metrics != "" {
+			t.Fatalf("without privileged the daemon still came up (exit %d): the manifest asks for more than it "+
+				"needs; drop the privilege and update the comment", code)
 		}
 		// Its first mount (making its mount dir a private bind) is refused: mount(2) needs CAP_SYS_ADMIN.
 		if code == 0 || !bytes.Contains(stderr, []byte("operation not permitted")) {
@@ -103,48 +100,24 @@ func TestDaemonSetPodScans(t *testing.T) {
 func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, scanner testbed.ImageRef,
 	spec corev1.PodSpec, cm corev1.ConfigMap, name string, img *ociimage.Image, app string) {
 	t.Helper()
-	out, _, code, mountsDir := runScannerPod(t, ctx, bed, scanner, spec, cm, name)
+	out, _, code, mountsDir, metrics := runScannerPod(t, ctx, bed, scanner, spec, cm, name)
 	if code != 0 {
-		t.Fatalf("scanner exited %d\n%s", code, out)
+		t.Fatalf("scanner exited %d after SIGTERM\n%.3000s", code, out)
 	}
-	var doc struct {
-		Reports []scan.Report `json:"reports"`
+	if metrics == "" {
+		t.Fatal("the daemon never became ready")
 	}
-	if err := json.Unmarshal(out, &doc); err != nil {
-		t.Fatalf("scanner output is not the JSON report: %v\n%.3000s", err, out)
+	labels := []string{`namespace="shop"`, `pod="web-0"`, `container="app"`, `node="node-under-test"`}
+	if v, ok := seriesValue(metrics, exporter.MetricPackages, append(labels, `ecosystem="Debian"`)...); !ok || int(v) != len(img.Packages()) {
+		t.Errorf("%s{ecosystem=Debian} for shop/web-0/app = %v (found %v), want the image's %d packages (NODE_NAME from the pod spec)",
+			exporter.MetricPackages, v, ok, len(img.Packages()))
 	}
-	var rep *scan.Report
-	for i := range doc.Reports {
-		if doc.Reports[i].Target.ContainerID == app {
-			rep = &doc.Reports[i]
-		}
+	if v, ok := seriesValue(metrics, exporter.MetricLastScanSuccess, labels...); !ok || v != 1 {
+		t.Errorf("%s for the app container = %v (found %v), want 1", exporter.MetricLastScanSuccess, v, ok)
 	}
-	if rep == nil {
-		t.Fatalf("no report for the app container among %d reports", len(doc.Reports))
-	}
-	if rep.Error != "" || rep.Result == nil {
-		t.Fatalf("app container: scan failed inside the DaemonSet pod: %s", rep.Error)
-	}
-	if rep.Target.Namespace != "shop" || rep.Target.Pod != "web-0" || rep.Target.Node != "node-under-test" {
-		t.Errorf("target %+v, want shop/web-0 on node-under-test (NODE_NAME from the pod spec)", rep.Target)
-	}
-	want := make(map[string]string)
-	for _, p := range img.Packages() {
-		want[p.Name] = p.Version
-	}
-	got := make(map[string]string)
-	for _, p := range rep.Result.Packages {
-		if p.Ecosystem == scan.EcosystemDebian { // the image's /app adds its Go modules
-			got[p.Name] = p.Version
-		}
-	}
-	for name, v := range want {
-		if got[name] != v {
-			t.Errorf("package %s: found %q, want %q", name, got[name], v)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("found %d Debian packages, want the image's %d: %v", len(got), len(want), got)
+	// The ConfigMap's stdout sink: the app container's findings as ECS JSON lines.
+	if !bytes.Contains(out, []byte(app)) {
+		t.Errorf("no SIEM event about the app container on the daemon's stdout:\n%.2000s", out)
 	}
 	points, err := fsaccess.MountPointsUnder(mountsDir)
 	if err != nil {
@@ -186,8 +159,9 @@ func scannerImage(t *testing.T, ctx context.Context) *ociimage.Image {
 // runScannerPod translates a DaemonSet pod spec into a CRI pod and container, as kubelet would, runs it to
 // completion and returns the scanner's stdout and stderr, its exit code and the node directory behind its mount dir.
 func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, image testbed.ImageRef,
-	pod corev1.PodSpec, cm corev1.ConfigMap, name string) (stdout, stderr []byte, code int32, mountsDir string) {
+	pod corev1.PodSpec, cm corev1.ConfigMap, name string) (stdout, stderr []byte, code int32, mountsDir string, metrics string) {
 	t.Helper()
+	var listen string
 	// Node paths of the manifest, moved to the testbed's.
 	scratch := t.TempDir()
 	mountsDir = filepath.Join(scratch, "run-rootscan")
@@ -268,10 +242,15 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 	var args []string
 	for _, a := range c.Args {
 		switch {
-		case a == "daemon":
-			args = append(args, "scan", "-o", "json")
-		case strings.HasPrefix(a, "--listen="), strings.HasPrefix(a, "--state-dir="), strings.HasPrefix(a, "--config="):
-			// daemon-only flags
+		case strings.HasPrefix(a, "--listen="):
+			// The pod shares the node network here (no CNI): a free port instead of the manifest's :9090.
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			listen = l.Addr().String()
+			l.Close()
+			args = append(args, "--listen="+listen)
 		case strings.HasPrefix(a, "--runtime-endpoint=unix://"):
 			args = append(args, "--runtime-endpoint=unix://"+moved(strings.TrimPrefix(a, "--runtime-endpoint=unix://")))
 		default:
@@ -387,6 +366,15 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 			code = st.Status.ExitCode
 			break
 		}
+		// The daemon runs until stopped: once its first node check is done, keep what /metrics says and stop it
+		// as kubelet does (SIGTERM, then the grace period).
+		if metrics == "" && listen != "" && httpOK("http://"+listen+"/readyz") {
+			metrics = httpBody(t, "http://"+listen+"/metrics")
+			if err := bed.StopContainer(ctx, cc.ContainerId, 30*time.Second); err != nil {
+				t.Fatalf("stop scanner: %v", err)
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("scanner did not finish: %v", ctx.Err())
@@ -397,7 +385,51 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 	if code != 0 || testing.Verbose() {
 		t.Logf("scanner %s stderr:\n%.4000s", name, stderr)
 	}
-	return stdout, stderr, code, mountsDir
+	return stdout, stderr, code, mountsDir, metrics
+}
+
+func httpOK(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	return string(b)
+}
+
+// seriesValue is the value of the series of name whose label set contains every given label="value" pair.
+func seriesValue(body, name string, labels ...string) (float64, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				ok = false
+			}
+		}
+		if ok {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }
 
 // criLog reads a CRI container log ("<time> <stream> <P|F> <text>" lines; P is a partial line continued by the

@@ -138,6 +138,14 @@ func applyV1(b Budget, log *slog.Logger) (*BudgetCgroup, error) {
 	group := budgetGroup()
 	cg, err := cgroup1.New(cgroup1.NestedPath(group), res, opt)
 	if err != nil {
+		// New leaves the hierarchies it got to before failing: remove them.
+		subs, _ := hier()
+		for _, s := range subs {
+			own, lerr := cgroup1.NestedPath(group)(s.Name())
+			if h, ok := s.(interface{ Path(string) string }); ok && lerr == nil {
+				_ = os.Remove(h.Path(own)) // rmdir: only an empty cgroup goes
+			}
+		}
 		return nil, fmt.Errorf("cgroup v1: create %s: %w", group, err)
 	}
 	if err := cg.AddProc(uint64(pid)); err != nil {

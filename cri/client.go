@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -70,9 +71,13 @@ func Dial(ctx context.Context, endpoint string) (*Client, error) {
 	if fi.Mode().Type() != os.ModeSocket {
 		return nil, fmt.Errorf("runtime endpoint %s: not a unix socket (%s)", path, fi.Mode().Type())
 	}
+	// Redial pacing: gRPC's default backoff grows to 2 minutes, so after a containerd restart every call would fail
+	// Unavailable for up to that long after containerd is back. A local socket is cheap to dial: cap the wait at 2s.
+	redial := backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second}
 	conn, err := grpc.NewClient("unix://"+path,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize)),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: redial, MinConnectTimeout: 5 * time.Second}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("runtime endpoint %s: %w", path, err)

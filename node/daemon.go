@@ -89,6 +89,9 @@ type Daemon struct {
 	cacheMis atomic.Uint64
 	inFlight sync.Mutex // serializes image scans of the same chain (see imageResult)
 	chains   map[string]*sync.Mutex
+	// retry asks Run for a resync after a backoff: a resync or a lookup failed because the runtime was unreachable
+	// (containerd restarting), and the event that led there is not coming again.
+	retry chan struct{}
 }
 
 // tracked is what the daemon remembers of one container between checks.
@@ -157,6 +160,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.listed = map[string]cri.Container{}
 	d.chains = map[string]*sync.Mutex{}
 	d.queue = newWorkQueue()
+	d.retry = make(chan struct{}, 1)
 	if d.Cache == nil {
 		d.Cache, _ = NewImageCache("", "")
 	}
@@ -209,27 +213,70 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(resyncEvery)
 	defer tick.Stop()
+	// A failed resync is retried with backoff instead of waiting for the next tick (minutes away): after a
+	// containerd restart the watcher's resync can race the runtime's return, and its events cannot be replayed.
+	retryTimer := time.NewTimer(0)
+	<-retryTimer.C
+	retrying := false
+	backoff := minRetry
+	resync := func() {
+		if d.resync(ctx) {
+			backoff = minRetry
+			return
+		}
+		if !retrying {
+			retrying = true
+			retryTimer.Reset(backoff)
+			backoff = min(2*backoff, maxRetry)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			retryTimer.Stop()
 			d.queue.close()
 			wg.Wait()
 			return nil
 		case <-tick.C:
-			d.resync(ctx)
+			resync()
 		case <-resyncNow:
-			d.resync(ctx)
+			resync()
+		case <-d.retry:
+			if !retrying {
+				retrying = true
+				retryTimer.Reset(backoff)
+				backoff = min(2*backoff, maxRetry)
+			}
+		case <-retryTimer.C:
+			retrying = false
+			resync()
 		}
 	}
 }
 
+// minRetry and maxRetry bound the wait before a resync that failed, or that a failed lookup asked for, is retried.
+const (
+	minRetry = 500 * time.Millisecond
+	maxRetry = 30 * time.Second
+)
+
+// retrySoon asks Run for a resync after the current backoff; repeated asks while one is pending cost nothing.
+func (d *Daemon) retrySoon() {
+	select {
+	case d.retry <- struct{}{}:
+	default:
+	}
+}
+
 // resync lists every container, queues each for a check and removes the ones that are gone. The first successful
-// resync makes the daemon ready once its checks are done.
-func (d *Daemon) resync(ctx context.Context) {
+// resync makes the daemon ready once its checks are done. It reports whether the list succeeded.
+func (d *Daemon) resync(ctx context.Context) bool {
 	cs, err := d.Containers.List(ctx, cri.Filter{PodNamespace: d.Namespace})
 	if err != nil {
-		d.logger().Warn("resync: list containers", "err", err)
-		return
+		if ctx.Err() == nil {
+			d.logger().Warn("resync: list containers; retrying", "err", err)
+		}
+		return false
 	}
 	live := make(map[string]bool, len(cs))
 	d.mu.Lock()
@@ -272,6 +319,7 @@ func (d *Daemon) resync(ctx context.Context) {
 		}
 	}()
 	d.logger().Debug("resync", "containers", len(cs), "removed", len(gone))
+	return true
 }
 
 // cacheGrace is how long an image no container uses stays cached: a pod recreated within it (a rollout, a crash
@@ -340,7 +388,10 @@ func (d *Daemon) check(ctx context.Context, id string) {
 		if errors.Is(err, cri.ErrNotFound) {
 			d.remove(ctx, id) // deleted, or a sandbox ID from an event
 		} else if ctx.Err() == nil {
-			d.logger().Warn("look up container", "container", id, "err", err)
+			// The runtime did not answer (restarting?): the event that queued this check is spent, so only a
+			// resync brings the container up to date; ask for one once the runtime is likely back.
+			d.logger().Warn("look up container; resyncing later", "container", id, "err", err)
+			d.retrySoon()
 		}
 		return
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -52,6 +53,10 @@ type daemonConfig struct {
 	VEX               string        `yaml:"vex"`
 	// DBReload is how often the database file is checked for replacement (db update swaps it atomically).
 	DBReload time.Duration `yaml:"dbReload"`
+	// Budget limits the daemon's own CPU, memory and IO through a child cgroup (outside Kubernetes only).
+	CPUMax    float64 `yaml:"cpuMax"`
+	IOWeight  uint    `yaml:"ioWeight"`
+	MemoryMax int64   `yaml:"memoryMax"`
 	// compliance flags are command-line only for now (profiles are files; the config file names them with flags).
 	compliance complianceFlags
 }
@@ -79,6 +84,11 @@ func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.StringVar(&c.DB, "db", dbDirDefault(), "vulnerability database directory (env ROOTSCAN_DB); replaced databases are picked up without restart")
 	fs.StringVar(&c.VEX, "vex", "", "folder of OpenVEX documents (or a mounted ConfigMap), re-read on SIGHUP")
 	fs.DurationVar(&c.DBReload, "db-reload", 30*time.Second, "how often to look for a replaced vulnerability database")
+	const budgetNote = "; for a daemon run by systemd or by hand (it moves itself into a child cgroup, removed on exit); " +
+		"in a Kubernetes pod leave it unset and use the container's resources.limits instead"
+	fs.Float64Var(&c.CPUMax, "cpu-max", 0, "CPU the daemon may use, in cores (0.5 = half a core; 0 = unlimited)"+budgetNote)
+	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
+	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
 	c.compliance.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -132,6 +142,9 @@ func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	merge("sink", func() { c.Sinks = fromFile.Sinks })
 	merge("db", func() { c.DB = or(fromFile.DB, c.DB) })
 	merge("vex", func() { c.VEX = or(fromFile.VEX, c.VEX) })
+	merge("cpu-max", func() { c.CPUMax = cmp.Or(fromFile.CPUMax, c.CPUMax) })
+	merge("memory-max", func() { c.MemoryMax = cmp.Or(fromFile.MemoryMax, c.MemoryMax) })
+	merge("io-weight", func() { c.IOWeight = cmp.Or(fromFile.IOWeight, c.IOWeight) })
 	merge("db-reload", func() {
 		if fromFile.DBReload > 0 {
 			c.DBReload = fromFile.DBReload
@@ -195,6 +208,7 @@ type daemonRun struct {
 	vulns    *vulnEnricher
 	server   *http.Server
 	listener net.Listener
+	budget   *node.BudgetCgroup
 }
 
 func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout io.Writer) (_ *daemonRun, retErr error) {
@@ -205,6 +219,18 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 		}
 	}()
 	var err error
+	if c.IOWeight > 1000 {
+		return nil, usageError{fmt.Sprintf("--io-weight %d: want 1..1000", c.IOWeight)}
+	}
+	budget := node.Budget{CPU: c.CPUMax, IOWeight: uint16(c.IOWeight), MemoryMax: c.MemoryMax}
+	if err := budget.Validate(); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if r.budget, err = node.ApplyBudget(budget, log); err != nil {
+		// The limits are a courtesy to the node; scanning goes on without them.
+		log.Warn("scan budget not applied: this node does not let the daemon create its own cgroup; "+
+			"scanning without CPU/memory/IO limits (in a pod, set resources.limits instead)", "err", err)
+	}
 	if r.client, err = cri.Dial(ctx, c.RuntimeEndpoint); err != nil {
 		return nil, err
 	}
@@ -450,6 +476,9 @@ func (r *daemonRun) close() {
 	}
 	if r.client != nil {
 		r.client.Close()
+	}
+	if err := r.budget.Close(); err != nil {
+		r.log.Warn("remove scan budget cgroup", "err", err)
 	}
 }
 

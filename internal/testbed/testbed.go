@@ -89,10 +89,14 @@ type Containerd struct {
 	ownDir       bool
 	cgroupParent string
 	version      string
+	startTimeout time.Duration
 
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	shimDir  string    // put first in containerd's PATH, for every (re)start
+	extraLog io.Writer // Options.Log
+
+	procMu sync.Mutex // guards proc and logFile, which Restart replaces
+	proc   *process   // the running (or last) containerd process
+	// logFile is containerd's log, opened once and kept across restarts.
 	logFile *os.File
 
 	conn   *grpc.ClientConn
@@ -138,7 +142,8 @@ func Start(ctx context.Context, opts Options) (_ *Containerd, retErr error) {
 	}
 	pauseImg.Name = opts.PauseImage
 
-	c := &Containerd{bin: bin, cgroupParent: opts.CgroupParent, pods: map[string]*runtimeapi.PodSandboxConfig{}, exited: make(chan struct{})}
+	c := &Containerd{bin: bin, cgroupParent: opts.CgroupParent, pods: map[string]*runtimeapi.PodSandboxConfig{},
+		shimDir: filepath.Dir(shim), extraLog: opts.Log, startTimeout: opts.StartTimeout}
 	if c.cgroupParent == "" {
 		c.cgroupParent = "/rootscan-testbed-" + randomHex(6)
 	}
@@ -194,7 +199,7 @@ func Start(ctx context.Context, opts Options) (_ *Containerd, retErr error) {
 	}
 
 	began := time.Now()
-	if err := c.startProcess(filepath.Dir(shim), opts.Log); err != nil {
+	if err := c.startProcess(); err != nil {
 		return nil, err
 	}
 	if err := c.connect(ctx, opts.StartTimeout); err != nil {
@@ -209,24 +214,46 @@ func Start(ctx context.Context, opts Options) (_ *Containerd, retErr error) {
 	return c, nil
 }
 
-func (c *Containerd) startProcess(shimDir string, extraLog io.Writer) error {
-	f, err := os.OpenFile(c.l.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open containerd log: %w", err)
+// process is one run of the containerd binary; Restart replaces it.
+type process struct {
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once cmd has been waited for
+	waitErr error         // set before exited is closed
+}
+
+// current returns the containerd process last started.
+func (c *Containerd) current() *process {
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
+	return c.proc
+}
+
+// startProcess starts containerd with the instance's config, appending to its
+// log, and records it as the current process.
+func (c *Containerd) startProcess() error {
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
+	if c.logFile == nil {
+		f, err := os.OpenFile(c.l.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("open containerd log: %w", err)
+		}
+		c.logFile = f
 	}
-	c.logFile = f
+	f := c.logFile
 	cmd := exec.Command(c.bin, "--config", c.l.Config)
 	cmd.Dir = c.l.Dir
-	cmd.Env = withPathFirst(os.Environ(), shimDir)
+	cmd.Env = withPathFirst(os.Environ(), c.shimDir)
 	cmd.Stdout, cmd.Stderr = f, f
 	var copyDone chan struct{}
-	if extraLog != nil {
+	if c.extraLog != nil {
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			return fmt.Errorf("containerd log pipe: %w", err)
 		}
 		cmd.Stdout, cmd.Stderr = pw, pw
 		copyDone = make(chan struct{})
+		extraLog := c.extraLog
 		go func() {
 			defer close(copyDone)
 			_, _ = io.Copy(io.MultiWriter(f, extraLog), pr)
@@ -237,6 +264,7 @@ func (c *Containerd) startProcess(shimDir string, extraLog io.Writer) error {
 	// Own process group: a ^C meant for the test does not skip Stop's orderly
 	// shutdown. Pdeathsig: a crashed test does not leave containerd behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
 	// Pdeathsig fires when the starting OS thread exits, not the process: start
 	// and wait from a goroutine that keeps its thread locked for containerd's
 	// lifetime, so no other goroutine can lock that thread and end it.
@@ -248,7 +276,7 @@ func (c *Containerd) startProcess(shimDir string, extraLog io.Writer) error {
 			return
 		}
 		started <- nil
-		c.waitErr = cmd.Wait()
+		p.waitErr = cmd.Wait()
 		if copyDone != nil {
 			// Shims may inherit the pipe; do not wait on them forever.
 			select {
@@ -256,12 +284,12 @@ func (c *Containerd) startProcess(shimDir string, extraLog io.Writer) error {
 			case <-time.After(2 * time.Second):
 			}
 		}
-		close(c.exited)
+		close(p.exited)
 	}()
 	if err := <-started; err != nil {
 		return fmt.Errorf("start %s: %w", c.bin, err)
 	}
-	c.cmd = cmd
+	c.proc = p
 	return nil
 }
 
@@ -275,6 +303,13 @@ func (c *Containerd) connect(ctx context.Context, timeout time.Duration) error {
 	c.rt = runtimeapi.NewRuntimeServiceClient(conn)
 	c.is = runtimeapi.NewImageServiceClient(conn)
 
+	return c.waitReady(ctx, timeout)
+}
+
+// waitReady waits until the current process's CRI answers Version, then opens
+// the containerd client if there is none yet and records the server version.
+func (c *Containerd) waitReady(ctx context.Context, timeout time.Duration) error {
+	p := c.current()
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -288,24 +323,89 @@ func (c *Containerd) connect(ctx context.Context, timeout time.Duration) error {
 			break
 		}
 		lastErr = err
+		// After a restart the connection may sit in gRPC's reconnect backoff
+		// (up to 2 minutes): ask it to dial again now.
+		c.conn.ResetConnectBackoff()
 		select {
-		case <-c.exited:
-			return fmt.Errorf("containerd exited during start-up: %v", c.waitErr)
+		case <-p.exited:
+			return fmt.Errorf("containerd exited during start-up: %v", p.waitErr)
 		case <-wctx.Done():
 			return fmt.Errorf("wait for containerd CRI on %s: %w (last error: %v)", c.l.Socket, wctx.Err(), lastErr)
 		case <-tick.C:
 		}
 	}
-	c.client, err = containerd.New(c.l.Socket, containerd.WithDefaultNamespace(Namespace))
+	if c.client != nil {
+		// A restart: the client's connection redials by itself; only its
+		// backoff needs cutting short, and the version is known.
+		if cc, ok := c.client.Conn().(*grpc.ClientConn); ok {
+			cc.ResetConnectBackoff()
+		}
+		if _, err := c.client.Version(ctx); err != nil {
+			return fmt.Errorf("containerd version after restart: %w", err)
+		}
+		return nil
+	}
+	client, err := containerd.New(c.l.Socket, containerd.WithDefaultNamespace(Namespace))
 	if err != nil {
 		return fmt.Errorf("containerd client: %w", err)
 	}
+	c.client = client
 	v, err := c.client.Version(ctx)
 	if err != nil {
 		return fmt.Errorf("containerd version: %w", err)
 	}
 	c.version = v.Version
 	return nil
+}
+
+// StopProcess stops the containerd process only, as a node's service manager
+// does on a containerd restart or upgrade: SIGTERM, then SIGKILL after 10s.
+// Shims, containers, mounts and state stay; the CRI and the containerd API
+// are unreachable until StartProcess. Call it only on a running instance.
+func (c *Containerd) StopProcess(ctx context.Context) error {
+	p := c.current()
+	if p == nil || p.hasExited() {
+		return errors.New("containerd is not running")
+	}
+	done := make(chan struct{})
+	go func() { p.terminate(10 * time.Second); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("stop containerd: %w", ctx.Err())
+	}
+	var ee *exec.ExitError
+	if p.waitErr != nil && !errors.As(p.waitErr, &ee) {
+		return fmt.Errorf("stop containerd: %w", p.waitErr)
+	}
+	return nil
+}
+
+// StartProcess starts containerd again after StopProcess, with the same
+// binary, config, root, state and address, and waits until its CRI answers.
+// The clients (Client, Runtime, Images) keep working: their connections
+// redial the same socket. Containers that were running still run: containerd
+// reconnects to their shims.
+func (c *Containerd) StartProcess(ctx context.Context) error {
+	if p := c.current(); p != nil && !p.hasExited() {
+		return errors.New("containerd is still running")
+	}
+	if err := c.startProcess(); err != nil {
+		return err
+	}
+	if err := c.waitReady(ctx, c.startTimeout); err != nil {
+		return fmt.Errorf("restart containerd: %w", err)
+	}
+	return nil
+}
+
+// Restart is StopProcess then StartProcess: containerd restarts in place under
+// whatever talks to it, the way a node's containerd does on an upgrade.
+func (c *Containerd) Restart(ctx context.Context) error {
+	if err := c.StopProcess(ctx); err != nil {
+		return err
+	}
+	return c.StartProcess(ctx)
 }
 
 // Address is the containerd socket; the CRI is served on it too.
@@ -358,7 +458,8 @@ func (c *Containerd) Stop() error {
 func (c *Containerd) stop() error {
 	var errs []error
 	sandboxes := c.knownSandboxes()
-	if c.cmd != nil && c.rt != nil && !c.hasExited() {
+	p := c.current()
+	if p != nil && c.rt != nil && !p.hasExited() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		ids, err := c.removeAllPods(ctx)
 		cancel()
@@ -374,14 +475,8 @@ func (c *Containerd) stop() error {
 	if c.conn != nil {
 		_ = c.conn.Close()
 	}
-	if c.cmd != nil {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
+	if p != nil {
+		p.terminate(10 * time.Second)
 	}
 	if c.l.Dir != "" {
 		// Whatever of this instance still runs: shims (their command line holds
@@ -417,15 +512,29 @@ func (c *Containerd) stop() error {
 			}
 		}
 	}
+	c.procMu.Lock()
 	if c.logFile != nil {
 		_ = c.logFile.Close()
 	}
+	c.procMu.Unlock()
 	return errors.Join(errs...)
 }
 
-func (c *Containerd) hasExited() bool {
+// terminate sends SIGTERM and waits for the process to exit, SIGKILLing it
+// after grace.
+func (p *process) terminate(grace time.Duration) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-c.exited:
+	case <-p.exited:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+func (p *process) hasExited() bool {
+	select {
+	case <-p.exited:
 		return true
 	default:
 		return false

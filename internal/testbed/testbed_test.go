@@ -178,7 +178,7 @@ func TestPodLifecycle(t *testing.T) {
 	c := StartT(t, Options{})
 	t.Logf("containerd %s ready with pause imported in %v (dir %s)", c.Version(), time.Since(t0), c.Dir())
 	dir, sock, parent := c.Dir(), c.Address(), c.CgroupParent()
-	containerdPid := c.cmd.Process.Pid
+	containerdPid := c.current().cmd.Process.Pid
 
 	st, err := c.Images().ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: c.PauseImage().Name}})
 	if err != nil || st.Image == nil {
@@ -301,7 +301,7 @@ func TestStopAfterContainerdCrash(t *testing.T) {
 	if _, err := c.RunContainer(ctx, pod, ContainerSpec{Name: "pause", Image: c.PauseImage().Name}); err != nil {
 		t.Fatal(err)
 	}
-	dir, sock, parent, pid := c.Dir(), c.Address(), c.CgroupParent(), c.cmd.Process.Pid
+	dir, sock, parent, pid := c.Dir(), c.Address(), c.CgroupParent(), c.current().cmd.Process.Pid
 	shims, err := processesUsing(sock)
 	if err != nil || len(shims) == 0 {
 		t.Fatalf("no shim of this testbed found (%v): the check below would prove nothing", err)
@@ -310,10 +310,10 @@ func TestStopAfterContainerdCrash(t *testing.T) {
 	if len(workload) == 0 {
 		t.Fatal("no container process in the pod cgroups: the check below would prove nothing")
 	}
-	if err := c.cmd.Process.Kill(); err != nil {
+	if err := c.current().cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-c.exited
+	<-c.current().exited
 	if err := c.Stop(); err != nil {
 		t.Fatalf("Stop after crash: %v", err)
 	}
@@ -372,7 +372,7 @@ func TestDistroless(t *testing.T) {
 	if err == nil && code == 0 {
 		t.Errorf("exec of /bin/sh in distroless succeeded (stderr %q)", stderr)
 	}
-	dir, sock, parent, pid := c.Dir(), c.Address(), c.CgroupParent(), c.cmd.Process.Pid
+	dir, sock, parent, pid := c.Dir(), c.Address(), c.CgroupParent(), c.current().cmd.Process.Pid
 	if err := c.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

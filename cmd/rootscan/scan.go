@@ -52,6 +52,8 @@ type scanFlags struct {
 	vexDir       string
 	sevFilter    severityFilter
 	compliance   complianceFlags
+	failControls string
+	controlGate  controlGate
 	// engine evaluates the compliance profiles; nil for commands and flags that evaluate none.
 	engine *compliance.Engine
 }
@@ -109,6 +111,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
 	f.compliance.register(fs)
+	fs.StringVar(&f.failControls, "fail-on-controls", "", "exit with --exit-code (3 when not given) when compliance controls of this severity and above (HIGH), or of exactly these (LOW,MEDIUM), failed or could not be evaluated; waived controls do not count")
 	n, err := parseFlags(fs, args, f)
 	if err != nil {
 		return nil, err
@@ -117,6 +120,9 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 		return nil, usageError{fmt.Sprintf("-o %q: want table, json, sarif, cyclonedx-vex or hdf", f.output)}
 	}
 	if f.sevFilter, err = parseSeverityFilter(f.severity); err != nil {
+		return nil, err
+	}
+	if f.controlGate, err = parseControlGate(f.failControls); err != nil {
 		return nil, err
 	}
 	if err := checkSBOMFormat("--sbom-format", f.sbomFormat); err != nil {
@@ -142,6 +148,9 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	}
 	if f.engine, err = f.compliance.engine(log); err != nil {
 		return exitFatal, err
+	}
+	if f.controlGate.on && f.engine == nil {
+		return exitFatal, usageError{"--fail-on-controls needs at least one profile (drop --no-baseline or add --profile)"}
 	}
 	doc, err := scanTargets(ctx, f, log, stderr)
 	if err != nil {
@@ -173,6 +182,13 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	// vulnerabilities still fails the gate.
 	if f.exitCode != 0 && open > 0 {
 		return f.exitCode, nil
+	}
+	if failing := f.controlGate.failing(doc.Reports); len(failing) > 0 {
+		f.controlGate.report(stderr, failing)
+		if f.exitCode != 0 {
+			return f.exitCode, nil
+		}
+		return exitControls, nil
 	}
 	for _, r := range doc.Reports {
 		if r.Error != "" {

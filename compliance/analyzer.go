@@ -3,21 +3,31 @@ package compliance
 import (
 	"context"
 	"io/fs"
+	"regexp"
+	"strings"
 
 	"github.com/rootscan/rootscan/scan"
 )
 
 // Analyzer runs an Engine's controls as one scan analyzer, for one target: it must come after the package
 // analyzers (packages() reads their inventory) and adds its results to Result.Compliance.
+//
+// When a control of the target's profiles calls files(), the analyzer takes the root's entries from the shared
+// walk instead of walking the tree again: the walk's readdir is reused, and so is the Lstat other analyzers
+// already made of each regular file (the walk caches it per entry). Stat through the confined root is the bulk of
+// a walk's cost, so this saves the second pass over the tree.
 type Analyzer struct {
-	engine  *Engine
-	target  scan.Target
-	volumes []Volume
+	engine    *Engine
+	target    scan.Target
+	volumes   []Volume
+	wantTree  bool
+	tree      []*fileData
+	treeSpoil bool // the collection went past a bound: files() walks itself and reports the bound
 }
 
 // Analyzer returns the analyzer for one target, with the container's volumes (nil for images and directories).
 func (e *Engine) Analyzer(t scan.Target, vols []Volume) *Analyzer {
-	return &Analyzer{engine: e, target: t, volumes: vols}
+	return &Analyzer{engine: e, target: t, volumes: vols, wantTree: e.usesFiles(t)}
 }
 
 // Name implements scan.Analyzer.
@@ -26,15 +36,72 @@ func (a *Analyzer) Name() string { return "compliance" }
 // Paths implements scan.Analyzer; Wants answers for changed paths instead (any file can matter to a control).
 func (a *Analyzer) Paths() []string { return nil }
 
-// Wants implements scan.FileAnalyzer so that a change anywhere in a container's upper dir re-runs the controls
-// (d == nil), while taking nothing from the shared walk: files() walks on its own, only when a control asks.
-func (a *Analyzer) Wants(_ string, d fs.DirEntry) bool { return d == nil }
+// Wants implements scan.FileAnalyzer. A change anywhere in a container's upper dir re-runs the controls (d == nil).
+// For walked entries it never asks for AnalyzeFile: it only records the entry (with its Lstat, shared with the
+// other analyzers) when files() will need it.
+func (a *Analyzer) Wants(name string, d fs.DirEntry) bool {
+	if d == nil {
+		return true
+	}
+	if !a.wantTree || a.treeSpoil {
+		return false
+	}
+	lim := a.engine.Limits.withDefaults()
+	if len(a.tree) >= lim.MaxEntries || d.IsDir() && strings.Count(name, "/")+1 > lim.MaxDepth {
+		a.treeSpoil, a.tree = true, nil
+		return false
+	}
+	fi, err := d.Info()
+	if err != nil {
+		return false // unreadable entries are left out, as the standalone walk does
+	}
+	p := "/" + name
+	a.tree = append(a.tree, &fileData{path: p, lpath: p, resolved: p, lst: fi, st: fi, noFollow: true})
+	return false
+}
 
 // AnalyzeFile implements scan.FileAnalyzer; it is never called since Wants refuses every walked entry.
 func (a *Analyzer) AnalyzeFile(context.Context, scan.FS, string, *scan.Result) error { return nil }
 
 // Analyze implements scan.Analyzer.
 func (a *Analyzer) Analyze(ctx context.Context, fsys scan.FS, out *scan.Result) error {
-	out.Compliance = append(out.Compliance, a.engine.Evaluate(ctx, fsys, a.target, a.volumes, out)...)
+	tree := a.tree
+	if !a.wantTree || a.treeSpoil || walkCut(out) {
+		tree = nil
+	} else if tree == nil {
+		tree = []*fileData{} // an empty root: collected, nothing in it
+	}
+	a.tree = nil
+	out.Compliance = append(out.Compliance, a.engine.evaluate(ctx, fsys, a.target, a.volumes, out, tree)...)
 	return ctx.Err()
+}
+
+// walkCut says whether the shared walk stopped at one of its bounds, leaving the collected tree incomplete.
+func walkCut(out *scan.Result) bool {
+	for _, e := range out.Errors {
+		if e.Analyzer == "walk" && strings.Contains(e.Err, scan.ErrWalkLimit.Error()) {
+			return true
+		}
+	}
+	return false
+}
+
+// callsFiles finds a files() call in an expression's source; a false match only costs the collection.
+var callsFiles = regexp.MustCompile(`\bfiles\s*\(`)
+
+// usesFiles says whether any control that applies to t calls files().
+func (e *Engine) usesFiles(t scan.Target) bool {
+	for _, p := range e.Scope.Select(e.Profiles, t) {
+		for _, c := range p.Controls {
+			if c.OnlyIf != nil && callsFiles.MatchString(c.OnlyIf.Src) {
+				return true
+			}
+			for _, ck := range c.Checks {
+				if callsFiles.MatchString(ck.Src) || ck.Observed != nil && callsFiles.MatchString(ck.Observed.Src) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -291,7 +291,12 @@ func (s *session) parseConfig(p, format string) (ref.Val, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse_config: %w", err)
 	}
-	v, err := ParseConfig(b, format)
+	var v any
+	if format == FormatSSHD {
+		v, err = parseSSHD(b, s.sshdInclude()) // Include directives read the container's other files
+	} else {
+		v, err = ParseConfig(b, format)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parse_config %s: %w", fd.path, err)
 	}

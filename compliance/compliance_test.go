@@ -163,7 +163,7 @@ func TestResources(t *testing.T) {
 		`parse_config("/etc/app.yaml", "yaml").server.port == 8080 && parse_config("/etc/app.yaml", "yaml").server.tls && parse_config("/etc/app.yaml", "yaml").users == ["a", "b"]`,
 		`parse_config("/etc/app.json", "json").port == 8080 && parse_config("/etc/app.json", "json").ratio == 0.5`,
 		`parse_config("/etc/app.toml", "toml").server.port == 8080 && parse_config("/etc/app.toml", "toml").title == "t"`,
-		`parse_config("/etc/ssh/sshd_config", "sshd") == {"permitrootlogin": "no", "passwordauthentication": "yes"}`,
+		`parse_config("/etc/ssh/sshd_config", "sshd") == {"permitrootlogin": "no", "passwordauthentication": "yes", "match": [{"criteria": "User x", "conditions": {"user": "x"}, "settings": {"passwordauthentication": "no"}}]}`,
 		`parse_config("/etc/login.defs", "login.defs").PASS_MAX_DAYS == "90"`,
 		// users(), groups(), shadow
 		`users().map(u, u.name) == ["root", "app", "toor"] && users().filter(u, u.uid == 0).size() == 2`,

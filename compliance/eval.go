@@ -40,9 +40,20 @@ func NewEngine(l *Loader, profiles []*Profile) *Engine {
 // Evaluate runs every control of the target's profiles on fsys (the container's root) with its volumes, and
 // returns one result per control. res gives the inventory for packages(); it is read, not changed.
 func (e *Engine) Evaluate(ctx context.Context, fsys scan.FS, t scan.Target, vols []Volume, res *scan.Result) []scan.ControlResult {
+	return e.evaluate(ctx, fsys, t, vols, res, nil)
+}
+
+// evaluate is Evaluate with the entries of the root already collected by the shared walk (nil: files() walks).
+func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t scan.Target, vols []Volume, res *scan.Result, tree []*fileData) []scan.ControlResult {
 	s := &session{
 		ctx: ctx, view: newView(fsys, vols), target: t, res: res, lim: e.Limits.withDefaults(),
 		log: e.Log, types: e.types,
+	}
+	if tree != nil {
+		for _, d := range tree {
+			d.s = s
+		}
+		s.treeDone, s.treeData = true, tree
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

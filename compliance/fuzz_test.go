@@ -35,6 +35,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("[a]\nb=c\n[d"), uint8(1))
 	f.Add([]byte(`{"a": [1, 2.5, 99999999999999999999999, {"b": null}]}`), uint8(3))
 	f.Add([]byte("a = [[1], [2]]\n[[t]]\nx = 1979-05-27T07:32:00Z\n"), uint8(4))
+	f.Add([]byte("Port 22\nHostKey a\nAcceptEnv A B\nMatch User x Address y\n  Port 1\nMatch all\nInclude a b\n"), uint8(5))
 	formats := []string{FormatKeyValue, FormatINI, FormatYAML, FormatJSON, FormatTOML, FormatSSHD, FormatLoginDefs}
 	f.Fuzz(func(t *testing.T, data []byte, format uint8) {
 		_, _ = ParseConfig(data, formats[int(format)%len(formats)])

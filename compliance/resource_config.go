@@ -20,7 +20,7 @@ const (
 	FormatYAML      = "yaml"       // any YAML document
 	FormatJSON      = "json"       // any JSON document; integers stay integers
 	FormatTOML      = "toml"       // any TOML document
-	FormatSSHD      = "sshd"       // sshd_config: "Keyword value", keywords lower-cased, first wins, Match blocks ignored
+	FormatSSHD      = "sshd"       // sshd_config as sshd reads it: see parseSSHD (first wins, lists, Match blocks, Include)
 	FormatLoginDefs = "login.defs" // "KEY value" lines, last wins
 )
 
@@ -32,11 +32,11 @@ const maxConfigDepth = 64
 func ParseConfig(data []byte, format string) (any, error) {
 	switch format {
 	case FormatKeyValue:
-		return parseLines(data, "=", false, false), nil
+		return parseLines(data, "="), nil
 	case FormatLoginDefs:
-		return parseLines(data, "", false, false), nil
+		return parseLines(data, ""), nil
 	case FormatSSHD:
-		return parseLines(data, "", true, true), nil
+		return parseSSHD(data, nil)
 	case FormatINI:
 		return parseINI(data)
 	case FormatJSON:
@@ -66,8 +66,9 @@ func ParseConfig(data []byte, format string) (any, error) {
 	return nil, fmt.Errorf("unknown config format %q (want keyvalue, ini, yaml, json, toml, sshd or login.defs)", format)
 }
 
-// parseLines reads "key<sep>value" lines (sep "" means whitespace), skipping blanks and # comments.
-func parseLines(data []byte, sep string, lowerKeys, firstWins bool) map[string]any {
+// parseLines reads "key<sep>value" lines (sep "" means whitespace), skipping blanks and # comments; the last
+// value of a key wins, as for shell-sourced files and login.defs.
+func parseLines(data []byte, sep string) map[string]any {
 	out := map[string]any{}
 	for line := range strings.Lines(string(data)) {
 		line = strings.TrimSpace(line)
@@ -90,15 +91,6 @@ func parseLines(data []byte, sep string, lowerKeys, firstWins bool) map[string]a
 			}
 		}
 		k, v = strings.TrimSpace(k), unquote(strings.TrimSpace(v))
-		if lowerKeys {
-			k = strings.ToLower(k)
-			if k == "match" {
-				break // what follows applies to some connections only
-			}
-		}
-		if _, seen := out[k]; seen && firstWins {
-			continue
-		}
 		out[k] = v
 	}
 	return out

@@ -92,6 +92,7 @@ type Daemon struct {
 	// retry asks Run for a resync after a backoff: a resync or a lookup failed because the runtime was unreachable
 	// (containerd restarting), and the event that led there is not coming again.
 	retry chan struct{}
+	gen   atomic.Uint64 // bumped by Recheck: a container checked under an older generation is checked again
 }
 
 // tracked is what the daemon remembers of one container between checks.
@@ -102,6 +103,7 @@ type tracked struct {
 	image   *scan.Result
 	report  scan.Report
 	removed bool
+	gen     uint64 // Daemon.gen when the check that made this started
 }
 
 // Stats are the daemon's own health figures, for metrics.
@@ -438,6 +440,7 @@ func (d *Daemon) store(rep scan.Report, t *tracked) {
 // checkContainer returns "unchanged" (nothing to publish), "analyzed" or "failed" with the report to publish.
 func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, scan.Report) {
 	log := d.logger().With("container", c.ID, "name", c.DisplayName())
+	gen := d.gen.Load()
 	prev := d.last(c.ID)
 	rep := scan.Report{Target: containerTarget(d.Node, c), StartedAt: time.Now()}
 	if prev != nil && prev.target.ImageDigest != "" && rep.Target.ImageDigest == "" {
@@ -486,7 +489,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 		return fail(fmt.Errorf("read upper dir: %w", err))
 	}
 	if prev != nil && prev.chain == chain && prev.upper == st.digest && prev.report.Error == "" &&
-		prev.target.State == rep.Target.State {
+		prev.target.State == rep.Target.State && prev.gen == gen {
 		if time.Since(prev.report.StartedAt) < refreshAfter {
 			return "unchanged", prev.report
 		}
@@ -528,7 +531,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 	rep.Result = res
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
-	d.store(rep, &tracked{target: rep.Target, chain: chain, upper: st.digest, image: image})
+	d.store(rep, &tracked{target: rep.Target, chain: chain, upper: st.digest, image: image, gen: gen})
 	log.Debug("container checked", "packages", len(res.Packages), "upperEntries", len(st.paths), "duration", rep.Duration)
 	return "analyzed", rep
 }

@@ -175,8 +175,8 @@ func or(a, b string) string {
 }
 
 // cmdDaemon runs until SIGTERM/SIGINT: it watches the node's containers, keeps /metrics current and forwards
-// finding changes to the SIEM sinks. SIGHUP re-publishes every container's findings (after a database or profile
-// change) without reading any filesystem again.
+// finding changes to the SIEM sinks. SIGHUP re-reads the vulnerability database and VEX (findings re-published
+// without reading any filesystem) and the compliance profiles (changed profiles re-check every container's root).
 func cmdDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	c, err := parseDaemonFlags(args, stderr)
 	if err != nil {
@@ -206,6 +206,7 @@ type daemonRun struct {
 	health   *exporter.Health
 	loop     *node.Daemon
 	vulns    *vulnEnricher
+	profiles *compliance.Live
 	server   *http.Server
 	listener net.Listener
 	budget   *node.BudgetCgroup
@@ -295,13 +296,12 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 		return nil, err
 	}
 	r.noteDB()
-	engine, err := c.compliance.engine(log)
-	if err != nil {
+	if r.profiles, err = c.compliance.live(log); err != nil {
 		return nil, err
 	}
 	var checks []node.RootCheck
-	if engine != nil {
-		checks = append(checks, &complianceCheck{engine: engine, hostRoot: c.compliance.hostRoot, opts: fsaccess.Options{MaxFileSize: c.MaxFileSize}, log: log})
+	if r.profiles.Engine() != nil {
+		checks = append(checks, &complianceCheck{profiles: r.profiles, hostRoot: c.compliance.hostRoot, opts: fsaccess.Options{MaxFileSize: c.MaxFileSize}, log: log})
 	}
 
 	roots := &node.ContainerRoots{Snapshots: r.snaps, Mounter: r.mounter, ProcRoot: c.ProcRoot, Options: fsaccess.Options{MaxFileSize: c.MaxFileSize}}
@@ -385,7 +385,7 @@ func (r *daemonRun) run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				r.log.Info("SIGHUP: reloading the vulnerability database and VEX, re-publishing findings")
+				r.log.Info("SIGHUP: reloading the vulnerability database, VEX and compliance profiles, re-publishing findings")
 				if _, err := r.vulns.store.Reload(); err != nil && !errors.Is(err, vuln.ErrNoDatabase) {
 					r.log.Warn("reload vulnerability database", "err", err)
 				}
@@ -394,6 +394,9 @@ func (r *daemonRun) run(ctx context.Context) error {
 				}
 				r.noteDB()
 				r.loop.Republish(ctx)
+				if changed, _ := r.profiles.Reload(); changed {
+					r.loop.Recheck() // profiles need the roots: every container is evaluated again
+				}
 			case <-dbTick.C:
 				swapped, err := r.vulns.store.Reload()
 				if err != nil && !errors.Is(err, vuln.ErrNoDatabase) {
@@ -532,7 +535,7 @@ func (v *vulnEnricher) Enrich(ctx context.Context, rep *scan.Report) error {
 // complianceCheck evaluates the profiles on a container's mounted root, with its volumes (ConfigMaps, Secrets)
 // layered over it as the container sees them.
 type complianceCheck struct {
-	engine   *compliance.Engine
+	profiles *compliance.Live
 	hostRoot string
 	opts     fsaccess.Options
 	log      *slog.Logger
@@ -541,7 +544,9 @@ type complianceCheck struct {
 func (c *complianceCheck) Check(ctx context.Context, root scan.FS, rep *scan.Report) error {
 	vols, release := openVolumes(rep.Target, c.hostRoot, c.opts, c.log)
 	defer release()
-	rep.Result.Compliance = c.engine.Evaluate(ctx, root, rep.Target, vols, rep.Result)
+	if e := c.profiles.Engine(); e != nil {
+		rep.Result.Compliance = e.Evaluate(ctx, root, rep.Target, vols, rep.Result)
+	}
 	return nil
 }
 

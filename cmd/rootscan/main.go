@@ -93,6 +93,8 @@ Usage:
                                         what the database holds and how old it is (exit 1 when older than max-age)
   rootscan scan --profile P [-o hdf]   evaluate compliance profiles (builtin:container-baseline is always on
                                         unless --no-baseline); -o hdf writes Heimdall Data Format JSON
+  rootscan scan --fail-on-controls HIGH [--waivers FILE] [--exit-code N]
+                                        fail CI gates (exit N, 3 when not given) on failed controls of that severity
   rootscan profile check PATH...        validate profiles (YAML, CEL checks) without scanning
   rootscan version                      print the version
 

@@ -36,40 +36,31 @@ func (c *complianceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.hostRoot, "host-root", "", "where the node's filesystem is mounted when rootscan runs in a pod (e.g. /host), for reading container volumes")
 }
 
-// engine loads the chosen profiles; nil when there are none (--no-baseline and no --profile).
-func (c *complianceFlags) engine(log *slog.Logger) (*compliance.Engine, error) {
+// sources are the profiles, waivers and scope the flags name, the baseline first unless --no-baseline.
+func (c *complianceFlags) sources() compliance.Sources {
 	srcs := append([]string{}, c.profiles...)
 	if !c.noBaseline {
 		srcs = append([]string{compliance.Baseline}, srcs...)
 	}
-	if len(srcs) == 0 {
-		return nil, nil
-	}
-	l, err := compliance.NewLoader(compliance.Limits{})
+	return compliance.Sources{Profiles: srcs, Waivers: c.waivers, Scope: c.scope}
+}
+
+// engine loads the chosen profiles; nil when there are none (--no-baseline and no --profile).
+func (c *complianceFlags) engine(log *slog.Logger) (*compliance.Engine, error) {
+	e, err := c.sources().Load(log)
 	if err != nil {
-		return nil, err
-	}
-	var profiles []*compliance.Profile
-	for _, src := range srcs {
-		ps, err := l.Load(src)
-		if err != nil {
-			return nil, usageError{err.Error()}
-		}
-		profiles = append(profiles, ps...)
-	}
-	e := compliance.NewEngine(l, profiles)
-	e.Log = log
-	if c.waivers != "" {
-		if e.Waivers, err = compliance.LoadWaivers(c.waivers); err != nil {
-			return nil, usageError{err.Error()}
-		}
-	}
-	if c.scope != "" {
-		if e.Scope, err = compliance.LoadScope(c.scope); err != nil {
-			return nil, usageError{err.Error()}
-		}
+		return nil, usageError{err.Error()}
 	}
 	return e, nil
+}
+
+// live loads the chosen profiles for the daemon, which reloads them on SIGHUP.
+func (c *complianceFlags) live(log *slog.Logger) (*compliance.Live, error) {
+	l, err := compliance.NewLive(c.sources(), log)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return l, nil
 }
 
 // openVolumes opens each of a container's volumes as a confined root, so controls on /etc/nginx/nginx.conf see the

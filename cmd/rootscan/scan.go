@@ -52,6 +52,8 @@ type scanFlags struct {
 	vexDir       string
 	sevFilter    severityFilter
 	compliance   complianceFlags
+	failControls string
+	controlGate  controlGate
 	// engine evaluates the compliance profiles; nil for commands and flags that evaluate none.
 	engine  *compliance.Engine
 	forward forwardFlags
@@ -111,6 +113,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
 	f.compliance.register(fs)
 	f.forward.register(fs)
+	fs.StringVar(&f.failControls, "fail-on-controls", "", "exit with --exit-code (3 when not given) when compliance controls of this severity and above (HIGH), or of exactly these (LOW,MEDIUM), failed or could not be evaluated; waived controls do not count")
 	n, err := parseFlags(fs, args, f)
 	if err != nil {
 		return nil, err
@@ -119,6 +122,9 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, error) {
 		return nil, usageError{fmt.Sprintf("-o %q: want table, json, sarif, cyclonedx-vex or hdf", f.output)}
 	}
 	if f.sevFilter, err = parseSeverityFilter(f.severity); err != nil {
+		return nil, err
+	}
+	if f.controlGate, err = parseControlGate(f.failControls); err != nil {
 		return nil, err
 	}
 	if err := checkSBOMFormat("--sbom-format", f.sbomFormat); err != nil {
@@ -147,6 +153,9 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	}
 	if f.engine, err = f.compliance.engine(log); err != nil {
 		return exitFatal, err
+	}
+	if f.controlGate.on && f.engine == nil {
+		return exitFatal, usageError{"--fail-on-controls needs at least one profile (drop --no-baseline or add --profile)"}
 	}
 	doc, err := scanTargets(ctx, f, log, stderr)
 	if err != nil {
@@ -184,6 +193,13 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	// vulnerabilities still fails the gate.
 	if f.exitCode != 0 && open > 0 {
 		return f.exitCode, nil
+	}
+	if failing := f.controlGate.failing(doc.Reports); len(failing) > 0 {
+		f.controlGate.report(stderr, failing)
+		if f.exitCode != 0 {
+			return f.exitCode, nil
+		}
+		return exitControls, nil
 	}
 	for _, r := range doc.Reports {
 		if r.Error != "" {

@@ -1,0 +1,73 @@
+package compliance
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+// files() from the shared walk gives exactly what its own walk gives: the same results for the baseline, on a
+// root with setuid, world-writable and key files, and also when the shared walk was cut short by its bound.
+func TestAnalyzerSharesWalk(t *testing.T) {
+	files := map[string]string{}
+	for k, v := range testFiles {
+		files[k] = v
+	}
+	files["root/.ssh/id_rsa"] = "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n"
+	files["srv/data/x"] = "x"
+	f := newFixture(t, files)
+	if err := os.Chmod(filepath.Join(f.dir, "srv/data"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(f.dir, "srv/data/x"), fs.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := NewLoader(Limits{})
+	ps, err := l.Load(Baseline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(l, ps)
+	target := scan.Target{Config: &scan.ImageConfig{User: "app"}}
+	key := func(rs []scan.ControlResult) string {
+		s := ""
+		for _, r := range rs {
+			s += fmt.Sprintf("%s=%s %s\n", r.ID, r.Status, r.Message)
+		}
+		return s
+	}
+	res := scan.Run(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg()})
+	want := key(e.Evaluate(context.Background(), f.root, target, nil, res))
+	for _, lim := range []scan.WalkLimits{{}, {MaxEntries: 5}} {
+		a := e.Analyzer(target, nil)
+		if !a.wantTree {
+			t.Fatal("the baseline calls files(), the analyzer should collect the tree")
+		}
+		got := scan.RunWithLimits(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg(), a}, lim)
+		if g := key(got.Compliance); g != want {
+			t.Errorf("limits %+v: shared walk gives\n%s\nown walk gives\n%s", lim, g, want)
+		}
+	}
+	for _, w := range []string{"container-baseline-04=failed check 1 (no setuid or setgid regular files): observed [\"/srv/data/x\"]\n", "container-baseline-05=failed check 1 (no world-writable entries outside /tmp and /var/tmp): observed [\"/srv/data\"]\n"} {
+		if !strings.Contains(want, w) {
+			t.Errorf("results lack %q:\n%s", w, want)
+		}
+	}
+
+	// A profile without files() collects nothing.
+	p, err := l.Parse("n.yaml", []byte("name: n\ncontrols:\n  - id: a\n    checks:\n      - expr: file('/etc/passwd').exists\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewEngine(l, []*Profile{p}).Analyzer(target, nil)
+	scan.Run(context.Background(), f.root, []scan.Analyzer{a})
+	if a.wantTree || a.tree != nil {
+		t.Errorf("profile without files() collected the tree")
+	}
+}

@@ -111,20 +111,8 @@ func typeName(m fs.FileMode) string {
 }
 
 // unixMode is the permission bits as chmod and stat print them, with setuid (04000), setgid (02000) and sticky
-// (01000).
-func unixMode(m fs.FileMode) int64 {
-	v := int64(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return v
-}
+// (01000), as CEL's int.
+func unixMode(m fs.FileMode) int64 { return int64(scan.UnixPerm(m)) }
 
 // ids are the owner ids from the stat data; -1 when the FS does not say (only fsaccess roots and os.DirFS do).
 func ids(fi fs.FileInfo) (uid, gid int64) {

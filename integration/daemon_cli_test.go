@@ -329,13 +329,20 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 
 	// SIGTERM: a clean exit, nothing left mounted.
-	d2.cmd.Process.Signal(syscall.SIGTERM)
+	d2.stopClean(t, mounts)
+}
+
+// stopClean sends SIGTERM and asserts what an orderly shutdown promises: exit 0 within 30s, no mount left under
+// mounts, no error logged.
+func (p *daemonProc) stopClean(t *testing.T, mounts string) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-d2.done:
+	case <-p.done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("daemon did not exit within 30s of SIGTERM")
 	}
-	if code := d2.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
 	points, err := fsaccess.MountPointsUnder(mounts)
@@ -345,7 +352,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if len(points) > 0 {
 		t.Errorf("mounts left after SIGTERM: %v", points)
 	}
-	if m := regexp.MustCompile(`level=ERROR.*`).FindString(d2.stderr.String()); m != "" {
+	if m := regexp.MustCompile(`level=ERROR.*`).FindString(p.stderr.String()); m != "" {
 		t.Errorf("daemon logged an error: %s", m)
 	}
 }

@@ -3,14 +3,11 @@ package integration
 import (
 	"context"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
@@ -118,23 +115,5 @@ func TestDaemonSurvivesContainerdRestart(t *testing.T) {
 		t.Logf("%s{result=failure} = %v (checks attempted while containerd was down)", exporter.MetricScansTotal, v)
 	}
 
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit within 30s of SIGTERM")
-	}
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("exit code after SIGTERM = %d, want 0", code)
-	}
-	points, err := fsaccess.MountPointsUnder(mounts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(points) > 0 {
-		t.Errorf("mounts left after SIGTERM: %v", points)
-	}
-	if m := regexp.MustCompile(`level=ERROR.*`).FindString(d.stderr.String()); m != "" {
-		t.Errorf("daemon logged an error: %s", m)
-	}
+	d.stopClean(t, mounts)
 }

@@ -207,7 +207,7 @@ func (d *drift) visit(name string, de fs.DirEntry, err error) error {
 	if !inImage && d.runtimeStub(name, fi) {
 		return nil
 	}
-	e := DriftEntry{Path: name, Change: DriftAdded, Type: driftType(fi.Mode()), Mode: unixPerm(fi.Mode())}
+	e := DriftEntry{Path: name, Change: DriftAdded, Type: driftType(fi.Mode()), Mode: UnixPerm(fi.Mode())}
 	if inImage {
 		e.Change = DriftChanged
 	}
@@ -235,7 +235,7 @@ func (d *drift) dir(name string, fi, img fs.FileInfo, e DriftEntry) error {
 		}
 		return d.opaqueDeleted(name)
 	}
-	if !img.IsDir() || unixPerm(img.Mode()) != e.Mode || !sameOwner(fi, img) {
+	if !img.IsDir() || UnixPerm(img.Mode()) != e.Mode || !sameOwner(fi, img) {
 		return d.add(e)
 	}
 	return nil
@@ -403,9 +403,9 @@ func driftType(m fs.FileMode) string {
 	return "other"
 }
 
-// unixPerm is the mode as chmod and ls write it: permissions plus setuid, setgid and sticky (04755 for a setuid
+// UnixPerm is the mode as chmod and ls write it: permissions plus setuid, setgid and sticky (04755 for a setuid
 // binary), the part of a mode drift is about.
-func unixPerm(m fs.FileMode) uint32 {
+func UnixPerm(m fs.FileMode) uint32 {
 	p := uint32(m.Perm())
 	if m&fs.ModeSetuid != 0 {
 		p |= 0o4000

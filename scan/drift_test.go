@@ -257,8 +257,8 @@ func TestDriftMagic(t *testing.T) {
 		}
 	}
 	for in, want := range map[os.FileMode]uint32{0o755: 0o755, 0o644 | os.ModeSetuid: 0o4644, 0o755 | os.ModeSetgid | os.ModeSticky | os.ModeDir: 0o3755} {
-		if got := unixPerm(in); got != want {
-			t.Errorf("unixPerm(%v) = %o, want %o", in, got, want)
+		if got := UnixPerm(in); got != want {
+			t.Errorf("UnixPerm(%v) = %o, want %o", in, got, want)
 		}
 	}
 }

@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 60s
 	$(GO) test ./fsaccess -run '^$$' -fuzz FuzzRootOpen -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseRustAudit$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzRPMIntegrityFiles$$' -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzGoBinary$$' -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseGemspec$$' -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseDepsJSON$$' -fuzztime 60s

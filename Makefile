@@ -80,13 +80,17 @@ fuzz:
 	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseConfig -fuzztime 60s
 	$(GO) test ./compliance -run '^$$' -fuzz FuzzAccounts -fuzztime 60s
 
+# Go benchmarks, then rootscan against syft and scalibr on the issue's roots (bench-peers, below); the peers' run
+# builds the roots the integration benchmarks of the debian-apps root read.
 bench: deps build
+	ROOTSCAN=$(CURDIR)/bin/rootscan bash scripts/bench-peers.sh
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:
 	rm -rf bin
 
-# rootscan against syft and osv-scalibr on a distroless, a Debian minbase and a 10k node_modules root: wall time,
+# rootscan against syft and osv-scalibr on a distroless, a Debian minbase, a ~500-package Debian root with apps
+# (Python, Java, Ruby, Go, Rust) and a 10k node_modules root: wall time,
 # peak RSS and (name, version) differences (builds the peers and roots once, under $(CACHE)). Not part of `test`.
 .PHONY: bench-peers
 bench-peers: build

@@ -79,6 +79,7 @@ fuzz:
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 60s
 	$(GO) test ./fsaccess -run '^$$' -fuzz FuzzRootOpen -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseRustAudit$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzRPMIntegrityFiles$$' -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzGoBinary$$' -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseGemspec$$' -fuzztime 60s
 	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseDepsJSON$$' -fuzztime 60s
@@ -97,13 +98,17 @@ fuzz:
 	$(GO) test ./exporter -run '^$$' -fuzz FuzzCEFEscape -fuzztime 60s
 	$(GO) test ./exporter -run '^$$' -fuzz FuzzMetricsUpdate -fuzztime 60s
 
+# Go benchmarks, then rootscan against syft and scalibr on the issue's roots (bench-peers, below); the peers' run
+# builds the roots the integration benchmarks of the debian-apps root read.
 bench: deps build
+	ROOTSCAN=$(CURDIR)/bin/rootscan bash scripts/bench-peers.sh
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:
 	rm -rf bin
 
-# rootscan against syft and osv-scalibr on a distroless, a Debian minbase and a 10k node_modules root: wall time,
+# rootscan against syft and osv-scalibr on a distroless, a Debian minbase, a ~500-package Debian root with apps
+# (Python, Java, Ruby, Go, Rust) and a 10k node_modules root: wall time,
 # peak RSS and (name, version) differences (builds the peers and roots once, under $(CACHE)). Not part of `test`.
 .PHONY: bench-peers
 bench-peers: build

@@ -4,7 +4,7 @@
 # rootscan, split into OS and language packages). Not part of `make test`: it builds two peers (minutes, once),
 # needs root for debootstrap and takes several minutes.
 #
-#   scripts/bench-peers.sh [ROOT_NAME...]      # default: distroless debian-minbase node10k
+#   scripts/bench-peers.sh [ROOT_NAME...]      # default: distroless debian-minbase debian-apps node10k
 #
 # Environment: RUNS (default 3), CACHE (default /var/cache/rootscan-testbed), OUT (results directory, default
 # $CACHE/bench-peers/<UTC timestamp>), ROOTSCAN (default bin/rootscan, built by `make build`).
@@ -57,9 +57,47 @@ root_debian-minbase() {
 	# The mirror apt itself uses: the only Debian mirror reachable here.
 	local mirror
 	mirror=$(grep -rhoE 'https?://[^ ]*debian(/)?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-		grep -v security | head -n1 | tr -d ' ')
+		grep -v security | head -n1 | tr -d ' ' || true)
 	rm -rf "$dir.tmp"
 	debootstrap --variant=minbase bookworm "$dir.tmp" "${mirror:-http://deb.debian.org/debian}" >"$ROOTS/debootstrap.log" 2>&1
+	mv "$dir.tmp" "$dir"
+}
+
+# debian-apps: the issue's "497-package Debian root with apps": the debian-minbase root plus, installed with apt in a
+# chroot (--no-install-recommends, as images are built), language runtimes and the packages whose files each
+# ecosystem's analyzer reads: Python (python3-* with dist-info), Java (a headless JRE, maven and lib*-java jars with
+# pom.properties), Ruby (ruby-rails and its ruby-* gemspecs), Node.js, Go (restic, age, gh, rclone) and Rust
+# (ripgrep, fd-find, bat, hyperfine, sq) programs, and the usual tools of an application image: about 500 packages.
+# (debootstrap --include cannot install them: its resolver ignores virtual packages such as python3-cffi's.)
+DEBIAN_APPS=(
+	python3 python3-pip python3-venv python3-requests python3-yaml python3-numpy python3-cryptography python3-jinja2
+	python3-setuptools python3-lxml python3-psycopg2 python3-flask python3-pandas python3-matplotlib python3-django
+	default-jre-headless maven libcommons-lang3-java libguava-java libjackson2-databind-java liblog4j2-java
+	libcommons-io-java libslf4j-java libcommons-collections4-java libjoda-time-java libspring-context-java
+	ruby ruby-rack ruby-nokogiri ruby-json rake bundler ruby-sinatra ruby-rails nodejs
+	restic age gh rclone ripgrep fd-find bat hyperfine sq
+	git curl openssh-client ca-certificates procps iproute2 less vim-tiny jq sqlite3 postgresql-client
+	nginx-light rsync gnupg xz-utils unzip file build-essential
+)
+
+root_debian-apps() {
+	local dir=$ROOTS/debian-apps
+	[[ -d $dir ]] && return
+	root_debian-minbase
+	rm -rf "$dir.tmp"
+	cp -a "$ROOTS/debian-minbase" "$dir.tmp"
+	cp /etc/resolv.conf "$dir.tmp/etc/resolv.conf"
+	# Maintainer scripts (the JRE's, ca-certificates-java's) need /proc; the subshell's trap unmounts it whatever
+	# happens.
+	(
+		mount -t proc proc "$dir.tmp/proc"
+		trap 'umount "$dir.tmp/proc"' EXIT
+		export DEBIAN_FRONTEND=noninteractive LC_ALL=C
+		chroot "$dir.tmp" apt-get update -qq
+		chroot "$dir.tmp" apt-get install -y -qq --no-install-recommends "${DEBIAN_APPS[@]}"
+		chroot "$dir.tmp" apt-get clean
+	) >"$ROOTS/apt-apps.log" 2>&1
+	rm -rf "$dir.tmp"/var/lib/apt/lists/*
 	mv "$dir.tmp" "$dir"
 }
 
@@ -159,7 +197,7 @@ median() { LC_ALL=C sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; 
 
 main() {
 	local roots=("$@")
-	((${#roots[@]})) || roots=(distroless debian-minbase node10k)
+	((${#roots[@]})) || roots=(distroless debian-minbase debian-apps node10k)
 	need_apt jq jq
 	[[ -x /usr/bin/time ]] || need_apt /usr/bin/time time
 	mkdir -p "$ROOTS" "$OUT"

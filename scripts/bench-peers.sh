@@ -134,7 +134,7 @@ root_node10k() {
 tool_cmd() {
 	local tool=$1 root=$2 out=$3
 	case $tool in
-	rootscan) CMD=("$ROOTSCAN" scan --dir "$root" -o json) ;;
+	rootscan) CMD=("$ROOTSCAN" scan --dir "$root" -o json --no-baseline --db /nonexistent) ;;  # inventory only, the peers' job
 	# The issue's command: a dir: source, syft's defaults for directories (declared packages: lockfiles).
 	syft) CMD=("$PEERS/syft" scan "dir:$root" -o "cyclonedx-json=$out" -q) ;;
 	# A container root is an image's filesystem: syft's image catalogers (installed packages).

@@ -110,8 +110,13 @@ func BenchmarkDaemonNode(b *testing.B) {
 	}
 	for b.Loop() {
 		state := filepath.Join(b.TempDir(), "state")
-		d := startDaemonProc(b, "--runtime-endpoint", bed.Address(), "--state-dir", state, "--mount-dir", filepath.Join(b.TempDir(), "mounts"),
-			"--resync", "3s", "--node-name", "bench")
+		args := []string{"--runtime-endpoint", bed.Address(), "--state-dir", state, "--mount-dir", filepath.Join(b.TempDir(), "mounts"),
+			"--resync", "3s", "--node-name", "bench"}
+		// ROOTSCAN_BENCH_DB names a vulnerability database (e.g. 100k advisories) to measure the daemon with it loaded.
+		if db := os.Getenv("ROOTSCAN_BENCH_DB"); db != "" {
+			args = append(args, "--db", db)
+		}
+		d := startDaemonProc(b, args...)
 		pid := d.cmd.Process.Pid
 		cpu0 := procCPU(pid)
 		first := waitLogDuration(b, d, "initial scan done", 0)

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -103,12 +102,9 @@ type debIntegrityRun struct {
 	a          *debIntegrityAnalyzer
 	fsys       FS
 	diversions map[string]debDiversion
-	findings   []IntegrityFinding
-	errs       []FileError
-	suppressed int
-	dropped    int // findings beyond maxFindings
-	files      int
-	bytes      int64
+	integrityLog
+	files int
+	bytes int64
 }
 
 // Analyze checks the packages in out.Packages with a Debian or Ubuntu ecosystem, in their order. Nothing is added
@@ -117,7 +113,7 @@ func (a *debIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &debIntegrityRun{a: a, fsys: fsys}
+	r := newDebIntegrityRun(a, fsys)
 	r.diversions = r.readDiversions()
 
 	type key struct{ name, arch string }
@@ -155,37 +151,6 @@ func (a *debIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result
 		}
 	}
 	return r.flush(out)
-}
-
-func (r *debIntegrityRun) flush(out *Result) error {
-	slices.SortStableFunc(r.findings, func(x, y IntegrityFinding) int {
-		return cmp.Or(strings.Compare(x.Package, y.Package), strings.Compare(x.Path, y.Path))
-	})
-	out.Integrity = append(out.Integrity, r.findings...)
-	out.Errors = append(out.Errors, r.errs...)
-	if r.dropped > 0 {
-		out.Errors = append(out.Errors, FileError{Analyzer: r.a.Name(), Err: fmt.Sprintf("%d more integrity findings not listed", r.dropped)})
-	}
-	if r.suppressed > 0 {
-		out.Errors = append(out.Errors, FileError{Analyzer: r.a.Name(), Err: fmt.Sprintf("%d more problems not listed", r.suppressed)})
-	}
-	return nil
-}
-
-func (r *debIntegrityRun) fail(p, msg string) {
-	if len(r.errs) >= r.a.maxErrors {
-		r.suppressed++
-		return
-	}
-	r.errs = append(r.errs, FileError{Analyzer: r.a.Name(), Path: p, Err: msg})
-}
-
-func (r *debIntegrityRun) report(f IntegrityFinding) {
-	if len(r.findings) >= r.a.maxFindings {
-		r.dropped++
-		return
-	}
-	r.findings = append(r.findings, f)
 }
 
 // debListCandidates are the places a package's md5sums may be, most specific first: next to the status.d file the
@@ -436,4 +401,8 @@ func isHex(b []byte) bool {
 		}
 	}
 	return true
+}
+
+func newDebIntegrityRun(a *debIntegrityAnalyzer, fsys FS) *debIntegrityRun {
+	return &debIntegrityRun{a: a, fsys: fsys, integrityLog: integrityLog{analyzer: a.Name(), maxFindings: a.maxFindings, maxErrors: a.maxErrors}}
 }

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
@@ -77,14 +76,11 @@ func (a *rpmIntegrityAnalyzer) Paths() []string { return a.db.Paths() }
 
 // rpmIntegrityRun is the state of one Analyze call.
 type rpmIntegrityRun struct {
-	a          *rpmIntegrityAnalyzer
-	fsys       FS
-	findings   []IntegrityFinding
-	errs       []FileError
-	suppressed int
-	dropped    int
-	files      int
-	bytes      int64
+	a    *rpmIntegrityAnalyzer
+	fsys FS
+	integrityLog
+	files int
+	bytes int64
 }
 
 // Analyze checks the packages in out.Packages found by the rpm analyzer, in database order. Nothing is added to
@@ -102,7 +98,7 @@ func (a *rpmIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result
 	if len(want) == 0 {
 		return nil
 	}
-	r := &rpmIntegrityRun{a: a, fsys: fsys}
+	r := newRpmIntegrityRun(a, fsys)
 	done := map[osPackageKey]bool{}
 	for _, dir := range rpmDirs {
 		for _, f := range rpmDBFiles {
@@ -262,33 +258,6 @@ func rpmDigest(d rpmdb.DigestAlgorithm) (string, func() hash.Hash) {
 	return d.String(), nil
 }
 
-func (r *rpmIntegrityRun) flush(out *Result) error {
-	slices.SortStableFunc(r.findings, func(x, y IntegrityFinding) int {
-		return cmp.Or(strings.Compare(x.Package, y.Package), strings.Compare(x.Path, y.Path))
-	})
-	out.Integrity = append(out.Integrity, r.findings...)
-	out.Errors = append(out.Errors, r.errs...)
-	if r.dropped > 0 {
-		out.Errors = append(out.Errors, FileError{Analyzer: r.a.Name(), Err: fmt.Sprintf("%d more integrity findings not listed", r.dropped)})
-	}
-	if r.suppressed > 0 {
-		out.Errors = append(out.Errors, FileError{Analyzer: r.a.Name(), Err: fmt.Sprintf("%d more problems not listed", r.suppressed)})
-	}
-	return nil
-}
-
-func (r *rpmIntegrityRun) fail(p, msg string) {
-	if len(r.errs) >= r.a.maxErrors {
-		r.suppressed++
-		return
-	}
-	r.errs = append(r.errs, FileError{Analyzer: r.a.Name(), Path: p, Err: msg})
-}
-
-func (r *rpmIntegrityRun) report(f IntegrityFinding) {
-	if len(r.findings) >= r.a.maxFindings {
-		r.dropped++
-		return
-	}
-	r.findings = append(r.findings, f)
+func newRpmIntegrityRun(a *rpmIntegrityAnalyzer, fsys FS) *rpmIntegrityRun {
+	return &rpmIntegrityRun{a: a, fsys: fsys, integrityLog: integrityLog{analyzer: a.Name(), maxFindings: a.maxFindings, maxErrors: a.maxErrors}}
 }

@@ -201,7 +201,7 @@ func FuzzRPMIntegrityFiles(f *testing.F) {
 			info.FileFlags = append(info.FileFlags, flags)
 		}
 		fsys := fstest.MapFS{"usr/bin/hello": file([]byte("hello")), "etc/passwd": file([]byte("root:x:0:0::/root:/bin/sh\n"))}
-		r := &rpmIntegrityRun{a: NewRPMIntegrity().(*rpmIntegrityAnalyzer), fsys: fsys}
+		r := newRpmIntegrityRun(NewRPMIntegrity().(*rpmIntegrityAnalyzer), fsys)
 		if err := r.checkPackage(context.Background(), Package{Name: "p", Ecosystem: "RPM"}, info, "db"); err != nil {
 			t.Fatal(err)
 		}

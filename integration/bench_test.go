@@ -18,7 +18,6 @@ import (
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 
 	"github.com/rootscan/rootscan/cri"
-	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -56,12 +55,7 @@ func BenchmarkCLINodeScan(b *testing.B) {
 func BenchmarkScanDistrolessRoot(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	_, layout, _ := distrolessLayout(b, ctx)
-	root, _, err := fsaccess.OpenOCI(ctx, layout, b.TempDir(), fsaccess.OCIOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer root.Close()
+	_, root := distrolessRoot(b, ctx)
 	analyzers := scan.DefaultAnalyzers()
 	b.ReportAllocs()
 	for b.Loop() {

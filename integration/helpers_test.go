@@ -303,3 +303,26 @@ func distrolessLayout(t testing.TB, ctx context.Context) (*ociimage.Image, strin
 	}
 	return img, layout, manifest
 }
+
+// needTools skips (or, under ROOTSCAN_INTEGRATION=require, fails) a test that needs commands the machine lacks.
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			langSkip(t, tool+" not found")
+		}
+	}
+}
+
+// distrolessRoot extracts the distroless test image the way `rootscan scan --oci` does and returns it with its
+// confined root, closed when the test ends.
+func distrolessRoot(t testing.TB, ctx context.Context) (*ociimage.Image, *fsaccess.Root) {
+	t.Helper()
+	img, layout, _ := distrolessLayout(t, ctx)
+	root, _, err := fsaccess.OpenOCI(ctx, layout, t.TempDir(), fsaccess.OCIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return img, root
+}

@@ -7,14 +7,12 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -25,19 +23,10 @@ func TestDebIntegrityDistroless(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test skipped in -short mode")
 	}
-	for _, tool := range []string{"apt-get", "dpkg-deb", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			langSkip(t, tool+" not found")
-		}
-	}
+	needTools(t, "apt-get", "dpkg-deb", "go")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	img, layout, _ := distrolessLayout(t, ctx)
-	root, _, err := fsaccess.OpenOCI(ctx, layout, t.TempDir(), fsaccess.OCIOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	img, root := distrolessRoot(t, ctx)
 	analyzers := func() []scan.Analyzer {
 		return []scan.Analyzer{scan.NewOSRelease(), scan.NewDpkg(), scan.NewDebIntegrity()}
 	}

@@ -110,11 +110,7 @@ func langLines(ps []scan.Package) []string {
 // would lay them out; it returns the .deb paths by package name.
 func langUnpackDebs(t *testing.T, ctx context.Context, root string, names []string) map[string]string {
 	t.Helper()
-	for _, tool := range []string{"apt-get", "dpkg-deb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			langSkip(t, tool+" not found")
-		}
-	}
+	needTools(t, "apt-get", "dpkg-deb")
 	debs := langFetchDebs(t, ctx, names)
 	for _, name := range names {
 		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[name], root).CombinedOutput(); err != nil {

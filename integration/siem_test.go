@@ -6,14 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/rootscan/rootscan/fsaccess"
 )
 
 // TestScanForwardsEvents runs `rootscan scan --sink http://... --state-dir` against a real HTTP receiver: the first
@@ -23,19 +20,10 @@ func TestScanForwardsEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test skipped in -short mode")
 	}
-	for _, tool := range []string{"apt-get", "dpkg-deb", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			langSkip(t, tool+" not found")
-		}
-	}
+	needTools(t, "apt-get", "dpkg-deb", "go")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	_, layout, _ := distrolessLayout(t, ctx)
-	root, _, err := fsaccess.OpenOCI(ctx, layout, t.TempDir(), fsaccess.OCIOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	_, root := distrolessRoot(t, ctx)
 
 	var mu sync.Mutex
 	var docs []map[string]any

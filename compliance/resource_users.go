@@ -36,23 +36,17 @@ type Group struct {
 // id is an error (a scanner must not guess who uid 0 is).
 func ParsePasswd(data []byte) ([]User, error) {
 	var out []User
-	n := 0
-	for line := range strings.Lines(string(data)) {
-		n++
-		line = strings.TrimRight(line, "\r\n")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Split(line, ":")
-		if len(f) != 7 {
-			return nil, fmt.Errorf("passwd line %d: %d fields, want 7", n, len(f))
-		}
+	err := colonRecords(data, "passwd", 7, func(n int, f []string) error {
 		uid, err1 := strconv.ParseInt(f[2], 10, 64)
 		gid, err2 := strconv.ParseInt(f[3], 10, 64)
 		if err := errors.Join(err1, err2); err != nil || uid < 0 || gid < 0 {
-			return nil, fmt.Errorf("passwd line %d: bad uid or gid %q:%q", n, f[2], f[3])
+			return fmt.Errorf("passwd line %d: bad uid or gid %q:%q", n, f[2], f[3])
 		}
 		out = append(out, User{Name: f[0], Password: f[1], UID: uid, GID: gid, Gecos: f[4], Home: f[5], Shell: f[6]})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -60,6 +54,28 @@ func ParsePasswd(data []byte) ([]User, error) {
 // ParseGroup parses etc/group ("name:x:gid:member,member").
 func ParseGroup(data []byte) ([]Group, error) {
 	var out []Group
+	err := colonRecords(data, "group", 4, func(n int, f []string) error {
+		gid, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || gid < 0 {
+			return fmt.Errorf("group line %d: bad gid %q", n, f[2])
+		}
+		g := Group{Name: f[0], GID: gid, Members: []string{}}
+		if f[3] != "" {
+			g.Members = strings.Split(f[3], ",")
+		}
+		out = append(out, g)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// colonRecords calls fn with each record of a colon-separated account file and its line number. Blank and #
+// lines are skipped; a record without exactly want fields is an error, as is any error of fn: the first one stops
+// the parse, and the callers return no records then, so a damaged file never yields half an account list.
+func colonRecords(data []byte, kind string, want int, fn func(n int, f []string) error) error {
 	n := 0
 	for line := range strings.Lines(string(data)) {
 		n++
@@ -68,20 +84,14 @@ func ParseGroup(data []byte) ([]Group, error) {
 			continue
 		}
 		f := strings.Split(line, ":")
-		if len(f) != 4 {
-			return nil, fmt.Errorf("group line %d: %d fields, want 4", n, len(f))
+		if len(f) != want {
+			return fmt.Errorf("%s line %d: %d fields, want %d", kind, n, len(f), want)
 		}
-		gid, err := strconv.ParseInt(f[2], 10, 64)
-		if err != nil || gid < 0 {
-			return nil, fmt.Errorf("group line %d: bad gid %q", n, f[2])
+		if err := fn(n, f); err != nil {
+			return err
 		}
-		g := Group{Name: f[0], GID: gid, Members: []string{}}
-		if f[3] != "" {
-			g.Members = strings.Split(f[3], ",")
-		}
-		out = append(out, g)
 	}
-	return out, nil
+	return nil
 }
 
 // parseShadow maps user names to their shadow password field; malformed lines are skipped (the field is only

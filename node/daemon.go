@@ -97,13 +97,11 @@ type Daemon struct {
 
 // tracked is what the daemon remembers of one container between checks.
 type tracked struct {
-	target  scan.Target
-	chain   string
-	upper   string // upperState digest; "" forces a full check
-	image   *scan.Result
-	report  scan.Report
-	removed bool
-	gen     uint64 // Daemon.gen when the check that made this started
+	target scan.Target
+	chain  string
+	upper  string // upperState digest; "" forces a full check
+	report scan.Report
+	gen    uint64 // Daemon.gen when the check that made this started
 }
 
 // Stats are the daemon's own health figures, for metrics.
@@ -505,34 +503,28 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 	if err != nil {
 		return fail(err)
 	}
-	var res *scan.Result
-	access := "overlay-lowerdir"
-	if touchedAnalyzers(d.Analyzers, st) || len(d.Checks) > 0 || d.Drift != nil {
+	rep.Target.Access = "overlay-lowerdir"
+	rep.Result = cloneResult(image)
+	if touched := touchedAnalyzers(d.Analyzers, st); touched || len(d.Checks) > 0 || d.Drift != nil {
 		// Mount the merged view: its inventory differs from the image's, or root checks / drift need it.
-		root, acc, err := d.Roots.OpenContainer(ctx, c)
+		root, access, err := d.Roots.OpenContainer(ctx, c)
 		if err != nil {
 			return fail(fmt.Errorf("open root filesystem: %w", err))
 		}
-		access = acc
-		if touchedAnalyzers(d.Analyzers, st) {
-			res = scan.Run(ctx, root, d.Analyzers)
-		} else {
-			res = cloneResult(image)
+		rep.Target.Access = access
+		if touched {
+			rep.Result = scan.Run(ctx, root, d.Analyzers)
 		}
-		d.runChecks(ctx, root, &rep, res, log)
+		d.runChecks(ctx, root, &rep, log)
 		if d.Drift != nil {
-			d.drift(ctx, c, upper, res, log)
+			d.drift(ctx, c, upper, rep.Result, log)
 		}
 		closeRoot(log, root)
-	} else {
-		res = cloneResult(image)
 	}
-	rep.Target.Access = access
-	rep.Result = res
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
-	d.store(rep, &tracked{target: rep.Target, chain: chain, upper: st.digest, image: image, gen: gen})
-	log.Debug("container checked", "packages", len(res.Packages), "upperEntries", len(st.paths), "duration", rep.Duration)
+	d.store(rep, &tracked{target: rep.Target, chain: chain, upper: st.digest, gen: gen})
+	log.Debug("container checked", "packages", len(rep.Result.Packages), "upperEntries", len(st.paths), "duration", rep.Duration)
 	return "analyzed", rep
 }
 
@@ -545,9 +537,8 @@ func (d *Daemon) fullCheck(ctx context.Context, c cri.Container, rep scan.Report
 	}
 	defer closeRoot(d.logger(), root)
 	rep.Target.Access = access
-	res := scan.Run(ctx, root, d.Analyzers)
-	rep.Result = res
-	d.runChecks(ctx, root, &rep, res, d.logger())
+	rep.Result = scan.Run(ctx, root, d.Analyzers)
+	d.runChecks(ctx, root, &rep, d.logger())
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
 	d.store(rep, &tracked{target: rep.Target})
@@ -605,17 +596,13 @@ func (d *Daemon) observeCache(hit bool) {
 	}
 }
 
-func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *scan.Report, res *scan.Result, log *slog.Logger) {
-	prev := rep.Result
-	rep.Result = res
+// runChecks runs the root checks on rep.Result, with the container's merged root mounted.
+func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *scan.Report, log *slog.Logger) {
 	for _, ch := range d.Checks {
 		if err := ch.Check(ctx, root, rep); err != nil {
 			log.Warn("root check failed", "err", err)
-			res.Errors = append(res.Errors, scan.FileError{Analyzer: "check", Err: err.Error()})
+			rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "check", Err: err.Error()})
 		}
-	}
-	if prev != nil {
-		rep.Result = prev
 	}
 }
 

@@ -65,12 +65,14 @@ func CycloneDX(w io.Writer, rep scan.Report, opts Options) error {
 		if p.SourceVersion != p.Version {
 			props = addProp(props, "rootscan:package:sourceVersion", p.SourceVersion)
 		}
+		props = addProp(props, "rootscan:package:evidence", string(p.Evidence))
 		for j, l := range p.Locations {
 			props = addProp(props, "rootscan:location:"+strconv.Itoa(j)+":path", l)
 		}
 		if len(props) > 0 {
 			c.Properties = &props
 		}
+		c.Evidence = cdxEvidence(p)
 		comps = append(comps, c)
 	}
 	bom.Components = &comps
@@ -80,6 +82,37 @@ func CycloneDX(w io.Writer, rep scan.Report, opts Options) error {
 		return fmt.Errorf("encode CycloneDX: %w", err)
 	}
 	return nil
+}
+
+// cdxEvidence says how sure the identity is (CycloneDX 1.6 component evidence), so SBOM consumers can weigh a jar
+// named by its file name below one named by its pom.properties, and where it was found (occurrences).
+func cdxEvidence(p scan.Package) *cdx.Evidence {
+	technique, confidence := cdx.EvidenceIdentityTechniqueManifestAnalysis, float32(1)
+	switch p.Evidence {
+	case scan.EvidenceJarManifest:
+		confidence = 0.7
+	case scan.EvidenceFileName:
+		technique, confidence = cdx.EvidenceIdentityTechniqueFilename, 0.4
+	case scan.EvidenceLockFile:
+		confidence = 0.5
+	}
+	if p.Evidence == scan.EvidenceInstalled && (p.FoundBy == "go-binary" || p.FoundBy == "rust-binary") {
+		// Build info read out of an executable.
+		technique = cdx.EvidenceIdentityTechniqueBinaryAnalysis
+	}
+	ev := &cdx.Evidence{Identity: &cdx.EvidenceIdentityChoice{Identities: &[]cdx.EvidenceIdentity{{
+		Field:      cdx.EvidenceIdentityFieldTypePURL,
+		Confidence: &confidence,
+		Methods:    &[]cdx.EvidenceIdentityMethod{{Technique: technique, Confidence: &confidence}},
+	}}}}
+	if len(p.Locations) > 0 {
+		occ := make([]cdx.EvidenceOccurrence, len(p.Locations))
+		for i, l := range p.Locations {
+			occ[i].Location = l
+		}
+		ev.Occurrences = &occ
+	}
+	return ev
 }
 
 // cdxTarget describes what was scanned: a container image (name = image, version = manifest digest) or a directory.

@@ -3,6 +3,7 @@ package sbom
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func fixedReport() scan.Report {
 	os := &scan.OS{ID: "debian", VersionID: "12", VersionCodename: "bookworm", PrettyName: "Debian GNU/Linux 12 (bookworm)", Source: "etc/os-release"}
 	pkgs := []scan.Package{
 		{Name: "libc6", Version: "2.36-9+deb12u14", Ecosystem: scan.EcosystemDebian, Arch: "amd64", Source: "glibc", SourceVersion: "2.36-9+deb12u14", Locations: []string{"var/lib/dpkg/status.d/libc6"}, FoundBy: "dpkg"},
-		{Name: "github.com/spf13/cobra", Version: "v1.8.0", Ecosystem: scan.EcosystemGo, Locations: []string{"usr/bin/app"}, FoundBy: "gobinary"},
+		{Name: "github.com/spf13/cobra", Version: "v1.8.0", Ecosystem: scan.EcosystemGo, Locations: []string{"usr/bin/app"}, FoundBy: "go-binary"},
 		{Name: "base-files", Version: "12.4+deb12u11", Ecosystem: scan.EcosystemDebian, Arch: "amd64", Source: "base-files", SourceVersion: "12.4+deb12u11", Locations: []string{"var/lib/dpkg/status.d/base-files"}, FoundBy: "dpkg"},
 	}
 	for i := range pkgs {
@@ -227,4 +228,57 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestCycloneDXEvidence checks that each component says how sure its identity is: an installed record at full
+// confidence, a jar named by its MANIFEST.MF or its file name lower, a lock file's declared entry marked, so an SBOM
+// consumer can weigh them; and that the document stays valid CycloneDX 1.6.
+func TestCycloneDXEvidence(t *testing.T) {
+	rep := fixedReport()
+	rep.Result.Packages = append(rep.Result.Packages,
+		scan.Package{Name: "commons-io", Version: "2.11.0", Ecosystem: scan.EcosystemMaven, Locations: []string{"usr/share/java/commons-io.jar"}, FoundBy: "java", Evidence: scan.EvidenceJarManifest},
+		scan.Package{Name: "jsr305", Version: "3.0.2", Ecosystem: scan.EcosystemMaven, Locations: []string{"opt/app/lib/jsr305-3.0.2.jar"}, FoundBy: "java", Evidence: scan.EvidenceFileName},
+		scan.Package{Name: "ms", Version: "2.1.3", Ecosystem: scan.EcosystemNpm, Locations: []string{"srv/app/package-lock.json"}, FoundBy: "npm", Evidence: scan.EvidenceLockFile},
+	)
+	var buf bytes.Buffer
+	if err := CycloneDX(&buf, rep, fixedOpts); err != nil {
+		t.Fatal(err)
+	}
+	if err := sbomtest.ValidateCycloneDX(buf.Bytes()); err != nil {
+		t.Fatalf("schema: %v\n%s", err, buf.String())
+	}
+	var bom cdx.BOM
+	if err := cdx.NewBOMDecoder(bytes.NewReader(buf.Bytes()), cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range *bom.Components {
+		if c.Type != cdx.ComponentTypeLibrary {
+			continue
+		}
+		if c.Evidence == nil || c.Evidence.Identity == nil || c.Evidence.Identity.Identities == nil || c.Evidence.Occurrences == nil {
+			t.Errorf("%s: no evidence: %+v", c.Name, c.Evidence)
+			continue
+		}
+		id := (*c.Evidence.Identity.Identities)[0]
+		m := (*id.Methods)[0]
+		ev := ""
+		for _, p := range *c.Properties {
+			if p.Name == "rootscan:package:evidence" {
+				ev = p.Value
+			}
+		}
+		got[c.Name] = fmt.Sprintf("%s %s %.1f %s %s", id.Field, m.Technique, *id.Confidence, ev, (*c.Evidence.Occurrences)[0].Location)
+	}
+	want := map[string]string{
+		"libc6":                  "purl manifest-analysis 1.0  var/lib/dpkg/status.d/libc6",
+		"base-files":             "purl manifest-analysis 1.0  var/lib/dpkg/status.d/base-files",
+		"github.com/spf13/cobra": "purl binary-analysis 1.0  usr/bin/app",
+		"commons-io":             "purl manifest-analysis 0.7 jar-manifest usr/share/java/commons-io.jar",
+		"jsr305":                 "purl filename 0.4 file-name opt/app/lib/jsr305-3.0.2.jar",
+		"ms":                     "purl manifest-analysis 0.5 lock-file srv/app/package-lock.json",
+	}
+	if !mapsEqual(got, want) {
+		t.Errorf("evidence:\n got  %q\n want %q", got, want)
+	}
 }

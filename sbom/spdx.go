@@ -126,6 +126,9 @@ func packageComment(p scan.Package) string {
 	if p.FoundBy != "" {
 		parts = append(parts, "found by: "+p.FoundBy)
 	}
+	if p.Evidence != scan.EvidenceInstalled {
+		parts = append(parts, "evidence: "+string(p.Evidence))
+	}
 	if len(p.Locations) > 0 {
 		parts = append(parts, "locations: "+strings.Join(p.Locations, ", "))
 	}

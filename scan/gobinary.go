@@ -206,6 +206,9 @@ func mergePackages(out *Result, foundBy string) {
 		k := key{p.Ecosystem, p.Name, p.Version}
 		if i, ok := index[k]; ok {
 			mine[i].Locations = append(mine[i].Locations, p.Locations...)
+			if p.Evidence.stronger(mine[i].Evidence) {
+				mine[i].Evidence = p.Evidence
+			}
 			continue
 		}
 		index[k] = len(mine)

@@ -215,7 +215,51 @@ type Package struct {
 	Locations []string `json:"locations"`
 	// FoundBy is the analyzer that reported the package.
 	FoundBy string `json:"foundBy,omitempty"`
+	// Evidence is how the analyzer knows the package is there; empty for the package's own installed record.
+	Evidence Evidence `json:"evidence,omitempty"`
 }
+
+// Evidence names how an analyzer learned of a package, because a version read from a package database and one
+// guessed from a jar's file name deserve different trust in triage, and a package a lock file only declares may not
+// be on disk at all. The zero value is the strongest: the package's own installed record (a dpkg, apk or rpm
+// database entry; node_modules/*/package.json; *.dist-info/METADATA; pom.properties; a gemspec; build info compiled
+// into a binary).
+type Evidence string
+
+const (
+	// EvidenceInstalled is the package's own installed record.
+	EvidenceInstalled Evidence = ""
+	// EvidenceJarManifest is a jar named by its META-INF/MANIFEST.MF (Implementation-* or Bundle-* headers) because
+	// it carries no pom.properties: the version is the jar's own, the Maven group may be a guess.
+	EvidenceJarManifest Evidence = "jar-manifest"
+	// EvidenceFileName is a jar named only by its file name (name-1.2.3.jar): the weakest evidence.
+	EvidenceFileName Evidence = "file-name"
+	// EvidenceLockFile is a package a lock file (package-lock.json, yarn.lock, pnpm-lock.yaml) declares with no
+	// installed copy beside it: a bundled application may contain its code, a stray lock file means nothing is
+	// installed. It is listed in the inventory and SBOM, marked, and not matched against advisories.
+	EvidenceLockFile Evidence = "lock-file"
+)
+
+// stronger reports whether e is better evidence than o, so merging an installed copy with a lock file's entry of
+// the same package keeps "installed".
+func (e Evidence) stronger(o Evidence) bool {
+	rank := func(e Evidence) int {
+		switch e {
+		case EvidenceInstalled:
+			return 0
+		case EvidenceJarManifest:
+			return 1
+		case EvidenceFileName:
+			return 2
+		default:
+			return 3
+		}
+	}
+	return rank(e) < rank(o)
+}
+
+// Declared reports whether the package is only declared (a lock file's entry), not found installed.
+func (p Package) Declared() bool { return p.Evidence == EvidenceLockFile }
 
 // FileError is a problem with one file (or, with Path empty, with one analyzer). It is reported, never fatal:
 // a hostile or damaged file must not cost the rest of the result.

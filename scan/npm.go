@@ -177,6 +177,7 @@ func (a *npmAnalyzer) analyzeLock(fsys FS, name string, out *Result) {
 			Ecosystem: EcosystemNpm,
 			Locations: []string{name},
 			FoundBy:   a.Name(),
+			Evidence:  EvidenceLockFile,
 		})
 	}
 }

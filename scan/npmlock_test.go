@@ -96,6 +96,13 @@ func TestNpmLocksInRoot(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// A package installed somewhere is installed, whatever lock files also declare it; the rest are declared.
+	for _, p := range res.Packages {
+		installed := p.Name == "debug" || p.Name == "semver"
+		if p.Declared() == installed {
+			t.Errorf("%s %s: evidence %q, want installed=%v", p.Name, p.Version, p.Evidence, installed)
+		}
+	}
 }
 
 func TestParseLocksMalformed(t *testing.T) {

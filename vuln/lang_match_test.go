@@ -85,6 +85,15 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 				"GHSA-m5pq-gvj9-9vr8 regex 1.5.4 HIGH 7.5 fixed=1.5.5",
 			},
 		},
+		{
+			// A package a lock file only declares is inventoried, not matched: the same atty installed is.
+			name: "declared packages are not matched",
+			pkgs: []scan.Package{
+				{Name: "atty", Version: "0.2.14", Ecosystem: scan.EcosystemCratesIO, Evidence: scan.EvidenceLockFile},
+				{Name: "regex", Version: "1.5.4", Ecosystem: scan.EcosystemCratesIO, Evidence: scan.EvidenceFileName},
+			},
+			want: []string{"GHSA-m5pq-gvj9-9vr8 regex 1.5.4 HIGH 7.5 fixed=1.5.5"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,11 @@ type query struct {
 // package without a known release (advisories are per release), or a version the toolchain marks as unversioned.
 func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 	q = query{base: p.Ecosystem, name: p.Name, version: p.Version}
+	if p.Declared() {
+		// A lock file's entry with nothing installed: a finding would name code that may not be on disk. Image
+		// scanners draw the same line (Trivy reads installed package.json files in images, lock files in repos).
+		return q, false, ""
+	}
 	switch p.Ecosystem {
 	case scan.EcosystemDebian, scan.EcosystemUbuntu, scan.EcosystemAlpine:
 		if p.Source != "" {

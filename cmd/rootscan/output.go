@@ -180,14 +180,19 @@ func dash(s string) string {
 	return s
 }
 
-// ecosystemCounts summarises a target's packages per ecosystem, largest first ("12 Go, 3 Debian"); "0" when none.
+// ecosystemCounts summarises a target's packages per ecosystem, largest first ("12 Go, 3 npm (2 declared)"); "0"
+// when none. Declared packages (lock-file entries with nothing installed) are counted apart because they are not
+// matched against advisories.
 func ecosystemCounts(pkgs []scan.Package) string {
 	if len(pkgs) == 0 {
 		return "0"
 	}
-	counts := map[string]int{}
+	counts, declared := map[string]int{}, map[string]int{}
 	for _, p := range pkgs {
 		counts[p.Ecosystem]++
+		if p.Declared() {
+			declared[p.Ecosystem]++
+		}
 	}
 	ecos := make([]string, 0, len(counts))
 	for e := range counts {
@@ -202,6 +207,9 @@ func ecosystemCounts(pkgs []scan.Package) string {
 	parts := make([]string, len(ecos))
 	for i, e := range ecos {
 		parts[i] = fmt.Sprintf("%d %s", counts[e], e)
+		if d := declared[e]; d > 0 {
+			parts[i] += fmt.Sprintf(" (%d declared)", d)
+		}
 	}
 	return strings.Join(parts, ", ")
 }

@@ -26,8 +26,9 @@ func TestSBOMFileBase(t *testing.T) {
 }
 
 func TestEcosystemCounts(t *testing.T) {
-	pkgs := []scan.Package{{Ecosystem: "Debian"}, {Ecosystem: "Go"}, {Ecosystem: "Go"}, {Ecosystem: "npm"}}
-	if got, want := ecosystemCounts(pkgs), "2 Go, 1 Debian, 1 npm"; got != want {
+	pkgs := []scan.Package{{Ecosystem: "Debian"}, {Ecosystem: "Go"}, {Ecosystem: "Go"}, {Ecosystem: "npm"},
+		{Ecosystem: "npm", Evidence: scan.EvidenceLockFile}}
+	if got, want := ecosystemCounts(pkgs), "2 Go, 2 npm (1 declared), 1 Debian"; got != want {
 		t.Errorf("ecosystemCounts = %q, want %q", got, want)
 	}
 	if got := ecosystemCounts(nil); got != "0" {

@@ -216,6 +216,19 @@ func TestValidatorsReject(t *testing.T) {
 	if err := sbomtest.ValidateSPDX(bad); err == nil {
 		t.Error("SPDX with invalid SPDXID validated")
 	}
+	// The official schema's closed property sets and enums.
+	m["packages"].([]any)[1].(map[string]any)["SPDXID"] = "SPDXRef-ok"
+	m["packages"].([]any)[1].(map[string]any)["primaryPackagePurpose"] = "OPERATING-SYSTEM"
+	bad, _ = json.Marshal(m)
+	if err := sbomtest.ValidateSPDX(bad); err == nil || !strings.Contains(err.Error(), "primaryPackagePurpose") {
+		t.Errorf("SPDX with the tag-value spelling of a purpose: %v", err)
+	}
+	delete(m["packages"].([]any)[1].(map[string]any), "primaryPackagePurpose")
+	m["packages"].([]any)[1].(map[string]any)["vendorExtension"] = "x"
+	bad, _ = json.Marshal(m)
+	if err := sbomtest.ValidateSPDX(bad); err == nil || !strings.Contains(err.Error(), "vendorExtension") {
+		t.Errorf("SPDX with an unknown package property: %v", err)
+	}
 }
 
 func mapsEqual(a, b map[string]string) bool {

@@ -71,7 +71,8 @@ func SPDX(w io.Writer, rep scan.Report, opts Options) error {
 			PackageSupplier:         &common.Supplier{Supplier: noAssertion},
 			PackageDownloadLocation: noAssertion,
 			PackageDescription:      os.PrettyName,
-			PrimaryPackagePurpose:   "OPERATING-SYSTEM",
+			// The JSON schema spells it with an underscore (the tag-value form has a hyphen).
+			PrimaryPackagePurpose: "OPERATING_SYSTEM",
 		}
 		doc.Packages = append(doc.Packages, p)
 		contains(p.PackageSPDXIdentifier)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/sbom/sbomtest"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/scan"
@@ -183,6 +184,9 @@ func TestVulnDistrolessOCI(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(res.stdout), &sarif); err != nil || sarif.Version != "2.1.0" || len(sarif.Runs) != 1 {
 		t.Fatalf("SARIF: %v\n%.500s", err, res.stdout)
+	}
+	if err := sbomtest.ValidateSARIF([]byte(res.stdout)); err != nil {
+		t.Errorf("SARIF 2.1.0 schema: %v", err)
 	}
 	suppressed := 0
 	for _, r := range sarif.Runs[0].Results {

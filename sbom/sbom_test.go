@@ -216,6 +216,20 @@ func TestValidatorsReject(t *testing.T) {
 	if err := sbomtest.ValidateSPDX(bad); err == nil {
 		t.Error("SPDX with invalid SPDXID validated")
 	}
+	var sar bytes.Buffer
+	if err := SARIF(&sar, []scan.Report{fixedReport()}, fixedOpts); err != nil {
+		t.Fatal(err)
+	}
+	if err := sbomtest.ValidateSARIF(sar.Bytes()); err != nil {
+		t.Fatalf("valid SARIF: %v", err)
+	}
+	for _, mut := range [][2]string{{`"version": "2.1.0"`, `"version": "2.0.0"`}, {`"runs"`, `"runz"`}} {
+		if b := bytes.Replace(sar.Bytes(), []byte(mut[0]), []byte(mut[1]), 1); bytes.Equal(b, sar.Bytes()) {
+			t.Errorf("SARIF output has no %s", mut[0])
+		} else if err := sbomtest.ValidateSARIF(b); err == nil {
+			t.Errorf("SARIF with %s validated", mut[1])
+		}
+	}
 	// The official schema's closed property sets and enums.
 	m["packages"].([]any)[1].(map[string]any)["SPDXID"] = "SPDXRef-ok"
 	m["packages"].([]any)[1].(map[string]any)["primaryPackagePurpose"] = "OPERATING-SYSTEM"

@@ -37,6 +37,9 @@ func TestSARIF(t *testing.T) {
 	if err := SARIF(&buf, []scan.Report{vulnReport(), {Target: scan.Target{Kind: "dir", Path: "/x"}, Error: "boom"}}, Options{ToolVersion: "1.2.3"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := sbomtest.ValidateSARIF(buf.Bytes()); err != nil {
+		t.Fatalf("SARIF 2.1.0 schema: %v\n%s", err, buf.String())
+	}
 	var doc sarifLog
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		t.Fatal(err)

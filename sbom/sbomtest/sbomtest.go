@@ -163,3 +163,33 @@ func ValidateSPDX(doc []byte) error {
 	}
 	return errors.Join(errs...)
 }
+
+const sarifSchemaURL = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+
+// ValidateSARIF validates a SARIF 2.1.0 log against the OASIS schema (errata01; the copy github.com/securego/gosec/v2
+// v2.30.0 ships as report/sarif/testdata, served through the Go module proxy), which is what GitHub code scanning and
+// other SARIF consumers check uploads against.
+func ValidateSARIF(doc []byte) error {
+	b, err := schemas.ReadFile("schemas/sarif-schema-2.1.0.json")
+	if err != nil {
+		return err
+	}
+	sch, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("parse sarif-schema-2.1.0.json: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(sarifSchemaURL, sch); err != nil {
+		return fmt.Errorf("add sarif-schema-2.1.0.json: %w", err)
+	}
+	compiled, err := c.Compile(sarifSchemaURL)
+	if err != nil {
+		return fmt.Errorf("compile SARIF schema: %w", err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("parse document: %w", err)
+	}
+	return compiled.Validate(inst)
+}

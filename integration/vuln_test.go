@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootscan/rootscan/sbom/sbomtest"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/sbom/sbomtest"
 	"github.com/rootscan/rootscan/scan"
 	"github.com/rootscan/rootscan/vuln/version"
 )

@@ -249,3 +249,42 @@ func TestCappedBuffer(t *testing.T) {
 		t.Fatalf("stop: %d %v %v %q", n, err, b.over, b.buf.String())
 	}
 }
+
+// BenchmarkRPMParse measures what the child costs per database: in process against out of process (start of the
+// re-executed binary, limits, parse, gob encode and decode) on the three real databases.
+func BenchmarkRPMParse(b *testing.B) {
+	for _, tc := range rpmFixtures {
+		path := writeDB(b, gunzipTestdata(b, tc.fixture))
+		for _, p := range []struct {
+			name   string
+			parser RPMParser
+		}{{"in-process", InProcessRPM{}}, {"subprocess", &RPMSubprocess{}}} {
+			b.Run(filepath.Base(tc.path)+"/"+p.name, func(b *testing.B) {
+				for b.Loop() {
+					pkgs, err := p.parser.ParseRPMDB(context.Background(), path)
+					if err != nil || len(pkgs) == 0 {
+						b.Fatalf("%d packages, %v", len(pkgs), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// FuzzRPMSubprocess runs go-rpmdb without the preflight on arbitrary databases, in the child: whatever go-rpmdb does
+// (panic in its goroutines, loop, allocate), ParseRPMDB returns and leaves no process behind. With -preflight it
+// is also how damage the preflight should refuse is found: a child crash on an input the preflight passes.
+func FuzzRPMSubprocess(f *testing.F) {
+	f.Add(gunzipTestdata(f, "rpm/sle15-bci.Packages.db.gz")[:8192], false)
+	f.Add(gunzipTestdata(f, "rpm/centos7-plain.Packages.gz")[:16384], false)
+	f.Add(gunzipTestdata(f, "rpm/centos7-plain.Packages.gz")[:16384], true)
+	f.Fuzz(func(t *testing.T, data []byte, preflight bool) {
+		var pid int
+		sub := &RPMSubprocess{Timeout: 5 * time.Second, MaxMemory: 256 << 20, preflightOff: !preflight, started: func(p int) { pid = p }}
+		_, err := sub.ParseRPMDB(context.Background(), writeDB(t, data))
+		requireGone(t, pid)
+		if preflight && errors.Is(err, errRPMChild) {
+			t.Fatalf("the preflight passed a database that ended the child: %v", err)
+		}
+	})
+}

@@ -3,12 +3,12 @@ package scan
 // DefaultAnalyzers is every analyzer rootscan runs, in the order Run needs: os-release first (RPM ecosystems and
 // purls depend on the OS), then the OS package databases, then the file analyzers (one shared walk; unowned
 // executables among them), and distroless detection last because it reads the packages the others found.
-func DefaultAnalyzers() []Analyzer {
+func DefaultAnalyzers(opts ...AnalyzerOption) []Analyzer {
 	return []Analyzer{
 		NewOSRelease(),
 		NewDpkg(),
 		NewApk(),
-		NewRPM(),
+		NewRPM(opts...),
 		NewBinary(),
 		NewPython(),
 		NewJava(),
@@ -16,7 +16,31 @@ func DefaultAnalyzers() []Analyzer {
 		NewRuby(),
 		NewDotnet(),
 		NewComposer(),
-		NewUnownedFiles(),
+		NewUnownedFiles(opts...),
 		NewDistroless(),
 	}
+}
+
+// AnalyzerOption changes how the analyzers that take it do their work, not what they find: the same options go to
+// DefaultAnalyzers and to the analyzers a caller adds (NewRPMIntegrity), so one choice covers every reader of a
+// format.
+type AnalyzerOption func(*analyzerOptions)
+
+type analyzerOptions struct {
+	rpm RPMParser
+}
+
+// WithRPMParser makes the rpm analyzers (NewRPM, NewRPMIntegrity, NewUnownedFiles) parse databases with p. The
+// default parses in process (InProcessRPM); a long-running scanner should pass an RPMSubprocess, so that a hostile
+// database that crashes or wedges go-rpmdb costs one file error instead of the process.
+func WithRPMParser(p RPMParser) AnalyzerOption {
+	return func(o *analyzerOptions) { o.rpm = p }
+}
+
+func collectOptions(opts []AnalyzerOption) analyzerOptions {
+	var o analyzerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }

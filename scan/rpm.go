@@ -46,13 +46,19 @@ type rpmAnalyzer struct {
 	timeout time.Duration
 	// tempDir is where databases are copied; empty means os.TempDir().
 	tempDir string
+	// parser parses the private copy; nil means in process, with timeout.
+	parser RPMParser
 }
 
 // NewRPM returns the analyzer for rpm packages (RHEL and its rebuilds, Fedora, SUSE, Amazon Linux, Azure Linux).
 // It must run after NewOSRelease: the ecosystem (Red Hat, AlmaLinux, SUSE, ...) comes from Result.OS, since the
 // same database format is used by distributions with different advisories.
-func NewRPM() Analyzer {
-	return &rpmAnalyzer{maxSize: rpmMaxDBSize, timeout: rpmParseTimeout}
+func NewRPM(opts ...AnalyzerOption) Analyzer {
+	return newRPMAnalyzer(collectOptions(opts))
+}
+
+func newRPMAnalyzer(o analyzerOptions) *rpmAnalyzer {
+	return &rpmAnalyzer{maxSize: rpmMaxDBSize, timeout: rpmParseTimeout, parser: o.rpm}
 }
 
 func (a *rpmAnalyzer) Name() string { return "rpm" }
@@ -112,7 +118,8 @@ func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 // in the file, and sqlite needs a real file for its pager), while the root is only reachable through fsys, whose
 // reads are confined to the root. Handing go-rpmdb a path inside the root would bypass that confinement (a
 // var/lib/rpm link to /etc/shadow on the host); so the file is copied, bounded, through fsys into a private temp
-// file (0600, in a 0700 dir under os.TempDir()), parsed, and removed with its dir before readDB returns.
+// file (0600, in a 0700 dir under os.TempDir()), parsed, and removed with its dir before readDB returns. The parser
+// sees only that copy: an RPMSubprocess child never gets a path inside the root.
 func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmdb.PackageInfo, error) {
 	f, _, err := OpenRegular(fsys, name, a.maxSize)
 	if err != nil {
@@ -146,7 +153,10 @@ func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmd
 	if n > a.maxSize {
 		return nil, fmt.Errorf("%w: grew past %d bytes while read", ErrTooLarge, a.maxSize)
 	}
-	return parseRPMDB(ctx, tmp.Name(), a.timeout)
+	if a.parser != nil {
+		return a.parser.ParseRPMDB(ctx, tmp.Name())
+	}
+	return parseRPMDB(ctx, tmp.Name(), a.timeout, true)
 }
 
 // parseRPMDB runs go-rpmdb on a file with a deadline and turns a panic into an error. It runs go-rpmdb in its own
@@ -157,8 +167,9 @@ func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmd
 // a panic ends the whole process, and it trusts offsets and lengths from the file (fuzzing found an out-of-range
 // slice in bdb.HashPageValueIndexes; overflow-page chains can loop forever, ndb blob lengths allocate up to 4 GiB).
 // rpmPreflight therefore walks the same structures first, here, with bounds checks, and go-rpmdb only sees files
-// whose every offset it will follow is inside the file.
-func parseRPMDB(ctx context.Context, path string, timeout time.Duration) ([]*rpmdb.PackageInfo, error) {
+// whose every offset it will follow is inside the file. preflight is false only in tests of the child process, which
+// must see go-rpmdb fail the way a file the preflight misses would make it fail.
+func parseRPMDB(ctx context.Context, path string, timeout time.Duration, preflight bool) ([]*rpmdb.PackageInfo, error) {
 	type result struct {
 		pkgs []*rpmdb.PackageInfo
 		err  error
@@ -173,9 +184,11 @@ func parseRPMDB(ctx context.Context, path string, timeout time.Duration) ([]*rpm
 			}
 			done <- r
 		}()
-		if err := rpmPreflight(ctx, path, deadline); err != nil {
-			r.err = err
-			return
+		if preflight {
+			if err := rpmPreflight(ctx, path, deadline); err != nil {
+				r.err = err
+				return
+			}
 		}
 		db, err := rpmdb.Open(path)
 		if err != nil {

@@ -59,9 +59,9 @@ type rpmIntegrityAnalyzer struct {
 //
 // Cost: it reads every byte of every packaged regular file; the same per-root bounds as the dpkg check keep it
 // finite.
-func NewRPMIntegrity() Analyzer {
+func NewRPMIntegrity(opts ...AnalyzerOption) Analyzer {
 	return &rpmIntegrityAnalyzer{
-		db:          rpmAnalyzer{maxSize: rpmMaxDBSize, timeout: rpmParseTimeout},
+		db:          *newRPMAnalyzer(collectOptions(opts)),
 		maxFileSize: debMaxHashedFileSize,
 		maxFiles:    debMaxCheckedFiles,
 		maxBytes:    debMaxHashedBytes,

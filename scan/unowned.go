@@ -64,11 +64,11 @@ type unownedFiles struct {
 }
 
 // NewUnownedFiles returns the analyzer that fills Result.Files.
-func NewUnownedFiles() Analyzer {
+func NewUnownedFiles(opts ...AnalyzerOption) Analyzer {
 	return &unownedFiles{
 		maxCandidates: unownedMaxCandidates, maxHashes: unownedMaxHashes,
 		maxHashSize: unownedMaxHashSize, maxListSize: unownedMaxListSize,
-		rpm: NewRPM().(*rpmAnalyzer),
+		rpm: newRPMAnalyzer(collectOptions(opts)),
 	}
 }
 

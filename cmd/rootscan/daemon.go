@@ -248,7 +248,7 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 	if r.mounter, err = fsaccess.NewMounter(ctx, c.MountDir, log); err != nil {
 		return nil, err
 	}
-	analyzers := scan.DefaultAnalyzers()
+	analyzers := scan.DefaultAnalyzers(analyzerOptions(log)...)
 	cache, err := node.NewImageCache(filepath.Join(c.StateDir, "images"), cacheKey(analyzers))
 	if err != nil {
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/rootscan/rootscan/scan"
 )
 
 // Exit codes, as scripts and CI jobs rely on them.
@@ -25,6 +27,10 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func main() {
+	// The rpm database parser child (scan.RPMSubprocess) is this binary re-run; it must not start anything else.
+	if len(os.Args) > 1 && os.Args[1] == scan.RPMChildCommand {
+		os.Exit(scan.RunRPMChild(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

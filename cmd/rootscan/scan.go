@@ -224,9 +224,10 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 // scanTargets scans what the flags name (--dir, --oci, one --container or the whole node) with every analyzer. The
 // error is for a scan that could not start at all; a target's own failure is in its report.
 func scanTargets(ctx context.Context, f *scanFlags, log *slog.Logger, progress io.Writer) (output, error) {
-	analyzers := scan.DefaultAnalyzers()
+	aopts := analyzerOptions(log)
+	analyzers := scan.DefaultAnalyzers(aopts...)
 	if f.verify {
-		analyzers = append(analyzers, scan.NewDebIntegrity(), scan.NewRPMIntegrity())
+		analyzers = append(analyzers, scan.NewDebIntegrity(), scan.NewRPMIntegrity(aopts...))
 	}
 	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
 	doc := output{Node: f.nodeName, Reports: []scan.Report{}}

@@ -146,7 +146,7 @@ var javaNoPomDebs = []string{
 }
 
 // TestJavaWithoutPomPropertiesInRealRoot unpacks those packages into a directory and scans it as `rootscan scan
-// --dir` does: every regular jar is reported exactly once (the packages' 51 symlinked .jar names, 15 regular jars, add nothing), with
+// --dir` does: each of the 15 regular jars is reported exactly once (the 51 symlinked .jar names add nothing), with
 // the name and version its manifest or file name gives, its evidence, and no PURL; servlet-api.jar, which has a
 // pom.properties, keeps its real coordinate and PURL.
 func TestJavaWithoutPomPropertiesInRealRoot(t *testing.T) {

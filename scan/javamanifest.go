@@ -150,7 +150,8 @@ func javaIdentityOf(attrs map[string]string, base string) (javaIdentity, bool) {
 		}
 	}
 	if version != "" {
-		for _, k := range []string{"bundle-symbolicname", "implementation-title", "specification-title", "automatic-module-name"} {
+		names := []string{"bundle-symbolicname", "implementation-title", "specification-title", "automatic-module-name"}
+		for _, k := range names {
 			if n := manifestJavaName(attrs[k]); n != "" {
 				return javaIdentity{n, version, EvidenceJarManifest}, true
 			}

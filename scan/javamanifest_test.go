@@ -288,3 +288,18 @@ func FuzzParseManifestMain(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkJavaFallback scans the real Debian jars without pom.properties (manifest and file-name paths): the
+// fallback reads one more entry per such jar, the manifest's main section only.
+func BenchmarkJavaFallback(b *testing.B) {
+	fsys := fstest.MapFS{}
+	for _, j := range []string{"asm-tree-9.4.jar", "jsr305-0.1~+svn49.jar", "hamcrest-integration-1.3.1-SNAPSHOT.jar", "xml-apis-ext-1.4.01.jar"} {
+		fsys["usr/share/java/"+j] = javaFile(javaFixture(b, j))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := Run(context.Background(), fsys, []Analyzer{NewJava()}); len(res.Packages) != 4 {
+			b.Fatalf("packages %v", res.Packages)
+		}
+	}
+}

@@ -44,7 +44,8 @@ func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 		// (see scan.NewJava), and looking its bare name up, or a guessed group, would report another
 		// project's advisories or miss its own without saying so.
 		if g, a, ok := strings.Cut(p.Name, ":"); !ok || g == "" || a == "" {
-			return q, false, "Maven artifacts without a groupId (named from a jar's MANIFEST.MF or file name) are not matched against advisories"
+			return q, false, "Maven artifacts without a groupId (named from a jar's MANIFEST.MF or file name) " +
+				"are not matched against advisories"
 		}
 	case scan.EcosystemGo, scan.EcosystemPyPI, scan.EcosystemNpm, scan.EcosystemCratesIO,
 		scan.EcosystemRubyGems, scan.EcosystemNuGet, scan.EcosystemPackagist:

@@ -136,3 +136,86 @@ func javaWriteArchive(t *testing.T, dst string, entries []javaEntry) {
 		t.Fatal(err)
 	}
 }
+
+// javaNoPomDebs are real Debian 12 packages whose jars carry no pom.properties (Debian builds them with Ant or
+// javahelper, or repackages upstream jars), so the Java analyzer names them from META-INF/MANIFEST.MF or the file
+// name. Each installs its jars once in /usr/share/java (or /usr/share/maven-repo) and links them under other names.
+var javaNoPomDebs = []string{
+	"libasm-java", "libhamcrest-java", "libjsr305-java", "libjaxp1.3-java", "libxml-commons-external-java",
+	"libservlet-api-java",
+}
+
+// TestJavaWithoutPomPropertiesInRealRoot unpacks those packages into a directory and scans it as `rootscan scan
+// --dir` does: each of the 15 regular jars is reported exactly once (the 51 symlinked .jar names add nothing), with
+// the name and version its manifest or file name gives, its evidence, and no PURL; servlet-api.jar, which has a
+// pom.properties, keeps its real coordinate and PURL.
+func TestJavaWithoutPomPropertiesInRealRoot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root := t.TempDir()
+	langUnpackDebs(t, ctx, root, javaNoPomDebs)
+	const sj, mr = "usr/share/java/", "usr/share/maven-repo/"
+	want := []string{
+		// libasm-java 9.4-1: OSGi headers (Bundle-Version 9.4.0.SNAPSHOT is what the jars say of themselves), and
+		// asm-all, which Debian assembles itself, with a bare manifest.
+		"asm-all 9.4 file-name " + sj + "asm-all-9.4.jar",
+		"org.objectweb.asm 9.4.0.SNAPSHOT jar-manifest " + sj + "asm-9.4.jar",
+		"org.objectweb.asm.commons 9.4.0.SNAPSHOT jar-manifest " + sj + "asm-commons-9.4.jar",
+		"org.objectweb.asm.tree 9.4.0.SNAPSHOT jar-manifest " + sj + "asm-tree-9.4.jar",
+		"org.objectweb.asm.tree.analysis 9.4.0.SNAPSHOT jar-manifest " + sj + "asm-analysis-9.4.jar",
+		"org.objectweb.asm.util 9.4.0.SNAPSHOT jar-manifest " + sj + "asm-util-9.4.jar",
+		// libhamcrest-java 2.2-1.
+		"hamcrest-integration 1.3.1-SNAPSHOT file-name " + sj + "hamcrest-integration-1.3.1-SNAPSHOT.jar",
+		"org.hamcrest 2.2 jar-manifest " + sj + "hamcrest-2.2.jar",
+		// libjsr305-java 0.1~+svn49-11: two builds, one kept in the maven-repo as a file of its own.
+		"jsr305 0.1-SNAPSHOT file-name " + mr + "org/jsr-305/jsr305/0.1-SNAPSHOT/jsr305-0.1-SNAPSHOT.jar",
+		"jsr305 0.1~+svn49 file-name " + sj + "jsr305-0.1~+svn49.jar",
+		// libjaxp1.3-java 1.3.05-6: its manifest's versions are all in per-package sections, not the main one.
+		"jaxp-api 1.3 file-name " + mr + "javax/xml/jaxp-api/1.3/jaxp-api-1.3.jar",
+		// libxml-commons-external-java 1.4.01-5.
+		"javax.xml 1.3 jar-manifest " + sj + "xml-apis-1.3.04.jar",
+		"org.w3c.css.sac 1.4 jar-manifest " + sj + "xml-apis-ext-1.4.01.jar",
+		"xml-apis 1.4.01 file-name " + sj + "xml-apis-1.4.01.jar",
+		// libservlet-api-java 4.0.1-2 has a pom.properties.
+		"javax.servlet:javax.servlet-api 4.0.1  " + sj + "servlet-api.jar",
+	}
+	slices.Sort(want)
+	check := func(t *testing.T, ps []scan.Package) {
+		t.Helper()
+		var got []string
+		for _, p := range ps {
+			if p.Ecosystem != scan.EcosystemMaven {
+				continue
+			}
+			got = append(got, p.Name+" "+p.Version+" "+string(p.Evidence)+" "+strings.Join(p.Locations, ","))
+			wantPURL := ""
+			if p.Evidence == scan.EvidenceInstalled {
+				wantPURL = "pkg:maven/" + strings.Replace(p.Name, ":", "/", 1) + "@" + p.Version
+			}
+			if p.PURL != wantPURL {
+				t.Errorf("%s: purl %q, want %q", p.Name, p.PURL, wantPURL)
+			}
+		}
+		slices.Sort(got)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	res := langScan(t, ctx, root, scan.NewJava())
+	if len(res.Errors) != 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+	// langScan runs the analyzer alone; PURLs are filled by scan.Run, as the CLI does.
+	check(t, res.Packages)
+
+	t.Run("cli", func(t *testing.T) {
+		if !javaInCLI {
+			t.Skip("the Java analyzer is not wired into cmd/rootscan yet")
+		}
+		doc := decode(t, runRootscan(t, 2*time.Minute, "scan", "--dir", root, "-o", "json", "--no-baseline"))
+		if len(doc.Reports) != 1 || doc.Reports[0].Result == nil {
+			t.Fatalf("reports: %+v", doc.Reports)
+		}
+		check(t, doc.Reports[0].Result.Packages)
+	})
+}

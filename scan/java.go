@@ -48,10 +48,10 @@ var errJavaBudget = errors.New("archive decompresses to more than the limit")
 // Archives nested in archives (Spring Boot's BOOT-INF/lib, a war's WEB-INF/lib, an ear's lib) are opened too, up to
 // javaMaxDepth.
 //
-// Jars without pom.properties are not reported. Their MANIFEST.MF (Implementation-Title, Bundle-SymbolicName,
-// Automatic-Module-Name) or file name give an artifact name at best, rarely the Maven group, and a guessed group:artifact
-// would produce wrong PURLs and wrong advisory matches; Package has no field to say a coordinate is a guess. That
-// fallback waits for such a field.
+// An archive with no pom.properties at all (many Debian lib*-java jars, jars built by Ant or by hand) is named from
+// its META-INF/MANIFEST.MF, else its file name (see javaIdentityOf), with Evidence EvidenceJarManifest or
+// EvidenceFileName. Such a package's Name is the bare name the manifest or file gives ("org.objectweb.asm",
+// "hamcrest"), never a guessed "group:artifact": it gets no PURL and is not looked up in OSV's Maven advisories.
 type javaAnalyzer struct {
 	maxArchive, maxInMemory, maxNested, maxTotal int64
 	maxEntries, maxTotalEntries, maxDepth        int
@@ -119,7 +119,7 @@ func (a *javaAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, ou
 		ra, size = bytes.NewReader(data), int64(len(data))
 	}
 	w := &javaWalk{a: a, ctx: ctx, budget: a.maxTotal, entries: a.maxTotalEntries, fail: fail}
-	if err := w.archive(ra, size, name, 1); err != nil {
+	if err := w.archive(ra, size, name, path.Base(name), 1); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
@@ -148,9 +148,10 @@ type javaWalk struct {
 	pkgs    []Package
 }
 
-// archive reads the zip at loc. An error means the archive as a whole could not be read; problems with single
-// entries (a malformed pom.properties, a nested jar too large or corrupt) are reported through fail and skipped.
-func (w *javaWalk) archive(ra io.ReaderAt, size int64, loc string, depth int) error {
+// archive reads the zip at loc, whose file name is base. An error means the archive as a whole could not be read;
+// problems with single entries (a malformed pom.properties or manifest, a nested jar too large or corrupt) are
+// reported through fail and skipped.
+func (w *javaWalk) archive(ra io.ReaderAt, size int64, loc, base string, depth int) error {
 	zr, err := zip.NewReader(ra, size)
 	// Entry names with ".." or a leading "/" are refused for extraction (ErrInsecurePath) but harmless here: no entry
 	// is ever written anywhere.
@@ -163,6 +164,10 @@ func (w *javaWalk) archive(ra io.ReaderAt, size int64, loc string, depth int) er
 	if w.entries -= len(zr.File); w.entries < 0 {
 		return fmt.Errorf("%w: more than %d entries in nested archives", errJavaBudget, w.a.maxTotalEntries)
 	}
+	var (
+		hasPom   bool
+		manifest *zip.File
+	)
 	for _, zf := range zr.File {
 		if err := w.ctx.Err(); err != nil {
 			return err
@@ -171,7 +176,11 @@ func (w *javaWalk) archive(ra io.ReaderAt, size int64, loc string, depth int) er
 			continue
 		}
 		switch {
+		case manifest == nil && strings.EqualFold(zf.Name, "META-INF/MANIFEST.MF"):
+			// Java's JarFile finds the manifest case-insensitively, and uses the first.
+			manifest = zf
 		case isPomProperties(zf.Name):
+			hasPom = true
 			data, err := w.read(zf, javaMaxPomProperties)
 			if errors.Is(err, errJavaBudget) {
 				return err
@@ -194,6 +203,34 @@ func (w *javaWalk) archive(ra io.ReaderAt, size int64, loc string, depth int) er
 			}
 		}
 	}
+	if hasPom {
+		return nil
+	}
+	return w.fallback(manifest, loc, base)
+}
+
+// fallback names an archive that has no pom.properties from its manifest and file name. A manifest that cannot be
+// read is reported, and the file name still tried: it is evidence of its own.
+func (w *javaWalk) fallback(manifest *zip.File, loc, base string) error {
+	var attrs map[string]string
+	if manifest != nil {
+		data, truncated, err := w.readPrefix(manifest, javaMaxManifest)
+		if errors.Is(err, errJavaBudget) {
+			return err
+		}
+		if err == nil {
+			attrs, err = parseManifestMain(data, truncated)
+		}
+		if err != nil {
+			w.fail(loc+"!"+manifest.Name, err)
+		}
+	}
+	id, ok := javaIdentityOf(attrs, base)
+	if !ok {
+		return nil
+	}
+	w.pkgs = append(w.pkgs, Package{Name: id.name, Version: id.version, Ecosystem: EcosystemMaven,
+		Locations: []string{loc}, Evidence: id.evidence})
 	return nil
 }
 
@@ -207,14 +244,14 @@ func (w *javaWalk) nested(zf *zip.File, outer io.ReaderAt, outerSize int64, loc 
 			if w.budget -= int64(zf.CompressedSize64); w.budget < 0 {
 				return fmt.Errorf("%w of %d bytes", errJavaBudget, w.a.maxTotal)
 			}
-			return w.archive(io.NewSectionReader(outer, off, int64(zf.CompressedSize64)), int64(zf.CompressedSize64), loc, depth)
+			return w.archive(io.NewSectionReader(outer, off, int64(zf.CompressedSize64)), int64(zf.CompressedSize64), loc, path.Base(zf.Name), depth)
 		}
 	}
 	data, err := w.read(zf, w.a.maxNested)
 	if err != nil {
 		return err
 	}
-	return w.archive(bytes.NewReader(data), int64(len(data)), loc, depth)
+	return w.archive(bytes.NewReader(data), int64(len(data)), loc, path.Base(zf.Name), depth)
 }
 
 // read decompresses one entry of at most limit bytes, charging it to the archive's budget. The header's size is
@@ -247,6 +284,29 @@ func (w *javaWalk) read(zf *zip.File, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("decompress: %w", err)
 	}
 	return buf, nil
+}
+
+// readPrefix decompresses at most limit bytes of one entry, charging what it reads to the archive's budget;
+// truncated says the entry goes on. Unlike read, it accepts an entry larger than limit: a manifest's main section
+// comes first, and a signed jar's per-class sections after it are not needed.
+func (w *javaWalk) readPrefix(zf *zip.File, limit int64) (data []byte, truncated bool, err error) {
+	if n := min(zf.UncompressedSize64, uint64(limit)); n > uint64(w.budget) {
+		return nil, false, fmt.Errorf("%w of %d bytes", errJavaBudget, w.a.maxTotal)
+	}
+	rc, err := zf.Open()
+	if err != nil {
+		return nil, false, fmt.Errorf("open entry: %w", err)
+	}
+	defer rc.Close()
+	data, err = io.ReadAll(io.LimitReader(rc, limit+1))
+	w.budget -= int64(len(data))
+	if err != nil {
+		return nil, false, fmt.Errorf("decompress: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return data[:limit], true, nil
+	}
+	return data, false, nil
 }
 
 // isPomProperties matches META-INF/maven/<group>/<artifact>/pom.properties.

@@ -388,11 +388,23 @@ func FuzzJavaArchive(f *testing.F) {
 	f.Add(lang3)
 	f.Add(buildJar(f, pomEntry("a", "b", "1"), jarEntry{name: "lib/x.jar", data: buildJar(f, pomEntry("c", "d", "2")), store: true}))
 	f.Add([]byte("PK\x05\x06" + strings.Repeat("\x00", 18)))
+	f.Add(javaFixture(f, "asm-tree-9.4.jar"))
+	f.Add(buildJar(f, jarEntry{name: "META-INF/MANIFEST.MF", data: []byte(jdkManifest)}, jarEntry{name: "lib/x-1.0.jar", data: buildJar(f)}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res := Run(context.Background(), fstest.MapFS{"a.jar": javaFile(data)}, []Analyzer{NewJava()})
 		for _, p := range res.Packages {
+			if len(p.Locations) == 0 || !validMavenToken(p.Version) {
+				t.Errorf("bad package %+v", p)
+			}
+			if p.Evidence != EvidenceInstalled {
+				// Named by a manifest or file name: never a coordinate, always a version that starts with a digit.
+				if !validMavenToken(p.Name) || strings.Contains(p.Name, ":") || !usableJavaVersion(p.Version) || p.PURL != "" {
+					t.Errorf("bad fallback package %+v", p)
+				}
+				continue
+			}
 			g, a, ok := strings.Cut(p.Name, ":")
-			if !ok || !validMavenToken(g) || !validMavenToken(a) || !validMavenToken(p.Version) || len(p.Locations) == 0 {
+			if !ok || !validMavenToken(g) || !validMavenToken(a) {
 				t.Errorf("bad package %+v", p)
 			}
 		}

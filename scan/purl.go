@@ -44,6 +44,10 @@ var pep503Sep = regexp.MustCompile(`[-_.]+`)
 //   - golang: the module path split at its last slash; "(devel)" versions are dropped.
 //   - pypi: the name normalised per PEP 503; npm: "@scope/name" becomes namespace "@scope"; maven: Name is
 //     "group:artifact"; composer: Name is "vendor/name".
+//   - maven without a group (a jar named by its MANIFEST.MF or file name, Evidence EvidenceJarManifest or
+//     EvidenceFileName): no purl. The maven type requires the groupId as namespace, and syft's habit of filling it
+//     with a guess (pkg:maven/asm/asm@9.4 for org.ow2.asm:asm) makes consumers join on a coordinate that does not
+//     exist or, worse, belongs to another project.
 func PURL(p Package, os *OS) string {
 	if p.Name == "" {
 		return ""
@@ -123,7 +127,7 @@ func PURL(p Package, os *OS) string {
 	case EcosystemMaven:
 		typ = packageurl.TypeMaven
 		g, a, ok := strings.Cut(name, ":")
-		if !ok {
+		if !ok || g == "" {
 			return ""
 		}
 		ns, name = g, a

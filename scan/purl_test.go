@@ -62,6 +62,9 @@ func TestPURL(t *testing.T) {
 		// purl-spec: "pkg:maven/org.apache.commons/io@1.3.4".
 		{"maven", Package{Name: "org.apache.commons:io", Version: "1.3.4", Ecosystem: EcosystemMaven}, nil, "pkg:maven/org.apache.commons/io@1.3.4"},
 		{"maven without group", Package{Name: "io", Version: "1.3.4", Ecosystem: EcosystemMaven}, nil, ""},
+		// A jar named by its manifest or file name: no guessed namespace (syft would say pkg:maven/asm/asm@9.4).
+		{"maven from a manifest", Package{Name: "org.objectweb.asm", Version: "9.4.0.SNAPSHOT", Ecosystem: EcosystemMaven, Evidence: EvidenceJarManifest}, nil, ""},
+		{"maven empty group", Package{Name: ":asm", Version: "9.4", Ecosystem: EcosystemMaven}, nil, ""},
 		// purl-spec examples for cargo, gem, nuget, composer.
 		{"cargo", Package{Name: "rand", Version: "0.7.2", Ecosystem: EcosystemCratesIO}, nil, "pkg:cargo/rand@0.7.2"},
 		{"gem", Package{Name: "ruby-advisory-db-check", Version: "0.12.4", Ecosystem: EcosystemRubyGems}, nil, "pkg:gem/ruby-advisory-db-check@0.12.4"},

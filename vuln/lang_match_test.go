@@ -22,6 +22,11 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 	nu := func(n, v string) scan.Package { return langPkg(scan.EcosystemNuGet, n, v) }
 	php := func(n, v string) scan.Package { return langPkg(scan.EcosystemPackagist, n, v) }
 	rs := func(n, v string) scan.Package { return langPkg(scan.EcosystemCratesIO, n, v) }
+	mvn := func(n, v string, e scan.Evidence) scan.Package {
+		p := langPkg(scan.EcosystemMaven, n, v)
+		p.Evidence = e
+		return p
+	}
 	tests := []struct {
 		name string
 		pkgs []scan.Package
@@ -94,6 +99,23 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 			},
 			want: []string{"GHSA-m5pq-gvj9-9vr8 regex 1.5.4 HIGH 7.5 fixed=1.5.5"},
 		},
+		{
+			// Only a real group:artifact is looked up, whatever the evidence; a jar named by its manifest or file
+			// name ("commons-text", "org.apache.commons.text") has no group and is never matched.
+			name: "Maven coordinates without a group are not matched",
+			pkgs: []scan.Package{
+				mvn("org.apache.commons:commons-text", "1.9", scan.EvidenceInstalled),
+				mvn("org.apache.commons:commons-text", "1.10.0", scan.EvidenceInstalled),
+				mvn("org.apache.commons:commons-text", "1.8", scan.EvidenceJarManifest),
+				mvn("commons-text", "1.9", scan.EvidenceFileName),
+				mvn("org.apache.commons.text", "1.9", scan.EvidenceJarManifest),
+				mvn(":commons-text", "1.9", scan.EvidenceJarManifest),
+			},
+			want: []string{
+				"GHSA-599f-7c49-w659 org.apache.commons:commons-text 1.8 CRITICAL 9.8 fixed=1.10.0",
+				"GHSA-599f-7c49-w659 org.apache.commons:commons-text 1.9 CRITICAL 9.8 fixed=1.10.0",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,5 +141,22 @@ func TestMatchLanguageNoErrors(t *testing.T) {
 	}
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %+v", res.Errors)
+	}
+}
+
+// TestMatchMavenWithoutGroupNoted: the jars left unmatched for want of a groupId are said so, once per scan.
+func TestMatchMavenWithoutGroupNoted(t *testing.T) {
+	db := buildDB(t, "testdata/osv")
+	res := &scan.Result{Packages: []scan.Package{
+		{Name: "asm", Version: "9.4", Ecosystem: scan.EcosystemMaven, Evidence: scan.EvidenceFileName},
+		{Name: "hamcrest", Version: "2.2", Ecosystem: scan.EcosystemMaven, Evidence: scan.EvidenceJarManifest},
+		langPkg(scan.EcosystemMaven, "org.apache.commons:commons-text", "1.10.0"),
+	}}
+	if err := db.Match(t.Context(), res); err != nil {
+		t.Fatal(err)
+	}
+	want := []scan.FileError{{Analyzer: "vuln", Err: "Maven artifacts without a groupId (named from a jar's MANIFEST.MF or file name) are not matched against advisories"}}
+	if !slices.Equal(res.Errors, want) || len(res.Vulnerabilities) != 0 {
+		t.Errorf("errors %+v, findings %+v", res.Errors, res.Vulnerabilities)
 	}
 }

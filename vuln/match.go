@@ -39,7 +39,15 @@ func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 		if q.release == "" {
 			return q, false, "no OS release (VERSION_ID) known: " + p.Ecosystem + " advisories are per release"
 		}
-	case scan.EcosystemGo, scan.EcosystemPyPI, scan.EcosystemNpm, scan.EcosystemMaven, scan.EcosystemCratesIO,
+	case scan.EcosystemMaven:
+		// OSV keys Maven advisories by "groupId:artifactId". A jar named by its manifest or file name has no group
+		// (see scan.NewJava), and looking its bare name up, or a guessed group, would report another
+		// project's advisories or miss its own without saying so.
+		if g, a, ok := strings.Cut(p.Name, ":"); !ok || g == "" || a == "" {
+			return q, false, "Maven artifacts without a groupId (named from a jar's MANIFEST.MF or file name) " +
+				"are not matched against advisories"
+		}
+	case scan.EcosystemGo, scan.EcosystemPyPI, scan.EcosystemNpm, scan.EcosystemCratesIO,
 		scan.EcosystemRubyGems, scan.EcosystemNuGet, scan.EcosystemPackagist:
 		// Language ecosystems have no release.
 	default:

@@ -72,7 +72,7 @@ func CycloneDX(w io.Writer, rep scan.Report, opts Options) error {
 		if len(props) > 0 {
 			c.Properties = &props
 		}
-		c.Evidence = cdxEvidence(p)
+		c.Evidence = cdxEvidence(p, u != "")
 		comps = append(comps, c)
 	}
 	bom.Components = &comps
@@ -86,7 +86,7 @@ func CycloneDX(w io.Writer, rep scan.Report, opts Options) error {
 
 // cdxEvidence says how sure the identity is (CycloneDX 1.6 component evidence), so SBOM consumers can weigh a jar
 // named by its file name below one named by its pom.properties, and where it was found (occurrences).
-func cdxEvidence(p scan.Package) *cdx.Evidence {
+func cdxEvidence(p scan.Package, hasPURL bool) *cdx.Evidence {
 	technique, confidence := cdx.EvidenceIdentityTechniqueManifestAnalysis, float32(1)
 	switch p.Evidence {
 	case scan.EvidenceJarManifest:
@@ -100,8 +100,13 @@ func cdxEvidence(p scan.Package) *cdx.Evidence {
 		// Build info read out of an executable.
 		technique = cdx.EvidenceIdentityTechniqueBinaryAnalysis
 	}
+	// The identity is the purl when there is one; a Maven jar with no known group has none, only a name.
+	field := cdx.EvidenceIdentityFieldTypePURL
+	if !hasPURL {
+		field = cdx.EvidenceIdentityFieldTypeName
+	}
 	ev := &cdx.Evidence{Identity: &cdx.EvidenceIdentityChoice{Identities: &[]cdx.EvidenceIdentity{{
-		Field:      cdx.EvidenceIdentityFieldTypePURL,
+		Field:      field,
 		Confidence: &confidence,
 		Methods:    &[]cdx.EvidenceIdentityMethod{{Technique: technique, Confidence: &confidence}},
 	}}}}

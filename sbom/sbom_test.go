@@ -263,7 +263,7 @@ func mapsEqual(a, b map[string]string) bool {
 func TestCycloneDXEvidence(t *testing.T) {
 	rep := fixedReport()
 	rep.Result.Packages = append(rep.Result.Packages,
-		scan.Package{Name: "commons-io", Version: "2.11.0", Ecosystem: scan.EcosystemMaven, Locations: []string{"usr/share/java/commons-io.jar"}, FoundBy: "java", Evidence: scan.EvidenceJarManifest},
+		scan.Package{Name: "commons-io:commons-io", Version: "2.11.0", Ecosystem: scan.EcosystemMaven, Locations: []string{"usr/share/java/commons-io.jar"}, FoundBy: "java", Evidence: scan.EvidenceJarManifest},
 		scan.Package{Name: "jsr305", Version: "3.0.2", Ecosystem: scan.EcosystemMaven, Locations: []string{"opt/app/lib/jsr305-3.0.2.jar"}, FoundBy: "java", Evidence: scan.EvidenceFileName},
 		scan.Package{Name: "ms", Version: "2.1.3", Ecosystem: scan.EcosystemNpm, Locations: []string{"srv/app/package-lock.json"}, FoundBy: "npm", Evidence: scan.EvidenceLockFile},
 	)
@@ -301,8 +301,8 @@ func TestCycloneDXEvidence(t *testing.T) {
 		"libc6":                  "purl manifest-analysis 1.0  var/lib/dpkg/status.d/libc6",
 		"base-files":             "purl manifest-analysis 1.0  var/lib/dpkg/status.d/base-files",
 		"github.com/spf13/cobra": "purl binary-analysis 1.0  usr/bin/app",
-		"commons-io":             "purl manifest-analysis 0.7 jar-manifest usr/share/java/commons-io.jar",
-		"jsr305":                 "purl filename 0.4 file-name opt/app/lib/jsr305-3.0.2.jar",
+		"commons-io:commons-io":  "purl manifest-analysis 0.7 jar-manifest usr/share/java/commons-io.jar",
+		"jsr305":                 "name filename 0.4 file-name opt/app/lib/jsr305-3.0.2.jar",
 		"ms":                     "purl manifest-analysis 0.5 lock-file srv/app/package-lock.json",
 	}
 	if !mapsEqual(got, want) {

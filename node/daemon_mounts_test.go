@@ -199,7 +199,7 @@ func (r *mountRig) changeUpper(t *testing.T, ctx context.Context, snaps *fsacces
 	}
 }
 
-// daemon is a Daemon over the counting roots with drift and a root check on and an empty image cache, set up as
+// daemon is a Daemon over the counting roots with drift and the root check (if any) on and an empty image cache, set up as
 // Run sets it up, so single checks can be driven directly.
 func (r *mountRig) daemon(t *testing.T, check RootCheck) *Daemon {
 	t.Helper()
@@ -212,13 +212,15 @@ func (r *mountRig) daemon(t *testing.T, check RootCheck) *Daemon {
 		Views:      r.count,
 		Roots:      r.count,
 		Analyzers:  scan.DefaultAnalyzers(),
-		Checks:     []RootCheck{check},
 		Drift: func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, []scan.FileError, error) {
 			return scan.Drift(ctx, upper, image, scan.DriftOptions{})
 		},
 		Cache:     cache,
 		Publisher: nopPublisher{},
 		Node:      "node-1",
+	}
+	if check != nil {
+		d.Checks = []RootCheck{check}
 	}
 	d.setup()
 	return d
@@ -296,6 +298,29 @@ func TestDaemonCheckMountsEachViewOnce(t *testing.T) {
 			}
 		})
 	}
+
+	// With drift but no root check and an untouched inventory, the merged root is not mounted at all: drift reads
+	// the upper dir and the image view.
+	t.Run("drift only", func(t *testing.T) {
+		d := r.daemon(t, nil)
+		r.count.reset()
+		// The running container's upper dir holds only the runtime's mount points (etc/hostname, etc/hosts,
+		// etc/resolv.conf), which no analyzer reads.
+		outcome, rep := d.checkContainer(ctx, r.running)
+		if outcome != "analyzed" || rep.Error != "" {
+			t.Fatalf("outcome %q, error %q", outcome, rep.Error)
+		}
+		if got, want := r.count.counts(), map[fsaccess.View]int{fsaccess.ViewUpper: 1, fsaccess.ViewImage: 1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("mounts per view = %v, want %v", got, want)
+		}
+		if rep.Target.Access != "overlay-lowerdir" || rep.Result.Drift != nil || len(rep.Result.Packages) != 8 {
+			t.Errorf("access %q, drift %q, %d packages; want overlay-lowerdir, none, 8", rep.Target.Access, driftSummary(rep.Result.Drift), len(rep.Result.Packages))
+		}
+		if d.Stats().Mounts != 2 {
+			t.Errorf("Stats().Mounts = %d, want 2", d.Stats().Mounts)
+		}
+		r.noLeftovers(t)
+	})
 
 	// Cut off after each mount of a cache-miss check: no further mount is made, nothing stays mounted, nothing is
 	// cached or published half-done.

@@ -59,8 +59,10 @@ func (v *checkViews) get(ctx context.Context, view fsaccess.View) (Root, error) 
 	}
 	if o.err != nil {
 		o.root = nil
+		return nil, o.err
 	}
-	return o.root, o.err
+	v.d.mounts.Add(1)
+	return o.root, nil
 }
 
 // errViewReleased is returned for a view asked for after the check gave it back.

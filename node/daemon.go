@@ -93,8 +93,8 @@ type Daemon struct {
 	// (containerd restarting), and the event that led there is not coming again.
 	retry chan struct{}
 	gen   atomic.Uint64 // bumped by Recheck: a container checked under an older generation is checked again
-	// mounts counts the views checks mounted (see checkViews): what a node scan costs in mount syscalls and
-	// mountinfo churn.
+	// mounts counts the image views and merged roots checks mounted (see checkViews): what a node scan costs in
+	// mount syscalls and mountinfo churn.
 	mounts atomic.Uint64
 }
 
@@ -114,7 +114,8 @@ type Stats struct {
 	CacheHits   uint64
 	CacheMisses uint64
 	Images      int
-	// Mounts is how many views (image, upper dir, merged root) checks have mounted since Run started.
+	// Mounts is how many image views and merged roots checks have mounted since Run started (upper dirs are read
+	// in place).
 	Mounts uint64
 }
 

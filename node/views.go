@@ -61,7 +61,10 @@ func (v *checkViews) get(ctx context.Context, view fsaccess.View) (Root, error) 
 		o.root = nil
 		return nil, o.err
 	}
-	v.d.mounts.Add(1)
+	// ContainerRoots reads the upper dir in place, and the /proc/<pid>/root fallback is no mount either.
+	if view == fsaccess.ViewImage || (view == fsaccess.ViewContainer && v.access != "proc-root") {
+		v.d.mounts.Add(1)
+	}
 	return o.root, nil
 }
 

@@ -10,11 +10,12 @@ import (
 	"github.com/rootscan/rootscan/fsaccess"
 )
 
-// checkViews are the views of one container that one check has mounted. Each is mounted the first time a step of the
-// check asks for it and then shared by the later steps (the image view read for the image cache is the one drift
-// compares against), so a check mounts each view at most once: every mount is a syscall, a mountinfo entry and a
-// teardown, and a node starting many pods pays for each. close releases whatever is still mounted, on every path out
-// of the check (errors and cancellation included).
+// checkViews are the views of one container that one check has opened. Each is opened (mounted, except the upper
+// dir, which ContainerRoots reads in place) the first time a step of the check asks for it and then shared by the
+// later steps (the image view read for the image cache is the one drift compares against), so a check opens each
+// view at most once: every mount is a syscall, a mountinfo entry and a teardown, and a node starting many pods pays
+// for each. close releases whatever is still open, on every path out of the check (errors and cancellation
+// included).
 type checkViews struct {
 	d   *Daemon
 	c   cri.Container
@@ -25,7 +26,7 @@ type checkViews struct {
 	access string // how the merged root was reached
 }
 
-// openedView is one view's state in a check: never asked for, mounted (root), failed (err, not retried within the
+// openedView is one view's state in a check: never asked for, open (root), failed (err, not retried within the
 // check: the check fails or degrades the same way either way) or released early.
 type openedView struct {
 	asked    bool

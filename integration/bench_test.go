@@ -117,6 +117,8 @@ func BenchmarkDaemonNode(b *testing.B) {
 		cpuScan := procCPU(pid) - cpu0
 		hwm := procStatusKiB(pid, "VmHWM")
 		recheck := waitLogDuration(b, d, "node checked", 0)
+		firstMounts := logMounts(b, d, "initial scan done")
+		recheckMounts := logMounts(b, d, "node checked")
 		_, body := d.get("/metrics")
 		if v, ok := metric(body, exporter.MetricCacheMissesTotal); !ok || v != 10 {
 			b.Errorf("image cache misses = %v, want 10 (one per image)", v)
@@ -148,7 +150,9 @@ func BenchmarkDaemonNode(b *testing.B) {
 		rss := procStatusKiB(pid, "VmRSS")
 
 		b.ReportMetric(first.Seconds(), "first-scan-s")
+		b.ReportMetric(firstMounts, "first-scan-mounts")
 		b.ReportMetric(recheck.Seconds(), "recheck-s")
+		b.ReportMetric(recheckMounts, "recheck-mounts")
 		b.ReportMetric(lat[len(lat)/2].Seconds(), "start-to-metrics-median-s")
 		b.ReportMetric(lat[len(lat)-1].Seconds(), "start-to-metrics-worst-s")
 		b.ReportMetric(float64(hwm)/1024, "scan-peak-rss-MiB")
@@ -176,6 +180,17 @@ func waitLogDuration(b testing.TB, d *daemonProc, msg string, n int) time.Durati
 		return true
 	})
 	return got
+}
+
+// logMounts is the mounts field of the daemon's first log line with msg (already logged): how many views that node
+// scan mounted.
+func logMounts(b testing.TB, d *daemonProc, msg string) float64 {
+	m := regexp.MustCompile(`msg="` + regexp.QuoteMeta(msg) + `".*mounts=(\d+)`).FindStringSubmatch(d.stderr.String())
+	if m == nil {
+		b.Fatalf("daemon log %q has no mounts field", msg)
+	}
+	n, _ := strconv.ParseFloat(m[1], 64)
+	return n
 }
 
 // procCPU is a process's user+system CPU time in seconds.

@@ -93,6 +93,9 @@ type Daemon struct {
 	// (containerd restarting), and the event that led there is not coming again.
 	retry chan struct{}
 	gen   atomic.Uint64 // bumped by Recheck: a container checked under an older generation is checked again
+	// mounts counts the image views and merged roots checks mounted (see checkViews): what a node scan costs in
+	// mount syscalls and mountinfo churn.
+	mounts atomic.Uint64
 }
 
 // tracked is what the daemon remembers of one container between checks.
@@ -111,6 +114,9 @@ type Stats struct {
 	CacheHits   uint64
 	CacheMisses uint64
 	Images      int
+	// Mounts is how many image views and merged roots checks have mounted since Run started (upper dirs are read
+	// in place).
+	Mounts uint64
 }
 
 // Stats reports current figures; safe to call from a metrics scrape.
@@ -118,7 +124,7 @@ func (d *Daemon) Stats() Stats {
 	d.mu.Lock()
 	n := len(d.tracked)
 	d.mu.Unlock()
-	s := Stats{Containers: n, CacheHits: d.cacheHit.Load(), CacheMisses: d.cacheMis.Load()}
+	s := Stats{Containers: n, CacheHits: d.cacheHit.Load(), CacheMisses: d.cacheMis.Load(), Mounts: d.mounts.Load()}
 	if d.queue != nil {
 		s.QueueDepth = d.queue.len()
 	}
@@ -156,14 +162,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Containers == nil || d.Roots == nil || d.Publisher == nil {
 		return errors.New("daemon: Containers, Roots and Publisher are required")
 	}
-	d.tracked = map[string]*tracked{}
-	d.listed = map[string]cri.Container{}
-	d.chains = map[string]*sync.Mutex{}
-	d.queue = newWorkQueue()
-	d.retry = make(chan struct{}, 1)
-	if d.Cache == nil {
-		d.Cache, _ = NewImageCache("", "")
-	}
+	d.setup()
 	workers := d.Workers
 	if workers <= 0 {
 		workers = 2
@@ -254,6 +253,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
+// setup makes the state Run works on.
+func (d *Daemon) setup() {
+	d.tracked = map[string]*tracked{}
+	d.listed = map[string]cri.Container{}
+	d.chains = map[string]*sync.Mutex{}
+	d.queue = newWorkQueue()
+	d.retry = make(chan struct{}, 1)
+	if d.Cache == nil {
+		d.Cache, _ = NewImageCache("", "")
+	}
+}
+
 // minRetry and maxRetry bound the wait before a resync that failed, or that a failed lookup asked for, is retried.
 const (
 	minRetry = 500 * time.Millisecond
@@ -307,15 +318,17 @@ func (d *Daemon) resync(ctx context.Context) bool {
 	}
 	d.pruneCache()
 	start := time.Now()
+	mounts0 := d.mounts.Load()
 	go func() {
 		if !d.queue.waitIdle(ctx) {
 			return
 		}
 		// How long a whole-node check takes: the first one reads every image, later ones only upper dirs.
+		mounts := d.mounts.Load() - mounts0
 		if !d.ready.Swap(true) {
-			d.logger().Info("initial scan done", "containers", len(cs), "duration", time.Since(start))
+			d.logger().Info("initial scan done", "containers", len(cs), "mounts", mounts, "duration", time.Since(start))
 		} else {
-			d.logger().Debug("node checked", "containers", len(cs), "duration", time.Since(start))
+			d.logger().Debug("node checked", "containers", len(cs), "mounts", mounts, "duration", time.Since(start))
 		}
 	}()
 	d.logger().Debug("resync", "containers", len(cs), "removed", len(gone))
@@ -464,24 +477,25 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 		return "failed", rep
 	}
 
+	views := d.newCheckViews(c, log)
+	defer views.close()
 	if d.Views == nil {
-		return d.fullCheck(ctx, c, rep, fail)
+		return d.fullCheck(ctx, views, rep, fail)
 	}
 	chain, err := d.Views.ChainID(ctx, c)
 	if err != nil {
 		if errors.Is(err, fsaccess.ErrUnsupportedMount) {
-			return d.fullCheck(ctx, c, rep, fail)
+			return d.fullCheck(ctx, views, rep, fail)
 		}
 		return fail(fmt.Errorf("image layers: %w", err))
 	}
-	upper, err := d.Views.OpenView(ctx, c, fsaccess.ViewUpper)
+	upper, err := views.get(ctx, fsaccess.ViewUpper)
 	if err != nil {
 		if errors.Is(err, fsaccess.ErrUnsupportedMount) {
-			return d.fullCheck(ctx, c, rep, fail)
+			return d.fullCheck(ctx, views, rep, fail)
 		}
 		return fail(fmt.Errorf("open upper dir: %w", err))
 	}
-	defer closeRoot(log, upper)
 	st, err := readUpper(ctx, upper)
 	if err != nil {
 		return fail(fmt.Errorf("read upper dir: %w", err))
@@ -499,27 +513,32 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 		return "refreshed", rep
 	}
 
-	image, err := d.imageResult(ctx, c, chain)
+	image, err := d.imageResult(ctx, views, chain)
 	if err != nil {
 		return fail(err)
 	}
+	if d.Drift == nil {
+		// Drift is the only later reader of the image view (mounted here on a cache miss): give it back now.
+		views.release(fsaccess.ViewImage)
+	}
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
-	if touched := touchedAnalyzers(d.Analyzers, st); touched || len(d.Checks) > 0 || d.Drift != nil {
-		// Mount the merged view: its inventory differs from the image's, or root checks / drift need it.
-		root, access, err := d.Roots.OpenContainer(ctx, c)
+	if touched := touchedAnalyzers(d.Analyzers, st); touched || len(d.Checks) > 0 {
+		// Mount the merged view: its inventory differs from the image's, or root checks need it. Drift does not:
+		// it compares the upper dir with the image view.
+		root, err := views.get(ctx, fsaccess.ViewContainer)
 		if err != nil {
 			return fail(fmt.Errorf("open root filesystem: %w", err))
 		}
-		rep.Target.Access = access
+		rep.Target.Access = views.access
 		if touched {
 			rep.Result = scan.Run(ctx, root, d.Analyzers)
 		}
 		d.runChecks(ctx, root, &rep, log)
-		if d.Drift != nil {
-			d.drift(ctx, c, upper, rep.Result, log)
-		}
-		closeRoot(log, root)
+		views.release(fsaccess.ViewContainer)
+	}
+	if d.Drift != nil {
+		d.drift(ctx, views, upper, rep.Result)
 	}
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
@@ -530,13 +549,12 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 
 // fullCheck is the path for snapshots the daemon cannot split into image and upper views: the whole container is
 // analyzed on every check, with no caching.
-func (d *Daemon) fullCheck(ctx context.Context, c cri.Container, rep scan.Report, fail func(error) (string, scan.Report)) (string, scan.Report) {
-	root, access, err := d.Roots.OpenContainer(ctx, c)
+func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep scan.Report, fail func(error) (string, scan.Report)) (string, scan.Report) {
+	root, err := views.get(ctx, fsaccess.ViewContainer)
 	if err != nil {
 		return fail(fmt.Errorf("open root filesystem: %w", err))
 	}
-	defer closeRoot(d.logger(), root)
-	rep.Target.Access = access
+	rep.Target.Access = views.access
 	rep.Result = scan.Run(ctx, root, d.Analyzers)
 	d.runChecks(ctx, root, &rep, d.logger())
 	d.enrich(ctx, &rep)
@@ -545,9 +563,10 @@ func (d *Daemon) fullCheck(ctx context.Context, c cri.Container, rep scan.Report
 	return "analyzed", rep
 }
 
-// imageResult returns the image's analysis, from the cache or by mounting the image view. Containers of the same
-// image that start together wait for one scan instead of each reading the image.
-func (d *Daemon) imageResult(ctx context.Context, c cri.Container, chain string) (*scan.Result, error) {
+// imageResult returns the image's analysis, from the cache or by reading the check's image view (which stays
+// mounted for the check's later steps). Containers of the same image that start together wait for one scan instead
+// of each reading the image.
+func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain string) (*scan.Result, error) {
 	if r, ok := d.Cache.Get(chain); ok {
 		d.cacheHit.Add(1)
 		d.observeCache(true)
@@ -574,11 +593,10 @@ func (d *Daemon) imageResult(ctx context.Context, c cri.Container, chain string)
 	}
 	d.cacheMis.Add(1)
 	d.observeCache(false)
-	root, err := d.Views.OpenView(ctx, c, fsaccess.ViewImage)
+	root, err := views.get(ctx, fsaccess.ViewImage)
 	if err != nil {
 		return nil, fmt.Errorf("open image layers: %w", err)
 	}
-	defer closeRoot(d.logger(), root)
 	r := scan.Run(ctx, root, d.Analyzers)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -606,13 +624,14 @@ func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *scan.Report, 
 	}
 }
 
-func (d *Daemon) drift(ctx context.Context, c cri.Container, upper scan.FS, res *scan.Result, log *slog.Logger) {
-	image, err := d.Views.OpenView(ctx, c, fsaccess.ViewImage)
+// drift compares the upper dir with the check's image view (already mounted if the image was analyzed in this
+// check).
+func (d *Daemon) drift(ctx context.Context, views *checkViews, upper scan.FS, res *scan.Result) {
+	image, err := views.get(ctx, fsaccess.ViewImage)
 	if err != nil {
 		res.Errors = append(res.Errors, scan.FileError{Analyzer: "drift", Err: fmt.Sprintf("open image layers: %v", err)})
 		return
 	}
-	defer closeRoot(log, image)
 	entries, ferrs, err := d.Drift(ctx, upper, image)
 	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {

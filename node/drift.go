@@ -11,14 +11,14 @@ import (
 )
 
 // DriftSource computes what a container changed on top of its image. ContainerRoots is the real one; the Scanner
-// asks it only when drift was requested, since it costs two more mounts per container.
+// asks it only when drift was requested, since it costs one more mount per container.
 type DriftSource interface {
 	ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) ([]scan.DriftEntry, []scan.FileError, error)
 }
 
-// ContainerDrift mounts c's upper dir and its image's layers side by side, read-only (fsaccess.ViewUpper and
+// ContainerDrift opens c's upper dir in place and mounts its image's layers, read-only (fsaccess.ViewUpper and
 // ViewImage: the live overlay is never mounted again, so the running container's copy-ups keep working), compares
-// them with scan.Drift and unmounts both whatever happens. It works for created, running and exited containers alike:
+// them with scan.Drift and releases both whatever happens. It works for created, running and exited containers alike:
 // the snapshot outlives the task. Snapshotters whose layers cannot be told apart (native, devmapper) give
 // fsaccess.ErrUnsupportedMount: drift needs overlayfs.
 func (r *ContainerRoots) ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) (_ []scan.DriftEntry, _ []scan.FileError, retErr error) {
@@ -26,7 +26,7 @@ func (r *ContainerRoots) ContainerDrift(ctx context.Context, c cri.Container, op
 	if err != nil {
 		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)
 	}
-	upper, err := r.Mounter.Mount(ctx, c.ID+"-upper", mounts, fsaccess.ViewUpper, r.Options)
+	upper, err := r.openUpper(ctx, c, mounts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)
 	}

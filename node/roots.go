@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
+	"strings"
 
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 )
@@ -70,11 +73,59 @@ func (r *ContainerRoots) ChainID(ctx context.Context, c cri.Container) (string, 
 }
 
 // OpenView implements Views. There is no /proc fallback here: the image and upper views exist only for snapshots
-// the scanner can mount itself; the caller falls back to scanning the whole container.
+// the scanner can split itself; the caller falls back to scanning the whole container.
 func (r *ContainerRoots) OpenView(ctx context.Context, c cri.Container, view fsaccess.View) (Root, error) {
 	mounts, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
 	if err != nil {
 		return nil, err
 	}
+	if view == fsaccess.ViewUpper {
+		return r.openUpper(ctx, c, mounts)
+	}
 	return r.Mounter.Mount(ctx, c.ID+"-"+view.String(), mounts, view, r.Options)
+}
+
+// openUpper opens a container's upper dir where the snapshotter keeps it, without mounting it. The upper view is a
+// single directory: a read-only bind of it shows the same inodes the directory itself does, so the mount bought
+// nothing but a syscall, a mountinfo entry and a teardown on every check, including the checks that find a container
+// unchanged (the daemon's most frequent kind). Reads stay confined the same way (openat2 RESOLVE_IN_ROOT on the
+// directory), only regular files are ever opened and nothing is written; NoXDev keeps the walk on the directory's
+// own filesystem, as the bind (not rbind) did.
+func (r *ContainerRoots) openUpper(ctx context.Context, c cri.Container, mounts []mount.Mount) (Root, error) {
+	dir, err := upperDir(mounts)
+	if err != nil {
+		return nil, fmt.Errorf("upper dir of %s: %w", c.ID, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opts := r.Options
+	opts.NoXDev = true
+	root, err := fsaccess.OpenDir(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("upper dir of %s: %w", c.ID, err)
+	}
+	return root, nil
+}
+
+// upperDir is the upperdir of a snapshot's single overlay mount. Other shapes have no separate upper dir and give
+// fsaccess.ErrUnsupportedMount, as the mounted upper view does (fsaccess readOnlyMounts).
+func upperDir(mounts []mount.Mount) (string, error) {
+	if len(mounts) != 1 {
+		return "", fmt.Errorf("%w: %d mounts (want exactly 1)", fsaccess.ErrUnsupportedMount, len(mounts))
+	}
+	m := mounts[0]
+	if m.Type != "overlay" {
+		return "", fmt.Errorf("%w: upper view of a %s mount: layers are not separable", fsaccess.ErrUnsupportedMount, m.Type)
+	}
+	var dir string
+	for _, o := range m.Options {
+		if v, ok := strings.CutPrefix(o, "upperdir="); ok {
+			dir = v
+		}
+	}
+	if dir == "" || !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("%w: snapshot has no usable upper dir (%q)", fsaccess.ErrUnsupportedMount, dir)
+	}
+	return dir, nil
 }

@@ -208,11 +208,11 @@ func (d *dirEntry) Name() string               { return d.name }
 func (d *dirEntry) IsDir() bool                { return d.typ.IsDir() }
 func (d *dirEntry) Type() fs.FileMode          { return d.typ }
 func (d *dirEntry) Info() (fs.FileInfo, error) { return d.r.Lstat(d.path) }
+func (d *dirEntry) String() string             { return fs.FormatDirEntry(d) }
 
 // Path is the entry's path from the root, path.Join of the listed directory and Name: walkers use it instead of
 // joining the name again, an allocation per entry saved.
-func (d *dirEntry) Path() string   { return d.path }
-func (d *dirEntry) String() string { return fs.FormatDirEntry(d) }
+func (d *dirEntry) Path() string { return d.path }
 
 // dirEntrySlab is the most entries one allocation holds. Slabs start at 4 entries and double, so a small directory
 // wastes little and a large one costs one allocation per 64 entries.

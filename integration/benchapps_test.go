@@ -57,3 +57,19 @@ func BenchmarkCLIDebianAppsRoot(b *testing.B) {
 	}
 	b.ReportMetric(float64(maxRSS), "peak-RSS-KiB")
 }
+
+// BenchmarkCLIInventoryDebianAppsRoot: `rootscan scan --dir --no-baseline` over the same root, the inventory-only
+// command scripts/bench-peers.sh compares with syft and scalibr; reports its peak RSS (the issue's target: half of
+// scalibr's).
+func BenchmarkCLIInventoryDebianAppsRoot(b *testing.B) {
+	dir := debianAppsRoot(b)
+	var maxRSS int64
+	for b.Loop() {
+		res := runRootscan(b, 2*time.Minute, "scan", "-o", "json", "--no-baseline", "--db", "/nonexistent", "--log-level", "debug", "--dir", dir)
+		if res.code != 0 {
+			b.Fatalf("exit %d: %s", res.code, res.stderr)
+		}
+		maxRSS = max(maxRSS, res.maxRSSKiB)
+	}
+	b.ReportMetric(float64(maxRSS), "peak-RSS-KiB")
+}

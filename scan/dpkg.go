@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -68,13 +69,13 @@ func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error 
 	}
 	c := dpkgCollector{analyzer: a.Name(), maxErrors: a.maxErrors}
 
-	data, err := ReadFile(fsys, dpkgStatusPath, a.maxStatusSize)
+	res, err := a.readStatus(fsys, dpkgStatusPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		c.fail(dpkgStatusPath, err.Error())
 	default:
-		c.addFile(dpkgStatusPath, data, false)
+		c.add(dpkgStatusPath, res, false)
 	}
 
 	names, err := a.statusDirNames(ctx, fsys, &c)
@@ -100,6 +101,25 @@ func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error 
 		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%d more problems not listed", c.suppressed)})
 	}
 	return nil
+}
+
+// readStatus streams the status file through the parser instead of reading it whole: it is a few MiB on a desktop
+// root (half a MiB on debian-apps), and only the current stanza's fields need to be held. Errors are ReadFile's.
+func (a *dpkgAnalyzer) readStatus(fsys FS, name string) (dpkgParse, error) {
+	f, _, err := OpenRegular(fsys, name, a.maxStatusSize)
+	if err != nil {
+		return dpkgParse{}, err
+	}
+	defer f.Close()
+	lr := &io.LimitedReader{R: f, N: a.maxStatusSize + 1}
+	res, err := parseDpkgStatusFrom(lr, false)
+	if err != nil {
+		return dpkgParse{}, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	if lr.N <= 0 {
+		return dpkgParse{}, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: grew past %d bytes while read", ErrTooLarge, a.maxStatusSize)}
+	}
+	return res, nil
 }
 
 // statusDirNames lists the status.d files worth reading, sorted. It reads the directory in batches so that at most
@@ -183,7 +203,11 @@ func (c *dpkgCollector) fail(p, msg string) {
 }
 
 func (c *dpkgCollector) addFile(p string, data []byte, statusImplied bool) {
-	res := parseDpkgStatus(data, statusImplied)
+	c.add(p, parseDpkgStatus(data, statusImplied), statusImplied)
+}
+
+// add merges one parsed file.
+func (c *dpkgCollector) add(p string, res dpkgParse, statusImplied bool) {
 	for _, msg := range res.Problems {
 		c.fail(p, msg)
 	}
@@ -226,82 +250,162 @@ type dpkgStanza struct {
 // parseDpkgStatus parses a dpkg status file or a status.d entry (deb822: stanzas separated by blank lines, "Field:
 // value" lines, continuation lines starting with space or tab). It is written by hand rather than with a deb822
 // library because it must never give up on a whole file for one bad line, must bound what it reports, and runs on
-// every image: it walks the byte slice once, without a line-length limit, and allocates only the strings it keeps.
+// every image: it walks the input once, without a line-length limit, and allocates only the strings it keeps.
 // statusImplied says that a stanza without a Status field counts as installed (distroless status.d).
 func parseDpkgStatus(data []byte, statusImplied bool) dpkgParse {
-	var res dpkgParse
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		res.problem("binary content (NUL byte at offset %d)", i)
-		return res
-	}
-	var st dpkgStanza
-	inStanza := false
-	// cur names the field that continuation lines extend: "" for fields the inventory ignores.
-	cur := ""
-	lineNo := 0
+	p := dpkgStatusParser{statusImplied: statusImplied}
 	for len(data) > 0 {
-		lineNo++
 		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		if isBlank(line) {
-			if inStanza {
-				res.finish(&st, statusImplied)
-				st, inStanza, cur = dpkgStanza{}, false, ""
-			}
-			continue
+		var nl bool
+		line, data, nl = bytes.Cut(data, []byte{'\n'})
+		if !p.line(line, nl) {
+			break
 		}
-		switch line[0] {
-		case ' ', '\t':
-			if !inStanza {
-				res.problem("line %d: continuation line outside a stanza", lineNo)
-			} else if cur != "" {
-				res.problem("line %d: continuation of single-line field %s", lineNo, cur)
-			}
-			continue
-		case '#':
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		name := bytes.TrimRight(line[:max(colon, 0)], " \t")
-		if colon <= 0 || len(name) == 0 {
-			res.problem("line %d: not a field", lineNo)
-			if inStanza {
-				cur = ""
-			}
-			continue
-		}
-		if !inStanza {
-			st, inStanza = dpkgStanza{line: lineNo}, true
-			res.SawStanza = true
-		}
-		value := bytes.TrimSpace(line[colon+1:])
-		var dst *[]byte
-		var has *bool
-		switch {
-		case bytes.EqualFold(name, []byte("Package")):
-			dst, has, cur = &st.pkg, &st.hasPkg, "Package"
-		case bytes.EqualFold(name, []byte("Version")):
-			dst, has, cur = &st.version, &st.hasVer, "Version"
-		case bytes.EqualFold(name, []byte("Architecture")):
-			dst, has, cur = &st.arch, &st.hasArch, "Architecture"
-		case bytes.EqualFold(name, []byte("Source")):
-			dst, has, cur = &st.source, &st.hasSrc, "Source"
-		case bytes.EqualFold(name, []byte("Status")):
-			dst, has, cur = &st.status, &st.hasSt, "Status"
-		default:
-			cur = ""
-			continue
-		}
-		if *has {
-			res.problem("line %d: duplicate field %s", lineNo, cur)
-			continue
-		}
-		*dst, *has = value, true
 	}
-	if inStanza {
-		res.finish(&st, statusImplied)
+	return p.end()
+}
+
+// parseDpkgStatusFrom is parseDpkgStatus on a stream: the same result, holding one line (and the current stanza's
+// fields) instead of the input. The error is the reader's.
+func parseDpkgStatusFrom(r io.Reader, statusImplied bool) (dpkgParse, error) {
+	return parseDpkgStatusBuffered(bufio.NewReaderSize(r, dpkgStreamBuf), statusImplied)
+}
+
+func parseDpkgStatusBuffered(br *bufio.Reader, statusImplied bool) (dpkgParse, error) {
+	p := dpkgStatusParser{statusImplied: statusImplied}
+	var long []byte // a line longer than the reader's buffer, gathered
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, chunk...)
+			continue
+		}
+		line := chunk
+		if len(long) > 0 {
+			long = append(long, chunk...)
+			line = long
+		}
+		if len(line) > 0 {
+			nl := line[len(line)-1] == '\n'
+			if nl {
+				line = line[:len(line)-1]
+			}
+			if !p.line(line, nl) {
+				return p.end(), nil
+			}
+		}
+		long = long[:0]
+		if err == io.EOF {
+			return p.end(), nil
+		}
+		if err != nil {
+			return dpkgParse{}, err
+		}
 	}
-	return res
+}
+
+// dpkgStreamBuf is parseDpkgStatusFrom's read buffer; status lines are short, a longer one is gathered.
+const dpkgStreamBuf = 16 << 10
+
+// dpkgStatusParser is the line-by-line state of parseDpkgStatus. The fields a stanza keeps are copied into buffers
+// the parser reuses, so a line may be overwritten once line returns.
+type dpkgStatusParser struct {
+	res           dpkgParse
+	statusImplied bool
+	st            dpkgStanza
+	bufs          [5][]byte
+	inStanza      bool
+	// cur names the field that continuation lines extend: "" for fields the inventory ignores.
+	cur    string
+	lineNo int
+	offset int // of the line's first byte in the input
+	binary bool
+}
+
+// line takes one line without its '\n' (nl says whether one followed). It returns false once the input is known to
+// be binary (a NUL byte): the result is then that one problem, and further lines change nothing.
+func (p *dpkgStatusParser) line(line []byte, nl bool) bool {
+	if p.binary {
+		return false
+	}
+	if i := bytes.IndexByte(line, 0); i >= 0 {
+		p.res = dpkgParse{}
+		p.res.problem("binary content (NUL byte at offset %d)", p.offset+i)
+		p.binary = true
+		return false
+	}
+	p.offset += len(line)
+	if nl {
+		p.offset++
+	}
+	p.lineNo++
+	lineNo, res, st := p.lineNo, &p.res, &p.st
+	if isBlank(line) {
+		if p.inStanza {
+			res.finish(st, p.statusImplied)
+			*st, p.inStanza, p.cur = dpkgStanza{}, false, ""
+		}
+		return true
+	}
+	switch line[0] {
+	case ' ', '\t':
+		if !p.inStanza {
+			res.problem("line %d: continuation line outside a stanza", lineNo)
+		} else if p.cur != "" {
+			res.problem("line %d: continuation of single-line field %s", lineNo, p.cur)
+		}
+		return true
+	case '#':
+		return true
+	}
+	colon := bytes.IndexByte(line, ':')
+	name := bytes.TrimRight(line[:max(colon, 0)], " \t")
+	if colon <= 0 || len(name) == 0 {
+		res.problem("line %d: not a field", lineNo)
+		if p.inStanza {
+			p.cur = ""
+		}
+		return true
+	}
+	if !p.inStanza {
+		*st, p.inStanza = dpkgStanza{line: lineNo}, true
+		res.SawStanza = true
+	}
+	value := bytes.TrimSpace(line[colon+1:])
+	var dst *[]byte
+	var has *bool
+	var buf int
+	switch {
+	case bytes.EqualFold(name, []byte("Package")):
+		dst, has, p.cur, buf = &st.pkg, &st.hasPkg, "Package", 0
+	case bytes.EqualFold(name, []byte("Version")):
+		dst, has, p.cur, buf = &st.version, &st.hasVer, "Version", 1
+	case bytes.EqualFold(name, []byte("Architecture")):
+		dst, has, p.cur, buf = &st.arch, &st.hasArch, "Architecture", 2
+	case bytes.EqualFold(name, []byte("Source")):
+		dst, has, p.cur, buf = &st.source, &st.hasSrc, "Source", 3
+	case bytes.EqualFold(name, []byte("Status")):
+		dst, has, p.cur, buf = &st.status, &st.hasSt, "Status", 4
+	default:
+		p.cur = ""
+		return true
+	}
+	if *has {
+		res.problem("line %d: duplicate field %s", lineNo, p.cur)
+		return true
+	}
+	p.bufs[buf] = append(p.bufs[buf][:0], value...)
+	*dst, *has = p.bufs[buf], true
+	return true
+}
+
+// end finishes the last stanza and returns the result.
+func (p *dpkgStatusParser) end() dpkgParse {
+	if p.inStanza && !p.binary {
+		p.res.finish(&p.st, p.statusImplied)
+		p.inStanza = false
+	}
+	return p.res
 }
 
 // finish turns a complete stanza into a package, drops it when it is not installed, or records why it is unusable.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"testing/iotest"
 	"time"
 )
 
@@ -575,6 +576,40 @@ func FuzzParseDpkgStatus(f *testing.F) {
 			t.Fatal("parsing is not deterministic")
 		}
 	})
+}
+
+// The streaming parser (what the analyzer uses for var/lib/dpkg/status) must give exactly what the in-memory one
+// gives, also when lines are longer than its buffer (16 bytes here) and the reader returns a byte at a time.
+func FuzzParseDpkgStatusFrom(f *testing.F) {
+	for _, name := range []string{"dpkg/status-states", "dpkg/status.d/libc6", "dpkg/status.d/bash"} {
+		f.Add(testdata(f, name), false)
+	}
+	f.Add(testdata(f, "dpkg/status")[:8192], false)
+	f.Add([]byte("Package: a\nSource: b (1)\nVersion: 1\n\n \n\tx\nPackage:\n"), true)
+	f.Add([]byte("Package: a\nVersion: 1\nStatus: install ok installed\n\nPackage: b\x00\n"), false)
+	f.Add([]byte("Package: a-very-long-package-name-longer-than-the-buffer\r\nVersion: 1\r\n"), true)
+	f.Fuzz(func(t *testing.T, data []byte, implied bool) {
+		want := parseDpkgStatus(data, implied)
+		got, err := parseDpkgStatusBuffered(bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(data)), 16), implied)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("streamed:\n%+v\nin memory:\n%+v", got, want)
+		}
+	})
+}
+
+// BenchmarkDpkgStatusFrom: the streaming parse of the same 713-package status file.
+func BenchmarkDpkgStatusFrom(b *testing.B) {
+	data := testdata(b, "dpkg/status")
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := parseDpkgStatusFrom(bytes.NewReader(data), false); err != nil || len(res.Packages) != 713 {
+			b.Fatalf("%v, %d packages", err, len(res.Packages))
+		}
+	}
 }
 
 func BenchmarkDpkgStatus(b *testing.B) {

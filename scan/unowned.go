@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -188,8 +189,10 @@ type ownership struct {
 	// diversions maps a diverted path to where dpkg put the file instead (dpkg-divert), so that the package file
 	// under its diverted name counts as owned.
 	diversions map[string]string
-	errs       []FileError
-	buf        []byte
+	// divBases are the base names of the diverted paths: a listed path with one of them may be diverted.
+	divBases map[string]bool
+	errs     []FileError
+	buf      []byte
 }
 
 func newOwnership(fsys FS, cands []File) *ownership {
@@ -296,8 +299,27 @@ func (s *ownership) follow(p string, hops int) string {
 	return s.follow(path.Join(parent, path.Base(next)), hops+1)
 }
 
-// stream reads one list file line by line (bounded size and line length), handing each line to fn.
-func (s *ownership) stream(ctx context.Context, name string, limit int64, fn func(line string)) {
+// mayOwn tells, from one list line's bytes and without allocating, whether the line can strike out a candidate: its
+// base name must be a candidate's or a diverted path's. Most lines of a Debian root's lists (documentation, libraries,
+// directories: about 95% on the debian-apps root) cannot, and are dropped before a string is made of them. The base
+// is what follows the last '/', as path.Base of the path the slow path (debRelPath, parseMD5sums) extracts. md5sums
+// lines whose path has no '/' or is escaped take the slow path (true), as does an empty base.
+func (s *ownership) mayOwn(line []byte, md5sums bool) bool {
+	i := bytes.LastIndexByte(line, '/')
+	if md5sums && (i < 0 || line[0] == '\\') {
+		return len(line) > 0
+	}
+	base := line[i+1:]
+	if len(base) == 0 {
+		return true
+	}
+	_, cand := s.byBase[string(base)]
+	return cand || s.divBases[string(base)]
+}
+
+// stream reads one list file line by line (bounded size and line length), handing each line to fn. The line is only
+// valid during the call.
+func (s *ownership) stream(ctx context.Context, name string, limit int64, fn func(line []byte)) {
 	f, _, err := OpenRegular(s.fsys, name, limit)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -312,7 +334,7 @@ func (s *ownership) stream(ctx context.Context, name string, limit int64, fn fun
 	sc := bufio.NewScanner(io.LimitReader(ctxReader{ctx, f}, limit+1))
 	sc.Buffer(s.buf, unownedMaxLine)
 	for sc.Scan() {
-		fn(sc.Text())
+		fn(sc.Bytes())
 		if s.done() {
 			return
 		}
@@ -322,20 +344,31 @@ func (s *ownership) stream(ctx context.Context, name string, limit int64, fn fun
 	}
 }
 
+// listLine strikes out the path one dpkg .list line names.
+func (s *ownership) listLine(line []byte) {
+	if !s.mayOwn(line, false) {
+		return
+	}
+	if p, ok := debRelPath(string(line)); ok {
+		s.own(p)
+	}
+}
+
+// sumLine strikes out the path one md5sums line names.
+func (s *ownership) sumLine(line []byte) {
+	if !s.mayOwn(line, true) {
+		return
+	}
+	if e := parseMD5sums(line); len(e.Entries) == 1 {
+		s.own(e.Entries[0].Path)
+	}
+}
+
 // readDpkg streams info/*.list (dpkg's record of every path a package installed), info/*.md5sums of packages whose
 // .list is missing, and distroless's status.d/*.md5sums.
 func (s *ownership) readDpkg(ctx context.Context, a *unownedFiles) {
 	s.readDiversions()
-	listLine := func(line string) {
-		if p, ok := debRelPath(line); ok {
-			s.own(p)
-		}
-	}
-	sumLine := func(line string) {
-		if e := parseMD5sums([]byte(line)); len(e.Entries) == 1 {
-			s.own(e.Entries[0].Path)
-		}
-	}
+	listLine, sumLine := s.listLine, s.sumLine
 	if ents, err := s.fsys.ReadDir(dpkgInfoDir); err == nil {
 		lists := map[string]bool{}
 		for _, e := range ents {
@@ -388,9 +421,10 @@ func (s *ownership) readDiversions() {
 		to, okT := debRelPath(lines[i+1])
 		if okF && okT {
 			if s.diversions == nil {
-				s.diversions = map[string]string{}
+				s.diversions, s.divBases = map[string]string{}, map[string]bool{}
 			}
 			s.diversions[from] = to
+			s.divBases[path.Base(from)] = true
 		}
 	}
 }
@@ -401,7 +435,8 @@ func (s *ownership) readApk(ctx context.Context, a *unownedFiles) {
 		return
 	}
 	dir := ""
-	s.stream(ctx, apkInstalledDB, a.maxListSize, func(line string) {
+	s.stream(ctx, apkInstalledDB, a.maxListSize, func(b []byte) {
+		line := string(b)
 		switch {
 		case strings.HasPrefix(line, "P:"):
 			dir = ""

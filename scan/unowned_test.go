@@ -234,3 +234,42 @@ func BenchmarkUnownedFiles(b *testing.B) {
 		}
 	}
 }
+
+// The allocation-free line filter (mayOwn) must never drop a line the full parse would strike a candidate with:
+// both paths run on the same candidates, diversions and line, and must own the same set.
+func FuzzOwnershipMayOwn(f *testing.F) {
+	f.Add([]byte("/bin/dash"), false, "usr/bin/dash", "/bin/sleep\n/bin/sleep.distrib\np\n")
+	f.Add([]byte("0123456789abcdef0123456789abcdef  bin/dash"), true, "usr/bin/dash", "")
+	f.Add([]byte("\\0123456789abcdef0123456789abcdef  bin/da\\\\sh"), true, "usr/bin/da\\sh", "")
+	f.Add([]byte("0123456789abcdef0123456789abcdef *dash"), true, "dash", "")
+	f.Add([]byte("./usr/bin/sleep"), false, "usr/bin/sleep.distrib", "/usr/bin/sleep\n/usr/bin/sleep.distrib\np\n")
+	f.Add([]byte("/"), false, "x", "")
+	f.Fuzz(func(t *testing.T, line []byte, md5sums bool, cand, diversions string) {
+		if strings.ContainsAny(string(line), "\n") {
+			return // the scanner hands over single lines
+		}
+		fsys := fstest.MapFS{
+			"bin":                     {Mode: os.ModeSymlink, Data: []byte("usr/bin")},
+			"var/lib/dpkg/diversions": {Data: []byte(diversions)},
+		}
+		cands := []File{{Path: "usr/bin/dash"}, {Path: "usr/bin/sleep.distrib"}, {Path: "dash"}, {Path: cand}}
+		full, fast := newOwnership(fsys, cands), newOwnership(fsys, cands)
+		full.readDiversions()
+		fast.readDiversions()
+		if md5sums {
+			if e := parseMD5sums(line); len(e.Entries) == 1 {
+				full.own(e.Entries[0].Path)
+			}
+		} else if p, ok := debRelPath(string(line)); ok {
+			full.own(p)
+		}
+		if md5sums {
+			fast.sumLine(line)
+		} else {
+			fast.listLine(line)
+		}
+		if !reflect.DeepEqual(full.owned, fast.owned) {
+			t.Fatalf("line %q (md5sums %v), candidate %q: full parse owns %v, filtered %v", line, md5sums, cand, full.owned, fast.owned)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 )
 
@@ -53,7 +54,7 @@ func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out 
 	// One entry wrapper for the whole walk: every FileAnalyzer that asks Info of the same entry shares one Lstat,
 	// and reusing it costs no allocation per entry. Wants and AnalyzeFile must not keep d past their call.
 	var ce cachedEntry
-	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+	err := walkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if name == "." {
 				return err
@@ -112,4 +113,69 @@ func (c *cachedEntry) Info() (fs.FileInfo, error) {
 		c.done = true
 	}
 	return c.fi, c.err
+}
+
+// pathEntry is a DirEntry that knows its path from the root (fsaccess's entries do: they build it when the directory
+// is read, to lstat it later). walkDir takes it instead of joining the name again, which saves an allocation for
+// every entry of a root.
+type pathEntry interface {
+	Path() string
+}
+
+// childPath is path.Join(dir, d.Name()), taken from d when it carries it and it is exactly that.
+func childPath(dir string, d fs.DirEntry) string {
+	name := d.Name()
+	if pe, ok := d.(pathEntry); ok {
+		p := pe.Path()
+		if dir == "." && p == name {
+			return p
+		}
+		if len(p) == len(dir)+1+len(name) && p[len(dir)] == '/' && strings.HasPrefix(p, dir) && strings.HasSuffix(p, name) {
+			return p
+		}
+	}
+	return path.Join(dir, name)
+}
+
+// walkDir is fs.WalkDir (lexical order, links not followed, SkipDir and SkipAll, a second call with a ReadDir
+// error), with the children's paths from childPath.
+func walkDir(fsys fs.FS, root string, fn fs.WalkDirFunc) error {
+	info, err := fs.Stat(fsys, root)
+	if err != nil {
+		err = fn(root, nil, err)
+	} else {
+		err = walkDirEntry(fsys, root, fs.FileInfoToDirEntry(info), fn)
+	}
+	if err == fs.SkipDir || err == fs.SkipAll {
+		return nil
+	}
+	return err
+}
+
+func walkDirEntry(fsys fs.FS, name string, d fs.DirEntry, fn fs.WalkDirFunc) error {
+	if err := fn(name, d, nil); err != nil || !d.IsDir() {
+		if err == fs.SkipDir && d.IsDir() {
+			err = nil
+		}
+		return err
+	}
+	dirs, err := fs.ReadDir(fsys, name)
+	if err != nil {
+		// Second call, to report the ReadDir error.
+		if err = fn(name, d, err); err != nil {
+			if err == fs.SkipDir && d.IsDir() {
+				err = nil
+			}
+			return err
+		}
+	}
+	for _, d1 := range dirs {
+		if err := walkDirEntry(fsys, childPath(name, d1), d1, fn); err != nil {
+			if err == fs.SkipDir {
+				break
+			}
+			return err
+		}
+	}
+	return nil
 }

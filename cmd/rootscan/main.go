@@ -46,8 +46,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := exitOK
 	switch args[0] {
 	case "scan":
+		tuneOneShotGC()
 		code, err = cmdScan(ctx, args[1:], stdout, stderr)
 	case "sbom":
+		tuneOneShotGC()
 		code, err = cmdSBOM(ctx, args[1:], stdout, stderr)
 	case "daemon":
 		code, err = cmdDaemon(ctx, args[1:], stdout, stderr)

@@ -81,6 +81,9 @@ type session struct {
 	treeDone bool
 	treeData []*fileData
 	treeErr  error
+	// fileLists are the CEL lists files() returned, by directory: the baseline's four tree-wide controls each ask
+	// for files("/"), and the list of 70,000 values is the same every time (CEL values are immutable).
+	fileLists map[string]ref.Val
 
 	usersDone  bool
 	usersData  []User
@@ -195,11 +198,20 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 		},
 		"files": func(_ string, args ...ref.Val) ref.Val {
 			return wrap(func() (ref.Val, error) {
-				fds, err := s.files(str(args[0]))
+				dir := cleanPath(str(args[0]))
+				if l, ok := s.fileLists[dir]; ok {
+					return l, nil
+				}
+				fds, err := s.files(dir)
 				if err != nil {
 					return nil, err
 				}
-				return fileList(fds), nil
+				l := fileList(fds)
+				if s.fileLists == nil {
+					s.fileLists = map[string]ref.Val{}
+				}
+				s.fileLists[dir] = l
+				return l, nil
 			})
 		},
 		"glob": func(_ string, args ...ref.Val) ref.Val {
@@ -315,21 +327,23 @@ func isFormatKnown(f string) bool {
 // files("/") in a loop, not just one that loops in CEL.
 type costEstimator struct{}
 
+// CallCost is asked about every call of every check (string functions and operators on each entry of a files()
+// list included), so it allocates only for the resource functions it charges.
 func (costEstimator) CallCost(function, _ string, _ []ref.Val, result ref.Val) *uint64 {
-	var c uint64
 	switch function {
 	case "files", "glob", "packages", "users", "groups":
+		var c uint64
 		if l, ok := result.(interface{ Size() ref.Val }); ok {
 			if n, ok := l.Size().(types.Int); ok {
 				c = uint64(n) + 1
 			}
 		}
+		return &c
 	case "file", "directory", "which", "parse_config":
-		c = 10
-	default:
-		return nil
+		c := uint64(10)
+		return &c
 	}
-	return &c
+	return nil
 }
 
 // ctxReader stops a long read (hashing a big file) when the evaluation's context ends.

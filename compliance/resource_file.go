@@ -28,6 +28,7 @@ type fileData struct {
 	lst, st         fs.FileInfo // lst: lpath itself; st: after the final link (nil when missing or dangling)
 	err             error       // a resolution failure other than "does not exist" (a link loop, EACCES)
 	noFollow        bool        // from files(): describes the entry itself, links are not followed
+	ent             entryInfo   // for files() entries: lst and st point here (see treeBuilder)
 }
 
 // statFile describes p, following links inside the view (the final one only for the attributes that describe the
@@ -116,6 +117,9 @@ func unixMode(m fs.FileMode) int64 { return int64(scan.UnixPerm(m)) }
 
 // ids are the owner ids from the stat data; -1 when the FS does not say (only fsaccess roots and os.DirFS do).
 func ids(fi fs.FileInfo) (uid, gid int64) {
+	if e, ok := fi.(*entryInfo); ok {
+		return e.uid, e.gid
+	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return int64(st.Uid), int64(st.Gid)
 	}
@@ -243,15 +247,20 @@ func fileType() *objectType {
 		}
 		return types.Bool(d.st != nil), nil
 	})
+	// The type names as CEL values, made once: a check like f.type == "file" over files("/") asks for every entry.
+	typeVals := map[string]ref.Val{}
+	for _, n := range []string{"", "file", "directory", "symlink", "pipe", "socket", "character_device", "block_device", "other"} {
+		typeVals[n] = types.String(n)
+	}
 	t.field("type", types.StringType, func(v any) (ref.Val, error) {
 		d := fd(v)
 		if d.err != nil {
 			return nil, d.err
 		}
 		if d.lst == nil {
-			return types.String(""), nil
+			return typeVals[""], nil
 		}
-		return types.String(typeName(d.lst.Mode())), nil
+		return typeVals[typeName(d.lst.Mode())], nil
 	})
 	isType := func(want string) func(v any) (ref.Val, error) {
 		return func(v any) (ref.Val, error) {
@@ -444,50 +453,6 @@ func (s *session) globList(dir string) ([]string, bool) {
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
-
-// tree is every entry under the root's top (volumes excluded: they are not the image), walked once per evaluation
-// and shared by all files() calls. Links are not followed; /proc, /sys and /dev are not walked.
-func (s *session) tree() ([]*fileData, error) {
-	if s.treeDone {
-		return s.treeData, s.treeErr
-	}
-	s.treeDone = true
-	var out []*fileData
-	err := fs.WalkDir(s.view.root, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if name == "." {
-				return err
-			}
-			s.warn(name, err)
-			return nil
-		}
-		if err := s.ctx.Err(); err != nil {
-			return err
-		}
-		if name == "." {
-			return nil
-		}
-		if d.IsDir() && (name == "proc" || name == "sys" || name == "dev") {
-			return fs.SkipDir
-		}
-		if d.IsDir() && strings.Count(name, "/")+1 > s.lim.MaxDepth {
-			return fmt.Errorf("files: %s is deeper than %d directories", name, s.lim.MaxDepth)
-		}
-		if len(out) >= s.lim.MaxEntries {
-			return fmt.Errorf("files: more than %d entries under /", s.lim.MaxEntries)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			s.warn(name, err)
-			return nil
-		}
-		p := "/" + name
-		out = append(out, &fileData{s: s, path: p, lpath: p, resolved: p, lst: fi, st: fi, noFollow: true})
-		return nil
-	})
-	s.treeData, s.treeErr = out, err
-	return out, err
-}
 
 // files lists every entry at or below dir (the walk is shared), links not followed.
 func (s *session) files(dir string) ([]*fileData, error) {

@@ -15,6 +15,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -365,6 +366,7 @@ func (s *session) glob(pattern string) ([]string, error) {
 	}
 	seen := map[string]bool{}
 	var out []string
+	tooDeep := fmt.Errorf("glob %q: deeper than %d directories", pattern, s.lim.MaxGlobDepth)
 	var visit func(dir string, rest []string, depth int) error
 	visit = func(dir string, rest []string, depth int) error {
 		if err := s.ctx.Err(); err != nil {
@@ -383,7 +385,10 @@ func (s *session) glob(pattern string) ([]string, error) {
 		elem := rest[0]
 		if elem == "**" {
 			if depth > s.lim.MaxGlobDepth {
-				return fmt.Errorf("glob %q: deeper than %d directories", pattern, s.lim.MaxGlobDepth)
+				return tooDeep
+			}
+			if done, err := s.globTree(dir, rest[1:], depth, visit, tooDeep); done {
+				return err
 			}
 			if err := visit(dir, rest[1:], depth); err != nil {
 				return err
@@ -421,6 +426,55 @@ func (s *session) glob(pattern string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// globTree expands "**" at dir with the root's descriptor walk when it can: dir resolves into the root (not a
+// volume) and no volume is mounted at or below it. The walk opens each directory once and takes the directories
+// from the listing's types (links are not followed, as "**" requires), where the recursion in glob resolves and
+// lstats every name from the top. Each directory, dir itself included, continues with rest in the walk's order,
+// which is the recursion's: the directory, then its subdirectories by name. done is false when the walk does not
+// apply and the caller should recurse itself.
+func (s *session) globTree(dir string, rest []string, depth int, visit func(string, []string, int) error, tooDeep error) (done bool, err error) {
+	w, ok := s.view.root.(treeWalker)
+	if !ok {
+		return false, nil
+	}
+	res, err := s.view.resolve(dir, true)
+	if err != nil {
+		return false, nil
+	}
+	if _, _, vol := s.view.locate(res); vol != nil || s.view.leadsToVolume(res) {
+		return false, nil
+	}
+	fi, err := s.view.lstat(res)
+	if err != nil || !fi.IsDir() {
+		return false, nil
+	}
+	start := strings.TrimPrefix(res, "/")
+	if start == "" {
+		start = "."
+	}
+	err = w.Walk(s.ctx, start, fsaccess.WalkOptions{MaxDepth: s.lim.MaxGlobDepth - depth + 2}, func(name string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil // unreadable directories match nothing, like a shell's glob
+		}
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		rel, level := "", 0
+		if name != start {
+			rel = strings.TrimPrefix(name, start+"/")
+			if start == "." {
+				rel = name
+			}
+			level = strings.Count(rel, "/") + 1
+		}
+		if depth+level > s.lim.MaxGlobDepth {
+			return tooDeep
+		}
+		return visit(path.Join(dir, rel), rest, depth+level)
+	})
+	return true, err
 }
 
 // globDescend continues a glob below child, through a link to a directory as a shell does.

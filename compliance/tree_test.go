@@ -90,3 +90,56 @@ func TestFilesDescriptorWalkMatchesWalkDir(t *testing.T) {
 		}
 	}
 }
+
+// glob("**") expanded with the descriptor walk (fsaccess roots) and by its own recursion (the same root without
+// its Walk method) gives the same matches, links followed where a shell's glob follows them and not by "**", and
+// the same depth error.
+func TestGlobDescriptorWalkMatchesRecursion(t *testing.T) {
+	files := map[string]string{
+		"srv/a/b/c.conf":              "c",
+		"srv/a/d.conf":                "d",
+		"srv/e.conf":                  "e",
+		"srv/lnk":                     "->/srv/a/b",
+		"srv/la":                      "->a",
+		"srv/up":                      "->../..",
+		"srv/z/.hidden.conf":          "h",
+		"opt/deep/1/2/3/4/5/6/f.conf": "f",
+		"etc/x.conf":                  "x",
+		"empty":                       "/",
+	}
+	f := newFixture(t, files)
+	recursion := struct{ scan.FS }{f.root} // hides Walk
+	if _, ok := scan.FS(recursion).(treeWalker); ok {
+		t.Fatal("the wrapped root still walks itself")
+	}
+	for _, tc := range []struct {
+		pattern string
+		depth   int
+		want    string
+	}{
+		{pattern: "/srv/**/*.conf", want: `["/srv/a/b/c.conf", "/srv/a/d.conf", "/srv/e.conf", "/srv/z/.hidden.conf"]`},
+		{pattern: "/srv/**", want: `["/srv", "/srv/a", "/srv/a/b", "/srv/z"]`},
+		{pattern: "/srv/la/**/*.conf", want: `["/srv/la/b/c.conf", "/srv/la/d.conf"]`},
+		{pattern: "/srv/up/srv/**/c.conf", want: `["/srv/up/srv/a/b/c.conf"]`},
+		{pattern: "/**/x.conf", want: `["/etc/x.conf"]`},
+		{pattern: "/**/**/d.conf", want: `["/srv/a/d.conf"]`},
+		{pattern: "/*/**/f.conf", want: `["/opt/deep/1/2/3/4/5/6/f.conf"]`},
+		{pattern: "/empty/**", want: `["/empty"]`},
+		{pattern: "/none/**", want: `[]`},
+		{pattern: "/srv/e.conf/**", want: `[]`},
+		{pattern: "/opt/**/f.conf", depth: 6, want: `deeper than 6 directories`},
+		{pattern: "/opt/**/f.conf", depth: 7, want: `["/opt/deep/1/2/3/4/5/6/f.conf"]`},
+	} {
+		var got [2]string
+		for i, root := range []scan.FS{f.root, recursion} {
+			r := evalWith(t, Limits{MaxGlobDepth: tc.depth}, root, scan.Target{}, nil, fmt.Sprintf(`glob(%q) == []`, tc.pattern))
+			got[i] = r.Message
+		}
+		if got[0] != got[1] {
+			t.Errorf("glob(%q): descriptor walk %s, recursion %s", tc.pattern, got[0], got[1])
+		}
+		if passed := got[0] == ""; passed != (tc.want == "[]") || !passed && !strings.Contains(got[0], tc.want) {
+			t.Errorf("glob(%q) = %s, want %s", tc.pattern, got[0], tc.want)
+		}
+	}
+}

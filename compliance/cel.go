@@ -182,12 +182,10 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 		}
 		return v
 	}
+	// A files() list wraps each entry as a CEL value only when an expression reaches it, so the 70,000 entries of
+	// an image's tree are not copied into a second list of values per call.
 	fileList := func(fds []*fileData) ref.Val {
-		vals := make([]ref.Val, len(fds))
-		for i, f := range fds {
-			vals[i] = s.types.file.value(f)
-		}
-		return types.NewRefValList(types.DefaultTypeAdapter, vals)
+		return types.NewList(fileAdapter{s.types.file}, fds)
 	}
 	return map[string]cel.LateBoundFunction{
 		"file": func(_ string, args ...ref.Val) ref.Val {
@@ -285,6 +283,16 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 			return wrap(func() (ref.Val, error) { return types.Int(s.effectiveUID()), nil })
 		},
 	}
+}
+
+// fileAdapter makes the CEL values of a files() list from its *fileData elements.
+type fileAdapter struct{ t *objectType }
+
+func (a fileAdapter) NativeToValue(v any) ref.Val {
+	if d, ok := v.(*fileData); ok {
+		return a.t.value(d)
+	}
+	return types.DefaultTypeAdapter.NativeToValue(v)
 }
 
 // parseConfig reads and parses a config file of the view.

@@ -82,7 +82,8 @@ type session struct {
 	treeData []*fileData
 	treeErr  error
 	// fileLists are the CEL lists files() returned, by directory: the baseline's four tree-wide controls each ask
-	// for files("/"), and the list of 70,000 values is the same every time (CEL values are immutable).
+	// for files("/"), and the answer is the same list every time (CEL values are immutable), so a subdirectory's
+	// entries are filtered out of the tree once.
 	fileLists map[string]ref.Val
 
 	usersDone  bool

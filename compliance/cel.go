@@ -302,13 +302,13 @@ func (s *session) parseConfig(p, format string) (ref.Val, error) {
 		return nil, err
 	}
 	fd := s.statFile(p)
-	if fd.err != nil {
-		return nil, fd.err
+	if fd.failure() != nil {
+		return nil, fd.failure()
 	}
-	if fd.st == nil {
+	if fd.st() == nil {
 		return nil, fmt.Errorf("parse_config %s: file does not exist", fd.path)
 	}
-	b, err := s.view.readFile(fd.resolved, s.lim.MaxConfigBytes)
+	b, err := s.view.readFile(fd.resolved(), s.lim.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("parse_config: %w", err)
 	}

@@ -21,58 +21,115 @@ import (
 
 // fileData is what file(), directory(), files() and the entries of glob() describe: one path of the container's
 // view. Stat data is taken when the value is made; content, sha256 and entries are read only when an expression asks.
+//
+// A files() entry describes itself (links are not followed) and holds its own stat facts: res is nil and the
+// FileInfo is the entry itself (treeInfo). The tree of a 70,000-file image stays in memory for the whole
+// evaluation, so an entry is kept to the facts controls read, without the resolution file() needs.
 type fileData struct {
 	s    *session
-	path string // the path the profile named, clean and absolute
+	path string   // the path the profile named, clean and absolute
+	res  *fileRes // how path resolved, for file() and directory(); nil for files() entries
+
+	// The Lstat facts of a files() entry.
+	size     int64
+	mode     fs.FileMode
+	uid, gid uint32
+	hasIDs   bool // the FS gave owners (fsaccess roots and os.DirFS do)
+}
+
+// fileRes is how a path named by file() or directory() resolved.
+type fileRes struct {
 	// lpath is path with every link in its directories resolved; resolved follows the final link too.
 	lpath, resolved string
 	lst, st         fs.FileInfo // lst: lpath itself; st: after the final link (nil when missing or dangling)
 	err             error       // a resolution failure other than "does not exist" (a link loop, EACCES)
-	noFollow        bool        // from files(): describes the entry itself, links are not followed
-	ent             entryInfo   // for files() entries: lst and st point here (see treeBuilder)
+}
+
+// noFollow says the value describes the entry itself (from files()): links are not followed.
+func (d *fileData) noFollow() bool { return d.res == nil }
+
+// lpath is the path with the links in its directories resolved.
+func (d *fileData) lpath() string {
+	if d.res == nil {
+		return d.path
+	}
+	return d.res.lpath
+}
+
+// resolved is the path with every link resolved, the final one too ("" when it does not resolve).
+func (d *fileData) resolved() string {
+	if d.res == nil {
+		return d.path
+	}
+	return d.res.resolved
+}
+
+// lst is the FileInfo of lpath itself; nil when it does not exist.
+func (d *fileData) lst() fs.FileInfo {
+	if d.res == nil {
+		return (*treeInfo)(d)
+	}
+	return d.res.lst
+}
+
+// st is the FileInfo after the final link; nil when missing or dangling.
+func (d *fileData) st() fs.FileInfo {
+	if d.res == nil {
+		return (*treeInfo)(d)
+	}
+	return d.res.st
+}
+
+// failure is a resolution failure other than "does not exist".
+func (d *fileData) failure() error {
+	if d.res == nil {
+		return nil
+	}
+	return d.res.err
 }
 
 // statFile describes p, following links inside the view (the final one only for the attributes that describe the
 // target: mode, owner, size, content; type says "symlink").
 func (s *session) statFile(p string) *fileData {
 	p = cleanPath(p)
-	d := &fileData{s: s, path: p}
+	r := &fileRes{}
+	d := &fileData{s: s, path: p, res: r}
 	dir, err := s.view.resolve(path.Dir(p), true)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		d.err = err
+		r.err = err
 		return d
 	}
 	if err != nil {
 		return d
 	}
-	d.lpath = path.Join(dir, path.Base(p))
+	r.lpath = path.Join(dir, path.Base(p))
 	if p == "/" {
-		d.lpath = "/"
+		r.lpath = "/"
 	}
-	d.lst, err = s.view.lstat(d.lpath)
+	r.lst, err = s.view.lstat(r.lpath)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			d.err = fmt.Errorf("stat %s: %w", p, unwrapPathError(err))
+			r.err = fmt.Errorf("stat %s: %w", p, unwrapPathError(err))
 		}
-		d.lst = nil
+		r.lst = nil
 		return d
 	}
-	if d.lst.Mode()&fs.ModeSymlink == 0 {
-		d.resolved, d.st = d.lpath, d.lst
+	if r.lst.Mode()&fs.ModeSymlink == 0 {
+		r.resolved, r.st = r.lpath, r.lst
 		return d
 	}
-	res, err := s.view.resolve(d.lpath, true)
+	res, err := s.view.resolve(r.lpath, true)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			d.err = fmt.Errorf("resolve %s: %w", p, unwrapPathError(err))
+			r.err = fmt.Errorf("resolve %s: %w", p, unwrapPathError(err))
 		}
 		return d
 	}
-	d.resolved = res
-	if d.st, err = s.view.lstat(res); err != nil {
-		d.st = nil
+	r.resolved = res
+	if r.st, err = s.view.lstat(res); err != nil {
+		r.st = nil
 		if !errors.Is(err, fs.ErrNotExist) {
-			d.err = fmt.Errorf("stat %s: %w", res, unwrapPathError(err))
+			r.err = fmt.Errorf("stat %s: %w", res, unwrapPathError(err))
 		}
 	}
 	return d
@@ -80,16 +137,16 @@ func (s *session) statFile(p string) *fileData {
 
 // info is the FileInfo the attributes describe, or an error naming why there is none.
 func (d *fileData) info() (fs.FileInfo, error) {
-	if d.err != nil {
-		return nil, d.err
+	if d.failure() != nil {
+		return nil, d.failure()
 	}
-	if d.noFollow {
-		return d.lst, nil
+	if d.noFollow() {
+		return d.lst(), nil
 	}
-	if d.st == nil {
+	if d.st() == nil {
 		return nil, fmt.Errorf("%s: %w", d.path, fs.ErrNotExist)
 	}
-	return d.st, nil
+	return d.st(), nil
 }
 
 func typeName(m fs.FileMode) string {
@@ -118,8 +175,11 @@ func unixMode(m fs.FileMode) int64 { return int64(scan.UnixPerm(m)) }
 
 // ids are the owner ids from the stat data; -1 when the FS does not say (only fsaccess roots and os.DirFS do).
 func ids(fi fs.FileInfo) (uid, gid int64) {
-	if e, ok := fi.(*entryInfo); ok {
-		return e.uid, e.gid
+	if t, ok := fi.(*treeInfo); ok {
+		if !t.hasIDs {
+			return -1, -1
+		}
+		return int64(t.uid), int64(t.gid)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return int64(st.Uid), int64(st.Gid)
@@ -141,11 +201,11 @@ func (d *fileData) modeBits() (int64, error) {
 }
 
 func (d *fileData) content() (string, error) {
-	if d.err != nil {
-		return "", d.err
+	if d.failure() != nil {
+		return "", d.failure()
 	}
-	target := d.resolved
-	if d.noFollow && d.lst.Mode()&fs.ModeSymlink != 0 {
+	target := d.resolved()
+	if d.noFollow() && d.lst().Mode()&fs.ModeSymlink != 0 {
 		res, err := d.s.view.resolve(d.path, true)
 		if err != nil {
 			return "", fmt.Errorf("resolve %s: %w", d.path, unwrapPathError(err))
@@ -166,8 +226,8 @@ func (d *fileData) sha256() (string, error) {
 	if _, err := d.info(); err != nil {
 		return "", err
 	}
-	fsys, name, _ := d.s.view.locate(d.resolved)
-	if d.noFollow {
+	fsys, name, _ := d.s.view.locate(d.resolved())
+	if d.noFollow() {
 		fsys, name, _ = d.s.view.locate(d.path)
 	}
 	f, fi, err := scan.OpenRegular(fsys, name, d.s.lim.MaxHashBytes)
@@ -190,7 +250,7 @@ func (d *fileData) entries() (ref.Val, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("entries of %s: not a directory", d.path)
 	}
-	names, err := d.s.readDirNames(d.resolved)
+	names, err := d.s.readDirNames(d.resolved())
 	if err != nil {
 		return nil, err
 	}
@@ -240,13 +300,13 @@ func fileType() *objectType {
 	t.field("path", types.StringType, func(v any) (ref.Val, error) { return types.String(fd(v).path), nil })
 	t.field("exists", types.BoolType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		if d.err != nil {
-			return nil, d.err
+		if d.failure() != nil {
+			return nil, d.failure()
 		}
-		if d.noFollow {
+		if d.noFollow() {
 			return types.True, nil
 		}
-		return types.Bool(d.st != nil), nil
+		return types.Bool(d.st() != nil), nil
 	})
 	// The type names as CEL values, made once: a check like f.type == "file" over files("/") asks for every entry.
 	typeVals := map[string]ref.Val{}
@@ -255,23 +315,23 @@ func fileType() *objectType {
 	}
 	t.field("type", types.StringType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		if d.err != nil {
-			return nil, d.err
+		if d.failure() != nil {
+			return nil, d.failure()
 		}
-		if d.lst == nil {
+		if d.lst() == nil {
 			return typeVals[""], nil
 		}
-		return typeVals[typeName(d.lst.Mode())], nil
+		return typeVals[typeName(d.lst().Mode())], nil
 	})
 	isType := func(want string) func(v any) (ref.Val, error) {
 		return func(v any) (ref.Val, error) {
 			d := fd(v)
-			if d.err != nil {
-				return nil, d.err
+			if d.failure() != nil {
+				return nil, d.failure()
 			}
-			fi := d.st
-			if d.noFollow {
-				fi = d.lst
+			fi := d.st()
+			if d.noFollow() {
+				fi = d.lst()
 			}
 			return types.Bool(fi != nil && typeName(fi.Mode()) == want), nil
 		}
@@ -280,14 +340,14 @@ func fileType() *objectType {
 	t.field("is_directory", types.BoolType, isType("directory"))
 	t.field("is_symlink", types.BoolType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		return types.Bool(d.lst != nil && d.lst.Mode()&fs.ModeSymlink != 0), d.err
+		return types.Bool(d.lst() != nil && d.lst().Mode()&fs.ModeSymlink != 0), d.failure()
 	})
 	t.field("link_target", types.StringType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		if d.lst == nil || d.lst.Mode()&fs.ModeSymlink == 0 {
-			return types.String(""), d.err
+		if d.lst() == nil || d.lst().Mode()&fs.ModeSymlink == 0 {
+			return types.String(""), d.failure()
 		}
-		target, err := d.s.view.readLink(d.lpath)
+		target, err := d.s.view.readLink(d.lpath())
 		if err != nil {
 			return nil, fmt.Errorf("readlink %s: %w", d.path, unwrapPathError(err))
 		}
@@ -295,14 +355,14 @@ func fileType() *objectType {
 	})
 	t.field("resolved_path", types.StringType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		if d.noFollow {
+		if d.noFollow() {
 			res, err := d.s.view.resolve(d.path, true)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, err
 			}
 			return types.String(res), nil
 		}
-		return types.String(d.resolved), d.err
+		return types.String(d.resolved()), d.failure()
 	})
 	t.field("mode", types.IntType, func(v any) (ref.Val, error) {
 		m, err := fd(v).modeBits()
@@ -558,7 +618,7 @@ func (s *session) which(name string) []string {
 		}
 		seen[p] = true
 		fd := s.statFile(p)
-		if fd.err == nil && fd.st != nil && fd.st.Mode().IsRegular() && fd.st.Mode().Perm()&0o111 != 0 {
+		if fd.failure() == nil && fd.st() != nil && fd.st().Mode().IsRegular() && fd.st().Mode().Perm()&0o111 != 0 {
 			out = append(out, p)
 		}
 	}

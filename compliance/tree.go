@@ -74,9 +74,9 @@ func (s *session) tree() ([]*fileData, error) {
 // treeChunk is how many entries treeBuilder allocates at once.
 const treeChunk = 512
 
-// treeBuilder collects walked entries as fileData, allocated in chunks and with only the stat facts controls read
-// (entryInfo), since the whole tree stays in memory for the evaluation: for a 70,000-file image, one allocation
-// per entry plus a full stat buffer each was most of what the baseline added to a scan's memory.
+// treeBuilder collects walked entries as fileData, allocated in chunks and with only the stat facts controls read,
+// since the whole tree stays in memory for the evaluation: for a 70,000-file image, one allocation per entry plus a
+// full stat buffer and a resolution each was most of what the baseline added to a scan's memory.
 type treeBuilder struct {
 	chunk []fileData
 	out   []*fileData
@@ -87,35 +87,21 @@ func (tb *treeBuilder) add(s *session, name string, fi fs.FileInfo) {
 	if len(tb.chunk) == cap(tb.chunk) {
 		tb.chunk = make([]fileData, 0, treeChunk)
 	}
-	p := "/" + name
-	tb.chunk = append(tb.chunk, fileData{s: s, path: p, lpath: p, resolved: p, noFollow: true})
-	d := &tb.chunk[len(tb.chunk)-1]
-	d.ent = newEntryInfo(p[strings.LastIndexByte(p, '/')+1:], fi)
-	d.lst, d.st = &d.ent, &d.ent
-	tb.out = append(tb.out, d)
-}
-
-// entryInfo is the part of an entry's stat data that controls read. It is an fs.FileInfo, so a tree entry is
-// described by the same code as file("/x").
-type entryInfo struct {
-	name     string
-	mode     fs.FileMode
-	size     int64
-	mtime    int64 // Unix nanoseconds
-	uid, gid int64 // -1 when the FS does not say
-}
-
-func newEntryInfo(name string, fi fs.FileInfo) entryInfo {
-	e := entryInfo{name: name, mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime().UnixNano(), uid: -1, gid: -1}
+	d := fileData{s: s, path: "/" + name, size: fi.Size(), mode: fi.Mode()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.uid, e.gid = int64(st.Uid), int64(st.Gid)
+		d.uid, d.gid, d.hasIDs = st.Uid, st.Gid, true
 	}
-	return e
+	tb.chunk = append(tb.chunk, d)
+	tb.out = append(tb.out, &tb.chunk[len(tb.chunk)-1])
 }
 
-func (e *entryInfo) Name() string       { return e.name }
-func (e *entryInfo) Size() int64        { return e.size }
-func (e *entryInfo) Mode() fs.FileMode  { return e.mode }
-func (e *entryInfo) ModTime() time.Time { return time.Unix(0, e.mtime) }
-func (e *entryInfo) IsDir() bool        { return e.mode.IsDir() }
-func (e *entryInfo) Sys() any           { return nil }
+// treeInfo is a files() entry as the fs.FileInfo its attributes are read from, so an entry is described by the
+// same code as file("/x"). The modification time is not kept: no attribute reads it.
+type treeInfo fileData
+
+func (t *treeInfo) Name() string       { return t.path[strings.LastIndexByte(t.path, '/')+1:] }
+func (t *treeInfo) Size() int64        { return t.size }
+func (t *treeInfo) Mode() fs.FileMode  { return t.mode }
+func (t *treeInfo) ModTime() time.Time { return time.Time{} }
+func (t *treeInfo) IsDir() bool        { return t.mode.IsDir() }
+func (t *treeInfo) Sys() any           { return nil }

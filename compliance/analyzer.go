@@ -22,6 +22,7 @@ type Analyzer struct {
 	volumes   []Volume
 	wantTree  bool
 	tree      []*fileData
+	tb        treeBuilder
 	treeSpoil bool // the collection went past a bound: files() walks itself and reports the bound
 }
 
@@ -48,15 +49,15 @@ func (a *Analyzer) Wants(name string, d fs.DirEntry) bool {
 	}
 	lim := a.engine.Limits.withDefaults()
 	if len(a.tree) >= lim.MaxEntries || d.IsDir() && strings.Count(name, "/")+1 > lim.MaxDepth {
-		a.treeSpoil, a.tree = true, nil
+		a.treeSpoil, a.tree, a.tb = true, nil, treeBuilder{}
 		return false
 	}
 	fi, err := d.Info()
 	if err != nil {
 		return false // unreadable entries are left out, as the standalone walk does
 	}
-	p := "/" + name
-	a.tree = append(a.tree, &fileData{path: p, lpath: p, resolved: p, lst: fi, st: fi, noFollow: true})
+	a.tb.add(nil, name, fi)
+	a.tree = a.tb.out
 	return false
 }
 
@@ -71,7 +72,7 @@ func (a *Analyzer) Analyze(ctx context.Context, fsys scan.FS, out *scan.Result) 
 	} else if tree == nil {
 		tree = []*fileData{} // an empty root: collected, nothing in it
 	}
-	a.tree = nil
+	a.tree, a.tb = nil, treeBuilder{}
 	out.Compliance = append(out.Compliance, a.engine.evaluate(ctx, fsys, a.target, a.volumes, out, tree)...)
 	return ctx.Err()
 }

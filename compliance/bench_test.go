@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -118,4 +119,56 @@ func BenchmarkFileControl(b *testing.B) {
 		controls++
 	}
 	b.ReportMetric(float64(controls)/b.Elapsed().Seconds(), "controls/s")
+}
+
+// BenchmarkBaselineRealRoot is BenchmarkBaseline and BenchmarkScanWithBaseline on a real image root named by
+// ROOTSCAN_BENCH_ROOT (for instance the testbed's /var/cache/rootscan-testbed/roots/debian-apps, 72,776 entries),
+// which is where the per-entry costs of the tree-wide controls show; it is skipped when the variable is unset.
+func BenchmarkBaselineRealRoot(b *testing.B) {
+	dir := os.Getenv("ROOTSCAN_BENCH_ROOT")
+	if dir == "" {
+		b.Skip("ROOTSCAN_BENCH_ROOT is not set")
+	}
+	root, err := fsaccess.OpenDir(dir, fsaccess.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer root.Close()
+	l, err := NewLoader(Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps, err := l.Load(Baseline)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := NewEngine(l, ps)
+	target := scan.Target{}
+	b.Run("evaluate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, r := range e.Evaluate(context.Background(), root, target, nil, &scan.Result{}) {
+				if r.Status == scan.ControlError {
+					b.Fatalf("%s: %s", r.ID, r.Message)
+				}
+			}
+		}
+	})
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			res := scan.Run(context.Background(), root, append(scan.DefaultAnalyzers(), e.Analyzer(target, nil)))
+			for _, r := range res.Compliance {
+				if r.Status == scan.ControlError {
+					b.Fatalf("%s: %s", r.ID, r.Message)
+				}
+			}
+		}
+	})
+	b.Run("scan-no-baseline", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			scan.Run(context.Background(), root, scan.DefaultAnalyzers())
+		}
+	})
 }

@@ -81,6 +81,10 @@ type session struct {
 	treeDone bool
 	treeData []*fileData
 	treeErr  error
+	// fileLists are the CEL lists files() returned, by directory: the baseline's four tree-wide controls each ask
+	// for files("/"), and the answer is the same list every time (CEL values are immutable), so a subdirectory's
+	// entries are filtered out of the tree once.
+	fileLists map[string]ref.Val
 
 	usersDone  bool
 	usersData  []User
@@ -179,12 +183,10 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 		}
 		return v
 	}
+	// A files() list wraps each entry as a CEL value only when an expression reaches it, so the 70,000 entries of
+	// an image's tree are not copied into a second list of values per call.
 	fileList := func(fds []*fileData) ref.Val {
-		vals := make([]ref.Val, len(fds))
-		for i, f := range fds {
-			vals[i] = s.types.file.value(f)
-		}
-		return types.NewRefValList(types.DefaultTypeAdapter, vals)
+		return types.NewList(fileAdapter{s.types.file}, fds)
 	}
 	return map[string]cel.LateBoundFunction{
 		"file": func(_ string, args ...ref.Val) ref.Val {
@@ -195,11 +197,20 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 		},
 		"files": func(_ string, args ...ref.Val) ref.Val {
 			return wrap(func() (ref.Val, error) {
-				fds, err := s.files(str(args[0]))
+				dir := cleanPath(str(args[0]))
+				if l, ok := s.fileLists[dir]; ok {
+					return l, nil
+				}
+				fds, err := s.files(dir)
 				if err != nil {
 					return nil, err
 				}
-				return fileList(fds), nil
+				l := fileList(fds)
+				if s.fileLists == nil {
+					s.fileLists = map[string]ref.Val{}
+				}
+				s.fileLists[dir] = l
+				return l, nil
 			})
 		},
 		"glob": func(_ string, args ...ref.Val) ref.Val {
@@ -275,19 +286,29 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 	}
 }
 
+// fileAdapter makes the CEL values of a files() list from its *fileData elements.
+type fileAdapter struct{ t *objectType }
+
+func (a fileAdapter) NativeToValue(v any) ref.Val {
+	if d, ok := v.(*fileData); ok {
+		return a.t.value(d)
+	}
+	return types.DefaultTypeAdapter.NativeToValue(v)
+}
+
 // parseConfig reads and parses a config file of the view.
 func (s *session) parseConfig(p, format string) (ref.Val, error) {
 	if _, err := ParseConfig(nil, format); err != nil && !isFormatKnown(format) {
 		return nil, err
 	}
 	fd := s.statFile(p)
-	if fd.err != nil {
-		return nil, fd.err
+	if fd.failure() != nil {
+		return nil, fd.failure()
 	}
-	if fd.st == nil {
+	if fd.st() == nil {
 		return nil, fmt.Errorf("parse_config %s: file does not exist", fd.path)
 	}
-	b, err := s.view.readFile(fd.resolved, s.lim.MaxConfigBytes)
+	b, err := s.view.readFile(fd.resolved(), s.lim.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("parse_config: %w", err)
 	}
@@ -315,21 +336,23 @@ func isFormatKnown(f string) bool {
 // files("/") in a loop, not just one that loops in CEL.
 type costEstimator struct{}
 
+// CallCost is asked about every call of every check (string functions and operators on each entry of a files()
+// list included), so it allocates only for the resource functions it charges.
 func (costEstimator) CallCost(function, _ string, _ []ref.Val, result ref.Val) *uint64 {
-	var c uint64
 	switch function {
 	case "files", "glob", "packages", "users", "groups":
+		var c uint64
 		if l, ok := result.(interface{ Size() ref.Val }); ok {
 			if n, ok := l.Size().(types.Int); ok {
 				c = uint64(n) + 1
 			}
 		}
+		return &c
 	case "file", "directory", "which", "parse_config":
-		c = 10
-	default:
-		return nil
+		c := uint64(10)
+		return &c
 	}
-	return &c
+	return nil
 }
 
 // ctxReader stops a long read (hashing a big file) when the evaluation's context ends.

@@ -423,6 +423,7 @@ func (l *Loader) program(a *cel.Ast) (cel.Program, error) {
 		cel.CostTracking(costEstimator{}),
 		cel.InterruptCheckFrequency(64),
 		cel.EvalOptions(cel.OptOptimize),
+		cel.OptimizeRegex(matchesOptimizations()...),
 	)
 }
 

@@ -15,62 +15,121 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
 )
 
 // fileData is what file(), directory(), files() and the entries of glob() describe: one path of the container's
 // view. Stat data is taken when the value is made; content, sha256 and entries are read only when an expression asks.
+//
+// A files() entry describes itself (links are not followed) and holds its own stat facts: res is nil and the
+// FileInfo is the entry itself (treeInfo). The tree of a 70,000-file image stays in memory for the whole
+// evaluation, so an entry is kept to the facts controls read, without the resolution file() needs.
 type fileData struct {
 	s    *session
-	path string // the path the profile named, clean and absolute
+	path string   // the path the profile named, clean and absolute
+	res  *fileRes // how path resolved, for file() and directory(); nil for files() entries
+
+	// The Lstat facts of a files() entry.
+	size     int64
+	mode     fs.FileMode
+	uid, gid uint32
+	hasIDs   bool // the FS gave owners (fsaccess roots and os.DirFS do)
+}
+
+// fileRes is how a path named by file() or directory() resolved.
+type fileRes struct {
 	// lpath is path with every link in its directories resolved; resolved follows the final link too.
 	lpath, resolved string
 	lst, st         fs.FileInfo // lst: lpath itself; st: after the final link (nil when missing or dangling)
 	err             error       // a resolution failure other than "does not exist" (a link loop, EACCES)
-	noFollow        bool        // from files(): describes the entry itself, links are not followed
+}
+
+// noFollow says the value describes the entry itself (from files()): links are not followed.
+func (d *fileData) noFollow() bool { return d.res == nil }
+
+// lpath is the path with the links in its directories resolved.
+func (d *fileData) lpath() string {
+	if d.res == nil {
+		return d.path
+	}
+	return d.res.lpath
+}
+
+// resolved is the path with every link resolved, the final one too ("" when it does not resolve).
+func (d *fileData) resolved() string {
+	if d.res == nil {
+		return d.path
+	}
+	return d.res.resolved
+}
+
+// lst is the FileInfo of lpath itself; nil when it does not exist.
+func (d *fileData) lst() fs.FileInfo {
+	if d.res == nil {
+		return (*treeInfo)(d)
+	}
+	return d.res.lst
+}
+
+// st is the FileInfo after the final link; nil when missing or dangling.
+func (d *fileData) st() fs.FileInfo {
+	if d.res == nil {
+		return (*treeInfo)(d)
+	}
+	return d.res.st
+}
+
+// failure is a resolution failure other than "does not exist".
+func (d *fileData) failure() error {
+	if d.res == nil {
+		return nil
+	}
+	return d.res.err
 }
 
 // statFile describes p, following links inside the view (the final one only for the attributes that describe the
 // target: mode, owner, size, content; type says "symlink").
 func (s *session) statFile(p string) *fileData {
 	p = cleanPath(p)
-	d := &fileData{s: s, path: p}
+	r := &fileRes{}
+	d := &fileData{s: s, path: p, res: r}
 	dir, err := s.view.resolve(path.Dir(p), true)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		d.err = err
+		r.err = err
 		return d
 	}
 	if err != nil {
 		return d
 	}
-	d.lpath = path.Join(dir, path.Base(p))
+	r.lpath = path.Join(dir, path.Base(p))
 	if p == "/" {
-		d.lpath = "/"
+		r.lpath = "/"
 	}
-	d.lst, err = s.view.lstat(d.lpath)
+	r.lst, err = s.view.lstat(r.lpath)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			d.err = fmt.Errorf("stat %s: %w", p, unwrapPathError(err))
+			r.err = fmt.Errorf("stat %s: %w", p, unwrapPathError(err))
 		}
-		d.lst = nil
+		r.lst = nil
 		return d
 	}
-	if d.lst.Mode()&fs.ModeSymlink == 0 {
-		d.resolved, d.st = d.lpath, d.lst
+	if r.lst.Mode()&fs.ModeSymlink == 0 {
+		r.resolved, r.st = r.lpath, r.lst
 		return d
 	}
-	res, err := s.view.resolve(d.lpath, true)
+	res, err := s.view.resolve(r.lpath, true)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			d.err = fmt.Errorf("resolve %s: %w", p, unwrapPathError(err))
+			r.err = fmt.Errorf("resolve %s: %w", p, unwrapPathError(err))
 		}
 		return d
 	}
-	d.resolved = res
-	if d.st, err = s.view.lstat(res); err != nil {
-		d.st = nil
+	r.resolved = res
+	if r.st, err = s.view.lstat(res); err != nil {
+		r.st = nil
 		if !errors.Is(err, fs.ErrNotExist) {
-			d.err = fmt.Errorf("stat %s: %w", res, unwrapPathError(err))
+			r.err = fmt.Errorf("stat %s: %w", res, unwrapPathError(err))
 		}
 	}
 	return d
@@ -78,16 +137,16 @@ func (s *session) statFile(p string) *fileData {
 
 // info is the FileInfo the attributes describe, or an error naming why there is none.
 func (d *fileData) info() (fs.FileInfo, error) {
-	if d.err != nil {
-		return nil, d.err
+	if d.failure() != nil {
+		return nil, d.failure()
 	}
-	if d.noFollow {
-		return d.lst, nil
+	if d.noFollow() {
+		return d.lst(), nil
 	}
-	if d.st == nil {
+	if d.st() == nil {
 		return nil, fmt.Errorf("%s: %w", d.path, fs.ErrNotExist)
 	}
-	return d.st, nil
+	return d.st(), nil
 }
 
 func typeName(m fs.FileMode) string {
@@ -116,6 +175,12 @@ func unixMode(m fs.FileMode) int64 { return int64(scan.UnixPerm(m)) }
 
 // ids are the owner ids from the stat data; -1 when the FS does not say (only fsaccess roots and os.DirFS do).
 func ids(fi fs.FileInfo) (uid, gid int64) {
+	if t, ok := fi.(*treeInfo); ok {
+		if !t.hasIDs {
+			return -1, -1
+		}
+		return int64(t.uid), int64(t.gid)
+	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return int64(st.Uid), int64(st.Gid)
 	}
@@ -136,11 +201,11 @@ func (d *fileData) modeBits() (int64, error) {
 }
 
 func (d *fileData) content() (string, error) {
-	if d.err != nil {
-		return "", d.err
+	if d.failure() != nil {
+		return "", d.failure()
 	}
-	target := d.resolved
-	if d.noFollow && d.lst.Mode()&fs.ModeSymlink != 0 {
+	target := d.resolved()
+	if d.noFollow() && d.lst().Mode()&fs.ModeSymlink != 0 {
 		res, err := d.s.view.resolve(d.path, true)
 		if err != nil {
 			return "", fmt.Errorf("resolve %s: %w", d.path, unwrapPathError(err))
@@ -161,8 +226,8 @@ func (d *fileData) sha256() (string, error) {
 	if _, err := d.info(); err != nil {
 		return "", err
 	}
-	fsys, name, _ := d.s.view.locate(d.resolved)
-	if d.noFollow {
+	fsys, name, _ := d.s.view.locate(d.resolved())
+	if d.noFollow() {
 		fsys, name, _ = d.s.view.locate(d.path)
 	}
 	f, fi, err := scan.OpenRegular(fsys, name, d.s.lim.MaxHashBytes)
@@ -185,7 +250,7 @@ func (d *fileData) entries() (ref.Val, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("entries of %s: not a directory", d.path)
 	}
-	names, err := d.s.readDirNames(d.resolved)
+	names, err := d.s.readDirNames(d.resolved())
 	if err != nil {
 		return nil, err
 	}
@@ -235,33 +300,38 @@ func fileType() *objectType {
 	t.field("path", types.StringType, func(v any) (ref.Val, error) { return types.String(fd(v).path), nil })
 	t.field("exists", types.BoolType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		if d.err != nil {
-			return nil, d.err
+		if d.failure() != nil {
+			return nil, d.failure()
 		}
-		if d.noFollow {
+		if d.noFollow() {
 			return types.True, nil
 		}
-		return types.Bool(d.st != nil), nil
+		return types.Bool(d.st() != nil), nil
 	})
+	// The type names as CEL values, made once: a check like f.type == "file" over files("/") asks for every entry.
+	typeVals := map[string]ref.Val{}
+	for _, n := range []string{"", "file", "directory", "symlink", "pipe", "socket", "character_device", "block_device", "other"} {
+		typeVals[n] = types.String(n)
+	}
 	t.field("type", types.StringType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		if d.err != nil {
-			return nil, d.err
+		if d.failure() != nil {
+			return nil, d.failure()
 		}
-		if d.lst == nil {
-			return types.String(""), nil
+		if d.lst() == nil {
+			return typeVals[""], nil
 		}
-		return types.String(typeName(d.lst.Mode())), nil
+		return typeVals[typeName(d.lst().Mode())], nil
 	})
 	isType := func(want string) func(v any) (ref.Val, error) {
 		return func(v any) (ref.Val, error) {
 			d := fd(v)
-			if d.err != nil {
-				return nil, d.err
+			if d.failure() != nil {
+				return nil, d.failure()
 			}
-			fi := d.st
-			if d.noFollow {
-				fi = d.lst
+			fi := d.st()
+			if d.noFollow() {
+				fi = d.lst()
 			}
 			return types.Bool(fi != nil && typeName(fi.Mode()) == want), nil
 		}
@@ -270,14 +340,14 @@ func fileType() *objectType {
 	t.field("is_directory", types.BoolType, isType("directory"))
 	t.field("is_symlink", types.BoolType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		return types.Bool(d.lst != nil && d.lst.Mode()&fs.ModeSymlink != 0), d.err
+		return types.Bool(d.lst() != nil && d.lst().Mode()&fs.ModeSymlink != 0), d.failure()
 	})
 	t.field("link_target", types.StringType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		if d.lst == nil || d.lst.Mode()&fs.ModeSymlink == 0 {
-			return types.String(""), d.err
+		if d.lst() == nil || d.lst().Mode()&fs.ModeSymlink == 0 {
+			return types.String(""), d.failure()
 		}
-		target, err := d.s.view.readLink(d.lpath)
+		target, err := d.s.view.readLink(d.lpath())
 		if err != nil {
 			return nil, fmt.Errorf("readlink %s: %w", d.path, unwrapPathError(err))
 		}
@@ -285,14 +355,14 @@ func fileType() *objectType {
 	})
 	t.field("resolved_path", types.StringType, func(v any) (ref.Val, error) {
 		d := fd(v)
-		if d.noFollow {
+		if d.noFollow() {
 			res, err := d.s.view.resolve(d.path, true)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, err
 			}
 			return types.String(res), nil
 		}
-		return types.String(d.resolved), d.err
+		return types.String(d.resolved()), d.failure()
 	})
 	t.field("mode", types.IntType, func(v any) (ref.Val, error) {
 		m, err := fd(v).modeBits()
@@ -356,6 +426,7 @@ func (s *session) glob(pattern string) ([]string, error) {
 	}
 	seen := map[string]bool{}
 	var out []string
+	tooDeep := fmt.Errorf("glob %q: deeper than %d directories", pattern, s.lim.MaxGlobDepth)
 	var visit func(dir string, rest []string, depth int) error
 	visit = func(dir string, rest []string, depth int) error {
 		if err := s.ctx.Err(); err != nil {
@@ -374,7 +445,10 @@ func (s *session) glob(pattern string) ([]string, error) {
 		elem := rest[0]
 		if elem == "**" {
 			if depth > s.lim.MaxGlobDepth {
-				return fmt.Errorf("glob %q: deeper than %d directories", pattern, s.lim.MaxGlobDepth)
+				return tooDeep
+			}
+			if done, err := s.globTree(dir, rest[1:], depth, visit, tooDeep); done {
+				return err
 			}
 			if err := visit(dir, rest[1:], depth); err != nil {
 				return err
@@ -414,6 +488,55 @@ func (s *session) glob(pattern string) ([]string, error) {
 	return out, nil
 }
 
+// globTree expands "**" at dir with the root's descriptor walk when it can: dir resolves into the root (not a
+// volume) and no volume is mounted at or below it. The walk opens each directory once and takes the directories
+// from the listing's types (links are not followed, as "**" requires), where the recursion in glob resolves and
+// lstats every name from the top. Each directory, dir itself included, continues with rest in the walk's order,
+// which is the recursion's: the directory, then its subdirectories by name. done is false when the walk does not
+// apply and the caller should recurse itself.
+func (s *session) globTree(dir string, rest []string, depth int, visit func(string, []string, int) error, tooDeep error) (done bool, err error) {
+	w, ok := s.view.root.(treeWalker)
+	if !ok {
+		return false, nil
+	}
+	res, err := s.view.resolve(dir, true)
+	if err != nil {
+		return false, nil
+	}
+	if _, _, vol := s.view.locate(res); vol != nil || s.view.leadsToVolume(res) {
+		return false, nil
+	}
+	fi, err := s.view.lstat(res)
+	if err != nil || !fi.IsDir() {
+		return false, nil
+	}
+	start := strings.TrimPrefix(res, "/")
+	if start == "" {
+		start = "."
+	}
+	err = w.Walk(s.ctx, start, fsaccess.WalkOptions{MaxDepth: s.lim.MaxGlobDepth - depth + 2}, func(name string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil // unreadable directories match nothing, like a shell's glob
+		}
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		rel, level := "", 0
+		if name != start {
+			rel = strings.TrimPrefix(name, start+"/")
+			if start == "." {
+				rel = name
+			}
+			level = strings.Count(rel, "/") + 1
+		}
+		if depth+level > s.lim.MaxGlobDepth {
+			return tooDeep
+		}
+		return visit(path.Join(dir, rel), rest, depth+level)
+	})
+	return true, err
+}
+
 // globDescend continues a glob below child, through a link to a directory as a shell does.
 func (s *session) globDescend(child string, rest []string, depth int, visit func(string, []string, int) error) error {
 	if len(rest) == 0 {
@@ -444,50 +567,6 @@ func (s *session) globList(dir string) ([]string, bool) {
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
-
-// tree is every entry under the root's top (volumes excluded: they are not the image), walked once per evaluation
-// and shared by all files() calls. Links are not followed; /proc, /sys and /dev are not walked.
-func (s *session) tree() ([]*fileData, error) {
-	if s.treeDone {
-		return s.treeData, s.treeErr
-	}
-	s.treeDone = true
-	var out []*fileData
-	err := fs.WalkDir(s.view.root, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if name == "." {
-				return err
-			}
-			s.warn(name, err)
-			return nil
-		}
-		if err := s.ctx.Err(); err != nil {
-			return err
-		}
-		if name == "." {
-			return nil
-		}
-		if d.IsDir() && (name == "proc" || name == "sys" || name == "dev") {
-			return fs.SkipDir
-		}
-		if d.IsDir() && strings.Count(name, "/")+1 > s.lim.MaxDepth {
-			return fmt.Errorf("files: %s is deeper than %d directories", name, s.lim.MaxDepth)
-		}
-		if len(out) >= s.lim.MaxEntries {
-			return fmt.Errorf("files: more than %d entries under /", s.lim.MaxEntries)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			s.warn(name, err)
-			return nil
-		}
-		p := "/" + name
-		out = append(out, &fileData{s: s, path: p, lpath: p, resolved: p, lst: fi, st: fi, noFollow: true})
-		return nil
-	})
-	s.treeData, s.treeErr = out, err
-	return out, err
-}
 
 // files lists every entry at or below dir (the walk is shared), links not followed.
 func (s *session) files(dir string) ([]*fileData, error) {
@@ -539,7 +618,7 @@ func (s *session) which(name string) []string {
 		}
 		seen[p] = true
 		fd := s.statFile(p)
-		if fd.err == nil && fd.st != nil && fd.st.Mode().IsRegular() && fd.st.Mode().Perm()&0o111 != 0 {
+		if fd.failure() == nil && fd.st() != nil && fd.st().Mode().IsRegular() && fd.st().Mode().Perm()&0o111 != 0 {
 			out = append(out, p)
 		}
 	}

@@ -172,16 +172,16 @@ func (s *session) sshdInclude() sshdIncluder {
 		var out [][]byte
 		for _, name := range names {
 			fd := s.statFile(name)
-			if fd.err != nil {
-				return nil, fd.err
+			if fd.failure() != nil {
+				return nil, fd.failure()
 			}
-			if fd.st == nil || !fd.st.Mode().IsRegular() {
+			if fd.st() == nil || !fd.st().Mode().IsRegular() {
 				continue // a dangling link or a directory matches nothing, as in sshd's glob
 			}
 			if files++; files > maxSSHDIncludes {
 				return nil, fmt.Errorf("more than %d included files", maxSSHDIncludes)
 			}
-			b, err := s.view.readFile(fd.resolved, s.lim.MaxConfigBytes)
+			b, err := s.view.readFile(fd.resolved(), s.lim.MaxConfigBytes)
 			if err != nil {
 				return nil, err
 			}

@@ -37,6 +37,15 @@ type WalkOptions struct {
 // A tree deeper than MaxDepth or with more than MaxEntries entries fails the whole walk with ErrLimit rather than
 // silently skipping what lies past the bound, which would let an image hide files from the scanner. The context is
 // checked at every entry.
+//
+// The walk works on directory descriptors, not names: root is resolved once (openat2, RESOLVE_IN_ROOT), every
+// directory below it is opened relative to its open parent with one openat2 that refuses symlinks, ".." and
+// (with Options.NoXDev) mount crossings, and DirEntry.Info is an fstatat of the name in the open parent that does
+// not follow links. A walk of N entries in D directories thus costs D opens and at most N single-name stats, with no
+// path resolution per entry; a directory swapped for a symlink while the walk runs fails to open (ELOOP or
+// ENOTDIR) instead of being followed. Info called after fn has returned for the entry's directory (a DirEntry kept
+// past the walk) resolves the name through the root again, so it stays confined. A name longer than PATH_MAX is
+// reported as an ENAMETOOLONG ReadDir error, as a walk by names would, since no other method of Root could open it.
 func (r *Root) Walk(ctx context.Context, root string, opts WalkOptions, fn fs.WalkDirFunc) error {
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = DefaultWalkMaxDepth
@@ -50,7 +59,7 @@ func (r *Root) Walk(ctx context.Context, root string, opts WalkOptions, fn fs.Wa
 	if serr != nil {
 		err = fn(root, nil, serr)
 	} else {
-		err = w.walk(root, fs.FileInfoToDirEntry(info), 0)
+		err = w.walk(root, fs.FileInfoToDirEntry(info), -1, 0)
 	}
 	if err == fs.SkipDir || err == fs.SkipAll {
 		return nil
@@ -66,7 +75,9 @@ type walker struct {
 	entries int
 }
 
-func (w *walker) walk(name string, d fs.DirEntry, depth int) error {
+// walk visits name, whose DirEntry is d, and below it when it is a directory. parent is the open descriptor of the
+// directory holding it, or -1 for the walk's root, which is resolved from the top of the Root.
+func (w *walker) walk(name string, d fs.DirEntry, parent, depth int) error {
 	if err := w.ctx.Err(); err != nil {
 		return fmt.Errorf("walk %s: %w", name, err)
 	}
@@ -80,7 +91,15 @@ func (w *walker) walk(name string, d fs.DirEntry, depth int) error {
 		}
 		return err
 	}
-	entries, err := w.r.ReadDir(name)
+	dir, err := w.open(name, parent)
+	var entries []walkEntry
+	if err == nil {
+		entries, err = dir.list()
+		if err != nil {
+			entries = nil
+		}
+		defer dir.close()
+	}
 	if err != nil {
 		if err = w.fn(name, d, err); err != nil {
 			if err == fs.SkipDir && d.IsDir() {
@@ -92,14 +111,13 @@ func (w *walker) walk(name string, d fs.DirEntry, depth int) error {
 	if len(entries) > 0 && depth+1 > w.opts.MaxDepth {
 		return &fs.PathError{Op: "walk", Path: name, Err: fmt.Errorf("%w: deeper than %d levels", ErrLimit, w.opts.MaxDepth)}
 	}
-	for _, e := range entries {
-		var child string
-		if de, ok := e.(*dirEntry); ok {
-			child = de.path // path.Join(name, e.Name()), built when the directory was read
-		} else {
-			child = path.Join(name, e.Name())
+	for i := range entries {
+		e := &entries[i]
+		child := e.name
+		if name != "." {
+			child = name + "/" + e.name
 		}
-		if err := w.walk(child, e, depth+1); err != nil {
+		if err := w.walk(child, e, dir.fd, depth+1); err != nil {
 			if err == fs.SkipDir {
 				break
 			}
@@ -107,6 +125,146 @@ func (w *walker) walk(name string, d fs.DirEntry, depth int) error {
 		}
 	}
 	return nil
+}
+
+// open opens the directory name for listing: the walk's root through the Root's confined resolution, anything
+// below it as one name in its open parent, refusing links (RESOLVE_NO_SYMLINKS and O_NOFOLLOW), anything outside
+// the parent (RESOLVE_BENEATH) and, with NoXDev, other mounts.
+func (w *walker) open(name string, parent int) (*walkDir, error) {
+	if len(name) >= unix.PathMax {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: syscall.ENAMETOOLONG}
+	}
+	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOCTTY | unix.O_CLOEXEC
+	var fd int
+	var err error
+	if parent < 0 {
+		if !validPath(name) {
+			return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrInvalid}
+		}
+		cerr := w.r.dirConn.Control(func(rootFD uintptr) {
+			fd, err = openFlexible(func(flags int) (int, error) {
+				return openat2(int(rootFD), name, flags, w.r.resolve)
+			}, flags)
+		})
+		if cerr != nil {
+			return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrClosed}
+		}
+	} else {
+		resolve := uint64(unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS)
+		if w.r.opts.NoXDev {
+			resolve |= unix.RESOLVE_NO_XDEV
+		}
+		fd, err = openFlexible(func(flags int) (int, error) {
+			return openat2(parent, path.Base(name), flags, resolve)
+		}, flags|unix.O_NOFOLLOW)
+	}
+	if err != nil {
+		return nil, w.r.pathError("readdir", name, err)
+	}
+	return &walkDir{r: w.r, fd: fd, path: name, open: true}, nil
+}
+
+// walkDir is a directory the walk holds open while it visits its entries.
+type walkDir struct {
+	r    *Root
+	fd   int
+	path string
+	open bool // false once closed: its entries' Info falls back to Root.Lstat
+}
+
+// list reads the directory's entries, sorted by name, bounded by Options.MaxDirEntries. Names without a type
+// (DT_UNKNOWN) are typed with fstatat, which is kept for Info.
+func (d *walkDir) list() ([]walkEntry, error) {
+	dr := d.r.newDirReader(d.fd)
+	defer d.r.releaseDirReader(dr)
+	var out []walkEntry
+	for {
+		name, typ, err := dr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: err}
+		}
+		e := walkEntry{dir: d, name: string(name), typ: typ}
+		if typ == unknownType {
+			fi, err := d.lstat(e.name)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed since it was listed
+			}
+			if err != nil {
+				return nil, err
+			}
+			e.typ, e.info, e.done = fi.Mode().Type(), fi, true
+		}
+		if len(out) >= d.r.opts.MaxDirEntries {
+			return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: fmt.Errorf("%w: more than %d entries", ErrLimit, d.r.opts.MaxDirEntries)}
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b walkEntry) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+func (d *walkDir) close() {
+	d.open = false
+	unix.Close(d.fd)
+}
+
+// lstat stats one name of the open directory without following it. With NoXDev a name that is a mount point fails
+// with ErrCrossesMount, as Root.Lstat does; kernels that cannot tell (statx without STATX_ATTR_MOUNT_ROOT, before
+// Linux 5.8) get the answer from Root.Lstat.
+func (d *walkDir) lstat(name string) (fs.FileInfo, error) {
+	if d.r.opts.NoXDev {
+		var stx unix.Statx_t
+		if err := unix.Statx(d.fd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, unix.STATX_TYPE, &stx); err != nil {
+			return nil, d.r.pathError("lstat", path.Join(d.path, name), err)
+		}
+		if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+			return d.r.Lstat(path.Join(d.path, name))
+		}
+		if stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+			return nil, d.r.pathError("lstat", path.Join(d.path, name), unix.EXDEV)
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT); err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: path.Join(d.path, name), Err: err}
+	}
+	return &fileInfo{name: name, st: syscall.Stat_t{
+		Dev: st.Dev, Ino: st.Ino, Nlink: st.Nlink, Mode: st.Mode, Uid: st.Uid, Gid: st.Gid, Rdev: st.Rdev,
+		Size: st.Size, Blksize: st.Blksize, Blocks: st.Blocks,
+		Atim: syscall.Timespec{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
+		Mtim: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
+		Ctim: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec},
+	}}, nil
+}
+
+// walkEntry is one name found by Walk. Info is an fstatat in the open parent while the walk is inside it, and a
+// confined Lstat by name afterwards; either way it never follows the entry if it is a link.
+type walkEntry struct {
+	dir  *walkDir
+	name string
+	typ  fs.FileMode
+	done bool
+	info fs.FileInfo
+	err  error
+}
+
+func (e *walkEntry) Name() string      { return e.name }
+func (e *walkEntry) IsDir() bool       { return e.typ.IsDir() }
+func (e *walkEntry) Type() fs.FileMode { return e.typ }
+func (e *walkEntry) String() string    { return fs.FormatDirEntry(e) }
+
+func (e *walkEntry) Info() (fs.FileInfo, error) {
+	if !e.dir.open {
+		return e.dir.r.Lstat(path.Join(e.dir.path, e.name))
+	}
+	if !e.done {
+		e.info, e.err = e.dir.lstat(e.name)
+		e.done = true
+	}
+	return e.info, e.err
 }
 
 // dirFile is an open directory. Its entries come from getdents64 with the type the directory reports; names

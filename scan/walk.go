@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/rootscan/rootscan/fsaccess"
 )
 
 // FileAnalyzer is an analyzer whose files can be anywhere in the tree (Go binaries, Python dist-info, node_modules,
@@ -54,7 +56,7 @@ func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out 
 	// One entry wrapper for the whole walk: every FileAnalyzer that asks Info of the same entry shares one Lstat,
 	// and reusing it costs no allocation per entry. Wants and AnalyzeFile must not keep d past their call.
 	var ce cachedEntry
-	err := walkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+	err := walkFS(ctx, fsys, lim, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if name == "." {
 				return err
@@ -178,4 +180,20 @@ func walkDirEntry(fsys fs.FS, name string, d fs.DirEntry, fn fs.WalkDirFunc) err
 		}
 	}
 	return nil
+}
+
+// dirWalker is an FS that walks itself without resolving every entry's path from the top: fsaccess.Root holds each
+// directory open and stats its entries there (fstatat), so d.Info costs a single-name lookup instead of a confined
+// path resolution. Other FS values (fstest.MapFS, OCI layouts) are walked with walkDir.
+type dirWalker interface {
+	Walk(ctx context.Context, root string, opts fsaccess.WalkOptions, fn fs.WalkDirFunc) error
+}
+
+// walkFS is fs.WalkDir from the top of fsys, through its own walker when it has one. fn enforces lim; the walker's
+// bounds are set just past them, as a backstop.
+func walkFS(ctx context.Context, fsys FS, lim WalkLimits, fn fs.WalkDirFunc) error {
+	if w, ok := fsys.(dirWalker); ok {
+		return w.Walk(ctx, ".", fsaccess.WalkOptions{MaxDepth: lim.MaxDepth + 1, MaxEntries: lim.MaxEntries + 2}, fn)
+	}
+	return walkDir(fsys, ".", fn)
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -18,7 +19,7 @@ import (
 // a walk's cost, so this saves the second pass over the tree.
 type Analyzer struct {
 	engine    *Engine
-	target    scan.Target
+	target    report.Target
 	volumes   []Volume
 	wantTree  bool
 	tree      []*fileData
@@ -27,7 +28,7 @@ type Analyzer struct {
 }
 
 // Analyzer returns the analyzer for one target, with the container's volumes (nil for images and directories).
-func (e *Engine) Analyzer(t scan.Target, vols []Volume) *Analyzer {
+func (e *Engine) Analyzer(t report.Target, vols []Volume) *Analyzer {
 	return &Analyzer{engine: e, target: t, volumes: vols, wantTree: e.usesFiles(t)}
 }
 
@@ -62,10 +63,10 @@ func (a *Analyzer) Wants(name string, d fs.DirEntry) bool {
 }
 
 // AnalyzeFile implements scan.FileAnalyzer; it is never called since Wants refuses every walked entry.
-func (a *Analyzer) AnalyzeFile(context.Context, scan.FS, string, *scan.Result) error { return nil }
+func (a *Analyzer) AnalyzeFile(context.Context, scan.FS, string, *report.Result) error { return nil }
 
 // Analyze implements scan.Analyzer.
-func (a *Analyzer) Analyze(ctx context.Context, fsys scan.FS, out *scan.Result) error {
+func (a *Analyzer) Analyze(ctx context.Context, fsys scan.FS, out *report.Result) error {
 	tree := a.tree
 	if !a.wantTree || a.treeSpoil || walkCut(out) {
 		tree = nil
@@ -78,7 +79,7 @@ func (a *Analyzer) Analyze(ctx context.Context, fsys scan.FS, out *scan.Result) 
 }
 
 // walkCut says whether the shared walk stopped at one of its bounds, leaving the collected tree incomplete.
-func walkCut(out *scan.Result) bool {
+func walkCut(out *report.Result) bool {
 	for _, e := range out.Errors {
 		if e.Analyzer == "walk" && strings.Contains(e.Err, scan.ErrWalkLimit.Error()) {
 			return true
@@ -91,7 +92,7 @@ func walkCut(out *scan.Result) bool {
 var callsFiles = regexp.MustCompile(`\bfiles\s*\(`)
 
 // usesFiles says whether any control that applies to t calls files().
-func (e *Engine) usesFiles(t scan.Target) bool {
+func (e *Engine) usesFiles(t report.Target) bool {
 	for _, p := range e.Scope.Select(e.Profiles, t) {
 		for _, c := range p.Controls {
 			if c.OnlyIf != nil && callsFiles.MatchString(c.OnlyIf.Src) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -34,8 +35,8 @@ func TestAnalyzerSharesWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := NewEngine(l, ps)
-	target := scan.Target{Config: &scan.ImageConfig{User: "app"}}
-	key := func(rs []scan.ControlResult) string {
+	target := report.Target{Config: &report.ImageConfig{User: "app"}}
+	key := func(rs []report.ControlResult) string {
 		s := ""
 		for _, r := range rs {
 			s += fmt.Sprintf("%s=%s %s\n", r.ID, r.Status, r.Message)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -46,7 +47,7 @@ func BenchmarkScanWithBaseline(b *testing.B) {
 	f := baselineRoot(b)
 	e := baselineEngine(b)
 	uid := int64(1000)
-	target := scan.Target{Config: &scan.ImageConfig{User: "app"}, Security: &scan.SecurityContext{RunAsUser: &uid}}
+	target := report.Target{Config: &report.ImageConfig{User: "app"}, Security: &report.SecurityContext{RunAsUser: &uid}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -64,12 +65,12 @@ func BenchmarkBaseline(b *testing.B) {
 	f := baselineRoot(b)
 	e := baselineEngine(b)
 	uid := int64(1000)
-	target := scan.Target{Config: &scan.ImageConfig{User: "app"}, Security: &scan.SecurityContext{RunAsUser: &uid}}
+	target := report.Target{Config: &report.ImageConfig{User: "app"}, Security: &report.SecurityContext{RunAsUser: &uid}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	controls := 0
 	for b.Loop() {
-		rs := e.Evaluate(context.Background(), f.root, target, nil, &scan.Result{})
+		rs := e.Evaluate(context.Background(), f.root, target, nil, &report.Result{})
 		noControlErrors(b, rs)
 		controls += len(rs)
 	}
@@ -88,8 +89,8 @@ func BenchmarkFileControl(b *testing.B) {
 	b.ReportAllocs()
 	controls := 0
 	for b.Loop() {
-		rs := e.Evaluate(context.Background(), f.root, scan.Target{}, nil, nil)
-		if rs[0].Status != scan.ControlPassed {
+		rs := e.Evaluate(context.Background(), f.root, report.Target{}, nil, nil)
+		if rs[0].Status != report.ControlPassed {
 			b.Fatal(rs[0].Message)
 		}
 		controls++
@@ -111,12 +112,12 @@ func BenchmarkBaselineRealRoot(b *testing.B) {
 	}
 	defer root.Close()
 	e := baselineEngine(b)
-	target := scan.Target{}
+	target := report.Target{}
 	b.Run("evaluate", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			for _, r := range e.Evaluate(context.Background(), root, target, nil, &scan.Result{}) {
-				if r.Status == scan.ControlError {
+			for _, r := range e.Evaluate(context.Background(), root, target, nil, &report.Result{}) {
+				if r.Status == report.ControlError {
 					b.Fatalf("%s: %s", r.ID, r.Message)
 				}
 			}
@@ -152,10 +153,10 @@ func baselineEngine(b *testing.B) *Engine {
 }
 
 // noControlErrors stops the benchmark when a control could not be evaluated: its time would not be the baseline's.
-func noControlErrors(b *testing.B, rs []scan.ControlResult) {
+func noControlErrors(b *testing.B, rs []report.ControlResult) {
 	b.Helper()
 	for _, r := range rs {
-		if r.Status == scan.ControlError {
+		if r.Status == report.ControlError {
 			b.Fatalf("%s: %s", r.ID, r.Message)
 		}
 	}

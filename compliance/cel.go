@@ -12,8 +12,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // Limits bound what one evaluation may cost. Zero fields take the defaults.
@@ -72,8 +71,8 @@ func (l Limits) withDefaults() Limits {
 type session struct {
 	ctx    context.Context
 	view   *view
-	target scan.Target
-	res    *scan.Result
+	target report.Target
+	res    *report.Result
 	lim    Limits
 	log    *slog.Logger
 	types  *celTypes

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -83,12 +84,12 @@ var testFiles = map[string]string{
 }
 
 // evalExpr compiles one boolean-or-any expression as a check and returns the control's result.
-func evalExpr(t testing.TB, root scan.FS, target scan.Target, vols []Volume, expr string) scan.ControlResult {
+func evalExpr(t testing.TB, root scan.FS, target report.Target, vols []Volume, expr string) report.ControlResult {
 	t.Helper()
 	return evalWith(t, Limits{}, root, target, vols, expr)
 }
 
-func evalWith(t testing.TB, lim Limits, root scan.FS, target scan.Target, vols []Volume, expr string) scan.ControlResult {
+func evalWith(t testing.TB, lim Limits, root scan.FS, target report.Target, vols []Volume, expr string) report.ControlResult {
 	t.Helper()
 	l, err := NewLoader(lim)
 	if err != nil {
@@ -99,7 +100,7 @@ func evalWith(t testing.TB, lim Limits, root scan.FS, target scan.Target, vols [
 	if err != nil {
 		t.Fatalf("%s: %v", expr, err)
 	}
-	res := &scan.Result{Packages: []scan.Package{{Name: "gcc-12", Version: "12.2", Ecosystem: scan.EcosystemDebian}}}
+	res := &report.Result{Packages: []report.Package{{Name: "gcc-12", Version: "12.2", Ecosystem: report.EcosystemDebian}}}
 	rs := NewEngine(l, []*Profile{p}).Evaluate(context.Background(), root, target, vols, res)
 	if len(rs) != 1 {
 		t.Fatalf("%d results", len(rs))
@@ -117,10 +118,10 @@ func TestResources(t *testing.T) {
 		t.Fatal(err)
 	}
 	uid := int64(1000)
-	target := scan.Target{
-		Config:   &scan.ImageConfig{User: "app", Env: []string{"PATH=/opt/bin:/usr/bin", "A=b"}, ExposedPorts: []string{"8080/tcp"}, Labels: map[string]string{"k": "v"}},
-		Security: &scan.SecurityContext{RunAsUser: &uid, ReadOnlyRootFilesystem: true, CapabilitiesDrop: []string{"ALL"}},
-		Mounts:   []scan.Mount{{ContainerPath: "/etc/nginx", HostPath: "/var/lib/kubelet/x", ReadOnly: true}},
+	target := report.Target{
+		Config:   &report.ImageConfig{User: "app", Env: []string{"PATH=/opt/bin:/usr/bin", "A=b"}, ExposedPorts: []string{"8080/tcp"}, Labels: map[string]string{"k": "v"}},
+		Security: &report.SecurityContext{RunAsUser: &uid, ReadOnlyRootFilesystem: true, CapabilitiesDrop: []string{"ALL"}},
+		Mounts:   []report.Mount{{ContainerPath: "/etc/nginx", HostPath: "/var/lib/kubelet/x", ReadOnly: true}},
 	}
 	// Every expression must be true; each names the behaviour it pins down.
 	passing := []string{
@@ -182,7 +183,7 @@ func TestResources(t *testing.T) {
 	}
 	for _, expr := range passing {
 		r := evalExpr(t, f.root, target, nil, expr)
-		if r.Status != scan.ControlPassed {
+		if r.Status != report.ControlPassed {
 			t.Errorf("%s\n  got %s: %s", expr, r.Status, r.Message)
 		}
 	}
@@ -201,7 +202,7 @@ func TestResources(t *testing.T) {
 	}
 	for expr, want := range errs {
 		r := evalExpr(t, f.root, target, nil, expr)
-		if r.Status != scan.ControlError || !strings.Contains(r.Message, want) {
+		if r.Status != report.ControlError || !strings.Contains(r.Message, want) {
 			t.Errorf("%s\n  got %s: %s\n  want error containing %q", expr, r.Status, r.Message, want)
 		}
 	}
@@ -210,26 +211,26 @@ func TestResources(t *testing.T) {
 // No expression runs unbounded: CEL's cost limit (charged for resource results too) and the check timeout stop it.
 func TestCostAndTimeBounds(t *testing.T) {
 	f := newFixture(t, testFiles)
-	r := evalWith(t, Limits{CostLimit: 500}, f.root, scan.Target{}, nil, `files("/").map(a, files("/").map(b, a.path + b.path)).size() > 0`)
-	if r.Status != scan.ControlError || !strings.Contains(r.Message, "cost limit exceeded") {
+	r := evalWith(t, Limits{CostLimit: 500}, f.root, report.Target{}, nil, `files("/").map(a, files("/").map(b, a.path + b.path)).size() > 0`)
+	if r.Status != report.ControlError || !strings.Contains(r.Message, "cost limit exceeded") {
 		t.Fatalf("got %s: %s", r.Status, r.Message)
 	}
-	r = evalWith(t, Limits{CheckTimeout: 50 * time.Millisecond, CostLimit: 1 << 62}, f.root, scan.Target{}, nil,
+	r = evalWith(t, Limits{CheckTimeout: 50 * time.Millisecond, CostLimit: 1 << 62}, f.root, report.Target{}, nil,
 		`[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, [1,2,3,4,5,6,7,8,9,10].all(g, [1,2,3,4,5,6,7,8,9,10].all(h, a+b+c+d+e+g+h > 0)))))))`)
-	if r.Status != scan.ControlError || !strings.Contains(r.Message, "deadline exceeded") {
+	if r.Status != report.ControlError || !strings.Contains(r.Message, "deadline exceeded") {
 		t.Fatalf("got %s: %s", r.Status, r.Message)
 	}
 }
 
 func TestContentBound(t *testing.T) {
 	f := newFixture(t, map[string]string{"big": strings.Repeat("x", 5<<20)})
-	r := evalExpr(t, f.root, scan.Target{}, nil, `file("/big").content != ""`)
-	if r.Status != scan.ControlError || !strings.Contains(r.Message, "exceeds size limit") {
+	r := evalExpr(t, f.root, report.Target{}, nil, `file("/big").content != ""`)
+	if r.Status != report.ControlError || !strings.Contains(r.Message, "exceeds size limit") {
 		t.Fatalf("got %s: %s", r.Status, r.Message)
 	}
 	// The hash streams, so it has its own, larger bound.
-	r = evalExpr(t, f.root, scan.Target{}, nil, `file("/big").sha256.size() == 64`)
-	if r.Status != scan.ControlPassed {
+	r = evalExpr(t, f.root, report.Target{}, nil, `file("/big").sha256.size() == 64`)
+	if r.Status != report.ControlPassed {
 		t.Fatalf("got %s: %s", r.Status, r.Message)
 	}
 }
@@ -256,8 +257,8 @@ func TestVolumes(t *testing.T) {
 		// files() walks the image only: volumes are not the image.
 		`files("/etc/nginx").map(f, f.path) == ["/etc/nginx", "/etc/nginx/nginx.conf"]`,
 	} {
-		r := evalExpr(t, img.root, scan.Target{}, vols, expr)
-		if r.Status != scan.ControlPassed {
+		r := evalExpr(t, img.root, report.Target{}, vols, expr)
+		if r.Status != report.ControlPassed {
 			t.Errorf("%s\n  got %s: %s", expr, r.Status, r.Message)
 		}
 	}
@@ -271,8 +272,8 @@ func TestFailureMessages(t *testing.T) {
 		`file("/etc/passwd").is_directory`:                                       `expected true: file("/etc/passwd").is_directory`,
 	}
 	for expr, want := range cases {
-		r := evalExpr(t, f.root, scan.Target{}, nil, expr)
-		if r.Status != scan.ControlFailed || !strings.Contains(r.Message, want) || len(r.Checks) != 1 || r.Checks[0].Message == "" {
+		r := evalExpr(t, f.root, report.Target{}, nil, expr)
+		if r.Status != report.ControlFailed || !strings.Contains(r.Message, want) || len(r.Checks) != 1 || r.Checks[0].Message == "" {
 			t.Errorf("%s\n  got %s: %s\n  want failure with %q", expr, r.Status, r.Message, want)
 		}
 	}
@@ -337,7 +338,7 @@ func TestWaivers(t *testing.T) {
 	e.Waivers = w
 	e.Now = func() time.Time { return time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC) }
 	var got []string
-	for _, r := range e.Evaluate(context.Background(), f.root, scan.Target{}, nil, nil) {
+	for _, r := range e.Evaluate(context.Background(), f.root, report.Target{}, nil, nil) {
 		got = append(got, fmt.Sprintf("%s %s %s %s checks=%d waived=%v", r.ID, r.Status, r.Severity, r.Message, len(r.Checks), r.Waiver != nil))
 	}
 	want := []string{
@@ -363,13 +364,13 @@ func TestScope(t *testing.T) {
 	}
 	ps := []*Profile{{Name: "base"}, {Name: "web"}}
 	cases := []struct {
-		t    scan.Target
+		t    report.Target
 		want string
 	}{
-		{scan.Target{Namespace: "prod", PodLabels: map[string]string{"app": "nginx", "x": "y"}}, "base web"},
-		{scan.Target{Namespace: "prod", PodLabels: map[string]string{"app": "redis"}}, "base"},
-		{scan.Target{Namespace: "staging"}, "base web"},
-		{scan.Target{Kind: "dir"}, "base"},
+		{report.Target{Namespace: "prod", PodLabels: map[string]string{"app": "nginx", "x": "y"}}, "base web"},
+		{report.Target{Namespace: "prod", PodLabels: map[string]string{"app": "redis"}}, "base"},
+		{report.Target{Namespace: "staging"}, "base web"},
+		{report.Target{Kind: "dir"}, "base"},
 	}
 	for _, c := range cases {
 		var names []string
@@ -386,7 +387,7 @@ func TestScope(t *testing.T) {
 }
 
 func TestImpactSeverity(t *testing.T) {
-	for impact, want := range map[float64]scan.Severity{1: "CRITICAL", 0.9: "CRITICAL", 0.7: "HIGH", 0.5: "MEDIUM", 0.4: "MEDIUM", 0.1: "LOW", 0: "NONE"} {
+	for impact, want := range map[float64]report.Severity{1: "CRITICAL", 0.9: "CRITICAL", 0.7: "HIGH", 0.5: "MEDIUM", 0.4: "MEDIUM", 0.1: "LOW", 0: "NONE"} {
 		if got := ImpactSeverity(impact); got != want {
 			t.Errorf("%v: got %s want %s", impact, got, want)
 		}

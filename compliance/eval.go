@@ -13,6 +13,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -39,12 +40,12 @@ func NewEngine(l *Loader, profiles []*Profile) *Engine {
 
 // Evaluate runs every control of the target's profiles on fsys (the container's root) with its volumes, and
 // returns one result per control. res gives the inventory for packages(); it is read, not changed.
-func (e *Engine) Evaluate(ctx context.Context, fsys scan.FS, t scan.Target, vols []Volume, res *scan.Result) []scan.ControlResult {
+func (e *Engine) Evaluate(ctx context.Context, fsys scan.FS, t report.Target, vols []Volume, res *report.Result) []report.ControlResult {
 	return e.evaluate(ctx, fsys, t, vols, res, nil)
 }
 
 // evaluate is Evaluate with the entries of the root already collected by the shared walk (nil: files() walks).
-func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t scan.Target, vols []Volume, res *scan.Result, tree []*fileData) []scan.ControlResult {
+func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t report.Target, vols []Volume, res *report.Result, tree []*fileData) []report.ControlResult {
 	s := &session{
 		ctx: ctx, view: newView(fsys, vols), target: t, res: res, lim: e.Limits.withDefaults(),
 		log: e.Log, types: e.types,
@@ -59,14 +60,14 @@ func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t scan.Target, vols
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	act, err := cel.FunctionVars(map[string]any{}, s.bindings())
-	var out []scan.ControlResult
+	var out []report.ControlResult
 	for _, p := range e.Scope.Select(e.Profiles, t) {
 		for _, c := range p.Controls {
-			r := scan.ControlResult{
+			r := report.ControlResult{
 				Profile: p.Name, ID: c.ID, Title: c.Title, Impact: c.Impact, Severity: ImpactSeverity(c.Impact), Tags: c.Tags,
 			}
 			if err != nil {
-				r.Status, r.Message = scan.ControlError, err.Error()
+				r.Status, r.Message = report.ControlError, err.Error()
 			} else {
 				e.evalControl(s, act, c, &r)
 			}
@@ -78,52 +79,52 @@ func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t scan.Target, vols
 }
 
 // ImpactSeverity maps an InSpec impact onto the shared severity scale, as InSpec and Heimdall do.
-func ImpactSeverity(impact float64) scan.Severity {
+func ImpactSeverity(impact float64) report.Severity {
 	switch {
 	case impact >= 0.9:
-		return scan.SeverityCritical
+		return report.SeverityCritical
 	case impact >= 0.7:
-		return scan.SeverityHigh
+		return report.SeverityHigh
 	case impact >= 0.4:
-		return scan.SeverityMedium
+		return report.SeverityMedium
 	case impact > 0:
-		return scan.SeverityLow
+		return report.SeverityLow
 	}
-	return scan.SeverityNone
+	return report.SeverityNone
 }
 
-func (e *Engine) evalControl(s *session, act cel.Activation, c *Control, r *scan.ControlResult) {
+func (e *Engine) evalControl(s *session, act cel.Activation, c *Control, r *report.ControlResult) {
 	if c.OnlyIf != nil {
 		v, err := e.eval(s, act, &c.OnlyIf.prog)
 		switch {
 		case err != nil:
-			r.Status, r.Message = scan.ControlError, fmt.Sprintf("only_if: %v", err)
+			r.Status, r.Message = report.ControlError, fmt.Sprintf("only_if: %v", err)
 			return
 		case v.Equal(types.False) == types.True:
-			r.Status = scan.ControlSkipped
+			r.Status = report.ControlSkipped
 			r.Message = c.SkipMessage
 			if r.Message == "" {
 				r.Message = "only_if is false: " + oneLine(c.OnlyIf.Src)
 			}
 			return
 		case v.Type() != types.BoolType:
-			r.Status, r.Message = scan.ControlError, fmt.Sprintf("only_if gave %s, want bool", v.Type().TypeName())
+			r.Status, r.Message = report.ControlError, fmt.Sprintf("only_if gave %s, want bool", v.Type().TypeName())
 			return
 		}
 	}
 	var failed, errored []string
 	for i, ck := range c.Checks {
-		cr := scan.CheckResult{Desc: ck.Desc, StartTime: time.Now().UTC()}
+		cr := report.CheckResult{Desc: ck.Desc, StartTime: time.Now().UTC()}
 		v, err := e.eval(s, act, &ck.prog)
 		cr.RunTime = time.Since(cr.StartTime)
 		switch {
 		case err != nil:
-			cr.Status, cr.Message = scan.ControlError, err.Error()
+			cr.Status, cr.Message = report.ControlError, err.Error()
 			errored = append(errored, fmt.Sprintf("check %d (%s): %v", i+1, ck.Desc, err))
 		case v == types.True:
-			cr.Status = scan.ControlPassed
+			cr.Status = report.ControlPassed
 		case v == types.False:
-			cr.Status = scan.ControlFailed
+			cr.Status = report.ControlFailed
 			cr.Message = "expected true: " + oneLine(ck.Src)
 			if ck.Observed != nil {
 				if ov, err := e.eval(s, act, &ck.Observed.prog); err == nil {
@@ -132,18 +133,18 @@ func (e *Engine) evalControl(s *session, act cel.Activation, c *Control, r *scan
 			}
 			failed = append(failed, fmt.Sprintf("check %d (%s): %s", i+1, ck.Desc, cr.Message))
 		default:
-			cr.Status, cr.Message = scan.ControlError, fmt.Sprintf("expression gave %s, want bool", v.Type().TypeName())
+			cr.Status, cr.Message = report.ControlError, fmt.Sprintf("expression gave %s, want bool", v.Type().TypeName())
 			errored = append(errored, fmt.Sprintf("check %d (%s): %s", i+1, ck.Desc, cr.Message))
 		}
 		r.Checks = append(r.Checks, cr)
 	}
 	switch {
 	case len(failed) > 0:
-		r.Status, r.Message = scan.ControlFailed, strings.Join(append(failed, errored...), "; ")
+		r.Status, r.Message = report.ControlFailed, strings.Join(append(failed, errored...), "; ")
 	case len(errored) > 0:
-		r.Status, r.Message = scan.ControlError, strings.Join(errored, "; ")
+		r.Status, r.Message = report.ControlError, strings.Join(errored, "; ")
 	default:
-		r.Status = scan.ControlPassed
+		r.Status = report.ControlPassed
 	}
 }
 

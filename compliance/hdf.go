@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // HDF is a Heimdall Data Format document (InSpec's "exec JSON"): what MITRE SAF, Heimdall and CINC Auditor users
@@ -105,7 +105,7 @@ const HDFVersion = "5.22.3"
 
 // HDF builds the document of one target's report from the engine's profiles and the results in the report.
 // Controls without a result (the profile was out of the target's scope) are left out, and so are such profiles.
-func (e *Engine) HDF(rep scan.Report) HDF {
+func (e *Engine) HDF(rep report.Report) HDF {
 	doc := HDF{Version: HDFVersion, Profiles: []HDFProfile{}, Statistics: HDFStatistics{
 		Duration: rep.Duration.Seconds(),
 		Controls: map[string]HDFStatCount{},
@@ -114,13 +114,13 @@ func (e *Engine) HDF(rep scan.Report) HDF {
 	if rep.Result != nil && rep.Result.OS != nil {
 		doc.Platform.Name, doc.Platform.Release = rep.Result.OS.ID, rep.Result.OS.VersionID
 	}
-	results := map[[2]string]scan.ControlResult{}
+	results := map[[2]string]report.ControlResult{}
 	if rep.Result != nil {
 		for _, r := range rep.Result.Compliance {
 			results[[2]string{r.Profile, r.ID}] = r
 		}
 	}
-	counts := map[string]int{scan.ControlPassed: 0, scan.ControlFailed: 0, scan.ControlSkipped: 0}
+	counts := map[string]int{report.ControlPassed: 0, report.ControlFailed: 0, report.ControlSkipped: 0}
 	for _, p := range e.Profiles {
 		hp := HDFProfile{
 			Name: p.Name, Title: p.Title, Version: p.Version, Maintainer: p.Maintainer, Summary: p.Summary,
@@ -149,7 +149,7 @@ func (e *Engine) HDF(rep scan.Report) HDF {
 	return doc
 }
 
-func (e *Engine) hdfControl(p *Profile, c *Control, r scan.ControlResult, started time.Time) HDFControl {
+func (e *Engine) hdfControl(p *Profile, c *Control, r report.ControlResult, started time.Time) HDFControl {
 	title, desc := c.Title, c.Desc
 	hc := HDFControl{
 		ID: c.ID, Title: &title, Desc: &desc, Descriptions: c.Descriptions, Impact: c.Impact, Refs: c.Refs,
@@ -173,7 +173,7 @@ func (e *Engine) hdfControl(p *Profile, c *Control, r scan.ControlResult, starte
 	for _, ck := range r.Checks {
 		hr := HDFResult{Status: ck.Status, CodeDesc: ck.Desc, StartTime: ck.StartTime.Format(time.RFC3339Nano), RunTime: ck.RunTime.Seconds()}
 		switch ck.Status {
-		case scan.ControlError:
+		case report.ControlError:
 			hr.Exception = ck.Message
 		default:
 			hr.Message = ck.Message
@@ -185,7 +185,7 @@ func (e *Engine) hdfControl(p *Profile, c *Control, r scan.ControlResult, starte
 		hc.Results = append(hc.Results, HDFResult{
 			Status: r.Status, CodeDesc: "No-op", SkipMessage: r.Message, StartTime: started.UTC().Format(time.RFC3339Nano),
 		})
-		if r.Status == scan.ControlError {
+		if r.Status == report.ControlError {
 			hc.Results[0].SkipMessage, hc.Results[0].Exception = "", r.Message
 		}
 	}

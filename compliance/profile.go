@@ -1,7 +1,7 @@
 // Package compliance evaluates InSpec-like profiles on a container's root filesystem from outside: controls with
 // impact, tags and checks written in CEL (the expression language Kubernetes uses) over resources such as file(),
 // parse_config(), users() and image_config(). Nothing runs inside the container, so distroless images, where every
-// InSpec resource fails for want of a shell, are checked like any other. Results go into scan.Result.Compliance
+// InSpec resource fails for want of a shell, are checked like any other. Results go into report.Result.Compliance
 // and, in full, into Heimdall Data Format (HDF) documents.
 package compliance
 

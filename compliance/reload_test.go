@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // A profile file changes under a running engine: Reload swaps in the new controls; a broken file keeps the old
@@ -35,7 +35,7 @@ func TestLiveReload(t *testing.T) {
 	}
 	statuses := func() string {
 		var out []string
-		for _, r := range live.Engine().Evaluate(context.Background(), f.root, scan.Target{}, nil, &scan.Result{}) {
+		for _, r := range live.Engine().Evaluate(context.Background(), f.root, report.Target{}, nil, &report.Result{}) {
 			out = append(out, r.ID+"="+r.Status)
 		}
 		return strings.Join(out, ",")

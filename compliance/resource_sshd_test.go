@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 func TestParseSSHD(t *testing.T) {
@@ -65,13 +65,13 @@ func TestSSHDInclude(t *testing.T) {
 	}
 	f := newFixture(t, files)
 	l, _ := NewLoader(Limits{})
-	check := func(expr string) scan.ControlResult {
+	check := func(expr string) report.ControlResult {
 		t.Helper()
 		p, err := l.Parse("t.yaml", []byte("name: t\ncontrols:\n  - id: a\n    checks:\n      - expr: '"+expr+"'\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return NewEngine(l, []*Profile{p}).Evaluate(context.Background(), f.root, scan.Target{}, nil, &scan.Result{})[0]
+		return NewEngine(l, []*Profile{p}).Evaluate(context.Background(), f.root, report.Target{}, nil, &report.Result{})[0]
 	}
 	for _, expr := range []string{
 		`parse_config("/etc/ssh/sshd_config", "sshd").passwordauthentication == "yes"`,
@@ -81,12 +81,12 @@ func TestSSHDInclude(t *testing.T) {
 		`parse_config("/etc/ssh/sshd_config", "sshd").match.map(m, m.conditions.user) == ["deploy"]`,
 		`parse_config("/etc/ssh/sshd_config", "sshd").match[0].settings == {"permittty": "no"}`,
 	} {
-		if r := check(expr); r.Status != scan.ControlPassed {
+		if r := check(expr); r.Status != report.ControlPassed {
 			t.Errorf("%s: %s %s", expr, r.Status, r.Message)
 		}
 	}
 	r := check(`parse_config("/etc/ssh/loop_config", "sshd").size() > 0`)
-	if r.Status != scan.ControlError || !strings.Contains(r.Message, "Include nested deeper than 16") {
+	if r.Status != report.ControlError || !strings.Contains(r.Message, "Include nested deeper than 16") {
 		t.Errorf("include loop: %s %s", r.Status, r.Message)
 	}
 }

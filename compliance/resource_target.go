@@ -6,8 +6,7 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // imageUID is the uid the image config's User ("name", "uid", "name:group", "uid:gid") runs as, resolved against
@@ -52,11 +51,11 @@ func strList(l []string) ref.Val {
 
 func imageConfigType() *objectType {
 	cfg := func(v any) *session { return v.(*session) }
-	c := func(v any) scan.ImageConfig {
+	c := func(v any) report.ImageConfig {
 		if p := cfg(v).target.Config; p != nil {
 			return *p
 		}
-		return scan.ImageConfig{}
+		return report.ImageConfig{}
 	}
 	return newObjectType("rootscan.ImageConfig").
 		field("known", types.BoolType, func(v any) (ref.Val, error) { return types.Bool(cfg(v).target.Config != nil), nil }).
@@ -84,11 +83,11 @@ func imageConfigType() *objectType {
 }
 
 func securityContextType() *objectType {
-	sc := func(v any) scan.SecurityContext {
+	sc := func(v any) report.SecurityContext {
 		if p := v.(*session).target.Security; p != nil {
 			return *p
 		}
-		return scan.SecurityContext{}
+		return report.SecurityContext{}
 	}
 	optInt := func(p *int64) ref.Val {
 		if p == nil {
@@ -115,21 +114,21 @@ func securityContextType() *objectType {
 }
 
 func packageType() *objectType {
-	p := func(v any) scan.Package { return v.(scan.Package) }
-	str := func(f func(scan.Package) string) func(any) (ref.Val, error) {
+	p := func(v any) report.Package { return v.(report.Package) }
+	str := func(f func(report.Package) string) func(any) (ref.Val, error) {
 		return func(v any) (ref.Val, error) { return types.String(f(p(v))), nil }
 	}
 	return newObjectType("rootscan.Package").
-		field("name", types.StringType, str(func(x scan.Package) string { return x.Name })).
-		field("version", types.StringType, str(func(x scan.Package) string { return x.Version })).
-		field("ecosystem", types.StringType, str(func(x scan.Package) string { return x.Ecosystem })).
-		field("arch", types.StringType, str(func(x scan.Package) string { return x.Arch })).
-		field("source", types.StringType, str(func(x scan.Package) string { return x.Source })).
-		field("purl", types.StringType, str(func(x scan.Package) string { return x.PURL }))
+		field("name", types.StringType, str(func(x report.Package) string { return x.Name })).
+		field("version", types.StringType, str(func(x report.Package) string { return x.Version })).
+		field("ecosystem", types.StringType, str(func(x report.Package) string { return x.Ecosystem })).
+		field("arch", types.StringType, str(func(x report.Package) string { return x.Arch })).
+		field("source", types.StringType, str(func(x report.Package) string { return x.Source })).
+		field("purl", types.StringType, str(func(x report.Package) string { return x.PURL }))
 }
 
 func mountType() *objectType {
-	m := func(v any) scan.Mount { return v.(scan.Mount) }
+	m := func(v any) report.Mount { return v.(report.Mount) }
 	return newObjectType("rootscan.Mount").
 		field("container_path", types.StringType, func(v any) (ref.Val, error) { return types.String(m(v).ContainerPath), nil }).
 		field("host_path", types.StringType, func(v any) (ref.Val, error) { return types.String(m(v).HostPath), nil }).

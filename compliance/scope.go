@@ -6,9 +6,8 @@ import (
 	"os"
 	"slices"
 
+	"github.com/rootscan/rootscan/report"
 	yaml "go.yaml.in/yaml/v3"
-
-	"github.com/rootscan/rootscan/scan"
 )
 
 // Scope chooses which profiles apply to which targets. A profile that no rule names applies everywhere; a profile
@@ -57,7 +56,7 @@ func LoadScope(name string) (*Scope, error) {
 }
 
 // Select returns the profiles that apply to t, in their order.
-func (s *Scope) Select(profiles []*Profile, t scan.Target) []*Profile {
+func (s *Scope) Select(profiles []*Profile, t report.Target) []*Profile {
 	if s == nil || len(s.Rules) == 0 {
 		return profiles
 	}
@@ -81,7 +80,7 @@ func (s *Scope) Select(profiles []*Profile, t scan.Target) []*Profile {
 	return out
 }
 
-func (r ScopeRule) matches(t scan.Target) bool {
+func (r ScopeRule) matches(t report.Target) bool {
 	if len(r.Namespaces) > 0 && !slices.Contains(r.Namespaces, t.Namespace) {
 		return false
 	}

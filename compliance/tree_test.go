@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -62,7 +63,7 @@ func TestFilesDescriptorWalkMatchesWalkDir(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs := NewEngine(l, append(ps, p)).Evaluate(context.Background(), root, scan.Target{Config: &scan.ImageConfig{User: "app"}}, nil, &scan.Result{})
+		rs := NewEngine(l, append(ps, p)).Evaluate(context.Background(), root, report.Target{Config: &report.ImageConfig{User: "app"}}, nil, &report.Result{})
 		for _, r := range rs {
 			out[i] += fmt.Sprintf("%s=%s %s\n", r.ID, r.Status, r.Message)
 		}
@@ -132,7 +133,7 @@ func TestGlobDescriptorWalkMatchesRecursion(t *testing.T) {
 	} {
 		var got [2]string
 		for i, root := range []scan.FS{f.root, recursion} {
-			r := evalWith(t, Limits{MaxGlobDepth: tc.depth}, root, scan.Target{}, nil, fmt.Sprintf(`glob(%q) == []`, tc.pattern))
+			r := evalWith(t, Limits{MaxGlobDepth: tc.depth}, root, report.Target{}, nil, fmt.Sprintf(`glob(%q) == []`, tc.pattern))
 			got[i] = r.Message
 		}
 		if got[0] != got[1] {

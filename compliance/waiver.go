@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootscan/rootscan/report"
 	yaml "go.yaml.in/yaml/v3"
-
-	"github.com/rootscan/rootscan/scan"
 )
 
 // Waiver is an accepted exception to one control, in the shape of an InSpec waiver file entry: why, until when,
@@ -95,7 +94,7 @@ func (w Waiver) Active(now time.Time) bool {
 
 // applyWaiver turns a waived control into a skipped one (its checks still listed when the waiver runs it); an
 // expired waiver changes nothing but the message, so the finding is back.
-func (e *Engine) applyWaiver(id string, r *scan.ControlResult) {
+func (e *Engine) applyWaiver(id string, r *report.ControlResult) {
 	w, ok := e.Waivers[id]
 	if !ok {
 		return
@@ -117,7 +116,7 @@ func (e *Engine) applyWaiver(id string, r *scan.ControlResult) {
 	if !w.Expires.IsZero() {
 		msg += " (until " + w.Expires.Format("2006-01-02") + ")"
 	}
-	if w.Run && r.Status != scan.ControlSkipped {
+	if w.Run && r.Status != report.ControlSkipped {
 		msg += "; control " + r.Status
 		if r.Message != "" {
 			msg += ": " + r.Message
@@ -125,6 +124,6 @@ func (e *Engine) applyWaiver(id string, r *scan.ControlResult) {
 	} else if !w.Run {
 		r.Checks = nil
 	}
-	r.Status, r.Message = scan.ControlSkipped, msg
-	r.Waiver = &scan.Waiver{Justification: w.Justification, Expires: w.Expires}
+	r.Status, r.Message = report.ControlSkipped, msg
+	r.Waiver = &report.Waiver{Justification: w.Justification, Expires: w.Expires}
 }

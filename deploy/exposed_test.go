@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // exposed is what rootscan's /metrics really serves: for each series name, its label names and the values seen.
@@ -28,30 +28,30 @@ func targetLabels() []string { return []string{"job", "instance"} }
 // not against a list that could drift from it.
 func exposedMetrics(t *testing.T) exposed {
 	t.Helper()
-	r := &scan.Result{
-		OS:         &scan.OS{ID: "debian", VersionID: "12"},
-		Distroless: &scan.Distroless{Distroless: true, Flavour: "static"},
-		Packages:   []scan.Package{{Name: "libc6", Ecosystem: scan.EcosystemDebian}},
+	r := &report.Result{
+		OS:         &report.OS{ID: "debian", VersionID: "12"},
+		Distroless: &report.Distroless{Distroless: true, Flavour: "static"},
+		Packages:   []report.Package{{Name: "libc6", Ecosystem: report.EcosystemDebian}},
 	}
-	sevs := []scan.Severity{scan.SeverityCritical, scan.SeverityHigh, scan.SeverityMedium, scan.SeverityLow,
-		scan.SeverityNone, scan.SeverityUnknown}
+	sevs := []report.Severity{report.SeverityCritical, report.SeverityHigh, report.SeverityMedium, report.SeverityLow,
+		report.SeverityNone, report.SeverityUnknown}
 	for _, sev := range sevs {
 		r.Vulnerabilities = append(r.Vulnerabilities,
-			scan.Vulnerability{Severity: sev}, scan.Vulnerability{Severity: sev, FixedVersion: "1"},
-			scan.Vulnerability{Severity: sev, Suppressed: &scan.Suppression{Status: "fixed"}})
-		for _, st := range []string{scan.ControlPassed, scan.ControlFailed, scan.ControlSkipped, scan.ControlError} {
-			r.Compliance = append(r.Compliance, scan.ControlResult{Status: st, Severity: sev})
+			report.Vulnerability{Severity: sev}, report.Vulnerability{Severity: sev, FixedVersion: "1"},
+			report.Vulnerability{Severity: sev, Suppressed: &report.Suppression{Status: "fixed"}})
+		for _, st := range []string{report.ControlPassed, report.ControlFailed, report.ControlSkipped, report.ControlError} {
+			r.Compliance = append(r.Compliance, report.ControlResult{Status: st, Severity: sev})
 		}
 	}
-	for _, ch := range []string{scan.DriftAdded, scan.DriftChanged, scan.DriftDeleted} {
-		r.Drift = append(r.Drift, scan.DriftEntry{Change: ch}, scan.DriftEntry{Change: ch, Executable: true})
+	for _, ch := range []string{report.DriftAdded, report.DriftChanged, report.DriftDeleted} {
+		r.Drift = append(r.Drift, report.DriftEntry{Change: ch}, report.DriftEntry{Change: ch, Executable: true})
 	}
-	target := scan.Target{Kind: "container", ContainerID: "c1", Namespace: "ns", Pod: "p", Container: "c", Image: "i"}
+	target := report.Target{Kind: "container", ContainerID: "c1", Namespace: "ns", Pod: "p", Container: "c", Image: "i"}
 	m := exporter.NewMetrics("n")
-	m.Update(scan.Report{Target: target, StartedAt: time.Now(), Result: r})
+	m.Update(report.Report{Target: target, StartedAt: time.Now(), Result: r})
 	failed := target
 	failed.ContainerID, failed.Pod = "c2", "p2"
-	m.Update(scan.Report{Target: failed, StartedAt: time.Now(), Error: "boom"})
+	m.Update(report.Report{Target: failed, StartedAt: time.Now(), Error: "boom"})
 
 	h := exporter.NewHealth(exporter.HealthOptions{Node: "n", Version: "v"})
 	h.SetVulnDB(time.Now())

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // EventType says what changed. Events are changes, not state: a finding that stays open produces no further events.
@@ -81,16 +81,16 @@ type Event struct {
 type Finding struct {
 	// ID is a hash of the target key (container ID), the kind and the subject (advisory + package, profile +
 	// control, path + change, ...): the same issue on the same container always has the same ID.
-	ID       string        `json:"id"`
-	Kind     FindingKind   `json:"kind"`
-	Title    string        `json:"title"`
-	Severity scan.Severity `json:"severity"`
+	ID       string          `json:"id"`
+	Kind     FindingKind     `json:"kind"`
+	Title    string          `json:"title"`
+	Severity report.Severity `json:"severity"`
 
-	Vulnerability *scan.Vulnerability    `json:"vulnerability,omitempty"`
-	Control       *scan.ControlResult    `json:"control,omitempty"`
-	Drift         *scan.DriftEntry       `json:"drift,omitempty"`
-	Integrity     *scan.IntegrityFinding `json:"integrity,omitempty"`
-	File          *scan.File             `json:"file,omitempty"`
+	Vulnerability *report.Vulnerability    `json:"vulnerability,omitempty"`
+	Control       *report.ControlResult    `json:"control,omitempty"`
+	Drift         *report.DriftEntry       `json:"drift,omitempty"`
+	Integrity     *report.IntegrityFinding `json:"integrity,omitempty"`
+	File          *report.File             `json:"file,omitempty"`
 }
 
 // stableID hashes its parts (NUL-separated, so "a"+"bc" and "ab"+"c" differ) into 128 bits of hex: short enough for
@@ -106,7 +106,7 @@ func stableID(parts ...string) string {
 }
 
 // targetKey identifies a target across scans: the container ID for containers, else kind and path or digest.
-func targetKey(t scan.Target) string {
+func targetKey(t report.Target) string {
 	switch {
 	case t.ContainerID != "":
 		return t.ContainerID
@@ -125,7 +125,7 @@ func eventID(subject string, typ EventType, generation uint64) string {
 }
 
 // newEvent fills the target fields every event carries.
-func newEvent(t scan.Target, typ EventType, at time.Time) Event {
+func newEvent(t report.Target, typ EventType, at time.Time) Event {
 	return Event{
 		Type: typ, Time: at.UTC(),
 		Node: t.Node, Namespace: t.Namespace, Pod: t.Pod, Container: t.Container, ContainerID: t.ContainerID,

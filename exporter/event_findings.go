@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // Bounds on what one finding carries: advisories and control messages can be long, and every byte is spooled once
@@ -25,7 +25,7 @@ const MaxFindingsPerTarget = 20000
 // Findings lists the open findings of a report: unsuppressed vulnerabilities, failed controls, drift entries,
 // integrity findings and unowned executables, each with its stable ID, sorted by ID. A report without a result (a
 // failed scan) has none. Suppressed vulnerabilities are not open findings (see suppressedIDs).
-func Findings(rep scan.Report) []Finding {
+func Findings(rep report.Report) []Finding {
 	r := rep.Result
 	if r == nil {
 		return nil
@@ -48,7 +48,7 @@ func Findings(rep scan.Report) []Finding {
 		add(vulnFinding(v), vulnSubject(v)...)
 	}
 	for _, c := range r.Compliance {
-		if c.Status != scan.ControlFailed || c.Waiver != nil {
+		if c.Status != report.ControlFailed || c.Waiver != nil {
 			continue
 		}
 		c.Message = truncate(c.Message, maxMessage)
@@ -60,9 +60,9 @@ func Findings(rep scan.Report) []Finding {
 		add(Finding{Kind: KindCompliance, Title: title, Severity: c.Severity, Control: &c}, c.Profile, c.ID)
 	}
 	for _, d := range r.Drift {
-		sev := scan.SeverityLow
-		if d.Executable && d.Change != scan.DriftDeleted {
-			sev = scan.SeverityHigh
+		sev := report.SeverityLow
+		if d.Executable && d.Change != report.DriftDeleted {
+			sev = report.SeverityHigh
 		}
 		title := fmt.Sprintf("%s %s %s", d.Type, d.Path, d.Change)
 		if d.Executable {
@@ -75,10 +75,10 @@ func Findings(rep scan.Report) []Finding {
 		if i.Found == "" {
 			title = fmt.Sprintf("%s of package %s missing", i.Path, i.Package)
 		}
-		add(Finding{Kind: KindIntegrity, Title: title, Severity: scan.SeverityMedium, Integrity: &i}, i.Ecosystem, i.Package, i.Path)
+		add(Finding{Kind: KindIntegrity, Title: title, Severity: report.SeverityMedium, Integrity: &i}, i.Ecosystem, i.Package, i.Path)
 	}
 	for _, f := range r.Files {
-		add(Finding{Kind: KindUnownedFile, Title: "executable " + f.Path + " owned by no package", Severity: scan.SeverityLow, File: &f}, f.Path)
+		add(Finding{Kind: KindUnownedFile, Title: "executable " + f.Path + " owned by no package", Severity: report.SeverityLow, File: &f}, f.Path)
 	}
 	if len(out) > MaxFindingsPerTarget {
 		slices.SortStableFunc(out, func(a, b Finding) int { return b.Severity.Rank() - a.Severity.Rank() })
@@ -90,7 +90,7 @@ func Findings(rep scan.Report) []Finding {
 
 // suppressedIDs are the finding IDs of VEX-suppressed vulnerabilities, so a finding that resolves because of a VEX
 // statement says so (ReasonSuppressed) instead of looking fixed.
-func suppressedIDs(rep scan.Report) map[string]bool {
+func suppressedIDs(rep report.Report) map[string]bool {
 	if rep.Result == nil {
 		return nil
 	}
@@ -105,9 +105,9 @@ func suppressedIDs(rep scan.Report) map[string]bool {
 }
 
 // vulnSubject is advisory + package, not version: an upgrade that leaves the package vulnerable keeps the finding.
-func vulnSubject(v scan.Vulnerability) []string { return []string{v.ID, v.Ecosystem, v.Package} }
+func vulnSubject(v report.Vulnerability) []string { return []string{v.ID, v.Ecosystem, v.Package} }
 
-func vulnFinding(v scan.Vulnerability) Finding {
+func vulnFinding(v report.Vulnerability) Finding {
 	v.Summary = truncate(v.Summary, maxSummary)
 	if len(v.Aliases) > 16 {
 		v.Aliases = v.Aliases[:16]

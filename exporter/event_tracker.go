@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // Publisher takes events for delivery; Dispatcher implements it. Publish returning nil means the events are durable
@@ -43,8 +43,8 @@ type Tracker struct {
 
 // trackState is what the tracker persists per target.
 type trackState struct {
-	Key    string      `json:"key"`
-	Target scan.Target `json:"target"`
+	Key    string        `json:"key"`
+	Target report.Target `json:"target"`
 	// Generation counts the observations that changed something; events of a change carry it in their IDs.
 	Generation uint64 `json:"generation"`
 	// Failed is set while the target's scans fail (one scan.failed event per episode).
@@ -75,7 +75,7 @@ func NewTracker(dir string, pub Publisher, log *slog.Logger) (*Tracker, error) {
 // Observe compares rep with the target's last known findings, publishes the changes and persists the new state. It
 // returns the events it published. A report with an Error is a failed scan: open findings stay open, and the first
 // failure after a success emits scan.failed.
-func (t *Tracker) Observe(ctx context.Context, rep scan.Report) ([]Event, error) {
+func (t *Tracker) Observe(ctx context.Context, rep report.Report) ([]Event, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	key := targetKey(rep.Target)
@@ -273,8 +273,8 @@ func (t *Tracker) save(st *trackState) error {
 func (t *Tracker) path(key string) string { return filepath.Join(t.dir, stableID(key)+".json") }
 
 // identity keeps the target fields events carry; the rest (config, mounts) is not the tracker's business.
-func identity(t scan.Target) scan.Target {
-	return scan.Target{Kind: t.Kind, Node: t.Node, ContainerID: t.ContainerID, Container: t.Container, Pod: t.Pod,
+func identity(t report.Target) report.Target {
+	return report.Target{Kind: t.Kind, Node: t.Node, ContainerID: t.ContainerID, Container: t.Container, Pod: t.Pod,
 		Namespace: t.Namespace, Image: t.Image, ImageDigest: t.ImageDigest, Path: t.Path}
 }
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // recorder is a Publisher that keeps what it was given, and can be told to fail.
@@ -29,21 +29,21 @@ func (r *recorder) Publish(_ context.Context, events []Event) error {
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func target() scan.Target {
-	return scan.Target{Kind: "container", Node: "node-1", ContainerID: "c0ffee", Container: "app", Pod: "web-1",
+func target() report.Target {
+	return report.Target{Kind: "container", Node: "node-1", ContainerID: "c0ffee", Container: "app", Pod: "web-1",
 		Namespace: "shop", Image: "registry.local/web:1", ImageDigest: "sha256:abcd"}
 }
 
-func report(vulns []scan.Vulnerability, extra func(*scan.Result)) scan.Report {
-	r := &scan.Result{Vulnerabilities: vulns}
+func containerReport(vulns []report.Vulnerability, extra func(*report.Result)) report.Report {
+	r := &report.Result{Vulnerabilities: vulns}
 	if extra != nil {
 		extra(r)
 	}
-	return scan.Report{Target: target(), StartedAt: t0, Result: r}
+	return report.Report{Target: target(), StartedAt: t0, Result: r}
 }
 
-func vuln(id, pkg, version string, sev scan.Severity) scan.Vulnerability {
-	return scan.Vulnerability{ID: id, Package: pkg, Version: version, Ecosystem: "Debian", Severity: sev}
+func vuln(id, pkg, version string, sev report.Severity) report.Vulnerability {
+	return report.Vulnerability{ID: id, Package: pkg, Version: version, Ecosystem: "Debian", Severity: sev}
 }
 
 // summarize renders events as "type kind title [reason]" for exact comparison.
@@ -72,43 +72,43 @@ func TestTrackerOpensAndResolves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drift := func(r *scan.Result) {
-		r.Drift = []scan.DriftEntry{{Path: "/usr/bin/nc", Change: scan.DriftAdded, Type: "file", Executable: true}}
-		r.Compliance = []scan.ControlResult{
-			{Profile: "cis", ID: "1.1", Title: "no root", Status: scan.ControlFailed, Severity: scan.SeverityHigh},
-			{Profile: "cis", ID: "1.2", Status: scan.ControlPassed},
-			{Profile: "cis", ID: "1.3", Status: scan.ControlFailed, Waiver: &scan.Waiver{Justification: "ok"}},
+	drift := func(r *report.Result) {
+		r.Drift = []report.DriftEntry{{Path: "/usr/bin/nc", Change: report.DriftAdded, Type: "file", Executable: true}}
+		r.Compliance = []report.ControlResult{
+			{Profile: "cis", ID: "1.1", Title: "no root", Status: report.ControlFailed, Severity: report.SeverityHigh},
+			{Profile: "cis", ID: "1.2", Status: report.ControlPassed},
+			{Profile: "cis", ID: "1.3", Status: report.ControlFailed, Waiver: &report.Waiver{Justification: "ok"}},
 		}
 	}
 	steps := []struct {
 		name string
-		rep  scan.Report
+		rep  report.Report
 		want []string
 	}{
-		{"first scan opens everything", report([]scan.Vulnerability{
-			vuln("CVE-1", "openssl", "3.0.1", scan.SeverityCritical),
-			vuln("CVE-2", "zlib", "1.2", scan.SeverityLow),
+		{"first scan opens everything", containerReport([]report.Vulnerability{
+			vuln("CVE-1", "openssl", "3.0.1", report.SeverityCritical),
+			vuln("CVE-2", "zlib", "1.2", report.SeverityLow),
 		}, drift), []string{
 			"finding.opened compliance 1.1: no root",
 			"finding.opened drift executable /usr/bin/nc added",
 			"finding.opened vulnerability CVE-1 in openssl 3.0.1",
 			"finding.opened vulnerability CVE-2 in zlib 1.2",
 		}},
-		{"same findings: nothing", report([]scan.Vulnerability{
-			vuln("CVE-2", "zlib", "1.2", scan.SeverityLow),
-			vuln("CVE-1", "openssl", "3.0.1", scan.SeverityCritical),
+		{"same findings: nothing", containerReport([]report.Vulnerability{
+			vuln("CVE-2", "zlib", "1.2", report.SeverityLow),
+			vuln("CVE-1", "openssl", "3.0.1", report.SeverityCritical),
 		}, drift), nil},
-		{"upgrade still vulnerable: same finding", report([]scan.Vulnerability{
-			vuln("CVE-1", "openssl", "3.0.2", scan.SeverityCritical),
-			vuln("CVE-2", "zlib", "1.2", scan.SeverityLow),
+		{"upgrade still vulnerable: same finding", containerReport([]report.Vulnerability{
+			vuln("CVE-1", "openssl", "3.0.2", report.SeverityCritical),
+			vuln("CVE-2", "zlib", "1.2", report.SeverityLow),
 		}, drift), nil},
-		{"fix, VEX and new advisory", report([]scan.Vulnerability{
-			func() scan.Vulnerability {
-				v := vuln("CVE-2", "zlib", "1.2", scan.SeverityLow)
-				v.Suppressed = &scan.Suppression{Status: "not_affected"}
+		{"fix, VEX and new advisory", containerReport([]report.Vulnerability{
+			func() report.Vulnerability {
+				v := vuln("CVE-2", "zlib", "1.2", report.SeverityLow)
+				v.Suppressed = &report.Suppression{Status: "not_affected"}
 				return v
 			}(),
-			vuln("CVE-3", "curl", "8.0", scan.SeverityHigh),
+			vuln("CVE-3", "curl", "8.0", report.SeverityHigh),
 		}, nil), []string{
 			"finding.resolved compliance 1.1: no root [absent]",
 			"finding.resolved drift executable /usr/bin/nc added [absent]",
@@ -116,10 +116,10 @@ func TestTrackerOpensAndResolves(t *testing.T) {
 			"finding.resolved vulnerability CVE-2 in zlib 1.2 [suppressed]",
 			"finding.opened vulnerability CVE-3 in curl 8.0",
 		}},
-		{"failed scan: one event, findings stay", scan.Report{Target: target(), StartedAt: t0, Error: "mount: EPERM"},
+		{"failed scan: one event, findings stay", report.Report{Target: target(), StartedAt: t0, Error: "mount: EPERM"},
 			[]string{"scan.failed mount: EPERM"}},
-		{"failed again: nothing", scan.Report{Target: target(), StartedAt: t0, Error: "mount: EPERM"}, nil},
-		{"recovered with the same findings: nothing", report([]scan.Vulnerability{vuln("CVE-3", "curl", "8.0", scan.SeverityHigh)}, nil), nil},
+		{"failed again: nothing", report.Report{Target: target(), StartedAt: t0, Error: "mount: EPERM"}, nil},
+		{"recovered with the same findings: nothing", containerReport([]report.Vulnerability{vuln("CVE-3", "curl", "8.0", report.SeverityHigh)}, nil), nil},
 	}
 	for _, st := range steps {
 		rec.events = nil
@@ -147,8 +147,8 @@ func TestTrackerStableIDsAndReopen(t *testing.T) {
 	dir := t.TempDir()
 	rec := &recorder{}
 	tr, _ := NewTracker(dir, rec, nil)
-	withCVE := report([]scan.Vulnerability{vuln("CVE-1", "openssl", "3.0.1", scan.SeverityCritical)}, nil)
-	without := report(nil, nil)
+	withCVE := containerReport([]report.Vulnerability{vuln("CVE-1", "openssl", "3.0.1", report.SeverityCritical)}, nil)
+	without := containerReport(nil, nil)
 
 	opened, _ := tr.Observe(ctx, withCVE)
 	resolved, _ := tr.Observe(ctx, without)
@@ -196,7 +196,7 @@ func TestTrackerSurvivesRestartAndForget(t *testing.T) {
 	dir := t.TempDir()
 	rec := &recorder{}
 	tr, _ := NewTracker(dir, rec, nil)
-	two := report([]scan.Vulnerability{vuln("CVE-1", "openssl", "3", scan.SeverityCritical), vuln("CVE-2", "zlib", "1", scan.SeverityLow)}, nil)
+	two := containerReport([]report.Vulnerability{vuln("CVE-1", "openssl", "3", report.SeverityCritical), vuln("CVE-2", "zlib", "1", report.SeverityLow)}, nil)
 	opened, _ := tr.Observe(ctx, two)
 
 	// Restart: the same findings open nothing, a resolution made while down is reported with the original IDs.
@@ -205,7 +205,7 @@ func TestTrackerSurvivesRestartAndForget(t *testing.T) {
 		t.Fatalf("restart must not re-open findings: %v", summarize(ev))
 	}
 	tr, _ = NewTracker(dir, rec, nil)
-	ev, _ := tr.Observe(ctx, report([]scan.Vulnerability{vuln("CVE-2", "zlib", "1", scan.SeverityLow)}, nil))
+	ev, _ := tr.Observe(ctx, containerReport([]report.Vulnerability{vuln("CVE-2", "zlib", "1", report.SeverityLow)}, nil))
 	if got := summarize(ev); len(got) != 1 || got[0] != "finding.resolved vulnerability CVE-1 in openssl 3 [absent]" {
 		t.Fatalf("got %v", got)
 	}
@@ -245,13 +245,13 @@ func TestTrackerSurvivesRestartAndForget(t *testing.T) {
 }
 
 func TestFindingsBounded(t *testing.T) {
-	var vulns []scan.Vulnerability
+	var vulns []report.Vulnerability
 	for i := range MaxFindingsPerTarget + 10 {
-		vulns = append(vulns, vuln(fmt.Sprintf("CVE-%d", i), "p", "1", scan.SeverityLow))
+		vulns = append(vulns, vuln(fmt.Sprintf("CVE-%d", i), "p", "1", report.SeverityLow))
 	}
-	vulns = append(vulns, vuln("CVE-X", "p", "1", scan.SeverityCritical))
+	vulns = append(vulns, vuln("CVE-X", "p", "1", report.SeverityCritical))
 	vulns[0].Summary = strings.Repeat("é", 5000)
-	f := Findings(report(vulns, nil))
+	f := Findings(containerReport(vulns, nil))
 	if len(f) != MaxFindingsPerTarget {
 		t.Fatalf("%d findings, want the bound %d", len(f), MaxFindingsPerTarget)
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // cefFormat renders events as ArcSight Common Event Format (CEF:0) lines, for ArcSight, QRadar and syslog pipelines
@@ -18,15 +18,15 @@ func (cefFormat) Name() string { return "cef" }
 func (cefFormat) JSON() bool   { return false }
 
 // cefSeverity maps onto CEF's 0-10 scale (Low 0-3, Medium 4-6, High 7-8, Very-High 9-10).
-func cefSeverity(s scan.Severity) int {
+func cefSeverity(s report.Severity) int {
 	switch s {
-	case scan.SeverityCritical:
+	case report.SeverityCritical:
 		return 10
-	case scan.SeverityHigh:
+	case report.SeverityHigh:
 		return 8
-	case scan.SeverityMedium:
+	case report.SeverityMedium:
 		return 5
-	case scan.SeverityLow:
+	case report.SeverityLow:
 		return 3
 	}
 	return 0

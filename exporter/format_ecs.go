@@ -6,7 +6,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // ecsFormat renders events with Elastic Common Schema field names (ECS 8.x), for Elasticsearch, Filebeat and
@@ -18,15 +18,15 @@ func (ecsFormat) JSON() bool   { return true }
 
 // ecsSeverity follows the risk scores Elastic's detection rules use (21 low, 47 medium, 73 high, 99 critical), so
 // rootscan's events sort with Elastic's own alerts.
-func ecsSeverity(s scan.Severity) int {
+func ecsSeverity(s report.Severity) int {
 	switch s {
-	case scan.SeverityCritical:
+	case report.SeverityCritical:
 		return 99
-	case scan.SeverityHigh:
+	case report.SeverityHigh:
 		return 73
-	case scan.SeverityMedium:
+	case report.SeverityMedium:
 		return 47
-	case scan.SeverityLow:
+	case report.SeverityLow:
 		return 21
 	}
 	return 0

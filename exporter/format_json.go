@@ -6,7 +6,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // Format renders an event for one SIEM schema. Sinks choose one per destination (?format=ecs|ocsf|cef|json).
@@ -55,7 +55,7 @@ func productVersion() string {
 func summary(e Event) string {
 	where := e.Namespace + "/" + e.Pod + "/" + e.Container
 	if e.Pod == "" {
-		where = scan.Target{Container: e.Container, ContainerID: e.ContainerID, Path: e.Path}.Name()
+		where = report.Target{Container: e.Container, ContainerID: e.ContainerID, Path: e.Path}.Name()
 	}
 	switch e.Type {
 	case EventScanFailed:
@@ -75,14 +75,14 @@ func summary(e Event) string {
 
 // eventSeverity is the severity an event is worth: its finding's when it opens, none when it resolves (nothing to
 // act on), high for a failed scan (the node's findings go stale).
-func eventSeverity(e Event) scan.Severity {
+func eventSeverity(e Event) report.Severity {
 	switch {
 	case e.Type == EventScanFailed:
-		return scan.SeverityHigh
+		return report.SeverityHigh
 	case e.Type == EventFindingOpened && e.Finding != nil:
 		return e.Finding.Severity
 	}
-	return scan.SeverityNone
+	return report.SeverityNone
 }
 
 // obj is a JSON object under construction; set nests dotted keys ("container.image.name"), skipping empty values

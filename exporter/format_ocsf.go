@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // ocsfFormat renders events as OCSF 1.3 findings (category 2): Vulnerability Finding (2002), Compliance Finding
@@ -31,17 +31,17 @@ const (
 	ocsfScanError      = 6
 )
 
-func ocsfSeverity(s scan.Severity) (int, string) {
+func ocsfSeverity(s report.Severity) (int, string) {
 	switch s {
-	case scan.SeverityCritical:
+	case report.SeverityCritical:
 		return 5, "Critical"
-	case scan.SeverityHigh:
+	case report.SeverityHigh:
 		return 4, "High"
-	case scan.SeverityMedium:
+	case report.SeverityMedium:
 		return 3, "Medium"
-	case scan.SeverityLow:
+	case report.SeverityLow:
 		return 2, "Low"
-	case scan.SeverityNone:
+	case report.SeverityNone:
 		return 1, "Informational"
 	}
 	return 0, "Unknown"
@@ -170,7 +170,7 @@ func (f ocsfFormat) Marshal(e Event) ([]byte, error) {
 	return json.Marshal(d)
 }
 
-func ocsfVulnerability(v *scan.Vulnerability) obj {
+func ocsfVulnerability(v *report.Vulnerability) obj {
 	o := obj{}
 	o.set("title", v.ID)
 	o.set("desc", v.Summary)

@@ -5,16 +5,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 func vulnEvent() Event {
-	v := scan.Vulnerability{ID: "CVE-2024-0001", Aliases: []string{"CVE-2024-0001", "DSA-1"}, Summary: "heap overflow",
-		Severity: scan.SeverityCritical, Score: 9.8, Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+	v := report.Vulnerability{ID: "CVE-2024-0001", Aliases: []string{"CVE-2024-0001", "DSA-1"}, Summary: "heap overflow",
+		Severity: report.SeverityCritical, Score: 9.8, Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
 		Package: "openssl", Version: "3.0.1", Ecosystem: "Debian", PURL: "pkg:deb/debian/openssl@3.0.1", FixedVersion: "3.0.2"}
 	return Event{ID: "e1", Type: EventFindingOpened, Time: t0, Node: "node-1", Namespace: "shop", Pod: "web-1",
 		Container: "app", ContainerID: "c0ffee", Image: "registry.local/web:1", ImageDigest: "sha256:abcd",
-		Finding: &Finding{ID: "f1", Kind: KindVulnerability, Title: "CVE-2024-0001 in openssl 3.0.1", Severity: scan.SeverityCritical, Vulnerability: &v}}
+		Finding: &Finding{ID: "f1", Kind: KindVulnerability, Title: "CVE-2024-0001 in openssl 3.0.1", Severity: report.SeverityCritical, Vulnerability: &v}}
 }
 
 func render(t *testing.T, format string, e Event) map[string]any {
@@ -94,8 +94,8 @@ func TestECS(t *testing.T) {
 		"rootscan.vulnerability.fixed_version": "3.0.2",
 		"message":                              "opened CRITICAL vulnerability CVE-2024-0001 in openssl 3.0.1 on shop/web-1/app",
 	})
-	d := scan.DriftEntry{Path: "/usr/bin/nc", Change: scan.DriftAdded, Type: "file", Mode: 0o100755, Size: 10, Executable: true, SHA256: "aa"}
-	e := Event{ID: "e2", Type: EventFindingResolved, Time: t0, Reason: ReasonAbsent, Finding: &Finding{ID: "f2", Kind: KindDrift, Severity: scan.SeverityHigh, Drift: &d}}
+	d := report.DriftEntry{Path: "/usr/bin/nc", Change: report.DriftAdded, Type: "file", Mode: 0o100755, Size: 10, Executable: true, SHA256: "aa"}
+	e := Event{ID: "e2", Type: EventFindingResolved, Time: t0, Reason: ReasonAbsent, Finding: &Finding{ID: "f2", Kind: KindDrift, Severity: report.SeverityHigh, Drift: &d}}
 	checkFields(t, render(t, "ecs", e), map[string]any{
 		"event.category": []string{"file"}, "file.path": "/usr/bin/nc", "file.name": "nc", "file.mode": "0755",
 		"file.hash.sha256": "aa", "rootscan.drift.executable": true, "rootscan.reason": "absent", "event.severity": 0,
@@ -116,9 +116,9 @@ func TestOCSF(t *testing.T) {
 		"container.uid":                          "c0ffee", "container.image.uid": "sha256:abcd", "device.hostname": "node-1",
 		"resources.uid": "c0ffee", "resources.name": "shop/web-1/app", "resources.type": "container",
 	})
-	c := scan.ControlResult{Profile: "cis-docker", ID: "4.1", Title: "non-root user", Status: scan.ControlFailed, Severity: scan.SeverityHigh, Message: "runs as root"}
+	c := report.ControlResult{Profile: "cis-docker", ID: "4.1", Title: "non-root user", Status: report.ControlFailed, Severity: report.SeverityHigh, Message: "runs as root"}
 	e := Event{ID: "e3", Type: EventFindingResolved, Reason: ReasonSuppressed, Time: t0, ContainerID: "c0ffee",
-		Finding: &Finding{ID: "f3", Kind: KindCompliance, Title: "4.1", Severity: scan.SeverityHigh, Control: &c}}
+		Finding: &Finding{ID: "f3", Kind: KindCompliance, Title: "4.1", Severity: report.SeverityHigh, Control: &c}}
 	checkFields(t, render(t, "ocsf", e), map[string]any{
 		"class_uid": 2003, "activity_id": 3, "type_uid": 200303, "status_id": 3, "status": "Suppressed",
 		"compliance.standards": []string{"cis-docker"}, "compliance.control": "4.1", "compliance.status_id": nil,
@@ -220,8 +220,8 @@ func TestFormatsRenderEveryEventType(t *testing.T) {
 	events := []Event{vulnEvent(),
 		{ID: "a", Type: EventScanFailed, Error: "x"},
 		{ID: "b", Type: EventContainerRemoved, ContainerID: "c"},
-		{ID: "c", Type: EventFindingOpened, Finding: &Finding{Kind: KindIntegrity, Integrity: &scan.IntegrityFinding{Path: "/bin/ls", Package: "coreutils"}}},
-		{ID: "d", Type: EventFindingOpened, Finding: &Finding{Kind: KindUnownedFile, File: &scan.File{Path: "/x", Size: 3}}},
+		{ID: "c", Type: EventFindingOpened, Finding: &Finding{Kind: KindIntegrity, Integrity: &report.IntegrityFinding{Path: "/bin/ls", Package: "coreutils"}}},
+		{ID: "d", Type: EventFindingOpened, Finding: &Finding{Kind: KindUnownedFile, File: &report.File{Path: "/x", Size: 3}}},
 	}
 	for _, name := range []string{"ecs", "ocsf", "cef", "json"} {
 		f, _ := ParseFormat(name)

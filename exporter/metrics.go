@@ -10,8 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // Metrics is the node's current findings as Prometheus series, one set per container, fed from scan reports.
@@ -61,24 +60,24 @@ type metricDescs struct {
 }
 
 // severityLabels are the label values of the severity label, indexed by severityIndex. Lower case, as Prometheus
-// label values usually are; scan.Severity's upper-case words stay in JSON and SIEM events.
+// label values usually are; report.Severity's upper-case words stay in JSON and SIEM events.
 func severityLabels() [6]string {
 	return [6]string{"critical", "high", "medium", "low", "none", "unknown"}
 }
 
 // severityIndex maps a severity onto severityLabels; anything unrecognised counts as unknown, so a new or damaged
 // value can neither be lost nor add a label value.
-func severityIndex(s scan.Severity) int {
+func severityIndex(s report.Severity) int {
 	switch s {
-	case scan.SeverityCritical:
+	case report.SeverityCritical:
 		return 0
-	case scan.SeverityHigh:
+	case report.SeverityHigh:
 		return 1
-	case scan.SeverityMedium:
+	case report.SeverityMedium:
 		return 2
-	case scan.SeverityLow:
+	case report.SeverityLow:
 		return 3
-	case scan.SeverityNone:
+	case report.SeverityNone:
 		return 4
 	}
 	return 5
@@ -105,16 +104,16 @@ func impactIndex(impact float64) int {
 // controlStatuses are the status label values; an unrecognised status counts as error, the status that asks for a
 // human to look.
 func controlStatuses() [4]string {
-	return [4]string{scan.ControlPassed, scan.ControlFailed, scan.ControlSkipped, scan.ControlError}
+	return [4]string{report.ControlPassed, report.ControlFailed, report.ControlSkipped, report.ControlError}
 }
 
 func statusIndex(s string) int {
 	switch s {
-	case scan.ControlPassed:
+	case report.ControlPassed:
 		return 0
-	case scan.ControlFailed:
+	case report.ControlFailed:
 		return 1
-	case scan.ControlSkipped:
+	case report.ControlSkipped:
 		return 2
 	}
 	return 3
@@ -122,14 +121,14 @@ func statusIndex(s string) int {
 
 // driftChanges are the change label values; an unrecognised change counts as changed.
 func driftChanges() [3]string {
-	return [3]string{scan.DriftAdded, scan.DriftChanged, scan.DriftDeleted}
+	return [3]string{report.DriftAdded, report.DriftChanged, report.DriftDeleted}
 }
 
 func changeIndex(c string) int {
 	switch c {
-	case scan.DriftAdded:
+	case report.DriftAdded:
 		return 0
-	case scan.DriftDeleted:
+	case report.DriftDeleted:
 		return 2
 	}
 	return 1
@@ -212,7 +211,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // all of the old series or all of the new. A failed report (Error set or no Result) updates the last scan time and
 // success only; the findings series keep the values of the last successful scan, so a transient mount failure does
 // not resolve and re-fire every alert on that container.
-func (m *Metrics) Update(rep scan.Report) {
+func (m *Metrics) Update(rep report.Report) {
 	id := containerKey(rep.Target)
 	t := rep.Target
 	labels := []string{m.node, cleanLabel(t.Namespace), cleanLabel(t.Pod), cleanLabel(t.Container), cleanLabel(t.Image)}
@@ -274,7 +273,7 @@ func (m *Metrics) Len() int {
 }
 
 // findings builds the counting series of one result.
-func (m *Metrics) findings(base []*dto.LabelPair, t scan.Target, r *scan.Result) []prometheus.Metric {
+func (m *Metrics) findings(base []*dto.LabelPair, t report.Target, r *report.Result) []prometheus.Metric {
 	var (
 		vulns      [6][2]int
 		suppressed [6]int
@@ -361,7 +360,7 @@ type ecosystemCount struct {
 
 // countEcosystems counts packages per ecosystem, the first maxEcosystems distinct ecosystems (in name order) by
 // name and the rest as ecosystemOther.
-func countEcosystems(pkgs []scan.Package) []ecosystemCount {
+func countEcosystems(pkgs []report.Package) []ecosystemCount {
 	counts := make(map[string]int)
 	for i := range pkgs {
 		// Cleaned before counting: two names that clean to the same label value must be one series.
@@ -411,7 +410,7 @@ func (s *containerSeries) preferredTo(o *containerSeries) bool {
 
 // containerKey is the ID a report's series are stored under: the container ID, or for a dir or OCI target
 // (no container) the target's name.
-func containerKey(t scan.Target) string {
+func containerKey(t report.Target) string {
 	if t.ContainerID != "" {
 		return t.ContainerID
 	}

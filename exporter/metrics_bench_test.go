@@ -9,36 +9,35 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // benchReport is a container with 200 vulnerabilities over every severity, 300 packages, 20 controls and 10 drift
 // entries: a busy but realistic container.
-func benchReport(i int) scan.Report {
+func benchReport(i int) report.Report {
 	rep := shopReport()
 	rep.Target.ContainerID = fmt.Sprintf("c%04d", i)
 	rep.Target.Pod = fmt.Sprintf("web-%d", i)
 	r := rep.Result
-	sevs := []scan.Severity{scan.SeverityCritical, scan.SeverityHigh, scan.SeverityMedium, scan.SeverityLow,
-		scan.SeverityUnknown}
-	r.Vulnerabilities = make([]scan.Vulnerability, 200)
+	sevs := []report.Severity{report.SeverityCritical, report.SeverityHigh, report.SeverityMedium, report.SeverityLow,
+		report.SeverityUnknown}
+	r.Vulnerabilities = make([]report.Vulnerability, 200)
 	for j := range r.Vulnerabilities {
-		r.Vulnerabilities[j] = scan.Vulnerability{ID: fmt.Sprintf("CVE-2024-%d", j), Severity: sevs[j%len(sevs)]}
+		r.Vulnerabilities[j] = report.Vulnerability{ID: fmt.Sprintf("CVE-2024-%d", j), Severity: sevs[j%len(sevs)]}
 		if j%3 == 0 {
 			r.Vulnerabilities[j].FixedVersion = "1"
 		}
 	}
-	r.Packages = make([]scan.Package, 300)
+	r.Packages = make([]report.Package, 300)
 	for j := range r.Packages {
-		r.Packages[j] = scan.Package{Name: fmt.Sprint(j), Ecosystem: []string{"Debian", "Go", "npm"}[j%3]}
+		r.Packages[j] = report.Package{Name: fmt.Sprint(j), Ecosystem: []string{"Debian", "Go", "npm"}[j%3]}
 	}
 	for j := range 20 {
-		r.Compliance = append(r.Compliance, scan.ControlResult{ID: fmt.Sprint(j), Status: scan.ControlFailed,
+		r.Compliance = append(r.Compliance, report.ControlResult{ID: fmt.Sprint(j), Status: report.ControlFailed,
 			Severity: sevs[j%len(sevs)]})
 	}
 	for j := range 10 {
-		r.Drift = append(r.Drift, scan.DriftEntry{Path: fmt.Sprint(j), Change: scan.DriftAdded, Executable: j%2 == 0})
+		r.Drift = append(r.Drift, report.DriftEntry{Path: fmt.Sprint(j), Change: report.DriftAdded, Executable: j%2 == 0})
 	}
 	return rep
 }

@@ -15,8 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // serve registers m and h in a fresh registry and serves it through promhttp on a real loopback listener, the way
@@ -142,18 +141,18 @@ func TestMetricsHTTPScrape(t *testing.T) {
 func TestMetricsScrapeConsistent(t *testing.T) {
 	m := NewMetrics("node-1")
 	srv := serve(t, m)
-	report := func(n int) scan.Report {
+	withCriticals := func(n int) report.Report {
 		rep := shopReport()
 		rep.Result.Vulnerabilities = nil
 		rep.Result.Packages = nil
 		for i := range n {
 			rep.Result.Vulnerabilities = append(rep.Result.Vulnerabilities,
-				scan.Vulnerability{ID: fmt.Sprint(i), Severity: scan.SeverityCritical})
-			rep.Result.Packages = append(rep.Result.Packages, scan.Package{Ecosystem: scan.EcosystemDebian})
+				report.Vulnerability{ID: fmt.Sprint(i), Severity: report.SeverityCritical})
+			rep.Result.Packages = append(rep.Result.Packages, report.Package{Ecosystem: report.EcosystemDebian})
 		}
 		return rep
 	}
-	m.Update(report(1))
+	m.Update(withCriticals(1))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -163,9 +162,9 @@ func TestMetricsScrapeConsistent(t *testing.T) {
 				return
 			default:
 			}
-			m.Update(report(n))
+			m.Update(withCriticals(n))
 			if n%7 == 0 {
-				other := report(n)
+				other := withCriticals(n)
 				other.Target.ContainerID, other.Target.Pod = "tmp", "tmp-0"
 				m.Update(other)
 				m.Delete("tmp")

@@ -8,51 +8,50 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // shopReport is one container's report with at least one finding of every kind, including values the metrics must
 // fold (an empty and a bogus severity, a control without severity, an unknown control status).
-func shopReport() scan.Report {
-	return scan.Report{
-		Target: scan.Target{
+func shopReport() report.Report {
+	return report.Report{
+		Target: report.Target{
 			Kind: "container", Node: "node-1", ContainerID: "c1", Container: "app", Pod: "web-0", Namespace: "shop",
 			Image: "registry.example/shop/web:1.2", ImageDigest: "sha256:abc", State: "running",
 		},
 		StartedAt: time.Unix(1700000000, 0),
 		Duration:  1500 * time.Millisecond,
-		Result: &scan.Result{
-			OS:         &scan.OS{ID: "debian", VersionID: "12", Source: "etc/os-release"},
-			Distroless: &scan.Distroless{Distroless: true, Flavour: "base"},
-			Packages: []scan.Package{
-				{Name: "libc6", Ecosystem: scan.EcosystemDebian}, {Name: "base-files", Ecosystem: scan.EcosystemDebian},
-				{Name: "tzdata", Ecosystem: scan.EcosystemDebian}, {Name: "stdlib", Ecosystem: scan.EcosystemGo},
-				{Name: "left-pad", Ecosystem: scan.EcosystemNpm}, {Name: "lodash", Ecosystem: scan.EcosystemNpm},
+		Result: &report.Result{
+			OS:         &report.OS{ID: "debian", VersionID: "12", Source: "etc/os-release"},
+			Distroless: &report.Distroless{Distroless: true, Flavour: "base"},
+			Packages: []report.Package{
+				{Name: "libc6", Ecosystem: report.EcosystemDebian}, {Name: "base-files", Ecosystem: report.EcosystemDebian},
+				{Name: "tzdata", Ecosystem: report.EcosystemDebian}, {Name: "stdlib", Ecosystem: report.EcosystemGo},
+				{Name: "left-pad", Ecosystem: report.EcosystemNpm}, {Name: "lodash", Ecosystem: report.EcosystemNpm},
 			},
-			Vulnerabilities: []scan.Vulnerability{
-				{ID: "CVE-1", Severity: scan.SeverityCritical, FixedVersion: "2"},
-				{ID: "CVE-2", Severity: scan.SeverityCritical},
-				{ID: "CVE-3", Severity: scan.SeverityHigh, FixedVersion: "2"},
-				{ID: "CVE-4", Severity: scan.SeverityHigh, FixedVersion: "3"},
+			Vulnerabilities: []report.Vulnerability{
+				{ID: "CVE-1", Severity: report.SeverityCritical, FixedVersion: "2"},
+				{ID: "CVE-2", Severity: report.SeverityCritical},
+				{ID: "CVE-3", Severity: report.SeverityHigh, FixedVersion: "2"},
+				{ID: "CVE-4", Severity: report.SeverityHigh, FixedVersion: "3"},
 				{ID: "CVE-5"},
-				{ID: "CVE-6", Severity: scan.SeverityMedium, FixedVersion: "2",
-					Suppressed: &scan.Suppression{Status: "not_affected"}},
+				{ID: "CVE-6", Severity: report.SeverityMedium, FixedVersion: "2",
+					Suppressed: &report.Suppression{Status: "not_affected"}},
 				{ID: "CVE-7", Severity: "BOGUS"},
 			},
-			Compliance: []scan.ControlResult{
-				{ID: "a", Status: scan.ControlFailed, Severity: scan.SeverityCritical, Impact: 1},
-				{ID: "b", Status: scan.ControlFailed, Impact: 0.7},
-				{ID: "c", Status: scan.ControlPassed, Impact: 0.5},
-				{ID: "d", Status: scan.ControlPassed, Severity: scan.SeverityLow},
-				{ID: "e", Status: scan.ControlSkipped, Severity: scan.SeverityNone, Waiver: &scan.Waiver{}},
-				{ID: "f", Status: "weird", Severity: scan.SeverityHigh},
+			Compliance: []report.ControlResult{
+				{ID: "a", Status: report.ControlFailed, Severity: report.SeverityCritical, Impact: 1},
+				{ID: "b", Status: report.ControlFailed, Impact: 0.7},
+				{ID: "c", Status: report.ControlPassed, Impact: 0.5},
+				{ID: "d", Status: report.ControlPassed, Severity: report.SeverityLow},
+				{ID: "e", Status: report.ControlSkipped, Severity: report.SeverityNone, Waiver: &report.Waiver{}},
+				{ID: "f", Status: "weird", Severity: report.SeverityHigh},
 			},
-			Drift: []scan.DriftEntry{
-				{Path: "/usr/bin/nc", Change: scan.DriftAdded, Executable: true},
-				{Path: "/tmp/x", Change: scan.DriftAdded},
-				{Path: "/bin/ls", Change: scan.DriftChanged, Executable: true},
-				{Path: "/etc/motd", Change: scan.DriftDeleted},
+			Drift: []report.DriftEntry{
+				{Path: "/usr/bin/nc", Change: report.DriftAdded, Executable: true},
+				{Path: "/tmp/x", Change: report.DriftAdded},
+				{Path: "/bin/ls", Change: report.DriftChanged, Executable: true},
+				{Path: "/etc/motd", Change: report.DriftDeleted},
 			},
 		},
 	}
@@ -204,26 +203,26 @@ func TestMetricsRetain(t *testing.T) {
 func TestMetricsCardinality(t *testing.T) {
 	rep := shopReport()
 	r := rep.Result
-	sevs := []scan.Severity{scan.SeverityCritical, scan.SeverityHigh, scan.SeverityMedium, scan.SeverityLow,
-		scan.SeverityNone, scan.SeverityUnknown, "", "x"}
-	statuses := []string{scan.ControlPassed, scan.ControlFailed, scan.ControlSkipped, scan.ControlError, "?"}
-	changes := []string{scan.DriftAdded, scan.DriftChanged, scan.DriftDeleted, "moved"}
+	sevs := []report.Severity{report.SeverityCritical, report.SeverityHigh, report.SeverityMedium, report.SeverityLow,
+		report.SeverityNone, report.SeverityUnknown, "", "x"}
+	statuses := []string{report.ControlPassed, report.ControlFailed, report.ControlSkipped, report.ControlError, "?"}
+	changes := []string{report.DriftAdded, report.DriftChanged, report.DriftDeleted, "moved"}
 	r.Vulnerabilities, r.Compliance, r.Drift, r.Packages = nil, nil, nil, nil
 	for i := range 20000 {
-		v := scan.Vulnerability{ID: fmt.Sprintf("CVE-2024-%05d", i), Severity: sevs[i%len(sevs)],
+		v := report.Vulnerability{ID: fmt.Sprintf("CVE-2024-%05d", i), Severity: sevs[i%len(sevs)],
 			Package: fmt.Sprintf("p%d", i)}
 		if i%2 == 0 {
 			v.FixedVersion = "1"
 		}
 		if i%3 == 0 {
-			v.Suppressed = &scan.Suppression{Status: "fixed"}
+			v.Suppressed = &report.Suppression{Status: "fixed"}
 		}
 		r.Vulnerabilities = append(r.Vulnerabilities, v)
-		r.Compliance = append(r.Compliance, scan.ControlResult{ID: fmt.Sprint(i), Status: statuses[i%len(statuses)],
+		r.Compliance = append(r.Compliance, report.ControlResult{ID: fmt.Sprint(i), Status: statuses[i%len(statuses)],
 			Severity: sevs[i%len(sevs)]})
-		r.Drift = append(r.Drift, scan.DriftEntry{Path: fmt.Sprintf("/f%d", i), Change: changes[i%len(changes)],
+		r.Drift = append(r.Drift, report.DriftEntry{Path: fmt.Sprintf("/f%d", i), Change: changes[i%len(changes)],
 			Executable: (i/len(changes))%2 == 1})
-		r.Packages = append(r.Packages, scan.Package{Name: "p", Ecosystem: fmt.Sprintf("eco%d", i%1000)})
+		r.Packages = append(r.Packages, report.Package{Name: "p", Ecosystem: fmt.Sprintf("eco%d", i%1000)})
 	}
 	m := NewMetrics("node-1")
 	m.Update(rep)
@@ -360,7 +359,7 @@ func TestMetricsHostileLabels(t *testing.T) {
 	rep.Target.Image = strings.Repeat("é", 1000)
 	rep.Target.Pod = "bad\xff\xfe"
 	rep.Result.OS.ID = "\xc3"
-	rep.Result.Packages = append(rep.Result.Packages, scan.Package{Ecosystem: "\x00\xff"})
+	rep.Result.Packages = append(rep.Result.Packages, report.Package{Ecosystem: "\x00\xff"})
 	m := NewMetrics("node\xff")
 	m.Update(rep)
 	for s := range seriesOf(t, m) {
@@ -391,11 +390,11 @@ func TestCleanLabel(t *testing.T) {
 func TestSeverityMapping(t *testing.T) {
 	labels := severityLabels()
 	for _, tc := range []struct {
-		sev  scan.Severity
+		sev  report.Severity
 		want string
 	}{
-		{scan.SeverityCritical, "critical"}, {scan.SeverityHigh, "high"}, {scan.SeverityMedium, "medium"},
-		{scan.SeverityLow, "low"}, {scan.SeverityNone, "none"}, {scan.SeverityUnknown, "unknown"},
+		{report.SeverityCritical, "critical"}, {report.SeverityHigh, "high"}, {report.SeverityMedium, "medium"},
+		{report.SeverityLow, "low"}, {report.SeverityNone, "none"}, {report.SeverityUnknown, "unknown"},
 		{"", "unknown"}, {"critical", "unknown"},
 	} {
 		if got := labels[severityIndex(tc.sev)]; got != tc.want {
@@ -422,16 +421,16 @@ func FuzzMetricsUpdate(f *testing.F) {
 	f.Add("", "", "", "", "", "", "", "", "", "")
 	f.Add("\xff", "a\x00b", "\"", "\\n", "x", "?", "moved", "\xc3", "é", "\n")
 	f.Fuzz(func(t *testing.T, ns, pod, ctr, image, sev, status, change, eco, osID, flavour string) {
-		rep := scan.Report{
-			Target: scan.Target{Kind: "container", ContainerID: pod + ctr, Namespace: ns, Pod: pod, Container: ctr,
+		rep := report.Report{
+			Target: report.Target{Kind: "container", ContainerID: pod + ctr, Namespace: ns, Pod: pod, Container: ctr,
 				Image: image, ImageDigest: image},
-			Result: &scan.Result{
-				OS:              &scan.OS{ID: osID, VersionID: osID},
-				Distroless:      &scan.Distroless{Flavour: flavour},
-				Packages:        []scan.Package{{Ecosystem: eco}, {Ecosystem: eco + "2"}},
-				Vulnerabilities: []scan.Vulnerability{{Severity: scan.Severity(sev)}},
-				Compliance:      []scan.ControlResult{{Status: status, Severity: scan.Severity(sev)}},
-				Drift:           []scan.DriftEntry{{Change: change}},
+			Result: &report.Result{
+				OS:              &report.OS{ID: osID, VersionID: osID},
+				Distroless:      &report.Distroless{Flavour: flavour},
+				Packages:        []report.Package{{Ecosystem: eco}, {Ecosystem: eco + "2"}},
+				Vulnerabilities: []report.Vulnerability{{Severity: report.Severity(sev)}},
+				Compliance:      []report.ControlResult{{Status: status, Severity: report.Severity(sev)}},
+				Drift:           []report.DriftEntry{{Change: change}},
 			},
 		}
 		m := NewMetrics(ns)

@@ -11,6 +11,7 @@ import (
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/node"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -104,7 +105,7 @@ func TestMetricsFromRealScans(t *testing.T) {
 			labels map[string]string
 			want   float64
 		}{
-			{MetricPackages, with(map[string]string{"ecosystem": scan.EcosystemDebian}), float64(len(img.Packages()))},
+			{MetricPackages, with(map[string]string{"ecosystem": report.EcosystemDebian}), float64(len(img.Packages()))},
 			{MetricLastScanSuccess, base, 1},
 			{MetricImageInfo, with(map[string]string{"os": "debian", "distroless": "true"}), 1},
 			// No vulnerability matcher ran: every open-vulnerability series is there, at 0.
@@ -142,7 +143,7 @@ func TestMetricsFromRealScans(t *testing.T) {
 			}
 		}
 	}
-	if got, ok := value(mfs, MetricPackages, map[string]string{"pod": "web-1", "ecosystem": scan.EcosystemDebian}); !ok || got != float64(len(img.Packages())) {
+	if got, ok := value(mfs, MetricPackages, map[string]string{"pod": "web-1", "ecosystem": report.EcosystemDebian}); !ok || got != float64(len(img.Packages())) {
 		t.Errorf("web-1's packages after web-0 went: %v (present %v)", got, ok)
 	}
 }

@@ -16,13 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 func testEvents(prefix string, n int) []Event {
 	var out []Event
 	for i := range n {
-		v := scan.Vulnerability{ID: fmt.Sprintf("CVE-2025-%04d", i), Package: "openssl", Version: "3.0.1", Ecosystem: "Debian", Severity: scan.SeverityHigh}
+		v := report.Vulnerability{ID: fmt.Sprintf("CVE-2025-%04d", i), Package: "openssl", Version: "3.0.1", Ecosystem: "Debian", Severity: report.SeverityHigh}
 		out = append(out, Event{ID: fmt.Sprintf("%s-%04d", prefix, i), Type: EventFindingOpened, Time: t0, Node: "node-1",
 			Namespace: "shop", Pod: "web-1", Container: "app", ContainerID: "c0ffee", Image: "web:1", ImageDigest: "sha256:abcd",
 			Finding: &Finding{ID: "f" + prefix + fmt.Sprint(i), Kind: KindVulnerability, Title: v.ID + " in openssl", Severity: v.Severity, Vulnerability: &v}})

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // SyslogSink sends RFC 5424 messages over UDP (RFC 5426), TCP (RFC 6587 octet counting, or LF framing with
@@ -225,13 +225,13 @@ func (s *SyslogSink) message(e Event) ([]byte, error) {
 // syslogSeverity: critical 2 (crit), high 3 (err), medium 4 (warning), low 5 (notice), else 6 (informational).
 func syslogSeverity(e Event) int {
 	switch eventSeverity(e) {
-	case scan.SeverityCritical:
+	case report.SeverityCritical:
 		return 2
-	case scan.SeverityHigh:
+	case report.SeverityHigh:
 		return 3
-	case scan.SeverityMedium:
+	case report.SeverityMedium:
 		return 4
-	case scan.SeverityLow:
+	case report.SeverityLow:
 		return 5
 	}
 	return 6

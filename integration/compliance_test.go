@@ -16,24 +16,24 @@ import (
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // controlStatuses renders a report's control results as "id status" lines, with the message for failures, for
 // exact comparison.
-func controlStatuses(t testing.TB, r scan.Report) map[string]scan.ControlResult {
+func controlStatuses(t testing.TB, r report.Report) map[string]report.ControlResult {
 	t.Helper()
 	if r.Result == nil {
 		t.Fatalf("no result: %s", r.Error)
 	}
-	out := map[string]scan.ControlResult{}
+	out := map[string]report.ControlResult{}
 	for _, c := range r.Result.Compliance {
 		out[c.Profile+"/"+c.ID] = c
 	}
 	return out
 }
 
-func assertControls(t testing.TB, what string, got map[string]scan.ControlResult, want map[string]string) {
+func assertControls(t testing.TB, what string, got map[string]report.ControlResult, want map[string]string) {
 	t.Helper()
 	for id, w := range want {
 		status, msg, _ := strings.Cut(w, " ")

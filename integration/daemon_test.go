@@ -16,30 +16,31 @@ import (
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/node"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
 // recorder is a node.Publisher that keeps what the daemon published, for assertions.
 type recorder struct {
 	mu       sync.Mutex
-	reports  map[string][]scan.Report
+	reports  map[string][]report.Report
 	removed  map[string]bool
 	outcomes map[string]int
 	changed  chan struct{}
 }
 
 func newRecorder() *recorder {
-	return &recorder{reports: map[string][]scan.Report{}, removed: map[string]bool{}, outcomes: map[string]int{}, changed: make(chan struct{}, 1)}
+	return &recorder{reports: map[string][]report.Report{}, removed: map[string]bool{}, outcomes: map[string]int{}, changed: make(chan struct{}, 1)}
 }
 
-func (r *recorder) Publish(_ context.Context, rep scan.Report) {
+func (r *recorder) Publish(_ context.Context, rep report.Report) {
 	r.mu.Lock()
 	r.reports[rep.Target.ContainerID] = append(r.reports[rep.Target.ContainerID], rep)
 	r.mu.Unlock()
 	r.poke()
 }
 
-func (r *recorder) Remove(_ context.Context, t scan.Target) {
+func (r *recorder) Remove(_ context.Context, t report.Target) {
 	r.mu.Lock()
 	r.removed[t.ContainerID] = true
 	r.mu.Unlock()
@@ -80,10 +81,10 @@ func (r *recorder) waitFor(t *testing.T, what string, timeout time.Duration, con
 	}
 }
 
-func (r *recorder) lastReport(id string) (scan.Report, int) {
+func (r *recorder) lastReport(id string) (report.Report, int) {
 	reps := r.reports[id]
 	if len(reps) == 0 {
-		return scan.Report{}, 0
+		return report.Report{}, 0
 	}
 	return reps[len(reps)-1], len(reps)
 }
@@ -277,10 +278,10 @@ func TestDaemonFollowsContainers(t *testing.T) {
 }
 
 // langPackages lists a result's non-OS packages as "Ecosystem name version".
-func langPackages(res *scan.Result) []string {
+func langPackages(res *report.Result) []string {
 	var out []string
 	for _, p := range res.Packages {
-		if p.Ecosystem != scan.EcosystemDebian {
+		if p.Ecosystem != report.EcosystemDebian {
 			out = append(out, p.Ecosystem+" "+p.Name+" "+p.Version)
 		}
 	}

@@ -9,12 +9,13 @@ import (
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
 // scanImage writes img as an OCI layout, extracts it the way `rootscan scan --oci` does and runs the OS, dpkg and
 // distroless analyzers on it, in the order the CLI runs them.
-func scanImage(t *testing.T, ctx context.Context, img *ociimage.Image) *scan.Result {
+func scanImage(t *testing.T, ctx context.Context, img *ociimage.Image) *report.Result {
 	t.Helper()
 	layout := t.TempDir()
 	if _, err := img.WriteLayout(layout); err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // driftLibs are the libraries DebianShell leaves out that its coreutils and bash need to run (DebianShell is built
@@ -118,7 +118,7 @@ func imageDirEntries(img *ociimage.Image, dir string) map[string]string {
 	return out
 }
 
-func driftLine(e scan.DriftEntry) string {
+func driftLine(e report.DriftEntry) string {
 	return fmt.Sprintf("%s %s %s %o size=%d exec=%v sha=%s", e.Change, e.Path, e.Type, e.Mode, e.Size, e.Executable, e.SHA256)
 }
 
@@ -164,21 +164,21 @@ echo mine > /usr/share/common-licenses/MINE`)
 	issue := imageFile(t, img, "etc/issue")
 	ls := sha256.Sum256(imageFile(t, img, "bin/ls"))
 	want := []string{
-		driftLine(scan.DriftEntry{Path: "etc/debian_version", Change: scan.DriftDeleted, Type: "file"}),
-		driftLine(scan.DriftEntry{Path: "etc/issue", Change: scan.DriftChanged, Type: "file", Mode: 0o644, Size: int64(len(issue) + len("modified\n"))}),
-		driftLine(scan.DriftEntry{Path: "root/notes.txt", Change: scan.DriftAdded, Type: "file", Mode: 0o644, Size: 6}),
-		driftLine(scan.DriftEntry{Path: "usr/local", Change: scan.DriftAdded, Type: "dir", Mode: 0o755}),
-		driftLine(scan.DriftEntry{Path: "usr/local/bin", Change: scan.DriftAdded, Type: "dir", Mode: 0o755}),
-		driftLine(scan.DriftEntry{Path: "usr/local/bin/tool", Change: scan.DriftAdded, Type: "file", Mode: 0o755, Size: int64(len(imageFile(t, img, "bin/ls"))), Executable: true, SHA256: hex.EncodeToString(ls[:])}),
-		driftLine(scan.DriftEntry{Path: "usr/share/common-licenses", Change: scan.DriftChanged, Type: "dir", Mode: 0o755}),
-		driftLine(scan.DriftEntry{Path: "usr/share/common-licenses/MINE", Change: scan.DriftAdded, Type: "file", Mode: 0o644, Size: 5}),
+		driftLine(report.DriftEntry{Path: "etc/debian_version", Change: report.DriftDeleted, Type: "file"}),
+		driftLine(report.DriftEntry{Path: "etc/issue", Change: report.DriftChanged, Type: "file", Mode: 0o644, Size: int64(len(issue) + len("modified\n"))}),
+		driftLine(report.DriftEntry{Path: "root/notes.txt", Change: report.DriftAdded, Type: "file", Mode: 0o644, Size: 6}),
+		driftLine(report.DriftEntry{Path: "usr/local", Change: report.DriftAdded, Type: "dir", Mode: 0o755}),
+		driftLine(report.DriftEntry{Path: "usr/local/bin", Change: report.DriftAdded, Type: "dir", Mode: 0o755}),
+		driftLine(report.DriftEntry{Path: "usr/local/bin/tool", Change: report.DriftAdded, Type: "file", Mode: 0o755, Size: int64(len(imageFile(t, img, "bin/ls"))), Executable: true, SHA256: hex.EncodeToString(ls[:])}),
+		driftLine(report.DriftEntry{Path: "usr/share/common-licenses", Change: report.DriftChanged, Type: "dir", Mode: 0o755}),
+		driftLine(report.DriftEntry{Path: "usr/share/common-licenses/MINE", Change: report.DriftAdded, Type: "file", Mode: 0o644, Size: 5}),
 	}
 	licenses := imageDirEntries(img, "usr/share/common-licenses")
 	if len(licenses) < 10 {
 		t.Fatalf("fixture: usr/share/common-licenses holds only %v", licenses)
 	}
 	for name, typ := range licenses {
-		want = append(want, driftLine(scan.DriftEntry{Path: "usr/share/common-licenses/" + name, Change: scan.DriftDeleted, Type: typ}))
+		want = append(want, driftLine(report.DriftEntry{Path: "usr/share/common-licenses/" + name, Change: report.DriftDeleted, Type: typ}))
 	}
 	slices.Sort(want)
 
@@ -215,8 +215,8 @@ echo mine > /usr/share/common-licenses/MINE`)
 		t.Fatalf("copy-up after the scan: /etc/host.conf reads %q", out)
 	}
 	want = append(want,
-		driftLine(scan.DriftEntry{Path: "etc/host.conf", Change: scan.DriftChanged, Type: "file", Mode: 0o644, Size: int64(len(imageFile(t, img, "etc/host.conf")) + len("again\n"))}),
-		driftLine(scan.DriftEntry{Path: "etc/issue.net", Change: scan.DriftChanged, Type: "file", Mode: 0o644, Size: int64(len(imageFile(t, img, "etc/issue.net")) + len("more\n"))}),
+		driftLine(report.DriftEntry{Path: "etc/host.conf", Change: report.DriftChanged, Type: "file", Mode: 0o644, Size: int64(len(imageFile(t, img, "etc/host.conf")) + len("again\n"))}),
+		driftLine(report.DriftEntry{Path: "etc/issue.net", Change: report.DriftChanged, Type: "file", Mode: 0o644, Size: int64(len(imageFile(t, img, "etc/issue.net")) + len("more\n"))}),
 	)
 	slices.Sort(want)
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/sbom/sbomtest"
-	"github.com/rootscan/rootscan/scan"
 )
 
 // ecoDebs are real Debian 12 packages: ripgrep (a Rust program, given cargo-auditable data below), ruby-rack (an
@@ -122,10 +122,10 @@ func TestMoreLanguageEcosystems(t *testing.T) {
 		t.Fatalf("reports: %+v\nstderr: %s", doc.Reports, res.stderr)
 	}
 	result := doc.Reports[0].Result
-	var got []scan.Package
+	var got []report.Package
 	for _, p := range result.Packages {
 		switch p.Ecosystem {
-		case scan.EcosystemCratesIO, scan.EcosystemRubyGems, scan.EcosystemNuGet, scan.EcosystemPackagist, scan.EcosystemNpm:
+		case report.EcosystemCratesIO, report.EcosystemRubyGems, report.EcosystemNuGet, report.EcosystemPackagist, report.EcosystemNpm:
 			got = append(got, p)
 			if p.PURL == "" {
 				t.Errorf("no purl: %+v", p)

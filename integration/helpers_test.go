@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	digest "github.com/opencontainers/go-digest"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -23,11 +22,13 @@ import (
 	"testing"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
+
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -54,9 +55,9 @@ func TestMain(m *testing.M) {
 
 // scanOutput mirrors the JSON document of `rootscan scan -o json`.
 type scanOutput struct {
-	Node    string        `json:"node"`
-	Runtime string        `json:"runtime"`
-	Reports []scan.Report `json:"reports"`
+	Node    string          `json:"node"`
+	Runtime string          `json:"runtime"`
+	Reports []report.Report `json:"reports"`
 }
 
 type runResult struct {
@@ -111,7 +112,7 @@ func decode(t testing.TB, res runResult) scanOutput {
 	return doc
 }
 
-func reportFor(t testing.TB, doc scanOutput, containerID string) scan.Report {
+func reportFor(t testing.TB, doc scanOutput, containerID string) report.Report {
 	t.Helper()
 	for _, r := range doc.Reports {
 		if r.Target.ContainerID == containerID {
@@ -119,7 +120,7 @@ func reportFor(t testing.TB, doc scanOutput, containerID string) scan.Report {
 		}
 	}
 	t.Fatalf("no report for container %s among %d reports", containerID, len(doc.Reports))
-	return scan.Report{}
+	return report.Report{}
 }
 
 // assertNoMountsUnder fails if any mount is left at or below dir.
@@ -220,13 +221,13 @@ func wantPackages(img *ociimage.Image) []string {
 }
 
 // gotPackages lists the Debian packages of a result in wantPackages' form.
-func gotPackages(res *scan.Result) []string {
+func gotPackages(res *report.Result) []string {
 	if res == nil {
 		return nil
 	}
 	var out []string
 	for _, p := range res.Packages {
-		if p.Ecosystem == scan.EcosystemDebian {
+		if p.Ecosystem == report.EcosystemDebian {
 			out = append(out, fmt.Sprintf("%s %s %s %s %s", p.Name, p.Version, p.Arch, p.Source, p.SourceVersion))
 		}
 	}
@@ -235,13 +236,13 @@ func gotPackages(res *scan.Result) []string {
 }
 
 // goPackages lists the Go modules of a result as "name version location".
-func goPackages(res *scan.Result) []string {
+func goPackages(res *report.Result) []string {
 	if res == nil {
 		return nil
 	}
 	var out []string
 	for _, p := range res.Packages {
-		if p.Ecosystem == scan.EcosystemGo {
+		if p.Ecosystem == report.EcosystemGo {
 			out = append(out, fmt.Sprintf("%s %s %s", p.Name, p.Version, strings.Join(p.Locations, ",")))
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -55,9 +56,9 @@ func TestDebIntegrityDistroless(t *testing.T) {
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %+v", res.Errors)
 	}
-	want := []scan.IntegrityFinding{
-		{Package: "libc6", Ecosystem: scan.EcosystemDebian, Path: changed, Algorithm: "md5", Expected: sums[changed], Found: hex.EncodeToString(newSum[:])},
-		{Package: "libc6", Ecosystem: scan.EcosystemDebian, Path: deleted, Algorithm: "md5", Expected: sums[deleted]},
+	want := []report.IntegrityFinding{
+		{Package: "libc6", Ecosystem: report.EcosystemDebian, Path: changed, Algorithm: "md5", Expected: sums[changed], Found: hex.EncodeToString(newSum[:])},
+		{Package: "libc6", Ecosystem: report.EcosystemDebian, Path: deleted, Algorithm: "md5", Expected: sums[deleted]},
 	}
 	if changed > deleted {
 		want[0], want[1] = want[1], want[0]

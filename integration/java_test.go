@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -82,9 +83,9 @@ func TestJavaArchivesInRealRoot(t *testing.T) {
 		if len(doc.Reports) != 1 || doc.Reports[0].Result == nil {
 			t.Fatalf("reports: %+v", doc.Reports)
 		}
-		var maven []scan.Package
+		var maven []report.Package
 		for _, p := range doc.Reports[0].Result.Packages {
-			if p.Ecosystem == scan.EcosystemMaven {
+			if p.Ecosystem == report.EcosystemMaven {
 				maven = append(maven, p)
 			}
 		}
@@ -180,16 +181,16 @@ func TestJavaWithoutPomPropertiesInRealRoot(t *testing.T) {
 		"javax.servlet:javax.servlet-api 4.0.1  " + sj + "servlet-api.jar",
 	}
 	slices.Sort(want)
-	check := func(t *testing.T, ps []scan.Package) {
+	check := func(t *testing.T, ps []report.Package) {
 		t.Helper()
 		var got []string
 		for _, p := range ps {
-			if p.Ecosystem != scan.EcosystemMaven {
+			if p.Ecosystem != report.EcosystemMaven {
 				continue
 			}
 			got = append(got, p.Name+" "+p.Version+" "+string(p.Evidence)+" "+strings.Join(p.Locations, ","))
 			wantPURL := ""
-			if p.Evidence == scan.EvidenceInstalled {
+			if p.Evidence == report.EvidenceInstalled {
 				wantPURL = "pkg:maven/" + strings.Replace(p.Name, ":", "/", 1) + "@" + p.Version
 			}
 			if p.PURL != wantPURL {

@@ -15,6 +15,7 @@ import (
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -77,9 +78,9 @@ func TestLanguagePackagesInRealRoot(t *testing.T) {
 		if len(doc.Reports) != 1 || doc.Reports[0].Result == nil {
 			t.Fatalf("reports: %+v", doc.Reports)
 		}
-		var lang []scan.Package
+		var lang []report.Package
 		for _, p := range doc.Reports[0].Result.Packages {
-			if p.Ecosystem == scan.EcosystemGo || p.Ecosystem == scan.EcosystemPyPI {
+			if p.Ecosystem == report.EcosystemGo || p.Ecosystem == report.EcosystemPyPI {
 				lang = append(lang, p)
 			}
 		}
@@ -97,7 +98,7 @@ func langSkip(t *testing.T, why string) {
 	t.Skip(why)
 }
 
-func langLines(ps []scan.Package) []string {
+func langLines(ps []report.Package) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.Ecosystem+" "+p.Name+" "+p.Version+" "+strings.Join(p.Locations, ","))
@@ -121,7 +122,7 @@ func langUnpackDebs(t *testing.T, ctx context.Context, root string, names []stri
 }
 
 // langScan runs the analyzers over root through a confined Root, as `rootscan scan --dir` does.
-func langScan(t *testing.T, ctx context.Context, root string, analyzers ...scan.Analyzer) *scan.Result {
+func langScan(t *testing.T, ctx context.Context, root string, analyzers ...scan.Analyzer) *report.Result {
 	t.Helper()
 	r, err := fsaccess.OpenDir(root, fsaccess.Options{})
 	if err != nil {

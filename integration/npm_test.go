@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -47,7 +48,7 @@ func TestNpmPackagesInRealRoot(t *testing.T) {
 	}
 	got := map[string]string{} // location -> "name version"
 	for _, p := range res.Packages {
-		if p.Ecosystem != scan.EcosystemNpm || p.FoundBy != "npm" || p.PURL != npmPURL(p.Name, p.Version) {
+		if p.Ecosystem != report.EcosystemNpm || p.FoundBy != "npm" || p.PURL != npmPURL(p.Name, p.Version) {
 			t.Errorf("%+v", p)
 		}
 		for _, l := range p.Locations {
@@ -155,7 +156,7 @@ func TestNpmPackagesInRealRoot(t *testing.T) {
 		}
 		n := 0
 		for _, p := range doc.Reports[0].Result.Packages {
-			if p.Ecosystem == scan.EcosystemNpm {
+			if p.Ecosystem == report.EcosystemNpm {
 				n += len(p.Locations)
 			}
 		}

@@ -18,8 +18,8 @@ import (
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/sbom/sbomtest"
-	"github.com/rootscan/rootscan/scan"
 	"github.com/rootscan/rootscan/vuln/version"
 )
 
@@ -38,7 +38,7 @@ func vulnImportDB(t *testing.T) string {
 }
 
 // vulnLines renders findings as "ID package version severity fixed=... [suppressed]", sorted.
-func vulnLines(vs []scan.Vulnerability) []string {
+func vulnLines(vs []report.Vulnerability) []string {
 	var out []string
 	for _, v := range vs {
 		s := fmt.Sprintf("%s %s %s %s fixed=%s", v.ID, v.Package, v.Version, v.Severity, v.FixedVersion)

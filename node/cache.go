@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // ImageCache holds each image's analysis, keyed by the chain ID of its top layer, so an image is read once per node
@@ -26,16 +26,16 @@ type ImageCache struct {
 	key string
 
 	mu   sync.Mutex
-	mem  map[string]*scan.Result
+	mem  map[string]*report.Result
 	used map[string]time.Time
 }
 
 // cacheEntry is the on-disk form of one cached image analysis.
 type cacheEntry struct {
-	Key     string       `json:"key"`
-	ChainID string       `json:"chainId"`
-	SavedAt time.Time    `json:"savedAt"`
-	Result  *scan.Result `json:"result"`
+	Key     string         `json:"key"`
+	ChainID string         `json:"chainId"`
+	SavedAt time.Time      `json:"savedAt"`
+	Result  *report.Result `json:"result"`
 }
 
 // NewImageCache opens (creating) the cache directory; dir "" keeps the cache in memory only.
@@ -45,11 +45,11 @@ func NewImageCache(dir, key string) (*ImageCache, error) {
 			return nil, fmt.Errorf("create image cache %s: %w", dir, err)
 		}
 	}
-	return &ImageCache{dir: dir, key: key, mem: map[string]*scan.Result{}, used: map[string]time.Time{}}, nil
+	return &ImageCache{dir: dir, key: key, mem: map[string]*report.Result{}, used: map[string]time.Time{}}, nil
 }
 
 // Get returns the cached analysis for chainID, loading it from disk on first use.
-func (c *ImageCache) Get(chainID string) (*scan.Result, bool) {
+func (c *ImageCache) Get(chainID string) (*report.Result, bool) {
 	now := time.Now()
 	c.mu.Lock()
 	r, ok := c.mem[chainID]
@@ -80,7 +80,7 @@ func (c *ImageCache) Get(chainID string) (*scan.Result, bool) {
 
 // Put stores an image's analysis. Images whose scan had errors are kept in memory only, so a transient failure is
 // retried after a restart instead of being remembered for good.
-func (c *ImageCache) Put(chainID string, r *scan.Result) error {
+func (c *ImageCache) Put(chainID string, r *report.Result) error {
 	c.mu.Lock()
 	c.mem[chainID] = r
 	c.used[chainID] = time.Now()
@@ -154,7 +154,7 @@ func fileName(chainID string) string {
 
 // hasWalkErrors is true when the analysis may be incomplete for reasons other than the image's own files: the walk
 // or an analyzer as a whole failed (a cancelled context, an unmounted root).
-func hasWalkErrors(r *scan.Result) bool {
+func hasWalkErrors(r *report.Result) bool {
 	for _, e := range r.Errors {
 		if e.Path == "" {
 			return true

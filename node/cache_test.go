@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 func TestImageCachePersistsByKey(t *testing.T) {
@@ -16,7 +16,7 @@ func TestImageCachePersistsByKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	chain := "overlayfs/sha256:abc"
-	res := &scan.Result{Packages: []scan.Package{{Name: "libc6", Version: "2.36", Ecosystem: scan.EcosystemDebian}}}
+	res := &report.Result{Packages: []report.Package{{Name: "libc6", Version: "2.36", Ecosystem: report.EcosystemDebian}}}
 	if err := c.Put(chain, res); err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +46,9 @@ func TestImageCachePersistsByKey(t *testing.T) {
 func TestImageCacheSkipsIncompleteAndPrunes(t *testing.T) {
 	dir := t.TempDir()
 	c, _ := NewImageCache(dir, "k")
-	c.Put("a", &scan.Result{Errors: []scan.FileError{{Analyzer: "walk", Err: "context canceled"}}})
-	c.Put("b", &scan.Result{})
-	c.Put("c", &scan.Result{})
+	c.Put("a", &report.Result{Errors: []report.FileError{{Analyzer: "walk", Err: "context canceled"}}})
+	c.Put("b", &report.Result{})
+	c.Put("c", &report.Result{})
 	if _, ok := reopen(dir).Get("a"); ok {
 		t.Error("a result whose walk failed was persisted")
 	}

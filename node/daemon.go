@@ -11,14 +11,15 @@ import (
 
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
 // Publisher receives the node's current state: a report each time a container's findings may have changed, and
 // the removal of containers that are gone. The Prometheus collector and the SIEM event tracker are publishers.
 type Publisher interface {
-	Publish(ctx context.Context, rep scan.Report)
-	Remove(ctx context.Context, t scan.Target)
+	Publish(ctx context.Context, rep report.Report)
+	Remove(ctx context.Context, t report.Target)
 }
 
 // ContainerLookup finds one container by ID; cri.Client is the real one. It returns an error wrapping
@@ -37,17 +38,17 @@ type EventSource interface {
 // Enricher adds findings that need only the inventory (vulnerability matching). It runs on every publish, so a
 // new vulnerability database applies to every container without re-reading any filesystem.
 type Enricher interface {
-	Enrich(ctx context.Context, rep *scan.Report) error
+	Enrich(ctx context.Context, rep *report.Report) error
 }
 
 // RootCheck adds findings that need the container's merged root (compliance profiles). It runs only when the
 // container is (re)analyzed, while the root is mounted.
 type RootCheck interface {
-	Check(ctx context.Context, root scan.FS, rep *scan.Report) error
+	Check(ctx context.Context, root scan.FS, rep *report.Report) error
 }
 
 // DriftFunc computes what a container changed on top of its image, from its upper dir and its image view.
-type DriftFunc func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, []scan.FileError, error)
+type DriftFunc func(ctx context.Context, upper, image scan.FS) ([]report.DriftEntry, []report.FileError, error)
 
 // Daemon keeps the findings of every container on the node current. It reacts to containerd events, re-lists all
 // containers every Resync as a safety net, analyzes each image once (cached by chain ID), and for each container
@@ -100,10 +101,10 @@ type Daemon struct {
 
 // tracked is what the daemon remembers of one container between checks.
 type tracked struct {
-	target scan.Target
+	target report.Target
 	chain  string
 	upper  string // upperState digest; "" forces a full check
-	report scan.Report
+	report report.Report
 	gen    uint64 // Daemon.gen when the check that made this started
 }
 
@@ -358,7 +359,7 @@ func (d *Daemon) pruneCache() {
 // database or VEX documents changed, no filesystem needs reading.
 func (d *Daemon) Republish(ctx context.Context) {
 	d.mu.Lock()
-	var reps []scan.Report
+	var reps []report.Report
 	for _, t := range d.tracked {
 		if t.report.Result != nil {
 			reps = append(reps, t.report)
@@ -434,7 +435,7 @@ func (d *Daemon) last(id string) *tracked {
 	return nil
 }
 
-func (d *Daemon) store(rep scan.Report, t *tracked) {
+func (d *Daemon) store(rep report.Report, t *tracked) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if t == nil {
@@ -449,11 +450,11 @@ func (d *Daemon) store(rep scan.Report, t *tracked) {
 }
 
 // checkContainer returns "unchanged" (nothing to publish), "analyzed" or "failed" with the report to publish.
-func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, scan.Report) {
+func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, report.Report) {
 	log := d.logger().With("container", c.ID, "name", c.DisplayName())
 	gen := d.gen.Load()
 	prev := d.last(c.ID)
-	rep := scan.Report{Target: containerTarget(d.Node, c), StartedAt: time.Now()}
+	rep := report.Report{Target: containerTarget(d.Node, c), StartedAt: time.Now()}
 	if prev != nil && prev.target.ImageDigest != "" && rep.Target.ImageDigest == "" {
 		rep.Target.ImageDigest = prev.target.ImageDigest
 	}
@@ -469,7 +470,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 			rep.Target.Config = ImageConfigOf(*cfg)
 		}
 	}
-	fail := func(err error) (string, scan.Report) {
+	fail := func(err error) (string, report.Report) {
 		rep.Error = err.Error()
 		rep.Duration = time.Since(rep.StartedAt)
 		log.Warn("container not scanned", "err", err)
@@ -549,7 +550,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, s
 
 // fullCheck is the path for snapshots the daemon cannot split into image and upper views: the whole container is
 // analyzed on every check, with no caching.
-func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep scan.Report, fail func(error) (string, scan.Report)) (string, scan.Report) {
+func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep report.Report, fail func(error) (string, report.Report)) (string, report.Report) {
 	root, err := views.get(ctx, fsaccess.ViewContainer)
 	if err != nil {
 		return fail(fmt.Errorf("open root filesystem: %w", err))
@@ -566,7 +567,7 @@ func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep scan.Repo
 // imageResult returns the image's analysis, from the cache or by reading the check's image view (which stays
 // mounted for the check's later steps). Containers of the same image that start together wait for one scan instead
 // of each reading the image.
-func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain string) (*scan.Result, error) {
+func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain string) (*report.Result, error) {
 	if r, ok := d.Cache.Get(chain); ok {
 		d.cacheHit.Add(1)
 		d.observeCache(true)
@@ -615,44 +616,44 @@ func (d *Daemon) observeCache(hit bool) {
 }
 
 // runChecks runs the root checks on rep.Result, with the container's merged root mounted.
-func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *scan.Report, log *slog.Logger) {
+func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *report.Report, log *slog.Logger) {
 	for _, ch := range d.Checks {
 		if err := ch.Check(ctx, root, rep); err != nil {
 			log.Warn("root check failed", "err", err)
-			rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "check", Err: err.Error()})
+			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "check", Err: err.Error()})
 		}
 	}
 }
 
 // drift compares the upper dir with the check's image view (already mounted if the image was analyzed in this
 // check).
-func (d *Daemon) drift(ctx context.Context, views *checkViews, upper scan.FS, res *scan.Result) {
+func (d *Daemon) drift(ctx context.Context, views *checkViews, upper scan.FS, res *report.Result) {
 	image, err := views.get(ctx, fsaccess.ViewImage)
 	if err != nil {
-		res.Errors = append(res.Errors, scan.FileError{Analyzer: "drift", Err: fmt.Sprintf("open image layers: %v", err)})
+		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: fmt.Sprintf("open image layers: %v", err)})
 		return
 	}
 	entries, ferrs, err := d.Drift(ctx, upper, image)
 	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {
-		res.Errors = append(res.Errors, scan.FileError{Analyzer: "drift", Err: err.Error()})
+		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: err.Error()})
 	}
 	res.Drift = entries
 }
 
-func (d *Daemon) enrich(ctx context.Context, rep *scan.Report) {
+func (d *Daemon) enrich(ctx context.Context, rep *report.Report) {
 	for _, e := range d.Enrichers {
 		if err := e.Enrich(ctx, rep); err != nil {
-			rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "enrich", Err: err.Error()})
+			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "enrich", Err: err.Error()})
 		}
 	}
 }
 
 // cloneResult copies the parts of a cached image result that a container's report may change, so the cache stays
 // untouched; the package list is shared read-only.
-func cloneResult(r *scan.Result) *scan.Result {
+func cloneResult(r *report.Result) *report.Result {
 	cp := *r
-	cp.Errors = append([]scan.FileError(nil), r.Errors...)
+	cp.Errors = append([]report.FileError(nil), r.Errors...)
 	cp.Vulnerabilities = nil
 	cp.Compliance = nil
 	cp.Drift = nil

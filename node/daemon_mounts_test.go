@@ -16,6 +16,7 @@ import (
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 	"golang.org/x/sys/unix"
 )
@@ -104,7 +105,7 @@ func maps(m map[fsaccess.View]int) map[fsaccess.View]int {
 // passwdCheck is a root check that reads a real file from the root it is given, as compliance profiles do.
 type passwdCheck struct{ got []string }
 
-func (p *passwdCheck) Check(_ context.Context, root scan.FS, _ *scan.Report) error {
+func (p *passwdCheck) Check(_ context.Context, root scan.FS, _ *report.Report) error {
 	b, err := scan.ReadFile(root, "etc/passwd", 1<<20)
 	if err != nil {
 		return fmt.Errorf("read etc/passwd: %w", err)
@@ -115,8 +116,8 @@ func (p *passwdCheck) Check(_ context.Context, root scan.FS, _ *scan.Report) err
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(context.Context, scan.Report) {}
-func (nopPublisher) Remove(context.Context, scan.Target)  {}
+func (nopPublisher) Publish(context.Context, report.Report) {}
+func (nopPublisher) Remove(context.Context, report.Target)  {}
 
 type mountRig struct {
 	bed     *testbed.Containerd
@@ -229,7 +230,7 @@ func (r *mountRig) daemon(t *testing.T, check RootCheck) *Daemon {
 		Views:      r.count,
 		Roots:      r.count,
 		Analyzers:  scan.DefaultAnalyzers(),
-		Drift: func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, []scan.FileError, error) {
+		Drift: func(ctx context.Context, upper, image scan.FS) ([]report.DriftEntry, []report.FileError, error) {
 			return scan.Drift(ctx, upper, image, scan.DriftOptions{})
 		},
 		Cache:     cache,
@@ -379,7 +380,7 @@ func TestDaemonCheckMountsEachViewOnce(t *testing.T) {
 	}
 }
 
-func driftSummary(ds []scan.DriftEntry) []string {
+func driftSummary(ds []report.DriftEntry) []string {
 	var out []string
 	for _, d := range ds {
 		out = append(out, d.Change+" "+d.Path)
@@ -387,7 +388,7 @@ func driftSummary(ds []scan.DriftEntry) []string {
 	return out
 }
 
-func pkgNames(r *scan.Result) []string {
+func pkgNames(r *report.Result) []string {
 	if r == nil {
 		return nil
 	}

@@ -7,13 +7,14 @@ import (
 
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
 // DriftSource computes what a container changed on top of its image. ContainerRoots is the real one; the Scanner
 // asks it only when drift was requested, since it costs one more mount per container.
 type DriftSource interface {
-	ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) ([]scan.DriftEntry, []scan.FileError, error)
+	ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) ([]report.DriftEntry, []report.FileError, error)
 }
 
 // ContainerDrift opens c's upper dir in place and mounts its image's layers, read-only (fsaccess.ViewUpper and
@@ -21,7 +22,7 @@ type DriftSource interface {
 // them with scan.Drift and releases both whatever happens. It works for created, running and exited containers alike:
 // the snapshot outlives the task. Snapshotters whose layers cannot be told apart (native, devmapper) give
 // fsaccess.ErrUnsupportedMount: drift needs overlayfs.
-func (r *ContainerRoots) ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) (_ []scan.DriftEntry, _ []scan.FileError, retErr error) {
+func (r *ContainerRoots) ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) (_ []report.DriftEntry, _ []report.FileError, retErr error) {
 	mounts, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -59,7 +60,7 @@ type Scanner struct {
 // ScanNode scans every container matching f. The error is only for failing to list: each container's own failure
 // (its snapshot removed mid-scan, an unsupported snapshotter) is in its report, and the others still complete.
 // Reports come back in the order the runtime listed the containers.
-func (s *Scanner) ScanNode(ctx context.Context, f cri.Filter) ([]scan.Report, error) {
+func (s *Scanner) ScanNode(ctx context.Context, f cri.Filter) ([]report.Report, error) {
 	cs, err := s.Containers.List(ctx, f)
 	if err != nil {
 		return nil, err
@@ -68,12 +69,12 @@ func (s *Scanner) ScanNode(ctx context.Context, f cri.Filter) ([]scan.Report, er
 }
 
 // ScanContainers scans the given containers with bounded concurrency.
-func (s *Scanner) ScanContainers(ctx context.Context, cs []cri.Container) []scan.Report {
+func (s *Scanner) ScanContainers(ctx context.Context, cs []cri.Container) []report.Report {
 	n := s.Concurrency
 	if n <= 0 {
 		n = 2
 	}
-	reports := make([]scan.Report, len(cs))
+	reports := make([]report.Report, len(cs))
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -87,7 +88,7 @@ func (s *Scanner) ScanContainers(ctx context.Context, cs []cri.Container) []scan
 				defer func() { <-sem }()
 				reports[i] = s.ScanContainer(ctx, cs[i])
 			case <-ctx.Done():
-				reports[i] = scan.Report{Target: s.target(cs[i]), StartedAt: time.Now(), Error: fmt.Sprintf("not scanned: %v", ctx.Err())}
+				reports[i] = report.Report{Target: s.target(cs[i]), StartedAt: time.Now(), Error: fmt.Sprintf("not scanned: %v", ctx.Err())}
 			}
 			if s.Progress != nil {
 				mu.Lock()
@@ -102,9 +103,9 @@ func (s *Scanner) ScanContainers(ctx context.Context, cs []cri.Container) []scan
 }
 
 // ScanContainer mounts one container read-only, analyzes it and unmounts it again, whatever happens in between.
-func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) scan.Report {
+func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Report {
 	log := s.logger().With("container", c.ID, "name", c.DisplayName())
-	rep := scan.Report{Target: s.target(c), StartedAt: time.Now()}
+	rep := report.Report{Target: s.target(c), StartedAt: time.Now()}
 	if rep.Target.ImageDigest == "" && s.Digests != nil {
 		if d, err := s.Digests.ImageDigest(ctx, c.ID); err != nil {
 			log.Debug("image digest unknown", "err", err)
@@ -139,7 +140,7 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) scan.Repor
 	if err := root.Close(); err != nil {
 		// The result stands; the leftover mount is the operator's problem to know about.
 		log.Error("release root filesystem", "err", err)
-		rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "fsaccess", Err: fmt.Sprintf("release root filesystem: %v", err)})
+		rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "fsaccess", Err: fmt.Sprintf("release root filesystem: %v", err)})
 	}
 	if s.Drift != nil {
 		s.addDrift(ctx, c, rep.Result, log)
@@ -151,21 +152,21 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) scan.Repor
 
 // addDrift fills res.Drift; its failure (a snapshotter without an upper dir) is one error of the result, never the
 // loss of the rest of the report.
-func (s *Scanner) addDrift(ctx context.Context, c cri.Container, res *scan.Result, log *slog.Logger) {
+func (s *Scanner) addDrift(ctx context.Context, c cri.Container, res *report.Result, log *slog.Logger) {
 	entries, ferrs, err := s.Drift.ContainerDrift(ctx, c, s.DriftOptions)
 	res.Drift = entries
 	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {
 		log.Warn("drift not computed", "err", err)
-		res.Errors = append(res.Errors, scan.FileError{Analyzer: "drift", Err: err.Error()})
+		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: err.Error()})
 	}
 }
 
-func (s *Scanner) target(c cri.Container) scan.Target { return containerTarget(s.Node, c) }
+func (s *Scanner) target(c cri.Container) report.Target { return containerTarget(s.Node, c) }
 
 // containerTarget is how a container is named in reports, metrics and events.
-func containerTarget(node string, c cri.Container) scan.Target {
-	return scan.Target{
+func containerTarget(node string, c cri.Container) report.Target {
+	return report.Target{
 		Kind:        "container",
 		Node:        node,
 		ContainerID: c.ID,

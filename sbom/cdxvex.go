@@ -8,8 +8,7 @@ import (
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // CycloneDXVEX writes the vulnerabilities of the reports as a CycloneDX 1.6 document: each target is a component
@@ -17,7 +16,7 @@ import (
 // vector, aliases as references, the fix as recommendation) whose analysis carries the VEX state: not_affected or
 // resolved for VEX-suppressed findings, exploitable-unknown (no analysis) for open ones. Tools such as
 // Dependency-Track import it as a VEX/VDR.
-func CycloneDXVEX(w io.Writer, reps []scan.Report, opts Options) error {
+func CycloneDXVEX(w io.Writer, reps []report.Report, opts Options) error {
 	bom := cdx.NewBOM()
 	bom.SerialNumber = "urn:uuid:" + opts.uuid()
 	bom.Metadata = &cdx.Metadata{
@@ -70,7 +69,7 @@ func CycloneDXVEX(w io.Writer, reps []scan.Report, opts Options) error {
 	return nil
 }
 
-func cdxVuln(v scan.Vulnerability, ref string, i int) cdx.Vulnerability {
+func cdxVuln(v report.Vulnerability, ref string, i int) cdx.Vulnerability {
 	cv := cdx.Vulnerability{
 		BOMRef:      fmt.Sprintf("vuln:%d", i),
 		ID:          v.ID,
@@ -112,17 +111,17 @@ func cdxVuln(v scan.Vulnerability, ref string, i int) cdx.Vulnerability {
 	return cv
 }
 
-func cdxSeverity(s scan.Severity) cdx.Severity {
+func cdxSeverity(s report.Severity) cdx.Severity {
 	switch s {
-	case scan.SeverityCritical:
+	case report.SeverityCritical:
 		return cdx.SeverityCritical
-	case scan.SeverityHigh:
+	case report.SeverityHigh:
 		return cdx.SeverityHigh
-	case scan.SeverityMedium:
+	case report.SeverityMedium:
 		return cdx.SeverityMedium
-	case scan.SeverityLow:
+	case report.SeverityLow:
 		return cdx.SeverityLow
-	case scan.SeverityNone:
+	case report.SeverityNone:
 		return cdx.SeverityNone
 	}
 	return cdx.SeverityUnknown

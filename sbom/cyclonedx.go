@@ -7,13 +7,12 @@ import (
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // CycloneDX writes the report as a CycloneDX 1.6 JSON document: the target as metadata.component, the OS as an
 // operating-system component and one library component per package with its purl.
-func CycloneDX(w io.Writer, rep scan.Report, opts Options) error {
+func CycloneDX(w io.Writer, rep report.Report, opts Options) error {
 	bom := cdx.NewBOM()
 	bom.SerialNumber = "urn:uuid:" + opts.uuid()
 	bom.Metadata = &cdx.Metadata{
@@ -86,17 +85,17 @@ func CycloneDX(w io.Writer, rep scan.Report, opts Options) error {
 
 // cdxEvidence says how sure the identity is (CycloneDX 1.6 component evidence), so SBOM consumers can weigh a jar
 // named by its file name below one named by its pom.properties, and where it was found (occurrences).
-func cdxEvidence(p scan.Package, hasPURL bool) *cdx.Evidence {
+func cdxEvidence(p report.Package, hasPURL bool) *cdx.Evidence {
 	technique, confidence := cdx.EvidenceIdentityTechniqueManifestAnalysis, float32(1)
 	switch p.Evidence {
-	case scan.EvidenceJarManifest:
+	case report.EvidenceJarManifest:
 		confidence = 0.7
-	case scan.EvidenceFileName:
+	case report.EvidenceFileName:
 		technique, confidence = cdx.EvidenceIdentityTechniqueFilename, 0.4
-	case scan.EvidenceLockFile:
+	case report.EvidenceLockFile:
 		confidence = 0.5
 	}
-	if p.Evidence == scan.EvidenceInstalled && (p.FoundBy == "go-binary" || p.FoundBy == "rust-binary") {
+	if p.Evidence == report.EvidenceInstalled && (p.FoundBy == "go-binary" || p.FoundBy == "rust-binary") {
 		// Build info read out of an executable.
 		technique = cdx.EvidenceIdentityTechniqueBinaryAnalysis
 	}
@@ -121,7 +120,7 @@ func cdxEvidence(p scan.Package, hasPURL bool) *cdx.Evidence {
 }
 
 // cdxTarget describes what was scanned: a container image (name = image, version = manifest digest) or a directory.
-func cdxTarget(t scan.Target) *cdx.Component {
+func cdxTarget(t report.Target) *cdx.Component {
 	c := &cdx.Component{BOMRef: "target", Name: targetName(t)}
 	switch {
 	case t.Kind == "dir":

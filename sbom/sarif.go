@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // SARIF 2.1.0 (OASIS), the format GitHub code scanning, GitLab and Azure DevOps import. Written with local types:
@@ -99,36 +99,36 @@ const SARIFSchema = "https://json.schemastore.org/sarif-2.1.0.json"
 
 // securitySeverity is the number GitHub reads to rank a result (>= 9 critical, >= 7 high, >= 4 medium, else
 // low): the CVSS score when there is one, else the middle of the severity's band.
-func securitySeverity(v scan.Vulnerability) string {
+func securitySeverity(v report.Vulnerability) string {
 	if v.Score > 0 {
 		return fmt.Sprintf("%.1f", v.Score)
 	}
 	switch v.Severity {
-	case scan.SeverityCritical:
+	case report.SeverityCritical:
 		return "9.5"
-	case scan.SeverityHigh:
+	case report.SeverityHigh:
 		return "8.0"
-	case scan.SeverityMedium:
+	case report.SeverityMedium:
 		return "5.5"
-	case scan.SeverityLow:
+	case report.SeverityLow:
 		return "2.0"
 	}
 	return "0.0"
 }
 
 // sarifLevel maps severities onto SARIF's levels: critical and high are errors, medium warnings, the rest notes.
-func sarifLevel(s scan.Severity) string {
+func sarifLevel(s report.Severity) string {
 	switch s {
-	case scan.SeverityCritical, scan.SeverityHigh:
+	case report.SeverityCritical, report.SeverityHigh:
 		return "error"
-	case scan.SeverityMedium:
+	case report.SeverityMedium:
 		return "warning"
 	}
 	return "note"
 }
 
 // SARIF writes the vulnerabilities of the reports as one SARIF 2.1.0 run.
-func SARIF(w io.Writer, reps []scan.Report, opts Options) error {
+func SARIF(w io.Writer, reps []report.Report, opts Options) error {
 	run := sarifRun{
 		Tool: sarifTool{Driver: sarifDriver{
 			Name: "rootscan", Version: opts.version(), InformationURI: "https://github.com/rootscan/rootscan", Rules: []sarifRule{},
@@ -159,7 +159,7 @@ func SARIF(w io.Writer, reps []scan.Report, opts Options) error {
 	return nil
 }
 
-func sarifRuleFor(v scan.Vulnerability) sarifRule {
+func sarifRuleFor(v report.Vulnerability) sarifRule {
 	short := v.Summary
 	if short == "" {
 		short = v.ID
@@ -185,7 +185,7 @@ func sarifRuleFor(v scan.Vulnerability) sarifRule {
 	return r
 }
 
-func sarifResultFor(v scan.Vulnerability, idx int, rep scan.Report, target string) sarifResult {
+func sarifResultFor(v report.Vulnerability, idx int, rep report.Report, target string) sarifResult {
 	msg := fmt.Sprintf("%s %s (%s) in %s is affected by %s", v.Package, v.Version, v.Ecosystem, target, v.ID)
 	if v.FixedVersion != "" {
 		msg += "; fixed in " + v.FixedVersion
@@ -218,7 +218,7 @@ func sarifResultFor(v scan.Vulnerability, idx int, rep scan.Report, target strin
 }
 
 // packageLocations are the files that list the finding's package, relative to the root.
-func packageLocations(res *scan.Result, v scan.Vulnerability) []string {
+func packageLocations(res *report.Result, v report.Vulnerability) []string {
 	for _, p := range res.Packages {
 		if p.Name == v.Package && p.Version == v.Version && p.Ecosystem == v.Ecosystem && (v.PURL == "" || p.PURL == v.PURL) {
 			return p.Locations

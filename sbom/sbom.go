@@ -1,5 +1,5 @@
 // Package sbom turns a scan report into the SBOM documents other tools read: CycloneDX 1.6 JSON and SPDX 2.3 JSON.
-// It only presents a scan.Report; it never reads a root itself.
+// It only presents a report.Report; it never reads a root itself.
 //
 // The same report gives the same document apart from the timestamp and the serial number/namespace UUID, which
 // Options can fix. Packages are ordered by ecosystem, name, version, arch and first location.
@@ -22,8 +22,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // Options carry what a document needs beyond the report; the zero value works.
@@ -58,18 +57,18 @@ func (o Options) version() string {
 }
 
 // sortedPackages returns the report's packages in the documents' order, leaving the report untouched.
-func sortedPackages(rep scan.Report) []scan.Package {
+func sortedPackages(rep report.Report) []report.Package {
 	if rep.Result == nil {
 		return nil
 	}
 	pkgs := slices.Clone(rep.Result.Packages)
-	first := func(p scan.Package) string {
+	first := func(p report.Package) string {
 		if len(p.Locations) > 0 {
 			return p.Locations[0]
 		}
 		return ""
 	}
-	slices.SortStableFunc(pkgs, func(a, b scan.Package) int {
+	slices.SortStableFunc(pkgs, func(a, b report.Package) int {
 		return cmp.Or(
 			cmp.Compare(a.Ecosystem, b.Ecosystem),
 			cmp.Compare(a.Name, b.Name),
@@ -83,14 +82,14 @@ func sortedPackages(rep scan.Report) []scan.Package {
 }
 
 // purl is the package's URL, computed when the report predates central filling.
-func purl(p scan.Package, os *scan.OS) string {
+func purl(p report.Package, os *report.OS) string {
 	if p.PURL != "" {
 		return p.PURL
 	}
-	return scan.PURL(p, os)
+	return report.PURL(p, os)
 }
 
-func resultOS(rep scan.Report) *scan.OS {
+func resultOS(rep report.Report) *report.OS {
 	if rep.Result == nil {
 		return nil
 	}
@@ -98,7 +97,7 @@ func resultOS(rep scan.Report) *scan.OS {
 }
 
 // targetName is how the target is named in documents: the image reference when there is one, else the target's name.
-func targetName(t scan.Target) string {
+func targetName(t report.Target) string {
 	if t.Image != "" {
 		return t.Image
 	}

@@ -12,26 +12,26 @@ import (
 	cdx "github.com/CycloneDX/cyclonedx-go"
 	spdxjson "github.com/spdx/tools-golang/json"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/sbom/sbomtest"
-	"github.com/rootscan/rootscan/scan"
 )
 
 var fixedOpts = Options{ToolVersion: "1.2.3", Now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), UUID: "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}
 
-func fixedReport() scan.Report {
-	os := &scan.OS{ID: "debian", VersionID: "12", VersionCodename: "bookworm", PrettyName: "Debian GNU/Linux 12 (bookworm)", Source: "etc/os-release"}
-	pkgs := []scan.Package{
-		{Name: "libc6", Version: "2.36-9+deb12u14", Ecosystem: scan.EcosystemDebian, Arch: "amd64", Source: "glibc", SourceVersion: "2.36-9+deb12u14", Locations: []string{"var/lib/dpkg/status.d/libc6"}, FoundBy: "dpkg"},
-		{Name: "github.com/spf13/cobra", Version: "v1.8.0", Ecosystem: scan.EcosystemGo, Locations: []string{"usr/bin/app"}, FoundBy: "go-binary"},
-		{Name: "base-files", Version: "12.4+deb12u11", Ecosystem: scan.EcosystemDebian, Arch: "amd64", Source: "base-files", SourceVersion: "12.4+deb12u11", Locations: []string{"var/lib/dpkg/status.d/base-files"}, FoundBy: "dpkg"},
+func fixedReport() report.Report {
+	os := &report.OS{ID: "debian", VersionID: "12", VersionCodename: "bookworm", PrettyName: "Debian GNU/Linux 12 (bookworm)", Source: "etc/os-release"}
+	pkgs := []report.Package{
+		{Name: "libc6", Version: "2.36-9+deb12u14", Ecosystem: report.EcosystemDebian, Arch: "amd64", Source: "glibc", SourceVersion: "2.36-9+deb12u14", Locations: []string{"var/lib/dpkg/status.d/libc6"}, FoundBy: "dpkg"},
+		{Name: "github.com/spf13/cobra", Version: "v1.8.0", Ecosystem: report.EcosystemGo, Locations: []string{"usr/bin/app"}, FoundBy: "go-binary"},
+		{Name: "base-files", Version: "12.4+deb12u11", Ecosystem: report.EcosystemDebian, Arch: "amd64", Source: "base-files", SourceVersion: "12.4+deb12u11", Locations: []string{"var/lib/dpkg/status.d/base-files"}, FoundBy: "dpkg"},
 	}
 	for i := range pkgs {
-		pkgs[i].PURL = scan.PURL(pkgs[i], os)
+		pkgs[i].PURL = report.PURL(pkgs[i], os)
 	}
-	return scan.Report{
-		Target: scan.Target{Kind: "container", Node: "n1", ContainerID: "abcdef0123456789", Container: "app", Pod: "web-0", Namespace: "shop",
+	return report.Report{
+		Target: report.Target{Kind: "container", Node: "n1", ContainerID: "abcdef0123456789", Container: "app", Pod: "web-0", Namespace: "shop",
 			Image: "registry.example/shop/web:1.0", ImageDigest: "sha256:" + strings.Repeat("a", 64)},
-		Result: &scan.Result{OS: os, Packages: pkgs},
+		Result: &report.Result{OS: os, Packages: pkgs},
 	}
 }
 
@@ -139,9 +139,9 @@ func TestSPDX(t *testing.T) {
 // The same report, in any package order, gives byte-identical documents once time and UUID are fixed; without them
 // two documents differ in serial number / namespace.
 func TestDeterministic(t *testing.T) {
-	for name, write := range map[string]func(*bytes.Buffer, scan.Report, Options) error{
-		"cyclonedx": func(b *bytes.Buffer, r scan.Report, o Options) error { return CycloneDX(b, r, o) },
-		"spdx":      func(b *bytes.Buffer, r scan.Report, o Options) error { return SPDX(b, r, o) },
+	for name, write := range map[string]func(*bytes.Buffer, report.Report, Options) error{
+		"cyclonedx": func(b *bytes.Buffer, r report.Report, o Options) error { return CycloneDX(b, r, o) },
+		"spdx":      func(b *bytes.Buffer, r report.Report, o Options) error { return SPDX(b, r, o) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			a, b := fixedReport(), fixedReport()
@@ -170,11 +170,11 @@ func TestDeterministic(t *testing.T) {
 // A directory target, a report without result and duplicate packages still give valid documents.
 func TestEdgeCases(t *testing.T) {
 	dup := fixedReport()
-	dup.Target = scan.Target{Kind: "dir", Path: "/srv/root fs"}
+	dup.Target = report.Target{Kind: "dir", Path: "/srv/root fs"}
 	dup.Result.Packages = append(dup.Result.Packages, dup.Result.Packages[0])
-	dup.Result.Packages = append(dup.Result.Packages, scan.Package{Name: "weird pkg", Version: "1", Ecosystem: "Hackage"})
-	empty := scan.Report{Target: scan.Target{Kind: "oci", Path: "/tmp/layout"}, Error: "cannot open"}
-	for name, rep := range map[string]scan.Report{"dir with duplicates": dup, "no result": empty} {
+	dup.Result.Packages = append(dup.Result.Packages, report.Package{Name: "weird pkg", Version: "1", Ecosystem: "Hackage"})
+	empty := report.Report{Target: report.Target{Kind: "oci", Path: "/tmp/layout"}, Error: "cannot open"}
+	for name, rep := range map[string]report.Report{"dir with duplicates": dup, "no result": empty} {
 		t.Run(name, func(t *testing.T) {
 			var c, s bytes.Buffer
 			if err := CycloneDX(&c, rep, fixedOpts); err != nil {
@@ -217,7 +217,7 @@ func TestValidatorsReject(t *testing.T) {
 		t.Error("SPDX with invalid SPDXID validated")
 	}
 	var sar bytes.Buffer
-	if err := SARIF(&sar, []scan.Report{fixedReport()}, fixedOpts); err != nil {
+	if err := SARIF(&sar, []report.Report{fixedReport()}, fixedOpts); err != nil {
 		t.Fatal(err)
 	}
 	if err := sbomtest.ValidateSARIF(sar.Bytes()); err != nil {
@@ -263,9 +263,9 @@ func mapsEqual(a, b map[string]string) bool {
 func TestCycloneDXEvidence(t *testing.T) {
 	rep := fixedReport()
 	rep.Result.Packages = append(rep.Result.Packages,
-		scan.Package{Name: "commons-io:commons-io", Version: "2.11.0", Ecosystem: scan.EcosystemMaven, Locations: []string{"usr/share/java/commons-io.jar"}, FoundBy: "java", Evidence: scan.EvidenceJarManifest},
-		scan.Package{Name: "jsr305", Version: "3.0.2", Ecosystem: scan.EcosystemMaven, Locations: []string{"opt/app/lib/jsr305-3.0.2.jar"}, FoundBy: "java", Evidence: scan.EvidenceFileName},
-		scan.Package{Name: "ms", Version: "2.1.3", Ecosystem: scan.EcosystemNpm, Locations: []string{"srv/app/package-lock.json"}, FoundBy: "npm", Evidence: scan.EvidenceLockFile},
+		report.Package{Name: "commons-io:commons-io", Version: "2.11.0", Ecosystem: report.EcosystemMaven, Locations: []string{"usr/share/java/commons-io.jar"}, FoundBy: "java", Evidence: report.EvidenceJarManifest},
+		report.Package{Name: "jsr305", Version: "3.0.2", Ecosystem: report.EcosystemMaven, Locations: []string{"opt/app/lib/jsr305-3.0.2.jar"}, FoundBy: "java", Evidence: report.EvidenceFileName},
+		report.Package{Name: "ms", Version: "2.1.3", Ecosystem: report.EcosystemNpm, Locations: []string{"srv/app/package-lock.json"}, FoundBy: "npm", Evidence: report.EvidenceLockFile},
 	)
 	var buf bytes.Buffer
 	if err := CycloneDX(&buf, rep, fixedOpts); err != nil {

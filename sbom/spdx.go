@@ -8,11 +8,10 @@ import (
 	"time"
 
 	"github.com/package-url/packageurl-go"
+	"github.com/rootscan/rootscan/report"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
-
-	"github.com/rootscan/rootscan/scan"
 )
 
 // NamespaceBase prefixes SPDX document namespaces; SPDX only asks that the URI be unique, not that it resolve.
@@ -22,7 +21,7 @@ const noAssertion = "NOASSERTION"
 
 // SPDX writes the report as an SPDX 2.3 JSON document: a root package for the target that the document DESCRIBES
 // and that CONTAINS the OS and one package per installed package, each with its purl as a PACKAGE-MANAGER reference.
-func SPDX(w io.Writer, rep scan.Report, opts Options) error {
+func SPDX(w io.Writer, rep report.Report, opts Options) error {
 	name := targetName(rep.Target)
 	doc := &spdx.Document{
 		SPDXVersion:       spdx.Version,
@@ -111,7 +110,7 @@ func SPDX(w io.Writer, rep scan.Report, opts Options) error {
 
 // imagePURL is the OCI purl of the scanned image (pkg:oci/<name>@<digest>?repository_url=<repo>), the identifier
 // registries and scanners share for an image.
-func imagePURL(t scan.Target) string {
+func imagePURL(t report.Target) string {
 	repo, _, _ := strings.Cut(t.Image, "@")
 	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
 		repo = repo[:i]
@@ -122,12 +121,12 @@ func imagePURL(t scan.Target) string {
 }
 
 // packageComment keeps what SPDX 2.3 has no field for (ecosystem, analyzer, evidence files) readable for people.
-func packageComment(p scan.Package) string {
+func packageComment(p report.Package) string {
 	parts := []string{"ecosystem: " + p.Ecosystem}
 	if p.FoundBy != "" {
 		parts = append(parts, "found by: "+p.FoundBy)
 	}
-	if p.Evidence != scan.EvidenceInstalled {
+	if p.Evidence != report.EvidenceInstalled {
 		parts = append(parts, "evidence: "+string(p.Evidence))
 	}
 	if len(p.Locations) > 0 {

@@ -6,27 +6,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/sbom/sbomtest"
-	"github.com/rootscan/rootscan/scan"
 )
 
-func vulnReport() scan.Report {
-	return scan.Report{
-		Target: scan.Target{Kind: "oci", Path: "/layouts/distroless", Image: "rootscan.test/distroless-base:1", ImageDigest: "sha256:4b9475e08c5180d4e7417dc6a18a26dcce7691e4311e5353dbb952645c5ff43f"},
-		Result: &scan.Result{
-			OS: &scan.OS{ID: "debian", VersionID: "12"},
-			Packages: []scan.Package{
+func vulnReport() report.Report {
+	return report.Report{
+		Target: report.Target{Kind: "oci", Path: "/layouts/distroless", Image: "rootscan.test/distroless-base:1", ImageDigest: "sha256:4b9475e08c5180d4e7417dc6a18a26dcce7691e4311e5353dbb952645c5ff43f"},
+		Result: &report.Result{
+			OS: &report.OS{ID: "debian", VersionID: "12"},
+			Packages: []report.Package{
 				{Name: "libssl3", Version: "3.0.9-1", Ecosystem: "Debian", PURL: "pkg:deb/debian/libssl3@3.0.9-1?arch=amd64&distro=debian-12", Locations: []string{"var/lib/dpkg/status.d/libssl3"}},
 				{Name: "requests", Version: "2.28.1", Ecosystem: "PyPI", PURL: "pkg:pypi/requests@2.28.1", Locations: []string{"usr/lib/python3/dist-packages/requests-2.28.1.egg-info/PKG-INFO"}},
 			},
-			Vulnerabilities: []scan.Vulnerability{
+			Vulnerabilities: []report.Vulnerability{
 				{ID: "GHSA-j8r2-6x86-q33q", Aliases: []string{"CVE-2023-32681"}, Summary: "Unintended leak of Proxy-Authorization header in requests",
-					Severity: scan.SeverityMedium, Score: 6.1, Vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:C/C:H/I:N/A:N",
+					Severity: report.SeverityMedium, Score: 6.1, Vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:C/C:H/I:N/A:N",
 					Package: "requests", Version: "2.28.1", Ecosystem: "PyPI", PURL: "pkg:pypi/requests@2.28.1", FixedVersion: "2.31.0"},
 				{ID: "DSA-5532-1", Aliases: []string{"CVE-2023-4807", "CVE-2023-5363"}, Summary: "openssl - security update",
-					Severity: scan.SeverityMedium, Package: "libssl3", Version: "3.0.9-1", Ecosystem: "Debian", PURL: "pkg:deb/debian/libssl3@3.0.9-1?arch=amd64&distro=debian-12",
-					FixedVersion: "3.0.11-1~deb12u1", Suppressed: &scan.Suppression{Status: "not_affected", Justification: "vulnerable_code_not_in_execute_path", Source: "vex/a.json"}},
-				{ID: "DEBIAN-CVE-2023-45853", Severity: scan.SeverityUnknown, Package: "libssl3", Version: "3.0.9-1", Ecosystem: "Debian", PURL: "pkg:deb/debian/libssl3@3.0.9-1?arch=amd64&distro=debian-12"},
+					Severity: report.SeverityMedium, Package: "libssl3", Version: "3.0.9-1", Ecosystem: "Debian", PURL: "pkg:deb/debian/libssl3@3.0.9-1?arch=amd64&distro=debian-12",
+					FixedVersion: "3.0.11-1~deb12u1", Suppressed: &report.Suppression{Status: "not_affected", Justification: "vulnerable_code_not_in_execute_path", Source: "vex/a.json"}},
+				{ID: "DEBIAN-CVE-2023-45853", Severity: report.SeverityUnknown, Package: "libssl3", Version: "3.0.9-1", Ecosystem: "Debian", PURL: "pkg:deb/debian/libssl3@3.0.9-1?arch=amd64&distro=debian-12"},
 			},
 		},
 	}
@@ -34,7 +34,7 @@ func vulnReport() scan.Report {
 
 func TestSARIF(t *testing.T) {
 	var buf bytes.Buffer
-	if err := SARIF(&buf, []scan.Report{vulnReport(), {Target: scan.Target{Kind: "dir", Path: "/x"}, Error: "boom"}}, Options{ToolVersion: "1.2.3"}); err != nil {
+	if err := SARIF(&buf, []report.Report{vulnReport(), {Target: report.Target{Kind: "dir", Path: "/x"}, Error: "boom"}}, Options{ToolVersion: "1.2.3"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sbomtest.ValidateSARIF(buf.Bytes()); err != nil {
@@ -75,7 +75,7 @@ func TestSARIF(t *testing.T) {
 func TestCycloneDXVEX(t *testing.T) {
 	var buf bytes.Buffer
 	opts := Options{ToolVersion: "1.2.3", Now: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), UUID: "6f1c0b8e-2a6b-4d55-9b7e-1f0a8c3d2e11"}
-	if err := CycloneDXVEX(&buf, []scan.Report{vulnReport()}, opts); err != nil {
+	if err := CycloneDXVEX(&buf, []report.Report{vulnReport()}, opts); err != nil {
 		t.Fatal(err)
 	}
 	if err := sbomtest.ValidateCycloneDX(buf.Bytes()); err != nil {
@@ -122,7 +122,7 @@ func TestCycloneDXVEX(t *testing.T) {
 	}
 	// Several targets: each is a component with its packages nested.
 	buf.Reset()
-	two := []scan.Report{vulnReport(), vulnReport()}
+	two := []report.Report{vulnReport(), vulnReport()}
 	two[1].Target.Path = "/other"
 	if err := CycloneDXVEX(&buf, two, opts); err != nil {
 		t.Fatal(err)

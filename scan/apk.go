@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Paths of the apk database. Alpine up to 3.22 keeps it in lib/apk/db; merged-/usr releases move it to usr/lib/apk/db
@@ -39,28 +41,28 @@ func (a *apkAnalyzer) Paths() []string { return []string{apkInstalledPath, apkIn
 
 // Analyze reads both database locations; a package seen in both (one is usually a link to the other) is reported
 // once with both locations.
-func (a *apkAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *apkAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	eco := apkEcosystem(out.OS)
 	var pkgs osPackages
-	var errs []FileError
+	var errs []report.FileError
 	for _, p := range []string{apkInstalledPath, apkInstalledUsrPath} {
 		data, err := ReadFile(fsys, p, a.maxSize)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			errs = append(errs, FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
+			errs = append(errs, report.FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
 			continue
 		}
 		res := parseApkInstalled(data)
 		for _, msg := range res.Problems {
-			errs = append(errs, FileError{Analyzer: a.Name(), Path: p, Err: msg})
+			errs = append(errs, report.FileError{Analyzer: a.Name(), Path: p, Err: msg})
 		}
 		if res.MoreProblems > 0 {
-			errs = append(errs, FileError{Analyzer: a.Name(), Path: p, Err: fmt.Sprintf("%d more problems not listed", res.MoreProblems)})
+			errs = append(errs, report.FileError{Analyzer: a.Name(), Path: p, Err: fmt.Sprintf("%d more problems not listed", res.MoreProblems)})
 		}
 		for _, pkg := range res.Packages {
 			pkg.Ecosystem, pkg.FoundBy = eco, a.Name()
@@ -74,7 +76,7 @@ func (a *apkAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 
 // apkEcosystem names the OSV ecosystem of an apk root. Wolfi and Chainguard images use apk and the same database
 // but publish their own advisories; everything else that has an apk database is taken to be Alpine.
-func apkEcosystem(os *OS) string {
+func apkEcosystem(os *report.OS) string {
 	if os != nil {
 		switch os.ID {
 		case "wolfi":
@@ -83,12 +85,12 @@ func apkEcosystem(os *OS) string {
 			return "Chainguard"
 		}
 	}
-	return EcosystemAlpine
+	return report.EcosystemAlpine
 }
 
 // apkParse is what one installed file holds; Packages lack Ecosystem, Locations and FoundBy, which the caller sets.
 type apkParse struct {
-	Packages     []Package
+	Packages     []report.Package
 	Problems     []string
 	MoreProblems int
 }
@@ -181,7 +183,7 @@ func (r *apkParse) finish(st *apkStanza) {
 		r.problem("stanza at line %d: package %s has no valid V (version) field", st.line, name)
 		return
 	}
-	pkg := Package{Name: name, Version: string(st.version)}
+	pkg := report.Package{Name: name, Version: string(st.version)}
 	pkg.Source, pkg.SourceVersion = pkg.Name, pkg.Version
 	if st.hasArch {
 		if validDebToken(st.arch) {

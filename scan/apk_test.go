@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Testdata provenance:
@@ -35,7 +37,7 @@ func TestApkRealInstalled(t *testing.T) {
 		t.Fatalf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(apkWant, "\n"))
 	}
 	for _, p := range out.Packages {
-		if p.Ecosystem != EcosystemAlpine || p.FoundBy != "apk" || p.PURL != "" || !reflect.DeepEqual(p.Locations, []string{apkInstalledPath}) {
+		if p.Ecosystem != report.EcosystemAlpine || p.FoundBy != "apk" || p.PURL != "" || !reflect.DeepEqual(p.Locations, []string{apkInstalledPath}) {
 			t.Errorf("%s: ecosystem %q foundBy %q purl %q locations %v", p.Name, p.Ecosystem, p.FoundBy, p.PURL, p.Locations)
 		}
 	}
@@ -78,7 +80,7 @@ func TestApkEcosystemFromOS(t *testing.T) {
 		}
 	}
 	// Without os-release an apk database still means Alpine.
-	if out := analyze(t, NewApk(), fstest.MapFS{apkInstalledPath: file([]byte("P:musl\nV:1.2.5-r0\n"))}); out.Packages[0].Ecosystem != EcosystemAlpine {
+	if out := analyze(t, NewApk(), fstest.MapFS{apkInstalledPath: file([]byte("P:musl\nV:1.2.5-r0\n"))}); out.Packages[0].Ecosystem != report.EcosystemAlpine {
 		t.Errorf("no os-release: ecosystem %q", out.Packages[0].Ecosystem)
 	}
 }
@@ -166,7 +168,7 @@ func TestApkProblemsBounded(t *testing.T) {
 func TestApkCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var out Result
+	var out report.Result
 	err := NewApk().Analyze(ctx, fstest.MapFS{apkInstalledPath: file(testdata(t, "apk/installed"))}, &out)
 	if !errors.Is(err, context.Canceled) || len(out.Packages) != 0 {
 		t.Errorf("err %v, %d packages", err, len(out.Packages))

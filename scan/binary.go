@@ -9,6 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // binaryAnalyzer reads what compilers embed in programs: Go build information and Rust cargo-auditable data. Both
@@ -70,12 +72,12 @@ func (a *binaryAnalyzer) Wants(name string, d fs.DirEntry) bool {
 
 // AnalyzeFile opens one file once and hands the parsed ELF to each reader. Files that are not ELF, not Go and
 // carry no audit data are skipped silently (most executables are C programs); damaged embedded data is reported.
-func (a *binaryAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+func (a *binaryAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	fail := func(analyzer string, err error) {
-		out.Errors = append(out.Errors, FileError{Analyzer: analyzer, Path: name, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: analyzer, Path: name, Err: err.Error()})
 	}
 	// Checked again on the open file: the entry the walk saw may have been replaced since; a non-regular file now is
 	// simply not a program.
@@ -138,7 +140,7 @@ func (a *binaryAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, 
 // Analyze merges what AnalyzeFile found: a module or crate compiled into several programs becomes one Package
 // listing them all. The analyzer keeps no state between files (it may serve concurrent scans), so the merge works
 // on out.
-func (a *binaryAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *binaryAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	if a.golang {
 		mergePackages(out, goBinaryName)
 	}

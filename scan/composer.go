@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // composerMaxInstalledSize bounds one installed.json; a large Laravel or Symfony application's (200 packages with
@@ -44,7 +46,7 @@ func (a *composerAnalyzer) Wants(name string, d fs.DirEntry) bool {
 }
 
 // AnalyzeFile reads one installed.json; a damaged one is reported and skipped.
-func (a *composerAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+func (a *composerAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -54,17 +56,17 @@ func (a *composerAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string
 		pkgs, err = parseComposerInstalled(data)
 	}
 	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
 	}
 	for _, p := range pkgs {
-		out.Packages = append(out.Packages, Package{Name: p.Name, Version: p.Version, Ecosystem: EcosystemPackagist,
+		out.Packages = append(out.Packages, report.Package{Name: p.Name, Version: p.Version, Ecosystem: report.EcosystemPackagist,
 			Locations: []string{name}, FoundBy: a.Name()})
 	}
 	return nil
 }
 
 // Analyze merges what AnalyzeFile found: the same package in several applications becomes one Package.
-func (a *composerAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *composerAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	mergePackages(out, a.Name())
 	return nil
 }

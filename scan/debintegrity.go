@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Where dpkg keeps per-package file hashes: full Debian in info/, as <pkg>.md5sums or, for packages of a
@@ -109,7 +111,7 @@ type debIntegrityRun struct {
 
 // Analyze checks the packages in out.Packages with a Debian or Ubuntu ecosystem, in their order. Nothing is added
 // to out when the context ends midway: a partly checked root must not look clean.
-func (a *debIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *debIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -118,9 +120,9 @@ func (a *debIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result
 
 	type key struct{ name, arch string }
 	seen := map[key]bool{}
-	var pkgs []Package
+	var pkgs []report.Package
 	for _, p := range out.Packages {
-		if p.Ecosystem != EcosystemDebian && p.Ecosystem != EcosystemUbuntu {
+		if p.Ecosystem != report.EcosystemDebian && p.Ecosystem != report.EcosystemUbuntu {
 			continue
 		}
 		if k := (key{p.Name, p.Arch}); !seen[k] {
@@ -156,7 +158,7 @@ func (a *debIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result
 // debListCandidates are the places a package's md5sums may be, most specific first: next to the status.d file the
 // package was found in (distroless names it after the package, but the stanza file name is what ties them),
 // status.d/<pkg>.md5sums, info/<pkg>:<arch>.md5sums (Multi-Arch: same), info/<pkg>.md5sums.
-func debListCandidates(p Package) []string {
+func debListCandidates(p report.Package) []string {
 	var c []string
 	for _, loc := range p.Locations {
 		if strings.HasPrefix(loc, dpkgStatusDir+"/") {
@@ -173,7 +175,7 @@ func debListCandidates(p Package) []string {
 
 // readList returns the first md5sums file of p that exists and its entries; "" when the package has none (packages
 // without files, such as metapackages, have none).
-func (r *debIntegrityRun) readList(p Package) (string, []md5Entry) {
+func (r *debIntegrityRun) readList(p report.Package) (string, []md5Entry) {
 	for _, c := range debListCandidates(p) {
 		data, err := ReadFile(r.fsys, c, r.a.maxListSize)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -196,13 +198,13 @@ func (r *debIntegrityRun) readList(p Package) (string, []md5Entry) {
 }
 
 // check verifies one listed file; false means the byte budget is spent and the file was not checked.
-func (r *debIntegrityRun) check(p Package, e md5Entry) bool {
+func (r *debIntegrityRun) check(p report.Package, e md5Entry) bool {
 	name := e.Path
 	if d, ok := r.diversions[name]; ok && d.by != p.Name {
 		// Another package (or the admin, ":") diverted this path; dpkg installed p's file under d.to.
 		name = d.to
 	}
-	finding := IntegrityFinding{Package: p.Name, Ecosystem: p.Ecosystem, Path: name, Algorithm: "md5", Expected: e.MD5}
+	finding := report.IntegrityFinding{Package: p.Name, Ecosystem: p.Ecosystem, Path: name, Algorithm: "md5", Expected: e.MD5}
 	excused := debExcused(name)
 
 	fi, err := r.fsys.Lstat(name)

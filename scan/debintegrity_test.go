@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 func md5hex(s string) string {
@@ -32,12 +34,12 @@ func stanza(name, arch string) []byte {
 }
 
 // runIntegrity runs dpkg then deb-integrity, as DefaultAnalyzers orders them.
-func runIntegrity(t *testing.T, fsys FS, a Analyzer) *Result {
+func runIntegrity(t *testing.T, fsys FS, a Analyzer) *report.Result {
 	t.Helper()
 	return Run(context.Background(), fsys, []Analyzer{NewDpkg(), a})
 }
 
-func findingLines(fs []IntegrityFinding) []string {
+func findingLines(fs []report.IntegrityFinding) []string {
 	var out []string
 	for _, f := range fs {
 		out = append(out, strings.Join([]string{f.Package, f.Ecosystem, f.Path, f.Algorithm, f.Expected, f.Found}, " "))
@@ -45,7 +47,7 @@ func findingLines(fs []IntegrityFinding) []string {
 	return out
 }
 
-func errorLines(es []FileError) []string {
+func errorLines(es []report.FileError) []string {
 	var out []string
 	for _, e := range es {
 		out = append(out, e.Analyzer+" "+e.Path+": "+e.Err)
@@ -274,8 +276,8 @@ func TestDebIntegrityFIFONotOpened(t *testing.T) {
 }
 
 func TestDebIntegrityCancelled(t *testing.T) {
-	var out Result
-	out.Packages = []Package{{Name: "q", Version: "1", Ecosystem: EcosystemDebian, Arch: "amd64"}}
+	var out report.Result
+	out.Packages = []report.Package{{Name: "q", Version: "1", Ecosystem: report.EcosystemDebian, Arch: "amd64"}}
 	fsys := boundedRoot(0)
 	delete(fsys, "usr/lib/q")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"syscall"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Flavours of Google's distroless images, as Distroless.Flavour names them.
@@ -90,11 +92,11 @@ func shellPaths() []string {
 
 // Analyze stats the fixed shell and package manager paths and names the flavour. It sets out.Distroless, replacing
 // any earlier value.
-func (a distrolessAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a distrolessAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d := &Distroless{
+	d := &report.Distroless{
 		Shells:          a.present(fsys, shellPaths(), out),
 		PackageManagers: a.present(fsys, packageManagerPaths, out),
 	}
@@ -111,12 +113,12 @@ func (a distrolessAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) e
 
 // present returns, sorted, the paths that are regular files or symlinks resolving (within the root) to one. A
 // dangling link or a directory named bash is no shell. Errors other than absence are reported per path.
-func (a distrolessAnalyzer) present(fsys FS, paths []string, out *Result) []string {
+func (a distrolessAnalyzer) present(fsys FS, paths []string, out *report.Result) []string {
 	var found []string
 	for _, p := range paths {
 		ok, err := isRegularOrLinkToRegular(fsys, p)
 		if err != nil {
-			out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
+			out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
 			continue
 		}
 		if ok {
@@ -160,10 +162,10 @@ func ignoreAbsent(err error) error {
 // packages. The most specific wins: a language runtime over cc over base over static. A root with more than one
 // language runtime matches none of Google's images and gets no flavour; so does one without base-files, which every
 // distroless image has (a scratch image with one static binary is distroless, but not Google's).
-func (a distrolessAnalyzer) flavour(fsys FS, out *Result) string {
+func (a distrolessAnalyzer) flavour(fsys FS, out *report.Result) string {
 	pkgs := map[string]bool{}
 	for _, p := range out.Packages {
-		if p.Ecosystem == EcosystemDebian {
+		if p.Ecosystem == report.EcosystemDebian {
 			pkgs[p.Name] = true
 		}
 	}
@@ -194,13 +196,13 @@ func (a distrolessAnalyzer) flavour(fsys FS, out *Result) string {
 }
 
 // hasJava looks for a JRE package, else for a usr/lib/jvm/*/bin/java file (a JRE copied in without dpkg).
-func (a distrolessAnalyzer) hasJava(fsys FS, pkgs map[string]bool, out *Result) bool {
+func (a distrolessAnalyzer) hasJava(fsys FS, pkgs map[string]bool, out *report.Result) bool {
 	if slices.ContainsFunc(slices.Collect(maps.Keys(pkgs)), javaPackage.MatchString) {
 		return true
 	}
 	entries, err := a.jvms(fsys)
 	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: jvmDir, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: jvmDir, Err: err.Error()})
 	}
 	for _, e := range entries {
 		if a.regular(fsys, path.Join(jvmDir, e.Name(), "bin/java"), out) {
@@ -230,10 +232,10 @@ func (a distrolessAnalyzer) jvms(fsys FS) ([]fs.DirEntry, error) {
 }
 
 // regular is isRegularOrLinkToRegular with errors reported to out.
-func (a distrolessAnalyzer) regular(fsys FS, p string, out *Result) bool {
+func (a distrolessAnalyzer) regular(fsys FS, p string, out *report.Result) bool {
 	ok, err := isRegularOrLinkToRegular(fsys, p)
 	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
 	}
 	return ok
 }

@@ -11,12 +11,13 @@ import (
 	"testing/fstest"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 )
 
-func debs(names ...string) []Package {
-	var ps []Package
+func debs(names ...string) []report.Package {
+	var ps []report.Package
 	for _, n := range names {
-		ps = append(ps, Package{Name: n, Version: "1", Ecosystem: EcosystemDebian})
+		ps = append(ps, report.Package{Name: n, Version: "1", Ecosystem: report.EcosystemDebian})
 	}
 	return ps
 }
@@ -32,9 +33,9 @@ func link(target string) *fstest.MapFile {
 	return &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink | 0o777}
 }
 
-func runDistroless(t *testing.T, fsys FS, pkgs []Package) *Result {
+func runDistroless(t *testing.T, fsys FS, pkgs []report.Package) *report.Result {
 	t.Helper()
-	out := &Result{Packages: pkgs}
+	out := &report.Result{Packages: pkgs}
 	if err := NewDistroless().Analyze(context.Background(), fsys, out); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestDistrolessFlavours(t *testing.T) {
 	tests := []struct {
 		name  string
 		fsys  fstest.MapFS
-		pkgs  []Package
+		pkgs  []report.Package
 		want  string
 		isDis bool
 	}{
@@ -75,7 +76,7 @@ func TestDistrolessFlavours(t *testing.T) {
 		{name: "nodejs dir without node", pkgs: debs(ccPkgs...), fsys: fstest.MapFS{"nodejs/bin/node/x": exe("ELF")}, want: FlavourCC, isDis: true},
 		{name: "two runtimes match no flavour", pkgs: debs(append(slices.Clone(ccPkgs), "nodejs", "python3.11-minimal")...), want: "", isDis: true},
 		{name: "scratch with no packages", fsys: fstest.MapFS{"app": exe("ELF")}, want: "", isDis: true},
-		{name: "other ecosystems do not count", pkgs: []Package{{Name: "base-files", Ecosystem: EcosystemAlpine}, {Name: "libc6", Ecosystem: EcosystemUbuntu}}, want: "", isDis: true},
+		{name: "other ecosystems do not count", pkgs: []report.Package{{Name: "base-files", Ecosystem: report.EcosystemAlpine}, {Name: "libc6", Ecosystem: report.EcosystemUbuntu}}, want: "", isDis: true},
 		{name: "shell means no flavour", pkgs: debs(ccPkgs...), fsys: fstest.MapFS{"bin/sh": exe("ELF")}, want: "", isDis: false},
 	}
 	for _, tt := range tests {
@@ -181,7 +182,7 @@ func TestDistrolessReportsUnreadablePaths(t *testing.T) {
 func TestDistrolessCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	out := &Result{}
+	out := &report.Result{}
 	if err := NewDistroless().Analyze(ctx, fstest.MapFS{}, out); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}

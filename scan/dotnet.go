@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // dotnetMaxDepsSize bounds one .deps.json. A large ASP.NET application's is a few hundred KiB; a self-contained one
@@ -45,7 +47,7 @@ func (a *dotnetAnalyzer) Wants(name string, d fs.DirEntry) bool {
 }
 
 // AnalyzeFile reads one .deps.json; a damaged one is reported and skipped.
-func (a *dotnetAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+func (a *dotnetAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -55,17 +57,17 @@ func (a *dotnetAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, 
 		pkgs, err = parseDepsJSON(data)
 	}
 	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
 	}
 	for _, p := range pkgs {
-		out.Packages = append(out.Packages, Package{Name: p.Name, Version: p.Version, Ecosystem: EcosystemNuGet,
+		out.Packages = append(out.Packages, report.Package{Name: p.Name, Version: p.Version, Ecosystem: report.EcosystemNuGet,
 			Locations: []string{name}, FoundBy: a.Name()})
 	}
 	return nil
 }
 
 // Analyze merges what AnalyzeFile found: a package used by several applications becomes one Package.
-func (a *dotnetAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *dotnetAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	mergePackages(out, a.Name())
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Paths of the dpkg database inside a root. Full Debian images keep one status file; distroless images have no dpkg
@@ -63,7 +65,7 @@ func (a *dpkgAnalyzer) Paths() []string {
 // Analyze reads the status file, then the status.d entries in name order. Packages listed in several files are
 // merged (their Locations say where each was found). Nothing is added to out when the context ends midway: a partial
 // inventory must not look like a complete one.
-func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -98,7 +100,7 @@ func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error 
 	out.Packages = append(out.Packages, c.pkgs.sorted()...)
 	out.Errors = append(out.Errors, c.errs...)
 	if c.suppressed > 0 {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%d more problems not listed", c.suppressed)})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%d more problems not listed", c.suppressed)})
 	}
 	return nil
 }
@@ -190,7 +192,7 @@ type dpkgCollector struct {
 	analyzer   string
 	maxErrors  int
 	pkgs       osPackages
-	errs       []FileError
+	errs       []report.FileError
 	suppressed int
 }
 
@@ -199,7 +201,7 @@ func (c *dpkgCollector) fail(p, msg string) {
 		c.suppressed++
 		return
 	}
-	c.errs = append(c.errs, FileError{Analyzer: c.analyzer, Path: p, Err: msg})
+	c.errs = append(c.errs, report.FileError{Analyzer: c.analyzer, Path: p, Err: msg})
 }
 
 func (c *dpkgCollector) addFile(p string, data []byte, statusImplied bool) {
@@ -225,7 +227,7 @@ func (c *dpkgCollector) add(p string, res dpkgParse, statusImplied bool) {
 // dpkgParse is what one status-format file holds. Problems are human-readable and name a line; after
 // dpkgMaxProblemsPerFile of them the rest are only counted in MoreProblems.
 type dpkgParse struct {
-	Packages     []Package
+	Packages     []report.Package
 	Problems     []string
 	MoreProblems int
 	// SawStanza is true when the file held at least one field, installed or not.
@@ -435,7 +437,7 @@ func (r *dpkgParse) finish(st *dpkgStanza, statusImplied bool) {
 		r.problem("stanza at line %d: package %s has invalid version %q", st.line, name, st.version)
 		return
 	}
-	pkg := Package{Name: name, Version: string(st.version), Ecosystem: EcosystemDebian, FoundBy: "dpkg"}
+	pkg := report.Package{Name: name, Version: string(st.version), Ecosystem: report.EcosystemDebian, FoundBy: "dpkg"}
 	if st.hasArch {
 		if validDebToken(st.arch) {
 			pkg.Arch = internArch(st.arch)

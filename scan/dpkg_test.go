@@ -16,6 +16,8 @@ import (
 	"testing/fstest"
 	"testing/iotest"
 	"time"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Testdata provenance:
@@ -50,9 +52,9 @@ func statusDFS(t *testing.T, fsys fstest.MapFS) fstest.MapFS {
 	return fsys
 }
 
-func analyze(t *testing.T, a Analyzer, fsys FS) *Result {
+func analyze(t *testing.T, a Analyzer, fsys FS) *report.Result {
 	t.Helper()
-	var out Result
+	var out report.Result
 	if err := a.Analyze(context.Background(), fsys, &out); err != nil {
 		t.Fatalf("Analyze: %v", err)
 	}
@@ -60,11 +62,11 @@ func analyze(t *testing.T, a Analyzer, fsys FS) *Result {
 }
 
 // pkgLine is the comparable part of a Package.
-func pkgLine(p Package) string {
+func pkgLine(p report.Package) string {
 	return strings.Join([]string{p.Name, p.Arch, p.Version, p.Source, p.SourceVersion}, " ")
 }
 
-func pkgLines(ps []Package) []string {
+func pkgLines(ps []report.Package) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, pkgLine(p))
@@ -72,7 +74,7 @@ func pkgLines(ps []Package) []string {
 	return out
 }
 
-func findPkg(ps []Package, name, arch string) *Package {
+func findPkg(ps []report.Package, name, arch string) *report.Package {
 	for i := range ps {
 		if ps[i].Name == name && ps[i].Arch == arch {
 			return &ps[i]
@@ -103,7 +105,7 @@ func TestDpkgRealStatusMatchesDpkgQuery(t *testing.T) {
 		if !want[pkgLine(p)] {
 			t.Errorf("package %q not as dpkg-query reports it", pkgLine(p))
 		}
-		if p.Ecosystem != EcosystemDebian || !reflect.DeepEqual(p.Locations, []string{dpkgStatusPath}) {
+		if p.Ecosystem != report.EcosystemDebian || !reflect.DeepEqual(p.Locations, []string{dpkgStatusPath}) {
 			t.Errorf("%s: ecosystem %q locations %v", p.Name, p.Ecosystem, p.Locations)
 		}
 	}
@@ -373,7 +375,7 @@ func TestDpkgContextCancel(t *testing.T) {
 	m := statusDFS(t, fstest.MapFS{dpkgStatusPath: file(testdata(t, "dpkg/status"))})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	out := Result{}
+	out := report.Result{}
 	if err := NewDpkg().Analyze(ctx, m, &out); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled before start: err = %v", err)
 	}
@@ -559,7 +561,7 @@ func FuzzParseDpkgStatus(f *testing.F) {
 			if p.Name == "" || p.Version == "" || p.Source == "" || p.SourceVersion == "" {
 				t.Fatalf("incomplete package %+v", p)
 			}
-			if p.Ecosystem != EcosystemDebian {
+			if p.Ecosystem != report.EcosystemDebian {
 				t.Fatalf("ecosystem %q", p.Ecosystem)
 			}
 			if !validDebName([]byte(p.Name)) || !validDebToken([]byte(p.Version)) {
@@ -628,7 +630,7 @@ func BenchmarkDpkgAnalyze(b *testing.B) {
 	a := NewDpkg()
 	b.ReportAllocs()
 	for b.Loop() {
-		var out Result
+		var out report.Result
 		if err := a.Analyze(context.Background(), m, &out); err != nil || len(out.Packages) != 713 {
 			b.Fatalf("%v, %d packages", err, len(out.Packages))
 		}

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // XattrFS is a root that can read a file's extended attributes without opening the file (fsaccess.Root does it
@@ -101,7 +103,7 @@ const driftAnalyzer = "drift"
 // read); added and changed executables get their SHA-256, bounded in size and count. The error is for a drift that
 // could not be computed at all (the upper dir unreadable, ctx ended); problems with single entries, and a list cut
 // at its bounds (ErrDriftTruncated), are in the returned FileErrors.
-func Drift(ctx context.Context, upper, image FS, opts DriftOptions) ([]DriftEntry, []FileError, error) {
+func Drift(ctx context.Context, upper, image FS, opts DriftOptions) ([]report.DriftEntry, []report.FileError, error) {
 	d := &drift{ctx: ctx, upper: upper, image: image, opts: opts.withDefaults()}
 	d.xattrs, _ = upper.(XattrFS)
 	if d.xattrs == nil {
@@ -114,7 +116,7 @@ func Drift(ctx context.Context, upper, image FS, opts DriftOptions) ([]DriftEntr
 	if err != nil {
 		return nil, d.errs, fmt.Errorf("drift: %w", err)
 	}
-	slices.SortFunc(d.out, func(a, b DriftEntry) int {
+	slices.SortFunc(d.out, func(a, b report.DriftEntry) int {
 		if c := strings.Compare(a.Path, b.Path); c != 0 {
 			return c
 		}
@@ -137,16 +139,16 @@ type drift struct {
 	// addedDir is the last directory found added: entries below it cannot be in the image, so they need no lookup.
 	addedDir string
 	buf      []byte // hashing buffer, reused
-	out      []DriftEntry
-	errs     []FileError
+	out      []report.DriftEntry
+	errs     []report.FileError
 }
 
 func (d *drift) fail(name, msg string) {
-	d.errs = append(d.errs, FileError{Analyzer: driftAnalyzer, Path: name, Err: msg})
+	d.errs = append(d.errs, report.FileError{Analyzer: driftAnalyzer, Path: name, Err: msg})
 }
 
 // add appends one entry, or cuts the result when it is full.
-func (d *drift) add(e DriftEntry) error {
+func (d *drift) add(e report.DriftEntry) error {
 	if len(d.out) >= d.opts.MaxResults {
 		d.fail("", fmt.Sprintf("%v: more than %d changes; the rest are not listed", ErrDriftTruncated, d.opts.MaxResults))
 		return errDriftStop
@@ -207,9 +209,9 @@ func (d *drift) visit(name string, de fs.DirEntry, err error) error {
 	if !inImage && d.runtimeStub(name, fi) {
 		return nil
 	}
-	e := DriftEntry{Path: name, Change: DriftAdded, Type: driftType(fi.Mode()), Mode: UnixPerm(fi.Mode())}
+	e := report.DriftEntry{Path: name, Change: report.DriftAdded, Type: driftType(fi.Mode()), Mode: UnixPerm(fi.Mode())}
 	if inImage {
-		e.Change = DriftChanged
+		e.Change = report.DriftChanged
 	}
 	if fi.IsDir() {
 		return d.dir(name, fi, img, e)
@@ -225,7 +227,7 @@ func (d *drift) visit(name string, de fs.DirEntry, err error) error {
 }
 
 // dir handles a directory of the upper dir: new, replaced (opaque), retyped or with a new mode or owner.
-func (d *drift) dir(name string, fi, img fs.FileInfo, e DriftEntry) error {
+func (d *drift) dir(name string, fi, img fs.FileInfo, e report.DriftEntry) error {
 	if img == nil {
 		return d.add(e)
 	}
@@ -262,7 +264,7 @@ func (d *drift) opaqueDeleted(name string) error {
 		if have[ie.Name()] {
 			continue
 		}
-		if err := d.add(DriftEntry{Path: path.Join(name, ie.Name()), Change: DriftDeleted, Type: driftType(ie.Type())}); err != nil {
+		if err := d.add(report.DriftEntry{Path: path.Join(name, ie.Name()), Change: report.DriftDeleted, Type: driftType(ie.Type())}); err != nil {
 			return err
 		}
 	}
@@ -275,7 +277,7 @@ func (d *drift) deleted(name string) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	e := DriftEntry{Path: name, Change: DriftDeleted, Type: "other"}
+	e := report.DriftEntry{Path: name, Change: report.DriftDeleted, Type: "other"}
 	if err != nil {
 		d.fail(name, fmt.Sprintf("look up deleted entry in image: %v", err))
 	} else {

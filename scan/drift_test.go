@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 )
 
 // driftTree writes files into dir: a value ending in "/" is a directory, "->x" a symlink to x, "fifo" a FIFO,
@@ -133,35 +134,35 @@ func TestDrift(t *testing.T) {
 	if len(errs) != 0 {
 		t.Errorf("errors: %+v", errs)
 	}
-	want := []DriftEntry{
-		{Path: "etc/hostname", Change: DriftAdded, Type: "file", Mode: 0o644, Size: 33},
-		{Path: "etc/issue", Change: DriftChanged, Type: "file", Mode: 0o644, Size: 6},
-		{Path: "etc/link", Change: DriftAdded, Type: "symlink", Mode: 0o777},
-		{Path: "etc/new.conf", Change: DriftAdded, Type: "file", Mode: 0o644, Size: 3},
-		{Path: "home", Change: DriftChanged, Type: "dir", Mode: 0o700},
-		{Path: "opt/app", Change: DriftChanged, Type: "dir", Mode: 0o755},
-		{Path: "opt/app/a", Change: DriftDeleted, Type: "file"},
-		{Path: "opt/app/b", Change: DriftChanged, Type: "file", Mode: 0o644, Size: 22},
-		{Path: "opt/app/d", Change: DriftDeleted, Type: "symlink"},
-		{Path: "opt/app/new", Change: DriftAdded, Type: "dir", Mode: 0o755},
-		{Path: "tmp", Change: DriftAdded, Type: "dir", Mode: 0o755},
-		{Path: "tmp/data", Change: DriftAdded, Type: "file", Mode: 0o644, Size: 10},
-		{Path: "tmp/fifo", Change: DriftAdded, Type: "other", Mode: 0o644},
-		{Path: "tmp/null", Change: DriftAdded, Type: "other", Mode: 0o666},
-		{Path: "tmp/payload", Change: DriftAdded, Type: "file", Mode: 0o644, Size: 18, Executable: true, SHA256: sha("#!/bin/sh\necho hi\n")},
-		{Path: "usr/bin/tool", Change: DriftChanged, Type: "file", Mode: 0o755, Size: 17, Executable: true, SHA256: sha("\x7fELF-tool-patched")},
-		{Path: "usr/local", Change: DriftAdded, Type: "dir", Mode: 0o755},
-		{Path: "usr/local/bin", Change: DriftAdded, Type: "dir", Mode: 0o755},
-		{Path: "usr/local/bin/evil", Change: DriftAdded, Type: "file", Mode: 0o755, Size: 9, Executable: true, SHA256: sha("\x7fELF-evil")},
-		{Path: "var/lib/old", Change: DriftDeleted, Type: "file"},
-		{Path: "var/lib/olddir", Change: DriftDeleted, Type: "dir"},
+	want := []report.DriftEntry{
+		{Path: "etc/hostname", Change: report.DriftAdded, Type: "file", Mode: 0o644, Size: 33},
+		{Path: "etc/issue", Change: report.DriftChanged, Type: "file", Mode: 0o644, Size: 6},
+		{Path: "etc/link", Change: report.DriftAdded, Type: "symlink", Mode: 0o777},
+		{Path: "etc/new.conf", Change: report.DriftAdded, Type: "file", Mode: 0o644, Size: 3},
+		{Path: "home", Change: report.DriftChanged, Type: "dir", Mode: 0o700},
+		{Path: "opt/app", Change: report.DriftChanged, Type: "dir", Mode: 0o755},
+		{Path: "opt/app/a", Change: report.DriftDeleted, Type: "file"},
+		{Path: "opt/app/b", Change: report.DriftChanged, Type: "file", Mode: 0o644, Size: 22},
+		{Path: "opt/app/d", Change: report.DriftDeleted, Type: "symlink"},
+		{Path: "opt/app/new", Change: report.DriftAdded, Type: "dir", Mode: 0o755},
+		{Path: "tmp", Change: report.DriftAdded, Type: "dir", Mode: 0o755},
+		{Path: "tmp/data", Change: report.DriftAdded, Type: "file", Mode: 0o644, Size: 10},
+		{Path: "tmp/fifo", Change: report.DriftAdded, Type: "other", Mode: 0o644},
+		{Path: "tmp/null", Change: report.DriftAdded, Type: "other", Mode: 0o666},
+		{Path: "tmp/payload", Change: report.DriftAdded, Type: "file", Mode: 0o644, Size: 18, Executable: true, SHA256: sha("#!/bin/sh\necho hi\n")},
+		{Path: "usr/bin/tool", Change: report.DriftChanged, Type: "file", Mode: 0o755, Size: 17, Executable: true, SHA256: sha("\x7fELF-tool-patched")},
+		{Path: "usr/local", Change: report.DriftAdded, Type: "dir", Mode: 0o755},
+		{Path: "usr/local/bin", Change: report.DriftAdded, Type: "dir", Mode: 0o755},
+		{Path: "usr/local/bin/evil", Change: report.DriftAdded, Type: "file", Mode: 0o755, Size: 9, Executable: true, SHA256: sha("\x7fELF-evil")},
+		{Path: "var/lib/old", Change: report.DriftDeleted, Type: "file"},
+		{Path: "var/lib/olddir", Change: report.DriftDeleted, Type: "dir"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("drift:\n%s\nwant:\n%s", driftLines(got), driftLines(want))
 	}
 }
 
-func driftLines(es []DriftEntry) string {
+func driftLines(es []report.DriftEntry) string {
 	var b strings.Builder
 	for _, e := range es {
 		fmt.Fprintf(&b, "  %+v\n", e)
@@ -244,7 +245,7 @@ func TestDriftMetacopy(t *testing.T) {
 	if err != nil || len(errs) != 0 {
 		t.Fatalf("%v %+v", err, errs)
 	}
-	want := []DriftEntry{{Path: "usr/bin/tool", Change: DriftChanged, Type: "file", Mode: 0o4755, Size: 17, Executable: true, SHA256: sha("\x7fELF real content")}}
+	want := []report.DriftEntry{{Path: "usr/bin/tool", Change: report.DriftChanged, Type: "file", Mode: 0o4755, Size: 17, Executable: true, SHA256: sha("\x7fELF real content")}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("drift:\n%s\nwant:\n%s", driftLines(got), driftLines(want))
 	}

@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 const (
@@ -113,10 +115,10 @@ func isNotGoErr(err error) bool {
 }
 
 // goPackages turns one binary's build information into packages located at name.
-func goPackages(bi *debug.BuildInfo, name, foundBy string) []Package {
-	var pkgs []Package
+func goPackages(bi *debug.BuildInfo, name, foundBy string) []report.Package {
+	var pkgs []report.Package
 	add := func(p, v string) {
-		pkgs = append(pkgs, Package{Name: p, Version: v, Ecosystem: EcosystemGo, Locations: []string{name}, FoundBy: foundBy})
+		pkgs = append(pkgs, report.Package{Name: p, Version: v, Ecosystem: report.EcosystemGo, Locations: []string{name}, FoundBy: foundBy})
 	}
 	if v := goToolchainVersion(bi.GoVersion); v != "" {
 		add(goStdlib, v)
@@ -193,10 +195,10 @@ func goToolchainVersion(v string) string {
 
 // mergePackages folds the packages that analyzer foundBy added to out into one per (ecosystem, name, version), with
 // sorted, de-duplicated Locations, and sorts them; other analyzers' packages keep their place and order.
-func mergePackages(out *Result, foundBy string) {
+func mergePackages(out *report.Result, foundBy string) {
 	type key struct{ eco, name, version string }
 	index := map[key]int{}
-	var mine []Package
+	var mine []report.Package
 	kept := out.Packages[:0]
 	for _, p := range out.Packages {
 		if p.FoundBy != foundBy {
@@ -206,7 +208,7 @@ func mergePackages(out *Result, foundBy string) {
 		k := key{p.Ecosystem, p.Name, p.Version}
 		if i, ok := index[k]; ok {
 			mine[i].Locations = append(mine[i].Locations, p.Locations...)
-			if p.Evidence.stronger(mine[i].Evidence) {
+			if p.Evidence.Stronger(mine[i].Evidence) {
 				mine[i].Evidence = p.Evidence
 			}
 			continue
@@ -219,7 +221,7 @@ func mergePackages(out *Result, foundBy string) {
 		slices.Sort(mine[i].Locations)
 		mine[i].Locations = slices.Compact(mine[i].Locations)
 	}
-	slices.SortFunc(mine, func(x, y Package) int {
+	slices.SortFunc(mine, func(x, y report.Package) int {
 		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Version, y.Version))
 	})
 	out.Packages = append(kept, mine...)

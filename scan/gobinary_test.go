@@ -17,6 +17,7 @@ import (
 	"testing/fstest"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 )
 
 // The Go fixtures are built by the test itself (goBinFixtures) from the sources below, against
@@ -120,7 +121,7 @@ func buildGoBinFixtures(goBin string) (map[string][]byte, error) {
 }
 
 // gobinLines renders packages as "name version location,location" for exact comparisons.
-func gobinLines(ps []Package) []string {
+func gobinLines(ps []report.Package) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.Name+" "+p.Version+" "+strings.Join(p.Locations, ","))
@@ -185,7 +186,7 @@ func TestGoBinaryRealBinaries(t *testing.T) {
 		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for _, p := range res.Packages {
-		if p.Ecosystem != EcosystemGo || p.FoundBy != "go-binary" {
+		if p.Ecosystem != report.EcosystemGo || p.FoundBy != "go-binary" {
 			t.Errorf("%s: ecosystem %q foundBy %q", p.Name, p.Ecosystem, p.FoundBy)
 		}
 	}
@@ -223,7 +224,7 @@ func TestGoBinaryMatchesGoVersionM(t *testing.T) {
 			t.Fatalf("go version -m: %q", first)
 		}
 		want = append(want, "stdlib "+gobinGoVers)
-		var res Result
+		var res report.Result
 		a := NewGoBinary().(FileAnalyzer)
 		if err := a.AnalyzeFile(context.Background(), gobinOpen(t, dir), name, &res); err != nil {
 			t.Fatal(err)
@@ -364,7 +365,7 @@ func TestGoBinaryWithoutReaderAt(t *testing.T) {
 func TestGoBinaryTooLargeOnOpen(t *testing.T) {
 	// The walk's DirEntry said small enough; the file opened is bigger (replaced in between): refused.
 	a := &binaryAnalyzer{name: goBinaryName, golang: true, minSize: 1, maxSize: 100, maxInMemory: 100}
-	var res Result
+	var res report.Result
 	fsys := fstest.MapFS{"app": {Data: make([]byte, 101), Mode: 0o755}}
 	if err := a.AnalyzeFile(context.Background(), fsys, "app", &res); err != nil {
 		t.Fatal(err)
@@ -396,14 +397,14 @@ func TestGoBinaryCorruptBuildInfo(t *testing.T) {
 }
 
 func TestMergePackagesKeepsOthers(t *testing.T) {
-	out := &Result{Packages: []Package{
-		{Name: "zlib1g", Version: "1", Ecosystem: EcosystemDebian, FoundBy: "dpkg", Locations: []string{"var/lib/dpkg/status"}},
-		{Name: "b", Version: "1", Ecosystem: EcosystemGo, FoundBy: "go-binary", Locations: []string{"y"}},
-		{Name: "a", Version: "1", Ecosystem: EcosystemGo, FoundBy: "go-binary", Locations: []string{"y"}},
-		{Name: "b", Version: "1", Ecosystem: EcosystemGo, FoundBy: "go-binary", Locations: []string{"x"}},
-		{Name: "b", Version: "1", Ecosystem: EcosystemGo, FoundBy: "go-binary", Locations: []string{"x"}},
-		{Name: "b", Version: "2", Ecosystem: EcosystemGo, FoundBy: "go-binary", Locations: []string{"z"}},
-		{Name: "six", Version: "1", Ecosystem: EcosystemPyPI, FoundBy: "python", Locations: []string{"p"}},
+	out := &report.Result{Packages: []report.Package{
+		{Name: "zlib1g", Version: "1", Ecosystem: report.EcosystemDebian, FoundBy: "dpkg", Locations: []string{"var/lib/dpkg/status"}},
+		{Name: "b", Version: "1", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"y"}},
+		{Name: "a", Version: "1", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"y"}},
+		{Name: "b", Version: "1", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"x"}},
+		{Name: "b", Version: "1", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"x"}},
+		{Name: "b", Version: "2", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"z"}},
+		{Name: "six", Version: "1", Ecosystem: report.EcosystemPyPI, FoundBy: "python", Locations: []string{"p"}},
 	}}
 	mergePackages(out, "go-binary")
 	var got []string
@@ -430,13 +431,13 @@ func FuzzGoBinary(f *testing.F) {
 	}
 	a := &binaryAnalyzer{name: "binary", golang: true, rust: true, minSize: 0, maxSize: 1 << 20, maxInMemory: 1 << 20, rustMaxSection: 1 << 16, rustMaxJSON: 1 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var res Result
+		var res report.Result
 		fsys := fstest.MapFS{"x": {Data: data, Mode: 0o755}}
 		if err := a.AnalyzeFile(context.Background(), fsys, "x", &res); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range res.Packages {
-			if p.Name == "" || p.Version == "" || (p.Ecosystem != EcosystemGo && p.Ecosystem != EcosystemCratesIO) {
+			if p.Name == "" || p.Version == "" || (p.Ecosystem != report.EcosystemGo && p.Ecosystem != report.EcosystemCratesIO) {
 				t.Fatalf("bad package %+v", p)
 			}
 		}

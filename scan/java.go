@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Bounds of the Java analyzer. A jar is a zip: its central directory says how large each entry is, but a hostile
@@ -94,12 +96,12 @@ func isJavaArchive(name string) bool {
 }
 
 // AnalyzeFile reads one archive; a damaged or oversized one is reported and skipped.
-func (a *javaAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+func (a *javaAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	fail := func(p string, err error) {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
 	}
 	f, fi, err := OpenRegular(fsys, name, a.maxArchive)
 	if err != nil {
@@ -133,7 +135,7 @@ func (a *javaAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, ou
 }
 
 // Analyze merges what AnalyzeFile found: the same artifact in two archives becomes one Package with both locations.
-func (a *javaAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *javaAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	mergePackages(out, a.Name())
 	return nil
 }
@@ -145,7 +147,7 @@ type javaWalk struct {
 	budget  int64 // decompressed (or, for stored nested archives, read) bytes still allowed
 	entries int   // archive entries still allowed
 	fail    func(path string, err error)
-	pkgs    []Package
+	pkgs    []report.Package
 }
 
 // archive reads the zip at loc, whose file name is base. An error means the archive as a whole could not be read;
@@ -186,7 +188,7 @@ func (w *javaWalk) archive(ra io.ReaderAt, size int64, loc, base string, depth i
 				return err
 			}
 			if err == nil {
-				var p Package
+				var p report.Package
 				if p, err = parsePomProperties(data); err == nil {
 					p.Locations = []string{loc}
 					w.pkgs = append(w.pkgs, p)
@@ -229,7 +231,7 @@ func (w *javaWalk) fallback(manifest *zip.File, loc, base string) error {
 	if !ok {
 		return nil
 	}
-	w.pkgs = append(w.pkgs, Package{Name: id.name, Version: id.version, Ecosystem: EcosystemMaven,
+	w.pkgs = append(w.pkgs, report.Package{Name: id.name, Version: id.version, Ecosystem: report.EcosystemMaven,
 		Locations: []string{loc}, Evidence: id.evidence})
 	return nil
 }
@@ -321,9 +323,9 @@ func isPomProperties(name string) bool {
 // parsePomProperties reads the groupId, artifactId and version Maven writes. It handles the subset of the Java
 // properties format such files use ("key=value" or "key: value" lines, "#" and "!" comments); Maven writes no escapes
 // or continuation lines into coordinates.
-func parsePomProperties(data []byte) (Package, error) {
+func parsePomProperties(data []byte) (report.Package, error) {
 	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return Package{}, fmt.Errorf("binary content (NUL byte at offset %d)", i)
+		return report.Package{}, fmt.Errorf("binary content (NUL byte at offset %d)", i)
 	}
 	props := map[string]string{}
 	for len(data) > 0 {
@@ -342,13 +344,13 @@ func parsePomProperties(data []byte) (Package, error) {
 	g, art, v := props["groupId"], props["artifactId"], props["version"]
 	switch {
 	case !validMavenToken(g):
-		return Package{}, fmt.Errorf("invalid or missing groupId %q", g)
+		return report.Package{}, fmt.Errorf("invalid or missing groupId %q", g)
 	case !validMavenToken(art):
-		return Package{}, fmt.Errorf("invalid or missing artifactId %q", art)
+		return report.Package{}, fmt.Errorf("invalid or missing artifactId %q", art)
 	case !validMavenToken(v):
-		return Package{}, fmt.Errorf("artifact %s:%s: invalid or missing version %q", g, art, v)
+		return report.Package{}, fmt.Errorf("artifact %s:%s: invalid or missing version %q", g, art, v)
 	}
-	return Package{Name: g + ":" + art, Version: v, Ecosystem: EcosystemMaven}, nil
+	return report.Package{Name: g + ":" + art, Version: v, Ecosystem: report.EcosystemMaven}, nil
 }
 
 // validMavenToken accepts what Maven allows in coordinates: printable ASCII without whitespace, and none of the

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Testdata provenance: testdata/java holds jars, verbatim, of Debian 12 (bookworm) packages fetched with apt-get
@@ -103,7 +105,7 @@ func TestJavaDebianJars(t *testing.T) {
 		"org.slf4j:slf4j-simple":           "pkg:maven/org.slf4j/slf4j-simple@1.7.32",
 	}
 	for _, p := range res.Packages {
-		if p.Ecosystem != EcosystemMaven || p.FoundBy != "java" || p.Arch != "" || p.Source != "" {
+		if p.Ecosystem != report.EcosystemMaven || p.FoundBy != "java" || p.Arch != "" || p.Source != "" {
 			t.Errorf("%s: %+v", p.Name, p)
 		}
 		if p.PURL != purls[p.Name] {
@@ -337,7 +339,7 @@ func TestJavaBudget(t *testing.T) {
 	if got := gobinLines(res.Packages); !reflect.DeepEqual(got, want) {
 		t.Errorf("packages %v", got)
 	}
-	wantErr := []FileError{{Analyzer: "java", Path: "big.jar", Err: "archive decompresses to more than the limit of 3145728 bytes"}}
+	wantErr := []report.FileError{{Analyzer: "java", Path: "big.jar", Err: "archive decompresses to more than the limit of 3145728 bytes"}}
 	if !reflect.DeepEqual(res.Errors, wantErr) {
 		t.Errorf("errors %+v", res.Errors)
 	}
@@ -396,7 +398,7 @@ func FuzzJavaArchive(f *testing.F) {
 			if len(p.Locations) == 0 || !validMavenToken(p.Version) {
 				t.Errorf("bad package %+v", p)
 			}
-			if p.Evidence != EvidenceInstalled {
+			if p.Evidence != report.EvidenceInstalled {
 				// Named by a manifest or file name: never a coordinate, always a version that starts with a digit.
 				if !validMavenToken(p.Name) || strings.Contains(p.Name, ":") || !usableJavaVersion(p.Version) || p.PURL != "" {
 					t.Errorf("bad fallback package %+v", p)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // javaMaxManifest bounds the bytes of META-INF/MANIFEST.MF read from one archive. Only the main section is needed,
@@ -105,7 +107,7 @@ func truncate(s string, n int) string {
 // javaIdentity is the name and version of a jar that carries no pom.properties, and how they were learned.
 type javaIdentity struct {
 	name, version string
-	evidence      Evidence
+	evidence      report.Evidence
 }
 
 // manifestNamePairs are the manifest headers that name a jar, each with the version header that goes with it, in
@@ -139,7 +141,7 @@ func javaIdentityOf(attrs map[string]string, base string) (javaIdentity, bool) {
 	fileName, fileVersion := javaFileNameVersion(base)
 	for _, p := range manifestNamePairs {
 		if n, v := manifestJavaName(attrs[p[0]]), attrs[p[1]]; n != "" && usableJavaVersion(v) {
-			return javaIdentity{n, v, EvidenceJarManifest}, true
+			return javaIdentity{n, v, report.EvidenceJarManifest}, true
 		}
 	}
 	var version string
@@ -153,15 +155,15 @@ func javaIdentityOf(attrs map[string]string, base string) (javaIdentity, bool) {
 		names := []string{"bundle-symbolicname", "implementation-title", "specification-title", "automatic-module-name"}
 		for _, k := range names {
 			if n := manifestJavaName(attrs[k]); n != "" {
-				return javaIdentity{n, version, EvidenceJarManifest}, true
+				return javaIdentity{n, version, report.EvidenceJarManifest}, true
 			}
 		}
 		if fileName != "" {
-			return javaIdentity{fileName, version, EvidenceJarManifest}, true
+			return javaIdentity{fileName, version, report.EvidenceJarManifest}, true
 		}
 	}
 	if fileName != "" && fileVersion != "" {
-		return javaIdentity{fileName, fileVersion, EvidenceFileName}, true
+		return javaIdentity{fileName, fileVersion, report.EvidenceFileName}, true
 	}
 	return javaIdentity{}, false
 }

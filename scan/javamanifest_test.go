@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // More testdata/java provenance: asm-tree-9.4.jar (libasm-java 9.4-1), jsr305-0.1~+svn49.jar (libjsr305-java
@@ -85,14 +87,14 @@ func TestJavaWithoutPomProperties(t *testing.T) {
 		if p.Name == "org.apache.commons:commons-lang3" {
 			wantPURL = "pkg:maven/org.apache.commons/commons-lang3@3.12.0"
 		}
-		if p.PURL != wantPURL || p.Ecosystem != EcosystemMaven || p.FoundBy != "java" {
+		if p.PURL != wantPURL || p.Ecosystem != report.EcosystemMaven || p.FoundBy != "java" {
 			t.Errorf("%s: purl %q ecosystem %q foundBy %q", p.Name, p.PURL, p.Ecosystem, p.FoundBy)
 		}
 	}
 }
 
 // javaEvidenceLines renders packages as "name version evidence location,location".
-func javaEvidenceLines(ps []Package) []string {
+func javaEvidenceLines(ps []report.Package) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.Name+" "+p.Version+" "+string(p.Evidence)+" "+strings.Join(p.Locations, ","))

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rootscan/rootscan/report"
 	"golang.org/x/mod/semver"
 )
 
@@ -113,7 +114,7 @@ func npmPackageDir(dir string) bool {
 }
 
 // AnalyzeFile reads one manifest; a damaged one is reported and skipped.
-func (a *npmAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+func (a *npmAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -123,18 +124,18 @@ func (a *npmAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out
 	}
 	data, err := ReadFile(fsys, name, a.maxSize)
 	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
 		return nil
 	}
 	m, err := parseNpmManifest(data)
 	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
 		return nil
 	}
-	out.Packages = append(out.Packages, Package{
+	out.Packages = append(out.Packages, report.Package{
 		Name:      m.Name,
 		Version:   m.Version,
-		Ecosystem: EcosystemNpm,
+		Ecosystem: report.EcosystemNpm,
 		Locations: []string{name},
 		FoundBy:   a.Name(),
 	})
@@ -142,9 +143,9 @@ func (a *npmAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out
 }
 
 // analyzeLock reports the packages of a lock file whose directory has no node_modules.
-func (a *npmAnalyzer) analyzeLock(fsys FS, name string, out *Result) {
+func (a *npmAnalyzer) analyzeLock(fsys FS, name string, out *report.Result) {
 	fail := func(err error) {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
 	}
 	switch _, err := fs.Lstat(fsys, path.Join(path.Dir(name), "node_modules")); {
 	case err == nil:
@@ -171,20 +172,20 @@ func (a *npmAnalyzer) analyzeLock(fsys FS, name string, out *Result) {
 		fail(err)
 	}
 	for _, m := range pkgs {
-		out.Packages = append(out.Packages, Package{
+		out.Packages = append(out.Packages, report.Package{
 			Name:      m.Name,
 			Version:   m.Version,
-			Ecosystem: EcosystemNpm,
+			Ecosystem: report.EcosystemNpm,
 			Locations: []string{name},
 			FoundBy:   a.Name(),
-			Evidence:  EvidenceLockFile,
+			Evidence:  report.EvidenceLockFile,
 		})
 	}
 }
 
 // Analyze merges what AnalyzeFile found: the same package at the same version installed in several node_modules
 // directories (nested copies, several apps) becomes one Package with every manifest path.
-func (a *npmAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *npmAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	mergePackages(out, a.Name())
 	return nil
 }

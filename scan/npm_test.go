@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Testdata provenance: testdata/npm/root/app holds, verbatim, every package.json of a real npm install (npm 11.19.1,
@@ -79,7 +81,7 @@ func TestNpmRealInstall(t *testing.T) {
 	}
 	purls := map[string]string{}
 	for _, p := range res.Packages {
-		if p.Ecosystem != EcosystemNpm || p.FoundBy != "npm" || p.Arch != "" || p.Source != "" {
+		if p.Ecosystem != report.EcosystemNpm || p.FoundBy != "npm" || p.Arch != "" || p.Source != "" {
 			t.Errorf("%s: %+v", p.Name, p)
 		}
 		purls[p.Name+"@"+p.Version] = p.PURL
@@ -131,7 +133,7 @@ func TestNpmLockWithoutNodeModules(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	wantErr := []FileError{
+	wantErr := []report.FileError{
 		{Analyzer: "npm", Path: "bad/npm-shrinkwrap.json", Err: `2 lock entries with an invalid name or version skipped, the first "node_modules/_z" (name "_z", version "1.0.0")`},
 	}
 	if !reflect.DeepEqual(res.Errors, wantErr) {
@@ -226,7 +228,7 @@ func TestNpmMergesAndReportsBadManifests(t *testing.T) {
 	if got := gobinLines(res.Packages); !reflect.DeepEqual(got, want) {
 		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	wantErr := []FileError{
+	wantErr := []report.FileError{
 		{Analyzer: "npm", Path: "app/node_modules/array/package.json", Err: "package.json is not an object"},
 		{Analyzer: "npm", Path: "app/node_modules/badname/package.json", Err: `invalid package name "../../etc"`},
 		{Analyzer: "npm", Path: "app/node_modules/badver/package.json", Err: `package badver has invalid version "v1.2"`},
@@ -421,7 +423,7 @@ func BenchmarkNpm10k(b *testing.B) {
 		{"default", DefaultAnalyzers(), n},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			var res *Result
+			var res *report.Result
 			for b.Loop() {
 				res = Run(context.Background(), fsys, c.analyzers)
 				if len(res.Packages) != c.packages || len(res.Errors) != 0 {

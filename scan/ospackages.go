@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // osPackages collects what an OS package database lists (dpkg, apk, rpm): one package per (name, arch, version),
@@ -11,13 +13,13 @@ import (
 // twice (status and status.d, a linked var/lib/rpm); the package is still one package.
 type osPackages struct {
 	index map[osPackageKey]int
-	pkgs  []Package
+	pkgs  []report.Package
 }
 
 type osPackageKey struct{ name, arch, version string }
 
 // add records pkg as listed by the file location.
-func (s *osPackages) add(pkg Package, location string) {
+func (s *osPackages) add(pkg report.Package, location string) {
 	k := osPackageKey{pkg.Name, pkg.Arch, pkg.Version}
 	if i, ok := s.index[k]; ok {
 		if !slices.Contains(s.pkgs[i].Locations, location) {
@@ -34,8 +36,8 @@ func (s *osPackages) add(pkg Package, location string) {
 }
 
 // sorted returns the packages by name, arch and version: the same database gives the same report.
-func (s *osPackages) sorted() []Package {
-	slices.SortFunc(s.pkgs, func(x, y Package) int {
+func (s *osPackages) sorted() []report.Package {
+	slices.SortFunc(s.pkgs, func(x, y report.Package) int {
 		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Arch, y.Arch), strings.Compare(x.Version, y.Version))
 	})
 	return s.pkgs

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Where os-release(5) says to look, in order: etc/os-release wins and usr/lib/os-release is the fallback. Debian
@@ -40,12 +42,12 @@ func (a *osReleaseAnalyzer) Paths() []string {
 // Analyze reads the first os-release that exists and yields at least one assignment. A file that exists but cannot
 // be used is reported and the next candidate is tried, so a broken etc/os-release does not hide usr/lib/os-release.
 // etc/os-release is usually a link to ../usr/lib/os-release; fsys.Open follows it inside the root.
-func (a *osReleaseAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *osReleaseAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	fail := func(p, msg string) {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: p, Err: msg})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: p, Err: msg})
 	}
 	for _, p := range []string{osReleaseEtc, osReleaseUsrLib} {
 		data, err := ReadFile(fsys, p, a.maxSize)
@@ -86,8 +88,8 @@ func (a *osReleaseAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) e
 }
 
 // osFromRelease maps os-release variables to OS. ID defaults to "linux" as os-release(5) specifies.
-func osFromRelease(v map[string]string, source string) *OS {
-	o := &OS{
+func osFromRelease(v map[string]string, source string) *report.OS {
+	o := &report.OS{
 		ID:              v["ID"],
 		IDLike:          strings.Fields(v["ID_LIKE"]),
 		Name:            v["NAME"],
@@ -224,7 +226,7 @@ func parseOSReleaseLine(line []byte) (key, value string, ok bool) {
 
 // parseDebianVersion reads etc/debian_version: "12.7" for a release (VersionID is the major number, as in
 // os-release) or "trixie/sid" for testing and unstable (VersionCodename, as Debian's own os-release has it).
-func parseDebianVersion(data []byte) (*OS, error) {
+func parseDebianVersion(data []byte) (*report.OS, error) {
 	s := string(bytes.TrimSpace(data))
 	if s == "" || len(s) > 64 {
 		return nil, fmt.Errorf("unrecognized content")
@@ -234,7 +236,7 @@ func parseDebianVersion(data []byte) (*OS, error) {
 			return nil, fmt.Errorf("unrecognized content")
 		}
 	}
-	o := &OS{ID: "debian", Source: debianVersionPath}
+	o := &report.OS{ID: "debian", Source: debianVersionPath}
 	if s[0] >= '0' && s[0] <= '9' {
 		major, _, _ := strings.Cut(s, ".")
 		for _, c := range []byte(major) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"unicode/utf8"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Testdata provenance:
@@ -81,7 +83,7 @@ func TestParseOSRelease(t *testing.T) {
 }
 
 func TestParseDebianVersion(t *testing.T) {
-	for in, want := range map[string]*OS{
+	for in, want := range map[string]*report.OS{
 		string(testdata(t, "os-release/debian_version")): {ID: "debian", VersionID: "12", Source: debianVersionPath},
 		"13.1\n":       {ID: "debian", VersionID: "13", Source: debianVersionPath},
 		"6.0.10\n":     {ID: "debian", VersionID: "6", Source: debianVersionPath},
@@ -103,8 +105,8 @@ func TestParseDebianVersion(t *testing.T) {
 
 func TestOSReleaseAnalyzer(t *testing.T) {
 	debian12 := testdata(t, "os-release/debian12")
-	wantDebian := func(source string) *OS {
-		return &OS{
+	wantDebian := func(source string) *report.OS {
+		return &report.OS{
 			ID: "debian", Name: "Debian GNU/Linux", PrettyName: "Debian GNU/Linux 12 (bookworm)",
 			VersionID: "12", VersionCodename: "bookworm", Source: source,
 		}
@@ -116,7 +118,7 @@ func TestOSReleaseAnalyzer(t *testing.T) {
 	tests := []struct {
 		name   string
 		fsys   fstest.MapFS
-		want   *OS
+		want   *report.OS
 		errors []fe
 	}{
 		{
@@ -133,7 +135,7 @@ func TestOSReleaseAnalyzer(t *testing.T) {
 		{
 			name: "etc/os-release wins over usr/lib/os-release",
 			fsys: fstest.MapFS{osReleaseEtc: file([]byte("ID=alpine\nVERSION_ID=3.20.3\n")), osReleaseUsrLib: file(debian12)},
-			want: &OS{ID: "alpine", VersionID: "3.20.3", Source: osReleaseEtc},
+			want: &report.OS{ID: "alpine", VersionID: "3.20.3", Source: osReleaseEtc},
 		},
 		{
 			name: "absolute link that this FS cannot follow falls back to usr/lib",
@@ -143,17 +145,17 @@ func TestOSReleaseAnalyzer(t *testing.T) {
 		{
 			name: "distroless",
 			fsys: fstest.MapFS{osReleaseEtc: file(testdata(t, "os-release/distroless-debian12"))},
-			want: &OS{ID: "debian", Name: "Debian GNU/Linux", PrettyName: "Distroless", VersionID: "12", Source: osReleaseEtc},
+			want: &report.OS{ID: "debian", Name: "Debian GNU/Linux", PrettyName: "Distroless", VersionID: "12", Source: osReleaseEtc},
 		},
 		{
 			name: "ID_LIKE is split, ID defaults to linux",
 			fsys: fstest.MapFS{osReleaseEtc: file([]byte("NAME=\"Some Linux\"\nID_LIKE=\"rhel  centos fedora\"\n"))},
-			want: &OS{ID: "linux", IDLike: []string{"rhel", "centos", "fedora"}, Name: "Some Linux", Source: osReleaseEtc},
+			want: &report.OS{ID: "linux", IDLike: []string{"rhel", "centos", "fedora"}, Name: "Some Linux", Source: osReleaseEtc},
 		},
 		{
 			name:   "bad lines are reported, the rest is used",
 			fsys:   fstest.MapFS{osReleaseEtc: file([]byte("ID=debian\nVERSION_ID=\"12\nVERSION_CODENAME=bookworm\n"))},
-			want:   &OS{ID: "debian", VersionCodename: "bookworm", Source: osReleaseEtc},
+			want:   &report.OS{ID: "debian", VersionCodename: "bookworm", Source: osReleaseEtc},
 			errors: []fe{{osReleaseEtc, "ignored 1 malformed lines (first at line 2)"}},
 		},
 		{
@@ -179,7 +181,7 @@ func TestOSReleaseAnalyzer(t *testing.T) {
 		{
 			name: "debian_version fallback",
 			fsys: fstest.MapFS{debianVersionPath: file(testdata(t, "os-release/debian_version"))},
-			want: &OS{ID: "debian", VersionID: "12", Source: debianVersionPath},
+			want: &report.OS{ID: "debian", VersionID: "12", Source: debianVersionPath},
 		},
 		{
 			name:   "garbage debian_version",
@@ -212,7 +214,7 @@ func TestOSReleaseAnalyzer(t *testing.T) {
 func TestOSReleaseContextAndPaths(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var out Result
+	var out report.Result
 	err := NewOSRelease().Analyze(ctx, fstest.MapFS{osReleaseEtc: file([]byte("ID=debian\n"))}, &out)
 	if !errors.Is(err, context.Canceled) || out.OS != nil {
 		t.Errorf("cancelled: err %v, OS %+v", err, out.OS)

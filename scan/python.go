@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // pyMaxMetadataSize bounds one METADATA or PKG-INFO file. Only the header block is used; the body is the project's
@@ -50,24 +52,24 @@ func (a *pythonAnalyzer) Wants(name string, d fs.DirEntry) bool {
 }
 
 // AnalyzeFile reads one metadata file; a damaged one is reported and skipped.
-func (a *pythonAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+func (a *pythonAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	data, err := ReadFile(fsys, name, a.maxSize)
 	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
 		return nil
 	}
 	md, err := parsePyMetadata(data)
 	if err != nil {
-		out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
+		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
 		return nil
 	}
-	out.Packages = append(out.Packages, Package{
+	out.Packages = append(out.Packages, report.Package{
 		Name:      normalizePyName(md.Name),
 		Version:   md.Version,
-		Ecosystem: EcosystemPyPI,
+		Ecosystem: report.EcosystemPyPI,
 		Locations: []string{name},
 		FoundBy:   a.Name(),
 	})
@@ -76,7 +78,7 @@ func (a *pythonAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, 
 
 // Analyze merges what AnalyzeFile found: a distribution installed for two interpreters becomes one Package with
 // both metadata paths.
-func (a *pythonAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *pythonAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	mergePackages(out, a.Name())
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Testdata provenance: testdata/python/root/usr/lib/python3/dist-packages holds the core metadata files, verbatim,
@@ -42,7 +44,7 @@ func TestPythonDebianMetadata(t *testing.T) {
 		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for _, p := range res.Packages {
-		if p.Ecosystem != EcosystemPyPI || p.FoundBy != "python" || p.Arch != "" || p.Source != "" {
+		if p.Ecosystem != report.EcosystemPyPI || p.FoundBy != "python" || p.Arch != "" || p.Source != "" {
 			t.Errorf("%s: %+v", p.Name, p)
 		}
 	}
@@ -75,7 +77,7 @@ func TestPythonMergesInstalls(t *testing.T) {
 	if got := gobinLines(res.Packages); !reflect.DeepEqual(got, want) {
 		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	wantErr := []FileError{{Analyzer: "python", Path: "opt/y/broken-1.0.dist-info/METADATA", Err: "distribution broken has no Version field"}}
+	wantErr := []report.FileError{{Analyzer: "python", Path: "opt/y/broken-1.0.dist-info/METADATA", Err: "distribution broken has no Version field"}}
 	if !reflect.DeepEqual(res.Errors, wantErr) {
 		t.Errorf("errors %+v", res.Errors)
 	}
@@ -241,8 +243,8 @@ func BenchmarkSharedWalk(b *testing.B) {
 // pyNopAnalyzer wants nothing: the cost of the shared walk alone.
 type pyNopAnalyzer struct{}
 
-func (pyNopAnalyzer) Name() string                                           { return "nop" }
-func (pyNopAnalyzer) Paths() []string                                        { return nil }
-func (pyNopAnalyzer) Analyze(context.Context, FS, *Result) error             { return nil }
-func (pyNopAnalyzer) Wants(string, fs.DirEntry) bool                         { return false }
-func (pyNopAnalyzer) AnalyzeFile(context.Context, FS, string, *Result) error { return nil }
+func (pyNopAnalyzer) Name() string                                                  { return "nop" }
+func (pyNopAnalyzer) Paths() []string                                               { return nil }
+func (pyNopAnalyzer) Analyze(context.Context, FS, *report.Result) error             { return nil }
+func (pyNopAnalyzer) Wants(string, fs.DirEntry) bool                                { return false }
+func (pyNopAnalyzer) AnalyzeFile(context.Context, FS, string, *report.Result) error { return nil }

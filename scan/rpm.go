@@ -16,6 +16,8 @@ import (
 
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
 	"github.com/knqyf263/go-rpmdb/pkg/bdb"
+	"github.com/rootscan/rootscan/report"
+
 	// go-rpmdb opens sqlite databases through database/sql with the driver name "sqlite" but leaves registering a
 	// driver to its user. modernc.org/sqlite is pure Go (the binary is built with CGO_ENABLED=0) and registers
 	// exactly that name.
@@ -75,10 +77,10 @@ func (a *rpmAnalyzer) Paths() []string {
 
 // Analyze reads the database of each rpm directory. When var/lib/rpm links to usr/lib/sysimage/rpm both name the
 // same database: its packages are reported once, with both locations.
-func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	eco := rpmEcosystem(out.OS)
 	var pkgs osPackages
-	var errs []FileError
+	var errs []report.FileError
 	for _, dir := range rpmDirs {
 		for _, f := range rpmDBFiles {
 			if err := ctx.Err(); err != nil {
@@ -93,7 +95,7 @@ func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				errs = append(errs, FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
+				errs = append(errs, report.FileError{Analyzer: a.Name(), Path: p, Err: err.Error()})
 				break
 			}
 			for _, info := range infos {
@@ -215,9 +217,9 @@ func parseRPMDB(ctx context.Context, path string, timeout time.Duration, preflig
 
 // rpmPackage turns a go-rpmdb record into a Package. gpg-pubkey records are the keys rpm trusts, not software,
 // and are left out, as rpm -qa users expect from SBOM tools.
-func rpmPackage(info *rpmdb.PackageInfo) (Package, bool) {
+func rpmPackage(info *rpmdb.PackageInfo) (report.Package, bool) {
 	if info == nil || info.Name == "" || info.Name == "gpg-pubkey" || info.Version == "" {
-		return Package{}, false
+		return report.Package{}, false
 	}
 	epoch := ""
 	if e := info.EpochNum(); e > 0 {
@@ -227,7 +229,7 @@ func rpmPackage(info *rpmdb.PackageInfo) (Package, bool) {
 	if info.Release != "" {
 		vr += "-" + info.Release
 	}
-	pkg := Package{Name: info.Name, Version: epoch + vr, Arch: info.Arch}
+	pkg := report.Package{Name: info.Name, Version: epoch + vr, Arch: info.Arch}
 	// Advisories are keyed by source rpm; its epoch is the binary's (rpm builds all binaries of a source with it).
 	if src, srcVR, ok := parseSourceRPM(info.SourceRpm); ok {
 		pkg.Source, pkg.SourceVersion = src, epoch+srcVR
@@ -257,13 +259,13 @@ func parseSourceRPM(s string) (name, versionRelease string, ok bool) {
 // rpmEcosystem names the OSV ecosystem for an rpm root from its os-release ID. Distributions OSV has no ecosystem
 // for (CentOS, Fedora, Amazon Linux, Oracle Linux, Photon OS) get "RPM", so they are not matched against another
 // distribution's advisories by mistake.
-func rpmEcosystem(os *OS) string {
+func rpmEcosystem(os *report.OS) string {
 	if os == nil {
 		return "RPM"
 	}
 	switch id := os.ID; {
 	case id == "rhel":
-		return EcosystemRedHat
+		return report.EcosystemRedHat
 	case id == "almalinux":
 		return "AlmaLinux"
 	case id == "rocky":

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/knqyf263/go-rpmdb/pkg/bdb"
+	"github.com/rootscan/rootscan/report"
 )
 
 // Testdata provenance: the databases are go-rpmdb's own test data (github.com/knqyf263/go-rpmdb v0.1.1, pkg/testdata),
@@ -168,7 +169,7 @@ func TestRPMEcosystem(t *testing.T) {
 		"opensuse-tumbleweed": "openSUSE", "azurelinux": "Azure Linux", "mariner": "Azure Linux", "openEuler": "openEuler",
 		"centos": "RPM", "fedora": "RPM", "amzn": "RPM", "ol": "RPM",
 	} {
-		if got := rpmEcosystem(&OS{ID: id}); got != want {
+		if got := rpmEcosystem(&report.OS{ID: id}); got != want {
 			t.Errorf("%s: %q, want %q", id, got, want)
 		}
 	}
@@ -262,7 +263,7 @@ func TestRPMLimits(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var res Result
+	var res report.Result
 	if err := NewRPM().Analyze(ctx, fsys, &res); !errors.Is(err, context.Canceled) || len(res.Packages) != 0 {
 		t.Errorf("cancelled: %v, %d packages", err, len(res.Packages))
 	}

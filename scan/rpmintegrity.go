@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+	"github.com/rootscan/rootscan/report"
 )
 
 // rpmFileTypeMask and rpmFileRegular pick the file type out of RPMTAG_FILEMODES (st_mode bits).
@@ -85,11 +86,11 @@ type rpmIntegrityRun struct {
 
 // Analyze checks the packages in out.Packages found by the rpm analyzer, in database order. Nothing is added to
 // out when the context ends midway: a partly checked root must not look clean.
-func (a *rpmIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *rpmIntegrityAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	want := map[osPackageKey]Package{}
+	want := map[osPackageKey]report.Package{}
 	for _, p := range out.Packages {
 		if p.FoundBy == a.db.Name() {
 			want[osPackageKey{p.Name, p.Arch, p.Version}] = p
@@ -150,7 +151,7 @@ func (r *rpmIntegrityRun) limitReached() string {
 }
 
 // checkPackage checks the regular files of one package; it stops early when a per-root bound is spent.
-func (r *rpmIntegrityRun) checkPackage(ctx context.Context, p Package, info *rpmdb.PackageInfo, db string) error {
+func (r *rpmIntegrityRun) checkPackage(ctx context.Context, p report.Package, info *rpmdb.PackageInfo, db string) error {
 	// go-rpmdb checks dir indexes against the end of DirNames but not against 0: a negative one (the header stores
 	// them as int32) panics in InstalledFiles. Found by FuzzRPMIntegrityFiles.
 	for _, i := range info.DirIndexes {
@@ -192,8 +193,8 @@ func (r *rpmIntegrityRun) checkPackage(ctx context.Context, p Package, info *rpm
 }
 
 // check verifies one packaged regular file.
-func (r *rpmIntegrityRun) check(p Package, name, want, algo string, newHash func() hash.Hash, excused bool) {
-	finding := IntegrityFinding{Package: p.Name, Ecosystem: p.Ecosystem, Path: name, Algorithm: algo, Expected: want}
+func (r *rpmIntegrityRun) check(p report.Package, name, want, algo string, newHash func() hash.Hash, excused bool) {
+	finding := report.IntegrityFinding{Package: p.Name, Ecosystem: p.Ecosystem, Path: name, Algorithm: algo, Expected: want}
 	r.files++
 	fi, err := r.fsys.Lstat(name)
 	switch {

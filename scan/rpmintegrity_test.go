@@ -13,6 +13,7 @@ import (
 	"testing/fstest"
 
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+	"github.com/rootscan/rootscan/report"
 )
 
 func sha256hex(s string) string {
@@ -35,13 +36,13 @@ func centos7Root(t *testing.T) fstest.MapFS {
 
 // runRPMIntegrity runs os-release and rpm, keeps only the named packages (so a root need not hold all 144 packages'
 // files), then the integrity check.
-func runRPMIntegrity(t *testing.T, fsys FS, a Analyzer, keep ...string) *Result {
+func runRPMIntegrity(t *testing.T, fsys FS, a Analyzer, keep ...string) *report.Result {
 	t.Helper()
 	out := Run(context.Background(), fsys, []Analyzer{NewOSRelease(), NewRPM()})
 	if len(out.Errors) > 0 {
 		t.Fatalf("inventory errors: %v", errorLines(out.Errors))
 	}
-	out.Packages = slices.DeleteFunc(out.Packages, func(p Package) bool { return !slices.Contains(keep, p.Name) })
+	out.Packages = slices.DeleteFunc(out.Packages, func(p report.Package) bool { return !slices.Contains(keep, p.Name) })
 	if len(out.Packages) != len(keep) {
 		t.Fatalf("packages %v, want %v", out.Packages, keep)
 	}
@@ -105,7 +106,7 @@ func TestRPMIntegrityCentOS7(t *testing.T) {
 // even read.
 func TestRPMIntegrityOnlyRPMPackages(t *testing.T) {
 	fsys := centos7Root(t)
-	out := &Result{Packages: []Package{{Name: "centos-release", Version: "7-5.1804.el7.centos", Arch: "x86_64", Ecosystem: EcosystemDebian, FoundBy: "dpkg"}}}
+	out := &report.Result{Packages: []report.Package{{Name: "centos-release", Version: "7-5.1804.el7.centos", Arch: "x86_64", Ecosystem: report.EcosystemDebian, FoundBy: "dpkg"}}}
 	if err := NewRPMIntegrity().Analyze(context.Background(), fsys, out); err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +116,8 @@ func TestRPMIntegrityOnlyRPMPackages(t *testing.T) {
 	fsys["etc/os-release"] = file([]byte("ID=rhel\n"))
 	out = runRPMIntegrity(t, fsys, NewRPMIntegrity(), "libselinux")
 	for _, f := range out.Integrity {
-		if f.Ecosystem != EcosystemRedHat || f.Package != "libselinux" {
-			t.Fatalf("finding %+v: want package libselinux, ecosystem %s", f, EcosystemRedHat)
+		if f.Ecosystem != report.EcosystemRedHat || f.Package != "libselinux" {
+			t.Fatalf("finding %+v: want package libselinux, ecosystem %s", f, report.EcosystemRedHat)
 		}
 	}
 	if len(out.Integrity) != 2 {
@@ -202,7 +203,7 @@ func FuzzRPMIntegrityFiles(f *testing.F) {
 		}
 		fsys := fstest.MapFS{"usr/bin/hello": file([]byte("hello")), "etc/passwd": file([]byte("root:x:0:0::/root:/bin/sh\n"))}
 		r := newRpmIntegrityRun(NewRPMIntegrity().(*rpmIntegrityAnalyzer), fsys)
-		if err := r.checkPackage(context.Background(), Package{Name: "p", Ecosystem: "RPM"}, info, "db"); err != nil {
+		if err := r.checkPackage(context.Background(), report.Package{Name: "p", Ecosystem: "RPM"}, info, "db"); err != nil {
 			t.Fatal(err)
 		}
 		for _, fd := range r.findings {

@@ -8,6 +8,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // rubyMaxGemspecSize bounds one installed gemspec. RubyGems writes them with the gem's whole file list; the largest
@@ -53,7 +55,7 @@ func (a *rubyAnalyzer) Wants(name string, d fs.DirEntry) bool {
 }
 
 // AnalyzeFile reads one gemspec; a damaged one is reported and skipped.
-func (a *rubyAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+func (a *rubyAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -61,17 +63,17 @@ func (a *rubyAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, ou
 	if err == nil {
 		var g rubyGem
 		if g, err = parseGemspec(data); err == nil {
-			out.Packages = append(out.Packages, Package{Name: g.Name, Version: g.Version, Ecosystem: EcosystemRubyGems,
+			out.Packages = append(out.Packages, report.Package{Name: g.Name, Version: g.Version, Ecosystem: report.EcosystemRubyGems,
 				Locations: []string{name}, FoundBy: a.Name()})
 			return nil
 		}
 	}
-	out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
+	out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: name, Err: err.Error()})
 	return nil
 }
 
 // Analyze merges what AnalyzeFile found: the same gem version in several gem dirs becomes one Package.
-func (a *rubyAnalyzer) Analyze(ctx context.Context, fsys FS, out *Result) error {
+func (a *rubyAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	mergePackages(out, a.Name())
 	return nil
 }

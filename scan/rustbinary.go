@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 const (
@@ -38,7 +40,7 @@ const (
 func NewRustBinary() Analyzer { return newBinaryAnalyzer(rustBinaryName, false, true) }
 
 // readRustAudit returns the crates a parsed ELF file's audit data lists, nil when it has none.
-func (a *binaryAnalyzer) readRustAudit(ef *elf.File, name string) ([]Package, error) {
+func (a *binaryAnalyzer) readRustAudit(ef *elf.File, name string) ([]report.Package, error) {
 	sec := ef.Section(rustAuditSection)
 	if sec == nil {
 		return nil, nil
@@ -54,9 +56,9 @@ func (a *binaryAnalyzer) readRustAudit(ef *elf.File, name string) ([]Package, er
 		return nil, fmt.Errorf("read %s section: %w", rustAuditSection, err)
 	}
 	crates, err := parseRustAudit(data, a.rustMaxJSON)
-	pkgs := make([]Package, 0, len(crates))
+	pkgs := make([]report.Package, 0, len(crates))
 	for _, c := range crates {
-		pkgs = append(pkgs, Package{Name: c.Name, Version: c.Version, Ecosystem: EcosystemCratesIO,
+		pkgs = append(pkgs, report.Package{Name: c.Name, Version: c.Version, Ecosystem: report.EcosystemCratesIO,
 			Locations: []string{name}, FoundBy: rustBinaryName})
 	}
 	return pkgs, err

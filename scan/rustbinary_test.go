@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // rustRipgrepAudit is scan/testdata/rust/ripgrep-13.0.0.dep-v0.json: the audit data cargo-auditable would embed in
@@ -169,9 +171,9 @@ func TestBinaryRustAndGo(t *testing.T) {
 	for _, p := range res.Packages {
 		line := p.Name + " " + p.Version + " " + strings.Join(p.Locations, ",")
 		switch {
-		case p.FoundBy == rustBinaryName && p.Ecosystem == EcosystemCratesIO:
+		case p.FoundBy == rustBinaryName && p.Ecosystem == report.EcosystemCratesIO:
 			rust = append(rust, line)
-		case p.FoundBy == goBinaryName && p.Ecosystem == EcosystemGo:
+		case p.FoundBy == goBinaryName && p.Ecosystem == report.EcosystemGo:
 			golang = append(golang, line)
 		default:
 			t.Errorf("unexpected package %+v", p)

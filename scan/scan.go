@@ -10,6 +10,8 @@ import (
 	"io"
 	"io/fs"
 	"path"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // FS is the read-only view analyzers get. fsaccess.Root implements it with every read confined to the root; tests
@@ -94,7 +96,7 @@ type Analyzer interface {
 	Paths() []string
 	// Analyze adds what it finds to out. Problems with single files go to out.Errors and the analyzer carries on;
 	// a returned error means the analyzer as a whole failed (the context ended, the root vanished).
-	Analyze(ctx context.Context, fsys FS, out *Result) error
+	Analyze(ctx context.Context, fsys FS, out *report.Result) error
 }
 
 // Touches reports whether a changed file (slash path relative to the root) is one an analyzer depends on. A
@@ -114,13 +116,13 @@ func Touches(a Analyzer, name string) bool {
 // Run applies the analyzers to one root: first one shared walk for the FileAnalyzers among them (if any), then every
 // analyzer's Analyze in order, so later analyzers (distroless detection) see what earlier ones found. A failing
 // analyzer is recorded and the others still run, so one bad file never hides the rest of a container's inventory.
-func Run(ctx context.Context, fsys FS, analyzers []Analyzer) *Result {
+func Run(ctx context.Context, fsys FS, analyzers []Analyzer) *report.Result {
 	return RunWithLimits(ctx, fsys, analyzers, WalkLimits{})
 }
 
 // RunWithLimits is Run with explicit bounds on the shared walk.
-func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkLimits) *Result {
-	res := &Result{}
+func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkLimits) *report.Result {
+	res := &report.Result{}
 	var fas []FileAnalyzer
 	for _, a := range analyzers {
 		if fa, ok := a.(FileAnalyzer); ok {
@@ -129,22 +131,22 @@ func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkL
 	}
 	if len(fas) > 0 {
 		if err := walk(ctx, fsys, fas, lim, res); err != nil {
-			res.Errors = append(res.Errors, FileError{Analyzer: "walk", Err: err.Error()})
+			res.Errors = append(res.Errors, report.FileError{Analyzer: "walk", Err: err.Error()})
 		}
 	}
 	for _, a := range analyzers {
 		if err := ctx.Err(); err != nil {
-			res.Errors = append(res.Errors, FileError{Analyzer: a.Name(), Err: err.Error()})
+			res.Errors = append(res.Errors, report.FileError{Analyzer: a.Name(), Err: err.Error()})
 			break
 		}
 		if err := a.Analyze(ctx, fsys, res); err != nil {
-			res.Errors = append(res.Errors, FileError{Analyzer: a.Name(), Err: err.Error()})
+			res.Errors = append(res.Errors, report.FileError{Analyzer: a.Name(), Err: err.Error()})
 		}
 	}
 	// PURLs are filled centrally, once the OS is known, so every analyzer's packages follow one convention.
 	for i := range res.Packages {
 		if res.Packages[i].PURL == "" {
-			res.Packages[i].PURL = PURL(res.Packages[i], res.OS)
+			res.Packages[i].PURL = report.PURL(res.Packages[i], res.OS)
 		}
 	}
 	return res

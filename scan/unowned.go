@@ -11,6 +11,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 const (
@@ -105,21 +107,21 @@ func (a *unownedFiles) Wants(name string, d fs.DirEntry) bool {
 }
 
 // AnalyzeFile remembers one candidate in out.Files, by path only (no I/O); Analyze finishes the survivors.
-func (a *unownedFiles) AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error {
+func (a *unownedFiles) AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error {
 	if len(out.Files) >= a.maxCandidates {
 		if len(out.Files) == a.maxCandidates {
-			out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%v: more than %d executables; the rest were not checked for an owner", ErrWalkLimit, a.maxCandidates)})
-			out.Files = append(out.Files, File{}) // marks the bound as reported; removed by Analyze
+			out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%v: more than %d executables; the rest were not checked for an owner", ErrWalkLimit, a.maxCandidates)})
+			out.Files = append(out.Files, report.File{}) // marks the bound as reported; removed by Analyze
 		}
 		return nil
 	}
-	out.Files = append(out.Files, File{Path: name})
+	out.Files = append(out.Files, report.File{Path: name})
 	return nil
 }
 
 // Analyze strikes out the candidates the package managers own and describes the rest.
-func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *Result) error {
-	cands := slices.DeleteFunc(out.Files, func(f File) bool { return f.Path == "" })
+func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
+	cands := slices.DeleteFunc(out.Files, func(f report.File) bool { return f.Path == "" })
 	out.Files = nil
 	if len(cands) == 0 {
 		return nil
@@ -141,7 +143,7 @@ func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *Result) error 
 		kind, size, err := fileKindSize(fsys, f.Path)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: f.Path, Err: err.Error()})
+				out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: f.Path, Err: err.Error()})
 			}
 			continue
 		}
@@ -151,10 +153,10 @@ func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *Result) error 
 		f.Kind, f.Size = kind, size
 		switch {
 		case f.Size > a.maxHashSize:
-			out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: f.Path, Err: fmt.Sprintf("not hashed: %d bytes is above the %d byte limit", f.Size, a.maxHashSize)})
+			out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: f.Path, Err: fmt.Sprintf("not hashed: %d bytes is above the %d byte limit", f.Size, a.maxHashSize)})
 		case hashed >= a.maxHashes:
 			if hashed == a.maxHashes {
-				out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Err: fmt.Sprintf("more than %d unowned executables: the rest are listed without a hash", a.maxHashes)})
+				out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Err: fmt.Sprintf("more than %d unowned executables: the rest are listed without a hash", a.maxHashes)})
 				hashed++
 			}
 		default:
@@ -167,20 +169,20 @@ func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *Result) error 
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				out.Errors = append(out.Errors, FileError{Analyzer: a.Name(), Path: f.Path, Err: fmt.Sprintf("hash: %v", err)})
+				out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: f.Path, Err: fmt.Sprintf("hash: %v", err)})
 			}
 			f.SHA256 = sum
 		}
 		out.Files = append(out.Files, f)
 	}
-	slices.SortFunc(out.Files, func(x, y File) int { return strings.Compare(x.Path, y.Path) })
+	slices.SortFunc(out.Files, func(x, y report.File) int { return strings.Compare(x.Path, y.Path) })
 	return nil
 }
 
 // ownership strikes candidates out as the lists are streamed past it.
 type ownership struct {
 	fsys   FS
-	cands  []File
+	cands  []report.File
 	owned  []bool
 	left   int
 	byBase map[string][]int
@@ -191,11 +193,11 @@ type ownership struct {
 	diversions map[string]string
 	// divBases are the base names of the diverted paths: a listed path with one of them may be diverted.
 	divBases map[string]bool
-	errs     []FileError
+	errs     []report.FileError
 	buf      []byte
 }
 
-func newOwnership(fsys FS, cands []File) *ownership {
+func newOwnership(fsys FS, cands []report.File) *ownership {
 	s := &ownership{fsys: fsys, cands: cands, owned: make([]bool, len(cands)), left: len(cands),
 		byBase: make(map[string][]int, len(cands)), dirs: map[string]string{}}
 	for i, c := range cands {
@@ -208,7 +210,7 @@ func newOwnership(fsys FS, cands []File) *ownership {
 func (s *ownership) done() bool { return s.left == 0 }
 
 func (s *ownership) fail(name string, err error) {
-	s.errs = append(s.errs, FileError{Analyzer: unownedAnalyzer, Path: name, Err: err.Error()})
+	s.errs = append(s.errs, report.FileError{Analyzer: unownedAnalyzer, Path: name, Err: err.Error()})
 }
 
 // own strikes out the candidate at p (root-relative, as a package list spells it), if there is one.

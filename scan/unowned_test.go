@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/rootscan/rootscan/report"
 )
 
 // Testdata provenance: testdata/unowned/info/{dash,coreutils}.{list,md5sums} come from Debian 12's real packages
@@ -84,7 +86,7 @@ func TestUnownedFiles(t *testing.T) {
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %+v", res.Errors)
 	}
-	want := []File{
+	want := []report.File{
 		{Path: "usr/local/bin/curl", Size: 20, SHA256: sha("\x7fELF curl, copied in"), Kind: KindELF},
 		{Path: "usr/local/bin/run.sh", Size: 19, SHA256: sha("#!/bin/sh\necho run\n"), Kind: KindScript},
 	}
@@ -252,7 +254,7 @@ func FuzzOwnershipMayOwn(f *testing.F) {
 			"bin":                     {Mode: os.ModeSymlink, Data: []byte("usr/bin")},
 			"var/lib/dpkg/diversions": {Data: []byte(diversions)},
 		}
-		cands := []File{{Path: "usr/bin/dash"}, {Path: "usr/bin/sleep.distrib"}, {Path: "dash"}, {Path: cand}}
+		cands := []report.File{{Path: "usr/bin/dash"}, {Path: "usr/bin/sleep.distrib"}, {Path: "dash"}, {Path: cand}}
 		full, fast := newOwnership(fsys, cands), newOwnership(fsys, cands)
 		full.readDiversions()
 		fast.readDiversions()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 )
 
 // FileAnalyzer is an analyzer whose files can be anywhere in the tree (Go binaries, Python dist-info, node_modules,
@@ -22,7 +23,7 @@ type FileAnalyzer interface {
 	Analyzer
 	Wants(name string, d fs.DirEntry) bool
 	// AnalyzeFile reads one wanted file. Problems with the file go to out.Errors; a returned error stops the walk.
-	AnalyzeFile(ctx context.Context, fsys FS, name string, out *Result) error
+	AnalyzeFile(ctx context.Context, fsys FS, name string, out *report.Result) error
 }
 
 // WalkLimits bound the shared walk, so a tree with millions of files or a pathological depth costs bounded time and
@@ -50,7 +51,7 @@ var skipDirs = map[string]bool{"proc": true, "sys": true, "dev": true}
 
 // walk visits the root once for all file analyzers. It never follows symlinks (fs.WalkDir does not) and keeps only
 // the current path in memory, not an index of the tree.
-func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out *Result) error {
+func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out *report.Result) error {
 	lim = lim.withDefaults()
 	entries := 0
 	// One entry wrapper for the whole walk: every FileAnalyzer that asks Info of the same entry shares one Lstat,
@@ -61,7 +62,7 @@ func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out 
 			if name == "." {
 				return err
 			}
-			out.Errors = append(out.Errors, FileError{Analyzer: "walk", Path: name, Err: err.Error()})
+			out.Errors = append(out.Errors, report.FileError{Analyzer: "walk", Path: name, Err: err.Error()})
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
@@ -82,7 +83,7 @@ func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out 
 				return fs.SkipDir
 			}
 			if strings.Count(name, "/")+1 > lim.MaxDepth {
-				out.Errors = append(out.Errors, FileError{Analyzer: "walk", Path: name, Err: fmt.Sprintf("%v: deeper than %d directories; not analyzed", ErrWalkLimit, lim.MaxDepth)})
+				out.Errors = append(out.Errors, report.FileError{Analyzer: "walk", Path: name, Err: fmt.Sprintf("%v: deeper than %d directories; not analyzed", ErrWalkLimit, lim.MaxDepth)})
 				return fs.SkipDir
 			}
 		}

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // The figures: import of a 100,000-advisory corpus (time, file size), match of 10,000 packages, heap with
@@ -114,20 +114,20 @@ func BenchmarkImport100k(b *testing.B) {
 
 // synthInventory is 10,000 packages: Debian binaries (two per source package, as libssl3/openssl), Go modules,
 // PyPI and npm packages, most of them named in the corpus, some not.
-func synthInventory() *scan.Result {
-	res := &scan.Result{OS: &scan.OS{ID: "debian", VersionID: "12"}}
+func synthInventory() *report.Result {
+	res := &report.Result{OS: &report.OS{ID: "debian", VersionID: "12"}}
 	for i := range 10_000 {
 		pkg := (i * 7) % (synthPackages + 2000)
-		var p scan.Package
+		var p report.Package
 		switch i % 4 {
 		case 0:
-			p = scan.Package{Name: fmt.Sprintf("lib%d", i), Version: "1.10-1", Ecosystem: scan.EcosystemDebian, Source: fmt.Sprintf("src%d", pkg), SourceVersion: "1.10-1"}
+			p = report.Package{Name: fmt.Sprintf("lib%d", i), Version: "1.10-1", Ecosystem: report.EcosystemDebian, Source: fmt.Sprintf("src%d", pkg), SourceVersion: "1.10-1"}
 		case 1:
-			p = scan.Package{Name: fmt.Sprintf("example.com/mod%d", pkg), Version: "1.10.0", Ecosystem: scan.EcosystemGo}
+			p = report.Package{Name: fmt.Sprintf("example.com/mod%d", pkg), Version: "1.10.0", Ecosystem: report.EcosystemGo}
 		case 2:
-			p = scan.Package{Name: fmt.Sprintf("py-pkg%d", pkg), Version: "1.10", Ecosystem: scan.EcosystemPyPI}
+			p = report.Package{Name: fmt.Sprintf("py-pkg%d", pkg), Version: "1.10", Ecosystem: report.EcosystemPyPI}
 		default:
-			p = scan.Package{Name: fmt.Sprintf("npm-pkg%d", pkg), Version: "1.10.0", Ecosystem: scan.EcosystemNpm}
+			p = report.Package{Name: fmt.Sprintf("npm-pkg%d", pkg), Version: "1.10.0", Ecosystem: report.EcosystemNpm}
 		}
 		res.Packages = append(res.Packages, p)
 	}
@@ -159,7 +159,7 @@ func BenchmarkMatch10k(b *testing.B) {
 	b.ResetTimer()
 	found := 0
 	for range b.N {
-		res := &scan.Result{OS: inv.OS, Packages: inv.Packages}
+		res := &report.Result{OS: inv.OS, Packages: inv.Packages}
 		if err := db.Match(context.Background(), res); err != nil {
 			b.Fatal(err)
 		}

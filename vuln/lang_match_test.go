@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
-func langPkg(eco, name, ver string) scan.Package {
-	return scan.Package{Name: name, Version: ver, Ecosystem: eco}
+func langPkg(eco, name, ver string) report.Package {
+	return report.Package{Name: name, Version: ver, Ecosystem: eco}
 }
 
 // TestMatchLanguageEcosystems matches real GitHub advisories (testdata/osv/{rubygems,nuget,packagist,crates}) against
@@ -18,28 +18,28 @@ func langPkg(eco, name, ver string) scan.Package {
 // four-part RubyGems security releases, NuGet ids in another case, composer's "v" prefix and dev branches.
 func TestMatchLanguageEcosystems(t *testing.T) {
 	db := buildDB(t, "testdata/osv")
-	rb := func(n, v string) scan.Package { return langPkg(scan.EcosystemRubyGems, n, v) }
-	nu := func(n, v string) scan.Package { return langPkg(scan.EcosystemNuGet, n, v) }
-	php := func(n, v string) scan.Package { return langPkg(scan.EcosystemPackagist, n, v) }
-	rs := func(n, v string) scan.Package { return langPkg(scan.EcosystemCratesIO, n, v) }
-	mvn := func(n, v string, e scan.Evidence) scan.Package {
-		p := langPkg(scan.EcosystemMaven, n, v)
+	rb := func(n, v string) report.Package { return langPkg(report.EcosystemRubyGems, n, v) }
+	nu := func(n, v string) report.Package { return langPkg(report.EcosystemNuGet, n, v) }
+	php := func(n, v string) report.Package { return langPkg(report.EcosystemPackagist, n, v) }
+	rs := func(n, v string) report.Package { return langPkg(report.EcosystemCratesIO, n, v) }
+	mvn := func(n, v string, e report.Evidence) report.Package {
+		p := langPkg(report.EcosystemMaven, n, v)
 		p.Evidence = e
 		return p
 	}
 	tests := []struct {
 		name string
-		pkgs []scan.Package
+		pkgs []report.Package
 		want []string
 	}{
 		{
 			// The fixture's rack 2.2.22 is after every fix ("2.2.22" < "2.2.8.1" as strings would invent two).
 			name: "RubyGems fixture versions are clean",
-			pkgs: []scan.Package{rb("rack", "2.2.22"), rb("cgi", "0.3.7"), rb("json", "2.6.3"), rb("net-smtp", "0.3.1.1")},
+			pkgs: []report.Package{rb("rack", "2.2.22"), rb("cgi", "0.3.7"), rb("json", "2.6.3"), rb("net-smtp", "0.3.1.1")},
 		},
 		{
 			name: "RubyGems four-part security releases",
-			pkgs: []scan.Package{rb("rack", "2.2.8"), rb("rack", "2.2.8.1"), rb("rack", "3.0.9"), rb("cgi", "0.3.6"), rb("cgi", "0.3.5"), rb("cgi", "0.3.5.1")},
+			pkgs: []report.Package{rb("rack", "2.2.8"), rb("rack", "2.2.8.1"), rb("rack", "3.0.9"), rb("cgi", "0.3.6"), rb("cgi", "0.3.5"), rb("cgi", "0.3.5.1")},
 			want: []string{
 				"GHSA-54rr-7fvw-6x8f rack 2.2.8 MEDIUM 5.3 fixed=2.2.8.1",
 				"GHSA-54rr-7fvw-6x8f rack 3.0.9 MEDIUM 5.3 fixed=3.0.9.1",
@@ -54,7 +54,7 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 			// System.Text.Json 8.0.4 (MyApp.deps.json) has CVE-2024-30105's fix but not CVE-2024-43485's; NuGet ids
 			// compare case-insensitively; a four-part legacy version orders on its parts.
 			name: "NuGet",
-			pkgs: []scan.Package{
+			pkgs: []report.Package{
 				nu("System.Text.Json", "8.0.4"), nu("Newtonsoft.Json", "13.0.3"), nu("Serilog", "3.1.1"),
 				nu("newtonsoft.json", "12.0.3"), nu("System.Text.Json", "6.0.9.1"), nu("System.Text.Json", "8.0.5-rc.1"),
 			},
@@ -69,7 +69,7 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 			// The legacy composer fixture's guzzle 6.5.5 is affected, its psr7 1.9.1 is the fix; "v6.5.5" is 6.5.5 to
 			// composer; a dev branch is never matched.
 			name: "Packagist",
-			pkgs: []scan.Package{
+			pkgs: []report.Package{
 				php("guzzlehttp/guzzle", "6.5.5"), php("guzzlehttp/psr7", "1.9.1"), php("psr/log", "1.1.4"),
 				php("guzzlehttp/guzzle", "v6.5.5"), php("GuzzleHttp/Guzzle", "7.4.4"), php("guzzlehttp/guzzle", "6.5.8"),
 				php("guzzlehttp/psr7", "1.9.0"), php("guzzlehttp/guzzle", "dev-main"), php("guzzlehttp/psr7", "2.4.5"),
@@ -84,7 +84,7 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 		{
 			// ripgrep 13.0.0's crates: atty has no fix (last_affected), regex 1.7.0 is after 1.5.5.
 			name: "crates.io",
-			pkgs: []scan.Package{rs("atty", "0.2.14"), rs("regex", "1.7.0"), rs("regex", "1.5.4"), rs("atty", "0.3.0")},
+			pkgs: []report.Package{rs("atty", "0.2.14"), rs("regex", "1.7.0"), rs("regex", "1.5.4"), rs("atty", "0.3.0")},
 			want: []string{
 				"GHSA-g98v-hv3f-hcfr atty 0.2.14 LOW 0.0 fixed=",
 				"GHSA-m5pq-gvj9-9vr8 regex 1.5.4 HIGH 7.5 fixed=1.5.5",
@@ -93,9 +93,9 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 		{
 			// A package a lock file only declares is inventoried, not matched: the same atty installed is.
 			name: "declared packages are not matched",
-			pkgs: []scan.Package{
-				{Name: "atty", Version: "0.2.14", Ecosystem: scan.EcosystemCratesIO, Evidence: scan.EvidenceLockFile},
-				{Name: "regex", Version: "1.5.4", Ecosystem: scan.EcosystemCratesIO, Evidence: scan.EvidenceFileName},
+			pkgs: []report.Package{
+				{Name: "atty", Version: "0.2.14", Ecosystem: report.EcosystemCratesIO, Evidence: report.EvidenceLockFile},
+				{Name: "regex", Version: "1.5.4", Ecosystem: report.EcosystemCratesIO, Evidence: report.EvidenceFileName},
 			},
 			want: []string{"GHSA-m5pq-gvj9-9vr8 regex 1.5.4 HIGH 7.5 fixed=1.5.5"},
 		},
@@ -103,13 +103,13 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 			// Only a real group:artifact is looked up, whatever the evidence; a jar named by its manifest or file
 			// name ("commons-text", "org.apache.commons.text") has no group and is never matched.
 			name: "Maven coordinates without a group are not matched",
-			pkgs: []scan.Package{
-				mvn("org.apache.commons:commons-text", "1.9", scan.EvidenceInstalled),
-				mvn("org.apache.commons:commons-text", "1.10.0", scan.EvidenceInstalled),
-				mvn("org.apache.commons:commons-text", "1.8", scan.EvidenceJarManifest),
-				mvn("commons-text", "1.9", scan.EvidenceFileName),
-				mvn("org.apache.commons.text", "1.9", scan.EvidenceJarManifest),
-				mvn(":commons-text", "1.9", scan.EvidenceJarManifest),
+			pkgs: []report.Package{
+				mvn("org.apache.commons:commons-text", "1.9", report.EvidenceInstalled),
+				mvn("org.apache.commons:commons-text", "1.10.0", report.EvidenceInstalled),
+				mvn("org.apache.commons:commons-text", "1.8", report.EvidenceJarManifest),
+				mvn("commons-text", "1.9", report.EvidenceFileName),
+				mvn("org.apache.commons.text", "1.9", report.EvidenceJarManifest),
+				mvn(":commons-text", "1.9", report.EvidenceJarManifest),
 			},
 			want: []string{
 				"GHSA-599f-7c49-w659 org.apache.commons:commons-text 1.8 CRITICAL 9.8 fixed=1.10.0",
@@ -131,10 +131,10 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 // comparator refused would be reported in Result.Errors and silently never matched.
 func TestMatchLanguageNoErrors(t *testing.T) {
 	db := buildDB(t, "testdata/osv")
-	res := &scan.Result{Packages: []scan.Package{
-		langPkg(scan.EcosystemRubyGems, "rack", "2.2.22"), langPkg(scan.EcosystemNuGet, "System.Text.Json", "8.0.4"),
-		langPkg(scan.EcosystemPackagist, "guzzlehttp/guzzle", "6.5.5"), langPkg(scan.EcosystemPackagist, "guzzlehttp/guzzle", "dev-main"),
-		langPkg(scan.EcosystemCratesIO, "regex", "1.7.0"),
+	res := &report.Result{Packages: []report.Package{
+		langPkg(report.EcosystemRubyGems, "rack", "2.2.22"), langPkg(report.EcosystemNuGet, "System.Text.Json", "8.0.4"),
+		langPkg(report.EcosystemPackagist, "guzzlehttp/guzzle", "6.5.5"), langPkg(report.EcosystemPackagist, "guzzlehttp/guzzle", "dev-main"),
+		langPkg(report.EcosystemCratesIO, "regex", "1.7.0"),
 	}}
 	if err := db.Match(t.Context(), res); err != nil {
 		t.Fatal(err)
@@ -147,15 +147,15 @@ func TestMatchLanguageNoErrors(t *testing.T) {
 // TestMatchMavenWithoutGroupNoted: the jars left unmatched for want of a groupId are said so, once per scan.
 func TestMatchMavenWithoutGroupNoted(t *testing.T) {
 	db := buildDB(t, "testdata/osv")
-	res := &scan.Result{Packages: []scan.Package{
-		{Name: "asm", Version: "9.4", Ecosystem: scan.EcosystemMaven, Evidence: scan.EvidenceFileName},
-		{Name: "hamcrest", Version: "2.2", Ecosystem: scan.EcosystemMaven, Evidence: scan.EvidenceJarManifest},
-		langPkg(scan.EcosystemMaven, "org.apache.commons:commons-text", "1.10.0"),
+	res := &report.Result{Packages: []report.Package{
+		{Name: "asm", Version: "9.4", Ecosystem: report.EcosystemMaven, Evidence: report.EvidenceFileName},
+		{Name: "hamcrest", Version: "2.2", Ecosystem: report.EcosystemMaven, Evidence: report.EvidenceJarManifest},
+		langPkg(report.EcosystemMaven, "org.apache.commons:commons-text", "1.10.0"),
 	}}
 	if err := db.Match(t.Context(), res); err != nil {
 		t.Fatal(err)
 	}
-	want := []scan.FileError{{Analyzer: "vuln", Err: "Maven artifacts without a groupId (named from a jar's MANIFEST.MF or file name) are not matched against advisories"}}
+	want := []report.FileError{{Analyzer: "vuln", Err: "Maven artifacts without a groupId (named from a jar's MANIFEST.MF or file name) are not matched against advisories"}}
 	if !slices.Equal(res.Errors, want) || len(res.Vulnerabilities) != 0 {
 		t.Errorf("errors %+v, findings %+v", res.Errors, res.Vulnerabilities)
 	}

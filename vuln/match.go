@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/vuln/version"
 )
 
@@ -20,7 +20,7 @@ type query struct {
 
 // queryFor maps an inventory package to its advisory key. ok is false when the package cannot be matched: an OS
 // package without a known release (advisories are per release), or a version the toolchain marks as unversioned.
-func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
+func queryFor(o *report.OS, p report.Package) (q query, ok bool, why string) {
 	q = query{base: p.Ecosystem, name: p.Name, version: p.Version}
 	if p.Declared() {
 		// A lock file's entry with nothing installed: a finding would name code that may not be on disk. Image
@@ -28,7 +28,7 @@ func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 		return q, false, ""
 	}
 	switch p.Ecosystem {
-	case scan.EcosystemDebian, scan.EcosystemUbuntu, scan.EcosystemAlpine:
+	case report.EcosystemDebian, report.EcosystemUbuntu, report.EcosystemAlpine:
 		if p.Source != "" {
 			q.name = p.Source
 		}
@@ -39,7 +39,7 @@ func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 		if q.release == "" {
 			return q, false, "no OS release (VERSION_ID) known: " + p.Ecosystem + " advisories are per release"
 		}
-	case scan.EcosystemMaven:
+	case report.EcosystemMaven:
 		// OSV keys Maven advisories by "groupId:artifactId". A jar named by its manifest or file name has no group
 		// (see scan.NewJava), and looking its bare name up, or a guessed group, would report another
 		// project's advisories or miss its own without saying so.
@@ -47,8 +47,8 @@ func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 			return q, false, "Maven artifacts without a groupId (named from a jar's MANIFEST.MF or file name) " +
 				"are not matched against advisories"
 		}
-	case scan.EcosystemGo, scan.EcosystemPyPI, scan.EcosystemNpm, scan.EcosystemCratesIO,
-		scan.EcosystemRubyGems, scan.EcosystemNuGet, scan.EcosystemPackagist:
+	case report.EcosystemGo, report.EcosystemPyPI, report.EcosystemNpm, report.EcosystemCratesIO,
+		report.EcosystemRubyGems, report.EcosystemNuGet, report.EcosystemPackagist:
 		// Language ecosystems have no release.
 	default:
 		// RPM distributions ("Red Hat", "AlmaLinux", "Rocky Linux", "SUSE", ...): advisories per major release.
@@ -57,7 +57,7 @@ func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 	if q.version == "" || q.version == "(devel)" {
 		return q, false, ""
 	}
-	if p.Ecosystem == scan.EcosystemPackagist {
+	if p.Ecosystem == report.EcosystemPackagist {
 		// A composer dev branch ("dev-main") has no place in the version order: no range can include it.
 		if _, err := version.NormalizeComposer(q.version); errors.Is(err, version.ErrBranch) {
 			return q, false, ""
@@ -69,15 +69,15 @@ func queryFor(o *scan.OS, p scan.Package) (q query, ok bool, why string) {
 // osRelease is the release part of OSV's ecosystem name for the scanned OS: "12" for Debian 12 ("Debian:12"),
 // "v3.19" for Alpine 3.19.1 ("Alpine:v3.19"), "22.04" for Ubuntu ("Ubuntu:22.04:LTS"), the major version for RPM
 // distributions ("AlmaLinux:9").
-func osRelease(o *scan.OS, eco string) string {
+func osRelease(o *report.OS, eco string) string {
 	if o == nil || o.VersionID == "" {
 		return ""
 	}
 	v := o.VersionID
 	switch eco {
-	case scan.EcosystemUbuntu:
+	case report.EcosystemUbuntu:
 		return v
-	case scan.EcosystemAlpine:
+	case report.EcosystemAlpine:
 		parts := strings.SplitN(v, ".", 3)
 		if len(parts) < 2 {
 			return ""
@@ -100,18 +100,18 @@ func releaseMatches(advEco, release string) bool {
 
 // Matcher is what a scan needs of a database: DB implements it, and Store (a DB that is swapped on update) too.
 type Matcher interface {
-	Match(ctx context.Context, res *scan.Result) error
+	Match(ctx context.Context, res *report.Result) error
 }
 
 // Match adds to res.Vulnerabilities every advisory affecting one of res.Packages, one finding per advisory and
 // package, most severe first. Packages that cannot be matched are noted in res.Errors (analyzer "vuln"), once per
 // reason.
-func (db *DB) Match(ctx context.Context, res *scan.Result) error {
+func (db *DB) Match(ctx context.Context, res *report.Result) error {
 	cache := map[string]*advisory{}
 	noted := map[string]bool{}
 	type fkey struct{ id, name, version, eco, purl string }
 	seen := map[fkey]bool{}
-	var found []scan.Vulnerability
+	var found []report.Vulnerability
 	for _, p := range res.Packages {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -120,7 +120,7 @@ func (db *DB) Match(ctx context.Context, res *scan.Result) error {
 		if !ok {
 			if why != "" && !noted[why] {
 				noted[why] = true
-				res.Errors = append(res.Errors, scan.FileError{Analyzer: "vuln", Err: why})
+				res.Errors = append(res.Errors, report.FileError{Analyzer: "vuln", Err: why})
 			}
 			continue
 		}
@@ -143,7 +143,7 @@ func (db *DB) Match(ctx context.Context, res *scan.Result) error {
 					msg := fmt.Sprintf("%s %s: %v", a.ID, af.Ecosystem, err)
 					if !noted[msg] && len(noted) < 100 {
 						noted[msg] = true
-						res.Errors = append(res.Errors, scan.FileError{Analyzer: "vuln", Err: msg})
+						res.Errors = append(res.Errors, report.FileError{Analyzer: "vuln", Err: msg})
 					}
 				}
 				if !hit {
@@ -154,7 +154,7 @@ func (db *DB) Match(ctx context.Context, res *scan.Result) error {
 					continue
 				}
 				seen[k] = true
-				found = append(found, scan.Vulnerability{
+				found = append(found, report.Vulnerability{
 					ID: a.ID, Aliases: a.Aliases, Summary: a.Summary,
 					Severity: af.Rating.Severity, Score: af.Rating.Score, Vector: af.Rating.Vector,
 					Package: p.Name, Version: p.Version, Ecosystem: p.Ecosystem, PURL: p.PURL, FixedVersion: fixed,
@@ -169,8 +169,8 @@ func (db *DB) Match(ctx context.Context, res *scan.Result) error {
 }
 
 // SortFindings orders findings most severe first, then by package and advisory id, so outputs are stable.
-func SortFindings(vs []scan.Vulnerability) {
-	slices.SortStableFunc(vs, func(a, b scan.Vulnerability) int {
+func SortFindings(vs []report.Vulnerability) {
+	slices.SortStableFunc(vs, func(a, b report.Vulnerability) int {
 		if c := cmp.Compare(b.Severity.Rank(), a.Severity.Rank()); c != 0 {
 			return c
 		}

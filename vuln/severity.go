@@ -9,16 +9,15 @@ import (
 	gocvss30 "github.com/pandatix/go-cvss/30"
 	gocvss31 "github.com/pandatix/go-cvss/31"
 	gocvss40 "github.com/pandatix/go-cvss/40"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // Rating is the severity rootscan reports for an advisory, with the CVSS score and vector it came from (empty when
 // it came from an ecosystem's own rating).
 type Rating struct {
-	Severity scan.Severity `json:"s"`
-	Score    float64       `json:"sc,omitempty"`
-	Vector   string        `json:"v,omitempty"`
+	Severity report.Severity `json:"s"`
+	Score    float64         `json:"sc,omitempty"`
+	Vector   string          `json:"v,omitempty"`
 }
 
 // cvssPreference is the order vectors are used in when a record has several: v3.x first, as NVD, GHSA and the
@@ -62,11 +61,11 @@ func RateCVSS(vector string) (r Rating, ok bool) {
 		}
 		// CVSS v2 has no "critical" and no "none": 0-3.9 low, 4.0-6.9 medium, 7.0-10 high.
 		sev := scoreSeverity(score)
-		if sev == scan.SeverityCritical {
-			sev = scan.SeverityHigh
+		if sev == report.SeverityCritical {
+			sev = report.SeverityHigh
 		}
-		if sev == scan.SeverityNone {
-			sev = scan.SeverityLow
+		if sev == report.SeverityNone {
+			sev = report.SeverityLow
 		}
 		return Rating{Severity: sev, Score: score, Vector: vector}, true
 	}
@@ -76,36 +75,36 @@ func RateCVSS(vector string) (r Rating, ok bool) {
 	return Rating{Severity: scoreSeverity(score), Score: score, Vector: vector}, true
 }
 
-func scoreSeverity(score float64) scan.Severity {
+func scoreSeverity(score float64) report.Severity {
 	switch {
 	case score >= 9.0:
-		return scan.SeverityCritical
+		return report.SeverityCritical
 	case score >= 7.0:
-		return scan.SeverityHigh
+		return report.SeverityHigh
 	case score >= 4.0:
-		return scan.SeverityMedium
+		return report.SeverityMedium
 	case score > 0:
-		return scan.SeverityLow
+		return report.SeverityLow
 	}
-	return scan.SeverityNone
+	return report.SeverityNone
 }
 
 // ratingWords maps the words ecosystems rate with to the scale: GHSA's database_specific.severity (LOW, MODERATE,
 // HIGH, CRITICAL), Debian's urgency (unimportant, low, medium, high; "not yet assigned" stays unknown), Ubuntu's
 // priority (negligible, low, medium, high, critical).
-var ratingWords = map[string]scan.Severity{
-	"critical":    scan.SeverityCritical,
-	"high":        scan.SeverityHigh,
-	"important":   scan.SeverityHigh,
-	"moderate":    scan.SeverityMedium,
-	"medium":      scan.SeverityMedium,
-	"low":         scan.SeverityLow,
-	"unimportant": scan.SeverityLow,
-	"negligible":  scan.SeverityLow,
+var ratingWords = map[string]report.Severity{
+	"critical":    report.SeverityCritical,
+	"high":        report.SeverityHigh,
+	"important":   report.SeverityHigh,
+	"moderate":    report.SeverityMedium,
+	"medium":      report.SeverityMedium,
+	"low":         report.SeverityLow,
+	"unimportant": report.SeverityLow,
+	"negligible":  report.SeverityLow,
 }
 
 // ratingWord reads "high", "medium*" (Debian marks an urgency it inferred with a star) and the like.
-func ratingWord(s string) (scan.Severity, bool) {
+func ratingWord(s string) (report.Severity, bool) {
 	w := strings.ToLower(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "*")))
 	sev, ok := ratingWords[w]
 	return sev, ok
@@ -166,5 +165,5 @@ func rate(r *Record, a *Affected) Rating {
 			return rt
 		}
 	}
-	return Rating{Severity: scan.SeverityUnknown}
+	return Rating{Severity: report.SeverityUnknown}
 }

@@ -10,9 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rootscan/rootscan/report"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/rootscan/rootscan/scan"
 )
 
 // Store is the database a long-running process (the daemon) matches against. `rootscan db update` (or a sidecar, or
@@ -78,7 +77,7 @@ func (s *Store) Reload() (bool, error) {
 }
 
 // Match matches against the current database. ErrNoDatabase when there is none.
-func (s *Store) Match(ctx context.Context, res *scan.Result) error {
+func (s *Store) Match(ctx context.Context, res *report.Result) error {
 	for range 3 {
 		db := s.cur.Load()
 		if db == nil {

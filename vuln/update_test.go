@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // feedServer serves an OSV archive like osv.dev's bucket: ETag and Last-Modified, 304 on a matching conditional
@@ -56,9 +56,9 @@ func (s *feedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-func storeMatch(t *testing.T, s *Store, pkgs ...scan.Package) []scan.Vulnerability {
+func storeMatch(t *testing.T, s *Store, pkgs ...report.Package) []report.Vulnerability {
 	t.Helper()
-	res := &scan.Result{Packages: pkgs}
+	res := &report.Result{Packages: pkgs}
 	if err := s.Match(context.Background(), res); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestStoreReloadUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				res := &scan.Result{Packages: []scan.Package{golang("stdlib", "1.19.0"), golang("golang.org/x/text", "0.3.2")}}
+				res := &report.Result{Packages: []report.Package{golang("stdlib", "1.19.0"), golang("golang.org/x/text", "0.3.2")}}
 				if err := s.Match(context.Background(), res); err != nil {
 					t.Error(err)
 					return

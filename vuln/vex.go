@@ -12,8 +12,7 @@ import (
 	"time"
 
 	packageurl "github.com/package-url/packageurl-go"
-
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // OpenVEX (https://github.com/openvex/spec) documents say, per vulnerability and product, whether a product is
@@ -213,7 +212,7 @@ func (v *VEX) add(source string, data []byte) error {
 // image (its manifest digest "sha256:...", a pkg:oci purl with that digest as version, or the image reference) with
 // the finding's package among the product's subcomponents (or no subcomponents: the whole image), or is the
 // finding's package itself (by purl; qualifiers of the statement must match, its version too when it has one).
-func (v *VEX) Apply(t scan.Target, vulns []scan.Vulnerability) int {
+func (v *VEX) Apply(t report.Target, vulns []report.Vulnerability) int {
 	if v == nil {
 		return 0
 	}
@@ -231,14 +230,14 @@ func (v *VEX) Apply(t scan.Target, vulns []scan.Vulnerability) int {
 			}
 		}
 		if best != nil && (best.status == VEXNotAffected || best.status == VEXFixed) {
-			f.Suppressed = &scan.Suppression{Status: best.status, Justification: best.justification, Source: best.source}
+			f.Suppressed = &report.Suppression{Status: best.status, Justification: best.justification, Source: best.source}
 			n++
 		}
 	}
 	return n
 }
 
-func (st *vexStatement) names(f *scan.Vulnerability) bool {
+func (st *vexStatement) names(f *report.Vulnerability) bool {
 	for _, n := range st.vulns {
 		if strings.EqualFold(n, f.ID) || slices.ContainsFunc(f.Aliases, func(a string) bool { return strings.EqualFold(a, n) }) {
 			return true
@@ -247,7 +246,7 @@ func (st *vexStatement) names(f *scan.Vulnerability) bool {
 	return false
 }
 
-func (st *vexStatement) covers(t scan.Target, f *scan.Vulnerability) bool {
+func (st *vexStatement) covers(t report.Target, f *report.Vulnerability) bool {
 	for _, p := range st.products {
 		if isImage(p.id, t) {
 			if len(p.subcomponents) == 0 || slices.ContainsFunc(p.subcomponents, func(s string) bool { return purlMatches(s, f.PURL) }) {
@@ -263,7 +262,7 @@ func (st *vexStatement) covers(t scan.Target, f *scan.Vulnerability) bool {
 }
 
 // isImage says whether a VEX product id names the target's image.
-func isImage(id string, t scan.Target) bool {
+func isImage(id string, t report.Target) bool {
 	if id == "" {
 		return false
 	}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 const imageDigest = "sha256:4b9475e08c5180d4e7417dc6a18a26dcce7691e4311e5353dbb952645c5ff43f"
@@ -48,8 +48,8 @@ func TestVEXApply(t *testing.T) {
 	if v.Len() != 6 {
 		t.Fatalf("statements = %d, want 6", v.Len())
 	}
-	target := scan.Target{Kind: "oci", ImageDigest: imageDigest}
-	vulns := []scan.Vulnerability{
+	target := report.Target{Kind: "oci", ImageDigest: imageDigest}
+	vulns := []report.Vulnerability{
 		{ID: "DEBIAN-CVE-2010-4756", Aliases: []string{"CVE-2010-4756"}, Package: "libc6", PURL: "pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12"},
 		{ID: "DEBIAN-CVE-2010-4756", Aliases: []string{"CVE-2010-4756"}, Package: "libc-bin", PURL: "pkg:deb/debian/libc-bin@2.36-9?arch=amd64"},
 		{ID: "DSA-5532-1", Package: "libssl3", PURL: "pkg:deb/debian/libssl3@3.0.9-1?arch=amd64&distro=debian-12"},
@@ -76,8 +76,8 @@ func TestVEXApply(t *testing.T) {
 		t.Errorf("suppression = %+v", s)
 	}
 	// Another image: the image-scoped statements do not apply.
-	other := []scan.Vulnerability{{ID: "DEBIAN-CVE-2010-4756", Aliases: []string{"CVE-2010-4756"}, PURL: "pkg:deb/debian/libc6@2.36-9"}}
-	if n := v.Apply(scan.Target{ImageDigest: "sha256:ffff"}, other); n != 0 {
+	other := []report.Vulnerability{{ID: "DEBIAN-CVE-2010-4756", Aliases: []string{"CVE-2010-4756"}, PURL: "pkg:deb/debian/libc6@2.36-9"}}
+	if n := v.Apply(report.Target{ImageDigest: "sha256:ffff"}, other); n != 0 {
 		t.Errorf("statement for another image applied")
 	}
 }
@@ -99,7 +99,7 @@ func FuzzParseVEX(f *testing.F) {
 		if err != nil {
 			return
 		}
-		v.Apply(scan.Target{ImageDigest: "sha256:1"}, []scan.Vulnerability{{ID: "CVE-1", PURL: "pkg:deb/debian/a@1"}, {ID: "A", PURL: "pkg:npm/%40a/b@1?x=y"}})
+		v.Apply(report.Target{ImageDigest: "sha256:1"}, []report.Vulnerability{{ID: "CVE-1", PURL: "pkg:deb/debian/a@1"}, {ID: "A", PURL: "pkg:npm/%40a/b@1?x=y"}})
 	})
 }
 
@@ -120,8 +120,8 @@ func TestVEXConfigMapLayout(t *testing.T) {
 	if v.Len() != 1 {
 		t.Fatalf("statements = %d, want 1 (each key once)", v.Len())
 	}
-	vulns := []scan.Vulnerability{{ID: "DEBIAN-CVE-2010-4756", Aliases: []string{"CVE-2010-4756"}, PURL: "pkg:deb/debian/libc6@1"}}
-	if v.Apply(scan.Target{ImageDigest: imageDigest}, vulns) != 1 || vulns[0].Suppressed.Source != "glibc.json" {
+	vulns := []report.Vulnerability{{ID: "DEBIAN-CVE-2010-4756", Aliases: []string{"CVE-2010-4756"}, PURL: "pkg:deb/debian/libc6@1"}}
+	if v.Apply(report.Target{ImageDigest: imageDigest}, vulns) != 1 || vulns[0].Suppressed.Source != "glibc.json" {
 		t.Errorf("suppression = %+v", vulns[0].Suppressed)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // buildDB imports paths into a fresh database directory and opens it.
@@ -39,28 +39,28 @@ func buildDB(t testing.TB, paths ...string) *DB {
 	return db
 }
 
-var debian12 = &scan.OS{ID: "debian", VersionID: "12", VersionCodename: "bookworm"}
+var debian12 = &report.OS{ID: "debian", VersionID: "12", VersionCodename: "bookworm"}
 
-func deb(name, ver, src, srcVer string) scan.Package {
-	return scan.Package{Name: name, Version: ver, Ecosystem: scan.EcosystemDebian, Source: src, SourceVersion: srcVer}
+func deb(name, ver, src, srcVer string) report.Package {
+	return report.Package{Name: name, Version: ver, Ecosystem: report.EcosystemDebian, Source: src, SourceVersion: srcVer}
 }
 
-func golang(name, ver string) scan.Package {
-	return scan.Package{Name: name, Version: ver, Ecosystem: scan.EcosystemGo}
+func golang(name, ver string) report.Package {
+	return report.Package{Name: name, Version: ver, Ecosystem: report.EcosystemGo}
 }
 
-func pypi(name, ver string) scan.Package {
-	return scan.Package{Name: name, Version: ver, Ecosystem: scan.EcosystemPyPI}
+func pypi(name, ver string) report.Package {
+	return report.Package{Name: name, Version: ver, Ecosystem: report.EcosystemPyPI}
 }
 
 // line is how a finding is compared: id package version severity score fixed.
-func line(v scan.Vulnerability) string {
+func line(v report.Vulnerability) string {
 	return fmt.Sprintf("%s %s %s %s %.1f fixed=%s", v.ID, v.Package, v.Version, v.Severity, v.Score, v.FixedVersion)
 }
 
-func matchLines(t *testing.T, db *DB, o *scan.OS, pkgs ...scan.Package) []string {
+func matchLines(t *testing.T, db *DB, o *report.OS, pkgs ...report.Package) []string {
 	t.Helper()
-	res := &scan.Result{OS: o, Packages: pkgs}
+	res := &report.Result{OS: o, Packages: pkgs}
 	if err := db.Match(context.Background(), res); err != nil {
 		t.Fatal(err)
 	}
@@ -76,15 +76,15 @@ func TestMatch(t *testing.T) {
 	db := buildDB(t, "testdata/osv")
 	tests := []struct {
 		name string
-		os   *scan.OS
-		pkgs []scan.Package
+		os   *report.OS
+		pkgs []report.Package
 		want []string
 	}{
 		{
 			// Debian advisories are keyed by source package and compared on the source version.
 			name: "glibc before the Looney Tunables fix",
 			os:   debian12,
-			pkgs: []scan.Package{deb("libc6", "2.36-9+deb12u2", "glibc", "2.36-9+deb12u2")},
+			pkgs: []report.Package{deb("libc6", "2.36-9+deb12u2", "glibc", "2.36-9+deb12u2")},
 			want: []string{
 				"DEBIAN-CVE-2010-4756 libc6 2.36-9+deb12u2 LOW 0.0 fixed=",
 				"DEBIAN-CVE-2019-1010022 libc6 2.36-9+deb12u2 LOW 0.0 fixed=",
@@ -94,7 +94,7 @@ func TestMatch(t *testing.T) {
 		{
 			name: "glibc with the fix: only the unfixed issues",
 			os:   debian12,
-			pkgs: []scan.Package{deb("libc6", "2.36-9+deb12u14", "glibc", "2.36-9+deb12u14")},
+			pkgs: []report.Package{deb("libc6", "2.36-9+deb12u14", "glibc", "2.36-9+deb12u14")},
 			want: []string{
 				"DEBIAN-CVE-2010-4756 libc6 2.36-9+deb12u14 LOW 0.0 fixed=",
 				"DEBIAN-CVE-2019-1010022 libc6 2.36-9+deb12u14 LOW 0.0 fixed=",
@@ -104,7 +104,7 @@ func TestMatch(t *testing.T) {
 			// "~deb12u1" sorts before "-1" plain: 3.0.11-1~deb12u1 is the fix, 3.0.11-1~deb11u1 would not be.
 			name: "openssl binary packages by source, tilde versions",
 			os:   debian12,
-			pkgs: []scan.Package{
+			pkgs: []report.Package{
 				deb("libssl3", "3.0.9-1", "openssl", "3.0.9-1"),
 				deb("openssl", "3.0.11-1~deb12u1", "", ""),
 			},
@@ -114,18 +114,18 @@ func TestMatch(t *testing.T) {
 			// binNMU: the binary version has +b1, the advisory speaks of the source version.
 			name: "zlib by source version, no urgency is UNKNOWN",
 			os:   debian12,
-			pkgs: []scan.Package{deb("zlib1g", "1:1.2.13.dfsg-1+b1", "zlib", "1:1.2.13.dfsg-1")},
+			pkgs: []report.Package{deb("zlib1g", "1:1.2.13.dfsg-1+b1", "zlib", "1:1.2.13.dfsg-1")},
 			want: []string{"DEBIAN-CVE-2023-45853 zlib1g 1:1.2.13.dfsg-1+b1 UNKNOWN 0.0 fixed="},
 		},
 		{
 			name: "Debian 11 does not match Debian 12 advisories",
-			os:   &scan.OS{ID: "debian", VersionID: "11"},
-			pkgs: []scan.Package{deb("libssl1.1", "1.1.1n-0+deb11u4", "openssl", "1.1.1n-0+deb11u4"), deb("zlib1g", "1:1.2.11.dfsg-2+deb11u2", "zlib", "")},
+			os:   &report.OS{ID: "debian", VersionID: "11"},
+			pkgs: []report.Package{deb("libssl1.1", "1.1.1n-0+deb11u4", "openssl", "1.1.1n-0+deb11u4"), deb("zlib1g", "1:1.2.11.dfsg-2+deb11u2", "zlib", "")},
 			want: nil,
 		},
 		{
 			name: "Go standard library by toolchain version",
-			pkgs: []scan.Package{golang("stdlib", "1.19.8"), golang("stdlib", "1.18.5"), golang("stdlib", "1.26.8")},
+			pkgs: []report.Package{golang("stdlib", "1.19.8"), golang("stdlib", "1.18.5"), golang("stdlib", "1.26.8")},
 			want: []string{
 				"GO-2022-0969 stdlib 1.18.5 UNKNOWN 0.0 fixed=1.18.6",
 				"GO-2023-1878 stdlib 1.18.5 UNKNOWN 0.0 fixed=1.19.11",
@@ -135,7 +135,7 @@ func TestMatch(t *testing.T) {
 		{
 			// Pseudo-versions order by their timestamp; a module after the fix is clean; (devel) is never matched.
 			name: "Go modules and pseudo-versions",
-			pkgs: []scan.Package{
+			pkgs: []report.Package{
 				golang("golang.org/x/text", "0.3.5"),
 				golang("golang.org/x/net", "0.0.0-20220826154423-83b083e8dc8b"),
 				golang("golang.org/x/net", "0.0.0-20220906165146-f3363e06e74c"),
@@ -150,7 +150,7 @@ func TestMatch(t *testing.T) {
 		},
 		{
 			name: "unfixed Go advisory",
-			pkgs: []scan.Package{golang("github.com/astaxie/beego", "1.12.3")},
+			pkgs: []report.Package{golang("github.com/astaxie/beego", "1.12.3")},
 			want: []string{
 				"GO-2022-0463 github.com/astaxie/beego 1.12.3 UNKNOWN 0.0 fixed=",
 				"GO-2022-0569 github.com/astaxie/beego 1.12.3 UNKNOWN 0.0 fixed=",
@@ -160,7 +160,7 @@ func TestMatch(t *testing.T) {
 		{
 			// CVSS v3.1 scores computed from the vectors; PyPI names compare case- and separator-insensitively.
 			name: "PyPI with CVSS",
-			pkgs: []scan.Package{pypi("Requests", "2.28.1"), pypi("urllib3", "1.26.12"), pypi("urllib3", "2.0.6"), pypi("requests", "2.2.0")},
+			pkgs: []report.Package{pypi("Requests", "2.28.1"), pypi("urllib3", "1.26.12"), pypi("urllib3", "2.0.6"), pypi("requests", "2.2.0")},
 			want: []string{
 				"GHSA-9wx4-h78v-vm56 Requests 2.28.1 MEDIUM 5.6 fixed=2.32.0",
 				"GHSA-9wx4-h78v-vm56 requests 2.2.0 MEDIUM 5.6 fixed=2.32.0",
@@ -181,7 +181,7 @@ func TestMatch(t *testing.T) {
 
 func TestMatchKeepsAdvisoryFacts(t *testing.T) {
 	db := buildDB(t, "testdata/osv")
-	res := &scan.Result{OS: debian12, Packages: []scan.Package{deb("libssl3", "3.0.9-1", "openssl", "3.0.9-1")}}
+	res := &report.Result{OS: debian12, Packages: []report.Package{deb("libssl3", "3.0.9-1", "openssl", "3.0.9-1")}}
 	res.Packages[0].PURL = "pkg:deb/debian/libssl3@3.0.9-1?arch=amd64&distro=debian-12"
 	if err := db.Match(context.Background(), res); err != nil {
 		t.Fatal(err)
@@ -190,9 +190,9 @@ func TestMatchKeepsAdvisoryFacts(t *testing.T) {
 		t.Fatalf("findings: %+v", res.Vulnerabilities)
 	}
 	v := res.Vulnerabilities[0]
-	want := scan.Vulnerability{
+	want := report.Vulnerability{
 		ID: "DSA-5532-1", Aliases: []string{"CVE-2023-4807", "CVE-2023-5363"}, Summary: "openssl - security update",
-		Severity: scan.SeverityMedium, Package: "libssl3", Version: "3.0.9-1", Ecosystem: "Debian",
+		Severity: report.SeverityMedium, Package: "libssl3", Version: "3.0.9-1", Ecosystem: "Debian",
 		PURL: res.Packages[0].PURL, FixedVersion: "3.0.11-1~deb12u1",
 	}
 	if fmt.Sprint(v) != fmt.Sprint(want) {
@@ -205,7 +205,7 @@ func TestMatchKeepsAdvisoryFacts(t *testing.T) {
 
 func TestMatchWithoutRelease(t *testing.T) {
 	db := buildDB(t, "testdata/osv")
-	res := &scan.Result{Packages: []scan.Package{deb("libc6", "2.36-9", "glibc", "2.36-9"), deb("libssl3", "3.0.9-1", "openssl", "")}}
+	res := &report.Result{Packages: []report.Package{deb("libc6", "2.36-9", "glibc", "2.36-9"), deb("libssl3", "3.0.9-1", "openssl", "")}}
 	if err := db.Match(context.Background(), res); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // exitControls is the exit code of --fail-on-controls when --exit-code is not given: distinct from exitPartial
@@ -37,7 +37,7 @@ const maxGateNames = 10
 // and so does one in error: a control rootscan could not evaluate (a link loop planted in the image, a file over
 // the size bound) must not pass a gate. Waived controls are skipped, so they do not count; an expired waiver leaves
 // the control failed, so it counts again.
-func (g controlGate) failing(reports []scan.Report) []string {
+func (g controlGate) failing(reports []report.Report) []string {
 	if !g.on {
 		return nil
 	}
@@ -47,7 +47,7 @@ func (g controlGate) failing(reports []scan.Report) []string {
 			continue
 		}
 		for _, c := range r.Result.Compliance {
-			if (c.Status == scan.ControlFailed || c.Status == scan.ControlError) && g.filter.keep(c.Severity) {
+			if (c.Status == report.ControlFailed || c.Status == report.ControlError) && g.filter.keep(c.Severity) {
 				out = append(out, fmt.Sprintf("%s: %s/%s (%s, %s)", r.Target.Name(), c.Profile, c.ID, c.Severity, c.Status))
 			}
 		}

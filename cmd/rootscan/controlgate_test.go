@@ -4,24 +4,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 func TestControlGate(t *testing.T) {
-	ctl := func(id, status string, sev scan.Severity) scan.ControlResult {
-		return scan.ControlResult{Profile: "p", ID: id, Status: status, Severity: sev}
+	ctl := func(id, status string, sev report.Severity) report.ControlResult {
+		return report.ControlResult{Profile: "p", ID: id, Status: status, Severity: sev}
 	}
-	reports := []scan.Report{
-		{Target: scan.Target{Kind: "dir", Path: "/r"}, Result: &scan.Result{Compliance: []scan.ControlResult{
-			ctl("crit-failed", scan.ControlFailed, scan.SeverityCritical),
-			ctl("high-error", scan.ControlError, scan.SeverityHigh),
-			ctl("high-waived", scan.ControlSkipped, scan.SeverityHigh),
-			ctl("high-passed", scan.ControlPassed, scan.SeverityHigh),
-			ctl("medium-failed", scan.ControlFailed, scan.SeverityMedium),
-			ctl("low-failed", scan.ControlFailed, scan.SeverityLow),
-			ctl("none-failed", scan.ControlFailed, scan.SeverityNone),
+	reports := []report.Report{
+		{Target: report.Target{Kind: "dir", Path: "/r"}, Result: &report.Result{Compliance: []report.ControlResult{
+			ctl("crit-failed", report.ControlFailed, report.SeverityCritical),
+			ctl("high-error", report.ControlError, report.SeverityHigh),
+			ctl("high-waived", report.ControlSkipped, report.SeverityHigh),
+			ctl("high-passed", report.ControlPassed, report.SeverityHigh),
+			ctl("medium-failed", report.ControlFailed, report.SeverityMedium),
+			ctl("low-failed", report.ControlFailed, report.SeverityLow),
+			ctl("none-failed", report.ControlFailed, report.SeverityNone),
 		}}},
-		{Target: scan.Target{Kind: "dir", Path: "/broken"}, Error: "cannot open"},
+		{Target: report.Target{Kind: "dir", Path: "/broken"}, Error: "cannot open"},
 	}
 	tests := []struct {
 		flag string

@@ -29,6 +29,7 @@ import (
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/node"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 	"github.com/rootscan/rootscan/vuln"
 )
@@ -316,7 +317,7 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 		Enrichers:  []node.Enricher{r.vulns},
 		Checks:     checks,
 		Cache:      cache,
-		Drift: func(ctx context.Context, upper, image scan.FS) ([]scan.DriftEntry, []scan.FileError, error) {
+		Drift: func(ctx context.Context, upper, image scan.FS) ([]report.DriftEntry, []report.FileError, error) {
 			return scan.Drift(ctx, upper, image, scan.DriftOptions{})
 		},
 		Publisher: &daemonPublisher{metrics: r.metrics, tracker: r.tracker, log: log},
@@ -520,7 +521,7 @@ func (v *vulnEnricher) loadVEX() error {
 	return nil
 }
 
-func (v *vulnEnricher) Enrich(ctx context.Context, rep *scan.Report) error {
+func (v *vulnEnricher) Enrich(ctx context.Context, rep *report.Report) error {
 	if rep.Result == nil || v.store.Current() == nil {
 		return nil
 	}
@@ -541,7 +542,7 @@ type complianceCheck struct {
 	log      *slog.Logger
 }
 
-func (c *complianceCheck) Check(ctx context.Context, root scan.FS, rep *scan.Report) error {
+func (c *complianceCheck) Check(ctx context.Context, root scan.FS, rep *report.Report) error {
 	vols, release := openVolumes(rep.Target, c.hostRoot, c.opts, c.log)
 	defer release()
 	if e := c.profiles.Engine(); e != nil {
@@ -566,14 +567,14 @@ type daemonPublisher struct {
 	log     *slog.Logger
 }
 
-func (p *daemonPublisher) Publish(ctx context.Context, rep scan.Report) {
+func (p *daemonPublisher) Publish(ctx context.Context, rep report.Report) {
 	p.metrics.Update(rep)
 	if _, err := p.tracker.Observe(ctx, rep); err != nil {
 		p.log.Warn("record finding changes", "container", rep.Target.ContainerID, "err", err)
 	}
 }
 
-func (p *daemonPublisher) Remove(ctx context.Context, t scan.Target) {
+func (p *daemonPublisher) Remove(ctx context.Context, t report.Target) {
 	p.metrics.Delete(t.ContainerID)
 	if _, err := p.tracker.Forget(ctx, t.ContainerID); err != nil {
 		p.log.Warn("record container removal", "container", t.ContainerID, "err", err)

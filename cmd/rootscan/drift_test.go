@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 func TestParseScanFlagsDrift(t *testing.T) {
@@ -26,11 +26,11 @@ func TestParseScanFlagsDrift(t *testing.T) {
 
 func TestWriteDrift(t *testing.T) {
 	var b bytes.Buffer
-	writeDrift(&b, []scan.DriftEntry{
-		{Path: "etc/issue", Change: scan.DriftChanged, Type: "file"},
-		{Path: "tmp/x", Change: scan.DriftAdded, Type: "file", Executable: true, SHA256: "ab12"},
-		{Path: "usr/bin/gone", Change: scan.DriftDeleted, Type: "file", Executable: true},
-		{Path: "usr/local/bin/big", Change: scan.DriftAdded, Type: "file", Executable: true},
+	writeDrift(&b, []report.DriftEntry{
+		{Path: "etc/issue", Change: report.DriftChanged, Type: "file"},
+		{Path: "tmp/x", Change: report.DriftAdded, Type: "file", Executable: true, SHA256: "ab12"},
+		{Path: "usr/bin/gone", Change: report.DriftDeleted, Type: "file", Executable: true},
+		{Path: "usr/local/bin/big", Change: report.DriftAdded, Type: "file", Executable: true},
 	})
 	want := "  drift: 2 added, 1 changed, 1 deleted\n" +
 		"  drift: added executable tmp/x (sha256 ab12)\n" +

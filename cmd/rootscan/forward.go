@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // forwardFlags are `scan`'s one-shot SIEM forwarding: the scan's findings go to each --sink as events.
@@ -42,7 +42,7 @@ func (f *forwardFlags) check() error {
 
 // forwardEvents turns the reports into change events and delivers them. Without --state-dir every open finding is
 // sent as finding.opened, with the same event IDs on every run, so a SIEM de-duplicates repeated one-shot scans.
-func forwardEvents(ctx context.Context, f forwardFlags, node string, reports []scan.Report, log *slog.Logger) error {
+func forwardEvents(ctx context.Context, f forwardFlags, node string, reports []report.Report, log *slog.Logger) error {
 	dir := f.stateDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "rootscan-events-")

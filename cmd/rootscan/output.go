@@ -8,13 +8,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/sbom"
-	"github.com/rootscan/rootscan/scan"
 )
 
 // writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted.
-func writeVulnTable(w io.Writer, r scan.Report) error {
-	var open []scan.Vulnerability
+func writeVulnTable(w io.Writer, r report.Report) error {
+	var open []report.Vulnerability
 	for _, v := range r.Result.Vulnerabilities {
 		if v.Suppressed == nil {
 			open = append(open, v)
@@ -46,9 +46,9 @@ func truncate(s string, n int) string {
 
 // output is the JSON document `rootscan scan -o json` writes: stable field names for machines.
 type output struct {
-	Node    string        `json:"node"`
-	Runtime string        `json:"runtime,omitempty"`
-	Reports []scan.Report `json:"reports"`
+	Node    string          `json:"node"`
+	Runtime string          `json:"runtime,omitempty"`
+	Reports []report.Report `json:"reports"`
 	// VulnDB says whether (and against which database) vulnerabilities were checked.
 	VulnDB *vulnDBStatus `json:"vulnerabilityDatabase,omitempty"`
 }
@@ -125,7 +125,7 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 			return err
 		}
 		for _, c := range r.Result.Compliance {
-			if c.Status == scan.ControlFailed || c.Status == scan.ControlError {
+			if c.Status == report.ControlFailed || c.Status == report.ControlError {
 				fmt.Fprintf(w, "  compliance: %s %s/%s (%s) %s: %s\n", c.Status, c.Profile, c.ID, c.Severity, c.Title, c.Message)
 			}
 		}
@@ -152,7 +152,7 @@ func writeTable(w io.Writer, doc output, showPackages bool) error {
 	return nil
 }
 
-func osLabel(o *scan.OS) string {
+func osLabel(o *report.OS) string {
 	s := o.ID
 	if o.VersionID != "" {
 		s += " " + o.VersionID
@@ -183,7 +183,7 @@ func dash(s string) string {
 // ecosystemCounts summarises a target's packages per ecosystem, largest first ("12 Go, 3 npm (2 declared)"); "0"
 // when none. Declared packages (lock-file entries with nothing installed) are counted apart because they are not
 // matched against advisories.
-func ecosystemCounts(pkgs []scan.Package) string {
+func ecosystemCounts(pkgs []report.Package) string {
 	if len(pkgs) == 0 {
 		return "0"
 	}
@@ -216,7 +216,7 @@ func ecosystemCounts(pkgs []scan.Package) string {
 
 // distrolessLabel reads "yes (base)", "yes" or "no (shell)" / "no (package manager)": whether exec-based tools can
 // work in the container at all.
-func distrolessLabel(d *scan.Distroless) string {
+func distrolessLabel(d *report.Distroless) string {
 	switch {
 	case d.Distroless && d.Flavour != "":
 		return "yes (" + d.Flavour + ")"
@@ -231,7 +231,7 @@ func distrolessLabel(d *scan.Distroless) string {
 
 // writeDrift prints a count per change and one line per executable added or changed: the ones an operator must look
 // at. The full list is in the JSON output.
-func writeDrift(w io.Writer, drift []scan.DriftEntry) {
+func writeDrift(w io.Writer, drift []report.DriftEntry) {
 	if len(drift) == 0 {
 		return
 	}
@@ -239,9 +239,9 @@ func writeDrift(w io.Writer, drift []scan.DriftEntry) {
 	for _, e := range drift {
 		counts[e.Change]++
 	}
-	fmt.Fprintf(w, "  drift: %d added, %d changed, %d deleted\n", counts[scan.DriftAdded], counts[scan.DriftChanged], counts[scan.DriftDeleted])
+	fmt.Fprintf(w, "  drift: %d added, %d changed, %d deleted\n", counts[report.DriftAdded], counts[report.DriftChanged], counts[report.DriftDeleted])
 	for _, e := range drift {
-		if e.Executable && e.Change != scan.DriftDeleted {
+		if e.Executable && e.Change != report.DriftDeleted {
 			fmt.Fprintf(w, "  drift: %s executable %s (sha256 %s)\n", e.Change, e.Path, dash(e.SHA256))
 		}
 	}

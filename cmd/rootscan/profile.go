@@ -14,7 +14,7 @@ import (
 
 	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/fsaccess"
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 // complianceFlags choose the profiles `rootscan scan` evaluates and where HDF goes.
@@ -67,7 +67,7 @@ func (c *complianceFlags) live(log *slog.Logger) (*compliance.Live, error) {
 // ConfigMap mounted there. A host path is the kubelet's, not the image's, so joining it to --host-root is safe;
 // names inside the volume are resolved by the confined root. A volume that cannot be opened is logged and left
 // out: the control then sees the image's file, and says so through its result.
-func openVolumes(t scan.Target, hostRoot string, opts fsaccess.Options, log *slog.Logger) ([]compliance.Volume, func()) {
+func openVolumes(t report.Target, hostRoot string, opts fsaccess.Options, log *slog.Logger) ([]compliance.Volume, func()) {
 	opts.NoXDev = true // a hostPath volume may be the node's own /: never wander into /proc or other mounts
 	var vols []compliance.Volume
 	var roots []*fsaccess.Root
@@ -113,7 +113,7 @@ func writeHDF(w io.Writer, e *compliance.Engine, doc output, single bool) error 
 }
 
 // writeHDFDir writes one HDF file per scanned target, named like the SBOMs of --sbom-dir.
-func writeHDFDir(dir string, e *compliance.Engine, reports []scan.Report) ([]string, error) {
+func writeHDFDir(dir string, e *compliance.Engine, reports []report.Report) ([]string, error) {
 	if e == nil {
 		return nil, usageError{"--hdf-dir needs at least one profile (drop --no-baseline or add --profile)"}
 	}
@@ -145,7 +145,7 @@ func writeHDFDir(dir string, e *compliance.Engine, reports []scan.Report) ([]str
 }
 
 // complianceSummary counts a target's control results by status for the table ("9 passed, 2 failed").
-func complianceSummary(res *scan.Result) string {
+func complianceSummary(res *report.Result) string {
 	if res == nil || len(res.Compliance) == 0 {
 		return "-"
 	}
@@ -154,7 +154,7 @@ func complianceSummary(res *scan.Result) string {
 		counts[c.Status]++
 	}
 	var parts []string
-	for _, s := range []string{scan.ControlPassed, scan.ControlFailed, scan.ControlError, scan.ControlSkipped} {
+	for _, s := range []string{report.ControlPassed, report.ControlFailed, report.ControlError, report.ControlSkipped} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}

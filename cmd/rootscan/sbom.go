@@ -10,8 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/sbom"
-	"github.com/rootscan/rootscan/scan"
 )
 
 // SBOM formats as users name them on the command line.
@@ -93,7 +93,7 @@ func cmdSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	return exitOK, nil
 }
 
-func writeSBOM(w io.Writer, format string, rep scan.Report, opts sbom.Options) error {
+func writeSBOM(w io.Writer, format string, rep report.Report, opts sbom.Options) error {
 	if format == formatSPDX {
 		return sbom.SPDX(w, rep, opts)
 	}
@@ -102,7 +102,7 @@ func writeSBOM(w io.Writer, format string, rep scan.Report, opts sbom.Options) e
 
 // writeSBOMFile writes through a temporary file and a rename, so a reader never sees half a document and a failed
 // write leaves no file behind.
-func writeSBOMFile(name, format string, rep scan.Report, opts sbom.Options) error {
+func writeSBOMFile(name, format string, rep report.Report, opts sbom.Options) error {
 	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write SBOM %s: %w", name, err)
@@ -127,7 +127,7 @@ func writeSBOMFile(name, format string, rep scan.Report, opts sbom.Options) erro
 
 // writeSBOMDir writes one SBOM per successfully scanned report into dir, named after the target so a folder of them
 // reads like the node's inventory; it returns the files written.
-func writeSBOMDir(dir, format string, reps []scan.Report) ([]string, error) {
+func writeSBOMDir(dir, format string, reps []report.Report) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create SBOM dir: %w", err)
 	}
@@ -161,7 +161,7 @@ func sbomExt(format string) string {
 
 // sbomFileBase names a target's SBOM file: namespace_pod_container_<id12> for containers, the path's last element
 // (or the image name) for dir and oci targets; every byte outside [A-Za-z0-9._-] becomes '-'.
-func sbomFileBase(t scan.Target) string {
+func sbomFileBase(t report.Target) string {
 	var parts []string
 	switch {
 	case t.ContainerID != "":

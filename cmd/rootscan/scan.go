@@ -20,6 +20,7 @@ import (
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/node"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
@@ -230,7 +231,7 @@ func scanTargets(ctx context.Context, f *scanFlags, log *slog.Logger, progress i
 		analyzers = append(analyzers, scan.NewDebIntegrity(), scan.NewRPMIntegrity(aopts...))
 	}
 	opts := fsaccess.Options{MaxFileSize: f.maxFileSize}
-	doc := output{Node: f.nodeName, Reports: []scan.Report{}}
+	doc := output{Node: f.nodeName, Reports: []report.Report{}}
 	switch {
 	case f.dir != "":
 		doc.Reports = append(doc.Reports, scanDir(ctx, f, opts, analyzers))
@@ -246,7 +247,7 @@ func scanTargets(ctx context.Context, f *scanFlags, log *slog.Logger, progress i
 	return doc, nil
 }
 
-func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer, log *slog.Logger, stderr io.Writer) ([]scan.Report, string, error) {
+func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer, log *slog.Logger, stderr io.Writer) ([]report.Report, string, error) {
 	client, err := cri.Dial(ctx, f.endpoint)
 	if err != nil {
 		return nil, "", err
@@ -286,7 +287,7 @@ func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzer
 		s.Drift = roots
 	}
 	if f.engine != nil {
-		s.PerTarget = func(_ context.Context, t scan.Target) ([]scan.Analyzer, func()) {
+		s.PerTarget = func(_ context.Context, t report.Target) ([]scan.Analyzer, func()) {
 			vols, release := openVolumes(t, f.compliance.hostRoot, opts, log)
 			return []scan.Analyzer{f.engine.Analyzer(t, vols)}, release
 		}
@@ -305,15 +306,15 @@ func scanNode(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzer
 		if err != nil {
 			return nil, "", err
 		}
-		return []scan.Report{s.ScanContainer(ctx, c)}, name + " " + ver, nil
+		return []report.Report{s.ScanContainer(ctx, c)}, name + " " + ver, nil
 	}
 	reps, err := s.ScanNode(ctx, filter)
 	return reps, name + " " + ver, err
 }
 
-func scanDir(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer) scan.Report {
+func scanDir(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer) report.Report {
 	abs, _ := filepath.Abs(f.dir)
-	rep := scan.Report{Target: scan.Target{Kind: "dir", Node: f.nodeName, Path: abs, Access: "dir"}, StartedAt: time.Now()}
+	rep := report.Report{Target: report.Target{Kind: "dir", Node: f.nodeName, Path: abs, Access: "dir"}, StartedAt: time.Now()}
 	root, err := fsaccess.OpenDir(abs, opts)
 	if err != nil {
 		rep.Error = err.Error()
@@ -325,9 +326,9 @@ func scanDir(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers
 	return rep
 }
 
-func scanOCI(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer) scan.Report {
+func scanOCI(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers []scan.Analyzer) report.Report {
 	abs, _ := filepath.Abs(f.oci)
-	rep := scan.Report{Target: scan.Target{Kind: "oci", Node: f.nodeName, Path: abs, Access: "oci-extract"}, StartedAt: time.Now()}
+	rep := report.Report{Target: report.Target{Kind: "oci", Node: f.nodeName, Path: abs, Access: "oci-extract"}, StartedAt: time.Now()}
 	root, img, err := fsaccess.OpenOCI(ctx, abs, f.scratchDir, fsaccess.OCIOptions{Ref: f.ociRef, Root: opts})
 	if err != nil {
 		rep.Error = err.Error()
@@ -338,7 +339,7 @@ func scanOCI(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers
 		rep.Target.Config = node.ImageConfigOf(img.Config.Config)
 		rep.Result = scan.Run(ctx, root, withCompliance(f, analyzers, rep.Target))
 		if err := root.Close(); err != nil {
-			rep.Result.Errors = append(rep.Result.Errors, scan.FileError{Analyzer: "fsaccess", Err: err.Error()})
+			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "fsaccess", Err: err.Error()})
 		}
 	}
 	rep.Duration = time.Since(rep.StartedAt)
@@ -346,7 +347,7 @@ func scanOCI(ctx context.Context, f *scanFlags, opts fsaccess.Options, analyzers
 }
 
 // withCompliance adds the compliance analyzer for one target, last: packages() reads the others' inventory.
-func withCompliance(f *scanFlags, analyzers []scan.Analyzer, t scan.Target) []scan.Analyzer {
+func withCompliance(f *scanFlags, analyzers []scan.Analyzer, t report.Target) []scan.Analyzer {
 	if f.engine == nil {
 		return analyzers
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/vuln"
 )
 
@@ -26,18 +26,18 @@ type vulnDBStatus struct {
 // means exactly those levels ("LOW,UNKNOWN"), as trivy reads it.
 type severityFilter struct {
 	min int
-	set map[scan.Severity]bool
+	set map[report.Severity]bool
 }
 
-var allSeverities = []scan.Severity{scan.SeverityCritical, scan.SeverityHigh, scan.SeverityMedium, scan.SeverityLow, scan.SeverityUnknown, scan.SeverityNone}
+var allSeverities = []report.Severity{report.SeverityCritical, report.SeverityHigh, report.SeverityMedium, report.SeverityLow, report.SeverityUnknown, report.SeverityNone}
 
 func parseSeverityFilter(s string) (severityFilter, error) {
 	if s == "" {
 		return severityFilter{}, nil
 	}
-	var levels []scan.Severity
+	var levels []report.Severity
 	for _, part := range strings.Split(s, ",") {
-		sev := scan.Severity(strings.ToUpper(strings.TrimSpace(part)))
+		sev := report.Severity(strings.ToUpper(strings.TrimSpace(part)))
 		if !slices.Contains(allSeverities, sev) {
 			return severityFilter{}, usageError{fmt.Sprintf("--severity %q: want CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN or NONE, or a comma list of them", part)}
 		}
@@ -46,14 +46,14 @@ func parseSeverityFilter(s string) (severityFilter, error) {
 	if len(levels) == 1 {
 		return severityFilter{min: levels[0].Rank()}, nil
 	}
-	f := severityFilter{set: map[scan.Severity]bool{}}
+	f := severityFilter{set: map[report.Severity]bool{}}
 	for _, l := range levels {
 		f.set[l] = true
 	}
 	return f, nil
 }
 
-func (f severityFilter) keep(s scan.Severity) bool {
+func (f severityFilter) keep(s report.Severity) bool {
 	if f.set != nil {
 		return f.set[s]
 	}
@@ -63,7 +63,7 @@ func (f severityFilter) keep(s scan.Severity) bool {
 // matchVulns adds every report's vulnerabilities from the database in dir, applies the VEX documents of vexDir
 // and the severity filter, and returns the number of open (not suppressed) findings left. Without a database it
 // says so once on stderr; the reports are left without findings and the status says why.
-func matchVulns(ctx context.Context, dir, vexDir string, filter severityFilter, reports []scan.Report, stderr io.Writer) (*vulnDBStatus, int, error) {
+func matchVulns(ctx context.Context, dir, vexDir string, filter severityFilter, reports []report.Report, stderr io.Writer) (*vulnDBStatus, int, error) {
 	var vex *vuln.VEX
 	if vexDir != "" {
 		var err error
@@ -85,11 +85,11 @@ func matchVulns(ctx context.Context, dir, vexDir string, filter severityFilter, 
 			continue
 		}
 		if err := db.Match(ctx, res); err != nil {
-			res.Errors = append(res.Errors, scan.FileError{Analyzer: "vuln", Err: err.Error()})
+			res.Errors = append(res.Errors, report.FileError{Analyzer: "vuln", Err: err.Error()})
 			continue
 		}
 		vex.Apply(reports[i].Target, res.Vulnerabilities)
-		res.Vulnerabilities = slices.DeleteFunc(res.Vulnerabilities, func(v scan.Vulnerability) bool { return !filter.keep(v.Severity) })
+		res.Vulnerabilities = slices.DeleteFunc(res.Vulnerabilities, func(v report.Vulnerability) bool { return !filter.keep(v.Severity) })
 		for _, v := range res.Vulnerabilities {
 			if v.Suppressed == nil {
 				open++
@@ -101,8 +101,8 @@ func matchVulns(ctx context.Context, dir, vexDir string, filter severityFilter, 
 
 // vulnCounts reads "1 HIGH, 2 LOW" (open findings by severity, most severe first), "0" when none, plus the
 // VEX-suppressed count.
-func vulnCounts(vs []scan.Vulnerability) string {
-	counts := map[scan.Severity]int{}
+func vulnCounts(vs []report.Vulnerability) string {
+	counts := map[report.Severity]int{}
 	suppressed := 0
 	for _, v := range vs {
 		if v.Suppressed != nil {

@@ -3,11 +3,11 @@ package main
 import (
 	"testing"
 
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 func TestSeverityFilter(t *testing.T) {
-	all := []scan.Severity{scan.SeverityCritical, scan.SeverityHigh, scan.SeverityMedium, scan.SeverityLow, scan.SeverityUnknown, scan.SeverityNone}
+	all := []report.Severity{report.SeverityCritical, report.SeverityHigh, report.SeverityMedium, report.SeverityLow, report.SeverityUnknown, report.SeverityNone}
 	tests := []struct {
 		flag string
 		keep string // one letter per severity in all's order
@@ -43,9 +43,9 @@ func TestSeverityFilter(t *testing.T) {
 }
 
 func TestVulnCounts(t *testing.T) {
-	vs := []scan.Vulnerability{
-		{Severity: scan.SeverityLow}, {Severity: scan.SeverityHigh}, {Severity: scan.SeverityLow},
-		{Severity: scan.SeverityUnknown}, {Severity: scan.SeverityCritical, Suppressed: &scan.Suppression{Status: "not_affected"}},
+	vs := []report.Vulnerability{
+		{Severity: report.SeverityLow}, {Severity: report.SeverityHigh}, {Severity: report.SeverityLow},
+		{Severity: report.SeverityUnknown}, {Severity: report.SeverityCritical, Suppressed: &report.Suppression{Status: "not_affected"}},
 	}
 	if got, want := vulnCounts(vs), "1 HIGH, 2 LOW, 1 UNKNOWN (+1 suppressed)"; got != want {
 		t.Errorf("vulnCounts = %q, want %q", got, want)

@@ -35,7 +35,7 @@ import (
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
-	"github.com/rootscan/rootscan/scan"
+	"github.com/rootscan/rootscan/report"
 )
 
 func main() {
@@ -361,9 +361,9 @@ func runRootscan(ctx context.Context, bin string, args []string, stdout io.Write
 // checks it against the packages the image was built from.
 func summarise(out []byte, want []ociimage.DebPackage) error {
 	var doc struct {
-		Node    string        `json:"node"`
-		Runtime string        `json:"runtime"`
-		Reports []scan.Report `json:"reports"`
+		Node    string          `json:"node"`
+		Runtime string          `json:"runtime"`
+		Reports []report.Report `json:"reports"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
 		return fmt.Errorf("rootscan -o json: not JSON: %w", err)
@@ -383,7 +383,7 @@ func summarise(out []byte, want []ociimage.DebPackage) error {
 	found := map[string]string{}
 	for _, p := range r.Result.Packages {
 		say("package  %-9s %-20s %-22s %s", p.Ecosystem, p.Name, p.Version, p.PURL)
-		if p.Ecosystem == scan.EcosystemDebian {
+		if p.Ecosystem == report.EcosystemDebian {
 			found[p.Name] = p.Version
 		}
 	}
@@ -400,7 +400,7 @@ func summarise(out []byte, want []ociimage.DebPackage) error {
 		say("vuln     %-24s %-8s %s %s (fixed: %s)", v.ID, v.Severity, v.Package, v.Version, dash(v.FixedVersion))
 	}
 	for _, c := range r.Result.Compliance {
-		if c.Status != scan.ControlPassed {
+		if c.Status != report.ControlPassed {
 			say("control  %-8s %s %s: %s", c.Status, c.ID, c.Title, c.Message)
 		}
 	}

@@ -1,4 +1,4 @@
-package scan
+package report
 
 import (
 	"golang.org/x/mod/semver"

@@ -1,4 +1,4 @@
-package scan
+package report
 
 import "time"
 
@@ -240,9 +240,9 @@ const (
 	EvidenceLockFile Evidence = "lock-file"
 )
 
-// stronger reports whether e is better evidence than o, so merging an installed copy with a lock file's entry of
+// Stronger reports whether e is better evidence than o, so merging an installed copy with a lock file's entry of
 // the same package keeps "installed".
-func (e Evidence) stronger(o Evidence) bool {
+func (e Evidence) Stronger(o Evidence) bool {
 	rank := func(e Evidence) int {
 		switch e {
 		case EvidenceInstalled:

@@ -193,7 +193,9 @@ func FromFiles(source string, files map[string][]byte, lim Limits) (*Profile, er
 	return p, nil
 }
 
-func isRuby(name, dir string) bool { return strings.HasPrefix(name, dir) && strings.HasSuffix(name, ".rb") }
+func isRuby(name, dir string) bool {
+	return strings.HasPrefix(name, dir) && strings.HasSuffix(name, ".rb")
+}
 
 // profileFile reports whether a path belongs to what InSpec reads of a profile: metadata, controls,
 // libraries and files/ (README and the rest are ignored, so they cost nothing).

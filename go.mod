@@ -46,6 +46,7 @@ require (
 	k8s.io/apimachinery v0.37.0
 	k8s.io/cri-api v0.37.2
 	modernc.org/sqlite v1.62.0
+	mvdan.cc/sh/v3 v3.14.1
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730
 	sigs.k8s.io/yaml v1.6.0
 )

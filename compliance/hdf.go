@@ -168,7 +168,7 @@ func (e *Engine) hdfControl(p *Profile, c *Control, r report.ControlResult, star
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		hc.Tags[k] = c.Tags[k]
+		hc.Tags[k] = hdfTag(c.Tags[k])
 	}
 	for _, ck := range r.Checks {
 		hr := HDFResult{Status: ck.Status, CodeDesc: ck.Desc, StartTime: ck.StartTime.Format(time.RFC3339Nano), RunTime: ck.RunTime.Seconds()}
@@ -200,4 +200,17 @@ func (e *Engine) hdfControl(p *Profile, c *Control, r report.ControlResult, star
 		hc.WaiverData = wd
 	}
 	return hc
+}
+
+// hdfTag writes a tag's values as InSpec does for `tag k: v`: one value is a string, several an array, none null.
+// Heimdall reads some tags as strings (severity is lower-cased), so an array of one value breaks every control there.
+func hdfTag(vs []string) any {
+	switch len(vs) {
+	case 0:
+		return nil
+	case 1:
+		return vs[0]
+	default:
+		return vs
+	}
 }

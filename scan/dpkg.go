@@ -56,7 +56,14 @@ func NewDpkg() Analyzer {
 	}
 }
 
-func (a *dpkgAnalyzer) Name() string { return "dpkg" }
+// dpkgName is the dpkg analyzer's name, which the analyzers that read Debian packages require.
+const dpkgName = "dpkg"
+
+func (a *dpkgAnalyzer) Name() string { return dpkgName }
+
+func (a *dpkgAnalyzer) Version() int { return 1 }
+
+func (a *dpkgAnalyzer) Requires() []string { return nil }
 
 func (a *dpkgAnalyzer) Paths() []string {
 	return []string{dpkgStatusPath, dpkgStatusDir + "/*"}

@@ -10,8 +10,9 @@ import (
 	"github.com/rootscan/rootscan/scan"
 )
 
-// Analyzer runs an Engine's controls as one scan analyzer, for one target: it must come after the package
-// analyzers (packages() reads their inventory) and adds its results to Result.Compliance.
+// Analyzer runs an Engine's controls as one scan analyzer, for one target, and adds its results to
+// Result.Compliance. packages() reads the whole inventory, so it is a scan.InventoryReader: it runs after every
+// package analyzer, whichever a caller has.
 //
 // When a control of the target's profiles calls files(), the analyzer takes the root's entries from the shared
 // walk instead of walking the tree again: the walk's readdir is reused, and so is the Lstat other analyzers
@@ -34,6 +35,15 @@ func (e *Engine) Analyzer(t report.Target, vols []Volume) *Analyzer {
 
 // Name implements scan.Analyzer.
 func (a *Analyzer) Name() string { return "compliance" }
+
+// Version implements scan.Analyzer.
+func (a *Analyzer) Version() int { return 1 }
+
+// Requires implements scan.Analyzer: what it reads is the inventory as a whole (ReadsInventory), not one analyzer's.
+func (a *Analyzer) Requires() []string { return nil }
+
+// ReadsInventory implements scan.InventoryReader.
+func (a *Analyzer) ReadsInventory() {}
 
 // Paths implements scan.Analyzer; Wants answers for changed paths instead (any file can matter to a control).
 func (a *Analyzer) Paths() []string { return nil }

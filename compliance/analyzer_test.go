@@ -72,3 +72,21 @@ func TestAnalyzerSharesWalk(t *testing.T) {
 		t.Errorf("profile without files() collected the tree")
 	}
 }
+
+// packages() sees the whole inventory even when the compliance analyzer is listed before the package analyzers:
+// it is an inventory reader, so Run runs it after them.
+func TestAnalyzerRunsAfterInventory(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"var/lib/dpkg/status": "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n\n",
+	})
+	l, _ := NewLoader(Limits{})
+	p, err := l.Parse("n.yaml", []byte("name: n\ncontrols:\n  - id: libc\n    checks:\n      - expr: packages().exists(p, p.name == \"libc6\")\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewEngine(l, []*Profile{p}).Analyzer(report.Target{}, nil)
+	res := scan.Run(context.Background(), f.root, []scan.Analyzer{a, scan.NewDpkg()})
+	if len(res.Packages) != 1 || len(res.Compliance) != 1 || res.Compliance[0].Status != report.ControlPassed {
+		t.Errorf("packages %+v, compliance %+v", res.Packages, res.Compliance)
+	}
+}

@@ -13,14 +13,16 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/scan"
 )
 
 // ImageCache holds each image's analysis, keyed by the chain ID of its top layer, so an image is read once per node
 // however many containers run it, and (with a directory) once per daemon lifetime across restarts.
 //
-// Entries are written under Key, a fingerprint of the rootscan version and analyzer set: after an upgrade that adds
-// an analyzer, old entries are misses rather than silently incomplete inventories. Cached results are shared and
-// must be treated as read-only; containers get copies (see containerResult).
+// Entries are written under a key (see CacheKey) that names the analyzers and their versions: after an upgrade that
+// adds or changes an analyzer, old entries are misses rather than silently stale inventories, and after one that
+// does not, they stay hits. Cached results are shared and must be treated as read-only; containers get copies (see
+// containerResult).
 type ImageCache struct {
 	dir string
 	key string
@@ -36,6 +38,22 @@ type cacheEntry struct {
 	ChainID string         `json:"chainId"`
 	SavedAt time.Time      `json:"savedAt"`
 	Result  *report.Result `json:"result"`
+}
+
+// cacheFormat is the version of the entries' encoding: bump it when an entry written before would decode wrong (a
+// change to cacheEntry or to report.Result's JSON) even though no analyzer changed.
+const cacheFormat = 1
+
+// CacheKey is the key for image analyses made by Run with these analyzers: the entry format and scan.Fingerprint
+// (each analyzer's name and version, and Run's own). It does not name rootscan's version, so a new build whose
+// analyzers are unchanged keeps the node's cache instead of reading every image again. It fails, before any image
+// is read, when the analyzers cannot run together (scan.Order).
+func CacheKey(analyzers []scan.Analyzer) (string, error) {
+	fp, err := scan.Fingerprint(analyzers)
+	if err != nil {
+		return "", fmt.Errorf("image cache key: %w", err)
+	}
+	return fmt.Sprintf("entry/%d %s", cacheFormat, fp), nil
 }
 
 // NewImageCache opens (creating) the cache directory; dir "" keeps the cache in memory only.

@@ -3,10 +3,13 @@ package node
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/scan"
 )
 
 func TestImageCachePersistsByKey(t *testing.T) {
@@ -76,3 +79,55 @@ func reopen(dir string) *ImageCache {
 	c, _ := NewImageCache(dir, "k")
 	return c
 }
+
+// The key follows the analyzers, not the build: a restarted daemon whose analyzers are the same (a new rootscan
+// version changes nothing here, since the key does not name it) keeps its entries; one with an analyzer at a new
+// version, or another set of analyzers, reads every image again.
+func TestCacheKeyFollowsAnalyzers(t *testing.T) {
+	key := func(as []scan.Analyzer) string {
+		t.Helper()
+		k, err := CacheKey(as)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	dir := t.TempDir()
+	c, err := NewImageCache(dir, key(scan.DefaultAnalyzers()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := "overlayfs/sha256:abc"
+	if err := c.Put(chain, &report.Result{Packages: []report.Package{{Name: "libc6", Version: "2.36"}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	same, _ := NewImageCache(dir, key(scan.DefaultAnalyzers()))
+	if _, ok := same.Get(chain); !ok {
+		t.Error("same analyzers after a restart: entry not found")
+	}
+
+	bumped := scan.DefaultAnalyzers()
+	for i, a := range bumped {
+		if a.Name() == "dpkg" {
+			bumped[i] = nextVersion{a}
+		}
+	}
+	fewer := slices.DeleteFunc(scan.DefaultAnalyzers(), func(a scan.Analyzer) bool { return a.Name() == "composer" })
+	for name, set := range map[string][]scan.Analyzer{"dpkg bumped": bumped, "composer dropped": fewer} {
+		other, _ := NewImageCache(dir, key(set))
+		if _, ok := other.Get(chain); ok {
+			t.Errorf("%s: entry of the old analyzers returned", name)
+		}
+	}
+
+	// A set that cannot run is refused before any image is read.
+	if _, err := CacheKey([]scan.Analyzer{scan.NewRPM()}); err == nil || !strings.Contains(err.Error(), "rpm requires os-release") {
+		t.Errorf("CacheKey of rpm without os-release: %v", err)
+	}
+}
+
+// nextVersion is an analyzer at its next version.
+type nextVersion struct{ scan.Analyzer }
+
+func (n nextVersion) Version() int { return n.Analyzer.Version() + 1 }

@@ -1,8 +1,8 @@
 package scan
 
-// DefaultAnalyzers is every analyzer rootscan runs, in the order Run needs: os-release first (RPM ecosystems and
-// purls depend on the OS), then the OS package databases, then the file analyzers (one shared walk; unowned
-// executables among them), and distroless detection last because it reads the packages the others found.
+// DefaultAnalyzers is every analyzer rootscan runs. Run orders them by what each Requires (see Order); where that
+// leaves a choice, this list's order stands, and it is the order of a result's packages: the OS package databases,
+// then the programs and language packages, then the unowned executables and the distroless verdict.
 func DefaultAnalyzers(opts ...AnalyzerOption) []Analyzer {
 	return []Analyzer{
 		NewOSRelease(),

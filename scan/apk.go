@@ -31,11 +31,16 @@ type apkAnalyzer struct {
 	maxSize int64
 }
 
-// NewApk returns the analyzer for apk packages, from lib/apk/db/installed. It must run after NewOSRelease: the
-// ecosystem (Alpine, Wolfi or Chainguard, which share the format but not the advisories) comes from Result.OS.
+// NewApk returns the analyzer for apk packages, from lib/apk/db/installed.
 func NewApk() Analyzer { return &apkAnalyzer{maxSize: apkMaxInstalledSize} }
 
 func (a *apkAnalyzer) Name() string { return "apk" }
+
+func (a *apkAnalyzer) Version() int { return 1 }
+
+// Requires os-release: the ecosystem (Alpine, Wolfi or Chainguard, which share the format but not the advisories)
+// comes from Result.OS.
+func (a *apkAnalyzer) Requires() []string { return []string{osReleaseName} }
 
 func (a *apkAnalyzer) Paths() []string { return []string{apkInstalledPath, apkInstalledUsrPath} }
 

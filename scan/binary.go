@@ -41,6 +41,10 @@ func newBinaryAnalyzer(name string, golang, rust bool) *binaryAnalyzer {
 
 func (a *binaryAnalyzer) Name() string { return a.name }
 
+func (a *binaryAnalyzer) Version() int { return 1 }
+
+func (a *binaryAnalyzer) Requires() []string { return nil }
+
 // Paths is empty: a program can be anywhere, Wants decides.
 func (a *binaryAnalyzer) Paths() []string { return nil }
 

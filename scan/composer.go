@@ -34,6 +34,10 @@ func NewComposer() Analyzer { return &composerAnalyzer{maxSize: composerMaxInsta
 
 func (a *composerAnalyzer) Name() string { return "composer" }
 
+func (a *composerAnalyzer) Version() int { return 1 }
+
+func (a *composerAnalyzer) Requires() []string { return nil }
+
 // Paths is empty: vendor/ dirs can be anywhere (/var/www/html/vendor, /app/vendor), Wants decides.
 func (a *composerAnalyzer) Paths() []string { return nil }
 

@@ -69,7 +69,7 @@ type debIntegrityAnalyzer struct {
 
 // NewDebIntegrity returns the analyzer that checks installed Debian packages' files against the MD5 sums dpkg
 // recorded for them, like debsums: a changed libc or a deleted CA bundle in an image shows up without running
-// anything inside it. It reads the packages the dpkg analyzer found, so it must run after NewDpkg.
+// anything inside it. It checks the packages the dpkg analyzer found (see Requires).
 //
 // MD5 is what dpkg records, so it is what can be checked. It catches accidental and unsophisticated changes
 // (a patched binary, a file overwritten by a later layer); it is no defence against an attacker, who can make a file
@@ -94,6 +94,11 @@ func NewDebIntegrity() Analyzer {
 }
 
 func (a *debIntegrityAnalyzer) Name() string { return "deb-integrity" }
+
+func (a *debIntegrityAnalyzer) Version() int { return 1 }
+
+// Requires dpkg: the packages checked are those it found.
+func (a *debIntegrityAnalyzer) Requires() []string { return []string{dpkgName} }
 
 func (a *debIntegrityAnalyzer) Paths() []string {
 	return []string{dpkgStatusPath, dpkgStatusDir + "/*", dpkgInfoDir + "/*.md5sums", dpkgDiversionsPath}

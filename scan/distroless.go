@@ -61,16 +61,19 @@ var (
 	pythonPackage = regexp.MustCompile(`^(lib)?python3(\.[0-9]+)?-minimal$`)
 )
 
-// distrolessAnalyzer decides whether a root is distroless and which flavour. It must run after the package
-// analyzers: the flavour comes from out.Packages.
+// distrolessAnalyzer decides whether a root is distroless and which flavour.
 type distrolessAnalyzer struct{}
 
 // NewDistroless returns the analyzer that says whether a root has no shell and no package manager (what makes
-// exec-based scanners fail) and which of Google's distroless flavours it matches. Run it after the package
-// analyzers (NewDpkg): it reads the packages they found.
+// exec-based scanners fail) and which of Google's distroless flavours it matches.
 func NewDistroless() Analyzer { return distrolessAnalyzer{} }
 
 func (distrolessAnalyzer) Name() string { return "distroless" }
+
+func (distrolessAnalyzer) Version() int { return 1 }
+
+// Requires dpkg: the flavour comes from the Debian packages found.
+func (distrolessAnalyzer) Requires() []string { return []string{dpkgName} }
 
 func (distrolessAnalyzer) Paths() []string {
 	ps := shellPaths()

@@ -38,6 +38,10 @@ func NewDotnet() Analyzer { return &dotnetAnalyzer{maxSize: dotnetMaxDepsSize} }
 
 func (a *dotnetAnalyzer) Name() string { return "dotnet" }
 
+func (a *dotnetAnalyzer) Version() int { return 1 }
+
+func (a *dotnetAnalyzer) Requires() []string { return nil }
+
 // Paths is empty: applications can be anywhere (/app, /opt/<x>, /usr/share/<x>), Wants decides.
 func (a *dotnetAnalyzer) Paths() []string { return nil }
 

@@ -56,7 +56,14 @@ func NewDpkg() Analyzer {
 	}
 }
 
-func (a *dpkgAnalyzer) Name() string { return "dpkg" }
+// dpkgName is the dpkg analyzer's name, which the analyzers that read Debian packages require.
+const dpkgName = "dpkg"
+
+func (a *dpkgAnalyzer) Name() string { return dpkgName }
+
+func (a *dpkgAnalyzer) Version() int { return 1 }
+
+func (a *dpkgAnalyzer) Requires() []string { return nil }
 
 func (a *dpkgAnalyzer) Paths() []string {
 	return []string{dpkgStatusPath, dpkgStatusDir + "/*"}
@@ -512,33 +519,6 @@ func validDebName(b []byte) bool {
 	}
 	for _, c := range b[1:] {
 		if !isAlnum(c) && c != '-' && c != '+' && c != '.' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-// validDebToken accepts versions and architectures: non-empty printable ASCII without spaces. dpkg's version syntax
-// is stricter, but a scanner should report an odd version rather than hide the package.
-func validDebToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-func isBlank(line []byte) bool {
-	for _, c := range line {
-		if c != ' ' && c != '\t' && c != '\r' {
 			return false
 		}
 	}

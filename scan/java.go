@@ -72,6 +72,10 @@ func NewJava() Analyzer {
 
 func (a *javaAnalyzer) Name() string { return "java" }
 
+func (a *javaAnalyzer) Version() int { return 1 }
+
+func (a *javaAnalyzer) Requires() []string { return nil }
+
 // Paths is empty: archives can be anywhere, Wants decides.
 func (a *javaAnalyzer) Paths() []string { return nil }
 

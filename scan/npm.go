@@ -56,6 +56,10 @@ func NewNpm() Analyzer { return &npmAnalyzer{maxSize: npmMaxManifestSize, lockMa
 
 func (a *npmAnalyzer) Name() string { return "npm" }
 
+func (a *npmAnalyzer) Version() int { return 1 }
+
+func (a *npmAnalyzer) Requires() []string { return nil }
+
 // Paths is empty: node_modules can be at any depth, Wants decides.
 func (a *npmAnalyzer) Paths() []string { return nil }
 

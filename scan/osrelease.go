@@ -33,7 +33,14 @@ func NewOSRelease() Analyzer {
 	return &osReleaseAnalyzer{maxSize: osReleaseMaxSize}
 }
 
-func (a *osReleaseAnalyzer) Name() string { return "os-release" }
+// osReleaseName is the os-release analyzer's name, which the analyzers that need the OS require.
+const osReleaseName = "os-release"
+
+func (a *osReleaseAnalyzer) Name() string { return osReleaseName }
+
+func (a *osReleaseAnalyzer) Version() int { return 1 }
+
+func (a *osReleaseAnalyzer) Requires() []string { return nil }
 
 func (a *osReleaseAnalyzer) Paths() []string {
 	return []string{osReleaseEtc, osReleaseUsrLib, debianVersionPath}

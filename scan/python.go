@@ -33,6 +33,10 @@ func NewPython() Analyzer { return &pythonAnalyzer{maxSize: pyMaxMetadataSize} }
 
 func (a *pythonAnalyzer) Name() string { return "python" }
 
+func (a *pythonAnalyzer) Version() int { return 1 }
+
+func (a *pythonAnalyzer) Requires() []string { return nil }
+
 // Paths is empty: Python metadata can be at any depth, Wants decides.
 func (a *pythonAnalyzer) Paths() []string { return nil }
 

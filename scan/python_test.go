@@ -244,6 +244,8 @@ func BenchmarkSharedWalk(b *testing.B) {
 type pyNopAnalyzer struct{}
 
 func (pyNopAnalyzer) Name() string                                                  { return "nop" }
+func (pyNopAnalyzer) Version() int                                                  { return 1 }
+func (pyNopAnalyzer) Requires() []string                                            { return nil }
 func (pyNopAnalyzer) Paths() []string                                               { return nil }
 func (pyNopAnalyzer) Analyze(context.Context, FS, *report.Result) error             { return nil }
 func (pyNopAnalyzer) Wants(string, fs.DirEntry) bool                                { return false }

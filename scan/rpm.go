@@ -53,8 +53,6 @@ type rpmAnalyzer struct {
 }
 
 // NewRPM returns the analyzer for rpm packages (RHEL and its rebuilds, Fedora, SUSE, Amazon Linux, Azure Linux).
-// It must run after NewOSRelease: the ecosystem (Red Hat, AlmaLinux, SUSE, ...) comes from Result.OS, since the
-// same database format is used by distributions with different advisories.
 func NewRPM(opts ...AnalyzerOption) Analyzer {
 	return newRPMAnalyzer(collectOptions(opts))
 }
@@ -63,7 +61,16 @@ func newRPMAnalyzer(o analyzerOptions) *rpmAnalyzer {
 	return &rpmAnalyzer{maxSize: rpmMaxDBSize, timeout: rpmParseTimeout, parser: o.rpm}
 }
 
-func (a *rpmAnalyzer) Name() string { return "rpm" }
+// rpmName is the rpm analyzer's name, which the analyzers that read rpm packages require.
+const rpmName = "rpm"
+
+func (a *rpmAnalyzer) Name() string { return rpmName }
+
+func (a *rpmAnalyzer) Version() int { return 1 }
+
+// Requires os-release: the ecosystem (Red Hat, AlmaLinux, SUSE, ...) comes from Result.OS, since the same database
+// format is used by distributions with different advisories.
+func (a *rpmAnalyzer) Requires() []string { return []string{osReleaseName} }
 
 func (a *rpmAnalyzer) Paths() []string {
 	var ps []string

@@ -220,7 +220,7 @@ func TestRPMDamagedDatabases(t *testing.T) {
 			out := Run(context.Background(), fstest.MapFS{
 				tc.path:          file(tc.data),
 				apkInstalledPath: file([]byte("P:musl\nV:1.2.5-r0\n")),
-			}, []Analyzer{a, NewApk()})
+			}, []Analyzer{NewOSRelease(), a, NewApk()})
 			if len(out.Errors) != 1 || out.Errors[0].Analyzer != "rpm" || out.Errors[0].Path != tc.path {
 				t.Fatalf("errors %v", out.Errors)
 			}

@@ -48,9 +48,8 @@ type rpmIntegrityAnalyzer struct {
 
 // NewRPMIntegrity returns the analyzer that checks installed rpm packages' regular files against the digests rpm
 // recorded for them, like `rpm -V` (its "5" and "missing" results): a patched library or a deleted CA bundle in a
-// RHEL/UBI/SUSE image shows up without running rpm inside it. It checks the packages the rpm analyzer found (their
-// Ecosystem is the finding's), so it must run after NewRPM, and it reads the database again for the file lists,
-// which the package inventory does not keep.
+// RHEL/UBI/SUSE image shows up without running rpm inside it. It checks the packages the rpm analyzer found (see
+// Requires) and reads the database again for the file lists, which the package inventory does not keep.
 //
 // The digest algorithm is the package's (RPMTAG_FILEDIGESTALGO: SHA-256 on every distribution since RHEL 6, MD5
 // for older packages and when the tag is absent). Not checked, unlike rpm -V: %config and %ghost files (see
@@ -72,6 +71,11 @@ func NewRPMIntegrity(opts ...AnalyzerOption) Analyzer {
 }
 
 func (a *rpmIntegrityAnalyzer) Name() string { return "rpm-integrity" }
+
+func (a *rpmIntegrityAnalyzer) Version() int { return 1 }
+
+// Requires rpm: the packages checked are those it found (their Ecosystem is the finding's).
+func (a *rpmIntegrityAnalyzer) Requires() []string { return []string{rpmName} }
 
 func (a *rpmIntegrityAnalyzer) Paths() []string { return a.db.Paths() }
 

@@ -131,7 +131,7 @@ func TestRPMSubprocessSurvivesPanic(t *testing.T) {
 	out := Run(context.Background(), fstest.MapFS{
 		"var/lib/rpm/Packages": file(db),
 		apkInstalledPath:       file([]byte("P:musl\nV:1.2.5-r0\n")),
-	}, []Analyzer{a, NewApk()})
+	}, []Analyzer{NewOSRelease(), a, NewApk()})
 	requireGone(t, pid)
 	if len(out.Errors) != 1 || out.Errors[0].Analyzer != "rpm" || out.Errors[0].Path != "var/lib/rpm/Packages" {
 		t.Fatalf("errors %v", out.Errors)

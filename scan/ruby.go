@@ -41,6 +41,10 @@ func NewRuby() Analyzer { return &rubyAnalyzer{maxSize: rubyMaxGemspecSize} }
 
 func (a *rubyAnalyzer) Name() string { return "ruby" }
 
+func (a *rubyAnalyzer) Version() int { return 1 }
+
+func (a *rubyAnalyzer) Requires() []string { return nil }
+
 // Paths is empty: gem dirs can be anywhere, Wants decides.
 func (a *rubyAnalyzer) Paths() []string { return nil }
 

@@ -3,100 +3,42 @@
 package scan
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"path"
+	"strings"
 
 	"github.com/rootscan/rootscan/report"
 )
 
-// FS is the read-only view analyzers get. fsaccess.Root implements it with every read confined to the root; tests
-// use testing/fstest.MapFS. Lstat and ReadLink (fs.ReadLinkFS) let analyzers see links without following them.
-type FS interface {
-	fs.ReadDirFS
-	fs.StatFS
-	fs.ReadLinkFS
-}
-
-// DefaultMaxFileSize bounds what one analyzer reads from one file. Package databases of real images stay far below
-// it (Debian's full status file is a few MiB); a hostile 10 GiB file is refused before a byte is read.
-const DefaultMaxFileSize = 32 << 20
-
-// ErrTooLarge is returned for a file larger than the limit the caller set; the file is not read.
-var ErrTooLarge = errors.New("file exceeds size limit")
-
-// ErrNotRegular is returned for FIFOs, sockets, devices and directories where file content was expected: reading
-// them could block forever or touch a device.
-var ErrNotRegular = errors.New("not a regular file")
-
-// OpenRegular opens name and checks, on the open file (not on the name, which could be swapped in between), that it
-// is a regular file of at most limit bytes. Every analyzer that reads file content goes through it or ReadFile.
-func OpenRegular(fsys fs.FS, name string, limit int64) (fs.File, fs.FileInfo, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("stat %s: %w", name, err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
-	}
-	if fi.Size() > limit {
-		f.Close()
-		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), limit)}
-	}
-	return f, fi, nil
-}
-
-// ReadFile reads a regular file of at most limit bytes (see OpenRegular). It also stops reading at limit+1 bytes, so
-// a file that grows while it is read (a live upper dir) is refused instead of read without end.
-//
-// The buffer is sized once from fstat, plus one byte: hitting EOF before that byte means the file did not grow, so
-// the common case costs exactly one allocation of the file's size. (bytes.Buffer.ReadFrom on a buffer of size+1
-// grows it to twice the size before it sees EOF, so a 500 KiB dpkg status file used to cost 1.5 MiB.)
-func ReadFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, fi, err := OpenRegular(fsys, name, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	buf := make([]byte, fi.Size()+1)
-	n, err := io.ReadFull(f, buf)
-	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return buf[:n], nil
-	case err != nil:
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-	}
-	// The file grew since the fstat: read on, still bounded by limit+1 bytes in all.
-	b := bytes.NewBuffer(buf)
-	if _, err := b.ReadFrom(io.LimitReader(f, limit+1-int64(n))); err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-	}
-	if int64(b.Len()) > limit {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: grew past %d bytes while read", ErrTooLarge, limit)}
-	}
-	return b.Bytes(), nil
-}
-
 // Analyzer is one kind of knowledge about a root (its OS, its Debian packages, ...). Paths tells the scheduler which
 // files the analyzer depends on, so a container whose upper dir touches none of them need not be re-analyzed.
+//
+// Analyzers share one Result: some read what others found (the rpm ecosystem comes from the OS os-release found).
+// They say so in Requires, and Run computes the order from it (see Order) instead of trusting the caller's list.
 type Analyzer interface {
-	// Name is stable; it is part of finding IDs and of error reports.
+	// Name is stable; it is part of finding IDs and of error reports, and what Requires refers to.
 	Name() string
+	// Version is bumped whenever the analyzer's findings for the same files can change (parsing, limits, what it
+	// reports), so that analyses cached by an older version are not trusted (see Fingerprint).
+	Version() int
+	// Requires names the analyzers whose findings Analyze reads from the Result. They must be in the same Run, and
+	// their Analyze runs first. The shared walk runs before every Analyze, so AnalyzeFile sees no one's findings.
+	Requires() []string
 	// Paths are path.Match patterns relative to the root ("var/lib/dpkg/status.d/*").
 	Paths() []string
 	// Analyze adds what it finds to out. Problems with single files go to out.Errors and the analyzer carries on;
 	// a returned error means the analyzer as a whole failed (the context ended, the root vanished).
 	Analyze(ctx context.Context, fsys FS, out *report.Result) error
+}
+
+// InventoryReader is an Analyzer that reads the finished inventory, every package whichever analyzer found it
+// (compliance's packages()). Order runs it after every analyzer that is not an InventoryReader, so it needs no list
+// of package analyzers, which differ from one caller to the next.
+type InventoryReader interface {
+	Analyzer
+	// ReadsInventory marks the analyzer; it is never called.
+	ReadsInventory()
 }
 
 // Touches reports whether a changed file (slash path relative to the root) is one an analyzer depends on. A
@@ -114,8 +56,10 @@ func Touches(a Analyzer, name string) bool {
 }
 
 // Run applies the analyzers to one root: first one shared walk for the FileAnalyzers among them (if any), then every
-// analyzer's Analyze in order, so later analyzers (distroless detection) see what earlier ones found. A failing
+// analyzer's Analyze in the order Order computes, so an analyzer sees the findings of those it requires. A failing
 // analyzer is recorded and the others still run, so one bad file never hides the rest of a container's inventory.
+// A set Order refuses (a missing requirement, a cycle) is a wiring mistake: it is the result's only error and
+// nothing is analyzed.
 func Run(ctx context.Context, fsys FS, analyzers []Analyzer) *report.Result {
 	return RunWithLimits(ctx, fsys, analyzers, WalkLimits{})
 }
@@ -123,6 +67,11 @@ func Run(ctx context.Context, fsys FS, analyzers []Analyzer) *report.Result {
 // RunWithLimits is Run with explicit bounds on the shared walk.
 func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkLimits) *report.Result {
 	res := &report.Result{}
+	analyzers, err := Order(analyzers)
+	if err != nil {
+		res.Errors = append(res.Errors, report.FileError{Analyzer: "scan", Err: err.Error()})
+		return res
+	}
 	var fas []FileAnalyzer
 	for _, a := range analyzers {
 		if fa, ok := a.(FileAnalyzer); ok {
@@ -150,4 +99,26 @@ func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkL
 		}
 	}
 	return res
+}
+
+// runVersion is Run's own share of every result, for Fingerprint: bump it when the shared walk (what it skips, in
+// what order) or the package URLs Run fills in (report.PURL) change what a root's result holds.
+const runVersion = 1
+
+// Fingerprint names what Run makes of a root with these analyzers: Run's own version and walk bounds, then each
+// analyzer's name and version in run order. Equal fingerprints mean equal results for the same root, whichever
+// binary computed them, so cached analyses are keyed by it (node.CacheKey) rather than by rootscan's version: an
+// upgrade that leaves the analyzers alone keeps them, a bumped analyzer invalidates them. It fails where Order does.
+func Fingerprint(analyzers []Analyzer) (string, error) {
+	ordered, err := Order(analyzers)
+	if err != nil {
+		return "", err
+	}
+	lim := WalkLimits{}.withDefaults()
+	var b strings.Builder
+	fmt.Fprintf(&b, "run/%d walk/%d,%d", runVersion, lim.MaxEntries, lim.MaxDepth)
+	for _, a := range ordered {
+		fmt.Fprintf(&b, " %s/%d", a.Name(), a.Version())
+	}
+	return b.String(), nil
 }

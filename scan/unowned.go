@@ -77,6 +77,10 @@ func NewUnownedFiles(opts ...AnalyzerOption) Analyzer {
 
 func (a *unownedFiles) Name() string { return unownedAnalyzer }
 
+func (a *unownedFiles) Version() int { return 1 }
+
+func (a *unownedFiles) Requires() []string { return nil }
+
 // Paths are the ownership lists; a change to them (a package installed in the container) changes what is unowned.
 func (a *unownedFiles) Paths() []string {
 	return append([]string{dpkgInfoDir + "/*.list", dpkgInfoDir + "/*.md5sums", dpkgStatusDir + "/*.md5sums",

@@ -250,7 +250,11 @@ func startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger, stdout 
 		return nil, err
 	}
 	analyzers := scan.DefaultAnalyzers(analyzerOptions(log)...)
-	cache, err := node.NewImageCache(filepath.Join(c.StateDir, "images"), cacheKey(analyzers))
+	key, err := node.CacheKey(analyzers)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := node.NewImageCache(filepath.Join(c.StateDir, "images"), key)
 	if err != nil {
 		return nil, err
 	}
@@ -549,15 +553,6 @@ func (c *complianceCheck) Check(ctx context.Context, root scan.FS, rep *report.R
 		rep.Result.Compliance = e.Evaluate(ctx, root, rep.Target, vols, rep.Result)
 	}
 	return nil
-}
-
-// cacheKey names the analyzer set and version, so cached image analyses from another build are not trusted.
-func cacheKey(analyzers []scan.Analyzer) string {
-	names := make([]string, len(analyzers))
-	for i, a := range analyzers {
-		names[i] = a.Name()
-	}
-	return version + "/" + strings.Join(names, ",")
 }
 
 // daemonPublisher hands each report to the metrics (current state) and the tracker (change events).

@@ -12,6 +12,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -28,7 +29,8 @@ type Limits struct {
 	// MaxGlobResults and MaxGlobDepth bound glob() (defaults 10,000 and 32).
 	MaxGlobResults int
 	MaxGlobDepth   int
-	// MaxEntries and MaxDepth bound the walk behind files() (defaults 2,000,000 and 128, the scan walk's own).
+	// MaxEntries and MaxDepth bound the walk behind files() (defaults fsaccess.DefaultWalkMaxEntries and
+	// DefaultWalkMaxDepth, the scan walk's own).
 	MaxEntries int
 	MaxDepth   int
 	// CostLimit is CEL's runtime cost bound for one expression (default 100,000,000: a few seconds of CPU at
@@ -55,8 +57,8 @@ func (l Limits) withDefaults() Limits {
 	defInt(&l.MaxDirEntries, 100_000)
 	defInt(&l.MaxGlobResults, 10_000)
 	defInt(&l.MaxGlobDepth, 32)
-	defInt(&l.MaxEntries, 2_000_000)
-	defInt(&l.MaxDepth, 128)
+	defInt(&l.MaxEntries, fsaccess.DefaultWalkMaxEntries)
+	defInt(&l.MaxDepth, fsaccess.DefaultWalkMaxDepth)
 	if l.CostLimit == 0 {
 		l.CostLimit = 100_000_000
 	}

@@ -488,17 +488,13 @@ func (s *session) glob(pattern string) ([]string, error) {
 	return out, nil
 }
 
-// globTree expands "**" at dir with the root's descriptor walk when it can: dir resolves into the root (not a
-// volume) and no volume is mounted at or below it. The walk opens each directory once and takes the directories
-// from the listing's types (links are not followed, as "**" requires), where the recursion in glob resolves and
-// lstats every name from the top. Each directory, dir itself included, continues with rest in the walk's order,
-// which is the recursion's: the directory, then its subdirectories by name. done is false when the walk does not
-// apply and the caller should recurse itself.
+// globTree expands "**" at dir with the root's walk (fsaccess.WalkFS) when it can: dir resolves into the root (not a
+// volume) and no volume is mounted at or below it. On a Root the walk opens each directory once and takes the
+// directories from the listing's types (links are not followed, as "**" requires), where the recursion in glob
+// resolves and lstats every name from the top. Each directory, dir itself included, continues with rest in the
+// walk's order, which is the recursion's: the directory, then its subdirectories by name. done is false when the
+// walk does not apply and the caller should recurse itself.
 func (s *session) globTree(dir string, rest []string, depth int, visit func(string, []string, int) error, tooDeep error) (done bool, err error) {
-	w, ok := s.view.root.(treeWalker)
-	if !ok {
-		return false, nil
-	}
 	res, err := s.view.resolve(dir, true)
 	if err != nil {
 		return false, nil
@@ -514,7 +510,12 @@ func (s *session) globTree(dir string, rest []string, depth int, visit func(stri
 	if start == "" {
 		start = "."
 	}
-	err = w.Walk(s.ctx, start, fsaccess.WalkOptions{MaxDepth: s.lim.MaxGlobDepth - depth + 2}, func(name string, d fs.DirEntry, err error) error {
+	// A directory past the walk's depth bound is past MaxGlobDepth; the check below covers a start already at it.
+	opts := fsaccess.WalkOptions{MaxDepth: max(s.lim.MaxGlobDepth-depth, 1)}
+	err = fsaccess.WalkFS(s.ctx, s.view.root, start, opts, func(name string, d fs.DirEntry, err error) error {
+		if le := (*fsaccess.WalkLimitError)(nil); errors.As(err, &le) && le.Depth {
+			return tooDeep
+		}
 		if err != nil || !d.IsDir() {
 			return nil // unreadable directories match nothing, like a shell's glob
 		}

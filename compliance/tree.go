@@ -1,7 +1,7 @@
 package compliance
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -11,53 +11,34 @@ import (
 	"github.com/rootscan/rootscan/fsaccess"
 )
 
-// treeWalker is a root that walks itself cheaply: fsaccess.Root opens each directory once, relative to its open
-// parent, and stats each entry with fstatat there instead of resolving the entry's whole path from the top, which
-// made files() over a 70,000-file image cost a path resolution per entry. Other FS values (fstest.MapFS in tests)
-// are walked with fs.WalkDir.
-type treeWalker interface {
-	Walk(ctx context.Context, root string, opts fsaccess.WalkOptions, fn fs.WalkDirFunc) error
-}
-
-// walkRoot walks fsys from its top, with the root's own walker when it has one. fn enforces the Limits (with the
-// messages files() reports); the walker's own bounds are set just past them, as a backstop.
-func walkRoot(ctx context.Context, fsys fs.FS, lim Limits, fn fs.WalkDirFunc) error {
-	if w, ok := fsys.(treeWalker); ok {
-		return w.Walk(ctx, ".", fsaccess.WalkOptions{MaxDepth: lim.MaxDepth + 1, MaxEntries: lim.MaxEntries + 2}, fn)
-	}
-	return fs.WalkDir(fsys, ".", fn)
-}
-
 // tree is every entry under the root's top (volumes excluded: they are not the image), walked once per evaluation
-// and shared by all files() calls. Links are not followed; /proc, /sys and /dev are not walked.
+// and shared by all files() calls, with fsaccess's one walk: on a Root it opens each directory once, relative to its
+// open parent, and stats each entry there (fstatat) instead of resolving the entry's whole path from the top, which
+// made files() over a 70,000-file image cost a path resolution per entry. Links are not followed; /proc, /sys and
+// /dev are not walked; past Limits.MaxEntries or MaxDepth files() fails rather than answer from part of the tree.
 func (s *session) tree() ([]*fileData, error) {
 	if s.treeDone {
 		return s.treeData, s.treeErr
 	}
 	s.treeDone = true
 	var tb treeBuilder
-	err := walkRoot(s.ctx, s.view.root, s.lim, func(name string, d fs.DirEntry, err error) error {
+	opts := fsaccess.WalkOptions{MaxEntries: s.lim.MaxEntries, MaxDepth: s.lim.MaxDepth, SkipKernelDirs: true}
+	err := fsaccess.WalkFS(s.ctx, s.view.root, ".", opts, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if name == "." {
+			var le *fsaccess.WalkLimitError
+			switch {
+			case errors.As(err, &le) && le.Depth:
+				return fmt.Errorf("files: %s is deeper than %d directories", name, le.Limit)
+			case le != nil:
+				return fmt.Errorf("files: more than %d entries under /", le.Limit)
+			case name == ".":
 				return err
 			}
 			s.warn(name, err)
 			return nil
 		}
-		if err := s.ctx.Err(); err != nil {
-			return err
-		}
 		if name == "." {
 			return nil
-		}
-		if d.IsDir() && (name == "proc" || name == "sys" || name == "dev") {
-			return fs.SkipDir
-		}
-		if d.IsDir() && strings.Count(name, "/")+1 > s.lim.MaxDepth {
-			return fmt.Errorf("files: %s is deeper than %d directories", name, s.lim.MaxDepth)
-		}
-		if len(tb.out) >= s.lim.MaxEntries {
-			return fmt.Errorf("files: more than %d entries under /", s.lim.MaxEntries)
 		}
 		fi, err := d.Info()
 		if err != nil {

@@ -11,12 +11,18 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
 
-// files() over an fsaccess root (its descriptor walk) and over os.DirFS of the same directory (fs.WalkDir, the
-// fallback for plain FS values) list the same entries with the same facts, and the baseline gives the same results
+// selfWalker is what fsaccess.WalkFS looks for to walk a root by descriptor.
+type selfWalker interface {
+	Walk(ctx context.Context, root string, opts fsaccess.WalkOptions, fn fs.WalkDirFunc) error
+}
+
+// files() over an fsaccess root (its descriptor walk) and over os.DirFS of the same directory (fsaccess.WalkFS by
+// name, the fallback for plain FS values) list the same entries with the same facts, and the baseline gives the same results
 // through both; /proc, /sys and /dev are not walked and links are not followed in either.
 func TestFilesDescriptorWalkMatchesWalkDir(t *testing.T) {
 	files := map[string]string{}
@@ -44,10 +50,10 @@ func TestFilesDescriptorWalkMatchesWalkDir(t *testing.T) {
 	if !ok {
 		t.Fatal("os.DirFS is not a scan.FS")
 	}
-	if _, ok := dirFS.(treeWalker); ok {
+	if _, ok := dirFS.(selfWalker); ok {
 		t.Fatal("os.DirFS has a Walk method: the fallback is not tested")
 	}
-	if _, ok := scan.FS(f.root).(treeWalker); !ok {
+	if _, ok := scan.FS(f.root).(selfWalker); !ok {
 		t.Fatal("fsaccess.Root has no Walk method: the descriptor walk is not tested")
 	}
 
@@ -92,7 +98,7 @@ func TestFilesDescriptorWalkMatchesWalkDir(t *testing.T) {
 	}
 }
 
-// glob("**") expanded with the descriptor walk (fsaccess roots) and by its own recursion (the same root without
+// glob("**") expanded with the descriptor walk (fsaccess roots) and with the walk by name (the same root without
 // its Walk method) gives the same matches, links followed where a shell's glob follows them and not by "**", and
 // the same depth error.
 func TestGlobDescriptorWalkMatchesRecursion(t *testing.T) {
@@ -109,8 +115,8 @@ func TestGlobDescriptorWalkMatchesRecursion(t *testing.T) {
 		"empty":                       "/",
 	}
 	f := newFixture(t, files)
-	recursion := struct{ scan.FS }{f.root} // hides Walk
-	if _, ok := scan.FS(recursion).(treeWalker); ok {
+	byName := struct{ scan.FS }{f.root} // hides Walk
+	if _, ok := scan.FS(byName).(selfWalker); ok {
 		t.Fatal("the wrapped root still walks itself")
 	}
 	for _, tc := range []struct {
@@ -132,12 +138,12 @@ func TestGlobDescriptorWalkMatchesRecursion(t *testing.T) {
 		{pattern: "/opt/**/f.conf", depth: 7, want: `["/opt/deep/1/2/3/4/5/6/f.conf"]`},
 	} {
 		var got [2]string
-		for i, root := range []scan.FS{f.root, recursion} {
+		for i, root := range []scan.FS{f.root, byName} {
 			r := evalWith(t, Limits{MaxGlobDepth: tc.depth}, root, report.Target{}, nil, fmt.Sprintf(`glob(%q) == []`, tc.pattern))
 			got[i] = r.Message
 		}
 		if got[0] != got[1] {
-			t.Errorf("glob(%q): descriptor walk %s, recursion %s", tc.pattern, got[0], got[1])
+			t.Errorf("glob(%q): descriptor walk %s, walk by name %s", tc.pattern, got[0], got[1])
 		}
 		if passed := got[0] == ""; passed != (tc.want == "[]") || !passed && !strings.Contains(got[0], tc.want) {
 			t.Errorf("glob(%q) = %s, want %s", tc.pattern, got[0], tc.want)

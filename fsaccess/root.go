@@ -2,6 +2,9 @@
 // (Root). The trees it opens are hostile: an image may hold symlinks to the host's /etc/shadow, FIFOs where a package
 // database should be, device nodes, sparse files of terabytes and directories too deep to walk. Root resolves every
 // name inside its tree and never opens anything but regular files and directories for reading.
+//
+// On Linux a Root works on descriptors with openat2(2) (root_linux.go, walk_linux.go); other systems get a portable
+// Root on os.Root (root_other.go), enough to scan a directory or an OCI image on a laptop.
 package fsaccess
 
 import (
@@ -11,33 +14,22 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-// DefaultMaxFileSize bounds ReadFile when Options.MaxFileSize is zero. Real package databases stay far below it; a
-// hostile 10 GiB file is refused from its size before a byte is read.
+// DefaultMaxFileSize bounds a Root's ReadFile when Options.MaxFileSize is zero (the CLI's --max-file-size default).
+// Real package databases stay far below it; a hostile 10 GiB file is refused from its size before a byte is read.
 const DefaultMaxFileSize = 64 << 20
 
 // DefaultMaxDirEntries bounds one directory listing when Options.MaxDirEntries is zero, so a directory with tens of
 // millions of entries cannot exhaust the scanner's memory.
 const DefaultMaxDirEntries = 1 << 20
 
-// maxResolveRetries bounds the retries of openat2 when RESOLVE_IN_ROOT reports EAGAIN (a rename or mount somewhere
-// on the system raced with the lookup) or EINTR; a busy node makes a few retries normal, an endless stream is not.
-const maxResolveRetries = 128
-
-// ErrNotRegular is returned when content is read from a FIFO, socket or device: opening those could block forever
-// or act on hardware, so Root never opens them for reading.
+// ErrNotRegular is returned when content is read from a FIFO, socket, device or directory: opening those could
+// block forever or act on hardware, so Root never opens them for reading.
 var ErrNotRegular = errors.New("not a regular file")
 
-// ErrTooLarge is returned by ReadFile for a file above the root's size limit; the file is not read.
+// ErrTooLarge is returned for a file above the size limit of the read; the file is not read.
 var ErrTooLarge = errors.New("file exceeds size limit")
 
 // ErrLimit is returned when a directory listing or a walk exceeds its bound (entries or depth); a hostile tree must
@@ -47,15 +39,15 @@ var ErrLimit = errors.New("limit exceeded")
 // ErrCrossesMount is returned, with Options.NoXDev set, for a name whose resolution would leave the root's mount.
 var ErrCrossesMount = errors.New("path crosses a mount point")
 
-// ErrOpenat2Unsupported is returned by OpenDir on kernels without openat2(2) (Linux < 5.6) or when a seccomp
-// profile blocks it. There is no fallback: resolving names in user space on a tree that may change underneath is
-// exactly the escape this package exists to prevent.
+// ErrOpenat2Unsupported is returned by OpenDir on Linux kernels without openat2(2) (Linux < 5.6) or when a seccomp
+// profile blocks it. There is no fallback there: resolving names in user space on a tree that may change underneath
+// is exactly the escape this package exists to prevent.
 var ErrOpenat2Unsupported = errors.New("openat2 not supported by this kernel; rootscan needs Linux >= 5.6")
 
 // Options tune a Root. The zero value is usable.
 type Options struct {
 	// MaxFileSize caps ReadFile; zero means DefaultMaxFileSize. Reads through Open are not capped: callers that
-	// read a File decide their own bound (scan.ReadFile does).
+	// read a File decide their own bound (ReadRegular takes one).
 	MaxFileSize int64
 	// MaxDirEntries caps one directory listing (ReadDir, and all ReadDir calls on one open directory together);
 	// zero means DefaultMaxDirEntries.
@@ -64,7 +56,7 @@ type Options struct {
 	// Off by default: container and image roots have nothing mounted inside them, so it changes nothing there.
 	// Set it for roots that are live mount namespaces or host directories, such as /proc/<pid>/root or --dir /,
 	// where /proc, /sys, /dev and volumes (a hostPath volume may be the host's own /) must not be read as image
-	// content.
+	// content. Linux only: other systems cannot tell a mount crossing during resolution and ignore it.
 	NoXDev bool
 	// OnClose runs after Close has closed the root's descriptors, for cleanup that must follow the root's life
 	// (unmounting an overlay, removing an extracted image). It is not run when OpenDir fails: the caller still
@@ -82,348 +74,67 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Root is a read-only view of one directory tree in which every name resolves inside the tree, with chroot
-// semantics: the image's own absolute symlinks (etc/localtime -> /usr/share/zoneinfo/UTC) work, "/etc/shadow" in a
-// link means the tree's etc/shadow, ".." stops at the top, and /proc magic links are refused. It implements
-// fs.FS, fs.ReadDirFS, fs.ReadFileFS, fs.StatFS and fs.ReadLinkFS (the scanner's scan.FS).
-//
-// Names follow io/fs rules (unrooted, slash-separated, no "." or ".." elements, "." for the root) except that they
-// need not be valid UTF-8: a file whose name is not UTF-8 must not be invisible to a scanner. A leading "/" is
-// rejected like any invalid name.
-//
-// A Root is safe for concurrent use. Files it returns stay usable after Close, but Close should follow the last use
-// of the Root because OnClose may unmount the tree.
-type Root struct {
-	path    string
-	opts    Options
-	resolve uint64
-
-	dir     *os.File // O_PATH|O_DIRECTORY descriptor of the tree's top
-	dirConn syscall.RawConn
-	proc    *os.File // O_PATH descriptor of /proc/self/fd, to re-open an O_PATH descriptor for reading
-	procRaw syscall.RawConn
-
-	closeOnce sync.Once
-	closeErr  error
-
-	dirBufs sync.Pool // getdents64 buffers, see newDirReader
-}
-
-// OpenDir opens dir as a Root. dir itself is trusted (it is resolved normally, so /proc/<pid>/root works); only names
-// inside it are confined.
-func OpenDir(dir string, opts Options) (*Root, error) {
-	opts = opts.withDefaults()
-	resolve := uint64(unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS)
-	if opts.NoXDev {
-		resolve |= unix.RESOLVE_NO_XDEV
-	}
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open root %s: %w", dir, err)
-	}
-	dirFile := os.NewFile(uintptr(fd), dir)
-	// Probe openat2 once so an old kernel fails here, clearly, instead of on every read.
-	probe, err := openat2(fd, ".", unix.O_PATH|unix.O_CLOEXEC, resolve)
-	switch {
-	case errors.Is(err, unix.ENOSYS):
-		dirFile.Close()
-		return nil, fmt.Errorf("open root %s: %w", dir, ErrOpenat2Unsupported)
-	case errors.Is(err, unix.EPERM):
-		dirFile.Close()
-		return nil, fmt.Errorf("open root %s: openat2 refused (a seccomp profile?): %w: %w", dir, ErrOpenat2Unsupported, err)
-	case err != nil:
-		dirFile.Close()
-		return nil, fmt.Errorf("open root %s: %w", dir, err)
-	}
-	unix.Close(probe)
-	proc, err := openProcFD()
-	if err != nil {
-		dirFile.Close()
-		return nil, fmt.Errorf("open root %s: %w", dir, err)
-	}
-	r := &Root{path: dir, opts: opts, resolve: resolve, dir: dirFile, proc: proc}
-	if r.dirConn, err = dirFile.SyscallConn(); err == nil {
-		r.procRaw, err = proc.SyscallConn()
-	}
-	if err != nil {
-		dirFile.Close()
-		proc.Close()
-		return nil, fmt.Errorf("open root %s: %w", dir, err)
-	}
-	return r, nil
-}
-
-// openProcFD opens this process's /proc/self/fd directory, checking that it really is procfs: re-opening a file
-// through it is only safe if the magic links there are the kernel's.
-func openProcFD() (*os.File, error) {
-	fd, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open /proc/self/fd (procfs is needed to re-open files safely): %w", err)
-	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("statfs /proc/self/fd: %w", err)
-	}
-	if st.Type != unix.PROC_SUPER_MAGIC {
-		unix.Close(fd)
-		return nil, fmt.Errorf("/proc/self/fd is not on procfs (type %#x)", st.Type)
-	}
-	return os.NewFile(uintptr(fd), "/proc/self/fd"), nil
-}
-
 // Path is the host path the root was opened from, for logs only: reading through it would lose the confinement.
 func (r *Root) Path() string { return r.path }
-
-// Close closes the root's descriptors and then runs Options.OnClose. Later calls return the first call's result.
-func (r *Root) Close() error {
-	r.closeOnce.Do(func() {
-		errs := []error{r.dir.Close(), r.proc.Close()}
-		if r.opts.OnClose != nil {
-			errs = append(errs, r.opts.OnClose())
-		}
-		if err := errors.Join(errs...); err != nil {
-			r.closeErr = fmt.Errorf("close root %s: %w", r.path, err)
-		}
-	})
-	return r.closeErr
-}
-
-// Open opens name, following symlinks inside the root. A regular file is opened for reading; a directory is opened
-// as an fs.ReadDirFile; a FIFO, socket or device is never opened: its File has a working Stat and a Read that fails
-// with ErrNotRegular, so callers that check Stat (scan.ReadFile) report a clear per-file error and callers that
-// just read get one too.
-func (r *Root) Open(name string) (fs.File, error) {
-	fd, st, err := r.openPath("open", name, false)
-	if err != nil {
-		return nil, err
-	}
-	switch st.Mode & syscall.S_IFMT {
-	case syscall.S_IFREG:
-		f, err := r.reopenRegular(fd, name, &st)
-		unix.Close(fd)
-		if err != nil {
-			return nil, err
-		}
-		return f, nil
-	case syscall.S_IFDIR:
-		dfd, err := openFlexible(func(flags int) (int, error) {
-			return unix.Openat(fd, ".", flags, 0)
-		}, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOCTTY|unix.O_CLOEXEC)
-		unix.Close(fd)
-		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-		}
-		return &dirFile{r: r, name: name, dr: r.newDirReader(dfd)}, nil
-	default:
-		unix.Close(fd)
-		return &specialFile{name: name, info: newFileInfo(path.Base(name), &st)}, nil
-	}
-}
-
-// reopenRegular turns the O_PATH descriptor of a regular file into a readable one through /proc/self/fd/N: the
-// kernel re-opens the same inode, so a file swapped for a FIFO or a device after the fstat is never opened.
-func (r *Root) reopenRegular(pathFD int, name string, st *syscall.Stat_t) (fs.File, error) {
-	var rfd int
-	var err error
-	cerr := r.procRaw.Control(func(procFD uintptr) {
-		rfd, err = openFlexible(func(flags int) (int, error) {
-			return unix.Openat(int(procFD), strconv.Itoa(pathFD), flags, 0)
-		}, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC)
-	})
-	if cerr != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrClosed}
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	var st2 syscall.Stat_t
-	if err := syscall.Fstat(rfd, &st2); err != nil {
-		unix.Close(rfd)
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	if st2.Dev != st.Dev || st2.Ino != st.Ino || st2.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		unix.Close(rfd)
-		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("file changed while opened")}
-	}
-	// A regular file never blocks; clearing O_NONBLOCK keeps os.File from trying the poller.
-	if err := unix.SetNonblock(rfd, false); err != nil {
-		unix.Close(rfd)
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	return &file{f: os.NewFile(uintptr(rfd), name)}, nil
-}
-
-// Stat returns the FileInfo of name, following symlinks inside the root.
-func (r *Root) Stat(name string) (fs.FileInfo, error) {
-	fd, st, err := r.openPath("stat", name, false)
-	if err != nil {
-		return nil, err
-	}
-	unix.Close(fd)
-	return newFileInfo(path.Base(name), &st), nil
-}
-
-// Lstat returns the FileInfo of name without following a final symlink (links on the way are followed inside the
-// root).
-func (r *Root) Lstat(name string) (fs.FileInfo, error) {
-	fd, st, err := r.openPath("lstat", name, true)
-	if err != nil {
-		return nil, err
-	}
-	unix.Close(fd)
-	return newFileInfo(path.Base(name), &st), nil
-}
-
-// ReadLink returns the raw target of the symlink name, unresolved: "/etc/shadow" means the root's etc/shadow to
-// this package, but the caller sees the target as the image wrote it.
-func (r *Root) ReadLink(name string) (string, error) {
-	fd, st, err := r.openPath("readlink", name, true)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	if st.Mode&syscall.S_IFMT != syscall.S_IFLNK {
-		return "", &fs.PathError{Op: "readlink", Path: name, Err: syscall.EINVAL}
-	}
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		// An empty path makes readlinkat read the link the O_PATH|O_NOFOLLOW descriptor refers to.
-		n, err := unix.Readlinkat(fd, "", buf)
-		if err != nil {
-			return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-		if size >= unix.PathMax*4 {
-			return "", &fs.PathError{Op: "readlink", Path: name, Err: syscall.ENAMETOOLONG}
-		}
-	}
-}
-
-// ReadDir lists the directory name, sorted by name, without following the entries: an entry's Type is the link's,
-// never its target's. It fails with ErrLimit past Options.MaxDirEntries entries.
-func (r *Root) ReadDir(name string) ([]fs.DirEntry, error) {
-	if !validPath(name) {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrInvalid}
-	}
-	var dfd int
-	var err error
-	cerr := r.dirConn.Control(func(rootFD uintptr) {
-		dfd, err = openFlexible(func(flags int) (int, error) {
-			return openat2(int(rootFD), name, flags, r.resolve)
-		}, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOCTTY|unix.O_CLOEXEC)
-	})
-	if cerr != nil {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrClosed}
-	}
-	if err != nil {
-		return nil, r.pathError("readdir", name, err)
-	}
-	d := &dirFile{r: r, name: name, dr: r.newDirReader(dfd)}
-	defer d.Close()
-	entries, err := d.ReadDir(-1)
-	if err != nil {
-		return nil, err
-	}
-	sortEntries(entries)
-	return entries, nil
-}
 
 // ReadFile reads the regular file name, refusing it with ErrTooLarge when its size (checked on the open file, not
 // on the name) is above Options.MaxFileSize, or when it grows past the limit while it is read.
 func (r *Root) ReadFile(name string) ([]byte, error) {
-	f, err := r.Open(name)
+	return ReadRegular(r, name, r.opts.MaxFileSize)
+}
+
+// OpenRegular opens name and checks, on the open file (not on the name, which could be swapped in between), that it
+// is a regular file of at most limit bytes. Every read of file content goes through it or ReadRegular.
+func OpenRegular(fsys fs.FS, name string, limit int64) (fs.File, fs.FileInfo, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
+	}
+	if fi.Size() > limit {
+		f.Close()
+		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), limit)}
+	}
+	return f, fi, nil
+}
+
+// ReadRegular reads a regular file of at most limit bytes (see OpenRegular). It also stops reading at limit+1 bytes,
+// so a file that grows while it is read (a live upper dir) is refused instead of read without end.
+//
+// The buffer is sized once from fstat, plus one byte: hitting EOF before that byte means the file did not grow, so
+// the common case costs exactly one allocation of the file's size. (bytes.Buffer.ReadFrom on a buffer of size+1
+// grows it to twice the size before it sees EOF, so a 500 KiB dpkg status file used to cost 1.5 MiB.)
+func ReadRegular(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, fi, err := OpenRegular(fsys, name, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
-	}
-	limit := r.opts.MaxFileSize
-	if fi.Size() > limit {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, fi.Size(), limit)}
-	}
-	var buf bytes.Buffer
-	buf.Grow(int(fi.Size()) + bytes.MinRead)
-	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+	buf := make([]byte, fi.Size()+1)
+	n, err := io.ReadFull(f, buf)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return buf[:n], nil
+	case err != nil:
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
-	if int64(buf.Len()) > limit {
+	// The file grew since the fstat: read on, still bounded by limit+1 bytes in all.
+	b := bytes.NewBuffer(buf)
+	if _, err := b.ReadFrom(io.LimitReader(f, limit+1-int64(n))); err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	if int64(b.Len()) > limit {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: grew past %d bytes while read", ErrTooLarge, limit)}
 	}
-	return buf.Bytes(), nil
-}
-
-// openPath resolves name to an O_PATH descriptor (which never opens the file itself, so it has no side effects on
-// devices or FIFOs) and fstats it. The stat is returned by value: a walk lstats most files of a root, and a heap
-// allocation each was a fifth of its garbage.
-func (r *Root) openPath(op, name string, nofollow bool) (int, syscall.Stat_t, error) {
-	var st syscall.Stat_t
-	if !validPath(name) {
-		return -1, st, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
-	}
-	flags := unix.O_PATH | unix.O_CLOEXEC
-	if nofollow {
-		flags |= unix.O_NOFOLLOW
-	}
-	var fd int
-	var err error
-	cerr := r.dirConn.Control(func(rootFD uintptr) {
-		fd, err = openat2(int(rootFD), name, flags, r.resolve)
-	})
-	if cerr != nil {
-		return -1, st, &fs.PathError{Op: op, Path: name, Err: fs.ErrClosed}
-	}
-	if err != nil {
-		return -1, st, r.pathError(op, name, err)
-	}
-	if err := syscall.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, st, &fs.PathError{Op: op, Path: name, Err: err}
-	}
-	return fd, st, nil
-}
-
-func (r *Root) pathError(op, name string, err error) error {
-	if errors.Is(err, unix.EXDEV) && r.opts.NoXDev {
-		err = fmt.Errorf("%w: %w", ErrCrossesMount, err)
-	}
-	return &fs.PathError{Op: op, Path: name, Err: err}
-}
-
-// openat2 resolves name under dirfd, retrying the bounded number of times RESOLVE_IN_ROOT needs when a concurrent
-// rename or mount makes the kernel give up on a lookup (EAGAIN).
-func openat2(dirfd int, name string, flags int, resolve uint64) (int, error) {
-	how := unix.OpenHow{Flags: uint64(flags), Resolve: resolve}
-	var err error
-	for range maxResolveRetries {
-		var fd int
-		fd, err = unix.Openat2(dirfd, name, &how)
-		if err == nil {
-			return fd, nil
-		}
-		if err != unix.EAGAIN && err != unix.EINTR {
-			return -1, err
-		}
-	}
-	return -1, fmt.Errorf("gave up after %d concurrent renames: %w", maxResolveRetries, err)
-}
-
-// openFlexible opens with O_NOATIME so that scanning a host directory leaves its access times alone, and retries
-// without it where the kernel refuses (a file we do not own, without CAP_FOWNER).
-func openFlexible(open func(flags int) (int, error), flags int) (int, error) {
-	fd, err := open(flags | unix.O_NOATIME)
-	if err == unix.EPERM {
-		fd, err = open(flags)
-	}
-	return fd, err
+	return b.Bytes(), nil
 }
 
 // validPath is fs.ValidPath without the UTF-8 rule (Linux names are bytes, and a file must not hide from the scanner
@@ -473,48 +184,3 @@ func (f *specialFile) Read([]byte) (int, error) {
 	return 0, &fs.PathError{Op: "read", Path: f.name, Err: ErrNotRegular}
 }
 func (f *specialFile) Close() error { return nil }
-
-// fileInfo is an fs.FileInfo built from fstat. Sys returns *syscall.Stat_t, as os does, so analyzers can read
-// owners and device numbers the same way on any FS.
-type fileInfo struct {
-	name string
-	st   syscall.Stat_t
-}
-
-func newFileInfo(name string, st *syscall.Stat_t) *fileInfo { return &fileInfo{name: name, st: *st} }
-
-func (fi *fileInfo) Name() string       { return fi.name }
-func (fi *fileInfo) Size() int64        { return fi.st.Size }
-func (fi *fileInfo) Mode() fs.FileMode  { return modeFromStat(uint32(fi.st.Mode)) }
-func (fi *fileInfo) ModTime() time.Time { return time.Unix(fi.st.Mtim.Unix()) }
-func (fi *fileInfo) IsDir() bool        { return fi.Mode().IsDir() }
-func (fi *fileInfo) Sys() any           { return &fi.st }
-func (fi *fileInfo) String() string     { return fs.FormatFileInfo(fi) }
-
-func modeFromStat(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & syscall.S_IFMT {
-	case syscall.S_IFBLK:
-		mode |= fs.ModeDevice
-	case syscall.S_IFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case syscall.S_IFDIR:
-		mode |= fs.ModeDir
-	case syscall.S_IFIFO:
-		mode |= fs.ModeNamedPipe
-	case syscall.S_IFLNK:
-		mode |= fs.ModeSymlink
-	case syscall.S_IFSOCK:
-		mode |= fs.ModeSocket
-	}
-	if m&syscall.S_ISGID != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&syscall.S_ISUID != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&syscall.S_ISVTX != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
-}

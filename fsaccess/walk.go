@@ -2,64 +2,109 @@ package fsaccess
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"path"
 	"slices"
 	"strings"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
-// DefaultWalkMaxDepth bounds how deep Walk descends when WalkOptions.MaxDepth is zero. Real images nest a few dozen
-// levels; PATH_MAX (4096 bytes) stops path-based reads long before a hostile tree's depth of thousands anyway.
-const DefaultWalkMaxDepth = 256
+// The bounds of a walk when WalkOptions leaves them zero. Real images hold a few hundred thousand files and nest a
+// few dozen directories; a hostile tree of millions of entries or thousands of levels costs bounded time and memory.
+const (
+	DefaultWalkMaxEntries = 2_000_000
+	DefaultWalkMaxDepth   = 128
+)
 
-// DefaultWalkMaxEntries bounds how many entries Walk visits when WalkOptions.MaxEntries is zero. Large distribution
-// images hold a few hundred thousand files.
-const DefaultWalkMaxEntries = 4 << 20
+// kernelDirs are the top-level directories of a live root (a container's /proc/<pid>/root, --dir /) where the kernel
+// mounts its pseudo filesystems: never image content, and /proc alone has a directory per process.
+var kernelDirs = [...]string{"proc", "sys", "dev"}
 
-// WalkOptions bound a Walk. Zero fields take the defaults.
+// WalkOptions bound a walk and say what it leaves out. Zero fields take the defaults.
 type WalkOptions struct {
-	// MaxDepth is the deepest level visited; the walk's root is level 0, its entries level 1.
-	MaxDepth int
-	// MaxEntries is the number of entries (the root included) visited before the walk fails.
+	// MaxEntries is how many entries below the walk's root are visited; the next one ends the walk.
 	MaxEntries int
+	// MaxDepth is how many directories deep the walk lists: the walk's root is at depth 0, its entries at depth 1,
+	// and a directory deeper than MaxDepth is not listed (so entries are at most MaxDepth+1 deep).
+	MaxDepth int
+	// SkipKernelDirs leaves out proc, sys and dev when the walk starts at the top of the tree (".").
+	SkipKernelDirs bool
 }
 
-// Walk is fs.WalkDir over the root with bounds: it visits root and everything below it in lexical order, never
-// following symlinks (a link's DirEntry has ModeSymlink; only root itself is followed when it is a link to a
-// directory), and calls fn like fs.WalkDir does, including the second call with the error of a failed ReadDir.
-// A tree deeper than MaxDepth or with more than MaxEntries entries fails the whole walk with ErrLimit rather than
-// silently skipping what lies past the bound, which would let an image hide files from the scanner. The context is
-// checked at every entry.
+func (o WalkOptions) withDefaults() WalkOptions {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultWalkMaxEntries
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultWalkMaxDepth
+	}
+	return o
+}
+
+// WalkLimitError is what a walk passes to its fn, wrapped in an fs.PathError, for the entry at which it reaches a
+// bound of WalkOptions. It wraps ErrLimit.
+type WalkLimitError struct {
+	// Depth is set for MaxDepth: the entry is a directory deeper than Limit, and it is not listed. Otherwise the
+	// entry is the first past MaxEntries (Limit), and the walk ends there.
+	Depth bool
+	Limit int
+}
+
+func (e *WalkLimitError) Error() string {
+	if e.Depth {
+		return fmt.Sprintf("%v: deeper than %d directories", ErrLimit, e.Limit)
+	}
+	return fmt.Sprintf("%v: more than %d entries", ErrLimit, e.Limit)
+}
+
+func (e *WalkLimitError) Unwrap() error { return ErrLimit }
+
+// selfWalker is an FS that walks itself: a Root, or a wrapper that hands the walk on to one.
+type selfWalker interface {
+	Walk(ctx context.Context, root string, opts WalkOptions, fn fs.WalkDirFunc) error
+}
+
+// WalkFS is the one walk every reader of a whole tree shares (the analyzers' walk, compliance's files(), drift and
+// the upper-dir fingerprint): fs.WalkDir from root with the bounds and the skip list of opts. A Root walks on its
+// open directory descriptors (Root.Walk); any other FS (an in-memory test tree, os.DirFS) is walked by name through
+// fs.ReadDir and fs.Stat, with the same order, bounds and skip list.
 //
-// The walk works on directory descriptors, not names: root is resolved once (openat2, RESOLVE_IN_ROOT), every
-// directory below it is opened relative to its open parent with one openat2 that refuses symlinks, ".." and
-// (with Options.NoXDev) mount crossings, and DirEntry.Info is an fstatat of the name in the open parent that does
-// not follow links. A walk of N entries in D directories thus costs D opens and at most N single-name stats, with no
-// path resolution per entry; a directory swapped for a symlink while the walk runs fails to open (ELOOP or
-// ENOTDIR) instead of being followed. Info called after fn has returned for the entry's directory (a DirEntry kept
-// past the walk) resolves the name through the root again, so it stays confined. A name longer than PATH_MAX is
-// reported as an ENAMETOOLONG ReadDir error, as a walk by names would, since no other method of Root could open it.
-func (r *Root) Walk(ctx context.Context, root string, opts WalkOptions, fn fs.WalkDirFunc) error {
-	if opts.MaxDepth <= 0 {
-		opts.MaxDepth = DefaultWalkMaxDepth
+// Like fs.WalkDir it visits root and everything below it in lexical order, never follows links (only root itself,
+// when it is a link to a directory, is followed), honours SkipDir and SkipAll, and calls fn a second time for a
+// directory whose listing failed. The context is checked at every entry.
+//
+// A bound reached is reported to fn as a *WalkLimitError, at the entry where it is reached: a directory too deep is
+// passed to fn with it instead of being visited, and the entry past MaxEntries likewise. The walk goes on only where
+// fn asks: SkipDir for a directory too deep leaves that directory out, and SkipAll ends the walk without an error;
+// any other answer ends it with fn's error, or with the limit error itself when fn returned nil, so a caller that
+// ignores errors never loses what lies past a bound without knowing.
+func WalkFS(ctx context.Context, fsys fs.FS, root string, opts WalkOptions, fn fs.WalkDirFunc) error {
+	if w, ok := fsys.(selfWalker); ok {
+		return w.Walk(ctx, root, opts, fn)
 	}
-	if opts.MaxEntries <= 0 {
-		opts.MaxEntries = DefaultWalkMaxEntries
-	}
-	w := &walker{ctx: ctx, r: r, opts: opts, fn: fn}
+	return walkTree(ctx, fsLister{fsys}, func(name string) (fs.FileInfo, error) { return fs.Stat(fsys, name) }, root, opts, fn)
+}
+
+// dirLister lists the directories of a walk. parent is the listing in which name was found, nil for the walk's root.
+type dirLister interface {
+	list(name string, parent dirList) (dirList, error)
+}
+
+// dirList is one directory's entries, sorted by name, held while the walk is inside the directory.
+type dirList interface {
+	len() int
+	entry(i int) fs.DirEntry
+	close()
+}
+
+// walkTree is the walk behind WalkFS and Root.Walk; lister is where the two differ.
+func walkTree(ctx context.Context, lister dirLister, stat func(string) (fs.FileInfo, error), root string, opts WalkOptions, fn fs.WalkDirFunc) error {
+	opts = opts.withDefaults()
+	w := &walker{ctx: ctx, lister: lister, opts: opts, fn: fn, skipKernel: opts.SkipKernelDirs && root == "."}
 	var err error
-	info, serr := r.Stat(root)
-	if serr != nil {
+	if info, serr := stat(root); serr != nil {
 		err = fn(root, nil, serr)
 	} else {
-		err = w.walk(root, fs.FileInfoToDirEntry(info), -1, 0)
+		err = w.walk(root, fs.FileInfoToDirEntry(info), nil, 0)
 	}
 	if err == fs.SkipDir || err == fs.SkipAll {
 		return nil
@@ -68,22 +113,27 @@ func (r *Root) Walk(ctx context.Context, root string, opts WalkOptions, fn fs.Wa
 }
 
 type walker struct {
-	ctx     context.Context
-	r       *Root
-	opts    WalkOptions
-	fn      fs.WalkDirFunc
-	entries int
+	ctx        context.Context
+	lister     dirLister
+	opts       WalkOptions
+	fn         fs.WalkDirFunc
+	skipKernel bool
+	entries    int
 }
 
-// walk visits name, whose DirEntry is d, and below it when it is a directory. parent is the open descriptor of the
-// directory holding it, or -1 for the walk's root, which is resolved from the top of the Root.
-func (w *walker) walk(name string, d fs.DirEntry, parent, depth int) error {
+// walk visits name, whose DirEntry is d, found in parent at depth, and below it when it is a directory.
+func (w *walker) walk(name string, d fs.DirEntry, parent dirList, depth int) error {
 	if err := w.ctx.Err(); err != nil {
 		return fmt.Errorf("walk %s: %w", name, err)
 	}
-	w.entries++
-	if w.entries > w.opts.MaxEntries {
-		return &fs.PathError{Op: "walk", Path: name, Err: fmt.Errorf("%w: more than %d entries", ErrLimit, w.opts.MaxEntries)}
+	if depth > 0 {
+		w.entries++
+		if w.entries > w.opts.MaxEntries {
+			return w.limit(name, d, &WalkLimitError{Limit: w.opts.MaxEntries})
+		}
+		if d.IsDir() && depth > w.opts.MaxDepth {
+			return w.limit(name, d, &WalkLimitError{Depth: true, Limit: w.opts.MaxDepth})
+		}
 	}
 	if err := w.fn(name, d, nil); err != nil || !d.IsDir() {
 		if err == fs.SkipDir && d.IsDir() {
@@ -91,33 +141,25 @@ func (w *walker) walk(name string, d fs.DirEntry, parent, depth int) error {
 		}
 		return err
 	}
-	dir, err := w.open(name, parent)
-	var entries []walkEntry
-	if err == nil {
-		entries, err = dir.list()
-		if err != nil {
-			entries = nil
-		}
-		defer dir.close()
-	}
+	dir, err := w.lister.list(name, parent)
 	if err != nil {
-		if err = w.fn(name, d, err); err != nil {
-			if err == fs.SkipDir && d.IsDir() {
-				err = nil
-			}
-			return err
+		// Second call, to report the listing's error.
+		if err = w.fn(name, d, err); err == fs.SkipDir {
+			err = nil
 		}
+		return err
 	}
-	if len(entries) > 0 && depth+1 > w.opts.MaxDepth {
-		return &fs.PathError{Op: "walk", Path: name, Err: fmt.Errorf("%w: deeper than %d levels", ErrLimit, w.opts.MaxDepth)}
-	}
-	for i := range entries {
-		e := &entries[i]
-		child := e.name
+	defer dir.close()
+	for i := range dir.len() {
+		e := dir.entry(i)
+		if depth == 0 && w.skipKernel && e.IsDir() && slices.Contains(kernelDirs[:], e.Name()) {
+			continue
+		}
+		child := e.Name()
 		if name != "." {
-			child = name + "/" + e.name
+			child = name + "/" + child
 		}
-		if err := w.walk(child, e, dir.fd, depth+1); err != nil {
+		if err := w.walk(child, e, dir, depth+1); err != nil {
 			if err == fs.SkipDir {
 				break
 			}
@@ -127,233 +169,44 @@ func (w *walker) walk(name string, d fs.DirEntry, parent, depth int) error {
 	return nil
 }
 
-// open opens the directory name for listing: the walk's root through the Root's confined resolution, anything
-// below it as one name in its open parent, refusing links (RESOLVE_NO_SYMLINKS and O_NOFOLLOW), anything outside
-// the parent (RESOLVE_BENEATH) and, with NoXDev, other mounts.
-func (w *walker) open(name string, parent int) (*walkDir, error) {
-	if len(name) >= unix.PathMax {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: syscall.ENAMETOOLONG}
+// limit reports a bound reached at name to fn and applies fn's answer (see WalkFS).
+func (w *walker) limit(name string, d fs.DirEntry, le *WalkLimitError) error {
+	perr := &fs.PathError{Op: "walk", Path: name, Err: le}
+	switch err := w.fn(name, d, perr); {
+	case err == fs.SkipDir && le.Depth:
+		return nil
+	case err == fs.SkipAll:
+		return fs.SkipAll
+	case err == nil || err == fs.SkipDir:
+		return perr
+	default:
+		return err
 	}
-	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOCTTY | unix.O_CLOEXEC
-	var fd int
-	var err error
-	if parent < 0 {
-		if !validPath(name) {
-			return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrInvalid}
-		}
-		cerr := w.r.dirConn.Control(func(rootFD uintptr) {
-			fd, err = openFlexible(func(flags int) (int, error) {
-				return openat2(int(rootFD), name, flags, w.r.resolve)
-			}, flags)
-		})
-		if cerr != nil {
-			return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrClosed}
-		}
-	} else {
-		resolve := uint64(unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS)
-		if w.r.opts.NoXDev {
-			resolve |= unix.RESOLVE_NO_XDEV
-		}
-		fd, err = openFlexible(func(flags int) (int, error) {
-			return openat2(parent, path.Base(name), flags, resolve)
-		}, flags|unix.O_NOFOLLOW)
-	}
+}
+
+// fsLister lists directories of any FS by name.
+type fsLister struct{ fsys fs.FS }
+
+func (l fsLister) list(name string, _ dirList) (dirList, error) {
+	entries, err := fs.ReadDir(l.fsys, name)
 	if err != nil {
-		return nil, w.r.pathError("readdir", name, err)
+		return nil, err
 	}
-	return &walkDir{r: w.r, fd: fd, path: name, open: true}, nil
+	return entryList(entries), nil
 }
 
-// walkDir is a directory the walk holds open while it visits its entries.
-type walkDir struct {
-	r    *Root
-	fd   int
-	path string
-	open bool // false once closed: its entries' Info falls back to Root.Lstat
-}
+type entryList []fs.DirEntry
 
-// list reads the directory's entries, sorted by name, bounded by Options.MaxDirEntries. Names without a type
-// (DT_UNKNOWN) are typed with fstatat, which is kept for Info.
-func (d *walkDir) list() ([]walkEntry, error) {
-	dr := d.r.newDirReader(d.fd)
-	defer d.r.releaseDirReader(dr)
-	var out []walkEntry
-	for {
-		name, typ, err := dr.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: err}
-		}
-		e := walkEntry{dir: d, name: string(name), typ: typ}
-		if typ == unknownType {
-			fi, err := d.lstat(e.name)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // removed since it was listed
-			}
-			if err != nil {
-				return nil, err
-			}
-			e.typ, e.info, e.done = fi.Mode().Type(), fi, true
-		}
-		if len(out) >= d.r.opts.MaxDirEntries {
-			return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: fmt.Errorf("%w: more than %d entries", ErrLimit, d.r.opts.MaxDirEntries)}
-		}
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b walkEntry) int { return strings.Compare(a.name, b.name) })
-	return out, nil
-}
-
-func (d *walkDir) close() {
-	d.open = false
-	unix.Close(d.fd)
-}
-
-// lstat stats one name of the open directory without following it. With NoXDev a name that is a mount point fails
-// with ErrCrossesMount, as Root.Lstat does; kernels that cannot tell (statx without STATX_ATTR_MOUNT_ROOT, before
-// Linux 5.8) get the answer from Root.Lstat.
-func (d *walkDir) lstat(name string) (fs.FileInfo, error) {
-	if d.r.opts.NoXDev {
-		var stx unix.Statx_t
-		if err := unix.Statx(d.fd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, unix.STATX_TYPE, &stx); err != nil {
-			return nil, d.r.pathError("lstat", path.Join(d.path, name), err)
-		}
-		if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
-			return d.r.Lstat(path.Join(d.path, name))
-		}
-		if stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
-			return nil, d.r.pathError("lstat", path.Join(d.path, name), unix.EXDEV)
-		}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT); err != nil {
-		return nil, &fs.PathError{Op: "lstat", Path: path.Join(d.path, name), Err: err}
-	}
-	return &fileInfo{name: name, st: syscall.Stat_t{
-		Dev: st.Dev, Ino: st.Ino, Nlink: st.Nlink, Mode: st.Mode, Uid: st.Uid, Gid: st.Gid, Rdev: st.Rdev,
-		Size: st.Size, Blksize: st.Blksize, Blocks: st.Blocks,
-		Atim: syscall.Timespec{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
-		Mtim: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
-		Ctim: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec},
-	}}, nil
-}
-
-// walkEntry is one name found by Walk. Info is an fstatat in the open parent while the walk is inside it, and a
-// confined Lstat by name afterwards; either way it never follows the entry if it is a link.
-type walkEntry struct {
-	dir  *walkDir
-	name string
-	typ  fs.FileMode
-	done bool
-	info fs.FileInfo
-	err  error
-}
-
-func (e *walkEntry) Name() string      { return e.name }
-func (e *walkEntry) IsDir() bool       { return e.typ.IsDir() }
-func (e *walkEntry) Type() fs.FileMode { return e.typ }
-func (e *walkEntry) String() string    { return fs.FormatDirEntry(e) }
-
-func (e *walkEntry) Info() (fs.FileInfo, error) {
-	if !e.dir.open {
-		return e.dir.r.Lstat(path.Join(e.dir.path, e.name))
-	}
-	if !e.done {
-		e.info, e.err = e.dir.lstat(e.name)
-		e.done = true
-	}
-	return e.info, e.err
-}
-
-// dirFile is an open directory. Its entries come from getdents64 with the type the directory reports; names
-// without a type (DT_UNKNOWN) are typed with fstatat relative to the directory, never following links.
-type dirFile struct {
-	r      *Root
-	name   string
-	dr     *dirReader
-	count  int
-	closed bool
-}
-
-func (f *dirFile) Stat() (fs.FileInfo, error) {
-	if f.closed {
-		return nil, &fs.PathError{Op: "stat", Path: f.name, Err: fs.ErrClosed}
-	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(f.dr.fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: f.name, Err: err}
-	}
-	return newFileInfo(path.Base(f.name), &st), nil
-}
-
-func (f *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: f.name, Err: syscall.EISDIR}
-}
-
-func (f *dirFile) Close() error {
-	if f.closed {
-		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
-	}
-	f.closed = true
-	f.r.releaseDirReader(f.dr)
-	return unix.Close(f.dr.fd)
-}
-
-// ReadDir implements fs.ReadDirFile, in directory order. All calls on one directory together return at most
-// Options.MaxDirEntries entries before failing with ErrLimit.
-func (f *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	if f.closed {
-		return nil, &fs.PathError{Op: "readdir", Path: f.name, Err: fs.ErrClosed}
-	}
-	var out []fs.DirEntry
-	// Entries are allocated in slabs, and each one's path from the root is built once, here: a walk lists every
-	// directory of a root, and one allocation per entry for the struct, one for its name and one more in Info for
-	// the joined path were a third of a scan's garbage.
-	var slab []dirEntry
-	for n <= 0 || len(out) < n {
-		name, typ, err := f.dr.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return out, &fs.PathError{Op: "readdir", Path: f.name, Err: err}
-		}
-		if typ == unknownType {
-			var st unix.Stat_t
-			if err := unix.Fstatat(f.dr.fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				if errors.Is(err, unix.ENOENT) {
-					continue // removed since it was listed
-				}
-				return out, &fs.PathError{Op: "readdir", Path: joinEntry(f.name, name), Err: err}
-			}
-			typ = modeFromStat(st.Mode).Type()
-		}
-		f.count++
-		if f.count > f.r.opts.MaxDirEntries {
-			return out, &fs.PathError{Op: "readdir", Path: f.name, Err: fmt.Errorf("%w: more than %d entries", ErrLimit, f.r.opts.MaxDirEntries)}
-		}
-		if len(slab) == cap(slab) {
-			slab = make([]dirEntry, 0, min(max(2*cap(slab), 4), dirEntrySlab))
-		}
-		slab = append(slab, dirEntry{r: f.r, path: joinEntry(f.name, name), typ: typ})
-		e := &slab[len(slab)-1]
-		e.name = e.path[len(e.path)-len(name):]
-		out = append(out, e)
-	}
-	if n > 0 && len(out) == 0 {
-		return nil, io.EOF
-	}
-	return out, nil
-}
+func (l entryList) len() int                { return len(l) }
+func (l entryList) entry(i int) fs.DirEntry { return l[i] }
+func (l entryList) close()                  {}
 
 func sortEntries(entries []fs.DirEntry) {
 	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 }
 
-// dirEntry is one name in a directory. Info re-resolves the name through the root (lstat), so it stays confined
-// even after the directory was closed.
+// dirEntry is one name in a directory listed by Root.ReadDir. Info re-resolves the name through the root (lstat),
+// so it stays confined even after the directory was closed.
 type dirEntry struct {
 	r *Root
 	// path is the entry's path from the root (what path.Join(dir, name) gives); name is its last element, sharing
@@ -368,16 +221,8 @@ func (d *dirEntry) Type() fs.FileMode          { return d.typ }
 func (d *dirEntry) Info() (fs.FileInfo, error) { return d.r.Lstat(d.path) }
 func (d *dirEntry) String() string             { return fs.FormatDirEntry(d) }
 
-// Path is the entry's path from the root, path.Join of the listed directory and Name: walkers use it instead of
-// joining the name again, an allocation per entry saved.
-func (d *dirEntry) Path() string { return d.path }
-
-// dirEntrySlab is the most entries one allocation holds. Slabs start at 4 entries and double, so a small directory
-// wastes little and a large one costs one allocation per 64 entries.
-const dirEntrySlab = 64
-
-// joinEntry is path.Join(dir, name) for a clean dir and a single name from getdents (no '/', never "." or ".."), in
-// one allocation.
+// joinEntry is path.Join(dir, name) for a clean dir and a single name from a listing (no '/', never "." or ".."),
+// in one allocation.
 func joinEntry(dir string, name []byte) string {
 	if dir == "." {
 		return string(name)
@@ -385,110 +230,4 @@ func joinEntry(dir string, name []byte) string {
 	b := make([]byte, 0, len(dir)+1+len(name))
 	b = append(append(append(b, dir...), '/'), name...)
 	return string(b)
-}
-
-// unknownType marks a dirent whose d_type was DT_UNKNOWN; no real fs.FileMode type has every bit set.
-const unknownType = fs.ModeType
-
-// dirReader decodes linux_dirent64 records from getdents64.
-type dirReader struct {
-	fd       int
-	buf      []byte
-	pos, end int
-	eof      bool
-}
-
-// direntBufSize is one getdents64 buffer; buffers are recycled per Root, since a walk opens one directory after
-// another and 8 KiB per directory was most of a large walk's allocations.
-const direntBufSize = 8 << 10
-
-func (r *Root) newDirReader(fd int) *dirReader {
-	buf, _ := r.dirBufs.Get().(*[]byte)
-	if buf == nil {
-		b := make([]byte, direntBufSize)
-		buf = &b
-	}
-	return &dirReader{fd: fd, buf: *buf}
-}
-
-// release returns the buffer for the next directory; the reader must not be used afterwards.
-func (r *Root) releaseDirReader(d *dirReader) {
-	if d.buf != nil {
-		buf := d.buf
-		d.buf = nil
-		r.dirBufs.Put(&buf)
-	}
-}
-
-// Layout of struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[].
-const (
-	direntReclenOff = 16
-	direntTypeOff   = 18
-	direntNameOff   = 19
-)
-
-// next returns the next entry other than "." and "..", or io.EOF. The name is valid until the next call.
-func (d *dirReader) next() ([]byte, fs.FileMode, error) {
-	for {
-		if d.pos >= d.end {
-			if d.eof {
-				return nil, 0, io.EOF
-			}
-			n, err := unix.Getdents(d.fd, d.buf)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return nil, 0, err
-			}
-			if n <= 0 {
-				d.eof = true
-				return nil, 0, io.EOF
-			}
-			d.pos, d.end = 0, n
-		}
-		rec := d.buf[d.pos:d.end]
-		if len(rec) < direntNameOff {
-			return nil, 0, errors.New("short directory record")
-		}
-		reclen := int(binary.NativeEndian.Uint16(rec[direntReclenOff:]))
-		if reclen < direntNameOff || reclen > len(rec) {
-			return nil, 0, fmt.Errorf("bad directory record length %d", reclen)
-		}
-		ino := binary.NativeEndian.Uint64(rec)
-		typ := rec[direntTypeOff]
-		name := rec[direntNameOff:reclen]
-		if i := slices.Index(name, 0); i >= 0 {
-			name = name[:i]
-		}
-		d.pos += reclen
-		if ino == 0 || len(name) == 0 {
-			continue
-		}
-		if string(name) == "." || string(name) == ".." {
-			continue
-		}
-		return name, direntType(typ), nil
-	}
-}
-
-func direntType(t uint8) fs.FileMode {
-	switch t {
-	case unix.DT_REG:
-		return 0
-	case unix.DT_DIR:
-		return fs.ModeDir
-	case unix.DT_LNK:
-		return fs.ModeSymlink
-	case unix.DT_FIFO:
-		return fs.ModeNamedPipe
-	case unix.DT_SOCK:
-		return fs.ModeSocket
-	case unix.DT_CHR:
-		return fs.ModeDevice | fs.ModeCharDevice
-	case unix.DT_BLK:
-		return fs.ModeDevice
-	default:
-		return unknownType
-	}
 }

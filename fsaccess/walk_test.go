@@ -30,12 +30,16 @@ func (w walked) String() string {
 	return fmt.Sprintf("%s %v %v %d %d", w.name, w.typ, w.mode, w.size, w.ino)
 }
 
-// walkAll walks root from start and records every entry with its Info; errors passed to fn are collected by name.
+// walkAll walks root from start and records every entry with its Info; errors passed to fn are collected by name,
+// except a bound reached, which ends the walk.
 func walkAll(t testing.TB, r *fsaccess.Root, start string, opts fsaccess.WalkOptions) ([]walked, map[string]error, error) {
 	t.Helper()
 	var out []walked
 	errs := map[string]error{}
 	err := r.Walk(context.Background(), start, opts, func(name string, d fs.DirEntry, err error) error {
+		if le := (*fsaccess.WalkLimitError)(nil); errors.As(err, &le) {
+			return err
+		}
 		if err != nil {
 			errs[name] = err
 			return nil
@@ -224,7 +228,8 @@ func mkTree(t testing.TB, depth, width int) string {
 }
 
 // The bounds: exactly at a bound the walk succeeds and sees everything; one past it the whole walk fails with
-// ErrLimit (MaxDepth, MaxEntries) or the directory's listing fails with ErrLimit (MaxDirEntries, reported to fn).
+// ErrLimit (MaxDepth, MaxEntries: fn returns the limit error) or the directory's listing fails with ErrLimit
+// (MaxDirEntries, reported to fn). Entries are counted below the root; MaxDepth bounds the directories listed.
 func TestWalkBoundsTable(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
@@ -236,11 +241,11 @@ func TestWalkBoundsTable(t *testing.T) {
 		wantCount     int   // entries fn saw without an error, -1: do not check
 	}{
 		{name: "defaults", depth: 3, width: 10, wantCount: 1 + 3 + 10},
-		{name: "depth at bound", depth: 4, width: 1, opts: fsaccess.WalkOptions{MaxDepth: 5}, wantCount: 1 + 4 + 1},
-		{name: "depth past bound", depth: 5, width: 1, opts: fsaccess.WalkOptions{MaxDepth: 5}, wantErr: fsaccess.ErrLimit, wantCount: -1},
+		{name: "depth at bound", depth: 5, width: 1, opts: fsaccess.WalkOptions{MaxDepth: 5}, wantCount: 1 + 5 + 1},
+		{name: "depth past bound", depth: 6, width: 1, opts: fsaccess.WalkOptions{MaxDepth: 5}, wantErr: fsaccess.ErrLimit, wantCount: 1 + 5},
 		{name: "empty dir at bound", depth: 5, width: 0, opts: fsaccess.WalkOptions{MaxDepth: 5}, wantCount: 1 + 5},
-		{name: "entries at bound", depth: 1, width: 8, opts: fsaccess.WalkOptions{MaxEntries: 10}, wantCount: 10},
-		{name: "entries past bound", depth: 1, width: 9, opts: fsaccess.WalkOptions{MaxEntries: 10}, wantErr: fsaccess.ErrLimit, wantCount: 10},
+		{name: "entries at bound", depth: 1, width: 9, opts: fsaccess.WalkOptions{MaxEntries: 10}, wantCount: 1 + 10},
+		{name: "entries past bound", depth: 1, width: 10, opts: fsaccess.WalkOptions{MaxEntries: 10}, wantErr: fsaccess.ErrLimit, wantCount: 1 + 10},
 		{name: "dir entries at bound", depth: 1, width: 20, maxDirEntries: 20, wantCount: 1 + 1 + 20},
 		{name: "dir entries past bound", depth: 1, width: 21, maxDirEntries: 20, wantEntryErr: fsaccess.ErrLimit, wantCount: 1 + 1},
 	} {
@@ -272,7 +277,7 @@ func TestWalkBoundsTable(t *testing.T) {
 
 // FuzzWalk builds a small tree from the input (directories, files of some size, links, including links up and out)
 // and checks the descriptor walk against the host's filepath.WalkDir: same names in the same order, same types,
-// same stat data, and with a bound on entries, the walk fails exactly when the tree is larger.
+// same stat data, and with a bound on entries (the root not counted), the walk fails exactly when the tree is larger.
 func FuzzWalk(f *testing.F) {
 	for _, s := range []string{"", "d", "dfdfl", "ddddddddf", "flflflfl", "dldl.d.f", "ffffffffffffffffffff", "d.d.d.ff.l.l"} {
 		f.Add(s, uint8(0))
@@ -313,11 +318,11 @@ func FuzzWalk(f *testing.F) {
 		if len(errs) > 0 {
 			t.Fatalf("entry errors: %v", errs)
 		}
-		if maxEntries > 0 && len(want) > int(maxEntries) {
-			if !errors.Is(err, fsaccess.ErrLimit) || len(got) != int(maxEntries) {
-				t.Fatalf("%d entries with MaxEntries %d: walk saw %d, err %v; want ErrLimit after %d", len(want), maxEntries, len(got), err, maxEntries)
+		if maxEntries > 0 && len(want)-1 > int(maxEntries) {
+			if !errors.Is(err, fsaccess.ErrLimit) || len(got) != int(maxEntries)+1 {
+				t.Fatalf("%d entries with MaxEntries %d: walk saw %d, err %v; want ErrLimit after the root and %d", len(want), maxEntries, len(got), err, maxEntries)
 			}
-			want = want[:maxEntries]
+			want = want[:maxEntries+1]
 		} else if err != nil {
 			t.Fatalf("Walk: %v", err)
 		}

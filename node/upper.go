@@ -9,16 +9,14 @@ import (
 	"io/fs"
 	"syscall"
 
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
 )
 
-// upperLimits bound the walk of a container's upper dir. A container that writes more than this many files into its
-// root filesystem is already unusual; past the bound its state is "changed" on every check (never "unchanged"
-// wrongly), and the full analyzers run on the merged view.
-const (
-	upperMaxEntries = 200_000
-	upperMaxDepth   = 128
-)
+// upperMaxEntries bounds the walk of a container's upper dir (its depth has fsaccess's walk default). A container
+// that writes more than this many files into its root filesystem is already unusual; past either bound its state is
+// "changed" on every check (never "unchanged" wrongly), and the full analyzers run on the merged view.
+const upperMaxEntries = 200_000
 
 // upperState summarizes a container's upper dir: a digest over every entry's path, type, mode, size, mtime and
 // device number (whiteouts are 0/0 character devices), and the paths themselves. Equal digests mean nothing in the
@@ -30,26 +28,24 @@ type upperState struct {
 	truncated bool
 }
 
-// readUpper walks fsys (a container's upper dir) without opening any file.
+// readUpper walks fsys (a container's upper dir) without opening any file, with fsaccess's one walk (on a Root, by
+// descriptor, each entry statted in its open parent).
 func readUpper(ctx context.Context, fsys scan.FS) (upperState, error) {
 	h := sha256.New()
 	var st upperState
 	var buf [8 * 5]byte
-	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+	err := fsaccess.WalkFS(ctx, fsys, ".", fsaccess.WalkOptions{MaxEntries: upperMaxEntries}, func(name string, d fs.DirEntry, err error) error {
+		if le := (*fsaccess.WalkLimitError)(nil); errors.As(err, &le) {
+			st.truncated = true
+			return fs.SkipAll
+		}
 		if err != nil {
 			return err
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
 		}
 		if name == "." {
 			return nil
 		}
-		if len(st.paths) >= upperMaxEntries || depth(name) > upperMaxDepth {
-			st.truncated = true
-			return fs.SkipAll
-		}
-		fi, err := fsys.Lstat(name)
+		fi, err := d.Info()
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // removed while we walked: the next look sees it
@@ -81,16 +77,6 @@ func readUpper(ctx context.Context, fsys scan.FS) (upperState, error) {
 	}
 	st.digest = hex.EncodeToString(h.Sum(nil))
 	return st, nil
-}
-
-func depth(name string) int {
-	n := 1
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' {
-			n++
-		}
-	}
-	return n
 }
 
 // touchedAnalyzers reports whether any changed path is one an analyzer depends on, in which case the container's

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -51,7 +52,7 @@ var ErrDriftTruncated = errors.New("drift truncated")
 type DriftOptions struct {
 	// MaxEntries bounds the upper-dir entries visited (default 1,000,000).
 	MaxEntries int
-	// MaxDepth bounds the directory depth walked (default 128).
+	// MaxDepth bounds the directory depth walked (default fsaccess.DefaultWalkMaxDepth).
 	MaxDepth int
 	// MaxResults bounds the entries returned (default 10,000); past it the list is cut and ErrDriftTruncated reported.
 	MaxResults int
@@ -66,9 +67,6 @@ type DriftOptions struct {
 func (o DriftOptions) withDefaults() DriftOptions {
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = 1_000_000
-	}
-	if o.MaxDepth <= 0 {
-		o.MaxDepth = 128
 	}
 	if o.MaxResults <= 0 {
 		o.MaxResults = 10_000
@@ -109,7 +107,7 @@ func Drift(ctx context.Context, upper, image FS, opts DriftOptions) ([]report.Dr
 	if d.xattrs == nil {
 		d.fail("", "the upper dir's FS cannot read xattrs: opaque directories are not detected")
 	}
-	err := fs.WalkDir(upper, ".", d.visit)
+	err := fsaccess.WalkFS(ctx, upper, ".", fsaccess.WalkOptions{MaxEntries: d.opts.MaxEntries, MaxDepth: d.opts.MaxDepth}, d.visit)
 	if errors.Is(err, errDriftStop) {
 		err = nil
 	}
@@ -133,7 +131,6 @@ type drift struct {
 	upper, image  FS
 	xattrs        XattrFS
 	opts          DriftOptions
-	entries       int
 	hashes        int
 	hashBudgetHit bool
 	// addedDir is the last directory found added: entries below it cannot be in the image, so they need no lookup.
@@ -159,7 +156,15 @@ func (d *drift) add(e report.DriftEntry) error {
 
 func (d *drift) visit(name string, de fs.DirEntry, err error) error {
 	if err != nil {
-		if name == "." {
+		var le *fsaccess.WalkLimitError
+		switch {
+		case errors.As(err, &le) && le.Depth:
+			d.fail(name, fmt.Sprintf("%v: deeper than %d directories; not compared", ErrDriftTruncated, le.Limit))
+			return fs.SkipDir
+		case le != nil:
+			d.fail("", fmt.Sprintf("%v: the upper dir has more than %d entries; the rest were not compared", ErrDriftTruncated, le.Limit))
+			return errDriftStop
+		case name == ".":
 			return err
 		}
 		d.fail(name, err.Error())
@@ -168,20 +173,8 @@ func (d *drift) visit(name string, de fs.DirEntry, err error) error {
 		}
 		return nil
 	}
-	if err := d.ctx.Err(); err != nil {
-		return err
-	}
 	if name == "." {
 		return nil
-	}
-	d.entries++
-	if d.entries > d.opts.MaxEntries {
-		d.fail("", fmt.Sprintf("%v: the upper dir has more than %d entries; the rest were not compared", ErrDriftTruncated, d.opts.MaxEntries))
-		return errDriftStop
-	}
-	if de.IsDir() && strings.Count(name, "/")+1 > d.opts.MaxDepth {
-		d.fail(name, fmt.Sprintf("%v: deeper than %d directories; not compared", ErrDriftTruncated, d.opts.MaxDepth))
-		return fs.SkipDir
 	}
 	fi, err := de.Info()
 	if errors.Is(err, fs.ErrNotExist) {

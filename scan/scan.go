@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -114,9 +115,8 @@ func Fingerprint(analyzers []Analyzer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	lim := WalkLimits{}.withDefaults()
 	var b strings.Builder
-	fmt.Fprintf(&b, "run/%d walk/%d,%d", runVersion, lim.MaxEntries, lim.MaxDepth)
+	fmt.Fprintf(&b, "run/%d walk/%d,%d", runVersion, fsaccess.DefaultWalkMaxEntries, fsaccess.DefaultWalkMaxDepth)
 	for _, a := range ordered {
 		fmt.Fprintf(&b, " %s/%d", a.Name(), a.Version())
 	}

@@ -1,100 +1,83 @@
 package scan
 
 import (
-	"errors"
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 )
 
-type fakePathEntry struct {
-	fs.DirEntry
-	path string
+// seenAnalyzer records every name the shared walk offers it.
+type seenAnalyzer struct{ seen []string }
+
+func (a *seenAnalyzer) Name() string                                                  { return "seen" }
+func (a *seenAnalyzer) Paths() []string                                               { return nil }
+func (a *seenAnalyzer) Version() int                                                  { return 1 }
+func (a *seenAnalyzer) Requires() []string                                            { return nil }
+func (a *seenAnalyzer) Analyze(context.Context, FS, *report.Result) error             { return nil }
+func (a *seenAnalyzer) AnalyzeFile(context.Context, FS, string, *report.Result) error { return nil }
+func (a *seenAnalyzer) Wants(name string, _ fs.DirEntry) bool {
+	a.seen = append(a.seen, name)
+	return false
 }
 
-func (e fakePathEntry) Path() string { return e.path }
-
-type nameEntry string
-
-func (n nameEntry) Name() string               { return string(n) }
-func (n nameEntry) IsDir() bool                { return false }
-func (n nameEntry) Type() fs.FileMode          { return 0 }
-func (n nameEntry) Info() (fs.FileInfo, error) { return nil, errors.New("no info") }
-
-func TestChildPath(t *testing.T) {
-	for _, tc := range []struct {
-		dir  string
-		d    fs.DirEntry
-		want string
-	}{
-		{".", nameEntry("etc"), "etc"},
-		{"usr/bin", nameEntry("ls"), "usr/bin/ls"},
-		{".", fakePathEntry{nameEntry("etc"), "etc"}, "etc"},
-		{"usr/bin", fakePathEntry{nameEntry("ls"), "usr/bin/ls"}, "usr/bin/ls"},
-		// A path that is not exactly path.Join(dir, name) is not trusted.
-		{"usr/bin", fakePathEntry{nameEntry("ls"), "usr/sbin/ls"}, "usr/bin/ls"},
-		{"usr/bin", fakePathEntry{nameEntry("ls"), "usr/bin/xls"}, "usr/bin/ls"},
-		{"usr/bin", fakePathEntry{nameEntry("ls"), "usr/binxls"}, "usr/bin/ls"},
-		{".", fakePathEntry{nameEntry("etc"), "x/etc"}, "etc"},
-		{"usr", fakePathEntry{nameEntry("ls"), ""}, "usr/ls"},
-	} {
-		if got := childPath(tc.dir, tc.d); got != tc.want {
-			t.Errorf("childPath(%q, %v) = %q, want %q", tc.dir, tc.d, got, tc.want)
-		}
-	}
-}
-
-// walkDir must visit what fs.WalkDir visits, in the same order and with the same names, on an fsaccess root (whose
-// entries carry their paths) and on a MapFS (whose entries do not), SkipDir included.
-func TestWalkDirLikeFSWalkDir(t *testing.T) {
+// The shared walk offers the analyzers the same entries, in the same order, with the same errors for its bounds, on
+// an fsaccess root (the descriptor walk) and on an in-memory tree (the walk by name): /proc, /sys and /dev at the
+// top are left out, a directory too deep is reported and skipped, and too many entries end the walk with
+// ErrWalkLimit.
+func TestWalkSameOnEveryFS(t *testing.T) {
+	files := []string{"a/b/c/deep", "a/b/file", "a/z", "dev/null", "proc/1/status", "sys/x", "top", "x/proc/kept"}
 	dir := t.TempDir()
-	for _, p := range []string{"a/b/c/file", "a/b/other", "a/skip/inside", "a/z", "bin/ls", "top"} {
-		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
+	mem := fstest.MapFS{}
+	for _, f := range files {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, p), []byte("x"), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := os.Symlink("a/b", filepath.Join(dir, "link")); err != nil {
-		t.Fatal(err)
+		mem[f] = &fstest.MapFile{Data: []byte("x")}
 	}
 	root, err := fsaccess.OpenDir(dir, fsaccess.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	mapfs := fstest.MapFS{
-		"a/b/c/file": {}, "a/skip/inside": {}, "a/z": {}, "bin/ls": {}, "top": {},
-		"link": {Mode: fs.ModeSymlink, Data: []byte("a/b")},
-	}
-	for name, fsys := range map[string]fs.FS{"fsaccess": root, "MapFS": mapfs} {
-		visit := func(got *[]string) fs.WalkDirFunc {
-			return func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				*got = append(*got, p)
-				if d.IsDir() && d.Name() == "skip" {
-					return fs.SkipDir
-				}
-				return nil
+	for _, tc := range []struct {
+		name   string
+		lim    WalkLimits
+		want   []string
+		errors []string
+	}{
+		{name: "no bound", want: []string{"a", "a/b", "a/b/c", "a/b/c/deep", "a/b/file", "a/z", "top", "x", "x/proc", "x/proc/kept"}},
+		{name: "depth", lim: WalkLimits{MaxDepth: 2}, want: []string{"a", "a/b", "a/b/file", "a/z", "top", "x", "x/proc", "x/proc/kept"},
+			errors: []string{"a/b/c: root too large: deeper than 2 directories; not analyzed"}},
+		{name: "entries", lim: WalkLimits{MaxEntries: 4}, want: []string{"a", "a/b", "a/b/c", "a/b/c/deep"},
+			errors: []string{": root too large: more than 4 files and directories; the rest was not analyzed"}},
+	} {
+		for fsName, fsys := range map[string]FS{"fsaccess": root, "MapFS": mem} {
+			a := &seenAnalyzer{}
+			res := RunWithLimits(context.Background(), fsys, []Analyzer{a}, tc.lim)
+			var errs []string
+			for _, e := range res.Errors {
+				errs = append(errs, e.Path+": "+e.Err)
 			}
-		}
-		var got, want []string
-		if err := walkDir(fsys, ".", visit(&got)); err != nil {
-			t.Fatal(err)
-		}
-		if err := fs.WalkDir(fsys, ".", visit(&want)); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) || len(got) < 10 {
-			t.Errorf("%s: walkDir visited %q, fs.WalkDir %q", name, got, want)
+			if !slices.Equal(a.seen, tc.want) || !slices.Equal(errs, tc.errors) {
+				t.Errorf("%s on %s: walked %q, errors %q; want %q, %q", tc.name, fsName, a.seen, errs, tc.want, tc.errors)
+			}
+			for _, e := range res.Errors {
+				if !strings.Contains(e.Err, ErrWalkLimit.Error()) {
+					t.Errorf("%s on %s: error %q does not say %q", tc.name, fsName, e.Err, ErrWalkLimit)
+				}
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package imagebuild
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -311,5 +312,50 @@ func TestPinRoundTrip(t *testing.T) {
 		if _, err := ParsePin([]byte(bad)); err == nil {
 			t.Errorf("ParsePin accepted %q", bad)
 		}
+	}
+}
+
+// TestPinDeploy pins a copy of deploy/ and checks every carrier line moved; a file with the line twice fails.
+func TestPinDeploy(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"kustomize/base/kustomization.yaml", "helm/rootscan/values.yaml", "helm/rootscan/Chart.yaml"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := Pin{Repository: "example.org/r", Tag: "9.9.9", Digest: "sha256:" + strings.Repeat("cd", 32), Revision: "abc"}
+	if err := PinDeploy(dir, p); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, PinFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ParsePin(b); err != nil || got != p {
+		t.Errorf("image.env holds %+v, %v", got, err)
+	}
+	for _, e := range pinEdits(p) {
+		b, err := os.ReadFile(filepath.Join(dir, e.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(e.line+"\n")) {
+			t.Errorf("%s lacks %q after pinning", e.file, e.line)
+		}
+	}
+	values := filepath.Join(dir, "helm/rootscan/values.yaml")
+	b, _ = os.ReadFile(values)
+	if err := os.WriteFile(values, append(b, "  tag: again\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := PinDeploy(dir, p); err == nil {
+		t.Error("PinDeploy edited a values.yaml with two tag lines")
 	}
 }

@@ -113,3 +113,14 @@ clean:
 .PHONY: bench-peers
 bench-peers: build
 	ROOTSCAN=$(CURDIR)/bin/rootscan bash scripts/bench-peers.sh
+
+# The scanner's image, built in Go without a docker engine (internal/imagebuild): bin/image/oci (OCI layout),
+# bin/image/rootscan.tar (also `docker load`-able), its SBOM and image.env; prints repository:tag@digest. A release:
+# `make image VERSION=0.1.0 IMAGE_PIN=1` also points deploy/ at it. Reproducible: see deploy/README.md.
+IMAGE_REPO ?= ghcr.io/rootscan/rootscan
+IMAGE_DIR  ?= bin/image
+IMAGE_PIN  ?=
+.PHONY: image
+image:
+	$(GO) run ./internal/imagebuild/cmd/mkimage -version $(VERSION) -repository $(IMAGE_REPO) -o $(IMAGE_DIR) \
+		$(if $(IMAGE_PIN),-pin deploy)

@@ -6,11 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/internal/imagebuild"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
@@ -34,7 +33,7 @@ import (
 // (privileged) and as the least-privilege overlay does (two capabilities, seccomp RuntimeDefault); with neither the
 // privilege nor the capabilities it must fail, which is why the manifests ask for them.
 //
-// The pod runs the real `rootscan daemon` with the manifest's args and ConfigMap; the only difference from a cluster,
+// The pod runs the project's image (as `make image` builds it) with the manifest's args and ConfigMap; the only difference from a cluster,
 // forced by the testbed, is the node network (no CNI), so --listen moves to a free loopback port.
 func TestDaemonSetPodScans(t *testing.T) {
 	bed := testbed.StartT(t, testbed.Options{})
@@ -132,28 +131,18 @@ func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd,
 	}
 }
 
-// scannerImage is a minimal image holding a static rootscan binary, as the project's release image would.
+// scannerImage is the image `make image` builds, from this work tree, named by the pinned repository: the pod runs
+// it as kubelet would run the manifests' image (its entrypoint, the manifests' args).
 func scannerImage(t *testing.T, ctx context.Context) *ociimage.Image {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rootscan")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/rootscan/rootscan/cmd/rootscan")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build rootscan: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
+	img, err := imagebuild.Build(ctx, imagebuild.Options{
+		Source:     imagebuild.Source{Dir: "..", Version: "deploy-test"},
+		Repository: pinned(t).Repository,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ociimage.Image{
-		Name: "rootscan.test/rootscan:deploy",
-		Layers: []ociimage.Layer{{Files: []ociimage.File{
-			{Path: "rootscan", Mode: 0o755, Data: data},
-			{Path: "tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
-			{Path: "etc/rootscan", Mode: fs.ModeDir},
-			{Path: "run", Mode: fs.ModeDir},
-		}}},
-	}
+	return img
 }
 
 // runScannerPod translates a DaemonSet pod spec into a CRI pod and container, as kubelet would, runs it to
@@ -340,8 +329,7 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 		Config: &runtimeapi.ContainerConfig{
 			Metadata: &runtimeapi.ContainerMetadata{Name: c.Name},
 			Image:    &runtimeapi.ImageSpec{Image: image.ID, UserSpecifiedImage: image.Name},
-			Command:  []string{"/rootscan"},
-			Args:     args,
+			Args:     args, // no command: the image's entrypoint, as the manifests leave it
 			Envs:     envs,
 			Mounts:   mounts,
 			Labels: map[string]string{testbed.LabelPodName: name, testbed.LabelPodNamespace: "rootscan",

@@ -5,6 +5,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -32,8 +34,8 @@ func (img *Image) Packages() []DebPackage {
 	return append([]DebPackage(nil), img.packages...)
 }
 
-// debContents is what an image needs from one .deb.
-type debContents struct {
+// Deb is what an image needs from one .deb.
+type Deb struct {
 	Package DebPackage
 	Control []byte // the control file, verbatim
 	MD5sums []byte // the md5sums control member, nil if the package has none
@@ -106,10 +108,10 @@ func keepDebPath(pkg, p string) bool {
 	return true
 }
 
-// readDeb extracts the control stanza, md5sums and filtered data files of a
+// ReadDeb extracts the control stanza, md5sums and filtered data files of a
 // .deb with dpkg-deb, which copes with every compression a .deb may use.
-func readDeb(ctx context.Context, debPath string) (*debContents, error) {
-	dc := &debContents{}
+func ReadDeb(ctx context.Context, debPath string) (*Deb, error) {
+	dc := &Deb{}
 	err := dpkgDebTar(ctx, debPath, "--ctrl-tarfile", func(h *tar.Header, r io.Reader) error {
 		var err error
 		switch strings.TrimPrefix(h.Name, "./") {
@@ -309,6 +311,76 @@ func runQuiet(ctx context.Context, dir, name string, args ...string) error {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// PinnedDeb names one exact .deb: a build that must give the same bytes every
+// time takes its packages by version and checks their hash, instead of taking
+// apt's candidate of the day.
+type PinnedDeb struct {
+	Name    string
+	Version string
+	SHA256  string // of the .deb file, hex
+}
+
+// FetchPinnedDeb returns the path of the pinned .deb in debDir, downloaded
+// with `apt-get download NAME=VERSION` when it is not there yet (refreshing
+// the apt lists once if that fails), after checking its SHA-256. A mirror that
+// no longer offers the version fails the build: the pin has to be moved on.
+func FetchPinnedDeb(ctx context.Context, debDir string, pin PinnedDeb) (string, error) {
+	if err := os.MkdirAll(debDir, 0o755); err != nil {
+		return "", fmt.Errorf("create deb cache: %w", err)
+	}
+	// apt-get download names files NAME_VERSION_ARCH.deb, the epoch's colon
+	// escaped as %3a.
+	pattern := filepath.Join(debDir, pin.Name+"_"+strings.ReplaceAll(pin.Version, ":", "%3a")+"_*.deb")
+	find := func() (string, error) {
+		matches, err := filepath.Glob(pattern)
+		if err != nil || len(matches) == 0 {
+			return "", err
+		}
+		return matches[0], nil
+	}
+	p, err := find()
+	if err == nil && p == "" {
+		spec := []string{pin.Name + "=" + pin.Version}
+		if err = aptDownload(ctx, debDir, spec); err != nil {
+			if uerr := runQuiet(ctx, "", "apt-get", "update"); uerr != nil {
+				return "", fmt.Errorf("download %s: %w (and apt-get update failed: %v)", spec[0], err, uerr)
+			}
+			err = aptDownload(ctx, debDir, spec)
+		}
+		if err != nil {
+			return "", fmt.Errorf("download %s (no longer offered? move the pin): %w", spec[0], err)
+		}
+		p, err = find()
+	}
+	if err != nil {
+		return "", err
+	}
+	if p == "" {
+		return "", fmt.Errorf("apt-get download left no %s in %s", filepath.Base(pattern), debDir)
+	}
+	if err := checkSHA256(p, pin.SHA256); err != nil {
+		return "", fmt.Errorf("%s %s: %w", pin.Name, pin.Version, err)
+	}
+	return p, nil
+}
+
+// checkSHA256 fails unless the file's SHA-256 is want (hex).
+func checkSHA256(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("hash %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("%s has SHA-256 %s, the pin says %s", path, got, want)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package ociimage
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -74,26 +75,23 @@ func assembleDistroless(ctx context.Context, name string, debs map[string]string
 		},
 	}
 	img.Layers = append(img.Layers, Layer{Files: distrolessBaseFiles()})
-	var certs []File
+	var files []File
 	for _, pkg := range names {
 		dc, err := readNamedDeb(ctx, debs, pkg)
 		if err != nil {
 			return nil, err
 		}
-		img.Layers = append(img.Layers, Layer{Files: append(dc.Files, statusDFiles(dc)...)})
+		img.Layers = append(img.Layers, Layer{Files: append(dc.Files, StatusDFiles(dc)...)})
 		img.packages = append(img.packages, dc.Package)
-		for _, f := range dc.Files {
-			if f.Mode.IsRegular() && strings.HasPrefix(f.Path, "usr/share/ca-certificates/") && strings.HasSuffix(f.Path, ".crt") {
-				certs = append(certs, f)
-			}
-		}
+		files = append(files, dc.Files...)
 	}
 	sort.Slice(img.packages, func(i, j int) bool { return img.packages[i].Name < img.packages[j].Name })
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("ca-certificates shipped no certificates")
+	bundle, err := CABundle(files)
+	if err != nil {
+		return nil, err
 	}
 	img.Layers = append(img.Layers, Layer{Files: []File{
-		{Path: "etc/ssl/certs/ca-certificates.crt", Mode: 0o644, Data: caBundle(certs)},
+		{Path: CABundlePath, Mode: 0o644, Data: bundle},
 		// Distroless has no /etc/localtime; the testbed adds it as an
 		// absolute symlink that is legitimate inside the image, which a
 		// scanner must resolve within the image root, not on the host.
@@ -104,11 +102,11 @@ func assembleDistroless(ctx context.Context, name string, debs map[string]string
 
 // readNamedDeb reads the .deb of package pkg from debs and checks that it
 // holds that package.
-func readNamedDeb(ctx context.Context, debs map[string]string, pkg string) (*debContents, error) {
+func readNamedDeb(ctx context.Context, debs map[string]string, pkg string) (*Deb, error) {
 	if debs[pkg] == "" {
 		return nil, fmt.Errorf("no .deb for package %s", pkg)
 	}
-	dc, err := readDeb(ctx, debs[pkg])
+	dc, err := ReadDeb(ctx, debs[pkg])
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +116,10 @@ func readNamedDeb(ctx context.Context, debs map[string]string, pkg string) (*deb
 	return dc, nil
 }
 
-// statusDFiles are a package's entries in distroless's dpkg database: its
+// StatusDFiles are a package's entries in distroless's dpkg database: its
 // control stanza as var/lib/dpkg/status.d/<pkg> and its md5sums as
 // <pkg>.md5sums.
-func statusDFiles(dc *debContents) []File {
+func StatusDFiles(dc *Deb) []File {
 	const statusDir = "var/lib/dpkg/status.d/"
 	control := dc.Control
 	if !bytes.HasSuffix(control, []byte("\n")) {
@@ -155,10 +153,25 @@ func distrolessBaseFiles() []File {
 	}
 }
 
-// caBundle concatenates the certificates in path order, each ending in a
-// newline: what update-ca-certificates writes with the default configuration
-// (every certificate ca-certificates ships enabled).
-func caBundle(certs []File) []byte {
+// CABundlePath is where Debian's update-ca-certificates writes the bundle,
+// and where Go's crypto/x509 looks first on Linux.
+const CABundlePath = "etc/ssl/certs/ca-certificates.crt"
+
+// CABundle concatenates the certificates ca-certificates ships
+// (usr/share/ca-certificates/**/*.crt among files) in path order, each ending
+// in a newline: what update-ca-certificates writes with the default
+// configuration (every certificate the package ships enabled). It fails when
+// files hold no certificate, so a wrong package cannot give an empty bundle.
+func CABundle(files []File) ([]byte, error) {
+	var certs []File
+	for _, f := range files {
+		if f.Mode.IsRegular() && strings.HasPrefix(f.Path, "usr/share/ca-certificates/") && strings.HasSuffix(f.Path, ".crt") {
+			certs = append(certs, f)
+		}
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no certificates under usr/share/ca-certificates")
+	}
 	sort.Slice(certs, func(i, j int) bool { return certs[i].Path < certs[j].Path })
 	var b bytes.Buffer
 	for _, c := range certs {
@@ -167,5 +180,5 @@ func caBundle(certs []File) []byte {
 			b.WriteByte('\n')
 		}
 	}
-	return b.Bytes()
+	return b.Bytes(), nil
 }

@@ -1,7 +1,8 @@
 // Package ociimage builds the testbed's container images in Go, with no
 // registry and no Dockerfile: the integration harness, `make demo` and the
 // benchmarks import them into a private containerd, and the scanner's tests
-// read them as OCI layouts. Output is deterministic (fixed mtimes, sorted
+// read them as OCI layouts. internal/imagebuild writes the project's own
+// release image with it too. Output is deterministic (fixed mtimes, sorted
 // entries, fixed JSON), so the same inputs always give the same digests and
 // containerd's content store and the scanner's chain-ID cache can be relied on
 // across runs.
@@ -77,6 +78,17 @@ type Image struct {
 	Config ocispec.ImageConfig
 	// Platform defaults to linux and the running architecture.
 	Platform ocispec.Platform
+	// Created is the config's creation time and every entry's modification
+	// time; zero means Epoch. A release image uses its commit's time, so that
+	// it is fixed per commit and still says when the source was made.
+	Created time.Time
+	// Annotations go on the manifest (org.opencontainers.image.source and
+	// the like), next to the reference names Write adds to the index.
+	Annotations map[string]string
+	// GzipLevel compresses the layers; zero means gzip.BestSpeed, which is
+	// right for test images built on every run. The level is an input of the
+	// digests: one image built with two levels has two digests.
+	GzipLevel int
 
 	packages []DebPackage
 }
@@ -88,6 +100,22 @@ type Result struct {
 	Config   ocispec.Descriptor
 	Layers   []ocispec.Descriptor
 	DiffIDs  []digest.Digest
+}
+
+// created returns the image's time with the default filled in.
+func (img *Image) created() time.Time {
+	if img.Created.IsZero() {
+		return Epoch
+	}
+	return img.Created.UTC()
+}
+
+// gzipLevel returns the layers' compression level with the default filled in.
+func (img *Image) gzipLevel() int {
+	if img.GzipLevel == 0 {
+		return gzip.BestSpeed
+	}
+	return img.GzipLevel
 }
 
 // platform returns the image's platform with defaults filled in.
@@ -123,7 +151,7 @@ func (img *Image) Write(dir string) (*Result, error) {
 	}
 	res := &Result{}
 	for i, l := range img.Layers {
-		desc, diffID, err := writeLayerBlob(blobDir, l)
+		desc, diffID, err := writeLayerBlob(blobDir, l, img.created(), img.gzipLevel())
 		if err != nil {
 			return nil, fmt.Errorf("image %s layer %d: %w", img.Name, i, err)
 		}
@@ -131,7 +159,7 @@ func (img *Image) Write(dir string) (*Result, error) {
 		res.DiffIDs = append(res.DiffIDs, diffID)
 	}
 	plat := img.platform()
-	created := Epoch
+	created := img.created()
 	cfg := ocispec.Image{
 		Created:  &created,
 		Platform: plat,
@@ -154,10 +182,11 @@ func (img *Image) Write(dir string) (*Result, error) {
 		layers = []ocispec.Descriptor{}
 	}
 	man := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    res.Config,
-		Layers:    layers,
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      res.Config,
+		Layers:      layers,
+		Annotations: img.Annotations,
 	}
 	res.Manifest, err = writeJSONBlob(blobDir, ocispec.MediaTypeImageManifest, man)
 	if err != nil {
@@ -176,28 +205,61 @@ func (img *Image) Write(dir string) (*Result, error) {
 	return res, nil
 }
 
-// WriteArchive writes the image as a tar of its OCI layout, the form
-// containerd's client.Import and `ctr images import` accept, and returns the
-// manifest digest. The layout is staged in a temporary directory.
+// WriteArchive writes the image as a tar of its OCI layout that is also a
+// docker-archive (a manifest.json naming the config and layer blobs by path,
+// as `docker save` of Docker 25 and later writes it), and returns the manifest
+// digest. containerd's client.Import and `ctr images import` read the OCI
+// layout; `docker load` of any Docker version reads manifest.json. The layout
+// is staged in a temporary directory.
 func (img *Image) WriteArchive(w io.Writer) (digest.Digest, error) {
 	tmp, err := os.MkdirTemp("", "ociimage-")
 	if err != nil {
 		return "", fmt.Errorf("stage archive: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	dgst, err := img.WriteLayout(tmp)
+	res, err := img.Write(tmp)
 	if err != nil {
 		return "", err
 	}
-	if err := tarDir(w, tmp); err != nil {
+	if err := writeDockerManifest(tmp, img.Name, res); err != nil {
 		return "", fmt.Errorf("archive image %s: %w", img.Name, err)
 	}
-	return dgst, nil
+	if err := tarDir(w, tmp, img.created()); err != nil {
+		return "", fmt.Errorf("archive image %s: %w", img.Name, err)
+	}
+	return res.Manifest.Digest, nil
+}
+
+// DockerManifest is one entry of a docker-archive's manifest.json: the paths
+// of the config and layer files inside the archive and the tags to load the
+// image under.
+type DockerManifest struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// writeDockerManifest writes dir/manifest.json for the image res describes,
+// pointing into the layout's blobs, tagged name when it has one.
+func writeDockerManifest(dir, name string, res *Result) error {
+	blobPath := func(d digest.Digest) string { return "blobs/" + d.Algorithm().String() + "/" + d.Encoded() }
+	m := DockerManifest{Config: blobPath(res.Config.Digest), RepoTags: []string{}, Layers: []string{}}
+	if name != "" {
+		m.RepoTags = append(m.RepoTags, name)
+	}
+	for _, l := range res.Layers {
+		m.Layers = append(m.Layers, blobPath(l.Digest))
+	}
+	b, err := json.Marshal([]DockerManifest{m})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "manifest.json"), b)
 }
 
 // tarDir writes the regular files and directories under dir as a
-// deterministic tar stream (sorted, fixed mtimes, root-owned).
-func tarDir(w io.Writer, dir string) error {
+// deterministic tar stream (sorted, mtime, root-owned).
+func tarDir(w io.Writer, dir string, mtime time.Time) error {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -225,11 +287,11 @@ func tarDir(w io.Writer, dir string) error {
 		}
 		switch {
 		case st.IsDir():
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: rel + "/", Mode: 0o755, ModTime: Epoch}); err != nil {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: rel + "/", Mode: 0o755, ModTime: mtime}); err != nil {
 				return err
 			}
 		case st.Mode().IsRegular():
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel, Mode: 0o644, Size: st.Size(), ModTime: Epoch}); err != nil {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel, Mode: 0o644, Size: st.Size(), ModTime: mtime}); err != nil {
 				return err
 			}
 			f, err := os.Open(p)
@@ -340,7 +402,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // writeLayerBlob streams the layer's tar through gzip into a blob, computing
 // the diff ID (uncompressed) and the blob digest (compressed) on the way.
-func writeLayerBlob(blobDir string, l Layer) (ocispec.Descriptor, digest.Digest, error) {
+func writeLayerBlob(blobDir string, l Layer, mtime time.Time, level int) (ocispec.Descriptor, digest.Digest, error) {
 	entries, err := l.entries()
 	if err != nil {
 		return ocispec.Descriptor{}, "", err
@@ -358,14 +420,14 @@ func writeLayerBlob(blobDir string, l Layer) (ocispec.Descriptor, digest.Digest,
 	}()
 	blobHash := sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(f, blobHash)}
-	gz, err := gzip.NewWriterLevel(cw, gzip.BestSpeed)
+	gz, err := gzip.NewWriterLevel(cw, level)
 	if err != nil {
 		return ocispec.Descriptor{}, "", err
 	}
 	diffHash := sha256.New()
 	tw := tar.NewWriter(io.MultiWriter(gz, diffHash))
 	for _, e := range entries {
-		if err := writeEntry(tw, e); err != nil {
+		if err := writeEntry(tw, e, mtime); err != nil {
 			return ocispec.Descriptor{}, "", fmt.Errorf("write %s: %w", e.Path, err)
 		}
 	}
@@ -478,8 +540,8 @@ func tarMode(m fs.FileMode, def int64) int64 {
 }
 
 // writeEntry writes one File as a tar entry.
-func writeEntry(tw *tar.Writer, f File) error {
-	h := &tar.Header{Name: f.Path, Uid: f.Uid, Gid: f.Gid, ModTime: Epoch}
+func writeEntry(tw *tar.Writer, f File, mtime time.Time) error {
+	h := &tar.Header{Name: f.Path, Uid: f.Uid, Gid: f.Gid, ModTime: mtime}
 	switch t := f.Mode.Type(); {
 	case t == fs.ModeDir:
 		h.Typeflag, h.Name, h.Mode = tar.TypeDir, f.Path+"/", tarMode(f.Mode, 0o755)

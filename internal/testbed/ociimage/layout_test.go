@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -112,7 +113,7 @@ func readLayout(t *testing.T, dir, name string) *readImage {
 			t.Fatal(err)
 		}
 		diff := sha256.New()
-		entries := readTar(t, io.TeeReader(zr, diff))
+		entries := readTar(t, io.TeeReader(zr, diff), *ri.Config.Created)
 		if _, err := io.Copy(diff, zr); err != nil { // tar's trailing padding
 			t.Fatal(err)
 		}
@@ -126,8 +127,8 @@ func readLayout(t *testing.T, dir, name string) *readImage {
 
 // readTar reads a layer tar and checks what containerd's applier relies on:
 // clean relative names, no duplicates, every parent directory listed before
-// its children, fixed mtimes.
-func readTar(t *testing.T, r io.Reader) []entry {
+// its children, every mtime the image's creation time.
+func readTar(t *testing.T, r io.Reader, mtime time.Time) []entry {
 	t.Helper()
 	tr := tar.NewReader(r)
 	seen := map[string]byte{}
@@ -150,7 +151,7 @@ func readTar(t *testing.T, r io.Reader) []entry {
 		if dir := path.Dir(name); dir != "." && seen[dir] != tar.TypeDir {
 			t.Fatalf("entry %q comes before its parent directory %q", name, dir)
 		}
-		if !h.ModTime.Equal(Epoch) {
+		if !h.ModTime.Equal(mtime) {
 			t.Fatalf("entry %q has mtime %v", name, h.ModTime)
 		}
 		seen[name] = h.Typeflag

@@ -120,9 +120,11 @@ func (m *Mounter) newTarget(name string) (string, error) {
 	return target, nil
 }
 
-// unmount detaches everything at or below target (MNT_DETACH: a reader still holding a file keeps its inode, the
-// mount point is gone at once), removes the mount point and only then stops tracking it: a mount that could not be
-// undone stays held, and Close tries again.
+// unmount detaches everything at or below target, removes the mount point and only then stops tracking it: a mount
+// that could not be undone stays held, and Close tries again. containerd's UnmountAll undoes a stack of mounts on
+// target, and a lazy unmount (MNT_DETACH: a reader still holding a file keeps its inode, the mount point is gone at
+// once) takes mounts below target with it, so there is no need for UnmountRecursive's reading of the mount table,
+// about 10 ms per unmount on a node with 3000 mounts.
 func (m *Mounter) unmount(target string) error {
 	m.mu.Lock()
 	_, ok := m.held[target]
@@ -130,7 +132,7 @@ func (m *Mounter) unmount(target string) error {
 	if !ok {
 		return nil
 	}
-	if err := mount.UnmountRecursive(target, unmountFlags); err != nil {
+	if err := mount.UnmountAll(target, unmountFlags); err != nil {
 		return fmt.Errorf("unmount %s: %w", target, err)
 	}
 	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {

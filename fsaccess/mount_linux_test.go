@@ -214,8 +214,8 @@ func TestMounterCancelledContext(t *testing.T) {
 	}
 }
 
-// A set of mounts that fails part-way (the first mounted, the second refused) must leave nothing mounted and nothing
-// tracked: the undo is armed before the first mount, as containerd's WithTempMount does.
+// A set of mounts that fails part-way (two mounted, one on top of the other, the third refused) must leave nothing
+// mounted and nothing tracked: the undo is armed before the first mount, as containerd's WithTempMount does.
 func TestMounterPartialMountUndone(t *testing.T) {
 	needMountPrivilege(t)
 	ctx := context.Background()
@@ -226,8 +226,13 @@ func TestMounterPartialMountUndone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	// The second mount sits below the first, which the undo must take too.
+	if err := os.Mkdir(filepath.Join(layer, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	set := []mount.Mount{
 		{Type: "bind", Source: layer, Options: append([]string{"bind"}, hardening...)},
+		{Type: "bind", Source: layer, Target: "sub", Options: append([]string{"bind"}, hardening...)},
 		{Type: "overlay", Source: "rootscan", Options: append([]string{"lowerdir=" + filepath.Join(layer, "missing-a") + ":" + filepath.Join(layer, "missing-b")}, hardening...)},
 	}
 	if _, err := m.mountRoot(ctx, "partial", "partial", set, Options{}); err == nil {

@@ -60,6 +60,9 @@ func SocketPath(endpoint string) (string, error) {
 // Dial connects to the runtime endpoint and checks, with one Version call, that it really is a CRI v1 runtime, so a
 // wrong --runtime-endpoint fails at start with one clear error instead of on every later call.
 func Dial(ctx context.Context, endpoint string) (*Client, error) {
+	if err := nodeScanSupported(); err != nil {
+		return nil, err
+	}
 	path, err := SocketPath(endpoint)
 	if err != nil {
 		return nil, err

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // SyncPolicy says when the spool calls fsync.
@@ -128,7 +126,7 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open spool lock %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockExclusive(lock); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("lock spool %s (another rootscan uses it?): %w", dir, err)
 	}

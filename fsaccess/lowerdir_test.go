@@ -78,20 +78,3 @@ func TestReadOnlyMounts(t *testing.T) {
 		})
 	}
 }
-
-func TestMountPointsUnder(t *testing.T) {
-	info := `22 27 0:21 / /proc rw,relatime - proc proc rw
-90 27 0:50 / /run/rootscan/mounts rw - ext4 /dev/vda rw
-91 90 0:51 / /run/rootscan/mounts/abc-1-1 ro,nosuid,nodev,noexec - overlay rootscan ro,lowerdir=/a:/b
-92 90 0:52 / /run/rootscan/mounts/with\040space ro - overlay rootscan ro
-93 27 0:53 / /run/rootscan/mounts-other rw - tmpfs tmpfs rw
-`
-	got, err := mountPointsUnder(strings.NewReader(info), "/run/rootscan/mounts/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"/run/rootscan/mounts/abc-1-1", "/run/rootscan/mounts/with space", "/run/rootscan/mounts"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %q, want %q (deepest first, sibling prefix excluded)", got, want)
-	}
-}

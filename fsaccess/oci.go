@@ -171,59 +171,6 @@ func OpenOCI(ctx context.Context, layoutDir, scratchDir string, opts OCIOptions)
 	return r, img, nil
 }
 
-// OpenOCIArchive is OpenOCI for an OCI layout packed in a tar file, as `docker save` (Docker 25+), `skopeo copy
-// oci-archive:` and `buildah push oci-archive:` write it (optionally gzip'd). The layout is unpacked under scratchDir,
-// bounded like the layers, and removed once the image is extracted; only directories, regular files and hard links
-// are unpacked, so no blob can be a link out of the layout.
-func OpenOCIArchive(ctx context.Context, archivePath, scratchDir string, opts OCIOptions) (*Root, *OCIImage, error) {
-	maxBytes, maxEntries := opts.MaxExtractBytes, opts.MaxExtractEntries
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxExtractBytes
-	}
-	if maxEntries <= 0 {
-		maxEntries = DefaultMaxExtractEntries
-	}
-	f, err := os.Open(archivePath)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open OCI archive: %w", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("open OCI archive %s: %w", archivePath, errors.Join(err, ErrNotRegular))
-	}
-	layoutDir, err := os.MkdirTemp(scratchDir, "oci-layout-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("open OCI archive %s: scratch dir: %w", archivePath, err)
-	}
-	defer os.RemoveAll(layoutDir)
-
-	br := bufio.NewReaderSize(f, 64<<10)
-	magic, err := br.Peek(10)
-	if err != nil && err != io.EOF {
-		return nil, nil, fmt.Errorf("open OCI archive %s: %w", archivePath, err)
-	}
-	dec, err := decompress(br, compression.DetectCompression(magic))
-	if err != nil {
-		return nil, nil, fmt.Errorf("open OCI archive %s: %w", archivePath, err)
-	}
-	defer dec.Close()
-	budget := &extractBudget{maxBytes: maxBytes, maxEntries: maxEntries}
-	filter := func(hdr *tar.Header) (bool, error) {
-		if ok, err := budget.filter(hdr); !ok || err != nil {
-			return ok, err
-		}
-		switch hdr.Typeflag {
-		case tar.TypeDir, tar.TypeReg, tar.TypeLink:
-			return true, nil
-		}
-		return false, nil
-	}
-	if _, err := archive.Apply(ctx, layoutDir, &budgetReader{r: dec, b: budget}, archive.WithFilter(filter), archive.WithNoSameOwner()); err != nil {
-		return nil, nil, fmt.Errorf("unpack OCI archive %s: %w", archivePath, err)
-	}
-	return OpenOCI(ctx, layoutDir, scratchDir, opts)
-}
-
 // ociLayout reads blobs of one layout.
 type ociLayout struct {
 	r *Root

@@ -38,10 +38,12 @@ const (
 // group) on timeout or when ctx ends. The child gets only the path of the analyzer's private copy of the database,
 // sets RLIMIT_AS and RLIMIT_CPU on itself before it reads it, and its output is read with a bound.
 //
-// The zero value is ready to use and re-executes /proc/self/exe, which stays valid when the binary on disk is
-// replaced by an upgrade of a running daemon.
+// The zero value is ready to use and re-executes the running binary (on Linux /proc/self/exe, which stays valid when
+// the binary on disk is replaced by an upgrade of a running daemon). The process group, Pdeathsig and rlimits are
+// Linux's (rpmsubprocess_linux.go, rpmchild_linux.go); elsewhere the child is bounded by the wall-clock timeout and
+// the Go memory limit only.
 type RPMSubprocess struct {
-	// Executable is the binary to run; empty means /proc/self/exe.
+	// Executable is the binary to run; empty means the running one.
 	Executable string
 	// Timeout bounds one parse, wall clock; 0 means 2 minutes.
 	Timeout time.Duration
@@ -94,7 +96,10 @@ func (p *RPMSubprocess) ParseRPMDB(ctx context.Context, path string) ([]*rpmdb.P
 	timeout, cpu, mem, maxOut := p.limits()
 	exe := p.Executable
 	if exe == "" {
-		exe = "/proc/self/exe"
+		var err error
+		if exe, err = selfExecutable(); err != nil {
+			return nil, fmt.Errorf("%w: %w", errRPMChild, err)
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -115,10 +120,7 @@ func (p *RPMSubprocess) ParseRPMDB(ctx context.Context, path string) ([]*rpmdb.P
 	// The child needs nothing from the environment; two Ps are enough for go-rpmdb (a reader goroutine and its
 	// consumer) and keep the runtime from starting a thread per CPU of a large node.
 	cmd.Env = []string{"GOMAXPROCS=2"}
-	// Its own process group, so that a kill reaches anything it might start; Pdeathsig so that it does not outlive
-	// a parent that is killed before it can clean up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	isolateChild(cmd)
 	cmd.WaitDelay = rpmChildWaitDelay
 	stdout := &cappedBuffer{max: maxOut, stop: true}
 	stderr := &cappedBuffer{max: rpmChildMaxStderr}
@@ -133,7 +135,7 @@ func (p *RPMSubprocess) ParseRPMDB(ctx context.Context, path string) ([]*rpmdb.P
 	}
 	werr := cmd.Wait()
 	// Wait has reaped the child; anything left in its group (it starts nothing, but a kill is cheap) goes too.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = killChildGroup(cmd)
 	elapsed := time.Since(start)
 
 	res, err := p.result(ctx, cctx, cmd.ProcessState, werr, stdout, stderr, timeout, cpu, mem, maxOut)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/mount"
@@ -210,5 +211,72 @@ func TestMounterCancelledContext(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(m.Dir()); len(ents) != 0 {
 		t.Fatalf("mount point dirs left: %v", ents)
+	}
+}
+
+// A set of mounts that fails part-way (two mounted, one on top of the other, the third refused) must leave nothing
+// mounted and nothing tracked: the undo is armed before the first mount, as containerd's WithTempMount does.
+func TestMounterPartialMountUndone(t *testing.T) {
+	needMountPrivilege(t)
+	ctx := context.Background()
+	layer := t.TempDir()
+	write(t, filepath.Join(layer, "etc/os-release"), "ID=debian\n")
+	m, err := NewMounter(ctx, filepath.Join(t.TempDir(), "mounts"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// The second mount sits below the first, which the undo must take too.
+	if err := os.Mkdir(filepath.Join(layer, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	set := []mount.Mount{
+		{Type: "bind", Source: layer, Options: append([]string{"bind"}, hardening...)},
+		{Type: "bind", Source: layer, Target: "sub", Options: append([]string{"bind"}, hardening...)},
+		{Type: "overlay", Source: "rootscan", Options: append([]string{"lowerdir=" + filepath.Join(layer, "missing-a") + ":" + filepath.Join(layer, "missing-b")}, hardening...)},
+	}
+	if _, err := m.mountRoot(ctx, "partial", "partial", set, Options{}); err == nil {
+		t.Fatal("mounting a set whose second mount cannot succeed: no error")
+	}
+	if points, err := MountPointsUnder(m.Dir()); err != nil || len(points) != 1 || points[0] != m.Dir() {
+		t.Errorf("after the failed set, mounts under %s = %q (%v), want only the private dir", m.Dir(), points, err)
+	}
+	if m.Held() != 0 {
+		t.Errorf("Held = %d after a failed mount, want 0", m.Held())
+	}
+	if ents, _ := os.ReadDir(m.Dir()); len(ents) != 0 {
+		t.Errorf("mount point dirs left: %v", ents)
+	}
+}
+
+// MountPointsUnder reads the kernel's table: deepest first, names with spaces (escaped in mountinfo) as they are,
+// and a sibling that merely shares the prefix left out.
+func TestMountPointsUnder(t *testing.T) {
+	needMountPrivilege(t)
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, spaced, sibling := filepath.Join(base, "mounts"), filepath.Join(base, "mounts", "with space"), filepath.Join(base, "mounts-other")
+	for _, p := range []string{dir, spaced, sibling} {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", p, "tmpfs", 0, "size=64k"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(p, unix.MNT_DETACH) })
+		if p == dir {
+			if err := os.Mkdir(spaced, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, err := MountPointsUnder(dir + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{spaced, dir}; !slices.Equal(got, want) {
+		t.Fatalf("MountPointsUnder(%s) = %q, want %q", dir, got, want)
 	}
 }

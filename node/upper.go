@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
-	"syscall"
 
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
@@ -59,11 +58,7 @@ func readUpper(ctx context.Context, fsys scan.FS) (upperState, error) {
 		binary.LittleEndian.PutUint64(buf[0:], uint64(fi.Mode()))
 		binary.LittleEndian.PutUint64(buf[8:], uint64(fi.Size()))
 		binary.LittleEndian.PutUint64(buf[16:], uint64(fi.ModTime().UnixNano()))
-		var rdev, ctime uint64
-		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-			rdev = sys.Rdev
-			ctime = uint64(sys.Ctim.Nano())
-		}
+		rdev, ctime := devAndCtime(fi)
 		binary.LittleEndian.PutUint64(buf[24:], rdev)
 		binary.LittleEndian.PutUint64(buf[32:], ctime)
 		h.Write(buf[:])

@@ -98,7 +98,8 @@ func TestOpenOCISparseDefault(t *testing.T) {
 }
 
 // TestOpenOCIRemovesStaleScratch: the scratch directory of a run killed with SIGKILL is removed by the next
-// OpenOCI; one a live process holds is not.
+// OpenOCI, as is an hour-old one without a lock file (an earlier rootscan's); one a live process holds, or one just
+// being created, is not.
 func TestOpenOCIRemovesStaleScratch(t *testing.T) {
 	scratch := t.TempDir()
 	mk := func(name string) (dir string, hold *exec.Cmd) {
@@ -120,6 +121,10 @@ func TestOpenOCIRemovesStaleScratch(t *testing.T) {
 	live, _ := mk("oci-live")
 	creating := filepath.Join(scratch, "oci-creating") // no lock file yet
 	os.Mkdir(creating, 0o700)
+	old := filepath.Join(scratch, "oci-old") // an earlier rootscan's, without a lock file, two hours old
+	os.MkdirAll(filepath.Join(old, "rootfs"), 0o700)
+	twoHours := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(old, twoHours, twoHours)
 	other := filepath.Join(scratch, "not-ours")
 	os.Mkdir(other, 0o700)
 	time.Sleep(200 * time.Millisecond) // let flock(1) take its locks
@@ -135,7 +140,7 @@ func TestOpenOCIRemovesStaleScratch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	for dir, want := range map[string]bool{killed: false, live: true, creating: true, other: true} {
+	for dir, want := range map[string]bool{killed: false, live: true, creating: true, old: false, other: true} {
 		if _, err := os.Stat(dir); (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v", filepath.Base(dir), err == nil, want)
 		}

@@ -8,20 +8,26 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Scratch directories hold an extracted image (OpenOCI) or an unpacked layout (OpenOCIArchive) while they are
 // scanned, and are removed when the scan ends. A run that is killed (SIGKILL, OOM) cannot remove its own, and at
 // gigabytes each they would fill the disk across restarts; so every scratch directory holds a lock file, locked
 // (flock) for as long as its run uses it, and the next run removes every scratch directory whose lock it can take.
-// A lock, unlike a PID, dies with its process and is never reused; a directory without a lock file is one another
-// run is creating right now, and is left alone.
+// A lock, unlike a PID, dies with its process and is never reused. A directory without a lock file is one another
+// run is creating right now, and is left alone, unless it is older than scratchUnlockedAge: then an earlier
+// rootscan, which did not lock its scratch dirs, left it.
 
 // scratchPrefix starts the names of the scratch directories under a scratch dir.
 const scratchPrefix = "oci-"
 
 // scratchLock is the lock file in each scratch directory.
 const scratchLock = ".rootscan-lock"
+
+// scratchUnlockedAge is how old a scratch directory without a lock file must be to count as left behind; a run
+// creates its lock right after the directory.
+const scratchUnlockedAge = time.Hour
 
 // newScratchDir creates a private (0700) directory under parent whose name starts with scratchPrefix+kind, locked
 // for this process until release; release also removes it.
@@ -71,15 +77,21 @@ func RemoveStaleScratch(parent string, log *slog.Logger) (int, error) {
 		}
 		dir := filepath.Join(parent, e.Name())
 		lock, err := os.OpenFile(filepath.Join(dir, scratchLock), os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			continue // being created, or not ours
-		}
-		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if fi, ierr := e.Info(); ierr != nil || time.Since(fi.ModTime()) < scratchUnlockedAge {
+				continue // being created
+			}
+		case err != nil:
+			continue // not ours
+		case syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil:
 			lock.Close() // a live run holds it
 			continue
 		}
 		err = os.RemoveAll(dir)
-		lock.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("remove stale scratch dir %s: %w", dir, err))
 			continue

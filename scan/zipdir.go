@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // archive/zip's NewReader builds a *zip.File (about 200 bytes, plus its name and extra field) for every central
@@ -103,9 +104,10 @@ func zipDirectoryStart(ra io.ReaderAt, size int64) (int64, bool) {
 			return 0, false
 		}
 	}
-	if dirSize > 1<<62 || dirOff > 1<<62 {
+	if dirSize > math.MaxInt64 || dirOff > math.MaxInt64 {
 		return 0, false
 	}
+	// As archive/zip computes it, wrapping included: only the sum base+dirOff has to land in the file.
 	base := endOff - int64(dirSize) - int64(dirOff)
 	if o := base + int64(dirOff); o < 0 || o >= size {
 		return 0, false

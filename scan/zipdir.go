@@ -46,7 +46,7 @@ func zipDirectoryOf(ra io.ReaderAt, size int64, maxEntries int, maxBytes int64) 
 	if !ok {
 		return zipDirectory{}, nil
 	}
-	br := bufio.NewReaderSize(io.NewSectionReader(ra, start, size-start), 32<<10)
+	br := bufio.NewReaderSize(io.NewSectionReader(ra, start, size-start), 8<<10)
 	var (
 		d   zipDirectory
 		hdr [zipDirHeaderLen]byte
@@ -72,29 +72,10 @@ func zipDirectoryOf(ra io.ReaderAt, size int64, maxEntries int, maxBytes int64) 
 
 // zipDirectoryStart returns the offset of the first central directory header as archive/zip computes it.
 func zipDirectoryStart(ra io.ReaderAt, size int64) (int64, bool) {
-	n := min(size, zipMaxEndSearch)
-	if n < zipEndLen {
+	end, endOff, ok := zipFindEnd(ra, size)
+	if !ok {
 		return 0, false
 	}
-	buf := make([]byte, n)
-	if _, err := ra.ReadAt(buf, size-n); err != nil && err != io.EOF {
-		return 0, false
-	}
-	p := -1
-	for i := len(buf) - zipEndLen; i >= 0; i-- {
-		if binary.LittleEndian.Uint32(buf[i:]) == zipSigEnd {
-			if int(binary.LittleEndian.Uint16(buf[i+20:]))+zipEndLen+i > len(buf) {
-				return 0, false // truncated comment: archive/zip gives up too
-			}
-			p = i
-			break
-		}
-	}
-	if p < 0 {
-		return 0, false
-	}
-	end := buf[p:]
-	endOff := size - n + int64(p)
 	records := uint64(binary.LittleEndian.Uint16(end[10:]))
 	dirSize := uint64(binary.LittleEndian.Uint32(end[12:]))
 	dirOff := uint64(binary.LittleEndian.Uint32(end[16:]))
@@ -116,6 +97,33 @@ func zipDirectoryStart(ra io.ReaderAt, size int64) (int64, bool) {
 		base = 0
 	}
 	return base + int64(dirOff), true
+}
+
+// zipFindEnd finds the end of central directory record as archive/zip does: the last signature in the last 1 KiB,
+// else in the last 65 KiB, whose comment fits the file. It returns the record and its offset.
+func zipFindEnd(ra io.ReaderAt, size int64) ([]byte, int64, bool) {
+	for _, n := range []int64{1 << 10, zipMaxEndSearch} {
+		n = min(n, size)
+		if n < zipEndLen {
+			return nil, 0, false
+		}
+		buf := make([]byte, n)
+		if _, err := ra.ReadAt(buf, size-n); err != nil && err != io.EOF {
+			return nil, 0, false
+		}
+		for i := len(buf) - zipEndLen; i >= 0; i-- {
+			if binary.LittleEndian.Uint32(buf[i:]) == zipSigEnd {
+				if int(binary.LittleEndian.Uint16(buf[i+20:]))+zipEndLen+i > len(buf) {
+					return nil, 0, false // truncated comment: archive/zip gives up too
+				}
+				return buf[i:], size - n + int64(i), true
+			}
+		}
+		if n == size {
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
 }
 
 // zip64End reads the zip64 end record the locator before the end record points to, if there is one.

@@ -145,12 +145,13 @@ func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmd
 	// (and leaves them when it fails on a damaged file), so removing the copy alone is not enough.
 	dir, err := os.MkdirTemp(a.tempDir, "rootscan-rpmdb-*")
 	if err != nil {
-		return nil, fmt.Errorf("create temp dir: %w", err)
+		// Not %w: a missing TMPDIR is ENOENT too, and the caller takes fs.ErrNotExist for "no such database".
+		return nil, fmt.Errorf("create temp dir: %v", err)
 	}
 	defer os.RemoveAll(dir)
 	tmp, err := os.OpenFile(filepath.Join(dir, "rpmdb"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create temp copy: %w", err)
+		return nil, fmt.Errorf("create temp copy: %v", err)
 	}
 	// The file is created 0600; the Chmod enforces it against an odd umask.
 	if err := tmp.Chmod(0o600); err != nil {

@@ -131,3 +131,12 @@ func TestRPMHostileHeaderSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestRPMMissingTempDir: a temp dir that does not exist is an error, not "no database here" (both are ENOENT).
+func TestRPMMissingTempDir(t *testing.T) {
+	a := &rpmAnalyzer{maxSize: rpmMaxDBSize, timeout: time.Minute, tempDir: filepath.Join(t.TempDir(), "gone")}
+	out := analyze(t, a, fstest.MapFS{"var/lib/rpm/Packages": file([]byte("whatever"))})
+	if len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Err, "create temp dir") {
+		t.Errorf("errors %v", out.Errors)
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // hugeDirectory is a zip of n central directory headers of one-byte names and nothing else, generated on read: the
@@ -189,4 +191,29 @@ func FuzzZipDirectory(f *testing.F) {
 			t.Errorf("counted %d entries, archive/zip built %d", d.entries, len(zr.File))
 		}
 	})
+}
+
+// TestZipDirectoryNested: a nested jar with a hostile directory is refused by the same check, on its own: the outer
+// archive's package is still reported, and the refusal names the nested path.
+func TestZipDirectoryNested(t *testing.T) {
+	h := hugeDirectory{n: 150_000}
+	inner := make([]byte, h.size())
+	h.ReadAt(inner, 0)
+	outer := buildJar(t, pomEntry("org.example", "outer", "1.0"), jarEntry{name: "BOOT-INF/lib/huge.jar", data: inner, store: true})
+	fsys := fstest.MapFS{"app.jar": javaFile(outer)}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res := Run(context.Background(), fsys, []Analyzer{NewJava()})
+	runtime.ReadMemStats(&after)
+	if got := gobinLines(res.Packages); !reflect.DeepEqual(got, []string{"org.example:outer 1.0 app.jar"}) {
+		t.Errorf("packages %v", got)
+	}
+	if len(res.Errors) != 1 || res.Errors[0].Path != "app.jar!BOOT-INF/lib/huge.jar" || !strings.Contains(res.Errors[0].Err, "more than 100000 entries") {
+		t.Errorf("errors %+v", res.Errors)
+	}
+	// archive/zip would build 150,000 entries (about 30 MiB); the check reads the directory through a small buffer.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("allocated %d MiB", alloc>>20)
+	}
 }

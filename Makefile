@@ -110,6 +110,17 @@ fuzz:
 	$(GO) test ./exporter -run '^$$' -fuzz FuzzSegmentReader -fuzztime 60s
 	$(GO) test ./exporter -run '^$$' -fuzz FuzzCEFEscape -fuzztime 60s
 	$(GO) test ./exporter -run '^$$' -fuzz FuzzMetricsUpdate -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzZipDirectory$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzCheckJSONValues$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzJavaArchive$$' -fuzztime 60s
+	$(GO) test ./scan -run '^$$' -fuzz '^FuzzRPMDB$$' -fuzztime 60s
+	$(GO) test ./internal/textsafe -run '^$$' -fuzz '^FuzzEscape$$' -fuzztime 60s
+
+# Every Fuzz* target of the module for FUZZTIME each: what .ci/run adds to the seeds `make test` runs.
+FUZZTIME ?= 10s
+.PHONY: fuzz-ci
+fuzz-ci:
+	GO=$(GO) ./scripts/fuzz-all.sh $(FUZZTIME)
 
 # Go benchmarks, then rootscan against syft and scalibr on the issue's roots (bench-peers, below); the peers' run
 # builds the roots the integration benchmarks of the debian-apps root read.

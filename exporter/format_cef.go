@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rootscan/rootscan/internal/textsafe"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -120,20 +121,23 @@ func (f cefFormat) Marshal(e Event) ([]byte, error) {
 }
 
 // cefHeader escapes a header field: backslash and pipe are escaped, line breaks (not allowed in a header) become
-// spaces.
+// spaces, and other characters a terminal or log reader would act on (ESC, NEL, U+2028, ...) are shown as text
+// (see cefUnsafe).
 func cefHeader(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD") // CEF is UTF-8
-	if !strings.ContainsAny(s, "\\|\r\n") {
+	if strings.IndexFunc(s, func(r rune) bool { return r == '\\' || r == '|' || textsafe.Unsafe(r) }) < 0 {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		switch r {
-		case '\\', '|':
+		switch {
+		case r == '\\' || r == '|':
 			b.WriteByte('\\')
 			b.WriteRune(r)
-		case '\r', '\n':
+		case r == '\r' || r == '\n':
 			b.WriteByte(' ')
+		case textsafe.Unsafe(r):
+			cefUnsafe(&b, r)
 		default:
 			b.WriteRune(r)
 		}
@@ -141,26 +145,37 @@ func cefHeader(s string) string {
 	return b.String()
 }
 
-// cefValue escapes an extension value: backslash and equals sign are escaped, line breaks become \n and \r. Pipes
-// need no escape in the extension.
+// cefValue escapes an extension value: backslash and equals sign are escaped, line breaks become \n and \r, and
+// other characters a terminal or log reader would act on are shown as text (see cefUnsafe). Pipes need no escape in
+// the extension.
 func cefValue(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	if !strings.ContainsAny(s, "\\=\r\n") {
+	if strings.IndexFunc(s, func(r rune) bool { return r == '\\' || r == '=' || textsafe.Unsafe(r) }) < 0 {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		switch r {
-		case '\\', '=':
+		switch {
+		case r == '\\' || r == '=':
 			b.WriteByte('\\')
 			b.WriteRune(r)
-		case '\n':
+		case r == '\n':
 			b.WriteString(`\n`)
-		case '\r':
+		case r == '\r':
 			b.WriteString(`\r`)
+		case textsafe.Unsafe(r):
+			cefUnsafe(&b, r)
 		default:
 			b.WriteRune(r)
 		}
 	}
 	return b.String()
+}
+
+// cefUnsafe writes a control or separator character as the text of its Go escape ("\x1b", "\u2028"), with the
+// backslash escaped, so a CEF reader decodes it to that text: CEF defines no escape for these characters, and
+// passed through they colour a terminal or split the line for readers that honour NEL and U+2028.
+func cefUnsafe(b *strings.Builder, r rune) {
+	b.WriteByte('\\')
+	b.WriteString(textsafe.EscapeRune(r))
 }

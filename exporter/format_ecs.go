@@ -1,7 +1,6 @@
 package exporter
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -80,7 +79,7 @@ func (f ecsFormat) Marshal(e Event) ([]byte, error) {
 		d.set("event.type", []string{"info"})
 		ecsFinding(d, fi)
 	}
-	return json.Marshal(d)
+	return marshalLine(d)
 }
 
 func ecsFinding(d obj, fi *Finding) {

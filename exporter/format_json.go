@@ -1,11 +1,14 @@
 package exporter
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/rootscan/rootscan/internal/textsafe"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -41,7 +44,30 @@ type jsonFormat struct{}
 
 func (jsonFormat) Name() string                    { return "json" }
 func (jsonFormat) JSON() bool                      { return true }
-func (jsonFormat) Marshal(e Event) ([]byte, error) { return json.Marshal(e) }
+func (jsonFormat) Marshal(e Event) ([]byte, error) { return marshalLine(e) }
+
+// marshalLine renders v as JSON in which no reader finds a line break or a terminal control: encoding/json
+// escapes ASCII control characters and U+2028/U+2029 but passes the C1 controls (NEL, U+0085, which Python's
+// splitlines and some Java log readers take for a line break; CSI, U+009B, an 8-bit terminal escape) and the
+// bidirectional overrides through. Outside strings JSON holds no non-ASCII byte, so these are escaped (\uXXXX)
+// wherever they are.
+func marshalLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || bytes.IndexFunc(b, textsafe.Unsafe) < 0 {
+		return b, err
+	}
+	out := make([]byte, 0, len(b)+16)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r >= utf8.RuneSelf && textsafe.Unsafe(r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return out, nil
+}
 
 // productVersion is rootscan's module version as the binary was built, for the product version SIEM schemas carry.
 func productVersion() string {

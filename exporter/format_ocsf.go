@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"cmp"
-	"encoding/json"
 	"path"
 	"slices"
 	"strings"
@@ -167,7 +166,7 @@ func (f ocsfFormat) Marshal(e Event) ([]byte, error) {
 	d.set("activity_name", actName)
 	d.set("type_uid", class*100+activity)
 	d.set("type_name", d["class_name"].(string)+": "+actName)
-	return json.Marshal(d)
+	return marshalLine(d)
 }
 
 func ocsfVulnerability(v *report.Vulnerability) obj {

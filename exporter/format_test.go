@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rootscan/rootscan/internal/textsafe"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -198,20 +199,44 @@ func cefUnescapeHeader(s string) (string, bool) {
 	return b.String(), true
 }
 
+// cefShown is what a CEF reader gets back for s: line breaks as they are (values) or as spaces (headers), other
+// unsafe characters as the text of their escape.
+func cefShown(s string, header bool) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") { // invalid UTF-8 is replaced, CEF being UTF-8
+		switch {
+		case (r == '\r' || r == '\n') && header:
+			b.WriteByte(' ')
+		case r == '\r' || r == '\n':
+			b.WriteRune(r)
+		case textsafe.Unsafe(r):
+			b.WriteString(textsafe.EscapeRune(r))
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// FuzzCEFEscape: escaped values and headers read back as cefShown says, and never carry a character a terminal or
+// log reader acts on.
 func FuzzCEFEscape(f *testing.F) {
-	for _, s := range []string{"", "plain", `a=b\c|d`, "line\nbreak\r\n", `\\\=`, "é|=\\\n"} {
+	for _, s := range []string{"", "plain", `a=b\c|d`, "line\nbreak\r\n", `\\\=`, "é|=\\\n", "\x1b[31m\u0085\u2028\x00"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		s := strings.ToValidUTF8(raw, "\uFFFD") // invalid UTF-8 is replaced, CEF being UTF-8
 		v := cefValue(raw)
-		if got, ok := cefUnescapeValue(v); !ok || got != s {
-			t.Fatalf("value %q escaped to %q, which reads back as %q (ok=%v)", s, v, got, ok)
+		if got, ok := cefUnescapeValue(v); !ok || got != cefShown(raw, false) {
+			t.Fatalf("value %q escaped to %q, which reads back as %q (ok=%v)", raw, v, got, ok)
 		}
 		h := cefHeader(raw)
-		want := strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
-		if got, ok := cefUnescapeHeader(h); !ok || got != want {
-			t.Fatalf("header %q escaped to %q, which reads back as %q (ok=%v)", s, h, got, ok)
+		if got, ok := cefUnescapeHeader(h); !ok || got != cefShown(raw, true) {
+			t.Fatalf("header %q escaped to %q, which reads back as %q (ok=%v)", raw, h, got, ok)
+		}
+		for _, out := range []string{v, h} {
+			if i := strings.IndexFunc(out, textsafe.Unsafe); i >= 0 {
+				t.Fatalf("%q escaped to %q, unsafe at %d", raw, out, i)
+			}
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootscan/rootscan/internal/textsafe"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -254,9 +255,11 @@ func syslogToken(v string, n int) string {
 	return string(b)
 }
 
-// sdEscape escapes a structured-data parameter value: '"', '\' and ']' take a backslash (RFC 5424 6.3.3).
+// sdEscape escapes a structured-data parameter value: '"', '\' and ']' take a backslash (RFC 5424 6.3.3), after
+// control characters and line separators are shown as their escapes (textsafe.Escape): RFC 5424 allows them in a
+// value, but a collector with newline framing would split the message at them.
 func sdEscape(v string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`).Replace(v)
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`).Replace(textsafe.Escape(v))
 }
 
 // Close closes the connection.

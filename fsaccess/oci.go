@@ -31,8 +31,10 @@ import (
 
 // DefaultMaxExtractBytes bounds what OpenOCI writes to the scratch directory when OCIOptions.MaxExtractBytes is zero.
 // Both the decompressed tar streams and the sizes the tar headers declare count, so neither a gzip bomb nor a
-// sparse-file entry that expands to terabytes gets past it.
-const DefaultMaxExtractBytes = 8 << 30
+// sparse-file entry that expands to terabytes gets past it (the applier writes a sparse file's holes as zeros, so
+// its declared size is what it costs the disk). Application images stay far below 2 GiB unpacked; larger ones
+// (CUDA, ML runtimes) need OCIOptions.MaxExtractBytes raised.
+const DefaultMaxExtractBytes = 2 << 30
 
 // DefaultMaxExtractEntries bounds the tar entries of all layers together when OCIOptions.MaxExtractEntries is zero,
 // so a layer of millions of empty files cannot exhaust the scratch file system's inodes.
@@ -66,12 +68,16 @@ type OCIOptions struct {
 	// or io.containerd.image.name annotation, or its digest. Empty is an error when the choice is ambiguous; the
 	// error lists the choices.
 	Ref string
-	// MaxExtractBytes bounds the bytes extracted from all layers; zero means DefaultMaxExtractBytes.
+	// MaxExtractBytes bounds the bytes extracted from all layers, sparse files counted at their declared size; zero
+	// means DefaultMaxExtractBytes. It is what the CLI's --max-unpacked-size sets.
 	MaxExtractBytes int64
 	// MaxExtractEntries bounds the tar entries of all layers; zero means DefaultMaxExtractEntries.
 	MaxExtractEntries int64
 	// Root configures the returned Root. Its OnClose, if any, runs before the extracted tree is removed.
 	Root Options
+	// Log receives the removal of scratch directories a killed run left behind (see RemoveStaleScratch); nil
+	// discards it.
+	Log *slog.Logger
 }
 
 // OCIImage describes the image OpenOCI extracted, so reports can name it the way a registry or a cluster does.
@@ -120,19 +126,16 @@ func OpenOCI(ctx context.Context, layoutDir, scratchDir string, opts OCIOptions)
 		return nil, nil, fmt.Errorf("open OCI layout %s: %w", layoutDir, err)
 	}
 
-	tmp, err := os.MkdirTemp(scratchDir, "oci-")
+	if _, err := RemoveStaleScratch(scratchDir, opts.Log); err != nil {
+		return nil, nil, fmt.Errorf("open OCI layout %s: %w", layoutDir, err)
+	}
+	tmp, cleanup, err := newScratchDir(scratchDir, "")
 	if err != nil {
 		return nil, nil, fmt.Errorf("open OCI layout %s: scratch dir: %w", layoutDir, err)
 	}
 	// tmp is 0700, so nothing extracted (setuid binaries, world-writable dirs) is reachable by other users;
 	// rootfs below it carries the usual mode of an image's top directory.
 	rootfs := filepath.Join(tmp, "rootfs")
-	cleanup := func() error {
-		if err := os.RemoveAll(tmp); err != nil {
-			return fmt.Errorf("remove extracted image %s: %w", tmp, err)
-		}
-		return nil
-	}
 	fail := func(err error) (*Root, *OCIImage, error) {
 		return nil, nil, errors.Join(fmt.Errorf("open OCI layout %s: %w", layoutDir, err), cleanup())
 	}

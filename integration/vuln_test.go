@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -329,7 +330,7 @@ func TestVulnDBUpdate(t *testing.T) {
 	}
 	var mu sync.Mutex
 	mode, etag, requests := "", `"a1"`, []string{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		requests = append(requests, r.Header.Get("If-None-Match"))
@@ -351,6 +352,12 @@ func TestVulnDBUpdate(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
+	// db update refuses plain http: the child trusts the test server's certificate through SSL_CERT_FILE.
+	certFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSL_CERT_FILE", certFile)
 	url := srv.URL + "/Debian/all.zip"
 	db := filepath.Join(t.TempDir(), "db")
 

@@ -90,6 +90,9 @@ type composerEntry struct {
 // invalid name or version are skipped and counted in the returned error, next to the packages that were valid.
 func parseComposerInstalled(data []byte) ([]composerPackage, error) {
 	data = bytes.TrimSpace(bytes.TrimPrefix(data, utf8BOM))
+	if err := checkJSONValues(data, jsonMaxValuesLarge); err != nil {
+		return nil, fmt.Errorf("parse installed.json: %w", err)
+	}
 	var entries []composerEntry
 	switch {
 	case len(data) > 0 && data[0] == '[': // Composer 1

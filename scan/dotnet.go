@@ -100,6 +100,9 @@ const dotnetRuntimePackPrefix = "runtimepack."
 // parseDepsJSON returns the NuGet packages of a deps.json, sorted by name and version. Libraries with an invalid
 // name or version are skipped and counted in the returned error, next to the packages that were valid.
 func parseDepsJSON(data []byte) ([]dotnetPackage, error) {
+	if err := checkJSONValues(data, jsonMaxValuesLarge); err != nil {
+		return nil, fmt.Errorf("parse deps.json: %w", err)
+	}
 	var deps dotnetDeps
 	if err := json.Unmarshal(bytes.TrimPrefix(data, utf8BOM), &deps); err != nil {
 		return nil, fmt.Errorf("parse deps.json: %w", err)

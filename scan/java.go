@@ -32,6 +32,14 @@ const (
 	// javaMaxTotalEntries bounds the entries of one top-level archive and everything nested in it, so an archive
 	// whose directory lists the same nested jar a hundred thousand times costs bounded time.
 	javaMaxTotalEntries = 1_000_000
+	// javaMaxDirBytes bounds one archive's central directory. It is what archive/zip keeps of each entry (name,
+	// extra field, comment); a fat jar of 100,000 entries has about 10 MiB.
+	javaMaxDirBytes = 16 << 20
+	// javaMaxDirLive bounds the estimated memory of the directories open at once (an archive and those nested in it
+	// that are being read), at javaZipEntryCost per entry plus the directory's bytes.
+	javaMaxDirLive = 64 << 20
+	// javaZipEntryCost is what archive/zip allocates per entry besides its name and extra field (a *zip.File).
+	javaZipEntryCost = 224
 	// javaMaxDepth bounds nesting: the archive on disk is depth 1; archives nested deeper than 3 are not opened.
 	javaMaxDepth = 3
 	// javaMaxPomProperties bounds one pom.properties (Maven writes three lines).
@@ -56,6 +64,7 @@ var errJavaBudget = errors.New("archive decompresses to more than the limit")
 // "hamcrest"), never a guessed "group:artifact": it gets no PURL and is not looked up in OSV's Maven advisories.
 type javaAnalyzer struct {
 	maxArchive, maxInMemory, maxNested, maxTotal int64
+	maxDirBytes, maxDirLive                      int64
 	maxEntries, maxTotalEntries, maxDepth        int
 }
 
@@ -66,6 +75,7 @@ type javaAnalyzer struct {
 func NewJava() Analyzer {
 	return &javaAnalyzer{
 		maxArchive: javaMaxArchive, maxInMemory: javaMaxInMemory, maxNested: javaMaxNested, maxTotal: javaMaxTotal,
+		maxDirBytes: javaMaxDirBytes, maxDirLive: javaMaxDirLive,
 		maxEntries: javaMaxEntries, maxTotalEntries: javaMaxTotalEntries, maxDepth: javaMaxDepth,
 	}
 }
@@ -150,6 +160,7 @@ type javaWalk struct {
 	ctx     context.Context
 	budget  int64 // decompressed (or, for stored nested archives, read) bytes still allowed
 	entries int   // archive entries still allowed
+	dirLive int64 // estimated bytes of the central directories open now (see javaMaxDirLive)
 	fail    func(path string, err error)
 	pkgs    []report.Package
 }
@@ -158,18 +169,11 @@ type javaWalk struct {
 // problems with single entries (a malformed pom.properties or manifest, a nested jar too large or corrupt) are
 // reported through fail and skipped.
 func (w *javaWalk) archive(ra io.ReaderAt, size int64, loc, base string, depth int) error {
-	zr, err := zip.NewReader(ra, size)
-	// Entry names with ".." or a leading "/" are refused for extraction (ErrInsecurePath) but harmless here: no entry
-	// is ever written anywhere.
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return fmt.Errorf("read zip: %w", err)
+	zr, release, err := w.open(ra, size)
+	if err != nil {
+		return err
 	}
-	if len(zr.File) > w.a.maxEntries {
-		return fmt.Errorf("%d entries, more than %d", len(zr.File), w.a.maxEntries)
-	}
-	if w.entries -= len(zr.File); w.entries < 0 {
-		return fmt.Errorf("%w: more than %d entries in nested archives", errJavaBudget, w.a.maxTotalEntries)
-	}
+	defer release()
 	var (
 		hasPom   bool
 		manifest *zip.File
@@ -213,6 +217,36 @@ func (w *javaWalk) archive(ra io.ReaderAt, size int64, loc, base string, depth i
 		return nil
 	}
 	return w.fallback(manifest, loc, base)
+}
+
+// open parses an archive's central directory after checking, in a fixed buffer, that its entries and bytes fit
+// the bounds: archive/zip allocates for every header it finds, whatever the archive states. release gives the
+// directory's estimated memory back to the walk's live budget.
+func (w *javaWalk) open(ra io.ReaderAt, size int64) (zr *zip.Reader, release func(), err error) {
+	dir, err := zipDirectoryOf(ra, size, w.a.maxEntries, w.a.maxDirBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w.entries -= dir.entries; w.entries < 0 {
+		return nil, nil, fmt.Errorf("%w: more than %d entries in nested archives", errJavaBudget, w.a.maxTotalEntries)
+	}
+	cost := int64(dir.entries)*javaZipEntryCost + dir.bytes
+	if w.dirLive+cost > w.a.maxDirLive {
+		return nil, nil, fmt.Errorf("%w: directories of nested archives open at once exceed %d bytes", errZipDirectory, w.a.maxDirLive)
+	}
+	m := &meteredReaderAt{ra: ra, left: dir.bytes + zipNewReaderSlack, armed: true}
+	zr, err = zip.NewReader(m, size)
+	m.armed = false
+	// Entry names with ".." or a leading "/" are refused for extraction (ErrInsecurePath) but harmless here: no entry
+	// is ever written anywhere.
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		return nil, nil, fmt.Errorf("read zip: %w", err)
+	}
+	if len(zr.File) > w.a.maxEntries {
+		return nil, nil, fmt.Errorf("%d entries, more than %d", len(zr.File), w.a.maxEntries)
+	}
+	w.dirLive += cost
+	return zr, func() { w.dirLive -= cost }, nil
 }
 
 // fallback names an archive that has no pom.properties from its manifest and file name. A manifest that cannot be

@@ -207,6 +207,9 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // "name" (npm, like JSON.parse, is case-sensitive; of duplicate keys the last wins, as here).
 func parseNpmManifest(data []byte) (npmManifest, error) {
 	var m npmManifest
+	if err := checkJSONValues(data, jsonMaxValuesManifest); err != nil {
+		return m, fmt.Errorf("parse package.json: %w", err)
+	}
 	var fields map[string]json.RawMessage
 	err := json.Unmarshal(bytes.TrimPrefix(data, utf8BOM), &fields)
 	if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok || (err == nil && fields == nil) {
@@ -303,6 +306,9 @@ type npmLock struct {
 // on map order. Entries with an invalid name or version are skipped and counted in the returned error, next to the
 // packages that were valid.
 func parseNpmLock(data []byte) ([]npmManifest, error) {
+	if err := checkJSONValues(data, jsonMaxValuesLarge); err != nil {
+		return nil, fmt.Errorf("parse lock file: %w", err)
+	}
 	var lock npmLock
 	if err := json.Unmarshal(bytes.TrimPrefix(data, utf8BOM), &lock); err != nil {
 		return nil, fmt.Errorf("parse lock file: %w", err)

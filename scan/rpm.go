@@ -3,6 +3,7 @@ package scan
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,6 +38,10 @@ const (
 	// rpmMaxDBSize bounds one database file. A RHEL server with 1500 packages has a 100-200 MiB Berkeley DB
 	// (mostly file lists and free pages); 512 MiB leaves room while refusing a hostile multi-GiB file.
 	rpmMaxDBSize = 512 << 20
+	// rpmMaxDBData bounds the bytes of one database that are not zero, which is what its private copy costs on
+	// disk: runs of zeros (free pages, a sparse file's holes) are not written but left as holes in the copy. The
+	// pod's /tmp is a small emptyDir, and two workers may copy at once.
+	rpmMaxDBData = 96 << 20
 	// rpmParseTimeout bounds the parse of one database. go-rpmdb takes no context; a damaged Berkeley DB whose page
 	// links form a loop must not stall the scan of the whole node.
 	rpmParseTimeout = 2 * time.Minute
@@ -45,6 +50,7 @@ const (
 // rpmAnalyzer lists rpm packages. Limits are fields so tests can shrink them.
 type rpmAnalyzer struct {
 	maxSize int64
+	maxData int64 // non-zero bytes of one copy; 0 means rpmMaxDBData
 	timeout time.Duration
 	// tempDir is where databases are copied; empty means os.TempDir().
 	tempDir string
@@ -129,6 +135,12 @@ func (a *rpmAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) 
 // var/lib/rpm link to /etc/shadow on the host); so the file is copied, bounded, through fsys into a private temp
 // file (0600, in a 0700 dir under os.TempDir()), parsed, and removed with its dir before readDB returns. The parser
 // sees only that copy: an RPMSubprocess child never gets a path inside the root.
+//
+// The copy is sparse (see sparseCopy): it costs the disk the database's non-zero bytes, at most rpmMaxDBData. It
+// is not read in place through the root's descriptor (/proc/self/fd/N) instead because go-rpmdb takes a plain
+// path, and rpm keeps rpmdb.sqlite in WAL mode: SQLite then creates -shm and -wal files beside the database to
+// read it, which it cannot do beside a descriptor path or in a read-only root, unless told the file is immutable
+// through a URI that go-rpmdb's Open (os.Open, then sql.Open, of the same string) does not accept.
 func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmdb.PackageInfo, error) {
 	f, _, err := OpenRegular(fsys, name, a.maxSize)
 	if err != nil {
@@ -140,19 +152,24 @@ func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmd
 	// (and leaves them when it fails on a damaged file), so removing the copy alone is not enough.
 	dir, err := os.MkdirTemp(a.tempDir, "rootscan-rpmdb-*")
 	if err != nil {
-		return nil, fmt.Errorf("create temp dir: %w", err)
+		// Not %w: a missing TMPDIR is ENOENT too, and the caller takes fs.ErrNotExist for "no such database".
+		return nil, fmt.Errorf("create temp dir: %v", err)
 	}
 	defer os.RemoveAll(dir)
 	tmp, err := os.OpenFile(filepath.Join(dir, "rpmdb"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create temp copy: %w", err)
+		return nil, fmt.Errorf("create temp copy: %v", err)
 	}
 	// The file is created 0600; the Chmod enforces it against an odd umask.
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return nil, fmt.Errorf("chmod temp copy: %w", err)
 	}
-	n, err := io.Copy(tmp, io.LimitReader(ctxReader{ctx, f}, a.maxSize+1))
+	maxData := a.maxData
+	if maxData <= 0 {
+		maxData = rpmMaxDBData
+	}
+	n, err := sparseCopy(tmp, io.LimitReader(ctxReader{ctx, f}, a.maxSize+1), maxData)
 	if cerr := tmp.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -291,6 +308,57 @@ func rpmEcosystem(os *report.OS) string {
 	return "RPM"
 }
 
+// sparseCopyBlock is the unit sparseCopy writes or skips; sqlite's default page is 4 KiB.
+const sparseCopyBlock = 4096
+
+// sparseCopy copies r to w, leaving blocks of zeros as holes (a seek past them, and a final Truncate), and fails
+// once more than maxData bytes would be written: a database's private copy costs the disk its non-zero bytes, not
+// the size the file states. It returns the bytes read.
+func sparseCopy(w *os.File, r io.Reader, maxData int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var read, written int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		for off := 0; off < n; off += sparseCopyBlock {
+			blk := buf[off:min(off+sparseCopyBlock, n)]
+			if allZero(blk) {
+				if _, serr := w.Seek(int64(len(blk)), io.SeekCurrent); serr != nil {
+					return read, serr
+				}
+				continue
+			}
+			if written += int64(len(blk)); written > maxData {
+				return read, fmt.Errorf("%w: more than %d bytes that are not zero", ErrTooLarge, maxData)
+			}
+			if _, werr := w.Write(blk); werr != nil {
+				return read, werr
+			}
+		}
+		read += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return read, w.Truncate(read)
+		}
+		if err != nil {
+			return read, err
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.NativeEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // ctxReader stops a long copy when the context ends.
 type ctxReader struct {
 	ctx context.Context
@@ -323,7 +391,8 @@ var errRPMTimeout = errors.New("parse rpm database: gave up after the time limit
 var errRPMDamaged = errors.New("damaged rpm database")
 
 // rpmPreflight checks a Berkeley DB or ndb file the way go-rpmdb will read it and refuses any file that would make
-// go-rpmdb index out of range, loop, or allocate beyond the file's size. sqlite files are left to SQLite, which is
+// go-rpmdb index out of range, loop, or allocate beyond the file's size, in each format checking every package
+// header's declared sizes against its length (rpmHeaderFits). Pages of sqlite files are left to SQLite, which is
 // built to read hostile files. Files in no known format are left to go-rpmdb, which rejects them in Open.
 func rpmPreflight(ctx context.Context, path string, deadline time.Time) error {
 	f, err := os.Open(path)
@@ -341,7 +410,7 @@ func rpmPreflight(ctx context.Context, path string, deadline time.Time) error {
 	c := rpmCheck{ctx: ctx, deadline: deadline, f: f, size: fi.Size()}
 	switch {
 	case bytes.HasPrefix(head, []byte("SQLite format 3\x00")):
-		return nil
+		err = c.sqlite(path)
 	case len(head) >= ndbHeaderSize && binary.LittleEndian.Uint32(head) == ndbHeaderMagic:
 		err = c.ndb(head)
 	case len(head) == 512:
@@ -449,7 +518,8 @@ func (c *rpmCheck) bdb(md *bdb.HashMetadataPage) error {
 			if err != nil {
 				return nil
 			}
-			steps := int64(0)
+			steps, valueLen := int64(0), int64(0)
+			var prefix []byte
 			for cur := e.PageNo; cur != 0; {
 				if err := c.tick(); err != nil {
 					return err
@@ -473,19 +543,73 @@ func (c *rpmCheck) bdb(md *bdb.HashMetadataPage) error {
 					// go-rpmdb would retry the same page forever.
 					return fmt.Errorf("page %d: overflow chain reaches page %d, which is no overflow page", pageNum, cur)
 				}
+				n := len(ovf) - bdb.PageHeaderSize
 				if op.NextPageNo == 0 {
 					if bdb.PageHeaderSize+int(op.FreeAreaOffset) > len(ovf) {
 						return fmt.Errorf("overflow page %d: length %d beyond the page", cur, op.FreeAreaOffset)
 					}
-					total += int64(op.FreeAreaOffset)
-				} else {
-					total += int64(len(ovf) - bdb.PageHeaderSize)
+					n = int(op.FreeAreaOffset)
 				}
+				if prefix == nil {
+					prefix = bytes.Clone(ovf[bdb.PageHeaderSize : bdb.PageHeaderSize+min(n, 8)])
+				}
+				total += int64(n)
+				valueLen += int64(n)
 				if total > c.size {
 					return errors.New("values larger than the file: overflow pages are shared")
 				}
 				cur = op.NextPageNo
 			}
+			if prefix != nil {
+				if err := rpmHeaderFits(prefix, valueLen); err != nil {
+					return fmt.Errorf("page %d: %w", pageNum, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// rpmHeaderFits checks that an rpm header of length bytes, which starts with prefix, holds the index entries and
+// data it declares. go-rpmdb allocates the index (16 bytes per entry) from the declared count before it compares it
+// with anything: a header of 8 bytes declaring 2^31 entries asks for 32 GiB.
+func rpmHeaderFits(prefix []byte, length int64) error {
+	if len(prefix) < 8 {
+		return fmt.Errorf("rpm header of %d bytes", length)
+	}
+	il, dl := int64(int32(binary.BigEndian.Uint32(prefix))), int64(int32(binary.BigEndian.Uint32(prefix[4:])))
+	if il < 1 || dl < 0 || 8+16*il+dl > length {
+		return fmt.Errorf("rpm header declares %d index entries and %d data bytes in %d bytes", il, dl, length)
+	}
+	return nil
+}
+
+// sqlite checks the declared sizes of every header in an rpmdb.sqlite, reading only each blob's length and first
+// bytes.
+func (c *rpmCheck) sqlite(path string) error {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return nil // go-rpmdb's Open reports it
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(c.ctx, "SELECT length(blob), substr(blob, 1, 8) FROM Packages")
+	if err != nil {
+		return nil // go-rpmdb's query fails the same way and reports it
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := c.tick(); err != nil {
+			return err
+		}
+		var (
+			n      int64
+			prefix []byte
+		)
+		if err := rows.Scan(&n, &prefix); err != nil {
+			return nil
+		}
+		if err := rpmHeaderFits(prefix, n); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -533,6 +657,15 @@ func (c *rpmCheck) ndb(head []byte) error {
 		n := int64(binary.LittleEndian.Uint32(hdr[12:]))
 		if off+ndbBlobHeaderLen+n > c.size {
 			return fmt.Errorf("slot %d: blob of %d bytes beyond the end of the file", i, n)
+		}
+		var head [8]byte
+		if n >= 8 {
+			if err := c.page(head[:], off+ndbBlobHeaderLen); err != nil {
+				return err
+			}
+		}
+		if err := rpmHeaderFits(head[:min(n, 8)], n); err != nil {
+			return fmt.Errorf("slot %d: %w", i, err)
 		}
 		if total += n; total > c.size {
 			return errors.New("blobs larger than the file: slots share blobs")

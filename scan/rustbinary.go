@@ -103,6 +103,9 @@ func parseRustAudit(compressed []byte, maxJSON int64) ([]rustCrate, error) {
 	if int64(len(data)) > maxJSON {
 		return nil, fmt.Errorf("decompress %s section: %w: more than %d bytes of JSON", rustAuditSection, ErrTooLarge, maxJSON)
 	}
+	if err := checkJSONValues(data, jsonMaxValuesLarge); err != nil {
+		return nil, fmt.Errorf("parse %s audit data: %w", rustAuditSection, err)
+	}
 	var va rustAudit
 	if err := json.Unmarshal(data, &va); err != nil {
 		return nil, fmt.Errorf("parse %s audit data: %w", rustAuditSection, err)

@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/rootscan/rootscan/report"
 )
@@ -23,6 +24,13 @@ const (
 	unownedMaxHashSize = 256 << 20
 	// unownedMaxHashes bounds how many unowned executables are hashed (each one is read whole).
 	unownedMaxHashes = 2_000
+	// unownedMaxHashBytes bounds the bytes hashed in one scan, whatever the files' count: at a few hundred MB/s
+	// of SHA-256 it keeps one root's hashing to seconds (2,000 files of 256 MiB would be half an hour).
+	unownedMaxHashBytes = 512 << 20
+	// unownedSparseMin is the size from which a file with less than an eighth of it allocated counts as sparse and
+	// is not hashed. Small files may legitimately have no blocks (inline data); a file system's compression
+	// (btrfs, zfs) rarely shrinks a program below a third.
+	unownedSparseMin = 1 << 20
 	// unownedMaxListSize bounds one ownership list (a dpkg .list of the largest Debian packages is a few MiB; apk's
 	// installed database of a big Alpine image a few MiB).
 	unownedMaxListSize = 64 << 20
@@ -61,16 +69,16 @@ var unownedSkipExt = []string{
 // bin -> usr/bin link. A listed path whose base name matches a candidate's has its directory resolved through the
 // root's symlinks (confined, cached per directory) before it is compared, so both spellings match.
 type unownedFiles struct {
-	maxCandidates, maxHashes int
-	maxHashSize, maxListSize int64
-	rpm                      *rpmAnalyzer
+	maxCandidates, maxHashes               int
+	maxHashSize, maxHashBytes, maxListSize int64
+	rpm                                    *rpmAnalyzer
 }
 
 // NewUnownedFiles returns the analyzer that fills Result.Files.
 func NewUnownedFiles(opts ...AnalyzerOption) Analyzer {
 	return &unownedFiles{
 		maxCandidates: unownedMaxCandidates, maxHashes: unownedMaxHashes,
-		maxHashSize: unownedMaxHashSize, maxListSize: unownedMaxListSize,
+		maxHashSize: unownedMaxHashSize, maxHashBytes: unownedMaxHashBytes, maxListSize: unownedMaxListSize,
 		rpm: newRPMAnalyzer(collectOptions(opts)),
 	}
 }
@@ -138,13 +146,12 @@ func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *report.Result)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	hashed := 0
-	var buf []byte
+	h := &unownedHasher{a: a, fsys: fsys, bytesLeft: a.maxHashBytes, sums: map[fileID]string{}}
 	for i, f := range cands {
 		if s.owned[i] {
 			continue
 		}
-		kind, size, err := fileKindSize(fsys, f.Path)
+		kind, fi, err := probeExecutable(fsys, f.Path)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: f.Path, Err: err.Error()})
@@ -154,33 +161,104 @@ func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *report.Result)
 		if kind == "" {
 			continue
 		}
-		f.Kind, f.Size = kind, size
-		switch {
-		case f.Size > a.maxHashSize:
-			out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: f.Path, Err: fmt.Sprintf("not hashed: %d bytes is above the %d byte limit", f.Size, a.maxHashSize)})
-		case hashed >= a.maxHashes:
-			if hashed == a.maxHashes {
-				out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Err: fmt.Sprintf("more than %d unowned executables: the rest are listed without a hash", a.maxHashes)})
-				hashed++
-			}
-		default:
-			hashed++
-			if buf == nil {
-				buf = make([]byte, 64<<10)
-			}
-			sum, err := sha256File(ctx, fsys, f.Path, a.maxHashSize, buf)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: f.Path, Err: fmt.Sprintf("hash: %v", err)})
-			}
-			f.SHA256 = sum
+		f.Kind, f.Size = kind, fi.Size()
+		if err := h.hash(ctx, &f, fi, out); err != nil {
+			return err
 		}
 		out.Files = append(out.Files, f)
 	}
 	slices.SortFunc(out.Files, func(x, y report.File) int { return strings.Compare(x.Path, y.Path) })
 	return nil
+}
+
+// unownedHasher hashes the unowned executables of one scan within its budgets: each inode once (hard links share
+// the sum), at most maxHashes files and maxHashBytes bytes in all, none above maxHashSize, and no sparse file (a
+// program is never sparse; a file of holes would only cost time to hash zeros). What is not hashed is said in a
+// FileError and keeps an empty SHA256.
+type unownedHasher struct {
+	a         *unownedFiles
+	fsys      FS
+	hashed    int
+	bytesLeft int64
+	spent     bool // the count or byte budget ran out (reported once)
+	sums      map[fileID]string
+	buf       []byte
+}
+
+// fileID names an inode; hard links share it.
+type fileID struct{ dev, ino uint64 }
+
+func (h *unownedHasher) hash(ctx context.Context, f *report.File, fi fs.FileInfo, out *report.Result) error {
+	fail := func(format string, args ...any) {
+		out.Errors = append(out.Errors, report.FileError{Analyzer: h.a.Name(), Path: f.Path, Err: fmt.Sprintf(format, args...)})
+	}
+	id, allocated, known := inodeOf(fi)
+	if sum, ok := h.sums[id]; known && ok {
+		f.SHA256 = sum
+		return nil
+	}
+	switch {
+	case f.Size > h.a.maxHashSize:
+		fail("not hashed: %d bytes is above the %d byte limit", f.Size, h.a.maxHashSize)
+	case known && f.Size > unownedSparseMin && allocated < f.Size/8:
+		fail("not hashed: sparse file of %d bytes with %d allocated", f.Size, allocated)
+	case h.hashed >= h.a.maxHashes || f.Size > h.bytesLeft:
+		if !h.spent {
+			h.spent = true
+			msg := fmt.Sprintf("more than %d unowned executables: the rest are listed without a hash", h.a.maxHashes)
+			if h.hashed < h.a.maxHashes {
+				msg = fmt.Sprintf("hashing budget of %d bytes per scan spent: the rest are listed without a hash", h.a.maxHashBytes)
+			}
+			out.Errors = append(out.Errors, report.FileError{Analyzer: h.a.Name(), Err: msg})
+		}
+	default:
+		h.hashed++
+		h.bytesLeft -= f.Size
+		if h.buf == nil {
+			h.buf = make([]byte, 64<<10)
+		}
+		sum, err := sha256File(ctx, h.fsys, f.Path, h.a.maxHashSize, h.buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fail("hash: %v", err)
+		}
+		f.SHA256 = sum
+		if known && sum != "" {
+			h.sums[id] = sum
+		}
+	}
+	return nil
+}
+
+// probeExecutable opens a candidate and tells from its first bytes whether it is an ELF file or a script ("" for
+// anything else); fi is the open file's stat.
+func probeExecutable(fsys FS, name string) (kind string, fi fs.FileInfo, err error) {
+	f, fi, err := OpenRegular(fsys, name, 1<<62)
+	if err != nil {
+		if errors.Is(err, ErrNotRegular) {
+			return "", nil, nil
+		}
+		return "", nil, err
+	}
+	defer f.Close()
+	var magic [4]byte
+	n, err := io.ReadFull(f, magic[:])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return "", nil, err
+	}
+	return magicKind(magic[:n]), fi, nil
+}
+
+// inodeOf returns the inode of a file and the bytes it has allocated on disk, when its FileInfo carries a stat
+// (files of an os-backed root do; those of an in-memory FS do not, and known is false).
+func inodeOf(fi fs.FileInfo) (id fileID, allocated int64, known bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st == nil {
+		return fileID{}, 0, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino}, st.Blocks * 512, true
 }
 
 // ownership strikes candidates out as the lists are streamed past it.

@@ -275,3 +275,60 @@ func FuzzOwnershipMayOwn(f *testing.F) {
 		}
 	})
 }
+
+// TestUnownedHashBudget: 16 sparse 256 MiB files with an ELF header (the 25 seconds of hashing) are listed
+// unhashed and say why; hard links to one program are hashed once and share the sum; the per-scan byte budget
+// leaves the rest unhashed, once reported.
+func TestUnownedHashBudget(t *testing.T) {
+	dir := t.TempDir()
+	driftTree(t, dir, map[string]string{
+		"usr/local/bin/a": "+x:\x7fELF twenty bytes...",
+		"usr/local/bin/b": "+x:\x7fELF another twenty b",
+	})
+	for _, l := range []string{"usr/local/bin/a-link1", "usr/local/bin/a-link2"} {
+		if err := os.Link(filepath.Join(dir, "usr/local/bin/a"), filepath.Join(dir, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 16 {
+		p := filepath.Join(dir, "opt/sparse", fmt.Sprint(i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("\x7fELF"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, 256<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := openDriftRoot(t, dir)
+	a := NewUnownedFiles().(*unownedFiles)
+	a.maxHashBytes = 30 // a and its links (one inode, 20 bytes), not b
+	res := Run(context.Background(), root, []Analyzer{a})
+	sums := map[string]string{}
+	for _, f := range res.Files {
+		sums[f.Path] = f.SHA256
+	}
+	want := sha("\x7fELF twenty bytes...")
+	for _, p := range []string{"usr/local/bin/a", "usr/local/bin/a-link1", "usr/local/bin/a-link2"} {
+		if sums[p] != want {
+			t.Errorf("%s: sum %q", p, sums[p])
+		}
+	}
+	if len(res.Files) != 20 || sums["usr/local/bin/b"] != "" || sums["opt/sparse/3"] != "" {
+		t.Errorf("files %+v", res.Files)
+	}
+	sparse, budget := 0, 0
+	for _, e := range res.Errors {
+		switch {
+		case strings.HasPrefix(e.Path, "opt/sparse/") && strings.Contains(e.Err, "not hashed: sparse file of 268435456 bytes"):
+			sparse++
+		case e.Path == "" && strings.Contains(e.Err, "hashing budget"):
+			budget++
+		default:
+			t.Errorf("error %+v", e)
+		}
+	}
+	if sparse != 16 || budget != 1 {
+		t.Errorf("%d sparse and %d budget errors", sparse, budget)
+	}
+}

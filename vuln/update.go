@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,8 +32,18 @@ type UpdateOptions struct {
 	Client *http.Client
 	// MaxDownload bounds each archive; zero means DefaultMaxDownload.
 	MaxDownload int64
-	Limits      Limits
-	Log         *slog.Logger
+	// InsecureHTTP allows plain http:// URLs and redirects from https to http. Without it both are refused: the
+	// database decides which vulnerabilities are reported, and on a cluster network anyone on the path could
+	// replace an archive fetched in the clear with one that lists nothing.
+	InsecureHTTP bool
+	// SHA256 pins archives: for a URL listed here, a download whose SHA-256 (hex) differs is refused.
+	SHA256 map[string]string
+	// ChecksumSuffix, when set (".sha256"), makes Update fetch each URL with the suffix appended, under the same
+	// rules, and refuse an archive whose SHA-256 differs from the first word of that file (sha256sum's format):
+	// the check for feeds that publish their digests beside the archive.
+	ChecksumSuffix string
+	Limits         Limits
+	Log            *slog.Logger
 }
 
 // UpdateResult says what an update did.
@@ -60,6 +71,12 @@ func Update(ctx context.Context, dir string, opts UpdateOptions) (UpdateResult, 
 	if opts.MaxDownload <= 0 {
 		opts.MaxDownload = DefaultMaxDownload
 	}
+	for _, u := range opts.URLs {
+		if err := checkScheme(u, opts.InsecureHTTP); err != nil {
+			return res, fmt.Errorf("update from %s: %w", u, err)
+		}
+	}
+	opts.Client = withRedirectCheck(opts.Client, opts.InsecureHTTP)
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -108,6 +125,11 @@ func Update(ctx context.Context, dir string, opts UpdateOptions) (UpdateResult, 
 			feeds = append(feeds, feed{src: old, archive: cp, cachePath: cp})
 			continue
 		}
+		if err := verifyDigest(ctx, opts, u, src.SHA256); err != nil {
+			os.Remove(tmp)
+			cleanup()
+			return res, fmt.Errorf("update from %s: %w (database left unchanged)", u, err)
+		}
 		log.Info("feed downloaded", "url", u, "sha256", src.SHA256)
 		feeds = append(feeds, feed{src: src, archive: tmp, fresh: true, cachePath: cp})
 	}
@@ -154,6 +176,85 @@ func Update(ctx context.Context, dir string, opts UpdateOptions) (UpdateResult, 
 	}
 	res.Changed, res.Info = true, info
 	return res, nil
+}
+
+// ErrInsecureURL is an http:// feed, or a redirect to one, without UpdateOptions.InsecureHTTP.
+var ErrInsecureURL = errors.New("plain http refused (allow it with the insecure-http option)")
+
+// ErrChecksum is an archive whose SHA-256 is not the one pinned or published for it.
+var ErrChecksum = errors.New("archive does not match its published SHA-256")
+
+// checkScheme allows https, and http only when insecure.
+func checkScheme(u string, insecure bool) error {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(pu.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if insecure {
+			return nil
+		}
+		return ErrInsecureURL
+	}
+	return fmt.Errorf("unsupported URL scheme %q", pu.Scheme)
+}
+
+// withRedirectCheck returns a copy of c whose redirects are checked with checkScheme before c's own policy (or
+// net/http's default of at most 10) applies.
+func withRedirectCheck(c *http.Client, insecure bool) *http.Client {
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkScheme(req.URL.String(), insecure); err != nil {
+			return fmt.Errorf("redirect to %s: %w", req.URL.Redacted(), err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
+}
+
+// maxChecksumFile bounds a published checksum file (one line of sha256sum output, or a few).
+const maxChecksumFile = 4 << 10
+
+// verifyDigest compares an archive's SHA-256 with the one pinned in opts.SHA256 and the one published at
+// u+opts.ChecksumSuffix, when there are such.
+func verifyDigest(ctx context.Context, opts UpdateOptions, u, got string) error {
+	if want, ok := opts.SHA256[u]; ok && !strings.EqualFold(strings.TrimSpace(want), got) {
+		return fmt.Errorf("%w: pinned %s, downloaded %s", ErrChecksum, want, got)
+	}
+	if opts.ChecksumSuffix == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+opts.ChecksumSuffix, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := opts.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch published checksum: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch published checksum %s: HTTP %s", u+opts.ChecksumSuffix, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxChecksumFile))
+	if err != nil {
+		return fmt.Errorf("fetch published checksum: %w", err)
+	}
+	fields := strings.Fields(string(body))
+	if len(fields) == 0 || !strings.EqualFold(fields[0], got) {
+		return fmt.Errorf("%w: published %q, downloaded %s", ErrChecksum, strings.Join(fields[:min(len(fields), 1)], ""), got)
+	}
+	return nil
 }
 
 // cacheName is a stable file name for a feed URL.

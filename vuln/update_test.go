@@ -3,12 +3,17 @@ package vuln
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -74,10 +79,10 @@ func TestUpdate(t *testing.T) {
 	var empty bytes.Buffer
 	writeZipTo(t, &empty, map[string][]byte{"README": []byte("x")})
 	feed := &feedServer{body: mustRead(t, zipPath), etag: `"v1"`, emptyZip: empty.Bytes()}
-	srv := httptest.NewServer(feed)
+	srv := httptest.NewTLSServer(feed)
 	defer srv.Close()
 	dir := t.TempDir()
-	opts := UpdateOptions{URLs: []string{srv.URL + "/Go/all.zip"}}
+	opts := UpdateOptions{URLs: []string{srv.URL + "/Go/all.zip"}, Client: srv.Client()}
 	ctx := context.Background()
 
 	res, err := Update(ctx, dir, opts)
@@ -256,4 +261,92 @@ func TestStoreReloadUnderLoad(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestUpdateRefusesPlainHTTP: an http:// feed and an https feed that redirects to http are refused before a byte
+// is read over http, unless InsecureHTTP is set; the existing database stays.
+func TestUpdateRefusesPlainHTTP(t *testing.T) {
+	zipPath := filepath.Join(t.TempDir(), "all.zip")
+	writeZip(t, zipPath, map[string][]byte{"GO-2023-1878.json": mustRead(t, "testdata/osv/go/GO-2023-1878.json")})
+	feed := &feedServer{body: mustRead(t, zipPath), etag: `"v1"`}
+	plain := httptest.NewServer(feed)
+	defer plain.Close()
+	redirect := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/Go/all.zip", http.StatusFound))
+	defer redirect.Close()
+	ctx := context.Background()
+
+	for name, u := range map[string]string{"http": plain.URL + "/Go/all.zip", "https-to-http": redirect.URL + "/Go/all.zip"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			feed.mu.Lock()
+			feed.requests = nil
+			feed.mu.Unlock()
+			opts := UpdateOptions{URLs: []string{u}, Client: redirect.Client()}
+			if _, err := Update(ctx, dir, opts); !errors.Is(err, ErrInsecureURL) {
+				t.Fatalf("err = %v, want ErrInsecureURL", err)
+			}
+			feed.mu.Lock()
+			asked := feed.requests
+			feed.mu.Unlock()
+			if len(asked) != 0 {
+				t.Errorf("the http server was asked: %v", asked)
+			}
+			if _, err := os.Stat(filepath.Join(dir, FileName)); err == nil {
+				t.Error("database written")
+			}
+			opts.InsecureHTTP = true
+			if res, err := Update(ctx, dir, opts); err != nil || !res.Changed {
+				t.Fatalf("with InsecureHTTP: %+v, %v", res, err)
+			}
+		})
+	}
+}
+
+// TestUpdateChecksum: an archive is checked against a pinned SHA-256 and against one published beside it.
+func TestUpdateChecksum(t *testing.T) {
+	zipPath := filepath.Join(t.TempDir(), "all.zip")
+	writeZip(t, zipPath, map[string][]byte{"GO-2023-1878.json": mustRead(t, "testdata/osv/go/GO-2023-1878.json")})
+	body := mustRead(t, zipPath)
+	sum := sha256.Sum256(body)
+	good := hex.EncodeToString(sum[:])
+	published := good
+	mux := http.NewServeMux()
+	mux.HandleFunc("/all.zip", func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
+	mux.HandleFunc("/all.zip.sha256", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, published+"  all.zip\n") })
+	srv := httptest.NewTLSServer(mux)
+	defer srv.Close()
+	u := srv.URL + "/all.zip"
+	bad := strings.Repeat("0", 64)
+	for _, c := range []struct {
+		name      string
+		pin       string
+		suffix    string
+		published string
+		ok        bool
+	}{
+		{"pinned", good, "", good, true},
+		{"pinned-wrong", bad, "", good, false},
+		{"published", "", ".sha256", good, true},
+		{"published-wrong", "", ".sha256", bad, false},
+		{"published-missing", "", ".sha512", good, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			published = c.published
+			opts := UpdateOptions{URLs: []string{u}, Client: srv.Client(), ChecksumSuffix: c.suffix}
+			if c.pin != "" {
+				opts.SHA256 = map[string]string{u: c.pin}
+			}
+			dir := t.TempDir()
+			_, err := Update(context.Background(), dir, opts)
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v", err)
+			}
+			if _, serr := os.Stat(filepath.Join(dir, FileName)); (serr == nil) != c.ok {
+				t.Errorf("database written: %v", serr == nil)
+			}
+			if tmps, _ := filepath.Glob(filepath.Join(dir, "*", ".download-*")); len(tmps) != 0 {
+				t.Errorf("temp files left: %v", tmps)
+			}
+		})
+	}
 }

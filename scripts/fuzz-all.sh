@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# fuzz-all.sh TIME: runs every Fuzz* target of the module for TIME each (go test -fuzztime syntax: 10s, 1m, 1000x),
+# one after the other (go test -fuzz takes one target at a time). The seed corpora already run with `go test`; this
+# is the bounded exploration CI adds (.ci/run: 10s each). A failing target stops the run with its input saved under
+# the package's testdata/fuzz.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+time=${1:-10s}
+n=0
+for pkg in $($GO list ./...); do
+	for target in $($GO test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+		echo "==> $pkg $target ($time)"
+		$GO test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$time"
+		n=$((n + 1))
+	done
+done
+echo "fuzz-all: $n targets, $time each"

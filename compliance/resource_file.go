@@ -10,7 +10,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"syscall"
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -181,7 +180,7 @@ func ids(fi fs.FileInfo) (uid, gid int64) {
 		}
 		return int64(t.uid), int64(t.gid)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+	if st, ok := fsaccess.StatOf(fi); ok {
 		return int64(st.Uid), int64(st.Gid)
 	}
 	return -1, -1

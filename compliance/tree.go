@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rootscan/rootscan/fsaccess"
@@ -69,7 +68,7 @@ func (tb *treeBuilder) add(s *session, name string, fi fs.FileInfo) {
 		tb.chunk = make([]fileData, 0, treeChunk)
 	}
 	d := fileData{s: s, path: "/" + name, size: fi.Size(), mode: fi.Mode()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+	if st, ok := fsaccess.StatOf(fi); ok {
 		d.uid, d.gid, d.hasIDs = st.Uid, st.Gid, true
 	}
 	tb.chunk = append(tb.chunk, d)

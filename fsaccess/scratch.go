@@ -7,17 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
-// Scratch directories hold an extracted image (OpenOCI) while they are
-// scanned, and are removed when the scan ends. A run that is killed (SIGKILL, OOM) cannot remove its own, and at
-// gigabytes each they would fill the disk across restarts; so every scratch directory holds a lock file, locked
-// (flock) for as long as its run uses it, and the next run removes every scratch directory whose lock it can take.
-// A lock, unlike a PID, dies with its process and is never reused. A directory without a lock file is one another
-// run is creating right now, and is left alone, unless it is older than scratchUnlockedAge: then an earlier
-// rootscan, which did not lock its scratch dirs, left it.
+// Scratch directories hold an extracted image (OpenOCI) while they are scanned, and are removed when the scan ends.
+// A run that is killed (SIGKILL, OOM) cannot remove its own, and at gigabytes each they would fill the disk across
+// restarts; so every scratch directory holds a lock file, locked for as long as its run uses it, and the next run
+// removes every scratch directory whose lock it can take. A lock, unlike a PID, dies with its process and is never
+// reused. A directory without a lock file is one another run is creating right now, and is left alone, unless it is
+// older than scratchUnlockedAge: then an earlier rootscan, which did not lock its scratch dirs, left it.
 
 // scratchPrefix starts the names of the scratch directories under a scratch dir.
 const scratchPrefix = "oci-"
@@ -36,9 +34,9 @@ func newScratchDir(parent, kind string) (dir string, release func() error, err e
 	if err != nil {
 		return "", nil, err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, scratchLock), os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	lock, err := os.OpenFile(filepath.Join(dir, scratchLock), os.O_RDWR|os.O_CREATE|os.O_EXCL|lockOpenFlags, 0o600)
 	if err == nil {
-		if err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if err = tryLock(lock); err != nil {
 			lock.Close()
 		}
 	}
@@ -76,7 +74,7 @@ func RemoveStaleScratch(parent string, log *slog.Logger) (int, error) {
 			continue
 		}
 		dir := filepath.Join(parent, e.Name())
-		lock, err := os.OpenFile(filepath.Join(dir, scratchLock), os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		lock, err := os.OpenFile(filepath.Join(dir, scratchLock), os.O_RDWR|lockOpenFlags, 0)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			if fi, ierr := e.Info(); ierr != nil || time.Since(fi.ModTime()) < scratchUnlockedAge {
@@ -84,7 +82,7 @@ func RemoveStaleScratch(parent string, log *slog.Logger) (int, error) {
 			}
 		case err != nil:
 			continue // not ours
-		case syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil:
+		case tryLock(lock) != nil:
 			lock.Close() // a live run holds it
 			continue
 		}

@@ -58,9 +58,9 @@ func readUpper(ctx context.Context, fsys scan.FS) (upperState, error) {
 		binary.LittleEndian.PutUint64(buf[0:], uint64(fi.Mode()))
 		binary.LittleEndian.PutUint64(buf[8:], uint64(fi.Size()))
 		binary.LittleEndian.PutUint64(buf[16:], uint64(fi.ModTime().UnixNano()))
-		rdev, ctime := devAndCtime(fi)
-		binary.LittleEndian.PutUint64(buf[24:], rdev)
-		binary.LittleEndian.PutUint64(buf[32:], ctime)
+		st, _ := fsaccess.StatOf(fi)
+		binary.LittleEndian.PutUint64(buf[24:], st.Rdev)
+		binary.LittleEndian.PutUint64(buf[32:], uint64(st.Ctime))
 		h.Write(buf[:])
 		return nil
 	})

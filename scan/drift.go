@@ -11,7 +11,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
@@ -367,18 +366,18 @@ func (d *drift) hash(name string, fi fs.FileInfo) string {
 }
 
 // isWhiteout says whether fi is overlayfs's whiteout: a character device with device number 0/0. Its Sys must be a
-// *syscall.Stat_t (fsaccess.Root and os give one); without it no device is taken for a whiteout.
+// stat (fsaccess.StatOf; fsaccess.Root and os give one); without it no device is taken for a whiteout.
 func isWhiteout(fi fs.FileInfo) bool {
 	if fi.Mode()&fs.ModeCharDevice == 0 {
 		return false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	st, ok := fsaccess.StatOf(fi)
 	return ok && st.Rdev == 0
 }
 
 func sameOwner(a, b fs.FileInfo) bool {
-	sa, okA := a.Sys().(*syscall.Stat_t)
-	sb, okB := b.Sys().(*syscall.Stat_t)
+	sa, okA := fsaccess.StatOf(a)
+	sb, okB := fsaccess.StatOf(b)
 	if !okA || !okB {
 		return true
 	}

@@ -11,8 +11,8 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"syscall"
 
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -254,11 +254,11 @@ func probeExecutable(fsys FS, name string) (kind string, fi fs.FileInfo, err err
 // inodeOf returns the inode of a file and the bytes it has allocated on disk, when its FileInfo carries a stat
 // (files of an os-backed root do; those of an in-memory FS do not, and known is false).
 func inodeOf(fi fs.FileInfo) (id fileID, allocated int64, known bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st == nil {
+	st, ok := fsaccess.StatOf(fi)
+	if !ok {
 		return fileID{}, 0, false
 	}
-	return fileID{dev: uint64(st.Dev), ino: st.Ino}, st.Blocks * 512, true
+	return fileID{dev: st.Dev, ino: st.Ino}, st.Blocks * 512, true
 }
 
 // ownership strikes candidates out as the lists are streamed past it.

@@ -72,9 +72,29 @@ func requireRoot(t testing.TB) {
 	t.Skip("eBPF tests need root (set ROOTSCAN_INTEGRATION=require to fail instead)")
 }
 
+// ensureTracefs mounts tracefs, which the mmap program's syscall tracepoint needs, when the host has not, and
+// unmounts it when the test ends.
+func ensureTracefs(t testing.TB) {
+	t.Helper()
+	const dir = "/sys/kernel/tracing"
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err == nil && fs.Type == unix.TRACEFS_MAGIC {
+		return
+	}
+	if err := unix.Mount("tracefs", dir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		t.Fatalf("mounting tracefs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmounting tracefs: %v", err)
+		}
+	})
+}
+
 func openMonitor(t testing.TB) *Monitor {
 	t.Helper()
 	requireRoot(t)
+	ensureTracefs(t)
 	m, err := Open(t.Context(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -349,6 +369,7 @@ func TestCgroupIDIsUnified(t *testing.T) {
 
 func TestCloseLeavesNothing(t *testing.T) {
 	requireRoot(t)
+	ensureTracefs(t)
 	before := ourPrograms(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	m, err := Open(ctx, Options{})

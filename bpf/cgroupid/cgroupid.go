@@ -63,15 +63,24 @@ func OfPath(mnt, cgroupsPath string) (uint64, error) {
 // OfPID returns the cgroup id of a process from its "0::" line in /proc/<pid>/cgroup (under procRoot, usually
 // "/proc"): the driver-independent way when the container's pid is known.
 func OfPID(procRoot, mnt string, pid int) (uint64, error) {
+	rel, err := PathOfPID(procRoot, pid)
+	if err != nil {
+		return 0, err
+	}
+	return OfDir(filepath.Join(mnt, rel))
+}
+
+// PathOfPID returns a process's cgroup v2 path relative to the hierarchy's mount.
+func PathOfPID(procRoot string, pid int) (string, error) {
 	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cgroup"))
 	if err != nil {
-		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
+		return "", fmt.Errorf("cgroup of pid %d: %w", pid, err)
 	}
 	rel, ok := unifiedLine(b)
 	if !ok {
-		return 0, fmt.Errorf("cgroup of pid %d: no cgroup v2 line", pid)
+		return "", fmt.Errorf("cgroup of pid %d: no cgroup v2 line", pid)
 	}
-	return OfDir(filepath.Join(mnt, filepath.Clean("/"+rel)))
+	return checkClean(filepath.Clean("/" + rel))
 }
 
 func unifiedLine(b []byte) (string, bool) {

@@ -1,0 +1,114 @@
+package bpf
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rootscan/rootscan/bpf/cgroupid"
+)
+
+// The cost the programs add, each measured without them ("off"), loaded with the process's cgroup watched
+// ("watched": events, or for mmap the de-duplication lookups) and loaded with the cgroup not watched ("host": what
+// every process outside containers pays). Run as root:
+//
+//	go test ./bpf -run '^$' -bench . -benchtime 3s -count 5
+func benchModes(b *testing.B, run func(b *testing.B, cg *testCgroup)) {
+	for _, mode := range []string{"off", "host", "watched"} {
+		b.Run(mode, func(b *testing.B) {
+			cg := newCgroup(b)
+			if mode != "off" {
+				m := openMonitor(b)
+				go func() { // drain, as the daemon would
+					for range m.Events() {
+					}
+				}()
+				if mode == "watched" {
+					if err := m.Watch(cg.id); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.Cleanup(func() {
+					if n, _ := m.Lost(); n > 0 {
+						b.Logf("%d events lost", n)
+					}
+				})
+			}
+			run(b, cg)
+		})
+	}
+}
+
+// BenchmarkExec is a fork+exec+wait loop of /bin/true started in the cgroup.
+func BenchmarkExec(b *testing.B) {
+	requireRoot(b)
+	benchModes(b, func(b *testing.B, cg *testCgroup) {
+		for b.Loop() {
+			cg.run(b, nil, "/bin/true")
+		}
+	})
+}
+
+// BenchmarkMmapExec maps a file executable and unmaps it, from inside the cgroup (the benchmark process moves
+// there for the duration): after the first report, each mapping costs the tracepoint, the watched lookup, the fd
+// lookup and a failed de-duplication insert.
+func BenchmarkMmapExec(b *testing.B) {
+	requireRoot(b)
+	lib := filepath.Join(b.TempDir(), "lib.so")
+	copyFile(b, "/bin/true", lib)
+	benchModes(b, func(b *testing.B, cg *testCgroup) {
+		fd, err := unix.Open(lib, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Close(fd)
+		enter(b, cg)
+		for b.Loop() {
+			m, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := unix.Munmap(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkSyscall is getppid in a loop: enabling any syscall tracepoint routes every syscall of every process
+// through the tracing slow path, which this shows.
+func BenchmarkSyscall(b *testing.B) {
+	requireRoot(b)
+	benchModes(b, func(b *testing.B, cg *testCgroup) {
+		enter(b, cg)
+		for b.Loop() {
+			unix.Getppid()
+		}
+	})
+}
+
+// enter moves the whole benchmark process into cg until the benchmark ends.
+func enter(b *testing.B, cg *testCgroup) {
+	b.Helper()
+	mnt, err := cgroupid.Mount()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rel, err := cgroupid.PathOfPID("/proc", os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	back := filepath.Join(mnt, rel, "cgroup.procs")
+	pid := []byte(strconv.Itoa(os.Getpid()))
+	if err := os.WriteFile(filepath.Join(cg.dir, "cgroup.procs"), pid, 0); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := os.WriteFile(back, pid, 0); err != nil {
+			b.Errorf("moving back to %s: %v", back, err)
+		}
+	})
+}

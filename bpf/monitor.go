@@ -138,7 +138,11 @@ func (m *Monitor) loadMmap() error {
 	l, err := link.Tracepoint("syscalls", "sys_enter_mmap", objs.RootscanMmap, nil)
 	if err != nil {
 		_ = objs.Close()
-		return unavailable("attaching to tracepoint syscalls/sys_enter_mmap (is tracefs mounted?)", err)
+		doing := "attaching to tracepoint syscalls/sys_enter_mmap"
+		if errors.Is(err, os.ErrNotExist) {
+			doing += ": tracefs not mounted at /sys/kernel/tracing"
+		}
+		return unavailable(doing, err)
 	}
 	m.links = append(m.links, l)
 	m.mmap = &objs
@@ -148,7 +152,7 @@ func (m *Monitor) loadMmap() error {
 func unavailable(doing string, err error) error {
 	switch {
 	case errors.Is(err, os.ErrPermission):
-		doing += ": permission denied, needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (or root)"
+		doing += ": permission denied, needs CAP_BPF and CAP_PERFMON (and, for tracefs, uid 0 or CAP_DAC_READ_SEARCH)"
 	case errors.Is(err, ebpf.ErrNotSupported):
 		doing += ": not supported by this kernel"
 	}

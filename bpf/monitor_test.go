@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +27,16 @@ const helperEnv = "ROOTSCAN_BPF_TEST_HELPER"
 // TestMain lets the test binary act as the process under observation: with helperEnv set it maps the files
 // named in its arguments and exits.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(helperEnv); mode != "" {
+	if mode := os.Getenv(helperEnv); mode == "open" {
+		m, err := Open(context.Background(), Options{})
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(0)
+		}
+		fmt.Println("opened; mmap:", m.MapErr())
+		m.Close()
+		os.Exit(0)
+	} else if mode != "" {
 		if err := helper(mode, os.Args[1:]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -425,4 +435,62 @@ func ourPrograms(t testing.TB) int {
 		}
 		p.Close()
 	}
+}
+
+// TestOpenUnprivileged opens the Monitor as an unprivileged user (nobody, no capabilities): the error must say
+// eBPF is unavailable and why, which the daemon logs once.
+func TestOpenUnprivileged(t *testing.T) {
+	requireRoot(t)
+	got := openAs(t, nobodyCopy(t), nil)
+	if !strings.HasPrefix(got, "ebpf: unavailable (") || !strings.Contains(got, "permission denied, needs CAP_BPF") {
+		t.Errorf("unprivileged Open: %s", got)
+	}
+}
+
+// TestOpenLeastPrivilege opens the Monitor as nobody with only the capabilities the programs need: CAP_BPF and
+// CAP_PERFMON load and attach the exec program; the mmap program's tracepoint id is read from tracefs, which takes
+// uid 0 or CAP_DAC_READ_SEARCH. CAP_SYS_ADMIN is not needed.
+func TestOpenLeastPrivilege(t *testing.T) {
+	requireRoot(t)
+	ensureTracefs(t)
+	bin := nobodyCopy(t)
+	got := openAs(t, bin, []uintptr{unix.CAP_BPF, unix.CAP_PERFMON, unix.CAP_DAC_READ_SEARCH})
+	if got != "opened; mmap: <nil>" {
+		t.Errorf("with CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH: %s", got)
+	}
+	got = openAs(t, bin, []uintptr{unix.CAP_BPF, unix.CAP_PERFMON})
+	if !strings.HasPrefix(got, "opened; mmap: ebpf: unavailable (attaching to tracepoint syscalls/sys_enter_mmap: permission denied") {
+		t.Errorf("with CAP_BPF, CAP_PERFMON: %s", got)
+	}
+}
+
+// nobodyCopy copies the test binary where nobody can run it.
+func nobodyCopy(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // the test's own temp dirs, 0700 by default
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "bpf.test")
+	copyFile(t, self, bin)
+	return bin
+}
+
+// openAs runs the test binary's Open as nobody with the given ambient capabilities and returns what it printed.
+func openAs(t *testing.T, bin string, ambient []uintptr) string {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), helperEnv+"=open")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, AmbientCaps: ambient}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

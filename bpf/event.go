@@ -17,7 +17,7 @@ const (
 	// Exec is a successful execve by a process in a watched cgroup (tracepoint sched_process_exec).
 	Exec Kind = 1
 	// Map is the first executable mapping (mmap with PROT_EXEC) of a file by a watched cgroup (syscall tracepoint
-	// sys_enter_mmap).
+	// sys_enter_mmap); a file changed since (new change time) is reported again.
 	Map Kind = 2
 )
 

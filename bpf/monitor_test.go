@@ -322,6 +322,8 @@ func TestMmapDedup(t *testing.T) {
 	pid2 := cg.run(t, []string{helperEnv + "=mmap"}, self, lib)               // the same container again
 	cg.run(t, []string{helperEnv + "=read"}, self, lib2)                      // not executable
 	(*testCgroup)(nil).run(t, []string{helperEnv + "=mmap"}, self, lib2, lib) // unwatched
+	rewrite(t, lib)
+	pid3 := cg.run(t, []string{helperEnv + "=mmap"}, self, lib) // changed since: reported again
 	cg.run(t, nil, sentinel)
 	got := until(t, m, cg.id, sentinel)
 
@@ -337,8 +339,8 @@ func TestMmapDedup(t *testing.T) {
 			lib2Events = append(lib2Events, ev)
 		}
 	}
-	if len(libEvents) != 1 {
-		t.Fatalf("%d mmap events for %s, want 1 (pids %d, %d): %+v", len(libEvents), lib, pid, pid2, libEvents)
+	if len(libEvents) != 2 || libEvents[1].PID != uint32(pid3) {
+		t.Fatalf("mmap events for %s: %+v, want one from pid %d (not %d) and one from pid %d after the rewrite", lib, libEvents, pid, pid2, pid3)
 	}
 	ev, st := libEvents[0], stat(t, lib)
 	if ev.PID != uint32(pid) || ev.Inode != st.Ino || ev.Dev != st.Dev || ev.Prot&unix.PROT_EXEC == 0 || ev.Overlay || ev.PathPartial {
@@ -349,6 +351,28 @@ func TestMmapDedup(t *testing.T) {
 	}
 	if n, err := m.Lost(); err != nil || n != 0 {
 		t.Errorf("Lost() = %d, %v", n, err)
+	}
+}
+
+// rewrite writes a file in place and waits until its change time shows it (bounded: timestamps are coarse).
+func rewrite(t testing.TB, path string) {
+	t.Helper()
+	before := stat(t, path).Ctim
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte{0x7f}, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if stat(t, path).Ctim != before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("change time did not move")
+		}
 	}
 }
 

@@ -202,6 +202,26 @@ static __always_inline void walk_path(struct event_header *h, struct path *f_pat
 		h->flags |= FLAG_PATH_PARTIAL;
 }
 
+/*
+ * inode_ctime is the inode's change time in nanoseconds, 0 when the kernel's layout is unknown. Writing a file
+ * changes it, so together with the inode number it tells a rewritten or new file (whose inode number may be a
+ * freed one, reused) from the one already seen.
+ */
+static __always_inline u64 inode_ctime(struct inode *inode)
+{
+	if (bpf_core_field_exists(inode->i_ctime_sec))
+		return BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ULL + BPF_CORE_READ(inode, i_ctime_nsec);
+	if (bpf_core_field_exists(((struct inode___v66 *)inode)->__i_ctime)) {
+		struct timespec64 ts = BPF_CORE_READ((struct inode___v66 *)inode, __i_ctime);
+		return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	}
+	if (bpf_core_field_exists(((struct inode___old *)inode)->i_ctime)) {
+		struct timespec64 ts = BPF_CORE_READ((struct inode___old *)inode, i_ctime);
+		return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	}
+	return 0;
+}
+
 /* fill_file sets what the header says about the file: inode, device, overlay layer, path. */
 static __always_inline void fill_file(struct event_header *h, struct file *file)
 {

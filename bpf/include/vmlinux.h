@@ -51,6 +51,22 @@ struct super_block {
 struct inode {
 	long unsigned int i_ino;
 	struct super_block *i_sb;
+	s64 i_ctime_sec;	/* Linux 6.11 and later */
+	u32 i_ctime_nsec;
+};
+
+struct timespec64 {
+	s64 tv_sec;
+	long int tv_nsec;
+};
+
+/* Earlier names of the inode's change time (CO-RE flavours: the part after ___ is ignored when matching). */
+struct inode___v66 {
+	struct timespec64 __i_ctime;	/* Linux 6.6 to 6.10 */
+};
+
+struct inode___old {
+	struct timespec64 i_ctime;	/* before 6.6 */
 };
 
 struct qstr {

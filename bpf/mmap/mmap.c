@@ -8,12 +8,14 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 struct seen_key {
 	u64 cgroup_id;
 	u64 ino;
+	u64 ctime;
 	u32 dev;
 	u32 pad;
 };
 
 /*
- * Files already reported per container. LRU: when it is full the oldest entries go and a file may be reported
+ * Files already reported per container, by inode and change time: a file written since, or a new file on a
+ * reused inode number, is reported again. LRU: when it is full the oldest entries go and a file may be reported
  * again, which costs an event, never a miss.
  */
 struct {
@@ -67,6 +69,7 @@ int rootscan_mmap(struct sys_enter_ctx *ctx)
 	key.cgroup_id = cgroup_id;
 	key.ino = BPF_CORE_READ(inode, i_ino);
 	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key.ctime = inode_ctime(inode);
 	if (bpf_map_update_elem(&seen, &key, &one, BPF_NOEXIST) != 0)
 		return 0; /* reported before */
 

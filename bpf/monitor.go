@@ -3,6 +3,13 @@
 // the programs under exec/ and mmap/ (compiled by bpf2go; `make bpf` regenerates them), keeps the set of watched
 // cgroup ids in a kernel map, and hands decoded events to the caller. It imports nothing of rootscan's.
 //
+// The hooks are tracepoints only: a BTF tracepoint (tp_btf/sched_process_exec) for executions and a syscall
+// tracepoint (syscalls/sys_enter_mmap, which needs tracefs) for executable mappings. BPF LSM and fentry would be
+// the natural hooks for mappings, but kernels like the one this was built on (6.18, lockdown=integrity, BPF LSM
+// active) refuse every trampoline-based program (LSM, fentry, fexit) with EPERM even to root, and have no
+// kprobes; tracepoints load everywhere BTF does. Privileges: CAP_BPF and CAP_PERFMON, plus uid 0 or
+// CAP_DAC_READ_SEARCH to read the tracepoint's id from tracefs; not CAP_SYS_ADMIN.
+//
 // Nothing is pinned: closing the Monitor (or the process exiting) unloads everything.
 package bpf
 
@@ -61,17 +68,21 @@ type Monitor struct {
 	closeErr  error
 }
 
-// Open loads and attaches the exec program (required) and the executable-mapping program (a syscall tracepoint,
-// which needs tracefs; when it cannot attach the Monitor runs without it and MapErr says why). It fails with an *UnavailableError when the
-// kernel or the process's privileges do not allow eBPF. The Monitor closes itself when ctx ends.
+// Open loads and attaches the exec program (required) and the executable-mapping program (a syscall tracepoint
+// that needs tracefs; when it cannot attach, the Monitor runs without it and MapErr says why). It fails with an
+// *UnavailableError when the kernel or the process's privileges do not allow eBPF. The Monitor closes itself when
+// ctx ends.
 func Open(ctx context.Context, opts Options) (*Monitor, error) {
+	if n := opts.RingBufferBytes; n != 0 && (n&(n-1) != 0 || int(n) < os.Getpagesize()) {
+		return nil, fmt.Errorf("ebpf: ring buffer size %d is not a power of two of at least a page", n)
+	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, &UnavailableError{Reason: "no kernel BTF", Err: err}
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, unavailable("raising RLIMIT_MEMLOCK", err)
 	}
-	m := &Monitor{events: make(chan Event, cmp(opts.Buffer, 1024)), done: make(chan struct{})}
+	m := &Monitor{events: make(chan Event, orDefault(opts.Buffer, 1024)), done: make(chan struct{})}
 	if err := m.loadExec(opts); err != nil {
 		return nil, err
 	}
@@ -97,7 +108,7 @@ func Open(ctx context.Context, opts Options) (*Monitor, error) {
 	return m, nil
 }
 
-func cmp[T ~int | ~uint32](v, def T) T {
+func orDefault[T ~int | ~uint32](v, def T) T {
 	if v == 0 {
 		return def
 	}
@@ -109,7 +120,7 @@ func (m *Monitor) loadExec(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("ebpf: reading the exec program: %w", err)
 	}
-	spec.Maps["events"].MaxEntries = cmp(opts.RingBufferBytes, 4<<20)
+	spec.Maps["events"].MaxEntries = orDefault(opts.RingBufferBytes, 4<<20)
 	if err := spec.LoadAndAssign(&m.exec, nil); err != nil {
 		return unavailable("loading the exec program", err)
 	}

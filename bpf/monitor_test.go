@@ -518,3 +518,45 @@ func openAs(t *testing.T, bin string, ambient []uintptr) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+func TestOpenRejectsRingBufferSize(t *testing.T) {
+	if _, err := Open(t.Context(), Options{RingBufferBytes: 3 << 20}); err == nil || !strings.Contains(err.Error(), "power of two") {
+		t.Errorf("Open with a 3 MiB ring buffer: %v", err)
+	}
+}
+
+// TestUnwatch stops the reports of one cgroup and keeps another's.
+func TestUnwatch(t *testing.T) {
+	m := openMonitor(t)
+	gone, kept := newCgroup(t), newCgroup(t)
+	for _, cg := range []*testCgroup{gone, kept} {
+		if err := m.Watch(cg.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Unwatch(gone.id); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unwatch(gone.id); err != nil {
+		t.Errorf("second Unwatch: %v", err)
+	}
+	pid := gone.run(t, nil, "/bin/true")
+	kept.run(t, nil, "/bin/echo")
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-m.Events():
+			if ev.CgroupID == gone.id || ev.PID == uint32(pid) {
+				t.Fatalf("event from the unwatched cgroup: %+v", ev)
+			}
+			if ev.CgroupID == kept.id && ev.Kind == Exec {
+				if n := m.Malformed(); n != 0 {
+					t.Errorf("%d malformed records", n)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("no event from the watched cgroup")
+		}
+	}
+}

@@ -35,6 +35,10 @@ type Options struct {
 	// RingBufferBytes is the size of the kernel ring buffer shared by all programs: a power of two and a multiple
 	// of the page size. 0 means 4 MiB (about 3000 exec events).
 	RingBufferBytes uint32
+	// NoMappings leaves the executable-mapping program out. Its syscall tracepoint routes every syscall of every
+	// process on the host through the kernel's tracing slow path (about +50 ns a syscall, measured by
+	// BenchmarkSyscall), so a node that only wants exec drift can spare that.
+	NoMappings bool
 	// Buffer is the capacity of the Events channel. 0 means 1024. When the channel is full the reader waits, the
 	// ring buffer fills and the kernel counts what it drops (Lost).
 	Buffer int
@@ -52,6 +56,8 @@ func (e *UnavailableError) Error() string {
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
+
+var errMappingsOff = errors.New("ebpf: executable mappings not watched (NoMappings)")
 
 // Monitor is a loaded and attached set of programs.
 type Monitor struct {
@@ -86,7 +92,9 @@ func Open(ctx context.Context, opts Options) (*Monitor, error) {
 	if err := m.loadExec(opts); err != nil {
 		return nil, err
 	}
-	if err := m.loadMmap(); err != nil {
+	if opts.NoMappings {
+		m.mmapErr = errMappingsOff
+	} else if err := m.loadMmap(); err != nil {
 		m.mmapErr = err
 	}
 	reader, err := ringbuf.NewReader(m.exec.Events)
@@ -198,7 +206,7 @@ func (m *Monitor) read() {
 // Events delivers decoded events until the Monitor closes, then is closed.
 func (m *Monitor) Events() <-chan Event { return m.events }
 
-// MapErr is nil when executable mappings are reported, else why not (e.g. tracefs not mounted).
+// MapErr is nil when executable mappings are reported, else why not (tracefs not mounted, NoMappings, ...).
 func (m *Monitor) MapErr() error { return m.mmapErr }
 
 // Watch makes the kernel report processes whose cgroup v2 id is cgroupID.

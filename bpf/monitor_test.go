@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/rootscan/rootscan/bpf/bpftest"
 	"github.com/rootscan/rootscan/bpf/cgroupid"
 )
 
@@ -82,29 +83,10 @@ func requireRoot(t testing.TB) {
 	t.Skip("eBPF tests need root (set ROOTSCAN_INTEGRATION=require to fail instead)")
 }
 
-// ensureTracefs mounts tracefs, which the mmap program's syscall tracepoint needs, when the host has not, and
-// unmounts it when the test ends.
-func ensureTracefs(t testing.TB) {
-	t.Helper()
-	const dir = "/sys/kernel/tracing"
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err == nil && fs.Type == unix.TRACEFS_MAGIC {
-		return
-	}
-	if err := unix.Mount("tracefs", dir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		t.Fatalf("mounting tracefs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmounting tracefs: %v", err)
-		}
-	})
-}
-
 func openMonitor(t testing.TB) *Monitor {
 	t.Helper()
 	requireRoot(t)
-	ensureTracefs(t)
+	bpftest.EnsureTracefs(t)
 	m, err := Open(t.Context(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +385,7 @@ func TestCgroupIDIsUnified(t *testing.T) {
 
 func TestCloseLeavesNothing(t *testing.T) {
 	requireRoot(t)
-	ensureTracefs(t)
+	bpftest.EnsureTracefs(t)
 	before := ourPrograms(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	m, err := Open(ctx, Options{})
@@ -476,7 +458,7 @@ func TestOpenUnprivileged(t *testing.T) {
 // uid 0 or CAP_DAC_READ_SEARCH. CAP_SYS_ADMIN is not needed.
 func TestOpenLeastPrivilege(t *testing.T) {
 	requireRoot(t)
-	ensureTracefs(t)
+	bpftest.EnsureTracefs(t)
 	bin := nobodyCopy(t)
 	got := openAs(t, bin, []uintptr{unix.CAP_BPF, unix.CAP_PERFMON, unix.CAP_DAC_READ_SEARCH})
 	if got != "opened; mmap: <nil>" {
@@ -558,5 +540,21 @@ func TestUnwatch(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no event from the watched cgroup")
 		}
+	}
+}
+
+func TestOpenNoMappings(t *testing.T) {
+	requireRoot(t)
+	before := ourPrograms(t)
+	m, err := Open(t.Context(), Options{NoMappings: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.MapErr() == nil {
+		t.Error("MapErr is nil with NoMappings")
+	}
+	if n := ourPrograms(t); n != before+1 {
+		t.Errorf("%d rootscan programs loaded, %d before, want 1 more (exec only)", n, before)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/rootscan/rootscan/bpf"
+	"github.com/rootscan/rootscan/bpf/bpftest"
 	"github.com/rootscan/rootscan/bpf/cgroupid"
 	"github.com/rootscan/rootscan/internal/testbed"
 )
@@ -41,7 +42,7 @@ func TestEBPFContainer(t *testing.T) {
 	}
 	cg, ctrPID := containerCgroupID(t, ctx, bed, id)
 
-	ensureTracefsMounted(t)
+	bpftest.EnsureTracefs(t)
 	m, err := bpf.Open(ctx, bpf.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -181,22 +182,4 @@ func eventsUntil(t *testing.T, m *bpf.Monitor, cg uint64, sentinels ...string) [
 			t.Fatalf("no exec of %v after 30s; got %+v", sentinels, got)
 		}
 	}
-}
-
-// ensureTracefsMounted mounts tracefs (the mmap program's syscall tracepoint needs it) when the host has not.
-func ensureTracefsMounted(t *testing.T) {
-	t.Helper()
-	const dir = "/sys/kernel/tracing"
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err == nil && fs.Type == unix.TRACEFS_MAGIC {
-		return
-	}
-	if err := unix.Mount("tracefs", dir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		t.Fatalf("mounting tracefs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmounting tracefs: %v", err)
-		}
-	})
 }

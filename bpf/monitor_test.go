@@ -386,22 +386,24 @@ func TestCgroupIDIsUnified(t *testing.T) {
 func TestCloseLeavesNothing(t *testing.T) {
 	requireRoot(t)
 	bpftest.EnsureTracefs(t)
-	before := ourPrograms(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	m, err := Open(ctx, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := ourPrograms(t); n != before+2 {
-		t.Fatalf("%d rootscan programs loaded after Open, %d before, want 2 more", n, before)
+	ids := programIDs(t, m)
+	if len(ids) != 2 {
+		t.Fatalf("%d programs loaded, want 2", len(ids))
 	}
 	cancel() // closing through the context
 	for range m.Events() {
 	}
 	// The kernel frees programs after an RCU grace period: wait for it, bounded.
-	for deadline := time.Now().Add(10 * time.Second); ourPrograms(t) != before; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d rootscan programs still loaded after Close, %d before", ourPrograms(t), before)
+	for _, id := range ids {
+		for deadline := time.Now().Add(10 * time.Second); loaded(t, id); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("program %d still loaded after Close", id)
+			}
 		}
 	}
 	if err := m.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
@@ -419,28 +421,41 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 }
 
-// ourPrograms counts the loaded programs named rootscan_* system-wide (as bpftool prog does).
-func ourPrograms(t testing.TB) int {
+// programIDs are the kernel ids of the Monitor's loaded programs (other test processes may load their own, so
+// counting system-wide would race).
+func programIDs(t testing.TB, m *Monitor) []ebpf.ProgramID {
 	t.Helper()
-	n := 0
-	for id := ebpf.ProgramID(0); ; {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return n
-		}
+	progs := []*ebpf.Program{m.exec.RootscanExec}
+	if m.mmap != nil {
+		progs = append(progs, m.mmap.RootscanMmap)
+	}
+	var ids []ebpf.ProgramID
+	for _, p := range progs {
+		info, err := p.Info()
 		if err != nil {
 			t.Fatal(err)
 		}
-		id = next
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			continue // gone meanwhile
+		id, ok := info.ID()
+		if !ok {
+			t.Fatal("kernel gives no program ids")
 		}
-		if info, err := p.Info(); err == nil && strings.HasPrefix(info.Name, "rootscan_") {
-			n++
-		}
-		p.Close()
+		ids = append(ids, id)
 	}
+	return ids
+}
+
+// loaded says whether the kernel still holds the program id.
+func loaded(t testing.TB, id ebpf.ProgramID) bool {
+	t.Helper()
+	p, err := ebpf.NewProgramFromID(id)
+	if errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	return true
 }
 
 // TestOpenUnprivileged opens the Monitor as an unprivileged user (nobody, no capabilities): the error must say
@@ -545,7 +560,6 @@ func TestUnwatch(t *testing.T) {
 
 func TestOpenNoMappings(t *testing.T) {
 	requireRoot(t)
-	before := ourPrograms(t)
 	m, err := Open(t.Context(), Options{NoMappings: true})
 	if err != nil {
 		t.Fatal(err)
@@ -554,7 +568,7 @@ func TestOpenNoMappings(t *testing.T) {
 	if m.MapErr() == nil {
 		t.Error("MapErr is nil with NoMappings")
 	}
-	if n := ourPrograms(t); n != before+1 {
-		t.Errorf("%d rootscan programs loaded, %d before, want 1 more (exec only)", n, before)
+	if ids := programIDs(t, m); len(ids) != 1 {
+		t.Errorf("%d programs loaded, want 1 (exec only)", len(ids))
 	}
 }

@@ -43,6 +43,29 @@ containerd2:
 containerd17:
 	bash internal/testbed/build-containerd.sh $(CTRD17_VER) $(dir $(CTRD17)) >/dev/null
 
+# The eBPF programs under bpf/ (one folder per program: C source, //go:generate line, committed Go loader and
+# object, so `go build` needs no clang). `make bpf` recompiles them with clang and libbpf's headers from Debian's apt
+# and bpf2go (pinned in go.mod's tool block); bpf-check regenerates them in a scratch copy and fails when the
+# committed output is not what the sources generate (same clang: Debian 12's clang 14).
+BPF_PROGS := exec mmap
+.PHONY: bpf bpf-deps bpf-check
+bpf-deps:
+	@command -v clang >/dev/null && command -v llvm-strip >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang llvm libbpf-dev; }
+
+bpf: bpf-deps
+	$(GO) generate $(addprefix ./bpf/,$(BPF_PROGS))
+
+bpf-check: bpf-deps
+	@set -e; bpf2go=$$($(GO) tool -n bpf2go); tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cp -r bpf "$$tmp/"; \
+	for p in $(BPF_PROGS); do \
+		args=$$(sed -n 's|^//go:generate go tool bpf2go ||p' bpf/$$p/gen.go); \
+		(cd "$$tmp/bpf/$$p" && eval "$$bpf2go $$args" >/dev/null); \
+		for f in bpf/$$p/*_bpfel.go bpf/$$p/*_bpfel.o; do \
+			cmp -s "$$f" "$$tmp/$$f" || { echo "$$f is not what bpf/$$p's sources generate: run make bpf"; exit 1; }; \
+		done; \
+	done; echo "bpf: generated output matches the sources"
+
 deploy-tools:
 	bash deploy/tools/build-tool.sh promtool $(PROMTOOL_VER) $(dir $(ROOTSCAN_PROMTOOL)) >/dev/null
 	bash deploy/tools/build-tool.sh helm $(HELM_VER) $(dir $(ROOTSCAN_HELM)) >/dev/null
@@ -74,7 +97,7 @@ test-unit:
 
 # The whole suite: unit tests, fuzz seeds, integration tests against Debian's containerd 1.6, containerd 2.x and 1.7.
 # ROOTSCAN_INTEGRATION=require makes every skipped integration test a failure; any "--- SKIP" fails the run too.
-test: deps vet containerd2 containerd17 deploy-tools
+test: deps vet bpf-check containerd2 containerd17 deploy-tools
 	$(call gotest,1.6,,$(PKGS))
 	$(call gotest,2.x,$(CTRD2),./internal/testbed/... ./integration/...)
 	$(call gotest,1.7,$(CTRD17),./internal/testbed/... ./integration/...)

@@ -139,7 +139,11 @@ func (x *goExe) word(b []byte, i int) uint64 {
 // returning false stops. At most budget bytes are read.
 func (x *goExe) scan(segs []goSeg, pattern []byte, align uint64, budget int64, fn func(addr uint64) bool) error {
 	const chunk = 1 << 20
-	buf := make([]byte, chunk+len(pattern))
+	var largest uint64
+	for _, s := range segs {
+		largest = max(largest, s.size)
+	}
+	buf := make([]byte, min(chunk, largest)+uint64(len(pattern)))
 	for _, s := range segs {
 		for pos := uint64(0); pos < s.size; pos += chunk {
 			n := min(s.size-pos, uint64(len(buf)))

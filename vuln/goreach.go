@@ -181,3 +181,11 @@ func goImportsIn(s *report.GoSymbols, mod string, imports []GoImport) bool {
 	}
 	return false
 }
+
+// DropUnreachable removes, in place, the findings known to be unreachable (Go findings whose vulnerable code is in
+// none of the programs that contain the module) and returns the rest: what a --reachable-only filter shows.
+// Findings of undecided reachability stay (every other ecosystem, Go programs without a readable function table):
+// dropping them would hide every OS package's findings.
+func DropUnreachable(vs []report.Vulnerability) []report.Vulnerability {
+	return slices.DeleteFunc(vs, func(v report.Vulnerability) bool { return v.Reachable == report.ReachableFalse })
+}

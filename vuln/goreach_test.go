@@ -3,6 +3,7 @@ package vuln
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/rootscan/rootscan/report"
@@ -134,4 +135,21 @@ func buildDBFromRecords(t *testing.T, recs []*Record) *DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+func TestDropUnreachable(t *testing.T) {
+	vs := []report.Vulnerability{
+		{ID: "A", Ecosystem: "Go", Reachable: report.ReachableTrue},
+		{ID: "B", Ecosystem: "Go", Reachable: report.ReachableFalse},
+		{ID: "C", Ecosystem: "Go", Reachable: report.ReachableUnknown},
+		{ID: "D", Ecosystem: "Debian"},
+		{ID: "E", Ecosystem: "Go", Reachable: report.ReachableFalse},
+	}
+	var ids []string
+	for _, v := range DropUnreachable(vs) {
+		ids = append(ids, v.ID)
+	}
+	if strings.Join(ids, ",") != "A,C,D" {
+		t.Errorf("kept %v, want A,C,D", ids)
+	}
 }

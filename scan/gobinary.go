@@ -74,7 +74,7 @@ const goBinaryName = "go-binary"
 // module string's length, a data segment's size), so a sparse file declaring a 900 MiB string would cost gigabytes;
 // with the budget the read fails instead. Real build info is a few KiB; the search through a data segment of a
 // program without section headers reads that segment, a few MiB for the largest programs.
-const goBuildInfoBudget = 64 << 20
+const goBuildInfoBudget = 32 << 20
 
 // budgetReaderAt fails reads once n bytes have been read through it.
 type budgetReaderAt struct {

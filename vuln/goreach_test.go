@@ -114,27 +114,14 @@ func TestNonGoFindingsHaveNoReachability(t *testing.T) {
 
 // buildDBFromRecords builds a database of the given records.
 func buildDBFromRecords(t *testing.T, recs []*Record) *DB {
-	t.Helper()
-	dir := t.TempDir()
-	b, err := NewBuilder(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
-		if _, err := b.Add(r); err != nil {
-			b.Abort()
-			t.Fatal(err)
+	return buildDBWith(t, func(b *Builder) error {
+		for _, r := range recs {
+			if _, err := b.Add(r); err != nil {
+				return err
+			}
 		}
-	}
-	if _, err := b.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+		return nil
+	})
 }
 
 func TestDropUnreachable(t *testing.T) {

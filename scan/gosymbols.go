@@ -21,6 +21,9 @@ const (
 	goSearchBudget = 512 << 20
 	// goInlineMax bounds the inline tree read for one function (entries).
 	goInlineMax = 1 << 16
+	// goWorkMax bounds the pc-value pairs decoded and inline entries read for one program: functions of a hostile
+	// table may all point at one long table or one large tree. helm (87 MB, 80,000 functions) needs half a million.
+	goWorkMax = 1 << 26
 )
 
 // pclntab header magics (internal/abi): the layouts this reader knows.
@@ -54,6 +57,18 @@ type goFuncTab struct {
 	// rodata, in function order, so one block serves many functions).
 	block     []byte
 	blockAddr uint64
+	// work counts pc-value pairs decoded and inline entries read, against goWorkMax.
+	work int
+}
+
+var errGoWork = errors.New("Go function table exceeds its work budget")
+
+// spend charges n units of work.
+func (t *goFuncTab) spend(n int) error {
+	if t.work += n; t.work > goWorkMax {
+		return errGoWork
+	}
+	return nil
 }
 
 // readGoSymbols reads the names of every function compiled into a Go program, inlined ones included, the way
@@ -363,6 +378,9 @@ func (t *goFuncTab) inlined(f goFunc, add func(nameOff uint32) error) error {
 	if count > goInlineMax {
 		return fmt.Errorf("inline tree of %d entries exceeds %d", count, goInlineMax)
 	}
+	if err := t.spend(int(count)); err != nil {
+		return err
+	}
 	size, nameAt := uint64(20), uint64(12) // Go 1.18, 1.19: parent, funcID, _, file, line, func_, parentPc
 	if t.magic == goMagic120 {
 		size, nameAt = 16, 4 // funcID, _, nameOff, parentPc, startLine
@@ -408,6 +426,9 @@ func (t *goFuncTab) maxInlIndex(off uint32) (int32, error) {
 		p = p[n:]
 		pc += pcd * uint64(t.quantum)
 		val += d
+		if err := t.spend(1); err != nil {
+			return 0, err
+		}
 		maxVal = max(maxVal, val)
 	}
 }

@@ -3,6 +3,8 @@ package scan
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"runtime/debug"
 	"slices"
 	"testing"
@@ -196,6 +198,24 @@ func TestReadGoSymbolsBounds(t *testing.T) {
 	old[i] = 0xfa // Go 1.16's magic
 	if _, err := findGoFuncTab(synthExe(old)); err != errNoGoFuncTab {
 		t.Errorf("Go 1.16 table: %v, want errNoGoFuncTab", err)
+	}
+	// Many functions sharing one inline tree cost work per function, up to the budget.
+	shared := make([]synthFunc, 300)
+	for i := range shared {
+		shared[i] = synthFunc{name: fmt.Sprintf("p.f%d", i), inlined: make([]string, 1000)}
+		for j := range shared[i].inlined {
+			shared[i].inlined[j] = "q.g"
+		}
+	}
+	big, _ := synthGoImage(shared)
+	x := synthExe(big)
+	tab, err := findGoFuncTab(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.work = goWorkMax - 1000*300*2 + 1 // the next 300 functions' trees and index tables overrun it
+	if err := tab.names(func(string) {}); !errors.Is(err, errGoWork) {
+		t.Errorf("work budget: %v, want errGoWork", err)
 	}
 	for cut := 0; cut < len(img); cut += 7 {
 		_, _ = readGoSymbols(synthExe(img[:cut]), &debug.BuildInfo{})

@@ -39,6 +39,22 @@ type goExe struct {
 	rela     goSeg
 	relaOK   bool
 	relative uint32
+	// searched counts the bytes read by searches (scan, eachRelative) against goSearchBudget: a hostile file may
+	// offer many candidate tables, each of which would search the data again.
+	searched int64
+}
+
+var errGoSearch = errors.New("search for the Go function table exceeds its read budget")
+
+// charge counts n searched bytes.
+func (x *goExe) charge(n uint64) error {
+	if n > goSearchBudget {
+		return errGoSearch
+	}
+	if x.searched += int64(n); x.searched > goSearchBudget {
+		return errGoSearch
+	}
+	return nil
 }
 
 // goExeFromELF describes an ELF program.
@@ -136,8 +152,8 @@ func (x *goExe) word(b []byte, i int) uint64 {
 }
 
 // scan calls fn for every offset of pattern in the file bytes of segs, reading them in bounded chunks; fn
-// returning false stops. At most budget bytes are read.
-func (x *goExe) scan(segs []goSeg, pattern []byte, align uint64, budget int64, fn func(addr uint64) bool) error {
+// returning false stops. What it reads counts against the search budget.
+func (x *goExe) scan(segs []goSeg, pattern []byte, align uint64, fn func(addr uint64) bool) error {
 	const chunk = 1 << 20
 	var largest uint64
 	for _, s := range segs {
@@ -147,8 +163,8 @@ func (x *goExe) scan(segs []goSeg, pattern []byte, align uint64, budget int64, f
 	for _, s := range segs {
 		for pos := uint64(0); pos < s.size; pos += chunk {
 			n := min(s.size-pos, uint64(len(buf)))
-			if budget -= int64(n); budget < 0 {
-				return errors.New("search for the Go function table exceeds its read budget")
+			if err := x.charge(n); err != nil {
+				return err
 			}
 			b := buf[:n]
 			if _, err := x.r.ReadAt(b, s.off+int64(pos)); err != nil && !errors.Is(err, io.EOF) {

@@ -16,8 +16,8 @@ import (
 const (
 	// goPclntabMax is the largest function table read; it is read whole.
 	goPclntabMax = 256 << 20
-	// goSearchBudget bounds the bytes read while searching for the function table and the module data in a program
-	// whose section headers do not say where they are.
+	// goSearchBudget bounds the bytes read, in all, while searching for the function table and the module data
+	// (data segments, relocations of position-independent programs).
 	goSearchBudget = 512 << 20
 	// goInlineMax bounds the inline tree read for one function (entries).
 	goInlineMax = 1 << 16
@@ -127,7 +127,7 @@ func findGoFuncTab(x *goExe) (*goFuncTab, error) {
 			pat := make([]byte, 4)
 			x.order.PutUint32(pat, m)
 			pat = append(pat, 0, 0)
-			err := x.scan(x.rodata, pat, 4, goSearchBudget, func(a uint64) bool {
+			err := x.scan(x.rodata, pat, 4, func(a uint64) bool {
 				cands = append(cands, a)
 				return len(cands) < 64
 			})
@@ -221,7 +221,7 @@ func (x *goExe) moduledata(pclntab, funcnametab uint64) ([]uint64, error) {
 	}
 	var md []uint64
 	var rerr error
-	err := x.scan(x.data, pat, uint64(x.ptr), goSearchBudget, func(a uint64) bool {
+	err := x.scan(x.data, pat, uint64(x.ptr), func(a uint64) bool {
 		b, err := x.read(a, uint64(n*x.ptr))
 		if err != nil {
 			rerr = err
@@ -284,10 +284,10 @@ func (x *goExe) relocatedModuledata(pclntab, funcnametab uint64, n int) ([]uint6
 }
 
 // eachRelative calls fn with the target and addend of every R_*_RELATIVE entry of the RELA table (read in
-// bounded chunks; the table's size counts against the search budget).
+// bounded chunks; the table's size counts against the search budget, once per pass).
 func (x *goExe) eachRelative(fn func(off, addend uint64) bool) error {
-	if x.rela.size > goSearchBudget {
-		return errors.New("relocation table exceeds the read budget")
+	if err := x.charge(x.rela.size); err != nil {
+		return err
 	}
 	const ent = 24
 	buf := make([]byte, ent*4096)

@@ -23,7 +23,7 @@ const (
 	goInlineMax = 1 << 16
 	// goWorkMax bounds the pc-value pairs decoded and inline entries read for one program: functions of a hostile
 	// table may all point at one long table or one large tree. helm (87 MB, 80,000 functions) needs half a million.
-	goWorkMax = 1 << 26
+	goWorkMax = 1 << 24
 )
 
 // pclntab header magics (internal/abi): the layouts this reader knows.
@@ -59,6 +59,10 @@ type goFuncTab struct {
 	blockAddr uint64
 	// work counts pc-value pairs decoded and inline entries read, against goWorkMax.
 	work int
+	// inlMax caches the largest index of each PCDATA_InlTreeIndex table, treeDone the entries of each inline tree
+	// already read, so functions pointing at the same tables cost nothing more.
+	inlMax   map[uint32]int32
+	treeDone map[uint32]int32
 }
 
 var errGoWork = errors.New("Go function table exceeds its work budget")
@@ -159,7 +163,8 @@ func (x *goExe) funcTabAt(addr uint64) (*goFuncTab, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &goFuncTab{x: x, addr: addr, magic: x.order.Uint32(h), quantum: uint32(h[6])}
+	t := &goFuncTab{x: x, addr: addr, magic: x.order.Uint32(h), quantum: uint32(h[6]),
+		inlMax: map[uint32]int32{}, treeDone: map[uint32]int32{}}
 	if t.magic != goMagic118 && t.magic != goMagic120 {
 		return nil, errNoGoFuncTab
 	}
@@ -370,11 +375,19 @@ func (t *goFuncTab) inlined(f goFunc, add func(nameOff uint32) error) error {
 	if !f.hasInl || f.inlTree == ^uint32(0) {
 		return nil
 	}
-	count, err := t.maxInlIndex(f.inlIndex)
-	if err != nil || count < 0 {
-		return err
+	maxIdx, ok := t.inlMax[f.inlIndex]
+	if !ok {
+		var err error
+		if maxIdx, err = t.maxInlIndex(f.inlIndex); err != nil {
+			return err
+		}
+		t.inlMax[f.inlIndex] = maxIdx
 	}
-	count++
+	count := maxIdx + 1
+	if count <= t.treeDone[f.inlTree] { // nothing new: real programs never share trees, hostile ones may
+		return nil
+	}
+	t.treeDone[f.inlTree] = count
 	if count > goInlineMax {
 		return fmt.Errorf("inline tree of %d entries exceeds %d", count, goInlineMax)
 	}

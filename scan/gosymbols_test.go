@@ -199,21 +199,20 @@ func TestReadGoSymbolsBounds(t *testing.T) {
 	if _, err := findGoFuncTab(synthExe(old)); err != errNoGoFuncTab {
 		t.Errorf("Go 1.16 table: %v, want errNoGoFuncTab", err)
 	}
-	// Many functions sharing one inline tree cost work per function, up to the budget.
-	shared := make([]synthFunc, 300)
-	for i := range shared {
-		shared[i] = synthFunc{name: fmt.Sprintf("p.f%d", i), inlined: make([]string, 1000)}
-		for j := range shared[i].inlined {
-			shared[i].inlined[j] = "q.g"
+	// Many functions with large inline trees cost work, up to the budget.
+	large := make([]synthFunc, 300)
+	for i := range large {
+		large[i] = synthFunc{name: fmt.Sprintf("p.f%d", i), inlined: make([]string, 1000)}
+		for j := range large[i].inlined {
+			large[i].inlined[j] = "q.g"
 		}
 	}
-	big, _ := synthGoImage(shared)
-	x := synthExe(big)
-	tab, err := findGoFuncTab(x)
+	big, _ := synthGoImage(large)
+	tab, err := findGoFuncTab(synthExe(big))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab.work = goWorkMax - 1000*300*2 + 1 // the next 300 functions' trees and index tables overrun it
+	tab.work = goWorkMax - 1000*300*2 + 1 // the 300 trees and index tables overrun it by one
 	if err := tab.names(func(string) {}); !errors.Is(err, errGoWork) {
 		t.Errorf("work budget: %v, want errGoWork", err)
 	}

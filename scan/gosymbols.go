@@ -492,14 +492,14 @@ func (t *goFuncTab) name(off uint32) (string, bool) {
 // goKeys turns function names into GoSymbols keys: the function, its package, and the package's module.
 type goKeys struct {
 	mainPkg string
-	modules []string // the program's module paths (as built: before replacement), longest first
-	report  []string // the name each module is reported under (the replacement's path when replaced)
-	pkgs    map[string]bool
+	modules []string          // the program's module paths (as built: before replacement), longest first
+	report  []string          // the name each module is reported under (the replacement's path when replaced)
+	pkgs    map[string]string // packages seen, with their alias under a replacement module ("" for none)
 	keys    []uint64
 }
 
 func newGoKeys(bi *debug.BuildInfo) *goKeys {
-	k := &goKeys{mainPkg: bi.Path, pkgs: map[string]bool{}}
+	k := &goKeys{mainPkg: bi.Path, pkgs: map[string]string{}}
 	mods := []*debug.Module{&bi.Main}
 	mods = append(mods, bi.Deps...)
 	for _, m := range mods {
@@ -531,26 +531,36 @@ func (k *goKeys) add(name string) {
 	if pkg == "main" && k.mainPkg != "" {
 		pkg = k.mainPkg
 	}
-	k.keys = append(k.keys, report.GoSymbolKey(pkg, sym))
-	if k.pkgs[pkg] {
-		return
+	alias, seen := k.pkgs[pkg]
+	if !seen {
+		var mod string
+		mod, alias = k.module(pkg)
+		k.pkgs[pkg] = alias
+		k.keys = append(k.keys, report.GoPackageKey(pkg))
+		if alias != "" {
+			k.keys = append(k.keys, report.GoPackageKey(alias))
+		}
+		if mod != "" {
+			k.keys = append(k.keys, report.GoModuleKey(mod))
+		}
 	}
-	k.pkgs[pkg] = true
-	k.keys = append(k.keys, report.GoPackageKey(pkg))
-	if mod := k.module(pkg); mod != "" {
-		k.keys = append(k.keys, report.GoModuleKey(mod))
+	k.keys = append(k.keys, report.GoSymbolKey(pkg, sym))
+	if alias != "" {
+		k.keys = append(k.keys, report.GoSymbolKey(alias, sym))
 	}
 }
 
 // module is the module a package belongs to as govulncheck attributes it: the standard library for paths whose
-// first element has no dot, else the module whose path is the longest prefix of the package's.
-func (k *goKeys) module(pkg string) string {
+// first element has no dot, else the module whose path is the longest prefix of the package's. A package of a
+// module replaced by another module also has an alias, its path under the replacement, which is how that module's
+// advisories name it (govulncheck rewrites the path the same way).
+func (k *goKeys) module(pkg string) (mod, alias string) {
 	if pkg == "" {
-		return ""
+		return "", ""
 	}
 	first, _, _ := strings.Cut(pkg, "/")
 	if !strings.Contains(first, ".") {
-		return goStdlib
+		return goStdlib, ""
 	}
 	best := -1
 	for i, m := range k.modules {
@@ -559,7 +569,10 @@ func (k *goKeys) module(pkg string) string {
 		}
 	}
 	if best < 0 {
-		return ""
+		return "", ""
 	}
-	return k.report[best]
+	if k.report[best] != k.modules[best] {
+		alias = k.report[best] + pkg[len(k.modules[best]):]
+	}
+	return k.report[best], alias
 }

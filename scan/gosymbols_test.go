@@ -177,6 +177,8 @@ func TestReadGoSymbolsSynthetic(t *testing.T) {
 		{report.GoModuleKey("stdlib"), "the standard library", true},
 		{report.GoModuleKey("golang.org/x/text"), "a module", true},
 		{report.GoModuleKey("example.com/fork/v2"), "a replaced module, under its replacement (longest prefix)", true},
+		{report.GoSymbolKey("example.com/fork/v2/sub", "Generic[go.shape.int].go.shape.int].Method"), "a replaced module's function under the replacement's path", true},
+		{report.GoPackageKey("example.com/fork/v2/sub"), "a replaced module's package under the replacement's path", true},
 		{report.GoModuleKey("example.com/lib"), "a module whose path is a shorter prefix", false},
 		{report.GoModuleKey("example.com/cmd"), "the main module (its package main)", true},
 	} {

@@ -189,3 +189,32 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		t.Errorf("PrometheusRule spec %v, want the groups of %s", rule["spec"], alertsFile)
 	}
 }
+
+// TestHelmAlertsReachableOnly: prometheusRule.reachableOnly=true limits the fixable-critical alert to findings not
+// known unreachable, and changes nothing else of the rules.
+func TestHelmAlertsReachableOnly(t *testing.T) {
+	rules := func(args ...string) string {
+		for _, o := range renderHelm(t, append([]string{"--set", "prometheusRule.enabled=true"}, args...)...) {
+			if o.Kind == "PrometheusRule" {
+				b, err := yaml.Marshal(normalize(t, o)["spec"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(b)
+			}
+		}
+		t.Fatal("no PrometheusRule rendered")
+		return ""
+	}
+	plain, limited := rules(), rules("--set", "prometheusRule.reachableOnly=true")
+	const sel = `rootscan_container_vulnerabilities{severity="critical", fixable="true"`
+	if !strings.Contains(plain, sel+"}") || strings.Contains(plain, "reachable!=") {
+		t.Errorf("default rules do not select every fixable critical finding:\n%s", plain)
+	}
+	if !strings.Contains(limited, sel+`, reachable!="false"}`) {
+		t.Errorf("reachableOnly rules lack the reachable selector:\n%s", limited)
+	}
+	if strings.Replace(limited, `, reachable!="false"`, "", 1) != plain {
+		t.Errorf("reachableOnly changes more than the selector:\n%s", limited)
+	}
+}

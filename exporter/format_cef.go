@@ -101,6 +101,13 @@ func (f cefFormat) Marshal(e Event) ([]byte, error) {
 			if v.FixedVersion != "" {
 				ext("outcome", "fixable in "+v.FixedVersion)
 			}
+			// CEF's custom strings are taken; reachability is a number there: 1 reachable, 0 not, absent unknown.
+			switch v.Reachable {
+			case report.ReachableTrue:
+				labelled("cn1", "reachable", "1")
+			case report.ReachableFalse:
+				labelled("cn1", "reachable", "0")
+			}
 		case fi.Drift != nil:
 			ext("filePath", fi.Drift.Path)
 			ext("fileHash", fi.Drift.SHA256)

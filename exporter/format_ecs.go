@@ -107,6 +107,7 @@ func ecsFinding(d obj, fi *Finding) {
 		d.set("rootscan.vulnerability.vector", v.Vector)
 		d.set("rootscan.vulnerability.fixed_version", v.FixedVersion)
 		d.set("rootscan.vulnerability.fixable", v.Fixable())
+		d.set("rootscan.vulnerability.reachable", string(v.Reachable))
 	case fi.Control != nil:
 		c := fi.Control
 		d.set("event.category", []string{"configuration"})

@@ -126,6 +126,7 @@ func (f ocsfFormat) Marshal(e Event) ([]byte, error) {
 		case fi.Vulnerability != nil:
 			class = ocsfVulnerabilityFinding
 			d.set("vulnerabilities", []obj{ocsfVulnerability(fi.Vulnerability)})
+			d.set("unmapped.reachable", string(fi.Vulnerability.Reachable))
 		case fi.Control != nil:
 			class = ocsfComplianceFinding
 			c := fi.Control

@@ -264,3 +264,27 @@ func TestFormatsRenderEveryEventType(t *testing.T) {
 		t.Fatal("unknown format accepted")
 	}
 }
+
+// TestReachableInEvents: a Go finding's reachability reaches every format (JSON through the finding itself), and
+// a finding without one adds nothing.
+func TestReachableInEvents(t *testing.T) {
+	for _, r := range []report.Reachability{report.ReachableTrue, report.ReachableFalse, report.ReachableUnknown} {
+		e := vulnEvent()
+		e.Finding.Vulnerability.Ecosystem, e.Finding.Vulnerability.Reachable = "Go", r
+		checkFields(t, render(t, "json", e), map[string]any{"finding.vulnerability.reachable": string(r)})
+		checkFields(t, render(t, "ecs", e), map[string]any{"rootscan.vulnerability.reachable": string(r)})
+		checkFields(t, render(t, "ocsf", e), map[string]any{"unmapped.reachable": string(r)})
+		f, _ := ParseFormat("cef")
+		b, err := f.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[report.Reachability]string{report.ReachableTrue: "cn1=1", report.ReachableFalse: "cn1=0"}[r]
+		if got := strings.Contains(string(b), "cn1Label=reachable"); got != (want != "") || !strings.Contains(string(b), want) {
+			t.Errorf("CEF for reachable=%s: %s", r, b)
+		}
+	}
+	e := vulnEvent()
+	checkFields(t, render(t, "ecs", e), map[string]any{"rootscan.vulnerability.reachable": nil})
+	checkFields(t, render(t, "json", e), map[string]any{"finding.vulnerability.reachable": nil})
+}

@@ -21,7 +21,8 @@ import (
 // bookkeeping that could leave a stale series behind. The series are built once in Update (see series), so a scrape
 // costs no counting.
 //
-// Cardinality is bounded by construction: every counting label (severity, fixable, status, change, executable) has
+// Cardinality is bounded by construction: every counting label (severity, fixable, reachable, status, change,
+// executable) has
 // a fixed set of values, ecosystems are capped per container, and there is never a label per CVE, control or file.
 type Metrics struct {
 	node   string
@@ -145,8 +146,9 @@ func NewMetrics(node string) *Metrics {
 		shared: newSharedLabels(),
 		d: metricDescs{
 			vulns: prometheus.NewDesc(MetricVulnerabilities,
-				"Open (not VEX-suppressed) vulnerabilities in the container, by severity and whether a fixed version exists.",
-				with("severity", "fixable"), nil),
+				"Open (not VEX-suppressed) vulnerabilities in the container, by severity, whether a fixed version exists "+
+					"and whether the vulnerable code is in the program (Go: true or false; unknown otherwise).",
+				with("severity", "fixable", "reachable"), nil),
 			suppressed: prometheus.NewDesc(MetricVulnerabilitiesSuppressed,
 				"Vulnerabilities in the container that a VEX statement suppressed, by severity.",
 				with("severity"), nil),
@@ -275,7 +277,7 @@ func (m *Metrics) Len() int {
 // findings builds the counting series of one result.
 func (m *Metrics) findings(base []*dto.LabelPair, t report.Target, r *report.Result) []prometheus.Metric {
 	var (
-		vulns      [6][2]int
+		vulns      [6][2][3]int
 		suppressed [6]int
 		controls   [4][6]int
 		drift      [3][2]int
@@ -286,7 +288,7 @@ func (m *Metrics) findings(base []*dto.LabelPair, t report.Target, r *report.Res
 			suppressed[severityIndex(v.Severity)]++
 			continue
 		}
-		vulns[severityIndex(v.Severity)][boolIndex(v.Fixable())]++
+		vulns[severityIndex(v.Severity)][boolIndex(v.Fixable())][reachableIndex(v.Reachable)]++
 	}
 	for i := range r.Compliance {
 		c := &r.Compliance[i]
@@ -308,12 +310,18 @@ func (m *Metrics) findings(base []*dto.LabelPair, t report.Target, r *report.Res
 	gauge := func(d *prometheus.Desc, n int, extra ...*dto.LabelPair) {
 		out = append(out, sh.newSeries(d, float64(n), base, extra...))
 	}
-	// Open vulnerabilities are always exposed, zeros included: "no critical vulnerabilities" is an answer
-	// dashboards and alerts need, and a series that appears only on the first finding is hard to query.
-	// Everything else appears only when non-zero, to keep a node's series count proportional to its findings.
+	// Open vulnerabilities with reachable="unknown" (every non-Go finding) are always exposed, zeros included: "no
+	// critical vulnerabilities" is an answer dashboards and alerts need, and a series that appears only on the
+	// first finding is hard to query. Everything else, reachable="true"/"false" included, appears only when
+	// non-zero, to keep a node's series count proportional to its findings.
+	reach := reachableLabels()
 	for s := range sevs {
 		for f, fixable := range []string{"false", "true"} {
-			gauge(m.d.vulns, vulns[s][f], sh.pair("severity", sevs[s]), sh.pair("fixable", fixable))
+			for r := range reach {
+				if n := vulns[s][f][r]; n > 0 || r == reachUnknown {
+					gauge(m.d.vulns, n, sh.pair("severity", sevs[s]), sh.pair("fixable", fixable), sh.pair("reachable", reach[r]))
+				}
+			}
 		}
 	}
 	for s, n := range suppressed {
@@ -431,6 +439,23 @@ func cleanLabel(s string) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+// reachableLabels are the values of the reachable label; reachUnknown indexes "unknown".
+func reachableLabels() [3]string { return [3]string{"false", "true", "unknown"} }
+
+const reachUnknown = 2
+
+// reachableIndex maps a finding's reachability onto reachableLabels: not decided (every ecosystem but Go) is
+// unknown.
+func reachableIndex(r report.Reachability) int {
+	switch r {
+	case report.ReachableFalse:
+		return 0
+	case report.ReachableTrue:
+		return 1
+	}
+	return reachUnknown
 }
 
 func boolIndex(b bool) int {

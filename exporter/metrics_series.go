@@ -49,6 +49,8 @@ func newSharedLabels() sharedLabels {
 	add("status", statuses[:]...)
 	add("change", changes[:]...)
 	add("fixable", "false", "true")
+	reach := reachableLabels()
+	add("reachable", reach[:]...)
 	add("executable", "false", "true")
 	add("distroless", "", "false", "true")
 	return sh

@@ -38,6 +38,8 @@ func shopReport() report.Report {
 				{ID: "CVE-6", Severity: report.SeverityMedium, FixedVersion: "2",
 					Suppressed: &report.Suppression{Status: "not_affected"}},
 				{ID: "CVE-7", Severity: "BOGUS"},
+				{ID: "GO-8", Severity: report.SeverityLow, FixedVersion: "1.22.1", Ecosystem: report.EcosystemGo, Reachable: report.ReachableTrue},
+				{ID: "GO-9", Severity: report.SeverityLow, FixedVersion: "1.22.2", Ecosystem: report.EcosystemGo, Reachable: report.ReachableFalse},
 			},
 			Compliance: []report.ControlResult{
 				{ID: "a", Status: report.ControlFailed, Severity: report.SeverityCritical, Impact: 1},
@@ -86,20 +88,22 @@ rootscan_container_last_scan_timestamp_seconds{container="app",image="registry.e
 rootscan_container_packages{container="app",ecosystem="Debian",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0"} 3
 rootscan_container_packages{container="app",ecosystem="Go",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0"} 1
 rootscan_container_packages{container="app",ecosystem="npm",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0"} 2
-# HELP rootscan_container_vulnerabilities Open (not VEX-suppressed) vulnerabilities in the container, by severity and whether a fixed version exists.
+# HELP rootscan_container_vulnerabilities Open (not VEX-suppressed) vulnerabilities in the container, by severity, whether a fixed version exists and whether the vulnerable code is in the program (Go: true or false; unknown otherwise).
 # TYPE rootscan_container_vulnerabilities gauge
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="critical"} 1
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="critical"} 1
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="high"} 0
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="high"} 2
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="medium"} 0
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="medium"} 0
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="low"} 0
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="low"} 0
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="none"} 0
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="none"} 0
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="unknown"} 2
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="unknown"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="critical"} 1
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="critical"} 1
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="high"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="high"} 2
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="medium"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="medium"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="low"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="false",severity="low"} 1
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="true",severity="low"} 1
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="low"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="none"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="none"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="unknown"} 2
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="unknown"} 0
 # HELP rootscan_container_vulnerabilities_suppressed Vulnerabilities in the container that a VEX statement suppressed, by severity.
 # TYPE rootscan_container_vulnerabilities_suppressed gauge
 rootscan_container_vulnerabilities_suppressed{container="app",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="medium"} 1
@@ -158,8 +162,8 @@ func TestMetricsDelete(t *testing.T) {
 	other := shopReport()
 	other.Target.ContainerID, other.Target.Pod = "c2", "web-1"
 	m.Update(other)
-	if n := testutil.CollectAndCount(m); n != 2*29 {
-		t.Fatalf("two containers: %d series, want %d", n, 2*29)
+	if n := testutil.CollectAndCount(m); n != 2*31 {
+		t.Fatalf("two containers: %d series, want %d", n, 2*31)
 	}
 	m.Delete("c1")
 	for s := range seriesOf(t, m) {
@@ -167,8 +171,8 @@ func TestMetricsDelete(t *testing.T) {
 			t.Errorf("series of deleted container c1 still exposed: %s", s)
 		}
 	}
-	if n := testutil.CollectAndCount(m); n != 29 {
-		t.Errorf("after Delete(c1): %d series, want 29 (c2's)", n)
+	if n := testutil.CollectAndCount(m); n != 31 {
+		t.Errorf("after Delete(c1): %d series, want 31 (c2's)", n)
 	}
 	m.Delete("c2")
 	m.Delete("never-seen")
@@ -302,7 +306,7 @@ func TestMetricsFailedScanKeepsFindings(t *testing.T) {
 	clean.Result.Vulnerabilities, clean.Result.Drift = nil, nil
 	m.Update(clean)
 	now := seriesOf(t, m)
-	if v, ok := now[MetricVulnerabilities+",container=app,fixable=true"+strings.TrimPrefix(base, ",container=app")+",severity=critical"]; !ok || v != 0 {
+	if v, ok := now[MetricVulnerabilities+",container=app,fixable=true"+strings.TrimPrefix(base, ",container=app")+",reachable=unknown,severity=critical"]; !ok || v != 0 {
 		t.Errorf("critical fixable after a clean scan = %v (present %v), want a 0 series", v, ok)
 	}
 	for s := range now {

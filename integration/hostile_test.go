@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,7 +100,14 @@ func TestScanHostileContainer(t *testing.T) {
 	if o := r.Result.OS; o != nil && o.ID != "linux" {
 		t.Errorf("OS = %+v: read from outside the container?", o)
 	}
-	resultJSON, _ := json.Marshal(r.Result) // not the whole output: the node name is the host's hostname by design
+	// Not the whole output: the node name is the host's hostname by design. Nor the Go programs' function sets:
+	// base64 of 64-bit hashes, random text that may hold a short host string ("vm") by chance.
+	checked := *r.Result
+	checked.GoBinaries = slices.Clone(checked.GoBinaries)
+	for i := range checked.GoBinaries {
+		checked.GoBinaries[i].Symbols = nil
+	}
+	resultJSON, _ := json.Marshal(&checked)
 	for _, s := range hostSecrets {
 		if strings.Contains(string(resultJSON), s) {
 			t.Errorf("output contains host content %.20q...", s)

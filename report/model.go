@@ -19,6 +19,9 @@ type Result struct {
 	// Drift lists what a running container added, changed or deleted on top of its image.
 	Drift  []DriftEntry `json:"drift,omitempty"`
 	Errors []FileError  `json:"errors,omitempty"`
+	// GoBinaries are the Go programs found, with what vulnerability matching needs beyond their modules: the
+	// platform they were built for and the functions compiled into them.
+	GoBinaries []GoBinary `json:"goBinaries,omitempty"`
 }
 
 // Severity is one scale for every kind of finding, so metrics, --severity filters and SIEM events need no per-kind
@@ -74,7 +77,25 @@ type Vulnerability struct {
 	FixedVersion string `json:"fixedVersion,omitempty"`
 	// Suppressed is set when a VEX statement says the target is not affected or has it fixed.
 	Suppressed *Suppression `json:"suppressed,omitempty"`
+	// Reachable says, for Go findings, whether the advisory's vulnerable code is compiled into a program that
+	// contains the module (govulncheck's binary verdict); empty for other ecosystems.
+	Reachable Reachability `json:"reachable,omitempty"`
 }
+
+// Reachability is a Go finding's verdict on whether the vulnerable code is in the program: three values, so
+// metrics can carry it as a label.
+type Reachability string
+
+const (
+	// ReachableTrue: a vulnerable function (or, for advisories that name none, a package or module the advisory
+	// covers) is in the program's function table, inlined copies included.
+	ReachableTrue Reachability = "true"
+	// ReachableFalse: the program's function table was read and holds none of the advisory's vulnerable code.
+	ReachableFalse Reachability = "false"
+	// ReachableUnknown: the program gives nothing to decide on (no readable function table, a toolchain before
+	// Go 1.18, an advisory database without symbol data).
+	ReachableUnknown Reachability = "unknown"
+)
 
 // Fixable says whether upgrading the package would remove the finding.
 func (v Vulnerability) Fixable() bool { return v.FixedVersion != "" }

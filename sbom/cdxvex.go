@@ -14,8 +14,10 @@ import (
 // CycloneDXVEX writes the vulnerabilities of the reports as a CycloneDX 1.6 document: each target is a component
 // with the affected packages nested in it, each finding a vulnerability entry (ratings with the CVSS method and
 // vector, aliases as references, the fix as recommendation) whose analysis carries the VEX state: not_affected or
-// resolved for VEX-suppressed findings, exploitable-unknown (no analysis) for open ones. Tools such as
-// Dependency-Track import it as a VEX/VDR.
+// resolved for VEX-suppressed findings (and not_affected for unreachable Go findings with
+// Options.UnreachableNotAffected), exploitable-unknown (no analysis) for open ones; Go findings carry their
+// reachability as the property rootscan:vulnerability:reachable. Tools such as Dependency-Track import it as a
+// VEX/VDR.
 func CycloneDXVEX(w io.Writer, reps []report.Report, opts Options) error {
 	bom := cdx.NewBOM()
 	bom.SerialNumber = "urn:uuid:" + opts.uuid()
@@ -51,7 +53,7 @@ func CycloneDXVEX(w io.Writer, reps []report.Report, opts Options) error {
 				refs[key] = ref
 				nested = append(nested, cdx.Component{BOMRef: ref, Type: cdx.ComponentTypeLibrary, Name: v.Package, Version: v.Version, PackageURL: v.PURL})
 			}
-			vulns = append(vulns, cdxVuln(v, ref, len(vulns)))
+			vulns = append(vulns, cdxVuln(v, ref, len(vulns), opts))
 		}
 		if len(reps) > 1 {
 			comps[len(comps)-1].Components = &nested
@@ -69,7 +71,7 @@ func CycloneDXVEX(w io.Writer, reps []report.Report, opts Options) error {
 	return nil
 }
 
-func cdxVuln(v report.Vulnerability, ref string, i int) cdx.Vulnerability {
+func cdxVuln(v report.Vulnerability, ref string, i int, opts Options) cdx.Vulnerability {
 	cv := cdx.Vulnerability{
 		BOMRef:      fmt.Sprintf("vuln:%d", i),
 		ID:          v.ID,
@@ -97,16 +99,14 @@ func cdxVuln(v report.Vulnerability, ref string, i int) cdx.Vulnerability {
 	if v.FixedVersion != "" {
 		cv.Recommendation = fmt.Sprintf("Upgrade %s to %s or later.", v.Package, v.FixedVersion)
 	}
-	if s := v.Suppressed; s != nil {
-		a := &cdx.VulnerabilityAnalysis{Detail: strings.TrimSpace(s.Justification + " (" + s.Source + ")")}
-		switch s.Status {
-		case "fixed":
-			a.State = cdx.IASResolved
-		default:
-			a.State = cdx.IASNotAffected
-			a.Justification = cdxJustification(s.Justification)
-		}
-		cv.Analysis = a
+	if v.Reachable != "" {
+		cv.Properties = &[]cdx.Property{{Name: "rootscan:vulnerability:reachable", Value: string(v.Reachable)}}
+	}
+	switch status, justification, detail := vexVerdict(v, opts); status {
+	case vexFixed:
+		cv.Analysis = &cdx.VulnerabilityAnalysis{State: cdx.IASResolved, Detail: detail}
+	case vexNotAffected:
+		cv.Analysis = &cdx.VulnerabilityAnalysis{State: cdx.IASNotAffected, Justification: cdxJustification(justification), Detail: detail}
 	}
 	return cv
 }

@@ -211,6 +211,9 @@ func sarifResultFor(v report.Vulnerability, idx int, rep report.Report, target s
 			"fixedVersion": v.FixedVersion, "severity": string(v.Severity), "target": target,
 		},
 	}
+	if v.Reachable != "" {
+		res.Properties["reachable"] = string(v.Reachable)
+	}
 	if s := v.Suppressed; s != nil {
 		res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: strings.TrimSpace(s.Status + ": " + s.Justification + " (" + s.Source + ")")}}
 	}

@@ -33,6 +33,11 @@ type Options struct {
 	Now time.Time
 	// UUID makes the CycloneDX serial number and the SPDX document namespace unique; empty means a random one.
 	UUID string
+	// UnreachableNotAffected states, in VEX outputs (CycloneDX VEX, OpenVEX), Go findings whose vulnerable code is
+	// not in the program (Reachable "false") as not_affected, vulnerable_code_not_in_execute_path. Off by default:
+	// the verdict says the vulnerable functions are not compiled in, which consumers may weigh differently from a
+	// vendor's statement.
+	UnreachableNotAffected bool
 }
 
 func (o Options) now() time.Time {

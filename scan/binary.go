@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/rootscan/rootscan/report"
@@ -101,7 +102,9 @@ func (a *binaryAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, 
 		}
 		return nil
 	}
-	if string(magic[:]) != elf.ELFMAG {
+	// Windows Go programs (release artifacts some images ship) are read for their modules too.
+	isPE := a.golang && string(magic[:2]) == "MZ"
+	if string(magic[:]) != elf.ELFMAG && !isPE {
 		return nil
 	}
 	ra, ok := f.(io.ReaderAt)
@@ -119,6 +122,17 @@ func (a *binaryAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, 
 	}
 	// Bound every read to the size seen at open, so a file growing in a live upper dir cannot extend the work.
 	sr := io.NewSectionReader(ra, 0, fi.Size())
+	if isPE {
+		pkgs, b, err := readGoPE(sr, name)
+		if err != nil {
+			fail(goBinaryName, err)
+		}
+		if b != nil {
+			out.Packages = append(out.Packages, pkgs...)
+			out.GoBinaries = append(out.GoBinaries, *b)
+		}
+		return nil
+	}
 	ef, err := elf.NewFile(sr)
 	if err != nil {
 		ef = nil // odd but perhaps valid: the Go reader searches the data itself, Rust data needs sections
@@ -129,6 +143,15 @@ func (a *binaryAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, 
 			fail(goBinaryName, err)
 		} else if bi != nil {
 			out.Packages = append(out.Packages, goPackages(bi, name, goBinaryName)...)
+			var x *goExe
+			if ef != nil {
+				x = goExeFromELF(sr, ef)
+			}
+			b, err := goBinary(x, bi, name)
+			if err != nil {
+				fail(goBinaryName, err)
+			}
+			out.GoBinaries = append(out.GoBinaries, b)
 		}
 	}
 	if a.rust && ef != nil {
@@ -147,6 +170,7 @@ func (a *binaryAnalyzer) AnalyzeFile(ctx context.Context, fsys FS, name string, 
 func (a *binaryAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result) error {
 	if a.golang {
 		mergePackages(out, goBinaryName)
+		slices.SortFunc(out.GoBinaries, func(x, y report.GoBinary) int { return strings.Compare(x.Path, y.Path) })
 	}
 	if a.rust {
 		mergePackages(out, rustBinaryName)

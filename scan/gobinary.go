@@ -3,6 +3,8 @@ package scan
 import (
 	"debug/buildinfo"
 	"debug/elf"
+	"debug/pe"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -66,13 +68,35 @@ func NewGoBinary() Analyzer {
 // goBinaryName is the go-binary analyzer's name and the FoundBy of the Go modules it reports.
 const goBinaryName = "go-binary"
 
+// goBuildInfoBudget bounds the bytes debug/buildinfo may read from one file. It allocates what the file declares (a
+// module string's length, a data segment's size), so a sparse file declaring a 900 MiB string would cost gigabytes;
+// with the budget the read fails instead. Real build info is a few KiB; the search through a data segment of a
+// program without section headers reads that segment, a few MiB for the largest programs.
+const goBuildInfoBudget = 32 << 20
+
+// budgetReaderAt fails reads once n bytes have been read through it.
+type budgetReaderAt struct {
+	r io.ReaderAt
+	n int64
+}
+
+var errReadBudget = errors.New("read budget exhausted")
+
+func (b *budgetReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if int64(len(p)) > b.n {
+		return 0, fmt.Errorf("%w (%d bytes asked)", errReadBudget, len(p))
+	}
+	b.n -= int64(len(p))
+	return b.r.ReadAt(p, off)
+}
+
 // readGoBuildInfo returns the build information of an ELF file already open as sr (ef is its parsed header, nil
 // when debug/elf could not parse it), or nil, nil for a file that is not a Go program.
 func readGoBuildInfo(sr *io.SectionReader, ef *elf.File) (*debug.BuildInfo, error) {
 	if !mayBeGoELF(ef) {
 		return nil, nil
 	}
-	bi, err := buildinfo.Read(sr)
+	bi, err := buildinfo.Read(&budgetReaderAt{r: sr, n: goBuildInfoBudget})
 	if err != nil {
 		if isNotGoErr(err) {
 			return nil, nil
@@ -110,6 +134,50 @@ func mayBeGoELF(f *elf.File) bool {
 func isNotGoErr(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "not a Go executable") || strings.Contains(s, "unrecognized file format")
+}
+
+// goBinary describes one Go program for matching: its platform and the functions compiled into it (read through x,
+// nil when the headers could not be parsed). A program whose function table cannot be read still gets its
+// platform; the error says why its functions are missing.
+func goBinary(x *goExe, bi *debug.BuildInfo, name string) (report.GoBinary, error) {
+	b := report.GoBinary{Path: name}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "GOOS":
+			b.GOOS = s.Value
+		case "GOARCH":
+			b.GOARCH = s.Value
+		}
+	}
+	if x == nil {
+		return b, nil
+	}
+	syms, err := readGoSymbols(x, bi)
+	if errors.Is(err, errNoGoFuncTab) {
+		return b, nil
+	}
+	if err != nil {
+		return b, fmt.Errorf("read Go function table: %w", err)
+	}
+	b.Symbols, b.SymbolsFrom = syms, "pclntab"
+	return b, nil
+}
+
+// readGoPE reads a PE file's Go build info and functions; a nil GoBinary means the file is not a Go program.
+func readGoPE(sr *io.SectionReader, name string) ([]report.Package, *report.GoBinary, error) {
+	pf, err := pe.NewFile(sr)
+	if err != nil {
+		return nil, nil, nil // not a PE file after all: MZ is a common two-byte prefix
+	}
+	bi, err := buildinfo.Read(&budgetReaderAt{r: sr, n: goBuildInfoBudget})
+	if err != nil {
+		if isNotGoErr(err) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("read Go build info: %w", err)
+	}
+	b, err := goBinary(goExeFromPE(sr, pf), bi, name)
+	return goPackages(bi, name, goBinaryName), &b, err
 }
 
 // goPackages turns one binary's build information into packages located at name.

@@ -32,7 +32,9 @@ const (
 	FileName = "osv.db"
 	// SchemaVersion changes when the layout does; an older rootscan refuses a newer file instead of misreading it.
 	// 2: NuGet and Packagist names are indexed case-folded.
-	SchemaVersion = 2
+	// 3: Go advisories keep their imports (package paths, symbols, GOOS/GOARCH) for platform filtering and
+	// reachability.
+	SchemaVersion = 3
 )
 
 var (
@@ -98,6 +100,9 @@ type advAffected struct {
 	Rating    Rating   `json:"rt"`
 	// Sorted says the events of every range are in evaluation order already (done at import).
 	Sorted bool `json:"so,omitempty"`
+	// Imports are a Go advisory's ecosystem_specific.imports: the vulnerable packages, their symbols and the
+	// platforms they are limited to. Empty means every package of the module.
+	Imports []GoImport `json:"gi,omitempty"`
 }
 
 // idxEntry is one (ecosystem, advisory) pair under a package key.
@@ -163,7 +168,7 @@ func compact(r *Record) (advisory, bool) {
 		}
 		a.Affected = append(a.Affected, advAffected{
 			Ecosystem: af.Package.Ecosystem, Name: af.Package.Name, Ranges: ranges, Versions: af.Versions, Rating: rate(r, af),
-			Sorted: presort(af.Package.Ecosystem, ranges),
+			Sorted: presort(af.Package.Ecosystem, ranges), Imports: goImports(af),
 		})
 	}
 	return a, true

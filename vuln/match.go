@@ -112,6 +112,7 @@ func (db *DB) Match(ctx context.Context, res *report.Result) error {
 	type fkey struct{ id, name, version, eco, purl string }
 	seen := map[fkey]bool{}
 	var found []report.Vulnerability
+	bins := newGoBins(res)
 	for _, p := range res.Packages {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -127,6 +128,10 @@ func (db *DB) Match(ctx context.Context, res *report.Result) error {
 		entries, err := db.lookup(q.base, q.name, cache)
 		if err != nil {
 			return fmt.Errorf("look up %s/%s: %w", q.base, q.name, err)
+		}
+		var pbins []*report.GoBinary
+		if p.Ecosystem == report.EcosystemGo {
+			pbins = bins.of(p)
 		}
 		for _, e := range entries {
 			if !releaseMatches(e[0], q.release) {
@@ -146,7 +151,7 @@ func (db *DB) Match(ctx context.Context, res *report.Result) error {
 						res.Errors = append(res.Errors, report.FileError{Analyzer: "vuln", Err: msg})
 					}
 				}
-				if !hit {
+				if !hit || (p.Ecosystem == report.EcosystemGo && !goApplies(af, pbins)) {
 					continue
 				}
 				k := fkey{a.ID, p.Name, p.Version, p.Ecosystem, p.PURL}
@@ -154,11 +159,15 @@ func (db *DB) Match(ctx context.Context, res *report.Result) error {
 					continue
 				}
 				seen[k] = true
-				found = append(found, report.Vulnerability{
+				v := report.Vulnerability{
 					ID: a.ID, Aliases: a.Aliases, Summary: a.Summary,
 					Severity: af.Rating.Severity, Score: af.Rating.Score, Vector: af.Rating.Vector,
 					Package: p.Name, Version: p.Version, Ecosystem: p.Ecosystem, PURL: p.PURL, FixedVersion: fixed,
-				})
+				}
+				if p.Ecosystem == report.EcosystemGo {
+					v.Reachable = goReachability(a, q.name, q.version, pbins)
+				}
+				found = append(found, v)
 				break
 			}
 		}

@@ -17,16 +17,27 @@ import (
 // buildDB imports paths into a fresh database directory and opens it.
 func buildDB(t testing.TB, paths ...string) *DB {
 	t.Helper()
+	return buildDBWith(t, func(b *Builder) error {
+		for _, p := range paths {
+			if _, err := b.ImportPath(context.Background(), p, Limits{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// buildDBWith builds a database with what fill adds and opens it.
+func buildDBWith(t testing.TB, fill func(*Builder) error) *DB {
+	t.Helper()
 	dir := t.TempDir()
 	b, err := NewBuilder(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range paths {
-		if _, err := b.ImportPath(context.Background(), p, Limits{}); err != nil {
-			b.Abort()
-			t.Fatal(err)
-		}
+	if err := fill(b); err != nil {
+		b.Abort()
+		t.Fatal(err)
 	}
 	if _, err := b.Commit(); err != nil {
 		t.Fatal(err)

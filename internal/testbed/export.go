@@ -1,6 +1,12 @@
 package testbed
 
-import "path/filepath"
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+)
 
 // CNIBinDir and CNIConfDir are the CNI plugin and config dirs this instance's
 // CRI reads (CRI watches the config dir), for a caller that gives its pods a
@@ -17,3 +23,28 @@ func UnmountAll(dir string) error { return unmountAll(filepath.Clean(dir)) }
 
 // MountsUnder lists the mount points at or below dir, deepest first.
 func MountsUnder(dir string) ([]string, error) { return mountsUnder(filepath.Clean(dir)) }
+
+// TailFile returns up to n bytes of the end of a log file, from a line start,
+// for failure messages; "" if it cannot be read.
+func TailFile(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-int64(n), 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return ""
+	}
+	if off > 0 {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}

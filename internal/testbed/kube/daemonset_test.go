@@ -43,14 +43,7 @@ func TestKustomizeBaseDaemonSetReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A workload for the scanner to find.
-	app, err := ociimage.Distroless(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	appRef, err := c.Containerd().Import(ctx, app)
-	if err != nil {
-		t.Fatal(err)
-	}
+	appRef := importDistroless(t, ctx, c)
 	if _, err := c.Kubectl(ctx, "create", "namespace", "rstb-apps"); err != nil {
 		t.Fatal(err)
 	}

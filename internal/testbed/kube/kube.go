@@ -305,7 +305,7 @@ func (c *Cluster) LogTails(n int) string { return c.logTails(n) }
 func (c *Cluster) logTails(n int) string {
 	var b strings.Builder
 	for _, p := range c.procs {
-		fmt.Fprintf(&b, "\n--- %s log (tail) ---\n%s", p.name, tail(c.logPath(p.name), n))
+		fmt.Fprintf(&b, "\n--- %s log (tail) ---\n%s", p.name, testbed.TailFile(c.logPath(p.name), n))
 	}
 	if c.ctrd != nil {
 		fmt.Fprintf(&b, "\n--- containerd log (tail) ---\n%s", c.ctrd.LogTail(n))

@@ -16,6 +16,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
@@ -65,14 +66,7 @@ func TestClusterRunsPodsAndStopsClean(t *testing.T) {
 	})
 	root, bridge, netName, pids := c.Root(), c.Bridge(), c.netName, c.Pids()
 
-	app, err := ociimage.Distroless(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	appRef, err := c.Containerd().Import(ctx, app)
-	if err != nil {
-		t.Fatal(err)
-	}
+	appRef := importDistroless(t, ctx, c)
 	jobRef, err := c.Containerd().Import(ctx, jobImage(t))
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +191,21 @@ spec:
         imagePullPolicy: Never
         env: [{name: MSG, value: %q}]
 `, appImage, jobImage, msg)
+}
+
+// importDistroless imports the test bed's distroless-like image, whose
+// /app prints a line and waits for SIGTERM, into the node's runtime.
+func importDistroless(t *testing.T, ctx context.Context, c *Cluster) testbed.ImageRef {
+	t.Helper()
+	app, err := ociimage.Distroless(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := c.Containerd().Import(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
 
 // jobImage builds the Job's program into a one-file image.

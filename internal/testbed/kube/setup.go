@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -193,23 +192,4 @@ func (c *Cluster) waitFor(ctx context.Context, what string, timeout time.Duratio
 		case <-tick.C:
 		}
 	}
-}
-
-// tail returns up to n bytes of the end of file.
-func tail(file string, n int) string {
-	f, err := os.Open(file)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-int64(n), 0)
-	b := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, os.ErrClosed) && len(b) == 0 {
-		return ""
-	}
-	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // CNIBinDir and CNIConfDir are the CNI plugin and config dirs this instance's
@@ -47,4 +48,30 @@ func TailFile(path string, n int) string {
 		}
 	}
 	return string(b)
+}
+
+// KillCgroup SIGKILLs every process in cgroup path p, in every hierarchy, and
+// removes its cgroup directories, children first: for a harness whose
+// kubelet puts pods under the test bed's cgroup parent.
+func KillCgroup(p string) error {
+	dirs, err := cgroupDirs(p)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if err := killAndWait(cgroupProcs(dirs), 10*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, removeCgroupTrees(dirs))...)
+}
+
+// KillProcessesUsing SIGKILLs the processes that have one of args as an
+// argument (or -flag=value), e.g. the shims of a test bed whose containerd
+// died with its test, found by its socket path.
+func KillProcessesUsing(args ...string) error {
+	pids, err := processesUsing(args...)
+	if err != nil {
+		return err
+	}
+	return killAndWait(pids, 10*time.Second)
 }

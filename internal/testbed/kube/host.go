@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/moby/sys/mountinfo"
-	"golang.org/x/sys/unix"
-
 	"github.com/rootscan/rootscan/internal/testbed"
+	"golang.org/x/sys/unix"
 )
 
 // watchedSysctls are the host settings a kubelet (and CNI plugins) may change
@@ -213,39 +212,22 @@ func (s hostState) clean(root, netName string) error {
 }
 
 // makeCgroup creates cgroup path p in every mounted hierarchy: the kubelet
-// refuses a cgroup root that does not exist. It returns the dirs it made.
-func makeCgroup(p string) ([]string, error) {
+// refuses a cgroup root that does not exist. testbed.KillCgroup removes them.
+func makeCgroup(p string) error {
 	infos, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
-		return nil, fmt.Errorf("read mount table: %w", err)
+		return fmt.Errorf("read mount table: %w", err)
 	}
-	var made []string
 	for _, m := range infos {
 		if m.Root != "/" {
 			continue
 		}
 		d := filepath.Join(m.Mountpoint, p)
-		if err := os.Mkdir(d, 0o755); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				continue
-			}
-			return made, fmt.Errorf("create cgroup %s: %w", d, err)
-		}
-		made = append(made, d)
-	}
-	return made, nil
-}
-
-// removeCgroups removes the cgroup dirs makeCgroup made, if the test bed's
-// containerd (which removes the kubelet's cgroups under them) has not.
-func removeCgroups(dirs []string) error {
-	var errs []error
-	for _, d := range dirs {
-		if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create cgroup %s: %w", d, err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // cleanKubeletDir removes the device manager's socket and the directories

@@ -74,7 +74,6 @@ type Cluster struct {
 	sysctls    map[string]string
 	lock       *os.File // held while the cluster runs (lockHost)
 	host       hostState
-	cgroups    []string // cgroup dirs made for the kubelet's cgroup root
 
 	ctrd  *testbed.Containerd
 	procs []*proc // in start order
@@ -100,6 +99,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 		return nil, err
 	}
 	if err := foreignKubelet(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := sweepStale(); err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -145,6 +148,10 @@ func (c *Cluster) prepare(opts Options) error {
 		return err
 	}
 	c.subnet = subnet
+	c.p.cgroupRoot = "/rskube-" + randomHex(4)
+	if err := writeRecord(c.root, c.record()); err != nil {
+		return err
+	}
 	b := subnet.IP.To4()
 	gw := net.IPv4(b[0], b[1], b[2], 1)
 	if err := createBridge(c.bridge, gw); err != nil {
@@ -158,7 +165,7 @@ func (c *Cluster) prepare(opts Options) error {
 	if err != nil {
 		return err
 	}
-	r := c.root
+	r, cgroupRoot := c.root, c.p.cgroupRoot
 	c.p = params{
 		nodeName: NodeName, nodeIP: gw.String(),
 		// Services get addresses from the other half of the benchmarking
@@ -169,14 +176,14 @@ func (c *Cluster) prepare(opts Options) error {
 		podLogsDir: filepath.Join(r, "pod-logs"), apiCertDir: filepath.Join(r, "pki", "apiserver"),
 		kubeletConfigFile: filepath.Join(r, "kubelet.yaml"),
 		volumePluginDir:   filepath.Join(r, "volume-plugins"),
-		cgroupRoot:        "/rskube-" + randomHex(4),
+		cgroupRoot:        cgroupRoot,
 	}
 	for _, d := range []string{"pki", "logs", "etcd", "kubelet", "pod-logs", "cni-ipam", "pki/apiserver"} {
 		if err := os.MkdirAll(filepath.Join(r, d), 0o700); err != nil {
 			return fmt.Errorf("prepare cluster dir: %w", err)
 		}
 	}
-	if c.cgroups, err = makeCgroup(c.p.cgroupRoot); err != nil {
+	if err := makeCgroup(c.p.cgroupRoot); err != nil {
 		return err
 	}
 	return c.writePKI()
@@ -345,26 +352,8 @@ func (c *Cluster) stop() error {
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		c.procs[i].stop(10 * time.Second)
 	}
-	if err := removeCgroups(c.cgroups); err != nil {
+	if err := undoHost(c.root, c.record()); err != nil {
 		errs = append(errs, err)
-	}
-	if err := testbed.UnmountAll(c.root); err != nil {
-		errs = append(errs, fmt.Errorf("unmount kubelet's mounts: %w", err))
-	}
-	if err := deleteBridge(c.bridge); err != nil {
-		errs = append(errs, fmt.Errorf("delete pod bridge: %w", err))
-	}
-	if err := restoreSysctls(c.sysctls); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.host.clean(c.root, c.netName); err != nil {
-		errs = append(errs, fmt.Errorf("clean host paths: %w", err))
-	}
-	if mps, _ := testbed.MountsUnder(c.root); len(mps) == 0 {
-		// Only with nothing mounted: RemoveAll would reach into a mount.
-		if err := os.RemoveAll(c.root); err != nil {
-			errs = append(errs, fmt.Errorf("remove cluster dir: %w", err))
-		}
 	}
 	_ = c.lock.Close() // releases the lock
 	return errors.Join(errs...)

@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -41,6 +40,9 @@ func TestClusterRunsPodsAndStopsClean(t *testing.T) {
 	Require(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	// The host as it is without clusters: first undo what a killed earlier
+	// run may have left (Start would, after the snapshot below).
+	sweepNow(t, ctx)
 	hostBefore := Sysctls()
 	logsBefore := listDir(t, "/var/log/containers")
 	existed := map[string]bool{}
@@ -121,6 +123,22 @@ func TestClusterRunsPodsAndStopsClean(t *testing.T) {
 var hostDirs = []string{"/var/log/containers", "/var/lib/cni", "/var/lib/kubelet",
 	"/var/lib/kubelet/device-plugins/kubelet.sock", "/usr/libexec/kubernetes", "/etc/kubernetes",
 	filepath.Join(os.Getenv("HOME"), ".kube")}
+
+func sweepNow(t *testing.T, ctx context.Context) {
+	t.Helper()
+	bin, err := resolveBinDir("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := lockHost(ctx, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := sweepStale(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // assertHostClean checks that nothing of the stopped cluster is left.
 func assertHostClean(t *testing.T, sysctls map[string]string, logsBefore []string, root, bridge, netName string, pids map[string]int) {
@@ -235,29 +253,11 @@ func jobImage(t *testing.T) *ociimage.Image {
 	}
 }
 
-// processesMentioning lists the processes whose command line contains s.
-func processesMentioning(s string) []string {
-	entries, _ := os.ReadDir("/proc")
-	var out []string
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(b, []byte(s)) {
-			out = append(out, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
-		}
-	}
-	return out
-}
-
 // rssMiB sums VmRSS over the processes whose command line mentions root.
 func rssMiB(root string) int {
 	var kb int
-	for _, p := range processesMentioning(root) {
-		pid, _, _ := strings.Cut(p, " ")
-		b, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+	for _, pid := range processesMentioning(root) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 		if err != nil {
 			continue
 		}

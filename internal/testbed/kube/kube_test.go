@@ -104,7 +104,8 @@ func TestClusterRunsPodsAndStopsClean(t *testing.T) {
 	if out := kubectl("", "-n", "rstb-test", "logs", "app"); !strings.Contains(out, "rootscan testbed app started") {
 		t.Errorf("app log = %q, want its start line", out)
 	}
-	t.Logf("RSS of the cluster's processes (control plane, kubelet, containerd, shims): %d MiB", rssMiB(root))
+	all, byName := rss(root)
+	t.Logf("RSS of the cluster's processes (control plane, kubelet, containerd, shims): %d MiB %v", all, byName)
 
 	stopped = true
 	if err := c.Stop(); err != nil {
@@ -253,22 +254,33 @@ func jobImage(t *testing.T) *ociimage.Image {
 	}
 }
 
-// rssMiB sums VmRSS over the processes whose command line mentions root.
-func rssMiB(root string) int {
-	var kb int
+// rss sums VmRSS over the processes whose command line mentions root, in
+// MiB, in all and by command name.
+func rss(root string) (int, map[string]int) {
+	byName := map[string]int{}
+	var all int
 	for _, pid := range processesMentioning(root) {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 		if err != nil {
 			continue
 		}
+		var name string
 		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-				n, _ := strconv.Atoi(f[1])
-				kb += n
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "Name:" {
+				name = f[1]
+			}
+			if len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.Atoi(f[1])
+				byName[name] += kb
+				all += kb
 			}
 		}
 	}
-	return kb / 1024
+	for n, kb := range byName {
+		byName[n] = kb / 1024
+	}
+	return all / 1024, byName
 }
 
 func listDir(t *testing.T, dir string) []string {

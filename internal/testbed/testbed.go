@@ -20,7 +20,6 @@
 package testbed
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -578,26 +577,7 @@ func (c *Containerd) logTail(n int) string {
 	if c.l.Log == "" {
 		return ""
 	}
-	f, err := os.Open(c.l.Log)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-int64(n), 0)
-	b := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
-		return ""
-	}
-	if off > 0 {
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
+	return TailFile(c.l.Log, n)
 }
 
 // resolveContainerd picks the containerd binary: bin, $ROOTSCAN_CONTAINERD, PATH.

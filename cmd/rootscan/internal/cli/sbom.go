@@ -1,8 +1,7 @@
-package main
+package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,10 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/node"
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/sbom"
 )
@@ -21,30 +24,41 @@ const (
 )
 
 type sbomFlags struct {
-	scanFlags
+	targetFlags
 	format string
 	out    string
 }
 
-func parseSBOMFlags(args []string, stderr io.Writer) (*sbomFlags, error) {
+func (a *app) sbomCommand() *cobra.Command {
 	f := &sbomFlags{}
-	fs := flag.NewFlagSet("rootscan sbom", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.format, "f", formatCycloneDX, "document format: cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON)")
-	fs.StringVar(&f.out, "o", "", "write the document to this file instead of stdout")
-	f.targetFlags(fs)
-	f.concurrency = 1
-	n, err := parseFlags(fs, args, &f.scanFlags)
-	if err != nil {
-		return nil, err
+	cmd := &cobra.Command{
+		Use:   "sbom (--dir PATH | --oci PATH | --container ID)",
+		Short: "Write a CycloneDX 1.6 or SPDX 2.3 JSON SBOM of one target",
+		Long: `Sbom scans one target the way 'rootscan scan' does and writes its SBOM. A target that cannot be scanned
+gives no document (an empty SBOM would read as "nothing installed") and exit code 1.`,
+		Example: `  rootscan sbom --dir ./rootfs > rootfs.cdx.json
+  rootscan sbom --oci ./image-layout -f spdx -o image.spdx.json
+  rootscan sbom --container 3f2a -o app.cdx.json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkSBOMFormat("-f", f.format); err != nil {
+				return err
+			}
+			if f.count() != 1 {
+				return usageError{"exactly one of --container, --dir and --oci is needed"}
+			}
+			tuneOneShotGC()
+			code, err := a.runSBOM(cmd.Context(), f)
+			a.code = code
+			return err
+		},
 	}
-	if err := checkSBOMFormat("-f", f.format); err != nil {
-		return nil, err
-	}
-	if n != 1 {
-		return nil, usageError{"exactly one of --container, --dir and --oci is needed"}
-	}
-	return f, nil
+	fs := cmd.Flags()
+	shortAliases(fs)
+	fs.StringVarP(&f.format, "format", "f", formatCycloneDX, "document format: cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON)")
+	fs.StringVarP(&f.out, "output", "o", "", "write the document to this file instead of stdout")
+	f.targetFlags.register(fs)
+	return cmd
 }
 
 func checkSBOMFormat(flagName, format string) error {
@@ -54,19 +68,21 @@ func checkSBOMFormat(flagName, format string) error {
 	return nil
 }
 
-// cmdSBOM scans one target the way `rootscan scan` does and writes its SBOM. A target that cannot be scanned gives
-// no document (an empty SBOM would read as "nothing installed") and exit code 1.
-func cmdSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	f, err := parseSBOMFlags(args, stderr)
+func (a *app) runSBOM(ctx context.Context, f *sbomFlags) (int, error) {
+	log, err := newLogger(f.logLevel, a.stderr)
 	if err != nil {
 		return exitFatal, err
 	}
-	log, err := newLogger(f.logLevel, stderr)
-	if err != nil {
-		return exitFatal, err
+	s := &node.Scanner{
+		Analyzers:   analyzers(log, false),
+		Options:     fsaccess.Options{MaxFileSize: f.maxFileSize},
+		ScratchDir:  f.scratchDir,
+		Node:        f.nodeName,
+		Log:         log,
+		Concurrency: 1,
 	}
-	doc, err := scanTargets(ctx, &f.scanFlags, log, io.Discard)
-	if err != nil {
+	var doc output
+	if err := scanTargets(ctx, &f.targetFlags, "", false, s, &doc, log); err != nil {
 		return exitFatal, err
 	}
 	if len(doc.Reports) != 1 {
@@ -74,20 +90,19 @@ func cmdSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	}
 	rep := doc.Reports[0]
 	if rep.Error != "" {
-		fmt.Fprintf(stderr, "rootscan: %s: scan failed: %s\n", rep.Target.Name(), rep.Error)
+		fmt.Fprintf(a.stderr, "rootscan: %s: scan failed: %s\n", rep.Target.Name(), rep.Error)
 		return exitPartial, nil
 	}
 	for _, e := range rep.Result.Errors {
 		log.Warn("incomplete scan", "analyzer", e.Analyzer, "path", e.Path, "err", e.Err)
 	}
-	sopts := sbom.Options{ToolVersion: toolVersion()}
+	sopts := sbom.Options{ToolVersion: toolVersion(a.version)}
 	if f.out == "" {
-		if err := writeSBOM(stdout, f.format, rep, sopts); err != nil {
-			return exitFatal, err
-		}
-		return exitOK, nil
+		err = writeSBOM(a.stdout, f.format, rep, sopts)
+	} else {
+		err = writeSBOMFile(f.out, f.format, rep, sopts)
 	}
-	if err := writeSBOMFile(f.out, f.format, rep, sopts); err != nil {
+	if err != nil {
 		return exitFatal, err
 	}
 	return exitOK, nil
@@ -127,23 +142,22 @@ func writeSBOMFile(name, format string, rep report.Report, opts sbom.Options) er
 
 // writeSBOMDir writes one SBOM per successfully scanned report into dir, named after the target so a folder of them
 // reads like the node's inventory; it returns the files written.
-func writeSBOMDir(dir, format string, reps []report.Report) ([]string, error) {
+func writeSBOMDir(dir, format string, reps []report.Report, version string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create SBOM dir: %w", err)
 	}
-	opts := sbom.Options{ToolVersion: toolVersion()}
-	used := map[string]int{}
+	opts := sbom.Options{ToolVersion: toolVersion(version)}
+	ext := ".cdx.json"
+	if format == formatSPDX {
+		ext = ".spdx.json"
+	}
+	names := fileNames{}
 	var files []string
 	for _, r := range reps {
 		if r.Result == nil {
 			continue
 		}
-		base := sbomFileBase(r.Target)
-		used[base]++
-		if n := used[base]; n > 1 {
-			base = fmt.Sprintf("%s_%d", base, n)
-		}
-		name := filepath.Join(dir, base+sbomExt(format))
+		name := filepath.Join(dir, names.next(r.Target)+ext)
 		if err := writeSBOMFile(name, format, r, opts); err != nil {
 			return files, err
 		}
@@ -152,11 +166,16 @@ func writeSBOMDir(dir, format string, reps []report.Report) ([]string, error) {
 	return files, nil
 }
 
-func sbomExt(format string) string {
-	if format == formatSPDX {
-		return ".spdx.json"
+// fileNames hands out one file base name per target of a --sbom-dir or --hdf-dir, "_2", "_3"... for repeats.
+type fileNames map[string]int
+
+func (n fileNames) next(t report.Target) string {
+	base := sbomFileBase(t)
+	n[base]++
+	if c := n[base]; c > 1 {
+		base = fmt.Sprintf("%s_%d", base, c)
 	}
-	return ".cdx.json"
+	return base
 }
 
 // sbomFileBase names a target's SBOM file: namespace_pod_container_<id12> for containers, the path's last element
@@ -180,14 +199,13 @@ func sbomFileBase(t report.Target) string {
 	default:
 		parts = append(parts, t.Kind)
 	}
-	s := strings.Join(parts, "_")
-	b := []byte(s)
+	b := []byte(strings.Join(parts, "_"))
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 			b[i] = '-'
 		}
 	}
-	s = strings.TrimLeft(string(b), ".")
+	s := strings.TrimLeft(string(b), ".")
 	if s == "" {
 		s = "target"
 	}
@@ -195,7 +213,7 @@ func sbomFileBase(t report.Target) string {
 }
 
 // toolVersion is the version recorded in SBOMs as the creating tool: the link-time version, else the module's.
-func toolVersion() string {
+func toolVersion(version string) string {
 	if version != "" {
 		return version
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"testing"
@@ -21,13 +21,13 @@ func TestSeverityFilter(t *testing.T) {
 		{"CRITICAL, HIGH", "CH"},
 	}
 	for _, tt := range tests {
-		f, err := parseSeverityFilter(tt.flag)
+		f, err := report.ParseSeverityFilter(tt.flag)
 		if err != nil {
 			t.Fatalf("%q: %v", tt.flag, err)
 		}
 		got := ""
 		for _, s := range all {
-			if f.keep(s) {
+			if f.Keep(s) {
 				got += string(s[0])
 			}
 		}
@@ -36,7 +36,7 @@ func TestSeverityFilter(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"SEVERE", "HIGH,", "7"} {
-		if _, err := parseSeverityFilter(bad); err == nil {
+		if _, err := report.ParseSeverityFilter(bad); err == nil {
 			t.Errorf("--severity %q accepted", bad)
 		}
 	}

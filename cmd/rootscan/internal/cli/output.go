@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -8,8 +8,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/sbom"
+	"github.com/rootscan/rootscan/vuln"
 )
 
 // writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted.
@@ -50,23 +52,24 @@ type output struct {
 	Runtime string          `json:"runtime,omitempty"`
 	Reports []report.Report `json:"reports"`
 	// VulnDB says whether (and against which database) vulnerabilities were checked.
-	VulnDB *vulnDBStatus `json:"vulnerabilityDatabase,omitempty"`
+	VulnDB *vuln.Status `json:"vulnerabilityDatabase,omitempty"`
 }
 
-func writeOutput(w io.Writer, f *scanFlags, doc output) error {
-	switch f.output {
+// writeOutput writes doc in format; single is true when the flags named one target.
+func writeOutput(w io.Writer, format string, showPackages bool, engine *compliance.Engine, doc output, single bool, version string) error {
+	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(doc)
 	case "sarif":
-		return sbom.SARIF(w, doc.Reports, sbom.Options{ToolVersion: toolVersion()})
+		return sbom.SARIF(w, doc.Reports, sbom.Options{ToolVersion: toolVersion(version)})
 	case "cyclonedx-vex":
-		return sbom.CycloneDXVEX(w, doc.Reports, sbom.Options{ToolVersion: toolVersion()})
+		return sbom.CycloneDXVEX(w, doc.Reports, sbom.Options{ToolVersion: toolVersion(version)})
 	case "hdf":
-		return writeHDF(w, f.engine, doc, f.container != "" || f.dir != "" || f.oci != "")
+		return writeHDF(w, engine, doc, single)
 	}
-	return writeTable(w, doc, f.showPackages)
+	return writeTable(w, doc, showPackages)
 }
 
 func writeTable(w io.Writer, doc output, showPackages bool) error {
@@ -245,4 +248,32 @@ func writeDrift(w io.Writer, drift []report.DriftEntry) {
 			fmt.Fprintf(w, "  drift: %s executable %s (sha256 %s)\n", e.Change, e.Path, dash(e.SHA256))
 		}
 	}
+}
+
+// vulnCounts reads "1 HIGH, 2 LOW" (open findings by severity, most severe first), "0" when none, plus the
+// VEX-suppressed count.
+func vulnCounts(vs []report.Vulnerability) string {
+	counts := map[report.Severity]int{}
+	suppressed := 0
+	for _, v := range vs {
+		if v.Suppressed != nil {
+			suppressed++
+			continue
+		}
+		counts[v.Severity]++
+	}
+	var parts []string
+	for _, s := range report.Severities {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	out := strings.Join(parts, ", ")
+	if out == "" {
+		out = "0"
+	}
+	if suppressed > 0 {
+		out += fmt.Sprintf(" (+%d suppressed)", suppressed)
+	}
+	return out
 }

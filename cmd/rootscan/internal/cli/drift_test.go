@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -7,16 +7,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/rootscan/rootscan/report"
 )
 
 func TestParseScanFlagsDrift(t *testing.T) {
-	f, err := parseScanFlags([]string{"--drift", "--container", "abc"}, io.Discard)
+	f, err := parseScanFlags([]string{"--drift", "--container", "abc"})
 	if err != nil || !f.drift {
 		t.Fatalf("--drift --container: %+v, %v", f, err)
 	}
 	for _, args := range [][]string{{"--drift", "--dir", "/x"}, {"--drift", "--oci", "/x"}} {
-		_, err := parseScanFlags(args, io.Discard)
+		_, err := parseScanFlags(args)
 		var ue usageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--drift needs containers") {
 			t.Errorf("%v: err = %v, want a usage error", args, err)
@@ -43,4 +45,19 @@ func TestWriteDrift(t *testing.T) {
 	if b.Len() != 0 {
 		t.Errorf("no drift printed %q", b.String())
 	}
+}
+
+// parseScanFlags parses args as `rootscan scan` does, environment included, without running the scan.
+func parseScanFlags(args []string) (*scanFlags, error) {
+	f := &scanFlags{}
+	fs := pflag.NewFlagSet("scan", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if err := applyEnv(fs); err != nil {
+		return nil, err
+	}
+	return f, f.check()
 }

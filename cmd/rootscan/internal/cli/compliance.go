@@ -1,19 +1,15 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/rootscan/rootscan/compliance"
-	"github.com/rootscan/rootscan/report"
 )
 
 // complianceFlags choose the profiles `scan` and `daemon` evaluate and where HDF goes.
@@ -52,50 +48,6 @@ func (c *complianceFlags) live(log *slog.Logger) (*compliance.Live, error) {
 		return nil, usageError{err.Error()}
 	}
 	return l, nil
-}
-
-// writeHDF writes the HDF document of a single target, or a JSON array of them for a node scan.
-func writeHDF(w io.Writer, e *compliance.Engine, doc output, single bool) error {
-	if e == nil {
-		return usageError{"-o hdf needs at least one profile (drop --no-baseline or add --profile)"}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if single && len(doc.Reports) == 1 {
-		return enc.Encode(e.HDF(doc.Reports[0]))
-	}
-	docs := make([]compliance.HDF, 0, len(doc.Reports))
-	for _, r := range doc.Reports {
-		docs = append(docs, e.HDF(r))
-	}
-	return enc.Encode(docs)
-}
-
-// writeHDFDir writes one HDF file per scanned target, named like the SBOMs of --sbom-dir.
-func writeHDFDir(dir string, e *compliance.Engine, reports []report.Report) ([]string, error) {
-	if e == nil {
-		return nil, usageError{"--hdf-dir needs at least one profile (drop --no-baseline or add --profile)"}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create HDF dir: %w", err)
-	}
-	var files []string
-	names := fileNames{}
-	for _, r := range reports {
-		if r.Result == nil {
-			continue
-		}
-		b, err := json.MarshalIndent(e.HDF(r), "", "  ")
-		if err != nil {
-			return files, fmt.Errorf("encode HDF of %s: %w", r.Target.Name(), err)
-		}
-		name := filepath.Join(dir, names.next(r.Target)+".hdf.json")
-		if err := os.WriteFile(name, append(b, '\n'), 0o644); err != nil {
-			return files, fmt.Errorf("write HDF: %w", err)
-		}
-		files = append(files, name)
-	}
-	return files, nil
 }
 
 // reportGate tells stderr why --fail-on-controls closed the gate, naming the first few controls (the full list is
@@ -156,22 +108,4 @@ func checkProfiles(srcs []string, stdout, stderr io.Writer) (int, error) {
 		}
 	}
 	return code, nil
-}
-
-// complianceSummary counts a target's control results by status for the table ("9 passed, 2 failed").
-func complianceSummary(res *report.Result) string {
-	if res == nil || len(res.Compliance) == 0 {
-		return "-"
-	}
-	counts := map[string]int{}
-	for _, c := range res.Compliance {
-		counts[c.Status]++
-	}
-	var parts []string
-	for _, s := range []string{report.ControlPassed, report.ControlFailed, report.ControlError, report.ControlSkipped} {
-		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
-		}
-	}
-	return strings.Join(parts, ", ")
 }

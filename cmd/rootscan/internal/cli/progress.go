@@ -81,7 +81,7 @@ func (p *progressLine) draw() {
 	if p.total == 1 {
 		noun = "target"
 	}
-	fmt.Fprintf(p.w, "\rscanning %d/%d %s: %s\033[K", p.done, p.total, noun, truncate(p.current, 60))
+	fmt.Fprintf(p.w, "\rscanning %d/%d %s: %s\033[K", p.done, p.total, noun, clipFront(p.current, 60))
 	p.shown = true
 }
 
@@ -100,4 +100,14 @@ func (p *progressLine) close() {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// clipFront keeps the last n runes of s, marking the cut: the end of a long target name (the container) tells
+// targets apart.
+func clipFront(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
 }

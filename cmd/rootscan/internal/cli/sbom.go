@@ -3,24 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/node"
-	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/output"
 	"github.com/rootscan/rootscan/sbom"
-)
-
-// SBOM formats as users name them on the command line.
-const (
-	formatCycloneDX = "cyclonedx"
-	formatSPDX      = "spdx"
 )
 
 type sbomFlags struct {
@@ -55,14 +45,14 @@ gives no document (an empty SBOM would read as "nothing installed") and exit cod
 	}
 	fs := cmd.Flags()
 	shortAliases(fs)
-	fs.StringVarP(&f.format, "format", "f", formatCycloneDX, "document format: cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON)")
+	fs.StringVarP(&f.format, "format", "f", output.SBOMCycloneDX, "document format: cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON)")
 	fs.StringVarP(&f.out, "output", "o", "", "write the document to this file instead of stdout")
 	f.targetFlags.register(fs)
 	return cmd
 }
 
 func checkSBOMFormat(flagName, format string) error {
-	if format != formatCycloneDX && format != formatSPDX {
+	if format != output.SBOMCycloneDX && format != output.SBOMSPDX {
 		return usageError{fmt.Sprintf("%s %q: want cyclonedx or spdx", flagName, format)}
 	}
 	return nil
@@ -81,7 +71,7 @@ func (a *app) runSBOM(ctx context.Context, f *sbomFlags) (int, error) {
 		Log:         log,
 		Concurrency: 1,
 	}
-	var doc output
+	var doc output.Document
 	if err := scanTargets(ctx, &f.targetFlags, "", false, s, &doc, log); err != nil {
 		return exitFatal, err
 	}
@@ -98,118 +88,14 @@ func (a *app) runSBOM(ctx context.Context, f *sbomFlags) (int, error) {
 	}
 	sopts := sbom.Options{ToolVersion: toolVersion(a.version)}
 	if f.out == "" {
-		err = writeSBOM(a.stdout, f.format, rep, sopts)
+		err = output.WriteSBOM(a.stdout, f.format, rep, sopts)
 	} else {
-		err = writeSBOMFile(f.out, f.format, rep, sopts)
+		err = output.WriteSBOMFile(f.out, f.format, rep, sopts)
 	}
 	if err != nil {
 		return exitFatal, err
 	}
 	return exitOK, nil
-}
-
-func writeSBOM(w io.Writer, format string, rep report.Report, opts sbom.Options) error {
-	if format == formatSPDX {
-		return sbom.SPDX(w, rep, opts)
-	}
-	return sbom.CycloneDX(w, rep, opts)
-}
-
-// writeSBOMFile writes through a temporary file and a rename, so a reader never sees half a document and a failed
-// write leaves no file behind.
-func writeSBOMFile(name, format string, rep report.Report, opts sbom.Options) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write SBOM %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := writeSBOM(tmp, format, rep, opts); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write SBOM %s: %w", name, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write SBOM %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write SBOM %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return fmt.Errorf("write SBOM %s: %w", name, err)
-	}
-	return nil
-}
-
-// writeSBOMDir writes one SBOM per successfully scanned report into dir, named after the target so a folder of them
-// reads like the node's inventory; it returns the files written.
-func writeSBOMDir(dir, format string, reps []report.Report, version string) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create SBOM dir: %w", err)
-	}
-	opts := sbom.Options{ToolVersion: toolVersion(version)}
-	ext := ".cdx.json"
-	if format == formatSPDX {
-		ext = ".spdx.json"
-	}
-	names := fileNames{}
-	var files []string
-	for _, r := range reps {
-		if r.Result == nil {
-			continue
-		}
-		name := filepath.Join(dir, names.next(r.Target)+ext)
-		if err := writeSBOMFile(name, format, r, opts); err != nil {
-			return files, err
-		}
-		files = append(files, name)
-	}
-	return files, nil
-}
-
-// fileNames hands out one file base name per target of a --sbom-dir or --hdf-dir, "_2", "_3"... for repeats.
-type fileNames map[string]int
-
-func (n fileNames) next(t report.Target) string {
-	base := sbomFileBase(t)
-	n[base]++
-	if c := n[base]; c > 1 {
-		base = fmt.Sprintf("%s_%d", base, c)
-	}
-	return base
-}
-
-// sbomFileBase names a target's SBOM file: namespace_pod_container_<id12> for containers, the path's last element
-// (or the image name) for dir and oci targets; every byte outside [A-Za-z0-9._-] becomes '-'.
-func sbomFileBase(t report.Target) string {
-	var parts []string
-	switch {
-	case t.ContainerID != "":
-		for _, p := range []string{t.Namespace, t.Pod, t.Container} {
-			if p != "" {
-				parts = append(parts, p)
-			}
-		}
-		id := t.ContainerID
-		if len(id) > 12 {
-			id = id[:12]
-		}
-		parts = append(parts, id)
-	case t.Path != "":
-		parts = append(parts, t.Kind, filepath.Base(t.Path))
-	default:
-		parts = append(parts, t.Kind)
-	}
-	b := []byte(strings.Join(parts, "_"))
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			b[i] = '-'
-		}
-	}
-	s := strings.TrimLeft(string(b), ".")
-	if s == "" {
-		s = "target"
-	}
-	return s
 }
 
 // toolVersion is the version recorded in SBOMs as the creating tool: the link-time version, else the module's.

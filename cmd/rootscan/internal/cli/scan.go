@@ -2,12 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,7 +17,9 @@ import (
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/node"
+	"github.com/rootscan/rootscan/output"
 	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/sbom"
 	"github.com/rootscan/rootscan/scan"
 	"github.com/rootscan/rootscan/vuln"
 )
@@ -140,7 +142,7 @@ func (f *scanFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.showPackages, "packages", true, "list each target's packages in table output")
 	fs.BoolVar(&f.verify, "verify-packages", false, "check every dpkg and rpm package file against the digests its package database recorded, like debsums and rpm -V (reads every package file: about 35-50 s on a 700-package Debian root, well under a second on distroless)")
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
-	fs.StringVar(&f.sbomFormat, "sbom-format", formatCycloneDX, "with --sbom-dir: cyclonedx or spdx")
+	fs.StringVar(&f.sbomFormat, "sbom-format", output.SBOMCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line on stderr (there is none when stderr is not a terminal)")
 	f.compliance.register(fs)
@@ -151,8 +153,8 @@ func (f *scanFlags) register(fs *pflag.FlagSet) {
 
 // check validates the flags together, before anything is opened.
 func (f *scanFlags) check() error {
-	if !slices.Contains([]string{"table", "json", "sarif", "cyclonedx-vex", "hdf"}, f.output) {
-		return usageError{fmt.Sprintf("-o %q: want table, json, sarif, cyclonedx-vex or hdf", f.output)}
+	if err := output.CheckFormat(f.output); err != nil {
+		return usageError{"-o " + err.Error()}
 	}
 	var err error
 	if f.sevFilter, err = report.ParseSeverityFilter(f.severity); err != nil {
@@ -219,7 +221,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 		s.Progress = p.update
 		defer p.close()
 	}
-	doc := output{Node: f.nodeName, Reports: []report.Report{}}
+	doc := output.Document{Node: f.nodeName, Reports: []report.Report{}}
 	if err := scanTargets(ctx, &f.targetFlags, f.namespace, f.drift, s, &doc, log); err != nil {
 		return exitFatal, err
 	}
@@ -230,13 +232,13 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 }
 
 // finishScan writes what the scan found where the flags say and decides the exit code.
-func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output, engine *compliance.Engine, log *slog.Logger) (int, error) {
-	single := f.count() == 1
-	if err := writeOutput(a.stdout, f.output, f.showPackages, engine, doc, single, a.version); err != nil {
-		return exitFatal, fmt.Errorf("write output: %w", err)
+func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output.Document, engine *compliance.Engine, log *slog.Logger) (int, error) {
+	oopts := output.Options{ShowPackages: f.showPackages, Single: f.count() == 1, Engine: engine, ToolVersion: toolVersion(a.version)}
+	if err := output.Write(a.stdout, f.output, doc, oopts); err != nil {
+		return exitFatal, usageIf(fmt.Errorf("write output: %w", err))
 	}
 	if f.sbomDir != "" {
-		files, err := writeSBOMDir(f.sbomDir, f.sbomFormat, doc.Reports, a.version)
+		files, err := output.WriteSBOMDir(f.sbomDir, f.sbomFormat, doc.Reports, sbom.Options{ToolVersion: oopts.ToolVersion})
 		if err != nil {
 			return exitFatal, err
 		}
@@ -250,9 +252,9 @@ func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output, engine *
 		}
 	}
 	if f.compliance.hdfDir != "" {
-		files, err := writeHDFDir(f.compliance.hdfDir, engine, doc.Reports)
+		files, err := output.WriteHDFDir(f.compliance.hdfDir, engine, doc.Reports)
 		if err != nil {
-			return exitFatal, err
+			return exitFatal, usageIf(err)
 		}
 		log.Info("HDF written", "dir", f.compliance.hdfDir, "files", len(files))
 	}
@@ -279,9 +281,17 @@ func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output, engine *
 	return exitOK, nil
 }
 
+// usageIf makes an output that needs profiles none of which was evaluated a usage error.
+func usageIf(err error) error {
+	if errors.Is(err, output.ErrNoProfiles) {
+		return usageError{err.Error()}
+	}
+	return err
+}
+
 // scanTargets scans what the flags name (--dir, --oci, one --container or the whole node) with s into doc. The
 // error is for a scan that could not start at all; a target's own failure is in its report.
-func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bool, s *node.Scanner, doc *output, log *slog.Logger) error {
+func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bool, s *node.Scanner, doc *output.Document, log *slog.Logger) error {
 	switch {
 	case f.dir != "":
 		doc.Reports = append(doc.Reports, s.ScanDir(ctx, f.dir))

@@ -1,17 +1,13 @@
-package cli
+package output
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom"
-	"github.com/rootscan/rootscan/vuln"
 )
 
 // writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted.
@@ -46,33 +42,9 @@ func truncate(s string, n int) string {
 	return string([]rune(s)[:n-1]) + "…"
 }
 
-// output is the JSON document `rootscan scan -o json` writes: stable field names for machines.
-type output struct {
-	Node    string          `json:"node"`
-	Runtime string          `json:"runtime,omitempty"`
-	Reports []report.Report `json:"reports"`
-	// VulnDB says whether (and against which database) vulnerabilities were checked.
-	VulnDB *vuln.Status `json:"vulnerabilityDatabase,omitempty"`
-}
-
-// writeOutput writes doc in format; single is true when the flags named one target.
-func writeOutput(w io.Writer, format string, showPackages bool, engine *compliance.Engine, doc output, single bool, version string) error {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
-	case "sarif":
-		return sbom.SARIF(w, doc.Reports, sbom.Options{ToolVersion: toolVersion(version)})
-	case "cyclonedx-vex":
-		return sbom.CycloneDXVEX(w, doc.Reports, sbom.Options{ToolVersion: toolVersion(version)})
-	case "hdf":
-		return writeHDF(w, engine, doc, single)
-	}
-	return writeTable(w, doc, showPackages)
-}
-
-func writeTable(w io.Writer, doc output, showPackages bool) error {
+// writeTable writes the human-readable table: one line per target, then per target its packages, open
+// vulnerabilities, failed controls, integrity problems, drift and warnings.
+func writeTable(w io.Writer, doc Document, showPackages bool) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tDISTROLESS\tPACKAGES\tVULNERABILITIES\tCOMPLIANCE\tFILE ERRORS\tSTATUS")
 	failed := 0
@@ -276,4 +248,22 @@ func vulnCounts(vs []report.Vulnerability) string {
 		out += fmt.Sprintf(" (+%d suppressed)", suppressed)
 	}
 	return out
+}
+
+// complianceSummary counts a target's control results by status for the table ("9 passed, 2 failed").
+func complianceSummary(res *report.Result) string {
+	if res == nil || len(res.Compliance) == 0 {
+		return "-"
+	}
+	counts := map[string]int{}
+	for _, c := range res.Compliance {
+		counts[c.Status]++
+	}
+	var parts []string
+	for _, s := range []string{report.ControlPassed, report.ControlFailed, report.ControlError, report.ControlSkipped} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

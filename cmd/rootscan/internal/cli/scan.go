@@ -321,7 +321,7 @@ func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bo
 		doc.Reports = []report.Report{s.ScanContainer(ctx, c)}
 		return nil
 	}
-	reps, err := s.ScanNode(ctx, cri.Filter{PodNamespace: namespace, ID: f.container})
+	reps, err := s.ScanNode(ctx, cri.Filter{PodNamespace: namespace})
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/compliance"
-	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/vuln"
 )
 
@@ -21,8 +20,8 @@ type Reloader struct {
 	Profiles *compliance.Live
 	// DBDir is where the database is looked for, named in the log when there is none.
 	DBDir string
-	// Health, when set, is told which database is loaded (its build time feeds the age alert).
-	Health *exporter.Health
+	// Health, when set, is told when the loaded database was built (it feeds the age alert); exporter.Health.
+	Health interface{ SetVulnDB(built time.Time) }
 	Poll   time.Duration
 	Hangup <-chan os.Signal
 	Log    *slog.Logger

@@ -6,14 +6,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/rootscan/rootscan/exporter"
 )
+
+// HealthGauges are the daemon's own gauges StatusHandler sets at scrape time; exporter.Health is the real one.
+type HealthGauges interface {
+	SetQueueDepth(n int)
+	SetContainersKnown(n int)
+	SetMountsHeld(n int)
+}
 
 // StatusHandler serves the daemon's only HTTP endpoints: /metrics from reg, /healthz (the process answers) and
 // /readyz (the first full reconcile is done). The gauges of the loop's own state are set at scrape time, so they are
 // never stale; mountsHeld reports the mounts the daemon holds now.
-func StatusHandler(d *Daemon, reg *prometheus.Registry, health *exporter.Health, mountsHeld func() int) http.Handler {
+func StatusHandler(d *Daemon, reg *prometheus.Registry, health HealthGauges, mountsHeld func() int) http.Handler {
 	mux := http.NewServeMux()
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -70,7 +70,7 @@ type daemonRun struct {
 	log       *slog.Logger
 	access    *node.Access
 	dispatch  *exporter.Dispatcher
-	publisher *node.ExportPublisher
+	publisher *exporter.DaemonPublisher
 	loop      *node.Daemon
 	reloader  *node.Reloader
 	vulns     *vuln.Enricher
@@ -155,7 +155,7 @@ func (r *daemonRun) applyBudget(c *daemonConfig) error {
 
 // startExport opens the SIEM sinks, their dispatcher and finding tracker, and the metrics registry.
 func (r *daemonRun) startExport(c *daemonConfig, version string, log *slog.Logger) (*prometheus.Registry, *exporter.Health, error) {
-	sinks, err := node.OpenSinks(c.Sinks)
+	sinks, err := exporter.OpenSinks(c.Sinks)
 	if err != nil {
 		return nil, nil, usageError{err.Error()}
 	}
@@ -181,7 +181,7 @@ func (r *daemonRun) startExport(c *daemonConfig, version string, log *slog.Logge
 	if err := reg.Register(exporter.NewSinkCollector(r.dispatch)); err != nil {
 		return nil, nil, err
 	}
-	r.publisher = &node.ExportPublisher{Metrics: metrics, Tracker: tracker, Log: log}
+	r.publisher = &exporter.DaemonPublisher{Metrics: metrics, Tracker: tracker, Log: log}
 	return reg, health, nil
 }
 
@@ -232,7 +232,7 @@ func (r *daemonRun) run(ctx context.Context) error {
 	defer signal.Stop(hup)
 	r.reloader.Hangup = hup
 	go r.reloader.Run(ctx)
-	go r.publisher.ForgetVanished(ctx, r.loop)
+	go r.loop.ForgetVanished(ctx, r.publisher)
 	err := r.loop.Run(ctx)
 	r.log.Info("rootscan daemon stopping")
 	return err

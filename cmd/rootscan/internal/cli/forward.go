@@ -6,10 +6,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/rootscan/rootscan/node"
+	"github.com/rootscan/rootscan/exporter"
 )
 
-// forwardFlags are `scan`'s one-shot SIEM forwarding (node.Forward): the scan's findings go to each --sink as events.
+// forwardFlags are `scan`'s one-shot SIEM forwarding (exporter.Forward): the scan's findings go to each --sink as events.
 type forwardFlags struct {
 	sinks    []string
 	stateDir string
@@ -24,7 +24,7 @@ func (f *forwardFlags) register(fs *pflag.FlagSet) {
 
 // check parses every --sink before anything is scanned, so a typo fails at once (exit 2), not after the scan.
 func (f *forwardFlags) check() error {
-	if err := node.CheckSinks(f.sinks); err != nil {
+	if err := exporter.CheckSinks(f.sinks); err != nil {
 		return usageError{fmt.Sprintf("--sink: %v", err)}
 	}
 	if f.stateDir != "" && len(f.sinks) == 0 {

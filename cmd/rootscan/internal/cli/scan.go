@@ -15,6 +15,7 @@ import (
 
 	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/node"
 	"github.com/rootscan/rootscan/output"
@@ -245,7 +246,7 @@ func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output.Document,
 		log.Info("SBOMs written", "dir", f.sbomDir, "files", len(files))
 	}
 	if len(f.forward.sinks) > 0 {
-		fw := node.Forward{Sinks: f.forward.sinks, StateDir: f.forward.stateDir, Timeout: f.forward.timeout, Node: f.nodeName, Log: log}
+		fw := exporter.Forward{Sinks: f.forward.sinks, StateDir: f.forward.stateDir, Timeout: f.forward.timeout, Node: f.nodeName, Log: log}
 		if err := fw.Send(ctx, doc.Reports); err != nil {
 			log.Error("forward events", "err", err)
 			return exitPartial, nil

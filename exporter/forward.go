@@ -1,4 +1,4 @@
-package node
+package exporter
 
 import (
 	"context"
@@ -8,13 +8,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/report"
 )
 
 // Forward is a one-shot scan's SIEM forwarding: the reports' findings go to each sink as change events.
 type Forward struct {
-	// Sinks are sink URLs as exporter.ParseSink reads them.
+	// Sinks are sink URLs as ParseSink reads them.
 	Sinks []string
 	// StateDir keeps the last findings and undelivered events, so the next scan sends only changes; "" is a
 	// temporary directory, and every open finding is sent.
@@ -29,7 +28,7 @@ type Forward struct {
 // CheckSinks parses every sink URL, so a typo fails before anything is scanned.
 func CheckSinks(sinks []string) error {
 	for _, raw := range sinks {
-		s, err := exporter.ParseSink(raw)
+		s, err := ParseSink(raw)
 		if err != nil {
 			return err
 		}
@@ -58,11 +57,11 @@ func (f *Forward) Send(ctx context.Context, reports []report.Report) error {
 	if err != nil {
 		return err
 	}
-	d, err := exporter.NewDispatcher(dir, sinks, exporter.DispatcherOptions{Logger: log})
+	d, err := NewDispatcher(dir, sinks, DispatcherOptions{Logger: log})
 	if err != nil {
 		return err
 	}
-	tracker, err := exporter.NewTracker(filepath.Join(dir, "findings"), d, log)
+	tracker, err := NewTracker(filepath.Join(dir, "findings"), d, log)
 	if err != nil {
 		d.Close(ctx)
 		return err
@@ -97,10 +96,10 @@ func (f *Forward) Send(ctx context.Context, reports []report.Report) error {
 }
 
 // OpenSinks parses and opens every sink URL; on error the ones already open are closed.
-func OpenSinks(raw []string) ([]exporter.Sink, error) {
-	var sinks []exporter.Sink
+func OpenSinks(raw []string) ([]Sink, error) {
+	var sinks []Sink
 	for _, r := range raw {
-		s, err := exporter.ParseSink(r)
+		s, err := ParseSink(r)
 		if err != nil {
 			for _, s := range sinks {
 				s.Close()

@@ -231,10 +231,20 @@ func TestProgressLine(t *testing.T) {
 	for !strings.Contains(b.String(), "\rscanning 1/3 containers: shop/web-0/app\033[K") && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
+	time.Sleep(20 * time.Millisecond) // twenty ticks with nothing new: nothing redrawn
+	if n := strings.Count(b.String(), "\r"); n != 1 {
+		t.Errorf("an unchanged line was drawn %d times: %q", n, b.String())
+	}
+	p.update(1, 3, "shop/"+strings.Repeat("x", 100)+"/db")
+	for !strings.Contains(b.String(), "xx/db\033[K") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	p.close()
 	out := b.String()
-	if !strings.Contains(out, "\rscanning 1/3 containers: shop/web-0/app\033[K") || !strings.HasSuffix(out, "\r\033[K") {
-		t.Errorf("progress output %q", out)
+	last := out[strings.LastIndex(out[:len(out)-4], "\r")+1 : len(out)-len("\033[K\r\033[K")]
+	if !strings.Contains(out, "\rscanning 1/3 containers: shop/web-0/app\033[K") || !strings.HasSuffix(out, "\r\033[K") ||
+		len([]rune(last)) > progressWidth || !strings.HasPrefix(last, "scanning 1/3 containers: …x") {
+		t.Errorf("progress output %q (last line %q)", out, last)
 	}
 	// A scan that ends before the delay draws nothing.
 	var quick syncBuffer

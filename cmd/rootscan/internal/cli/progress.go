@@ -22,7 +22,7 @@ type progressLine struct {
 	done    int
 	total   int
 	current string
-	shown   bool
+	line    string // last drawn, "" before the first draw
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -81,9 +81,17 @@ func (p *progressLine) draw() {
 	if p.total == 1 {
 		noun = "target"
 	}
-	fmt.Fprintf(p.w, "\rscanning %d/%d %s: %s\033[K", p.done, p.total, noun, clipFront(p.current, 60))
-	p.shown = true
+	head := fmt.Sprintf("scanning %d/%d %s: ", p.done, p.total, noun)
+	line := head + clipFront(p.current, max(progressWidth-len(head), 10))
+	if line == p.line {
+		return // redraw only what changed: a slow terminal (a serial console, ssh) pays for every byte
+	}
+	fmt.Fprintf(p.w, "\r%s\033[K", line)
+	p.line = line
 }
+
+// progressWidth keeps the line within an 80-column terminal: a line that wraps cannot be redrawn in place.
+const progressWidth = 79
 
 // close stops drawing and clears the line if it was drawn.
 func (p *progressLine) close() {
@@ -91,7 +99,7 @@ func (p *progressLine) close() {
 	<-p.stopped
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.shown {
+	if p.line != "" {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 }

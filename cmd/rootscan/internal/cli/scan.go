@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -200,7 +199,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 	if f.gate != nil && profiles.Engine() == nil {
 		return exitFatal, usageError{"--fail-on-controls needs at least one profile (drop --no-baseline or add --profile)"}
 	}
-	vulns, err := openEnricher(f.dbDir, f.vexDir, f.sevFilter, a.stderr)
+	vulns, dbNote, err := openEnricher(f.dbDir, f.vexDir, f.sevFilter)
 	if err != nil {
 		return exitFatal, err
 	}
@@ -218,14 +217,17 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 		check := &compliance.Checker{Profiles: profiles, HostRoot: f.compliance.hostRoot, Options: s.Options, Log: log}
 		s.PerTarget = check.Analyzers
 	}
+	endProgress := func() {}
 	if p := newProgressLine(a.stderr, f.quiet); p != nil {
-		s.Progress = p.update
-		defer p.close()
+		s.Progress, endProgress = p.update, p.close
 	}
 	doc := output.Document{Node: f.nodeName, Reports: []report.Report{}}
-	if err := scanTargets(ctx, &f.targetFlags, f.namespace, f.drift, s, &doc, log); err != nil {
+	err = scanTargets(ctx, &f.targetFlags, f.namespace, f.drift, s, &doc, log)
+	endProgress() // the line is gone before anything else is written
+	if err != nil {
 		return exitFatal, err
 	}
+	fmt.Fprint(a.stderr, dbNote) // after the scan, as the findings it qualifies: a scan that could not start needs no note
 	defer func() { log.Debug("scan finished", "targets", len(doc.Reports), "peak_rss_kib", peakRSSKiB()) }()
 	st := vulns.Status(f.dbDir)
 	doc.VulnDB = &st
@@ -331,17 +333,18 @@ func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bo
 }
 
 // openEnricher opens the vulnerability database for a one-shot command. With none (or a broken one) the scan still
-// runs: it says so once on stderr and reports targets without vulnerability findings.
-func openEnricher(dir, vexDir string, filter report.SeverityFilter, stderr io.Writer) (*vuln.Enricher, error) {
+// runs, reporting targets without vulnerability findings; note says why, for stderr once the scan has run.
+func openEnricher(dir, vexDir string, filter report.SeverityFilter) (_ *vuln.Enricher, note string, _ error) {
 	store, err := vuln.NewStore(dir)
 	switch {
 	case err != nil:
-		fmt.Fprintf(stderr, "rootscan: vulnerabilities not checked: %v\n", err)
+		note = fmt.Sprintf("rootscan: vulnerabilities not checked: %v\n", err)
 		store = nil
 	case store.Current() == nil:
-		fmt.Fprintf(stderr, "rootscan: vulnerabilities not checked: no database in %s (run 'rootscan db import' or 'rootscan db update', or set --db / ROOTSCAN_DB)\n", dir)
+		note = fmt.Sprintf("rootscan: vulnerabilities not checked: no database in %s (run 'rootscan db import' or 'rootscan db update', or set --db / ROOTSCAN_DB)\n", dir)
 	}
-	return vuln.NewEnricher(store, vexDir, filter)
+	e, err := vuln.NewEnricher(store, vexDir, filter)
+	return e, note, err
 }
 
 // analyzers are the analyzers every one-shot command runs; verify adds the package file checks.

@@ -47,9 +47,6 @@ type RootCheck interface {
 	Check(ctx context.Context, root scan.FS, rep *report.Report) error
 }
 
-// DriftFunc computes what a container changed on top of its image, from its upper dir and its image view.
-type DriftFunc func(ctx context.Context, upper, image scan.FS) ([]report.DriftEntry, []report.FileError, error)
-
 // Daemon keeps the findings of every container on the node current. It reacts to containerd events, re-lists all
 // containers every Resync as a safety net, analyzes each image once (cached by chain ID), and for each container
 // re-checks only its own upper dir: an unchanged container costs one walk of that (usually tiny) directory.

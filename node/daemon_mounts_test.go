@@ -230,12 +230,10 @@ func (r *mountRig) daemon(t *testing.T, check RootCheck) *Daemon {
 		Views:      r.count,
 		Roots:      r.count,
 		Analyzers:  scan.DefaultAnalyzers(),
-		Drift: func(ctx context.Context, upper, image scan.FS) ([]report.DriftEntry, []report.FileError, error) {
-			return scan.Drift(ctx, upper, image, scan.DriftOptions{})
-		},
-		Cache:     cache,
-		Publisher: nopPublisher{},
-		Node:      "node-1",
+		Drift:      ScanDrift(scan.DriftOptions{}),
+		Cache:      cache,
+		Publisher:  nopPublisher{},
+		Node:       "node-1",
 	}
 	if check != nil {
 		d.Checks = []RootCheck{check}
@@ -278,7 +276,7 @@ func TestDaemonCheckMountsEachViewOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// The one-shot scanner's findings for the same container: the daemon's split must not change them.
-			oneShot := (&Scanner{Roots: r.roots, Analyzers: scan.DefaultAnalyzers(), Drift: r.roots}).ScanContainer(ctx, tc.c)
+			oneShot := (&Scanner{Roots: r.roots, Views: r.roots, Analyzers: scan.DefaultAnalyzers(), Drift: ScanDrift(scan.DriftOptions{})}).ScanContainer(ctx, tc.c)
 			if oneShot.Error != "" {
 				t.Fatalf("one-shot scan: %s", oneShot.Error)
 			}

@@ -11,23 +11,25 @@ import (
 	"github.com/rootscan/rootscan/scan"
 )
 
-// DriftSource computes what a container changed on top of its image. ContainerRoots is the real one; the Scanner
-// asks it only when drift was requested, since it costs one more mount per container.
-type DriftSource interface {
-	ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) ([]report.DriftEntry, []report.FileError, error)
+// DriftFunc computes what a container changed on top of its image, from its upper dir and its image view. The
+// daemon and the one-shot Scanner take the same DriftFunc; each opens the two views its own way (the daemon shares
+// the image view with its image analysis).
+type DriftFunc func(ctx context.Context, upper, image scan.FS) ([]report.DriftEntry, []report.FileError, error)
+
+// ScanDrift is the DriftFunc of scan.Drift with opts.
+func ScanDrift(opts scan.DriftOptions) DriftFunc {
+	return func(ctx context.Context, upper, image scan.FS) ([]report.DriftEntry, []report.FileError, error) {
+		return scan.Drift(ctx, upper, image, opts)
+	}
 }
 
-// ContainerDrift opens c's upper dir in place and mounts its image's layers, read-only (fsaccess.ViewUpper and
+// containerDrift opens c's upper dir in place and mounts its image's layers, read-only (fsaccess.ViewUpper and
 // ViewImage: the live overlay is never mounted again, so the running container's copy-ups keep working), compares
-// them with scan.Drift and releases both whatever happens. It works for created, running and exited containers alike:
+// them with s.Drift and releases both whatever happens. It works for created, running and exited containers alike:
 // the snapshot outlives the task. Snapshotters whose layers cannot be told apart (native, devmapper) give
 // fsaccess.ErrUnsupportedMount: drift needs overlayfs.
-func (r *ContainerRoots) ContainerDrift(ctx context.Context, c cri.Container, opts scan.DriftOptions) (_ []report.DriftEntry, _ []report.FileError, retErr error) {
-	mounts, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)
-	}
-	upper, err := r.openUpper(ctx, c, mounts)
+func (s *Scanner) containerDrift(ctx context.Context, c cri.Container) (_ []report.DriftEntry, _ []report.FileError, retErr error) {
+	upper, err := s.Views.OpenView(ctx, c, fsaccess.ViewUpper)
 	if err != nil {
 		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)
 	}
@@ -36,7 +38,7 @@ func (r *ContainerRoots) ContainerDrift(ctx context.Context, c cri.Container, op
 			retErr = errors.Join(retErr, fmt.Errorf("drift of %s: release upper dir: %w", c.ID, err))
 		}
 	}()
-	image, err := r.Mounter.Mount(ctx, c.ID+"-image", mounts, fsaccess.ViewImage, r.Options)
+	image, err := s.Views.OpenView(ctx, c, fsaccess.ViewImage)
 	if err != nil {
 		return nil, nil, fmt.Errorf("drift of %s: %w", c.ID, err)
 	}
@@ -45,7 +47,7 @@ func (r *ContainerRoots) ContainerDrift(ctx context.Context, c cri.Container, op
 			retErr = errors.Join(retErr, fmt.Errorf("drift of %s: release image view: %w", c.ID, err))
 		}
 	}()
-	entries, ferrs, err := scan.Drift(ctx, upper, image, opts)
+	entries, ferrs, err := s.Drift(ctx, upper, image)
 	if err != nil {
 		return nil, ferrs, fmt.Errorf("drift of %s: %w", c.ID, err)
 	}

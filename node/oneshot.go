@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
@@ -43,18 +44,26 @@ type Scanner struct {
 	Digests    DigestResolver      // optional
 	Configs    ImageConfigResolver // optional: image configs for compliance controls
 	Analyzers  []scan.Analyzer
-	// Drift, when set, also lists what each container changed on top of its image (Result.Drift).
-	Drift        DriftSource
-	DriftOptions scan.DriftOptions
+	// Drift, when set, also lists what each container changed on top of its image (Result.Drift), from the upper dir
+	// and image views Views opens: one more mount per container.
+	Drift DriftFunc
+	Views Views
 	// PerTarget, when set, adds analyzers made for each target (compliance).
 	PerTarget TargetAnalyzers
+	// Enrichers run on each report once its target is read, as in the daemon (vulnerability matching).
+	Enrichers []Enricher
+	// Options bound the reads of --dir and --oci roots (containers are bounded by their RootOpener).
+	Options fsaccess.Options
+	// ScratchDir is where --oci layers are unpacked (removed afterwards).
+	ScratchDir string
 	// Concurrency bounds how many containers are mounted and scanned at once (default 2): each holds a mount and
 	// reads disk, and a node agent must not starve the workloads it watches.
 	Concurrency int
 	Node        string
 	Log         *slog.Logger
-	// Progress, when set, is called after each container is done (for a progress bar).
-	Progress func(done, total int)
+	// Progress, when set, is told when a target starts (current names it) and when one is done (current is "").
+	// Calls are serialized.
+	Progress func(done, total int, current string)
 }
 
 // ScanNode scans every container matching f. The error is only for failing to list: each container's own failure
@@ -77,29 +86,51 @@ func (s *Scanner) ScanContainers(ctx context.Context, cs []cri.Container) []repo
 	reports := make([]report.Report, len(cs))
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
+	p := progress{report: s.Progress, total: len(cs)}
 	for i := range cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			select {
 			case sem <- struct{}{}:
-				defer func() { <-sem }()
+				p.start(cs[i].DisplayName())
 				reports[i] = s.ScanContainer(ctx, cs[i])
+				<-sem
 			case <-ctx.Done():
 				reports[i] = report.Report{Target: s.target(cs[i]), StartedAt: time.Now(), Error: fmt.Sprintf("not scanned: %v", ctx.Err())}
 			}
-			if s.Progress != nil {
-				mu.Lock()
-				done++
-				s.Progress(done, len(cs))
-				mu.Unlock()
-			}
+			p.done()
 		}()
 	}
 	wg.Wait()
 	return reports
+}
+
+// progress serializes the Progress calls of concurrent scans.
+type progress struct {
+	report func(done, total int, current string)
+	mu     sync.Mutex
+	total  int
+	n      int
+}
+
+func (p *progress) start(name string) {
+	if p.report == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.report(p.n, p.total, name)
+}
+
+func (p *progress) done() {
+	if p.report == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	p.report(p.n, p.total, "")
 }
 
 // ScanContainer mounts one container read-only, analyzes it and unmounts it again, whatever happens in between.
@@ -128,15 +159,7 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 		return rep
 	}
 	rep.Target.Access = access
-	analyzers := s.Analyzers
-	if s.PerTarget != nil {
-		extra, release := s.PerTarget(ctx, rep.Target)
-		if release != nil {
-			defer release()
-		}
-		analyzers = append(append([]scan.Analyzer{}, analyzers...), extra...)
-	}
-	rep.Result = scan.Run(ctx, root, analyzers)
+	rep.Result = s.run(ctx, root, rep.Target)
 	if err := root.Close(); err != nil {
 		// The result stands; the leftover mount is the operator's problem to know about.
 		log.Error("release root filesystem", "err", err)
@@ -145,6 +168,7 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 	if s.Drift != nil {
 		s.addDrift(ctx, c, rep.Result, log)
 	}
+	s.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
 	log.Debug("container scanned", "packages", len(rep.Result.Packages), "errors", len(rep.Result.Errors), "duration", rep.Duration)
 	return rep
@@ -153,12 +177,24 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 // addDrift fills res.Drift; its failure (a snapshotter without an upper dir) is one error of the result, never the
 // loss of the rest of the report.
 func (s *Scanner) addDrift(ctx context.Context, c cri.Container, res *report.Result, log *slog.Logger) {
-	entries, ferrs, err := s.Drift.ContainerDrift(ctx, c, s.DriftOptions)
+	entries, ferrs, err := s.containerDrift(ctx, c)
 	res.Drift = entries
 	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {
 		log.Warn("drift not computed", "err", err)
 		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: err.Error()})
+	}
+}
+
+// enrich runs the enrichers as the daemon does (Daemon.enrich).
+func (s *Scanner) enrich(ctx context.Context, rep *report.Report) {
+	if rep.Result == nil {
+		return
+	}
+	for _, e := range s.Enrichers {
+		if err := e.Enrich(ctx, rep); err != nil {
+			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "enrich", Err: err.Error()})
+		}
 	}
 }
 

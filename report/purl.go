@@ -1,9 +1,10 @@
 package report
 
 import (
-	"golang.org/x/mod/semver"
 	"regexp"
 	"strings"
+
+	"golang.org/x/mod/semver"
 
 	"github.com/package-url/packageurl-go"
 )

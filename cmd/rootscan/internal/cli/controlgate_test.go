@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"strings"
@@ -41,7 +41,7 @@ func TestControlGate(t *testing.T) {
 			t.Fatalf("%q: %v", tt.flag, err)
 		}
 		var ids []string
-		for _, f := range g.failing(reports) {
+		for _, f := range g.Failing(reports) {
 			// "/r: p/ID (SEVERITY, status)"
 			id := strings.TrimPrefix(f, "/r: p/")
 			ids = append(ids, id[:strings.Index(id, " ")])
@@ -51,7 +51,7 @@ func TestControlGate(t *testing.T) {
 		}
 	}
 	g, _ := parseControlGate("CRITICAL")
-	if got := g.failing(reports); len(got) != 1 || got[0] != "/r: p/crit-failed (CRITICAL, failed)" {
+	if got := g.Failing(reports); len(got) != 1 || got[0] != "/r: p/crit-failed (CRITICAL, failed)" {
 		t.Errorf("failing = %q", got)
 	}
 	for _, bad := range []string{"SEVERE", "HIGH,", "1"} {
@@ -67,7 +67,7 @@ func TestControlGateReportBounded(t *testing.T) {
 		failing = append(failing, strings.Repeat("x", i+1))
 	}
 	var b strings.Builder
-	controlGate{}.report(&b, failing)
+	reportGate(&b, failing)
 	if !strings.HasPrefix(b.String(), "rootscan: 25 compliance controls failed at --fail-on-controls: x; xx;") || !strings.HasSuffix(b.String(), "xxxxxxxxxx, and 15 more\n") {
 		t.Errorf("report = %q", b.String())
 	}

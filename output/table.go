@@ -1,7 +1,6 @@
-package main
+package output
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -9,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom"
 )
 
 // writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted.
@@ -44,32 +42,9 @@ func truncate(s string, n int) string {
 	return string([]rune(s)[:n-1]) + "…"
 }
 
-// output is the JSON document `rootscan scan -o json` writes: stable field names for machines.
-type output struct {
-	Node    string          `json:"node"`
-	Runtime string          `json:"runtime,omitempty"`
-	Reports []report.Report `json:"reports"`
-	// VulnDB says whether (and against which database) vulnerabilities were checked.
-	VulnDB *vulnDBStatus `json:"vulnerabilityDatabase,omitempty"`
-}
-
-func writeOutput(w io.Writer, f *scanFlags, doc output) error {
-	switch f.output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
-	case "sarif":
-		return sbom.SARIF(w, doc.Reports, sbom.Options{ToolVersion: toolVersion()})
-	case "cyclonedx-vex":
-		return sbom.CycloneDXVEX(w, doc.Reports, sbom.Options{ToolVersion: toolVersion()})
-	case "hdf":
-		return writeHDF(w, f.engine, doc, f.container != "" || f.dir != "" || f.oci != "")
-	}
-	return writeTable(w, doc, f.showPackages)
-}
-
-func writeTable(w io.Writer, doc output, showPackages bool) error {
+// writeTable writes the human-readable table: one line per target, then per target its packages, open
+// vulnerabilities, failed controls, integrity problems, drift and warnings.
+func writeTable(w io.Writer, doc Document, showPackages bool) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\tSTATE\tIMAGE\tDIGEST\tOS\tDISTROLESS\tPACKAGES\tVULNERABILITIES\tCOMPLIANCE\tFILE ERRORS\tSTATUS")
 	failed := 0
@@ -245,4 +220,50 @@ func writeDrift(w io.Writer, drift []report.DriftEntry) {
 			fmt.Fprintf(w, "  drift: %s executable %s (sha256 %s)\n", e.Change, e.Path, dash(e.SHA256))
 		}
 	}
+}
+
+// vulnCounts reads "1 HIGH, 2 LOW" (open findings by severity, most severe first), "0" when none, plus the
+// VEX-suppressed count.
+func vulnCounts(vs []report.Vulnerability) string {
+	counts := map[report.Severity]int{}
+	suppressed := 0
+	for _, v := range vs {
+		if v.Suppressed != nil {
+			suppressed++
+			continue
+		}
+		counts[v.Severity]++
+	}
+	var parts []string
+	for _, s := range report.Severities {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	out := strings.Join(parts, ", ")
+	if out == "" {
+		out = "0"
+	}
+	if suppressed > 0 {
+		out += fmt.Sprintf(" (+%d suppressed)", suppressed)
+	}
+	return out
+}
+
+// complianceSummary counts a target's control results by status for the table ("9 passed, 2 failed").
+func complianceSummary(res *report.Result) string {
+	if res == nil || len(res.Compliance) == 0 {
+		return "-"
+	}
+	counts := map[string]int{}
+	for _, c := range res.Compliance {
+		counts[c.Status]++
+	}
+	var parts []string
+	for _, s := range []string{report.ControlPassed, report.ControlFailed, report.ControlError, report.ControlSkipped} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/rootscan/rootscan/compliance"
+)
+
+// complianceFlags choose the profiles `scan` and `daemon` evaluate and where HDF goes.
+type complianceFlags struct {
+	profiles   []string
+	noBaseline bool
+	waivers    string
+	scope      string
+	hdfDir     string
+	hostRoot   string
+}
+
+func (c *complianceFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&c.profiles, "profile", nil, "compliance profile: a YAML file, a folder of them, or builtin:NAME (repeatable; "+compliance.Baseline+" is always added unless --no-baseline)")
+	fs.BoolVar(&c.noBaseline, "no-baseline", false, "do not evaluate "+compliance.Baseline)
+	fs.StringVar(&c.waivers, "waivers", "", "InSpec-style waiver file (control id: justification, expiration_date, run)")
+	fs.StringVar(&c.scope, "profile-scope", "", "YAML file choosing profiles per namespace and pod labels")
+	fs.StringVar(&c.hdfDir, "hdf-dir", "", "also write one HDF (Heimdall Data Format) JSON file per target into this directory")
+	fs.StringVar(&c.hostRoot, "host-root", "", "where the node's filesystem is mounted when rootscan runs in a pod (e.g. /host), for reading container volumes")
+}
+
+// sources are the profiles, waivers and scope the flags name, the baseline first unless --no-baseline.
+func (c *complianceFlags) sources() compliance.Sources {
+	srcs := append([]string{}, c.profiles...)
+	if !c.noBaseline {
+		srcs = append([]string{compliance.Baseline}, srcs...)
+	}
+	return compliance.Sources{Profiles: srcs, Waivers: c.waivers, Scope: c.scope}
+}
+
+// live loads the chosen profiles; the daemon reloads them on SIGHUP, a scan uses them once. Its engine is nil when
+// there are none (--no-baseline and no --profile).
+func (c *complianceFlags) live(log *slog.Logger) (*compliance.Live, error) {
+	l, err := compliance.NewLive(c.sources(), log)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return l, nil
+}
+
+// reportGate tells stderr why --fail-on-controls closed the gate, naming the first few controls (the full list is
+// in the output).
+func reportGate(w io.Writer, failing []string) {
+	const maxNames = 10
+	names := failing
+	more := ""
+	if len(names) > maxNames {
+		names, more = names[:maxNames], fmt.Sprintf(", and %d more", len(failing)-maxNames)
+	}
+	fmt.Fprintf(w, "rootscan: %d compliance controls failed at --fail-on-controls: %s%s\n", len(failing), strings.Join(names, "; "), more)
+}
+
+func (a *app) profileCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "profile",
+		Short: "Work with compliance profiles",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			return usageError{"usage: rootscan profile check PATH|builtin:NAME..."}
+		},
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check PATH|builtin:NAME...",
+		Short: "Validate profiles (YAML, CEL checks) without scanning",
+		Long: `Check loads and type-checks compliance profiles without scanning anything, so CI can reject a broken
+profile before it reaches a node. Exit code 1 when any of them is broken.`,
+		Example: `  rootscan profile check ./profiles/
+  rootscan profile check builtin:container-baseline ./cis.yaml`,
+		RunE: func(_ *cobra.Command, args []string) error {
+			code, err := checkProfiles(args, a.stdout, a.stderr)
+			a.code = code
+			return err
+		},
+	})
+	return cmd
+}
+
+// checkProfiles is `rootscan profile check PATH...`.
+func checkProfiles(srcs []string, stdout, stderr io.Writer) (int, error) {
+	if len(srcs) == 0 {
+		return exitFatal, usageError{"profile check: name at least one profile file, folder or builtin:NAME"}
+	}
+	l, err := compliance.NewLoader(compliance.Limits{})
+	if err != nil {
+		return exitFatal, err
+	}
+	code := exitOK
+	for _, src := range srcs {
+		ps, err := l.Load(src)
+		for _, p := range ps {
+			fmt.Fprintf(stdout, "%s: profile %s %s: %d controls OK\n", p.Source, p.Name, p.Version, len(p.Controls))
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			code = exitPartial
+		}
+	}
+	return code, nil
+}

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootscan/rootscan/cri"
+)
+
+// daemonConfig is the daemon's configuration file; every field has a flag of the same meaning, and a flag given on
+// the command line wins over the file.
+type daemonConfig struct {
+	RuntimeEndpoint   string        `yaml:"runtimeEndpoint"`
+	ContainerdAddress string        `yaml:"containerdAddress"`
+	Listen            string        `yaml:"listen"`
+	StateDir          string        `yaml:"stateDir"`
+	MountDir          string        `yaml:"mountDir"`
+	Namespace         string        `yaml:"namespace"`
+	NodeName          string        `yaml:"nodeName"`
+	Workers           int           `yaml:"workers"`
+	Resync            time.Duration `yaml:"resync"`
+	Sinks             []string      `yaml:"sinks"`
+	LogLevel          string        `yaml:"logLevel"`
+	ProcRoot          string        `yaml:"procRoot"`
+	MaxFileSize       int64         `yaml:"maxFileSize"`
+	DB                string        `yaml:"db"`
+	VEX               string        `yaml:"vex"`
+	// DBReload is how often the database file is checked for replacement (db update swaps it atomically).
+	DBReload time.Duration `yaml:"dbReload"`
+	// Budget limits the daemon's own CPU, memory and IO through a child cgroup (outside Kubernetes only).
+	CPUMax    float64 `yaml:"cpuMax"`
+	IOWeight  uint    `yaml:"ioWeight"`
+	MemoryMax int64   `yaml:"memoryMax"`
+	// compliance flags are command-line only for now (profiles are files; the config file names them with flags).
+	compliance complianceFlags
+	configFile string
+}
+
+func (c *daemonConfig) register(fs *pflag.FlagSet) {
+	fs.StringVar(&c.configFile, "config", "", "YAML configuration file (flags given on the command line override it)")
+	fs.StringVar(&c.RuntimeEndpoint, "runtime-endpoint", cri.DefaultEndpoint, "CRI runtime endpoint")
+	fs.StringVar(&c.ContainerdAddress, "containerd-address", "", "containerd API socket for snapshots and events (default: the runtime endpoint's socket)")
+	fs.StringVar(&c.Listen, "listen", ":9090", "address of the /metrics, /healthz and /readyz HTTP server (the only listener)")
+	fs.StringVar(&c.StateDir, "state-dir", "/var/lib/rootscan", "image analysis cache, finding state and SIEM spools")
+	fs.StringVar(&c.MountDir, "mount-dir", "/run/rootscan/mounts", "private directory for the read-only mounts (stale ones are removed at start)")
+	fs.StringVar(&c.Namespace, "namespace", "", "only watch containers of pods in this Kubernetes namespace")
+	fs.StringVar(&c.NodeName, "node-name", hostname(), "node name in metrics and events")
+	fs.IntVar(&c.Workers, "workers", min(2, runtime.NumCPU()), "containers checked at once")
+	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full reconcile period, the safety net for missed events")
+	fs.StringArrayVar(&c.Sinks, "sink", nil, "SIEM sink URL, repeatable: stdout, file:/path, syslog+udp|tcp|tls://host:port, http(s)://... (see docs)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.ProcRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
+	fs.Int64Var(&c.MaxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
+	fs.StringVar(&c.DB, "db", defaultDBDir, "vulnerability database directory; replaced databases are picked up without restart")
+	fs.StringVar(&c.VEX, "vex", "", "folder of OpenVEX documents (or a mounted ConfigMap), re-read on SIGHUP")
+	fs.DurationVar(&c.DBReload, "db-reload", 30*time.Second, "how often to look for a replaced vulnerability database")
+	const budgetNote = "; for a daemon run by systemd or by hand (it moves itself into a child cgroup, removed on exit); " +
+		"in a Kubernetes pod leave it unset and use the container's resources.limits instead"
+	fs.Float64Var(&c.CPUMax, "cpu-max", 0, "CPU the daemon may use, in cores (0.5 = half a core; 0 = unlimited)"+budgetNote)
+	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
+	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
+	c.compliance.register(fs)
+	withEnv(fs, legacyEnv, "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
+		"node-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
+}
+
+// mergeFile fills what the command line did not set from the --config file, if one was given.
+func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
+	if c.configFile == "" {
+		return nil
+	}
+	f, err := readDaemonConfig(c.configFile)
+	if err != nil {
+		return err
+	}
+	fields := map[string]func(){
+		"runtime-endpoint":   func() { c.RuntimeEndpoint = cmp.Or(f.RuntimeEndpoint, c.RuntimeEndpoint) },
+		"containerd-address": func() { c.ContainerdAddress = cmp.Or(f.ContainerdAddress, c.ContainerdAddress) },
+		"listen":             func() { c.Listen = cmp.Or(f.Listen, c.Listen) },
+		"state-dir":          func() { c.StateDir = cmp.Or(f.StateDir, c.StateDir) },
+		"mount-dir":          func() { c.MountDir = cmp.Or(f.MountDir, c.MountDir) },
+		"namespace":          func() { c.Namespace = cmp.Or(f.Namespace, c.Namespace) },
+		"node-name":          func() { c.NodeName = cmp.Or(f.NodeName, c.NodeName) },
+		"log-level":          func() { c.LogLevel = cmp.Or(f.LogLevel, c.LogLevel) },
+		"proc-root":          func() { c.ProcRoot = cmp.Or(f.ProcRoot, c.ProcRoot) },
+		"workers":            func() { c.Workers = cmp.Or(max(f.Workers, 0), c.Workers) },
+		"resync":             func() { c.Resync = cmp.Or(max(f.Resync, 0), c.Resync) },
+		"max-file-size":      func() { c.MaxFileSize = cmp.Or(max(f.MaxFileSize, 0), c.MaxFileSize) },
+		"sink":               func() { c.Sinks = f.Sinks },
+		"db":                 func() { c.DB = cmp.Or(f.DB, c.DB) },
+		"vex":                func() { c.VEX = cmp.Or(f.VEX, c.VEX) },
+		"cpu-max":            func() { c.CPUMax = cmp.Or(f.CPUMax, c.CPUMax) },
+		"memory-max":         func() { c.MemoryMax = cmp.Or(f.MemoryMax, c.MemoryMax) },
+		"io-weight":          func() { c.IOWeight = cmp.Or(f.IOWeight, c.IOWeight) },
+		"db-reload":          func() { c.DBReload = cmp.Or(max(f.DBReload, 0), c.DBReload) },
+	}
+	for name, apply := range fields {
+		if !fs.Changed(name) {
+			apply()
+		}
+	}
+	return nil
+}
+
+func readDaemonConfig(name string) (*daemonConfig, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var c daemonConfig
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return &c, nil
+}

@@ -1,0 +1,87 @@
+package compliance
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// Checker evaluates the profiles on a target's root, with a container's volumes (ConfigMaps, Secrets) layered over it
+// as the container sees them. The one-shot scan and the daemon use the same Checker: the scan runs it as an analyzer of
+// the target's own walk (Analyzers), the daemon, whose image analyses come from a cache, on the mounted root after
+// the analyzers (Check).
+type Checker struct {
+	Profiles *Live
+	// HostRoot is where the node's filesystem is mounted when rootscan runs in a pod (e.g. /host), for the volumes.
+	HostRoot string
+	Options  fsaccess.Options
+	Log      *slog.Logger
+}
+
+// Check evaluates the current profiles on root and sets rep.Result.Compliance; it is node.RootCheck.
+func (c *Checker) Check(ctx context.Context, root scan.FS, rep *report.Report) error {
+	e := c.Profiles.Engine()
+	if e == nil {
+		return nil
+	}
+	vols, release := OpenVolumes(rep.Target, c.HostRoot, c.Options, c.logger())
+	defer release()
+	rep.Result.Compliance = e.Evaluate(ctx, root, rep.Target, vols, rep.Result)
+	return nil
+}
+
+// Analyzers returns the compliance analyzer of one target, to run after the package analyzers (packages() reads
+// their inventory), and the release of the volumes it opened; none when there are no profiles. It is
+// node.TargetAnalyzers.
+func (c *Checker) Analyzers(_ context.Context, t report.Target) ([]scan.Analyzer, func()) {
+	e := c.Profiles.Engine()
+	if e == nil {
+		return nil, nil
+	}
+	vols, release := OpenVolumes(t, c.HostRoot, c.Options, c.logger())
+	return []scan.Analyzer{e.Analyzer(t, vols)}, release
+}
+
+func (c *Checker) logger() *slog.Logger {
+	if c.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Log
+}
+
+// OpenVolumes opens each of a container's volumes as a confined root, so controls on /etc/nginx/nginx.conf see the
+// ConfigMap mounted there. A host path is the kubelet's, not the image's, so joining it to hostRoot is safe; names
+// inside the volume are resolved by the confined root. A volume that cannot be opened is logged and left out: the
+// control then sees the image's file, and says so through its result.
+func OpenVolumes(t report.Target, hostRoot string, opts fsaccess.Options, log *slog.Logger) ([]Volume, func()) {
+	opts.NoXDev = true // a hostPath volume may be the node's own /: never wander into /proc or other mounts
+	var vols []Volume
+	var roots []*fsaccess.Root
+	for _, m := range t.Mounts {
+		if m.HostPath == "" || m.ContainerPath == "" {
+			continue
+		}
+		hp := filepath.Join("/", hostRoot, m.HostPath)
+		dir, sub := hp, ""
+		if fi, err := os.Stat(hp); err == nil && !fi.IsDir() {
+			dir, sub = filepath.Dir(hp), filepath.Base(hp)
+		}
+		r, err := fsaccess.OpenDir(dir, opts)
+		if err != nil {
+			log.Warn("volume not readable for compliance controls", "container", t.Name(), "path", m.ContainerPath, "host_path", hp, "err", err)
+			continue
+		}
+		roots = append(roots, r)
+		vols = append(vols, Volume{ContainerPath: m.ContainerPath, FS: r, Sub: sub})
+	}
+	return vols, func() {
+		for _, r := range roots {
+			_ = r.Close()
+		}
+	}
+}

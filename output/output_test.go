@@ -2,6 +2,8 @@ package output
 
 import (
 	"bytes"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/rootscan/rootscan/report"
@@ -68,5 +70,49 @@ func TestVulnCounts(t *testing.T) {
 	}
 	if got := vulnCounts(nil); got != "0" {
 		t.Errorf("no findings: %q", got)
+	}
+}
+
+// TestJSONLeavesOutSymbols: the JSON document has no function sets, and the document it was given keeps them (the
+// daemon's cache and --sbom-dir read the same reports).
+func TestJSONLeavesOutSymbols(t *testing.T) {
+	syms := report.NewGoSymbols([]uint64{1, 2, 3})
+	res := &report.Result{GoBinaries: []report.GoBinary{{Path: "/app", GOOS: "linux", GOARCH: "amd64", Symbols: syms, SymbolsFrom: "pclntab"}}}
+	doc := Document{Node: "n", Reports: []report.Report{{Result: res}, {Error: "failed"}}}
+	var b bytes.Buffer
+	if err := Write(&b, "json", doc, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), `"symbols"`) {
+		t.Errorf("JSON holds the function set:\n%s", b.String())
+	}
+	for _, want := range []string{`"path": "/app"`, `"goos": "linux"`, `"goarch": "amd64"`, `"symbolsFrom": "pclntab"`, `"error": "failed"`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, b.String())
+		}
+	}
+	if doc.Reports[0].Result != res || res.GoBinaries[0].Symbols != syms {
+		t.Error("writing the JSON changed the reports")
+	}
+}
+
+// TestVulnTableReachable: the REACHABLE column shows for a target with a Go finding, not for others.
+func TestVulnTableReachable(t *testing.T) {
+	var b bytes.Buffer
+	r := report.Report{Target: report.Target{Kind: "dir", Path: "/r"}, Result: &report.Result{Vulnerabilities: []report.Vulnerability{
+		{ID: "GO-1", Package: "stdlib", Reachable: report.ReachableFalse}, {ID: "CVE-1", Package: "zlib"}}}}
+	if err := writeVulnTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^  GO-1 .* false +- `).MatchString(b.String()) || !regexp.MustCompile(`(?m)^  CVE-1 .* - +- +-`).MatchString(b.String()) {
+		t.Errorf("table:\n%s", b.String())
+	}
+	b.Reset()
+	r.Result.Vulnerabilities = r.Result.Vulnerabilities[1:]
+	if err := writeVulnTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "REACHABLE") {
+		t.Errorf("REACHABLE column without a Go finding:\n%s", b.String())
 	}
 }

@@ -10,12 +10,17 @@ import (
 	"github.com/rootscan/rootscan/report"
 )
 
-// writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted.
+// writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted. A REACHABLE
+// column (true, false, unknown; "-" for findings reachability does not apply to) is shown for targets with a Go
+// finding only: reachability is decided for Go programs alone, and a column of dashes on a Debian image would say
+// nothing.
 func writeVulnTable(w io.Writer, r report.Report) error {
 	var open []report.Vulnerability
+	reach := false
 	for _, v := range r.Result.Vulnerabilities {
 		if v.Suppressed == nil {
 			open = append(open, v)
+			reach = reach || v.Reachable != ""
 		}
 	}
 	if len(open) == 0 {
@@ -23,14 +28,22 @@ func writeVulnTable(w io.Writer, r report.Report) error {
 	}
 	fmt.Fprintf(w, "\n%s: %d vulnerabilities (%s)\n", r.Target.Name(), len(open), vulnCounts(r.Result.Vulnerabilities))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tALIASES\tSUMMARY")
+	head := "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tALIASES\tSUMMARY"
+	if reach {
+		head = "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tREACHABLE\tALIASES\tSUMMARY"
+	}
+	fmt.Fprintln(tw, head)
 	for _, v := range open {
 		score := "-"
 		if v.Score > 0 {
 			score = fmt.Sprintf("%.1f", v.Score)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Severity, score, v.Package, v.Version,
-			dash(v.FixedVersion), dash(strings.Join(v.Aliases, ",")), truncate(v.Summary, 80))
+		cols := []string{v.ID, string(v.Severity), score, v.Package, v.Version, dash(v.FixedVersion)}
+		if reach {
+			cols = append(cols, dash(string(v.Reachable)))
+		}
+		cols = append(cols, dash(strings.Join(v.Aliases, ",")), truncate(v.Summary, 80))
+		fmt.Fprintln(tw, "  "+strings.Join(cols, "\t"))
 	}
 	return tw.Flush()
 }

@@ -84,8 +84,12 @@ type scanFlags struct {
 	vexDir       string
 	quiet        bool
 	failControls string
-	compliance   complianceFlags
-	forward      forwardFlags
+	// reachableOnly drops Go findings whose vulnerable code is not in the program; vexUnreachable states them
+	// not_affected in the VEX outputs instead.
+	reachableOnly  bool
+	vexUnreachable bool
+	compliance     complianceFlags
+	forward        forwardFlags
 	// parsed from the flags above
 	sevFilter report.SeverityFilter
 	gate      *compliance.Gate
@@ -133,7 +137,7 @@ func (f *scanFlags) register(fs *pflag.FlagSet) {
 	shortAliases(fs)
 	f.targetFlags.register(fs)
 	fs.StringVar(&f.namespace, "namespace", "", "only scan containers of pods in this Kubernetes namespace")
-	fs.StringVarP(&f.output, "output", "o", "table", "output format: table, json, sarif (SARIF 2.1.0 vulnerability results), cyclonedx-vex (CycloneDX 1.6 with the vulnerabilities) or hdf (Heimdall Data Format compliance results: one document, or an array for a node scan)")
+	fs.StringVarP(&f.output, "output", "o", "table", "output format: table, json, sarif (SARIF 2.1.0 vulnerability results), cyclonedx-vex (CycloneDX 1.6 with the vulnerabilities), openvex (OpenVEX 0.2.0 statements) or hdf (Heimdall Data Format compliance results: one document, or an array for a node scan)")
 	fs.StringVar(&f.dbDir, "db", defaultDBDir, "vulnerability database directory; without one, vulnerabilities are not checked")
 	fs.StringVar(&f.severity, "severity", "", "only report vulnerabilities of this severity and above (HIGH), or of exactly these (LOW,UNKNOWN)")
 	fs.IntVar(&f.exitCode, "exit-code", 0, "exit with this code when open (not VEX-suppressed) vulnerabilities remain after --severity")
@@ -144,6 +148,8 @@ func (f *scanFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
 	fs.StringVar(&f.sbomFormat, "sbom-format", output.SBOMCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
+	fs.BoolVar(&f.reachableOnly, "reachable-only", false, "leave out Go findings whose vulnerable code is not compiled into the program (reachable false); unknown ones stay")
+	fs.BoolVar(&f.vexUnreachable, "vex-unreachable-not-affected", false, "with -o cyclonedx-vex or openvex: state Go findings whose vulnerable code is not in the program as not_affected (vulnerable_code_not_in_execute_path) instead of affected")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line on stderr (there is none when stderr is not a terminal)")
 	f.compliance.register(fs)
 	f.forward.register(fs)
@@ -168,6 +174,9 @@ func (f *scanFlags) check() error {
 	}
 	if f.count() > 1 {
 		return usageError{"--container, --dir and --oci are exclusive"}
+	}
+	if f.vexUnreachable && f.output != "cyclonedx-vex" && f.output != "openvex" {
+		return usageError{"--vex-unreachable-not-affected needs -o cyclonedx-vex or -o openvex"}
 	}
 	if f.drift && (f.dir != "" || f.oci != "") {
 		return usageError{"--drift needs containers: a --dir or --oci root has no image to compare with"}
@@ -231,12 +240,16 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 	defer func() { log.Debug("scan finished", "targets", len(doc.Reports), "peak_rss_kib", peakRSSKiB()) }()
 	st := vulns.Status(f.dbDir)
 	doc.VulnDB = &st
+	if f.reachableOnly {
+		dropUnreachable(doc.Reports)
+	}
 	return a.finishScan(ctx, f, doc, profiles.Engine(), log)
 }
 
 // finishScan writes what the scan found where the flags say and decides the exit code.
 func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output.Document, engine *compliance.Engine, log *slog.Logger) (int, error) {
-	oopts := output.Options{ShowPackages: f.showPackages, Single: f.count() == 1, Engine: engine, ToolVersion: toolVersion(a.version)}
+	oopts := output.Options{ShowPackages: f.showPackages, Single: f.count() == 1, Engine: engine, ToolVersion: toolVersion(a.version),
+		UnreachableNotAffected: f.vexUnreachable}
 	if err := output.Write(a.stdout, f.output, doc, oopts); err != nil {
 		return exitFatal, usageIf(fmt.Errorf("write output: %w", err))
 	}
@@ -282,6 +295,16 @@ func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output.Document,
 		return exitPartial, nil
 	}
 	return exitOK, nil
+}
+
+// dropUnreachable applies --reachable-only to every report, before any output and the --exit-code gate: a finding
+// left out is neither shown nor counted.
+func dropUnreachable(reps []report.Report) {
+	for _, r := range reps {
+		if r.Result != nil {
+			r.Result.Vulnerabilities = vuln.DropUnreachable(r.Result.Vulnerabilities)
+		}
+	}
 }
 
 // usageIf makes an output that needs profiles none of which was evaluated a usage error.

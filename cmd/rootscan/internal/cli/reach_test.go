@@ -78,7 +78,7 @@ func TestReachabilityOnTheCommandLine(t *testing.T) {
 		}
 		return out
 	}
-	row := func(out, id string) string { return regexp.MustCompile(`(?m)^  `+id+`\s.*$`).FindString(out) }
+	row := func(out, id string) string { return regexp.MustCompile(`(?m)^  ` + id + `\s.*$`).FindString(out) }
 
 	out := scan()
 	if !strings.Contains(out, "REACHABLE") {

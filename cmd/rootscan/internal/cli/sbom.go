@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/internal/textsafe"
 	"github.com/rootscan/rootscan/node"
 	"github.com/rootscan/rootscan/output"
 	"github.com/rootscan/rootscan/sbom"
@@ -80,7 +81,7 @@ func (a *app) runSBOM(ctx context.Context, f *sbomFlags) (int, error) {
 	}
 	rep := doc.Reports[0]
 	if rep.Error != "" {
-		fmt.Fprintf(a.stderr, "rootscan: %s: scan failed: %s\n", rep.Target.Name(), rep.Error)
+		fmt.Fprintf(a.stderr, "rootscan: %s: scan failed: %s\n", textsafe.Escape(rep.Target.Name()), textsafe.Escape(rep.Error))
 		return exitPartial, nil
 	}
 	for _, e := range rep.Result.Errors {

@@ -65,12 +65,13 @@ func (a *app) runSBOM(ctx context.Context, f *sbomFlags) (int, error) {
 		return exitFatal, err
 	}
 	s := &node.Scanner{
-		Analyzers:   analyzers(log, false),
-		Options:     fsaccess.Options{MaxFileSize: f.maxFileSize},
-		ScratchDir:  f.scratchDir,
-		Node:        f.nodeName,
-		Log:         log,
-		Concurrency: 1,
+		Analyzers:       analyzers(log, false),
+		Options:         fsaccess.Options{MaxFileSize: f.maxFileSize},
+		ScratchDir:      f.scratchDir,
+		MaxExtractBytes: int64(f.maxUnpacked),
+		Node:            f.nodeName,
+		Log:             log,
+		Concurrency:     1,
 	}
 	var doc output.Document
 	if err := scanTargets(ctx, &f.targetFlags, "", false, s, &doc, log); err != nil {

@@ -34,6 +34,7 @@ type targetFlags struct {
 	ociRef      string
 	mountDir    string
 	scratchDir  string
+	maxUnpacked byteSize
 	maxFileSize int64
 	nodeName    string
 	logLevel    string
@@ -49,6 +50,8 @@ func (f *targetFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.ociRef, "oci-ref", "", "with --oci: the image ref name to pick when the layout holds several")
 	fs.StringVar(&f.mountDir, "mount-dir", "/run/rootscan/mounts", "private directory for the read-only mounts (stale ones are removed at start)")
 	fs.StringVar(&f.scratchDir, "scratch-dir", os.TempDir(), "where --oci layers are unpacked (removed afterwards)")
+	f.maxUnpacked = fsaccess.DefaultMaxExtractBytes
+	fs.Var(&f.maxUnpacked, "max-unpacked-size", "with --oci: most bytes unpacked into --scratch-dir from all layers, sparse files counted at their full size (2GiB, 512MiB, or bytes); a larger image is refused")
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
 	fs.StringVar(&f.nodeName, "node-name", hostname(), "node name put in reports")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
@@ -214,13 +217,14 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 	}
 	defer vulns.Close()
 	s := &node.Scanner{
-		Analyzers:   analyzers(log, f.verify),
-		Enrichers:   []node.Enricher{vulns},
-		Options:     fsaccess.Options{MaxFileSize: f.maxFileSize},
-		ScratchDir:  f.scratchDir,
-		Node:        f.nodeName,
-		Log:         log,
-		Concurrency: f.concurrency,
+		Analyzers:       analyzers(log, f.verify),
+		Enrichers:       []node.Enricher{vulns},
+		Options:         fsaccess.Options{MaxFileSize: f.maxFileSize},
+		ScratchDir:      f.scratchDir,
+		MaxExtractBytes: int64(f.maxUnpacked),
+		Node:            f.nodeName,
+		Log:             log,
+		Concurrency:     f.concurrency,
 	}
 	if profiles.Engine() != nil {
 		check := &compliance.Checker{Profiles: profiles, HostRoot: f.compliance.hostRoot, Options: s.Options, Log: log}

@@ -39,6 +39,8 @@ type targetFlags struct {
 	nodeName    string
 	logLevel    string
 	procRoot    string
+	// procRootFallback turns on the /proc/<pid>/root fallback; procRoot alone does not.
+	procRootFallback bool
 }
 
 func (f *targetFlags) register(fs *pflag.FlagSet) {
@@ -55,7 +57,8 @@ func (f *targetFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
 	fs.StringVar(&f.nodeName, "node-name", hostname(), "node name put in reports")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
-	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
+	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, read only with --proc-root-fallback")
+	fs.BoolVar(&f.procRootFallback, "proc-root-fallback", false, "for snapshotters whose mounts cannot be re-mounted, read a running container through /proc/<pid>/root under --proc-root (off by default: a reused pid, or an init that chroots into a clean directory, would show another filesystem than the container's)")
 	withEnv(fs, legacyEnv, "runtime-endpoint", "containerd-address", "mount-dir", "scratch-dir", "max-file-size", "node-name", "log-level", "proc-root")
 }
 
@@ -331,7 +334,7 @@ func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bo
 		return nil
 	}
 	acc, err := node.Dial(ctx, node.AccessOptions{
-		RuntimeEndpoint: f.endpoint, ContainerdAddress: f.ctrdAddress, MountDir: f.mountDir, ProcRoot: f.procRoot,
+		RuntimeEndpoint: f.endpoint, ContainerdAddress: f.ctrdAddress, MountDir: f.mountDir, ProcRoot: procRootIf(f.procRootFallback, f.procRoot),
 		Options: s.Options, Log: log,
 	})
 	if err != nil {
@@ -357,6 +360,14 @@ func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bo
 	}
 	doc.Reports = reps
 	return nil
+}
+
+// procRootIf is the ProcRoot node.AccessOptions gets: none (the fallback off) unless it was asked for.
+func procRootIf(fallback bool, procRoot string) string {
+	if !fallback {
+		return ""
+	}
+	return procRoot
 }
 
 // openEnricher opens the vulnerability database for a one-shot command. With none (or a broken one) the scan still

@@ -131,3 +131,25 @@ func TestCacheKeyFollowsAnalyzers(t *testing.T) {
 type nextVersion struct{ scan.Analyzer }
 
 func (n nextVersion) Version() int { return n.Analyzer.Version() + 1 }
+
+// TestImageCacheKeepsGoSymbols: the image cache keeps the Go programs' function sets the user-facing JSON leaves out
+// (output.Write): a restarted daemon re-matches reachability from cached results when the database changes.
+func TestImageCacheKeepsGoSymbols(t *testing.T) {
+	dir := t.TempDir()
+	c, err := NewImageCache(dir, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := report.GoSymbolKey("strings", "ToUpper")
+	res := &report.Result{GoBinaries: []report.GoBinary{{Path: "/app", GOOS: "linux", GOARCH: "amd64",
+		Symbols: report.NewGoSymbols([]uint64{key}), SymbolsFrom: "pclntab"}}}
+	if err := c.Put("overlayfs/sha256:go", res); err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := NewImageCache(dir, "v1")
+	got, ok := c2.Get("overlayfs/sha256:go")
+	if !ok || len(got.GoBinaries) != 1 || got.GoBinaries[0].Symbols == nil || !got.GoBinaries[0].Symbols.Has(key) ||
+		got.GoBinaries[0].Symbols.Has(key+1) || got.GoBinaries[0].SymbolsFrom != "pclntab" {
+		t.Fatalf("Get after restart = %+v, %v; want the function set back", got, ok)
+	}
+}

@@ -56,6 +56,9 @@ type Scanner struct {
 	Options fsaccess.Options
 	// ScratchDir is where --oci layers are unpacked (removed afterwards).
 	ScratchDir string
+	// MaxExtractBytes bounds what an --oci layout may unpack into ScratchDir (fsaccess.OCIOptions.MaxExtractBytes;
+	// zero means fsaccess.DefaultMaxExtractBytes).
+	MaxExtractBytes int64
 	// Concurrency bounds how many containers are mounted and scanned at once (default 2): each holds a mount and
 	// reads disk, and a node agent must not starve the workloads it watches.
 	Concurrency int

@@ -38,8 +38,21 @@ func (r *ContainerRoots) OpenContainer(ctx context.Context, c cri.Container) (Ro
 		}
 		return root, access, nil
 	}
-	if !errors.Is(err, fsaccess.ErrUnsupportedMount) || r.ProcRoot == "" || c.Pid <= 0 || c.State != cri.StateRunning {
+	return r.procRootFallback(c, err)
+}
+
+// procRootFallback reads a running container through its init's /proc/<pid>/root when its snapshot mounts cannot
+// be re-mounted (err is ErrUnsupportedMount) and the fallback is on (ProcRoot set); otherwise the error says
+// why the container could not be read.
+func (r *ContainerRoots) procRootFallback(c cri.Container, err error) (Root, string, error) {
+	if !errors.Is(err, fsaccess.ErrUnsupportedMount) {
 		return nil, "", err
+	}
+	if r.ProcRoot == "" {
+		return nil, "", fmt.Errorf("%w; the /proc/<pid>/root fallback is off (--proc-root-fallback turns it on)", err)
+	}
+	if c.Pid <= 0 || c.State != cri.StateRunning {
+		return nil, "", fmt.Errorf("%w; no /proc/<pid>/root fallback: the container is not running", err)
 	}
 	// A running container's root through its init process: a moving target (the pid may exit), but readable.
 	// NoXDev: that view is the container's live mount namespace, with /proc, /sys and volumes (a hostPath can be the

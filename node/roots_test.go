@@ -2,9 +2,13 @@ package node
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 )
 
@@ -36,6 +40,40 @@ func TestUpperDir(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("upperDir = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestProcRootFallback: an unsupported snapshot mount is read through /proc/<pid>/root only when ProcRoot is set
+// (the CLI's --proc-root-fallback) and the container runs; otherwise the error says why not.
+func TestProcRootFallback(t *testing.T) {
+	unsupported := fmt.Errorf("%w: 2 mounts (want exactly 1)", fsaccess.ErrUnsupportedMount)
+	running := cri.Container{ID: "c", Pid: os.Getpid(), State: cri.StateRunning}
+	for _, tc := range []struct {
+		name     string
+		procRoot string
+		c        cri.Container
+		err      error
+		want     string // "" when the fallback opens the root
+	}{
+		{"off", "", running, unsupported, "fallback is off (--proc-root-fallback"},
+		{"on", "/proc", running, unsupported, ""},
+		{"not running", "/proc", cri.Container{ID: "c", Pid: os.Getpid(), State: cri.StateExited}, unsupported, "the container is not running"},
+		{"other error", "/proc", running, errors.New("snapshot gone"), "snapshot gone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &ContainerRoots{ProcRoot: tc.procRoot}
+			root, access, err := r.procRootFallback(tc.c, tc.err)
+			if tc.want == "" {
+				if err != nil || access != "proc-root" {
+					t.Fatalf("access %q, err %v; want the proc-root fallback", access, err)
+				}
+				root.Close()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || root != nil {
+				t.Errorf("err %v; want one saying %q", err, tc.want)
 			}
 		})
 	}

@@ -34,7 +34,7 @@ func (s *Scanner) ScanOCI(ctx context.Context, layout, ref string) report.Report
 	abs, _ := filepath.Abs(layout)
 	rep := report.Report{Target: report.Target{Kind: "oci", Node: s.Node, Path: abs, Access: "oci-extract"}, StartedAt: time.Now()}
 	s.progress(rep.Target.Name())
-	root, img, err := fsaccess.OpenOCI(ctx, abs, s.ScratchDir, fsaccess.OCIOptions{Ref: ref, Root: s.Options})
+	root, img, err := fsaccess.OpenOCI(ctx, abs, s.ScratchDir, fsaccess.OCIOptions{Ref: ref, Root: s.Options, MaxExtractBytes: s.MaxExtractBytes, Log: s.Log})
 	if err != nil {
 		rep.Error = err.Error()
 	} else {

@@ -25,12 +25,12 @@ type Document struct {
 }
 
 // Formats are the values of `scan -o`.
-var Formats = []string{"table", "json", "sarif", "cyclonedx-vex", "hdf"}
+var Formats = []string{"table", "json", "sarif", "cyclonedx-vex", "openvex", "hdf"}
 
 // CheckFormat says whether format is one of Formats.
 func CheckFormat(format string) error {
 	if !slices.Contains(Formats, format) {
-		return fmt.Errorf("%q: want table, json, sarif, cyclonedx-vex or hdf", format)
+		return fmt.Errorf("%q: want table, json, sarif, cyclonedx-vex, openvex or hdf", format)
 	}
 	return nil
 }
@@ -45,6 +45,9 @@ type Options struct {
 	Engine *compliance.Engine
 	// ToolVersion is rootscan's version, recorded in SARIF and CycloneDX.
 	ToolVersion string
+	// UnreachableNotAffected states unreachable Go findings as not_affected in the VEX formats (cyclonedx-vex,
+	// openvex); see sbom.Options.
+	UnreachableNotAffected bool
 }
 
 // ErrNoProfiles is returned for HDF output when no compliance profile was evaluated.
@@ -56,15 +59,37 @@ func Write(w io.Writer, format string, doc Document, o Options) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return enc.Encode(withoutSymbols(doc))
 	case "sarif":
 		return sbom.SARIF(w, doc.Reports, sbom.Options{ToolVersion: o.ToolVersion})
 	case "cyclonedx-vex":
-		return sbom.CycloneDXVEX(w, doc.Reports, sbom.Options{ToolVersion: o.ToolVersion})
+		return sbom.CycloneDXVEX(w, doc.Reports, sbom.Options{ToolVersion: o.ToolVersion, UnreachableNotAffected: o.UnreachableNotAffected})
+	case "openvex":
+		return sbom.OpenVEX(w, doc.Reports, sbom.Options{ToolVersion: o.ToolVersion, UnreachableNotAffected: o.UnreachableNotAffected})
 	case "hdf":
 		return writeHDF(w, o.Engine, doc, o.Single)
 	}
 	return writeTable(w, doc, o.ShowPackages)
+}
+
+// withoutSymbols returns doc with the Go programs' function sets left out, doc itself unchanged. The sets are hashes
+// (about 1.5 MB for a large program) kept in results for the daemon's image cache, which re-matches reachability
+// when the database changes; to a reader of the JSON they are noise. Path, platform and symbolsFrom stay.
+func withoutSymbols(doc Document) Document {
+	reps := slices.Clone(doc.Reports)
+	for i, r := range reps {
+		if r.Result == nil || !slices.ContainsFunc(r.Result.GoBinaries, func(b report.GoBinary) bool { return b.Symbols != nil }) {
+			continue
+		}
+		res := *r.Result
+		res.GoBinaries = slices.Clone(res.GoBinaries)
+		for j := range res.GoBinaries {
+			res.GoBinaries[j].Symbols = nil
+		}
+		reps[i].Result = &res
+	}
+	doc.Reports = reps
+	return doc
 }
 
 // writeHDF writes the HDF document of a single target, or a JSON array of them for a node scan.

@@ -7,33 +7,52 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rootscan/rootscan/internal/textsafe"
 	"github.com/rootscan/rootscan/report"
 )
 
-// writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted.
+// writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted. A REACHABLE
+// column (true, false, unknown; "-" for findings reachability does not apply to) is shown for targets with a Go
+// finding only: reachability is decided for Go programs alone, and a column of dashes on a Debian image would say
+// nothing.
 func writeVulnTable(w io.Writer, r report.Report) error {
 	var open []report.Vulnerability
+	reach := false
 	for _, v := range r.Result.Vulnerabilities {
 		if v.Suppressed == nil {
 			open = append(open, v)
+			reach = reach || v.Reachable != ""
 		}
 	}
 	if len(open) == 0 {
 		return nil
 	}
-	fmt.Fprintf(w, "\n%s: %d vulnerabilities (%s)\n", r.Target.Name(), len(open), vulnCounts(r.Result.Vulnerabilities))
+	fmt.Fprintf(w, "\n%s: %d vulnerabilities (%s)\n", esc(r.Target.Name()), len(open), vulnCounts(r.Result.Vulnerabilities))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tALIASES\tSUMMARY")
+	head := "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tALIASES\tSUMMARY"
+	if reach {
+		head = "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tREACHABLE\tALIASES\tSUMMARY"
+	}
+	fmt.Fprintln(tw, head)
 	for _, v := range open {
 		score := "-"
 		if v.Score > 0 {
 			score = fmt.Sprintf("%.1f", v.Score)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Severity, score, v.Package, v.Version,
-			dash(v.FixedVersion), dash(strings.Join(v.Aliases, ",")), truncate(v.Summary, 80))
+		cols := []string{esc(v.ID), esc(string(v.Severity)), score, esc(v.Package), esc(v.Version), dash(esc(v.FixedVersion))}
+		if reach {
+			cols = append(cols, dash(esc(string(v.Reachable))))
+		}
+		cols = append(cols, dash(esc(strings.Join(v.Aliases, ","))), esc(truncate(v.Summary, 80)))
+		fmt.Fprintln(tw, "  "+strings.Join(cols, "\t"))
 	}
 	return tw.Flush()
 }
+
+// esc shows a string taken from a target (a path, a package name or version, a pod or image name, a message quoting
+// either) on a terminal: control characters, escape sequences and every kind of line break are shown escaped
+// (textsafe), so no name can forge a line, colour the output or move the cursor.
+func esc(s string) string { return textsafe.Escape(s) }
 
 func truncate(s string, n int) string {
 	if len([]rune(s)) <= n {
@@ -68,21 +87,21 @@ func writeTable(w io.Writer, doc Document, showPackages bool) error {
 		if r.Result != nil && r.Result.Distroless != nil {
 			dl = distrolessLabel(r.Result.Distroless)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), dash(t.State), dash(t.Image), shortDigest(t.ImageDigest), osName, dl, pkgs, vulns, complianceSummary(r.Result), ferrs, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", esc(t.Name()), dash(esc(t.State)), dash(esc(t.Image)), esc(shortDigest(t.ImageDigest)), esc(osName), esc(dl), esc(pkgs), vulns, complianceSummary(r.Result), ferrs, status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range doc.Reports {
 		if r.Error != "" {
-			fmt.Fprintf(w, "\n%s: scan failed: %s\n", r.Target.Name(), r.Error)
+			fmt.Fprintf(w, "\n%s: scan failed: %s\n", esc(r.Target.Name()), esc(r.Error))
 			continue
 		}
 		if r.Result == nil {
 			continue
 		}
 		if showPackages && len(r.Result.Packages) > 0 {
-			fmt.Fprintf(w, "\n%s (%s, %s)\n", r.Target.Name(), dash(r.Target.ImageDigest), r.Target.Access)
+			fmt.Fprintf(w, "\n%s (%s, %s)\n", esc(r.Target.Name()), dash(esc(r.Target.ImageDigest)), esc(r.Target.Access))
 			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "  PACKAGE\tVERSION\tARCH\tSOURCE\tECOSYSTEM")
 			for _, p := range r.Result.Packages {
@@ -90,7 +109,7 @@ func writeTable(w io.Writer, doc Document, showPackages bool) error {
 				if p.SourceVersion != "" && p.SourceVersion != p.Version {
 					src += " (" + p.SourceVersion + ")"
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, dash(p.Arch), dash(src), p.Ecosystem)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", esc(p.Name), esc(p.Version), dash(esc(p.Arch)), dash(esc(src)), esc(p.Ecosystem))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -101,7 +120,7 @@ func writeTable(w io.Writer, doc Document, showPackages bool) error {
 		}
 		for _, c := range r.Result.Compliance {
 			if c.Status == report.ControlFailed || c.Status == report.ControlError {
-				fmt.Fprintf(w, "  compliance: %s %s/%s (%s) %s: %s\n", c.Status, c.Profile, c.ID, c.Severity, c.Title, c.Message)
+				fmt.Fprintf(w, "  compliance: %s %s/%s (%s) %s: %s\n", esc(c.Status), esc(c.Profile), esc(c.ID), esc(string(c.Severity)), esc(c.Title), esc(c.Message))
 			}
 		}
 		for _, in := range r.Result.Integrity {
@@ -109,7 +128,7 @@ func writeTable(w io.Writer, doc Document, showPackages bool) error {
 			if in.Found == "" {
 				state = "missing"
 			}
-			fmt.Fprintf(w, "  integrity: %s %s (package %s, %s expected %s, found %s)\n", state, in.Path, in.Package, in.Algorithm, in.Expected, dash(in.Found))
+			fmt.Fprintf(w, "  integrity: %s %s (package %s, %s expected %s, found %s)\n", state, esc(in.Path), esc(in.Package), esc(in.Algorithm), esc(in.Expected), dash(esc(in.Found)))
 		}
 		writeDrift(w, r.Result.Drift)
 		for _, e := range r.Result.Errors {
@@ -117,12 +136,12 @@ func writeTable(w io.Writer, doc Document, showPackages bool) error {
 			if e.Path != "" {
 				where += " " + e.Path
 			}
-			fmt.Fprintf(w, "  warning: %s: %s\n", where, e.Err)
+			fmt.Fprintf(w, "  warning: %s: %s\n", esc(where), esc(e.Err))
 		}
 	}
-	fmt.Fprintf(w, "\n%d target(s) scanned on node %s, %d failed\n", len(doc.Reports), dash(doc.Node), failed)
+	fmt.Fprintf(w, "\n%d target(s) scanned on node %s, %d failed\n", len(doc.Reports), dash(esc(doc.Node)), failed)
 	if doc.VulnDB != nil && !doc.VulnDB.Checked {
-		fmt.Fprintf(w, "vulnerabilities not checked: %s\n", doc.VulnDB.Reason)
+		fmt.Fprintf(w, "vulnerabilities not checked: %s\n", esc(doc.VulnDB.Reason))
 	}
 	return nil
 }
@@ -217,7 +236,7 @@ func writeDrift(w io.Writer, drift []report.DriftEntry) {
 	fmt.Fprintf(w, "  drift: %d added, %d changed, %d deleted\n", counts[report.DriftAdded], counts[report.DriftChanged], counts[report.DriftDeleted])
 	for _, e := range drift {
 		if e.Executable && e.Change != report.DriftDeleted {
-			fmt.Fprintf(w, "  drift: %s executable %s (sha256 %s)\n", e.Change, e.Path, dash(e.SHA256))
+			fmt.Fprintf(w, "  drift: %s executable %s (sha256 %s)\n", esc(e.Change), esc(e.Path), dash(esc(e.SHA256)))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rootscan/rootscan/compliance"
+	"github.com/rootscan/rootscan/internal/textsafe"
 )
 
 // complianceFlags choose the profiles `scan` and `daemon` evaluate and where HDF goes.
@@ -59,7 +60,7 @@ func reportGate(w io.Writer, failing []string) {
 	if len(names) > maxNames {
 		names, more = names[:maxNames], fmt.Sprintf(", and %d more", len(failing)-maxNames)
 	}
-	fmt.Fprintf(w, "rootscan: %d compliance controls failed at --fail-on-controls: %s%s\n", len(failing), strings.Join(names, "; "), more)
+	fmt.Fprintf(w, "rootscan: %d compliance controls failed at --fail-on-controls: %s%s\n", len(failing), textsafe.Escape(strings.Join(names, "; ")), more)
 }
 
 func (a *app) profileCommand() *cobra.Command {

@@ -91,7 +91,7 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 	opts := fsaccess.Options{MaxFileSize: c.MaxFileSize}
 	var err error
 	if r.access, err = node.Dial(ctx, node.AccessOptions{RuntimeEndpoint: c.RuntimeEndpoint, ContainerdAddress: c.ContainerdAddress,
-		MountDir: c.MountDir, ProcRoot: c.ProcRoot, Options: opts, Log: log}); err != nil {
+		MountDir: c.MountDir, ProcRoot: procRootIf(c.ProcRootFallback, c.ProcRoot), Options: opts, Log: log}); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(c.StateDir, 0o700); err != nil {

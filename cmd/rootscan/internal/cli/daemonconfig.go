@@ -31,6 +31,7 @@ type daemonConfig struct {
 	Sinks             []string      `yaml:"sinks"`
 	LogLevel          string        `yaml:"logLevel"`
 	ProcRoot          string        `yaml:"procRoot"`
+	ProcRootFallback  bool          `yaml:"procRootFallback"`
 	MaxFileSize       int64         `yaml:"maxFileSize"`
 	DB                string        `yaml:"db"`
 	VEX               string        `yaml:"vex"`
@@ -58,7 +59,8 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full reconcile period, the safety net for missed events")
 	fs.StringArrayVar(&c.Sinks, "sink", nil, "SIEM sink URL, repeatable: stdout, file:/path, syslog+udp|tcp|tls://host:port, http(s)://... (see docs)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&c.ProcRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
+	fs.StringVar(&c.ProcRoot, "proc-root", "/proc", "host /proc, read only with --proc-root-fallback")
+	fs.BoolVar(&c.ProcRootFallback, "proc-root-fallback", false, "for snapshotters whose mounts cannot be re-mounted, read a running container through /proc/<pid>/root under --proc-root (off by default: a reused pid, or an init that chroots into a clean directory, would show another filesystem than the container's)")
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
 	fs.StringVar(&c.DB, "db", defaultDBDir, "vulnerability database directory; replaced databases are picked up without restart")
 	fs.StringVar(&c.VEX, "vex", "", "folder of OpenVEX documents (or a mounted ConfigMap), re-read on SIGHUP")
@@ -92,6 +94,7 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 		"node-name":          func() { c.NodeName = cmp.Or(f.NodeName, c.NodeName) },
 		"log-level":          func() { c.LogLevel = cmp.Or(f.LogLevel, c.LogLevel) },
 		"proc-root":          func() { c.ProcRoot = cmp.Or(f.ProcRoot, c.ProcRoot) },
+		"proc-root-fallback": func() { c.ProcRootFallback = f.ProcRootFallback },
 		"workers":            func() { c.Workers = cmp.Or(max(f.Workers, 0), c.Workers) },
 		"resync":             func() { c.Resync = cmp.Or(max(f.Resync, 0), c.Resync) },
 		"max-file-size":      func() { c.MaxFileSize = cmp.Or(max(f.MaxFileSize, 0), c.MaxFileSize) },

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,13 +102,17 @@ func dbImport(ctx context.Context, dir string, appendDB bool, paths []string, st
 }
 
 func (a *app) dbUpdateCommand() *cobra.Command {
-	var dir, logLevel string
-	var urls []string
+	var dir, logLevel, suffix string
+	var urls, sums []string
+	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "update --url URL...",
 		Short: "Fetch OSV archives (ETag/If-Modified-Since) and swap the database in",
 		Example: `  rootscan db update --url https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip \
-    --url https://osv-vulnerabilities.storage.googleapis.com/Go/all.zip`,
+    --url https://osv-vulnerabilities.storage.googleapis.com/Go/all.zip
+
+  # a mirror that publishes all.zip.sha256 beside each archive
+  rootscan db update --url https://mirror.example/osv/Debian/all.zip --checksum-suffix .sha256`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(urls) == 0 {
@@ -114,7 +122,11 @@ func (a *app) dbUpdateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := vuln.Update(cmd.Context(), dir, vuln.UpdateOptions{URLs: urls, Log: log})
+			pins, err := parseSHA256Pins(sums, urls)
+			if err != nil {
+				return err
+			}
+			res, err := vuln.Update(cmd.Context(), dir, vuln.UpdateOptions{URLs: urls, Log: log, InsecureHTTP: insecure, SHA256: pins, ChecksumSuffix: suffix})
 			if err != nil {
 				return err
 			}
@@ -129,9 +141,36 @@ func (a *app) dbUpdateCommand() *cobra.Command {
 	fs := cmd.Flags()
 	dbFlag(fs, &dir)
 	fs.StringArrayVar(&urls, "url", nil, "OSV archive to build from, e.g. https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip (repeatable; all of them every time)")
+	fs.BoolVar(&insecure, "insecure-http", false, "allow plain http:// URLs and redirects from https to http (refused by default: anyone on the path could serve an archive that lists nothing)")
+	fs.StringArrayVar(&sums, "sha256", nil, "URL=HEX: refuse the archive of --url URL unless its SHA-256 is HEX (repeatable)")
+	fs.StringVar(&suffix, "checksum-suffix", "", "fetch URL+suffix for each --url (e.g. .sha256, sha256sum's format) and refuse an archive whose SHA-256 differs")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	withEnv(fs, nil, "log-level")
 	return cmd
+}
+
+// parseSHA256Pins reads --sha256 URL=HEX values; the last '=' splits them, as a URL may hold one and a digest cannot.
+// A pin for a URL that is not fetched is refused: it would be a typo that leaves the archive unchecked.
+func parseSHA256Pins(vals, urls []string) (map[string]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	pins := make(map[string]string, len(vals))
+	for _, v := range vals {
+		i := strings.LastIndexByte(v, '=')
+		if i <= 0 {
+			return nil, usageError{fmt.Sprintf("--sha256 %q: want URL=HEX", v)}
+		}
+		url, sum := v[:i], strings.ToLower(v[i+1:])
+		if b, err := hex.DecodeString(sum); err != nil || len(b) != sha256.Size {
+			return nil, usageError{fmt.Sprintf("--sha256 %q: %q is not a SHA-256 in hex (64 digits)", v, sum)}
+		}
+		if !slices.Contains(urls, url) {
+			return nil, usageError{fmt.Sprintf("--sha256 %q: %s is not one of the --url values", v, url)}
+		}
+		pins[url] = sum
+	}
+	return pins, nil
 }
 
 func (a *app) dbStatusCommand() *cobra.Command {

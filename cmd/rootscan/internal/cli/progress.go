@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+
+	"github.com/rootscan/rootscan/internal/textsafe"
 )
 
 // progressDelay is how long a scan runs before the progress line appears: a scan of a directory or of a few small
@@ -82,7 +84,7 @@ func (p *progressLine) draw() {
 		noun = "target"
 	}
 	head := fmt.Sprintf("scanning %d/%d %s: ", p.done, p.total, noun)
-	line := head + clipFront(p.current, max(progressWidth-len(head), 10))
+	line := head + clipFront(textsafe.Escape(p.current), max(progressWidth-len(head), 10))
 	if line == p.line {
 		return // redraw only what changed: a slow terminal (a serial console, ssh) pays for every byte
 	}

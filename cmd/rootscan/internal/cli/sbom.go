@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/internal/textsafe"
 	"github.com/rootscan/rootscan/node"
 	"github.com/rootscan/rootscan/output"
 	"github.com/rootscan/rootscan/sbom"
@@ -64,12 +65,13 @@ func (a *app) runSBOM(ctx context.Context, f *sbomFlags) (int, error) {
 		return exitFatal, err
 	}
 	s := &node.Scanner{
-		Analyzers:   analyzers(log, false),
-		Options:     fsaccess.Options{MaxFileSize: f.maxFileSize},
-		ScratchDir:  f.scratchDir,
-		Node:        f.nodeName,
-		Log:         log,
-		Concurrency: 1,
+		Analyzers:       analyzers(log, false),
+		Options:         fsaccess.Options{MaxFileSize: f.maxFileSize},
+		ScratchDir:      f.scratchDir,
+		MaxExtractBytes: int64(f.maxUnpacked),
+		Node:            f.nodeName,
+		Log:             log,
+		Concurrency:     1,
 	}
 	var doc output.Document
 	if err := scanTargets(ctx, &f.targetFlags, "", false, s, &doc, log); err != nil {
@@ -80,7 +82,7 @@ func (a *app) runSBOM(ctx context.Context, f *sbomFlags) (int, error) {
 	}
 	rep := doc.Reports[0]
 	if rep.Error != "" {
-		fmt.Fprintf(a.stderr, "rootscan: %s: scan failed: %s\n", rep.Target.Name(), rep.Error)
+		fmt.Fprintf(a.stderr, "rootscan: %s: scan failed: %s\n", textsafe.Escape(rep.Target.Name()), textsafe.Escape(rep.Error))
 		return exitPartial, nil
 	}
 	for _, e := range rep.Result.Errors {

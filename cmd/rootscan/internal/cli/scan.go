@@ -34,10 +34,13 @@ type targetFlags struct {
 	ociRef      string
 	mountDir    string
 	scratchDir  string
+	maxUnpacked byteSize
 	maxFileSize int64
 	nodeName    string
 	logLevel    string
 	procRoot    string
+	// procRootFallback turns on the /proc/<pid>/root fallback; procRoot alone does not.
+	procRootFallback bool
 }
 
 func (f *targetFlags) register(fs *pflag.FlagSet) {
@@ -49,10 +52,13 @@ func (f *targetFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.ociRef, "oci-ref", "", "with --oci: the image ref name to pick when the layout holds several")
 	fs.StringVar(&f.mountDir, "mount-dir", "/run/rootscan/mounts", "private directory for the read-only mounts (stale ones are removed at start)")
 	fs.StringVar(&f.scratchDir, "scratch-dir", os.TempDir(), "where --oci layers are unpacked (removed afterwards)")
+	f.maxUnpacked = fsaccess.DefaultMaxExtractBytes
+	fs.Var(&f.maxUnpacked, "max-unpacked-size", "with --oci: most bytes unpacked into --scratch-dir from all layers, sparse files counted at their full size (2GiB, 512MiB, or bytes); a larger image is refused")
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
 	fs.StringVar(&f.nodeName, "node-name", hostname(), "node name put in reports")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
-	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, for the /proc/<pid>/root fallback; empty disables it")
+	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, read only with --proc-root-fallback")
+	fs.BoolVar(&f.procRootFallback, "proc-root-fallback", false, "for snapshotters whose mounts cannot be re-mounted, read a running container through /proc/<pid>/root under --proc-root (off by default: a reused pid, or an init that chroots into a clean directory, would show another filesystem than the container's)")
 	withEnv(fs, legacyEnv, "runtime-endpoint", "containerd-address", "mount-dir", "scratch-dir", "max-file-size", "node-name", "log-level", "proc-root")
 }
 
@@ -84,8 +90,12 @@ type scanFlags struct {
 	vexDir       string
 	quiet        bool
 	failControls string
-	compliance   complianceFlags
-	forward      forwardFlags
+	// reachableOnly drops Go findings whose vulnerable code is not in the program; vexUnreachable states them
+	// not_affected in the VEX outputs instead.
+	reachableOnly  bool
+	vexUnreachable bool
+	compliance     complianceFlags
+	forward        forwardFlags
 	// parsed from the flags above
 	sevFilter report.SeverityFilter
 	gate      *compliance.Gate
@@ -133,7 +143,7 @@ func (f *scanFlags) register(fs *pflag.FlagSet) {
 	shortAliases(fs)
 	f.targetFlags.register(fs)
 	fs.StringVar(&f.namespace, "namespace", "", "only scan containers of pods in this Kubernetes namespace")
-	fs.StringVarP(&f.output, "output", "o", "table", "output format: table, json, sarif (SARIF 2.1.0 vulnerability results), cyclonedx-vex (CycloneDX 1.6 with the vulnerabilities) or hdf (Heimdall Data Format compliance results: one document, or an array for a node scan)")
+	fs.StringVarP(&f.output, "output", "o", "table", "output format: table, json, sarif (SARIF 2.1.0 vulnerability results), cyclonedx-vex (CycloneDX 1.6 with the vulnerabilities), openvex (OpenVEX 0.2.0 statements) or hdf (Heimdall Data Format compliance results: one document, or an array for a node scan)")
 	fs.StringVar(&f.dbDir, "db", defaultDBDir, "vulnerability database directory; without one, vulnerabilities are not checked")
 	fs.StringVar(&f.severity, "severity", "", "only report vulnerabilities of this severity and above (HIGH), or of exactly these (LOW,UNKNOWN)")
 	fs.IntVar(&f.exitCode, "exit-code", 0, "exit with this code when open (not VEX-suppressed) vulnerabilities remain after --severity")
@@ -144,6 +154,8 @@ func (f *scanFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.sbomDir, "sbom-dir", "", "also write one SBOM per scanned target into this directory")
 	fs.StringVar(&f.sbomFormat, "sbom-format", output.SBOMCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
+	fs.BoolVar(&f.reachableOnly, "reachable-only", false, "leave out Go findings whose vulnerable code is not compiled into the program (reachable false); unknown ones stay")
+	fs.BoolVar(&f.vexUnreachable, "vex-unreachable-not-affected", false, "with -o cyclonedx-vex or openvex: state Go findings whose vulnerable code is not in the program as not_affected (vulnerable_code_not_in_execute_path) instead of affected")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line on stderr (there is none when stderr is not a terminal)")
 	f.compliance.register(fs)
 	f.forward.register(fs)
@@ -168,6 +180,9 @@ func (f *scanFlags) check() error {
 	}
 	if f.count() > 1 {
 		return usageError{"--container, --dir and --oci are exclusive"}
+	}
+	if f.vexUnreachable && f.output != "cyclonedx-vex" && f.output != "openvex" {
+		return usageError{"--vex-unreachable-not-affected needs -o cyclonedx-vex or -o openvex"}
 	}
 	if f.drift && (f.dir != "" || f.oci != "") {
 		return usageError{"--drift needs containers: a --dir or --oci root has no image to compare with"}
@@ -205,13 +220,14 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 	}
 	defer vulns.Close()
 	s := &node.Scanner{
-		Analyzers:   analyzers(log, f.verify),
-		Enrichers:   []node.Enricher{vulns},
-		Options:     fsaccess.Options{MaxFileSize: f.maxFileSize},
-		ScratchDir:  f.scratchDir,
-		Node:        f.nodeName,
-		Log:         log,
-		Concurrency: f.concurrency,
+		Analyzers:       analyzers(log, f.verify),
+		Enrichers:       []node.Enricher{vulns},
+		Options:         fsaccess.Options{MaxFileSize: f.maxFileSize},
+		ScratchDir:      f.scratchDir,
+		MaxExtractBytes: int64(f.maxUnpacked),
+		Node:            f.nodeName,
+		Log:             log,
+		Concurrency:     f.concurrency,
 	}
 	if profiles.Engine() != nil {
 		check := &compliance.Checker{Profiles: profiles, HostRoot: f.compliance.hostRoot, Options: s.Options, Log: log}
@@ -231,12 +247,16 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 	defer func() { log.Debug("scan finished", "targets", len(doc.Reports), "peak_rss_kib", peakRSSKiB()) }()
 	st := vulns.Status(f.dbDir)
 	doc.VulnDB = &st
+	if f.reachableOnly {
+		dropUnreachable(doc.Reports)
+	}
 	return a.finishScan(ctx, f, doc, profiles.Engine(), log)
 }
 
 // finishScan writes what the scan found where the flags say and decides the exit code.
 func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output.Document, engine *compliance.Engine, log *slog.Logger) (int, error) {
-	oopts := output.Options{ShowPackages: f.showPackages, Single: f.count() == 1, Engine: engine, ToolVersion: toolVersion(a.version)}
+	oopts := output.Options{ShowPackages: f.showPackages, Single: f.count() == 1, Engine: engine, ToolVersion: toolVersion(a.version),
+		UnreachableNotAffected: f.vexUnreachable}
 	if err := output.Write(a.stdout, f.output, doc, oopts); err != nil {
 		return exitFatal, usageIf(fmt.Errorf("write output: %w", err))
 	}
@@ -284,6 +304,16 @@ func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output.Document,
 	return exitOK, nil
 }
 
+// dropUnreachable applies --reachable-only to every report, before any output and the --exit-code gate: a finding
+// left out is neither shown nor counted.
+func dropUnreachable(reps []report.Report) {
+	for _, r := range reps {
+		if r.Result != nil {
+			r.Result.Vulnerabilities = vuln.DropUnreachable(r.Result.Vulnerabilities)
+		}
+	}
+}
+
 // usageIf makes an output that needs profiles none of which was evaluated a usage error.
 func usageIf(err error) error {
 	if errors.Is(err, output.ErrNoProfiles) {
@@ -304,7 +334,7 @@ func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bo
 		return nil
 	}
 	acc, err := node.Dial(ctx, node.AccessOptions{
-		RuntimeEndpoint: f.endpoint, ContainerdAddress: f.ctrdAddress, MountDir: f.mountDir, ProcRoot: f.procRoot,
+		RuntimeEndpoint: f.endpoint, ContainerdAddress: f.ctrdAddress, MountDir: f.mountDir, ProcRoot: procRootIf(f.procRootFallback, f.procRoot),
 		Options: s.Options, Log: log,
 	})
 	if err != nil {
@@ -330,6 +360,14 @@ func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bo
 	}
 	doc.Reports = reps
 	return nil
+}
+
+// procRootIf is the ProcRoot node.AccessOptions gets: none (the fallback off) unless it was asked for.
+func procRootIf(fallback bool, procRoot string) string {
+	if !fallback {
+		return ""
+	}
+	return procRoot
 }
 
 // openEnricher opens the vulnerability database for a one-shot command. With none (or a broken one) the scan still

@@ -19,8 +19,8 @@ import (
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/internal/testbed/sbomtest"
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom/sbomtest"
 	"github.com/rootscan/rootscan/vuln/version"
 )
 

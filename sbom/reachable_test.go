@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rootscan/rootscan/internal/testbed/sbomtest"
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom/sbomtest"
 	"github.com/rootscan/rootscan/vuln"
 )
 

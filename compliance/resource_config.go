@@ -171,25 +171,9 @@ func normalize(v any, depth int) (any, error) {
 		}
 		return out, nil
 	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			n, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
-		}
-		return out, nil
+		return normalizeList(t, depth)
 	case []map[string]any: // TOML arrays of tables
-		out := make([]any, len(t))
-		for i, e := range t {
-			n, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
-		}
-		return out, nil
+		return normalizeList(t, depth)
 	case json.Number:
 		if i, err := t.Int64(); err == nil {
 			return i, nil
@@ -207,4 +191,17 @@ func normalize(v any, depth int) (any, error) {
 		return t, nil
 	}
 	return fmt.Sprint(v), nil
+}
+
+// normalizeList normalizes the elements of a list one level below depth.
+func normalizeList[E any](list []E, depth int) ([]any, error) {
+	out := make([]any, len(list))
+	for i, e := range list {
+		n, err := normalize(e, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
 }

@@ -277,28 +277,42 @@ func (s *session) readDirNames(dir string) ([]string, error) {
 // fileType is the CEL type rootscan.File: the fields a control may ask about a path.
 func fileType() *objectType {
 	t := newObjectType("rootscan.File")
-	fd := func(v any) *fileData { return v.(*fileData) }
-	infoField := func(f func(d *fileData, fi fs.FileInfo) ref.Val) func(v any) (ref.Val, error) {
-		return func(v any) (ref.Val, error) {
-			fi, err := fd(v).info()
-			if err != nil {
-				return nil, err
-			}
-			return f(fd(v), fi), nil
+	addFileKindFields(t)
+	addFileModeFields(t)
+	addFileContentFields(t)
+	return t
+}
+
+// asFile is the fileData behind a rootscan.File value.
+func asFile(v any) *fileData { return v.(*fileData) }
+
+// infoField is a field computed from the file's FileInfo (the link's own with no_follow, the target's otherwise).
+func infoField(f func(d *fileData, fi fs.FileInfo) ref.Val) func(v any) (ref.Val, error) {
+	return func(v any) (ref.Val, error) {
+		fi, err := asFile(v).info()
+		if err != nil {
+			return nil, err
 		}
+		return f(asFile(v), fi), nil
 	}
-	modeField := func(f func(m int64) bool) func(v any) (ref.Val, error) {
-		return func(v any) (ref.Val, error) {
-			m, err := fd(v).modeBits()
-			if err != nil {
-				return nil, err
-			}
-			return types.Bool(f(m)), nil
+}
+
+// modeField is a boolean field computed from the file's permission bits.
+func modeField(f func(m int64) bool) func(v any) (ref.Val, error) {
+	return func(v any) (ref.Val, error) {
+		m, err := asFile(v).modeBits()
+		if err != nil {
+			return nil, err
 		}
+		return types.Bool(f(m)), nil
 	}
-	t.field("path", types.StringType, func(v any) (ref.Val, error) { return types.String(fd(v).path), nil })
+}
+
+// addFileKindFields adds what the path is: whether it exists, its type, where a link leads.
+func addFileKindFields(t *objectType) {
+	t.field("path", types.StringType, func(v any) (ref.Val, error) { return types.String(asFile(v).path), nil })
 	t.field("exists", types.BoolType, func(v any) (ref.Val, error) {
-		d := fd(v)
+		d := asFile(v)
 		if d.failure() != nil {
 			return nil, d.failure()
 		}
@@ -313,7 +327,7 @@ func fileType() *objectType {
 		typeVals[n] = types.String(n)
 	}
 	t.field("type", types.StringType, func(v any) (ref.Val, error) {
-		d := fd(v)
+		d := asFile(v)
 		if d.failure() != nil {
 			return nil, d.failure()
 		}
@@ -324,7 +338,7 @@ func fileType() *objectType {
 	})
 	isType := func(want string) func(v any) (ref.Val, error) {
 		return func(v any) (ref.Val, error) {
-			d := fd(v)
+			d := asFile(v)
 			if d.failure() != nil {
 				return nil, d.failure()
 			}
@@ -338,11 +352,11 @@ func fileType() *objectType {
 	t.field("is_file", types.BoolType, isType("file"))
 	t.field("is_directory", types.BoolType, isType("directory"))
 	t.field("is_symlink", types.BoolType, func(v any) (ref.Val, error) {
-		d := fd(v)
+		d := asFile(v)
 		return types.Bool(d.lst() != nil && d.lst().Mode()&fs.ModeSymlink != 0), d.failure()
 	})
 	t.field("link_target", types.StringType, func(v any) (ref.Val, error) {
-		d := fd(v)
+		d := asFile(v)
 		if d.lst() == nil || d.lst().Mode()&fs.ModeSymlink == 0 {
 			return types.String(""), d.failure()
 		}
@@ -353,7 +367,7 @@ func fileType() *objectType {
 		return types.String(target), nil
 	})
 	t.field("resolved_path", types.StringType, func(v any) (ref.Val, error) {
-		d := fd(v)
+		d := asFile(v)
 		if d.noFollow() {
 			res, err := d.s.view.resolve(d.path, true)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -363,31 +377,35 @@ func fileType() *objectType {
 		}
 		return types.String(d.resolved()), d.failure()
 	})
+}
+
+// addFileModeFields adds the permission bits, owner and size.
+func addFileModeFields(t *objectType) {
 	t.field("mode", types.IntType, func(v any) (ref.Val, error) {
-		m, err := fd(v).modeBits()
+		m, err := asFile(v).modeBits()
 		return types.Int(m), err
 	})
 	t.field("mode_octal", types.StringType, func(v any) (ref.Val, error) {
-		m, err := fd(v).modeBits()
+		m, err := asFile(v).modeBits()
 		return types.String(fmt.Sprintf("%04o", m)), err
 	})
 	t.field("uid", types.IntType, infoField(func(_ *fileData, fi fs.FileInfo) ref.Val { u, _ := ids(fi); return types.Int(u) }))
 	t.field("gid", types.IntType, infoField(func(_ *fileData, fi fs.FileInfo) ref.Val { _, g := ids(fi); return types.Int(g) }))
 	t.field("owner", types.StringType, func(v any) (ref.Val, error) {
-		fi, err := fd(v).info()
+		fi, err := asFile(v).info()
 		if err != nil {
 			return nil, err
 		}
 		u, _ := ids(fi)
-		return types.String(fd(v).s.userName(u)), nil
+		return types.String(asFile(v).s.userName(u)), nil
 	})
 	t.field("group", types.StringType, func(v any) (ref.Val, error) {
-		fi, err := fd(v).info()
+		fi, err := asFile(v).info()
 		if err != nil {
 			return nil, err
 		}
 		_, g := ids(fi)
-		return types.String(fd(v).s.groupName(g)), nil
+		return types.String(asFile(v).s.groupName(g)), nil
 	})
 	t.field("size", types.IntType, infoField(func(_ *fileData, fi fs.FileInfo) ref.Val { return types.Int(fi.Size()) }))
 	t.field("setuid", types.BoolType, modeField(func(m int64) bool { return m&0o4000 != 0 }))
@@ -397,16 +415,19 @@ func fileType() *objectType {
 	t.field("world_readable", types.BoolType, modeField(func(m int64) bool { return m&0o004 != 0 }))
 	t.field("group_writable", types.BoolType, modeField(func(m int64) bool { return m&0o020 != 0 }))
 	t.field("executable", types.BoolType, modeField(func(m int64) bool { return m&0o111 != 0 }))
+}
+
+// addFileContentFields adds what reading the file or directory gives.
+func addFileContentFields(t *objectType) {
 	t.field("content", types.StringType, func(v any) (ref.Val, error) {
-		c, err := fd(v).content()
+		c, err := asFile(v).content()
 		return types.String(c), err
 	})
 	t.field("sha256", types.StringType, func(v any) (ref.Val, error) {
-		h, err := fd(v).sha256()
+		h, err := asFile(v).sha256()
 		return types.String(h), err
 	})
-	t.field("entries", types.NewListType(types.StringType), func(v any) (ref.Val, error) { return fd(v).entries() })
-	return t
+	t.field("entries", types.NewListType(types.StringType), func(v any) (ref.Val, error) { return asFile(v).entries() })
 }
 
 // glob expands an absolute pattern whose elements are path.Match patterns or "**" (any number of directories,

@@ -3,7 +3,6 @@ package compliance
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/rootscan/rootscan/report"
@@ -44,15 +43,6 @@ func ParseScope(source string, data []byte) (*Scope, error) {
 		}
 	}
 	return &s, nil
-}
-
-// LoadScope reads a scope file.
-func LoadScope(name string) (*Scope, error) {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("load scope: %w", err)
-	}
-	return ParseScope(name, b)
 }
 
 // Select returns the profiles that apply to t, in their order.

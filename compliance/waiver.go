@@ -3,7 +3,6 @@ package compliance
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -76,15 +75,6 @@ func parseDate(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Parse(time.RFC3339, s)
-}
-
-// LoadWaivers reads a waiver file.
-func LoadWaivers(name string) (Waivers, error) {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("load waivers: %w", err)
-	}
-	return ParseWaivers(name, b)
 }
 
 // Active says whether the waiver applies at now: through its whole expiration day, like InSpec.

@@ -55,6 +55,28 @@ func (f ocsfFormat) Marshal(e Event) ([]byte, error) {
 	d.set("metadata.product.name", "rootscan")
 	d.set("metadata.product.vendor_name", "rootscan")
 	d.set("metadata.product.version", f.version)
+	ocsfSubject(d, e)
+
+	sevID, sev := ocsfSeverity(eventSeverity(e))
+	if e.Finding != nil {
+		sevID, sev = ocsfSeverity(e.Finding.Severity)
+	}
+	d.set("severity_id", sevID)
+	d.set("severity", sev)
+
+	class, activity := ocsfDetectionFinding, ocsfStatus(d, e)
+	if e.Type == EventScanFailed {
+		class = ocsfScanActivity
+	}
+	if e.Finding != nil {
+		class = ocsfFinding(d, e, class)
+	}
+	ocsfClass(d, class, activity)
+	return marshalLine(d)
+}
+
+// ocsfSubject sets the node, the container and the resource an event is about.
+func ocsfSubject(d obj, e Event) {
 	if e.Node != "" {
 		d.set("device.hostname", e.Node)
 		d.set("device.type_id", 1)
@@ -82,18 +104,15 @@ func (f ocsfFormat) Marshal(e Event) ([]byte, error) {
 	d.set("unmapped.namespace", e.Namespace)
 	d.set("unmapped.pod", e.Pod)
 	d.set("unmapped.reason", e.Reason)
+}
 
-	sevID, sev := ocsfSeverity(eventSeverity(e))
-	if e.Finding != nil {
-		sevID, sev = ocsfSeverity(e.Finding.Severity)
-	}
-	d.set("severity_id", sevID)
-	d.set("severity", sev)
-
-	class, activity := ocsfDetectionFinding, ocsfActivityCreate
+// ocsfStatus sets the status of the event's type and returns its OCSF activity (a failed scan is also class
+// ocsfScanActivity, which Marshal sets).
+func ocsfStatus(d obj, e Event) int {
+	activity := ocsfActivityCreate
 	switch e.Type {
 	case EventScanFailed:
-		class, activity = ocsfScanActivity, ocsfScanError
+		activity = ocsfScanError
 		d.set("status_id", 2)
 		d.set("status", "Failure")
 		d.set("status_detail", e.Error)
@@ -118,38 +137,48 @@ func (f ocsfFormat) Marshal(e Event) ([]byte, error) {
 			d.set("status", "Suppressed")
 		}
 	}
-	if fi := e.Finding; fi != nil {
-		d.set("finding_info.uid", fi.ID)
-		d.set("finding_info.title", fi.Title)
-		d.set("finding_info.types", []string{string(fi.Kind)})
-		switch {
-		case fi.Vulnerability != nil:
-			class = ocsfVulnerabilityFinding
-			d.set("vulnerabilities", []obj{ocsfVulnerability(fi.Vulnerability)})
-			d.set("unmapped.reachable", string(fi.Vulnerability.Reachable))
-		case fi.Control != nil:
-			class = ocsfComplianceFinding
-			c := fi.Control
-			d.set("finding_info.desc", c.Message)
-			d.set("compliance.standards", []string{c.Profile})
-			d.set("compliance.control", c.ID)
-			if e.Type == EventFindingOpened {
-				d.set("compliance.status_id", 3)
-				d.set("compliance.status", "Fail")
-			}
-			d.set("compliance.status_detail", c.Message)
-		case fi.Drift != nil:
-			d.set("evidences", []obj{{"file": ocsfFile(fi.Drift.Path, fi.Drift.Type, fi.Drift.Size, fi.Drift.SHA256)}})
-			d.set("unmapped.drift_change", fi.Drift.Change)
-			d.set("unmapped.executable", fi.Drift.Executable)
-		case fi.Integrity != nil:
-			d.set("evidences", []obj{{"file": ocsfFile(fi.Integrity.Path, "file", 0, fi.Integrity.Found)}})
-			d.set("unmapped.package", fi.Integrity.Package)
-			d.set("unmapped.expected_digest", fi.Integrity.Expected)
-		case fi.File != nil:
-			d.set("evidences", []obj{{"file": ocsfFile(fi.File.Path, "file", fi.File.Size, fi.File.SHA256)}})
+	return activity
+}
+
+// ocsfFinding sets what the event's finding says and returns the OCSF class that fits it (class when none is
+// narrower).
+func ocsfFinding(d obj, e Event, class int) int {
+	fi := e.Finding
+	d.set("finding_info.uid", fi.ID)
+	d.set("finding_info.title", fi.Title)
+	d.set("finding_info.types", []string{string(fi.Kind)})
+	switch {
+	case fi.Vulnerability != nil:
+		class = ocsfVulnerabilityFinding
+		d.set("vulnerabilities", []obj{ocsfVulnerability(fi.Vulnerability)})
+		d.set("unmapped.reachable", string(fi.Vulnerability.Reachable))
+	case fi.Control != nil:
+		class = ocsfComplianceFinding
+		c := fi.Control
+		d.set("finding_info.desc", c.Message)
+		d.set("compliance.standards", []string{c.Profile})
+		d.set("compliance.control", c.ID)
+		if e.Type == EventFindingOpened {
+			d.set("compliance.status_id", 3)
+			d.set("compliance.status", "Fail")
 		}
+		d.set("compliance.status_detail", c.Message)
+	case fi.Drift != nil:
+		d.set("evidences", []obj{{"file": ocsfFile(fi.Drift.Path, fi.Drift.Type, fi.Drift.Size, fi.Drift.SHA256)}})
+		d.set("unmapped.drift_change", fi.Drift.Change)
+		d.set("unmapped.executable", fi.Drift.Executable)
+	case fi.Integrity != nil:
+		d.set("evidences", []obj{{"file": ocsfFile(fi.Integrity.Path, "file", 0, fi.Integrity.Found)}})
+		d.set("unmapped.package", fi.Integrity.Package)
+		d.set("unmapped.expected_digest", fi.Integrity.Expected)
+	case fi.File != nil:
+		d.set("evidences", []obj{{"file": ocsfFile(fi.File.Path, "file", fi.File.Size, fi.File.SHA256)}})
 	}
+	return class
+}
+
+// ocsfClass sets the class, category, activity and type names and ids.
+func ocsfClass(d obj, class, activity int) {
 	d.set("class_uid", class)
 	d.set("class_name", map[int]string{ocsfVulnerabilityFinding: "Vulnerability Finding", ocsfComplianceFinding: "Compliance Finding",
 		ocsfDetectionFinding: "Detection Finding", ocsfScanActivity: "Scan Activity"}[class])
@@ -167,7 +196,6 @@ func (f ocsfFormat) Marshal(e Event) ([]byte, error) {
 	d.set("activity_name", actName)
 	d.set("type_uid", class*100+activity)
 	d.set("type_name", d["class_name"].(string)+": "+actName)
-	return marshalLine(d)
 }
 
 func ocsfVulnerability(v *report.Vulnerability) obj {

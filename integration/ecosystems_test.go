@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/internal/testbed/sbomtest"
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom/sbomtest"
 )
 
 // ecoDebs are real Debian 12 packages: ripgrep (a Rust program, given cargo-auditable data below), ruby-rack (an

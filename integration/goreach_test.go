@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootscan/rootscan/internal/gooracle"
 	"github.com/rootscan/rootscan/internal/testbed"
+	"github.com/rootscan/rootscan/internal/testbed/gooracle"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/report"
 )

@@ -61,7 +61,7 @@ func TestLanguagePackagesInRealRoot(t *testing.T) {
 	}
 	slices.Sort(want)
 
-	res := langScan(t, ctx, root, scan.NewGoBinary(), scan.NewPython())
+	res := langScan(t, ctx, root, scan.NewBinary(), scan.NewPython())
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
-	"github.com/rootscan/rootscan/sbom/sbomtest"
+	"github.com/rootscan/rootscan/internal/testbed/sbomtest"
 )
 
 // wantDebPURLs are the package URLs of the image's Debian packages, written out from the .deb control fields the

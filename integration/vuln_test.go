@@ -19,8 +19,8 @@ import (
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
+	"github.com/rootscan/rootscan/internal/testbed/sbomtest"
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom/sbomtest"
 	"github.com/rootscan/rootscan/vuln/version"
 )
 
@@ -58,7 +58,7 @@ func vulnLines(vs []report.Vulnerability) []string {
 func wantDistrolessVulns(t *testing.T, pkgs []ociimage.DebPackage) []string {
 	t.Helper()
 	before := func(v, fix string) bool {
-		n, err := version.Compare("Debian:12", v, fix)
+		n, err := compareVersions("Debian:12", v, fix)
 		if err != nil {
 			t.Fatalf("fixture version %q: %v", v, err)
 		}
@@ -256,7 +256,7 @@ func TestVulnLanguagesDir(t *testing.T) {
 		"GHSA-j8r2-6x86-q33q requests 2.28.1 MEDIUM fixed=2.31.0",
 		"GHSA-v845-jxx5-vc9f urllib3 1.26.12 MEDIUM fixed=1.26.17",
 	}
-	if n, err := version.Compare("Go", fzfGo, "1.19.11"); err != nil {
+	if n, err := compareVersions("Go", fzfGo, "1.19.11"); err != nil {
 		t.Fatal(err)
 	} else if n < 0 {
 		want = append(want, "GO-2023-1878 stdlib "+fzfGo+" UNKNOWN fixed=1.19.11")
@@ -431,4 +431,13 @@ func zipDir(t *testing.T, dir, out string) {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// compareVersions orders two versions of an OSV ecosystem with the comparator the matcher uses.
+func compareVersions(ecosystem, a, b string) (int, error) {
+	c, err := version.For(ecosystem)
+	if err != nil {
+		return 0, err
+	}
+	return c(a, b)
 }

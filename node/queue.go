@@ -45,12 +45,7 @@ func (q *workQueue) add(id string) {
 
 // get blocks for the next id; false once the queue is closed or ctx ends.
 func (q *workQueue) get(ctx context.Context) (string, bool) {
-	stop := context.AfterFunc(ctx, func() {
-		q.mu.Lock()
-		q.cond.Broadcast()
-		q.mu.Unlock()
-	})
-	defer stop()
+	defer q.wakeOnDone(ctx)()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for len(q.order) == 0 && !q.closed && ctx.Err() == nil {
@@ -89,12 +84,7 @@ func (q *workQueue) len() int {
 
 // waitIdle blocks until nothing is queued or running; false if ctx ended first.
 func (q *workQueue) waitIdle(ctx context.Context) bool {
-	stop := context.AfterFunc(ctx, func() {
-		q.mu.Lock()
-		q.cond.Broadcast()
-		q.mu.Unlock()
-	})
-	defer stop()
+	defer q.wakeOnDone(ctx)()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for (len(q.order) > 0 || len(q.running) > 0) && !q.closed && ctx.Err() == nil {
@@ -109,4 +99,13 @@ func (q *workQueue) close() {
 	q.closed = true
 	q.cond.Broadcast()
 	q.mu.Unlock()
+}
+
+// wakeOnDone wakes the waiters when ctx ends, so that a wait loop checking ctx.Err() returns; call the result to stop.
+func (q *workQueue) wakeOnDone(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
 }

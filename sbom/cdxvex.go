@@ -63,12 +63,7 @@ func CycloneDXVEX(w io.Writer, reps []report.Report, opts Options) error {
 	}
 	bom.Components = &comps
 	bom.Vulnerabilities = &vulns
-	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
-	enc.SetPretty(true)
-	if err := enc.EncodeVersion(bom, cdx.SpecVersion1_6); err != nil {
-		return fmt.Errorf("encode CycloneDX VEX: %w", err)
-	}
-	return nil
+	return encodeCycloneDX(w, bom, "CycloneDX VEX")
 }
 
 func cdxVuln(v report.Vulnerability, ref string, i int, opts Options) cdx.Vulnerability {

@@ -75,10 +75,15 @@ func CycloneDX(w io.Writer, rep report.Report, opts Options) error {
 		comps = append(comps, c)
 	}
 	bom.Components = &comps
+	return encodeCycloneDX(w, bom, "CycloneDX")
+}
+
+// encodeCycloneDX writes bom as indented CycloneDX 1.6 JSON; what names the document in the error.
+func encodeCycloneDX(w io.Writer, bom *cdx.BOM, what string) error {
 	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
 	enc.SetPretty(true)
 	if err := enc.EncodeVersion(bom, cdx.SpecVersion1_6); err != nil {
-		return fmt.Errorf("encode CycloneDX: %w", err)
+		return fmt.Errorf("encode %s: %w", what, err)
 	}
 	return nil
 }

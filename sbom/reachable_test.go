@@ -3,12 +3,14 @@ package sbom
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rootscan/rootscan/internal/testbed/sbomtest"
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom/sbomtest"
 	"github.com/rootscan/rootscan/vuln"
 )
 
@@ -69,7 +71,11 @@ func TestVEXUnreachable(t *testing.T) {
 		if err := OpenVEX(&vexBuf, []report.Report{goReport()}, opts); err != nil {
 			t.Fatal(err)
 		}
-		x, err := vuln.ParseVEX("rootscan.openvex.json", vexBuf.Bytes())
+		vexDir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(vexDir, "rootscan.openvex.json"), vexBuf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		x, err := vuln.LoadVEX(vexDir)
 		if err != nil {
 			t.Fatalf("rootscan cannot read its OpenVEX: %v\n%s", err, vexBuf.String())
 		}

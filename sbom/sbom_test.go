@@ -12,8 +12,8 @@ import (
 	cdx "github.com/CycloneDX/cyclonedx-go"
 	spdxjson "github.com/spdx/tools-golang/json"
 
+	"github.com/rootscan/rootscan/internal/testbed/sbomtest"
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom/sbomtest"
 )
 
 var fixedOpts = Options{ToolVersion: "1.2.3", Now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), UUID: "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}

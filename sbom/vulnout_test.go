@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/internal/testbed/sbomtest"
 	"github.com/rootscan/rootscan/report"
-	"github.com/rootscan/rootscan/sbom/sbomtest"
 )
 
 func vulnReport() report.Report {

@@ -28,8 +28,8 @@ type binaryAnalyzer struct {
 	rustMaxSection, rustMaxJSON int64
 }
 
-// NewBinary returns the analyzer rootscan runs for compiled programs: Go modules (see NewGoBinary) and Rust crates
-// (see NewRustBinary) from one open and one ELF parse per executable.
+// NewBinary returns the analyzer rootscan runs for compiled programs: Go modules (see goBinaryName) and Rust crates
+// (see readRustAudit) from one open and one ELF parse per executable.
 func NewBinary() Analyzer { return newBinaryAnalyzer("binary", true, true) }
 
 func newBinaryAnalyzer(name string, golang, rust bool) *binaryAnalyzer {

@@ -411,5 +411,5 @@ func isHex(b []byte) bool {
 }
 
 func newDebIntegrityRun(a *debIntegrityAnalyzer, fsys FS) *debIntegrityRun {
-	return &debIntegrityRun{a: a, fsys: fsys, integrityLog: integrityLog{analyzer: a.Name(), maxFindings: a.maxFindings, maxErrors: a.maxErrors}}
+	return &debIntegrityRun{a: a, fsys: fsys, integrityLog: integrityLog{cappedErrors: cappedErrors{analyzer: a.Name(), maxErrors: a.maxErrors}, maxFindings: a.maxFindings}}
 }

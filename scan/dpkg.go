@@ -76,7 +76,7 @@ func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := dpkgCollector{analyzer: a.Name(), maxErrors: a.maxErrors}
+	c := dpkgCollector{cappedErrors: cappedErrors{analyzer: a.Name(), maxErrors: a.maxErrors}}
 
 	res, err := a.readStatus(fsys, dpkgStatusPath)
 	switch {
@@ -106,9 +106,7 @@ func (a *dpkgAnalyzer) Analyze(ctx context.Context, fsys FS, out *report.Result)
 
 	out.Packages = append(out.Packages, c.pkgs.sorted()...)
 	out.Errors = append(out.Errors, c.errs...)
-	if c.suppressed > 0 {
-		out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Err: fmt.Sprintf("%d more problems not listed", c.suppressed)})
-	}
+	c.noteSuppressed(out)
 	return nil
 }
 
@@ -196,19 +194,8 @@ func (a *dpkgAnalyzer) statusDirNames(ctx context.Context, fsys FS, c *dpkgColle
 
 // dpkgCollector merges packages from several files and keeps the error list bounded.
 type dpkgCollector struct {
-	analyzer   string
-	maxErrors  int
-	pkgs       osPackages
-	errs       []report.FileError
-	suppressed int
-}
-
-func (c *dpkgCollector) fail(p, msg string) {
-	if len(c.errs) >= c.maxErrors {
-		c.suppressed++
-		return
-	}
-	c.errs = append(c.errs, report.FileError{Analyzer: c.analyzer, Path: p, Err: msg})
+	cappedErrors
+	pkgs osPackages
 }
 
 func (c *dpkgCollector) addFile(p string, data []byte, statusImplied bool) {

@@ -421,26 +421,26 @@ const (
 
 // fileKind reads the first 4 bytes of a regular file: KindELF, KindScript or "" for anything else.
 func fileKind(fsys FS, name string) (string, error) {
-	kind, _, err := fileKindSize(fsys, name)
+	kind, _, err := probeKind(fsys, name)
 	return kind, err
 }
 
-// fileKindSize is fileKind with the size of the open file; a file that is no longer regular is of no kind.
-func fileKindSize(fsys FS, name string) (string, int64, error) {
+// probeKind is fileKind with the open file's stat; a file that is no longer regular is of no kind (and fi is nil).
+func probeKind(fsys FS, name string) (kind string, fi fs.FileInfo, err error) {
 	f, fi, err := OpenRegular(fsys, name, 1<<62)
 	if err != nil {
 		if errors.Is(err, ErrNotRegular) {
-			return "", 0, nil
+			return "", nil, nil
 		}
-		return "", 0, err
+		return "", nil, err
 	}
 	defer f.Close()
 	var magic [4]byte
 	n, err := io.ReadFull(f, magic[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return "", 0, err
+		return "", nil, err
 	}
-	return magicKind(magic[:n]), fi.Size(), nil
+	return magicKind(magic[:n]), fi, nil
 }
 
 func magicKind(b []byte) string {

@@ -51,9 +51,9 @@ var goBinSkipDirs = []string{
 	"usr/share/zoneinfo/", "usr/include/", "var/lib/dpkg/info/",
 }
 
-// NewGoBinary returns the analyzer for Go programs anywhere in the root (NewBinary reads Rust audit data in the same
-// pass). It reports the main module, every dependency (after replace directives) and the Go toolchain as the OSV
-// package "stdlib", one Package per (module, version) with the binaries that contain it as Locations. The Go
+// goBinaryName is the FoundBy of the Go modules NewBinary reports. NewBinary reads Go programs anywhere in the root, in the same pass as Rust audit data.
+// It reports the main module, every dependency (after replace directives) and the Go toolchain as the OSV package
+// "stdlib", one Package per (module, version) with the binaries that contain it as Locations. The Go
 // distribution's own programs (the go command, gofmt, the compiler) are also reported as the OSV package
 // "toolchain" at their Go version, the way govulncheck separates the two.
 //
@@ -61,11 +61,6 @@ var goBinSkipDirs = []string{
 // the toolchain without "go" ("1.22.3"). A main module built from a working tree keeps the go command's "(devel)".
 // A binary built outside module mode (Debian builds with GO111MODULE=off) has no main module version and no
 // dependency list: only stdlib is reported for it, the program itself is in the distribution's inventory.
-func NewGoBinary() Analyzer {
-	return newBinaryAnalyzer(goBinaryName, true, false)
-}
-
-// goBinaryName is the go-binary analyzer's name and the FoundBy of the Go modules it reports.
 const goBinaryName = "go-binary"
 
 // goBuildInfoBudget bounds the bytes debug/buildinfo may read from one file. It allocates what the file declares (a
@@ -106,18 +101,10 @@ func readGoBuildInfo(sr *io.SectionReader, ef *elf.File) (*debug.BuildInfo, erro
 	return bi, nil
 }
 
-// mayBeGo is a cheap pre-check: every Go toolchain that records module information (1.13+) puts it in a section
+// mayBeGoELF is a cheap pre-check: every Go toolchain that records module information (1.13+) puts it in a section
 // named .go.buildinfo. An ELF file that has section headers but not that section (libc, most of /usr/lib) is not
 // a Go program, and is not searched further; buildinfo.Read would scan its whole writable data segment.
-func mayBeGo(r io.ReaderAt) bool {
-	f, err := elf.NewFile(r)
-	if err != nil {
-		f = nil
-	}
-	return mayBeGoELF(f)
-}
-
-// mayBeGoELF is mayBeGo on an already parsed header; f is nil when debug/elf could not parse the file.
+// f is nil when debug/elf could not parse the file.
 func mayBeGoELF(f *elf.File) bool {
 	if f == nil {
 		// Let buildinfo decide (and report) on odd but possibly valid files.

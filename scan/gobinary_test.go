@@ -170,7 +170,7 @@ func TestGoBinaryRealBinaries(t *testing.T) {
 	gobinWrite(t, root, "usr/bin/script", append([]byte("#!/bin/sh\n"), bytes.Repeat([]byte("# x\n"), 1<<15)...), 0o755)
 	gobinWrite(t, root, "usr/bin/fake-elf", append([]byte("\x7fELF"), bytes.Repeat([]byte{0xff}, 1<<17)...), 0o755)
 
-	res := Run(context.Background(), gobinOpen(t, root), []Analyzer{NewGoBinary()})
+	res := Run(context.Background(), gobinOpen(t, root), []Analyzer{goOnlyBinary()})
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}
@@ -225,7 +225,7 @@ func TestGoBinaryMatchesGoVersionM(t *testing.T) {
 		}
 		want = append(want, "stdlib "+gobinGoVers)
 		var res report.Result
-		a := NewGoBinary().(FileAnalyzer)
+		a := goOnlyBinary().(FileAnalyzer)
 		if err := a.AnalyzeFile(context.Background(), gobinOpen(t, dir), name, &res); err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func TestGoBinaryMatchesGoVersionM(t *testing.T) {
 }
 
 func TestGoBinaryWants(t *testing.T) {
-	a := NewGoBinary().(FileAnalyzer)
+	a := goOnlyBinary().(FileAnalyzer)
 	big := make([]byte, goBinMinSize)
 	fsys := fstest.MapFS{
 		"bin/exec":       {Data: big, Mode: 0o755},
@@ -350,7 +350,7 @@ func (f noReaderAtFS) Open(name string) (fs.File, error) {
 func TestGoBinaryWithoutReaderAt(t *testing.T) {
 	bins := goBinFixtures(t)
 	fsys := noReaderAtFS{fstest.MapFS{"app": {Data: bins["stripped"], Mode: 0o755}}}
-	res := Run(context.Background(), fsys, []Analyzer{NewGoBinary()})
+	res := Run(context.Background(), fsys, []Analyzer{goOnlyBinary()})
 	if len(res.Errors) != 0 || len(res.Packages) != 3 {
 		t.Fatalf("packages %q errors %v", gobinLines(res.Packages), res.Errors)
 	}
@@ -386,7 +386,7 @@ func TestGoBinaryCorruptBuildInfo(t *testing.T) {
 	}
 	b = bytes.ReplaceAll(b, dep, []byte("dep\tgithub.com/google/uuid v1.6.0 "))
 	fsys := fstest.MapFS{"app": {Data: b, Mode: 0o755}, "ok": {Data: bins["stripped"], Mode: 0o755}}
-	res := Run(context.Background(), fsys, []Analyzer{NewGoBinary()})
+	res := Run(context.Background(), fsys, []Analyzer{goOnlyBinary()})
 	if len(res.Errors) != 1 || res.Errors[0].Analyzer != "go-binary" || res.Errors[0].Path != "app" ||
 		!strings.Contains(res.Errors[0].Err, "read Go build info") {
 		t.Errorf("errors %+v", res.Errors)
@@ -465,7 +465,7 @@ func TestGoBinarySectionHeaders(t *testing.T) {
 	clear(noSections[0x28:0x30]) // e_shoff
 	clear(noSections[0x3c:0x40]) // e_shnum, e_shstrndx
 	fsys := fstest.MapFS{"app": {Data: noSections, Mode: 0o755}}
-	res := Run(context.Background(), fsys, []Analyzer{NewGoBinary()})
+	res := Run(context.Background(), fsys, []Analyzer{goOnlyBinary()})
 	if got := gobinLines(res.Packages); len(res.Errors) != 0 || len(got) != 3 || got[1] != "github.com/google/uuid 1.6.0 app" {
 		t.Errorf("packages %q errors %v", got, res.Errors)
 	}

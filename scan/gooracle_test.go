@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rootscan/rootscan/internal/gooracle"
+	"github.com/rootscan/rootscan/internal/testbed/gooracle"
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/vuln"
 )

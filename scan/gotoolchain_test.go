@@ -32,7 +32,7 @@ func TestGoToolchainProgram(t *testing.T) {
 	root := t.TempDir()
 	gobinWrite(t, root, "usr/local/go/bin/gofmt", gofmt, 0o755)
 	gobinWrite(t, root, "usr/bin/app", goBinFixtures(t)["plain"], 0o755)
-	res := Run(context.Background(), gobinOpen(t, root), []Analyzer{NewGoBinary()})
+	res := Run(context.Background(), gobinOpen(t, root), []Analyzer{goOnlyBinary()})
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}

@@ -13,12 +13,9 @@ import (
 // them to the result sorted, with a count of what the caps cut: a huge or hostile root yields a bounded report that
 // still says it is incomplete. The dpkg and rpm checks share it.
 type integrityLog struct {
-	analyzer    string
+	cappedErrors
 	maxFindings int
-	maxErrors   int
 	findings    []report.IntegrityFinding
-	errs        []report.FileError
-	suppressed  int // problems beyond maxErrors
 	dropped     int // findings beyond maxFindings
 }
 
@@ -31,18 +28,8 @@ func (l *integrityLog) flush(out *report.Result) error {
 	if l.dropped > 0 {
 		out.Errors = append(out.Errors, report.FileError{Analyzer: l.analyzer, Err: fmt.Sprintf("%d more integrity findings not listed", l.dropped)})
 	}
-	if l.suppressed > 0 {
-		out.Errors = append(out.Errors, report.FileError{Analyzer: l.analyzer, Err: fmt.Sprintf("%d more problems not listed", l.suppressed)})
-	}
+	l.noteSuppressed(out)
 	return nil
-}
-
-func (l *integrityLog) fail(p, msg string) {
-	if len(l.errs) >= l.maxErrors {
-		l.suppressed++
-		return
-	}
-	l.errs = append(l.errs, report.FileError{Analyzer: l.analyzer, Path: p, Err: msg})
 }
 
 func (l *integrityLog) report(f report.IntegrityFinding) {
@@ -51,4 +38,28 @@ func (l *integrityLog) report(f report.IntegrityFinding) {
 		return
 	}
 	l.findings = append(l.findings, f)
+}
+
+// cappedErrors keeps a bounded list of one analyzer's per-file problems and counts the ones beyond it, so that a
+// hostile root cannot grow the report without bound and the report still says it is incomplete.
+type cappedErrors struct {
+	analyzer   string
+	maxErrors  int
+	errs       []report.FileError
+	suppressed int // problems beyond maxErrors
+}
+
+func (c *cappedErrors) fail(p, msg string) {
+	if len(c.errs) >= c.maxErrors {
+		c.suppressed++
+		return
+	}
+	c.errs = append(c.errs, report.FileError{Analyzer: c.analyzer, Path: p, Err: msg})
+}
+
+// noteSuppressed adds the line that counts the problems beyond the cap, if any.
+func (c *cappedErrors) noteSuppressed(out *report.Result) {
+	if c.suppressed > 0 {
+		out.Errors = append(out.Errors, report.FileError{Analyzer: c.analyzer, Err: fmt.Sprintf("%d more problems not listed", c.suppressed)})
+	}
 }

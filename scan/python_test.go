@@ -225,7 +225,7 @@ func BenchmarkSharedWalk(b *testing.B) {
 		packages  int
 	}{
 		{"walk-only", []Analyzer{pyNopAnalyzer{}}, 0},
-		{"go+python", []Analyzer{NewGoBinary(), NewPython()}, 10},
+		{"go+python", []Analyzer{goOnlyBinary(), NewPython()}, 10},
 		// default: every analyzer rootscan runs, so the walk cost of each new file analyzer shows here.
 		{"default", DefaultAnalyzers(), 10},
 	} {

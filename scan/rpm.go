@@ -54,7 +54,7 @@ type rpmAnalyzer struct {
 	timeout time.Duration
 	// tempDir is where databases are copied; empty means os.TempDir().
 	tempDir string
-	// parser parses the private copy; nil means in process, with timeout.
+	// parser parses the private copy; nil means InProcessRPM with timeout.
 	parser RPMParser
 }
 
@@ -179,10 +179,11 @@ func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmd
 	if n > a.maxSize {
 		return nil, fmt.Errorf("%w: grew past %d bytes while read", ErrTooLarge, a.maxSize)
 	}
-	if a.parser != nil {
-		return a.parser.ParseRPMDB(ctx, tmp.Name())
+	parser := a.parser
+	if parser == nil {
+		parser = InProcessRPM{Timeout: a.timeout}
 	}
-	return parseRPMDB(ctx, tmp.Name(), a.timeout, true)
+	return parser.ParseRPMDB(ctx, tmp.Name())
 }
 
 // parseRPMDB runs go-rpmdb on a file with a deadline and turns a panic into an error. It runs go-rpmdb in its own

@@ -264,5 +264,5 @@ func rpmDigest(d rpmdb.DigestAlgorithm) (string, func() hash.Hash) {
 }
 
 func newRpmIntegrityRun(a *rpmIntegrityAnalyzer, fsys FS) *rpmIntegrityRun {
-	return &rpmIntegrityRun{a: a, fsys: fsys, integrityLog: integrityLog{analyzer: a.Name(), maxFindings: a.maxFindings, maxErrors: a.maxErrors}}
+	return &rpmIntegrityRun{a: a, fsys: fsys, integrityLog: integrityLog{cappedErrors: cappedErrors{analyzer: a.Name(), maxErrors: a.maxErrors}, maxFindings: a.maxFindings}}
 }

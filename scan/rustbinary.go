@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	// rustBinaryName is the rust-binary analyzer's name and the FoundBy of the crates it reports.
+	// rustBinaryName is the FoundBy of the crates NewBinary reports.
 	rustBinaryName = "rust-binary"
 	// rustAuditSection is where cargo-auditable (0.5 and later) puts the zlib-compressed dependency list.
 	rustAuditSection = ".dep-v0"
@@ -26,20 +26,17 @@ const (
 	rustMaxNameLen = 128
 )
 
-// NewRustBinary returns the analyzer for Rust programs built with cargo-auditable, which embeds the resolved
-// dependency tree (crate, version, source, kind) as zlib-compressed JSON in the .dep-v0 section. It reports every
-// crate compiled into the program: the root crate (the program itself) and its runtime dependencies, as crates.io
+// readRustAudit returns the crates a parsed ELF file's audit data lists, nil when it has none.
+//
+// NewBinary reads Rust programs built with cargo-auditable, which embeds the resolved dependency tree (crate, version,
+// source, kind) as zlib-compressed JSON in the .dep-v0 section. It reports every crate compiled into the program: the root crate (the program itself) and its runtime dependencies, as crates.io
 // packages; build-time dependencies (build scripts, proc-macros) are not in the binary and are not reported, as
 // syft and osv-scalibr do by default. A Rust program without audit data contributes nothing (a plain Rust binary
-// does not say which crates it contains). rootscan runs it inside NewBinary, sharing the open and ELF parse with
-// the Go reader.
+// does not say which crates it contains). It shares the open and ELF parse with the Go reader.
 //
 // github.com/rust-secure-code/go-rustaudit implements the same format, but it parses the ELF file on its own (a
 // second parse of every executable), reads the section without a size bound and decompresses without a limit (a
 // 1 MiB section can inflate to 1 GiB): rootscan reads the section from its own parse with both bounds instead.
-func NewRustBinary() Analyzer { return newBinaryAnalyzer(rustBinaryName, false, true) }
-
-// readRustAudit returns the crates a parsed ELF file's audit data lists, nil when it has none.
 func (a *binaryAnalyzer) readRustAudit(ef *elf.File, name string) ([]report.Package, error) {
 	sec := ef.Section(rustAuditSection)
 	if sec == nil {

@@ -204,10 +204,10 @@ func TestBinaryRustAndGo(t *testing.T) {
 	}
 
 	// The Go-only and Rust-only analyzers see only their own part.
-	if res := Run(context.Background(), gobinOpen(t, root), []Analyzer{NewRustBinary()}); len(res.Packages) != len(wantRust) || len(res.Errors) != 0 {
+	if res := Run(context.Background(), gobinOpen(t, root), []Analyzer{rustOnlyBinary()}); len(res.Packages) != len(wantRust) || len(res.Errors) != 0 {
 		t.Errorf("rust-binary alone: %d packages, errors %v", len(res.Packages), res.Errors)
 	}
-	if res := Run(context.Background(), gobinOpen(t, root), []Analyzer{NewGoBinary()}); len(res.Packages) != len(wantGo) || len(res.Errors) != 0 {
+	if res := Run(context.Background(), gobinOpen(t, root), []Analyzer{goOnlyBinary()}); len(res.Packages) != len(wantGo) || len(res.Errors) != 0 {
 		t.Errorf("go-binary alone: %d packages, errors %v", len(res.Packages), res.Errors)
 	}
 }

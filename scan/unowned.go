@@ -151,7 +151,7 @@ func (a *unownedFiles) Analyze(ctx context.Context, fsys FS, out *report.Result)
 		if s.owned[i] {
 			continue
 		}
-		kind, fi, err := probeExecutable(fsys, f.Path)
+		kind, fi, err := probeKind(fsys, f.Path)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				out.Errors = append(out.Errors, report.FileError{Analyzer: a.Name(), Path: f.Path, Err: err.Error()})
@@ -230,25 +230,6 @@ func (h *unownedHasher) hash(ctx context.Context, f *report.File, fi fs.FileInfo
 		}
 	}
 	return nil
-}
-
-// probeExecutable opens a candidate and tells from its first bytes whether it is an ELF file or a script ("" for
-// anything else); fi is the open file's stat.
-func probeExecutable(fsys FS, name string) (kind string, fi fs.FileInfo, err error) {
-	f, fi, err := OpenRegular(fsys, name, 1<<62)
-	if err != nil {
-		if errors.Is(err, ErrNotRegular) {
-			return "", nil, nil
-		}
-		return "", nil, err
-	}
-	defer f.Close()
-	var magic [4]byte
-	n, err := io.ReadFull(f, magic[:])
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return "", nil, err
-	}
-	return magicKind(magic[:n]), fi, nil
 }
 
 // inodeOf returns the inode of a file and the bytes it has allocated on disk, when its FileInfo carries a stat

@@ -123,9 +123,6 @@ func (b *Builder) addAdvisory(a advisory) (bool, error) {
 // AddSource records an input of the build in the database's Info.
 func (b *Builder) AddSource(s Source) { b.sources = append(b.sources, s) }
 
-// Count is the number of distinct advisories stored so far.
-func (b *Builder) Count() int { return len(b.modified) }
-
 // Commit writes the index and the Info, syncs the file to disk and renames it over the directory's database, then
 // syncs the directory so the rename survives a crash.
 func (b *Builder) Commit() (Info, error) {

@@ -294,19 +294,5 @@ func (db *DB) lookup(base, name string, cache map[string]*advisory) ([]idxEntry,
 	return entries, err
 }
 
-// Advisory returns one advisory by id (for `rootscan db status --id` style look-ups and tests).
-func (db *DB) advisory(id string) (*advisory, error) {
-	var a *advisory
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucketAdv).Get([]byte(id))
-		if raw == nil {
-			return nil
-		}
-		a = new(advisory)
-		return json.Unmarshal(raw, a)
-	})
-	return a, err
-}
-
 // baseOf is the ecosystem an advisory's package is indexed under.
 func baseOf(eco string) string { return version.BaseEcosystem(eco) }

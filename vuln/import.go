@@ -4,8 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -269,18 +267,4 @@ func (b *Builder) ImportZip(ctx context.Context, r io.ReaderAt, size int64, name
 		}
 	}
 	return nil
-}
-
-// fileSHA256 is the hex SHA-256 of a file, recorded for each downloaded archive.
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

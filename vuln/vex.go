@@ -134,15 +134,6 @@ func readBounded(p string, limit int64) ([]byte, error) {
 	return os.ReadFile(p)
 }
 
-// ParseVEX reads one OpenVEX document (for tests and callers with documents in memory).
-func ParseVEX(name string, data []byte) (*VEX, error) {
-	v := &VEX{}
-	if err := v.add(name, data); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 // Len is the number of statements loaded.
 func (v *VEX) Len() int { return len(v.statements) }
 

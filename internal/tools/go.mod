@@ -1,6 +1,6 @@
 // Module tools pins the oracles the tests compare rootscan with, apart from the main module's requirements:
 // govulncheck (golang.org/x/vuln) and the Go vulnerability database (golang.org/x/vulndb, whose data/osv both
-// govulncheck and rootscan read). internal/gooracle builds and runs them; bump both versions here together.
+// govulncheck and rootscan read). internal/testbed/gooracle builds and runs them; bump both versions here together.
 module github.com/rootscan/rootscan/internal/tools
 
 go 1.26.8

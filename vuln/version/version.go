@@ -128,15 +128,6 @@ func (s Scheme) Comparator() Comparator {
 	return func(a, b string) (int, error) { return 0, fmt.Errorf("%w %q", ErrUnsupported, string(s)) }
 }
 
-// Compare orders two versions of an OSV ecosystem.
-func Compare(ecosystem, a, b string) (int, error) {
-	c, err := For(ecosystem)
-	if err != nil {
-		return 0, err
-	}
-	return c(a, b)
-}
-
 // maxLen bounds the versions handed to the libraries: no real version is longer, and some comparators are
 // quadratic in the number of components.
 const maxLen = 256

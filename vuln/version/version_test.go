@@ -149,7 +149,7 @@ func TestCompare(t *testing.T) {
 		{"Packagist", "2010-01-02", "2010.01.03", -1},
 	}
 	for _, tt := range tests {
-		got, err := Compare(tt.eco, tt.a, tt.b)
+		got, err := compare(tt.eco, tt.a, tt.b)
 		if err != nil {
 			t.Errorf("Compare(%s, %q, %q): %v", tt.eco, tt.a, tt.b, err)
 			continue
@@ -157,7 +157,7 @@ func TestCompare(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("Compare(%s, %q, %q) = %d, want %d", tt.eco, tt.a, tt.b, got, tt.want)
 		}
-		if back, _ := Compare(tt.eco, tt.b, tt.a); back != -tt.want {
+		if back, _ := compare(tt.eco, tt.b, tt.a); back != -tt.want {
 			t.Errorf("Compare(%s, %q, %q) = %d, want %d (antisymmetry)", tt.eco, tt.b, tt.a, back, -tt.want)
 		}
 	}
@@ -195,14 +195,14 @@ func TestCompareInvalid(t *testing.T) {
 		{"Packagist", "1.0 as 2.0", "1.0.0"},
 	}
 	for _, tt := range tests {
-		if got, err := Compare(tt.eco, tt.a, tt.b); err == nil {
+		if got, err := compare(tt.eco, tt.a, tt.b); err == nil {
 			t.Errorf("Compare(%s, %q, %q) = %d, want an error", tt.eco, tt.a, tt.b, got)
 		}
 	}
-	if _, err := Compare("Hex", "1.0.0", "2.0.0"); !errors.Is(err, ErrUnsupported) {
+	if _, err := compare("Hex", "1.0.0", "2.0.0"); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("Hex: err = %v, want ErrUnsupported", err)
 	}
-	if _, err := Compare("Packagist", "dev-main", "1.0.0"); !errors.Is(err, ErrBranch) {
+	if _, err := compare("Packagist", "dev-main", "1.0.0"); !errors.Is(err, ErrBranch) {
 		t.Errorf("Packagist dev-main: err = %v, want ErrBranch", err)
 	}
 }
@@ -294,4 +294,13 @@ func TestNormalizeComposer(t *testing.T) {
 			t.Errorf("NormalizeComposer(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+// compare orders two versions of an OSV ecosystem through For, the way the matcher does.
+func compare(ecosystem, a, b string) (int, error) {
+	c, err := For(ecosystem)
+	if err != nil {
+		return 0, err
+	}
+	return c(a, b)
 }

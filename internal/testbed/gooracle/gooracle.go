@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrUnavailable wraps what keeps the oracle from running here (no go command, no module proxy, no old toolchain):
@@ -77,10 +79,23 @@ func New(ctx context.Context, toolsDir, cacheDir string) (*Oracle, error) {
 	return o, nil
 }
 
-// cached makes dir with fill (into a temporary sibling, renamed when complete) unless it exists.
+// cached makes dir with fill (into a temporary sibling, renamed when complete) unless it exists. Test packages run
+// in parallel and several of them ask for the same tools: an exclusive lock on dir+".lock" makes the others wait for
+// the first build and then find it, instead of building it again into the same temporary directory.
 func cached(dir string, fill func(tmp string) error) error {
 	if _, err := os.Stat(dir); err == nil {
 		return nil
+	}
+	lock, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", dir, err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return nil // built by another test process while this one waited
 	}
 	tmp := dir + ".tmp"
 	os.RemoveAll(tmp)

@@ -1,7 +1,7 @@
 // Package gooracle runs govulncheck as the oracle of rootscan's Go findings: it builds govulncheck and the vulndb
 // indexer pinned in internal/tools, indexes the pinned golang.org/x/vulndb's data/osv, builds Go programs with a
-// chosen toolchain and platform, and reads govulncheck's verdict on them. Tests only; builds and tools are cached
-// under the test bed's cache directory, so only the first run pays for them.
+// chosen toolchain and platform, and reads govulncheck's verdict on them. Tests and `make demo` only; builds and
+// tools are cached under the test bed's cache directory, so only the first run pays for them.
 package gooracle
 
 import (
@@ -25,23 +25,56 @@ import (
 // tests skip on it unless integration tests are required.
 var ErrUnavailable = errors.New("govulncheck oracle unavailable")
 
-// Oracle is a ready govulncheck with its indexed database.
+// Oracle is a ready govulncheck with its indexed database, and the builder of the programs it judges.
 type Oracle struct {
-	cache, tools, govulndb string
+	*Builder
+	tools, govulndb string
 	// OSVDir is the vulndb's data/osv, the records rootscan imports.
 	OSVDir string
+}
+
+// Builder builds Go programs with a chosen toolchain into the test bed's cache. It is apart from Oracle for
+// `make demo`, which builds an old program and has no use for govulncheck.
+type Builder struct{ cache string }
+
+// NewBuilder returns a Builder keeping its builds under cacheDir (the test bed's cache).
+func NewBuilder(cacheDir string) (*Builder, error) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return nil, fmt.Errorf("%w: no go command: %v", ErrUnavailable, err)
+	}
+	b := &Builder{cache: filepath.Join(cacheDir, "gooracle")}
+	if err := os.MkdirAll(b.cache, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: cache: %v", ErrUnavailable, err)
+	}
+	return b, nil
+}
+
+// OSVDir returns the data/osv directory of the golang.org/x/vulndb version toolsDir's go.mod pins, downloaded
+// through the module proxy unless the module cache holds it, and that version.
+func OSVDir(ctx context.Context, toolsDir string) (dir, version string, err error) {
+	out, err := goCmd(ctx, toolsDir, nil, "mod", "download", "-json", "golang.org/x/vulndb")
+	var mod struct{ Dir, Version, Error string }
+	jsonErr := json.NewDecoder(bytes.NewReader(out)).Decode(&mod) // out may end with the go command's stderr
+	if err != nil && mod.Error != "" {
+		return "", "", fmt.Errorf("%w: download golang.org/x/vulndb: %s", ErrUnavailable, mod.Error)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("%w: download golang.org/x/vulndb: %v\n%s", ErrUnavailable, err, out)
+	}
+	if jsonErr != nil || mod.Dir == "" {
+		return "", "", fmt.Errorf("go mod download: %v\n%s", jsonErr, out)
+	}
+	return filepath.Join(mod.Dir, "data", "osv"), mod.Version, nil
 }
 
 // New prepares the oracle: toolsDir is internal/tools (its go.mod pins the tools and the database), cacheDir the
 // test bed's cache.
 func New(ctx context.Context, toolsDir, cacheDir string) (*Oracle, error) {
-	if _, err := exec.LookPath("go"); err != nil {
-		return nil, fmt.Errorf("%w: no go command: %v", ErrUnavailable, err)
+	b, err := NewBuilder(cacheDir)
+	if err != nil {
+		return nil, err
 	}
-	o := &Oracle{cache: filepath.Join(cacheDir, "gooracle")}
-	if err := os.MkdirAll(o.cache, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: cache: %v", ErrUnavailable, err)
-	}
+	o := &Oracle{Builder: b}
 	gomod, err := os.ReadFile(filepath.Join(toolsDir, "go.mod"))
 	if err != nil {
 		return nil, fmt.Errorf("read tools module: %w", err)
@@ -57,16 +90,11 @@ func New(ctx context.Context, toolsDir, cacheDir string) (*Oracle, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := goCmd(ctx, toolsDir, nil, "mod", "download", "-json", "golang.org/x/vulndb")
-	if err != nil {
-		return nil, fmt.Errorf("%w: download golang.org/x/vulndb: %v\n%s", ErrUnavailable, err, out)
+	var version string
+	if o.OSVDir, version, err = OSVDir(ctx, toolsDir); err != nil {
+		return nil, err
 	}
-	var mod struct{ Dir, Version string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return nil, fmt.Errorf("go mod download: %v\n%s", err, out)
-	}
-	o.OSVDir = filepath.Join(mod.Dir, "data", "osv")
-	o.govulndb = filepath.Join(o.cache, "govulndb-"+mod.Version)
+	o.govulndb = filepath.Join(o.cache, "govulndb-"+version)
 	err = cached(o.govulndb, func(tmp string) error {
 		if out, err := exec.CommandContext(ctx, filepath.Join(o.tools, "indexdb"), "-vulns", o.OSVDir, "-out", tmp).CombinedOutput(); err != nil {
 			return fmt.Errorf("indexdb: %v\n%s", err, out)
@@ -149,7 +177,7 @@ func (b Build) Name() string {
 // Build builds b, stripped (-ldflags=-s -w) or not, with CGO disabled, cached by its sources, toolchain, platform
 // and flags, and returns the program's path, alone in its directory. A toolchain that cannot be fetched is
 // ErrUnavailable.
-func (o *Oracle) Build(ctx context.Context, b Build, strip bool) (string, error) {
+func (bd *Builder) Build(ctx context.Context, b Build, strip bool) (string, error) {
 	var parts [][]byte
 	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
 		data, err := os.ReadFile(filepath.Join(b.Src, f))
@@ -165,7 +193,7 @@ func (o *Oracle) Build(ctx context.Context, b Build, strip bool) (string, error)
 		name += "-stripped"
 	}
 	parts = append(parts, []byte(b.Toolchain+" "+b.GOOS+" "+b.GOARCH+" "+strings.Join(args, " ")))
-	dir := filepath.Join(o.cache, "bin", name+"-"+hashOf(parts...))
+	dir := filepath.Join(bd.cache, "bin", name+"-"+hashOf(parts...))
 	file := filepath.Base(b.Src)
 	if b.GOOS == "windows" {
 		file += ".exe"

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -34,6 +35,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/rootscan/rootscan/internal/testbed"
+	"github.com/rootscan/rootscan/internal/testbed/gooracle"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/report"
 )
@@ -122,36 +124,21 @@ func run(ctx context.Context, rootscanBin, ctrdBin string) (retErr error) {
 	say("containerd %s, socket %s", c.Version(), c.Address())
 	say("private: its root, state, runc root and pod cgroups (%s) are its own", c.CgroupParent())
 
-	header("building and importing images (.debs and binaries cached in %s)", ociimage.DefaultCacheDir())
-	distroless, err := ociimage.Distroless(ctx, "")
+	distroless, hostile, catalog, err := images(ctx, c)
 	if err != nil {
 		return err
 	}
-	hostile, err := ociimage.Hostile(ctx, "")
-	if err != nil {
-		return err
-	}
-	say("%-34s %s  the pods' sandbox image", c.PauseImage().Name, c.PauseImage().Manifest)
-	for _, img := range []*ociimage.Image{distroless, hostile} {
-		ref, err := c.Import(ctx, img)
-		if err != nil {
-			return err
-		}
-		say("%-34s %s", ref.Name, ref.Manifest)
-	}
-	var built []string
-	for _, p := range distroless.Packages() {
-		built = append(built, p.Name+" "+p.Version)
-	}
-	say("distroless: %d Debian packages, no shell: %s", len(built), strings.Join(built, ", "))
-	say("hostile: links out of its root, a FIFO, a device, 50 MiB of junk where dpkg's status files go")
 
 	header("creating pods")
-	ctrs := []struct{ ns, pod, name, image, state, id string }{
+	type container struct{ ns, pod, name, image, state, id string }
+	ctrs := []container{
 		{"shop", "web", "app", distroless.Name, "running", ""},
 		{"shop", "batch", "job", distroless.Name, "exited", ""},
 		{"shop", "batch", "migrate", distroless.Name, "created", ""},
 		{"attack", "evil", "evil", hostile.Name, "running", ""},
+	}
+	if catalog != nil {
+		ctrs = slices.Insert(ctrs, 1, container{"shop", "api", "catalog", catalog.Name, "running", ""})
 	}
 	pods := map[string]string{}
 	say("%-20s %-13s %-8s %s", "NAMESPACE/POD/NAME", "CONTAINER", "STATE", "IMAGE")
@@ -202,8 +189,8 @@ func run(ctx context.Context, rootscanBin, ctrdBin string) (retErr error) {
 	fail := func(err error) { say("FAILED: %v", err); errs = append(errs, err) }
 	dbDir := filepath.Join(tmp, "db")
 	header("an offline vulnerability database from OSV records")
-	say("no feed is reachable here: these are real, published advisories kept as test data (vuln/testdata/osv)")
-	importArgs := []string{"db", "import", "--db", dbDir, "vuln/testdata/osv"}
+	sources, goDB := osvSources(ctx)
+	importArgs := append([]string{"db", "import", "--db", dbDir}, sources...)
 	fmt.Printf("$ %s %s\n", rootscanBin, strings.Join(importArgs, " "))
 	if _, err := runRootscan(ctx, rs, importArgs, os.Stdout); err != nil {
 		fail(fmt.Errorf("rootscan db import: %w", err))
@@ -228,6 +215,14 @@ func run(ctx context.Context, rootscanBin, ctrdBin string) (retErr error) {
 		fail(fmt.Errorf("rootscan scan -o json: %w", err))
 	} else if err := summarise(out.Bytes(), distroless.Packages()); err != nil {
 		fail(err)
+	}
+
+	if catalog != nil {
+		header("shop/api/catalog: a Go service built with go1.22.0, the findings that matter first")
+		id := ctrs[slices.IndexFunc(ctrs, func(k container) bool { return k.image == catalog.Name })].id
+		if err := demoReachability(ctx, rs, base, id, goDB); err != nil {
+			fail(fmt.Errorf("rootscan on shop/api/catalog: %w", err))
+		}
 	}
 
 	header("rootscan daemon: the same node as the DaemonSet sees it, /metrics and SIEM events")
@@ -433,4 +428,150 @@ func releaseMounts(dir string) ([]string, error) {
 		}
 	}
 	return points, errors.Join(errs...)
+}
+
+// images builds the demo's images and imports them into c: distroless, hostile and, when it can be built here,
+// catalog (else nil).
+func images(ctx context.Context, c *testbed.Containerd) (distroless, hostile, catalog *ociimage.Image, err error) {
+	header("building and importing images (.debs and binaries cached in %s)", ociimage.DefaultCacheDir())
+	distroless, err = ociimage.Distroless(ctx, "")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	hostile, err = ociimage.Hostile(ctx, "")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	catalog, err = catalogImage(ctx, distroless)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	say("%-34s %s  the pods' sandbox image", c.PauseImage().Name, c.PauseImage().Manifest)
+	for _, img := range []*ociimage.Image{distroless, hostile, catalog} {
+		if img == nil {
+			continue
+		}
+		ref, err := c.Import(ctx, img)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		say("%-34s %s", ref.Name, ref.Manifest)
+	}
+	var built []string
+	for _, p := range distroless.Packages() {
+		built = append(built, p.Name+" "+p.Version)
+	}
+	say("distroless: %d Debian packages, no shell: %s", len(built), strings.Join(built, ", "))
+	say("hostile: links out of its root, a FIFO, a device, 50 MiB of junk where dpkg's status files go")
+	if catalog != nil {
+		say("shop-catalog: distroless plus a Go service built with go1.22.0 against old golang.org/x/net and x/text")
+	}
+	return distroless, hostile, catalog, nil
+}
+
+// catalogImage returns the distroless image plus a layer holding the catalog service (testdata/catalog), built with
+// go1.22.0 (fetched through the module proxy like the old modules it is built against) and stripped, as release
+// builds are. Without a go command, module proxy or old toolchain it says so and returns nil: the demo goes on
+// without that pod.
+func catalogImage(ctx context.Context, distroless *ociimage.Image) (*ociimage.Image, error) {
+	b := gooracle.Build{Src: "internal/testbed/cmd/demo/testdata/catalog", Toolchain: "go1.22.0", GOOS: "linux", GOARCH: runtime.GOARCH}
+	say("GOTOOLCHAIN=%s go build -ldflags='-s -w' %s (cached; the first run fetches the toolchain and builds: a minute or two)", b.Toolchain, b.Src)
+	builder, err := gooracle.NewBuilder(ociimage.DefaultCacheDir())
+	var bin string
+	if err == nil {
+		bin, err = builder.Build(ctx, b, true)
+	}
+	if errors.Is(err, gooracle.ErrUnavailable) {
+		say("NOTE: no Go service pod in this run, its build is not possible here: %s", reason(err))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("build the catalog service: %w", err)
+	}
+	prog, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	img := *distroless
+	img.Name = "rootscan.test/shop-catalog:1"
+	img.Config.Entrypoint = []string{"/usr/local/bin/catalog"}
+	img.Layers = append(slices.Clip(distroless.Layers), ociimage.Layer{Files: []ociimage.File{{Path: "usr/local/bin/catalog", Mode: 0o755, Data: prog}}})
+	return &img, nil
+}
+
+// osvSources are the record folders the demo imports: the hand-kept advisories of every ecosystem
+// (vuln/testdata/osv) and the Go team's whole database, golang.org/x/vulndb at the version internal/tools pins,
+// from the module cache (or the module proxy). Without the latter it says so and goes on with the former; goDB
+// tells which.
+func osvSources(ctx context.Context) (dirs []string, goDB bool) {
+	say("no feed is reachable here: real, published advisories kept as test data (vuln/testdata/osv)")
+	dir, version, err := gooracle.OSVDir(ctx, "internal/tools")
+	if err != nil {
+		say("NOTE: the Go vulnerability database (golang.org/x/vulndb, pinned in internal/tools/go.mod) cannot be had: %s", reason(err))
+		say("NOTE: falling back to the hand-kept records alone: Go programs get few findings")
+		return []string{"vuln/testdata/osv"}, false
+	}
+	say("and the Go team's whole vulnerability database, the module golang.org/x/vulndb %s, from the module cache", version)
+	return []string{"vuln/testdata/osv", dir}, true
+}
+
+// demoReachability shows the catalog service's findings the way a user should read them: how many there are and how
+// many of them are reachable, per program and module, then only those whose vulnerable function is compiled into a
+// program (--reachable-only). The Go team's records carry no severity, so a --severity cut would drop them all.
+func demoReachability(ctx context.Context, rs string, base []string, id string, goDB bool) error {
+	scan := slices.Concat(base, []string{"--container", id})
+	var out bytes.Buffer
+	if _, err := runRootscan(ctx, rs, slices.Concat(scan, []string{"-o", "json"}), &out); err != nil {
+		return err
+	}
+	var doc struct{ Reports []report.Report }
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Reports) != 1 || doc.Reports[0].Result == nil {
+		return fmt.Errorf("-o json: want one report with a result (%v): %.400s", err, out.Bytes())
+	}
+	count := map[report.Reachability]int{}
+	type module struct{ name, version string }
+	var mods []module
+	all, reachable := map[module]int{}, map[module]int{}
+	vulns := doc.Reports[0].Result.Vulnerabilities
+	for _, v := range vulns {
+		count[v.Reachable]++
+		m := module{v.Package, v.Version}
+		if v.Ecosystem != report.EcosystemGo {
+			continue
+		}
+		if all[m]++; all[m] == 1 {
+			mods = append(mods, m)
+		}
+		if v.Reachable == report.ReachableTrue {
+			reachable[m]++
+		}
+	}
+	fmt.Printf("$ %s %s -o json | summary\n", rs, strings.Join(scan, " "))
+	say("%d findings, %d reachable: the vulnerable function is compiled into the program (rootscan reads the symbol", len(vulns), count[report.ReachableTrue])
+	say("table, which -ldflags='-s -w' leaves in place); %d are not, %d undecided, %d are not Go's", count[report.ReachableFalse], count[report.ReachableUnknown], count[""])
+	slices.SortFunc(mods, func(a, b module) int { return strings.Compare(a.name+" "+a.version, b.name+" "+b.version) })
+	for _, m := range mods {
+		say("  %-18s %-36s %3d findings, %2d reachable", m.name, m.version, all[m], reachable[m])
+	}
+	say("(stdlib 1.22.0 is the catalog's; another stdlib is that of /app, the distroless base's Go program, built with the current toolchain)")
+	if !goDB {
+		say("NOTE: with the hand-kept records alone the catalog has few findings; `go mod download` in internal/tools brings the rest")
+	} else if count[report.ReachableTrue] == 0 || count[report.ReachableFalse] == 0 {
+		return fmt.Errorf("want both reachable and unreachable findings, got %v", count)
+	}
+	args := append(scan, "--reachable-only")
+	fmt.Printf("\n$ %s %s\n\n", rs, strings.Join(args, " "))
+	_, err := runRootscan(ctx, rs, args, os.Stdout)
+	return err
+}
+
+// reason shortens an ErrUnavailable from gooracle to one line: what failed and the go command's last word on it.
+func reason(err error) string {
+	lines := strings.Split(strings.TrimPrefix(err.Error(), gooracle.ErrUnavailable.Error()+": "), "\n")
+	for _, l := range slices.Backward(lines[1:]) {
+		if l = strings.TrimSpace(l); l != "" {
+			return lines[0] + ": " + l
+		}
+	}
+	return lines[0]
 }

@@ -547,8 +547,8 @@ func demoReachability(ctx context.Context, rs string, base []string, id string, 
 		}
 	}
 	fmt.Printf("$ %s %s -o json | summary\n", rs, strings.Join(scan, " "))
-	say("%d findings, %d reachable: the vulnerable function is compiled into the program (rootscan reads the symbol", len(vulns), count[report.ReachableTrue])
-	say("table, which -ldflags='-s -w' leaves in place); %d are not, %d undecided, %d are not Go's", count[report.ReachableFalse], count[report.ReachableUnknown], count[""])
+	say("%d findings, %d reachable: the vulnerable function is compiled into the program (rootscan reads the runtime's", len(vulns), count[report.ReachableTrue])
+	say("function table, which -ldflags='-s -w' leaves in place); %d are not, %d undecided, %d are not Go's", count[report.ReachableFalse], count[report.ReachableUnknown], count[""])
 	slices.SortFunc(mods, func(a, b module) int { return strings.Compare(a.name+" "+a.version, b.name+" "+b.version) })
 	for _, m := range mods {
 		say("  %-18s %-36s %3d findings, %2d reachable", m.name, m.version, all[m], reachable[m])

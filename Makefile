@@ -121,34 +121,9 @@ define gotest
 	@! grep -E -e '--- SKIP' $(TESTLOG)-$(1).log || { echo "tests were skipped: CI requires them to run"; exit 1; }
 endef
 
+# Every Fuzz* target of the module for a minute each (found by scripts/fuzz-all.sh, so no list to keep in step).
 fuzz:
-	$(GO) test ./scan -run '^$$' -fuzz FuzzParseDpkgStatus -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 60s
-	$(GO) test ./fsaccess -run '^$$' -fuzz FuzzRootOpen -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseRustAudit$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzRPMIntegrityFiles$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzGoBinary$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseGemspec$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseDepsJSON$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseComposerInstalled$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseYarnLock$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParsePnpmLock$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzParseNpmLockV1$$' -fuzztime 60s
-	$(GO) test ./vuln/version -run '^$$' -fuzz FuzzCompare -fuzztime 60s
-	$(GO) test ./vuln -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s
-	$(GO) test ./vuln -run '^$$' -fuzz FuzzParseVEX -fuzztime 60s
-	$(GO) test ./vuln -run '^$$' -fuzz FuzzImportZip -fuzztime 60s
-	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseProfile -fuzztime 60s
-	$(GO) test ./compliance -run '^$$' -fuzz FuzzParseConfig -fuzztime 60s
-	$(GO) test ./compliance -run '^$$' -fuzz FuzzAccounts -fuzztime 60s
-	$(GO) test ./exporter -run '^$$' -fuzz FuzzSegmentReader -fuzztime 60s
-	$(GO) test ./exporter -run '^$$' -fuzz FuzzCEFEscape -fuzztime 60s
-	$(GO) test ./exporter -run '^$$' -fuzz FuzzMetricsUpdate -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzZipDirectory$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzCheckJSONValues$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzJavaArchive$$' -fuzztime 60s
-	$(GO) test ./scan -run '^$$' -fuzz '^FuzzRPMDB$$' -fuzztime 60s
-	$(GO) test ./internal/textsafe -run '^$$' -fuzz '^FuzzEscape$$' -fuzztime 60s
+	GO=$(GO) ./scripts/fuzz-all.sh 60s
 
 # Every Fuzz* target of the module for FUZZTIME each: what .ci/run adds to the seeds `make test` runs.
 FUZZTIME ?= 10s

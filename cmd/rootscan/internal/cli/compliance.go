@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,6 +45,11 @@ func (c *complianceFlags) sources() compliance.Sources {
 // live loads the chosen profiles; the daemon reloads them on SIGHUP, a scan uses them once. Its engine is nil when
 // there are none (--no-baseline and no --profile).
 func (c *complianceFlags) live(log *slog.Logger) (*compliance.Live, error) {
+	for _, p := range c.profiles {
+		if isInSpecProfile(p) {
+			return nil, usageError{fmt.Sprintf("--profile %s: InSpec profiles can be checked with `rootscan profile check`; evaluating them in scans comes next", p)}
+		}
+	}
 	l, err := compliance.NewLive(c.sources(), log)
 	if err != nil {
 		return nil, usageError{err.Error()}
@@ -74,13 +80,17 @@ func (a *app) profileCommand() *cobra.Command {
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check PATH|builtin:NAME...",
-		Short: "Validate profiles (YAML, CEL checks) without scanning",
+		Short: "Validate profiles (YAML/CEL, InSpec) without scanning",
 		Long: `Check loads and type-checks compliance profiles without scanning anything, so CI can reject a broken
-profile before it reaches a node. Exit code 1 when any of them is broken.`,
+profile before it reaches a node. For an InSpec profile (a directory with inspec.yml, or an inspec archive
+.tar.gz/.tgz/.zip) it lists every control at file:line with whether a scan will run it or skip it, and why;
+skipped controls and files that do not parse are not errors. Exit code 1 when any profile is broken or
+cannot be loaded.`,
 		Example: `  rootscan profile check ./profiles/
-  rootscan profile check builtin:container-baseline ./cis.yaml`,
-		RunE: func(_ *cobra.Command, args []string) error {
-			code, err := checkProfiles(args, a.stdout, a.stderr)
+  rootscan profile check builtin:container-baseline ./cis.yaml
+  rootscan profile check ./linux-baseline`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := checkProfiles(cmd.Context(), args, a.stdout, a.stderr)
 			a.code = code
 			return err
 		},
@@ -89,7 +99,7 @@ profile before it reaches a node. Exit code 1 when any of them is broken.`,
 }
 
 // checkProfiles is `rootscan profile check PATH...`.
-func checkProfiles(srcs []string, stdout, stderr io.Writer) (int, error) {
+func checkProfiles(ctx context.Context, srcs []string, stdout, stderr io.Writer) (int, error) {
 	if len(srcs) == 0 {
 		return exitFatal, usageError{"profile check: name at least one profile file, folder or builtin:NAME"}
 	}
@@ -99,6 +109,10 @@ func checkProfiles(srcs []string, stdout, stderr io.Writer) (int, error) {
 	}
 	code := exitOK
 	for _, src := range srcs {
+		if isInSpecProfile(src) {
+			code = max(code, checkInSpec(ctx, src, stdout, stderr))
+			continue
+		}
 		ps, err := l.Load(src)
 		for _, p := range ps {
 			fmt.Fprintf(stdout, "%s: profile %s %s: %d controls OK\n", p.Source, p.Name, p.Version, len(p.Controls))

@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeFiles writes files (path in dir → content) under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// An InSpec profile is listed control by control: what a filesystem answers runs, command() is skipped with
+// the line that needs exec, and a file that does not parse keeps its control, skipped with the parse error.
+func TestProfileCheckInSpec(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"inspec.yml": "name: demo\nversion: 0.1.0\n",
+		"controls/x.rb": `control 'passwd-1' do
+  impact 0.7
+  describe file('/etc/passwd') do
+    it { should exist }
+  end
+end
+
+control 'sshd-1' do
+  describe command('sshd -T') do
+    its('stdout') { should match /permitrootlogin no/ }
+  end
+end
+`,
+		"controls/y.rb": `# a typo a user makes
+control 'broken-1' do
+  describe file('/etc/shadow' do
+    it { should exist }
+  end
+end
+`,
+	})
+	stdout, stderr, code := run(t, "profile", "check", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitOK, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	want := []string{
+		dir + ": InSpec profile demo 0.1.0",
+		"controls/x.rb:1  passwd-1  run",
+		`controls/x.rb:8  sshd-1  skip  controls/x.rb:9: command("sshd -T") needs exec in the target`,
+		"controls/y.rb:2  broken-1  skip  controls/y.rb:2: the file does not parse: controls/y.rb:3: ",
+		"3 controls: 1 will run, 2 will be skipped",
+		`  skipped: command("...") needs exec in the target (1 controls)`,
+		"  skipped: the file does not parse (1 controls)",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("stdout has %d lines, want %d:\n%s", len(lines), len(want), stdout)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want it to start with %q", i+1, lines[i], w)
+		}
+	}
+	if !strings.HasPrefix(stderr, "controls/y.rb:3: ") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr = %q, want the parse error alone as controls/y.rb:3: message", stderr)
+	}
+}
+
+// A path that looks like an InSpec profile but cannot be loaded fails as a broken YAML/CEL profile does, and
+// the other paths are still checked.
+func TestProfileCheckInSpecUnloadable(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"inspec.yml": "version: 1.0.0\n"}) // no name
+	stdout, stderr, code := run(t, "profile", "check", dir, filepath.Join(dir, "missing.tar.gz"), "builtin:container-baseline")
+	if code != exitPartial {
+		t.Errorf("exit %d, want %d", code, exitPartial)
+	}
+	if !strings.Contains(stderr, "the profile has no name") || !strings.Contains(stderr, "missing.tar.gz") {
+		t.Errorf("stderr does not say why both profiles failed:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "builtin:container-baseline: profile container-baseline") {
+		t.Errorf("the CEL profile after them was not checked:\n%s", stdout)
+	}
+}
+
+// YAML/CEL profiles are checked as before: a good one is counted, a broken one is named with its error and
+// exit 1.
+func TestProfileCheckCEL(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"good.yaml": `name: good
+version: 1.0.0
+controls:
+  - id: good-01
+    title: passwd exists
+    impact: 0.5
+    checks:
+      - desc: passwd
+        expr: file("/etc/passwd").exists
+`,
+		"bad/bad.yaml": `name: bad
+version: 1.0.0
+controls:
+  - id: bad-01
+    title: broken
+    impact: 0.5
+    checks:
+      - desc: not CEL
+        expr: file("/etc/passwd").exists &&
+`,
+	})
+	stdout, stderr, code := run(t, "profile", "check", filepath.Join(dir, "good.yaml"))
+	if code != exitOK || stdout != filepath.Join(dir, "good.yaml")+": profile good 1.0.0: 1 controls OK\n" || stderr != "" {
+		t.Errorf("good profile: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	stdout, stderr, code = run(t, "profile", "check", filepath.Join(dir, "bad"))
+	if code != exitPartial || stdout != "" || !strings.Contains(stderr, "bad.yaml:9: control bad-01 check 1: Syntax error") {
+		t.Errorf("broken profile: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// Until scans evaluate InSpec profiles, --profile with one is a usage error that says so, not a silent no-op
+// or a confusing YAML error about inspec.yml.
+func TestScanRejectsInSpecProfile(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"inspec.yml": "name: demo\n", "controls/x.rb": "control 'a' do\nend\n"})
+	_, stderr, code := run(t, "scan", "--dir", dir, "--profile", dir)
+	if code != exitFatal || !strings.Contains(stderr, "InSpec profiles can be checked with `rootscan profile check`; evaluating them in scans comes next") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

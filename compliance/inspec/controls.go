@@ -1,7 +1,6 @@
 package inspec
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -477,6 +476,3 @@ func check(c *ruby.Call) *Check {
 	}
 	return ck
 }
-
-// String names a control for messages.
-func (c *Control) String() string { return fmt.Sprintf("%s (%s:%d)", c.ID, c.File, c.Line) }

@@ -84,6 +84,5 @@ func (t Token) valueEnd() bool {
 	return false
 }
 
-func (t Token) is(k Kind, v string) bool { return t.Kind == k && t.Val == v }
-func (t Token) op(v string) bool         { return t.Kind == OP && t.Val == v }
-func (t Token) kw(v string) bool         { return t.Kind == KEYWORD && t.Val == v }
+func (t Token) op(v string) bool { return t.Kind == OP && t.Val == v }
+func (t Token) kw(v string) bool { return t.Kind == KEYWORD && t.Val == v }

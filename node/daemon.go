@@ -536,7 +536,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		views.release(fsaccess.ViewContainer)
 	}
 	if d.Drift != nil {
-		d.drift(ctx, views, upper, rep.Result)
+		d.drift(ctx, views, upper, rep.Target.Mounts, rep.Result)
 	}
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
@@ -624,13 +624,13 @@ func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *report.Report
 
 // drift compares the upper dir with the check's image view (already mounted if the image was analyzed in this
 // check).
-func (d *Daemon) drift(ctx context.Context, views *checkViews, upper scan.FS, res *report.Result) {
+func (d *Daemon) drift(ctx context.Context, views *checkViews, upper scan.FS, mounts []report.Mount, res *report.Result) {
 	image, err := views.get(ctx, fsaccess.ViewImage)
 	if err != nil {
 		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: fmt.Sprintf("open image layers: %v", err)})
 		return
 	}
-	entries, ferrs, err := d.Drift(ctx, upper, image)
+	entries, ferrs, err := d.Drift(ctx, upper, image, mounts)
 	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {
 		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: err.Error()})

@@ -34,8 +34,8 @@ func ScanDrift(opts scan.DriftOptions) DriftFunc {
 	}
 }
 
-// driftMountPoints is base plus the container paths of mounts, relative to the root as drift names entries. A mount
-// on the root itself, or a path that climbs out of it, names nothing in the upper dir and is left out.
+// driftMountPoints is base plus the container paths of mounts, relative to the root as drift names entries (a ".."
+// stops at the root, as it does for the runtime). A mount on the root itself names no entry and is left out.
 func driftMountPoints(base []string, mounts []report.Mount) []string {
 	out := slices.Clip(base)
 	for _, m := range mounts {

@@ -114,6 +114,10 @@ func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd,
 	if v, ok := seriesValue(metrics, exporter.MetricLastScanSuccess, labels...); !ok || v != 1 {
 		t.Errorf("%s for the app container = %v (found %v), want 1", exporter.MetricLastScanSuccess, v, ok)
 	}
+	// Its own pod (POD_NAME and POD_NAMESPACE from the downward API) is left out.
+	if own := `pod="` + name + `"`; strings.Contains(metrics, own) {
+		t.Errorf("the scanner reports its own pod (%s) on /metrics", own)
+	}
 	// The ConfigMap's stdout sink: the app container's findings as ECS JSON lines.
 	if !bytes.Contains(out, []byte(app)) {
 		t.Errorf("no SIEM event about the app container on the daemon's stdout:\n%.2000s", out)
@@ -249,8 +253,13 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 	var envs []*runtimeapi.KeyValue
 	for _, e := range c.Env {
 		switch {
-		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName":
-			envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte("node-under-test")})
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			field := map[string]string{"spec.nodeName": "node-under-test", "metadata.name": name, "metadata.namespace": "rootscan"}
+			v, ok := field[e.ValueFrom.FieldRef.FieldPath]
+			if !ok {
+				t.Fatalf("env %s: unsupported fieldRef %s", e.Name, e.ValueFrom.FieldRef.FieldPath)
+			}
+			envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(v)})
 		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil:
 			q := c.Resources.Limits[corev1.ResourceName(e.ValueFrom.ResourceFieldRef.Resource[len("limits."):])]
 			envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(fmt.Sprint(q.Value()))})

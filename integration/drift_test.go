@@ -17,6 +17,7 @@ import (
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/report"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // driftLibs are the libraries DebianShell leaves out that its coreutils and bash need to run (DebianShell is built
@@ -123,7 +124,7 @@ func driftLine(e report.DriftEntry) string {
 }
 
 // A running container adds a file, copies an executable into /usr/local/bin, modifies /etc/issue, deletes a file and
-// replaces a directory; `rootscan scan --drift` lists exactly that, leaves no mount behind, and the container can
+// replaces a directory; `rootscan scan --drift` lists exactly that (not its volumes' mount points), leaves no mount behind, and the container can
 // still copy files up afterwards (the live overlay was not mounted a second time). The same drift is found once the
 // container has exited.
 func TestDriftContainer(t *testing.T) {
@@ -139,7 +140,21 @@ func TestDriftContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "shell", Image: ref.Name, Command: []string{"/bin/sleep", "infinity"}})
+	// Volumes as kubelet passes them: runc creates each mount point, and the parents the image lacks, in the upper
+	// dir. They are the runtime's, not drift, and the exact list below fails on any of them.
+	vol := func() string {
+		d := t.TempDir()
+		if err := os.WriteFile(filepath.Join(d, "f"), []byte("v"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	mounts := []*runtimeapi.Mount{
+		{ContainerPath: "/etc/appcfg", HostPath: vol(), Readonly: true},
+		{ContainerPath: "/data/app/state", HostPath: vol()},
+		{ContainerPath: "/var/run/secrets/kubernetes.io/serviceaccount", HostPath: vol(), Readonly: true},
+	}
+	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "shell", Image: ref.Name, Command: []string{"/bin/sleep", "infinity"}, Mounts: mounts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +174,8 @@ echo modified >> /etc/issue
 rm /etc/debian_version
 rm -rf /usr/share/common-licenses
 mkdir /usr/share/common-licenses
-echo mine > /usr/share/common-licenses/MINE`)
+echo mine > /usr/share/common-licenses/MINE
+echo written > /data/app/state/out`)
 
 	issue := imageFile(t, img, "etc/issue")
 	ls := sha256.Sum256(imageFile(t, img, "bin/ls"))

@@ -67,6 +67,9 @@ type Daemon struct {
 	Node      string
 	// Namespace limits the daemon to pods of one Kubernetes namespace ("" = all).
 	Namespace string
+	// Self is the daemon's own pod (from the downward API), whose containers it leaves out: a scanner that must run
+	// as root fails the baseline by design, and its own volumes and state are no workload's findings. Zero = none.
+	Self PodRef
 	// Workers bounds concurrent container checks (default 2).
 	Workers int
 	// Resync is the full reconcile period (default 5m).
@@ -277,6 +280,21 @@ func (d *Daemon) retrySoon() {
 	}
 }
 
+// PodRef names a Kubernetes pod.
+type PodRef struct {
+	Namespace, Name string
+}
+
+// watches says whether c is one of the containers the daemon reports on: in its namespace, if it has one, and not of
+// its own pod. A container left out is never read, so it has no series, no events and no mounts.
+func (d *Daemon) watches(c cri.Container) bool {
+	if d.Namespace != "" && c.PodNamespace != d.Namespace {
+		return false
+	}
+	self := d.Self.Name != "" && c.PodName == d.Self.Name && c.PodNamespace == d.Self.Namespace
+	return !self
+}
+
 // resync lists every container, queues each for a check and removes the ones that are gone. The first successful
 // resync makes the daemon ready once its checks are done. It reports whether the list succeeded.
 func (d *Daemon) resync(ctx context.Context) bool {
@@ -406,7 +424,7 @@ func (d *Daemon) check(ctx context.Context, id string) {
 		}
 		return
 	}
-	if d.Namespace != "" && c.PodNamespace != d.Namespace {
+	if !d.watches(c) {
 		return
 	}
 	outcome, rep := d.checkContainer(ctx, c)
@@ -536,7 +554,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		views.release(fsaccess.ViewContainer)
 	}
 	if d.Drift != nil {
-		d.drift(ctx, views, upper, rep.Result)
+		d.drift(ctx, views, upper, rep.Target.Mounts, rep.Result)
 	}
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
@@ -624,13 +642,13 @@ func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *report.Report
 
 // drift compares the upper dir with the check's image view (already mounted if the image was analyzed in this
 // check).
-func (d *Daemon) drift(ctx context.Context, views *checkViews, upper scan.FS, res *report.Result) {
+func (d *Daemon) drift(ctx context.Context, views *checkViews, upper scan.FS, mounts []report.Mount, res *report.Result) {
 	image, err := views.get(ctx, fsaccess.ViewImage)
 	if err != nil {
 		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: fmt.Sprintf("open image layers: %v", err)})
 		return
 	}
-	entries, ferrs, err := d.Drift(ctx, upper, image)
+	entries, ferrs, err := d.Drift(ctx, upper, image, mounts)
 	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {
 		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: err.Error()})

@@ -169,7 +169,7 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 		rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "fsaccess", Err: fmt.Sprintf("release root filesystem: %v", err)})
 	}
 	if s.Drift != nil {
-		s.addDrift(ctx, c, rep.Result, log)
+		s.addDrift(ctx, c, rep.Target.Mounts, rep.Result, log)
 	}
 	s.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
@@ -179,8 +179,8 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 
 // addDrift fills res.Drift; its failure (a snapshotter without an upper dir) is one error of the result, never the
 // loss of the rest of the report.
-func (s *Scanner) addDrift(ctx context.Context, c cri.Container, res *report.Result, log *slog.Logger) {
-	entries, ferrs, err := s.containerDrift(ctx, c)
+func (s *Scanner) addDrift(ctx context.Context, c cri.Container, mounts []report.Mount, res *report.Result, log *slog.Logger) {
+	entries, ferrs, err := s.containerDrift(ctx, c, mounts)
 	res.Drift = entries
 	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rootscan/rootscan/node"
 	"golang.org/x/sys/unix"
 )
 
@@ -188,6 +190,45 @@ func TestDaemonConfigPrecedence(t *testing.T) {
 	}
 	if c = parse(); c.NodeName != "env-node" {
 		t.Errorf("env without file: node %q", c.NodeName)
+	}
+}
+
+// The daemon knows its own pod from the downward API's variables (POD_*, or ROOTSCAN_POD_* first) and leaves it
+// out, unless --scan-self, or unless half of its name is missing.
+func TestDaemonSelfFromDownwardAPI(t *testing.T) {
+	parse := func(args ...string) *daemonConfig {
+		c := &daemonConfig{}
+		fs := pflag.NewFlagSet("daemon", pflag.ContinueOnError)
+		c.register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyEnv(fs); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.mergeFile(fs); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if got := parse().self(); got != (node.PodRef{}) {
+		t.Errorf("no pod variables: self %+v", got)
+	}
+	t.Setenv("POD_NAMESPACE", "rootscan")
+	t.Setenv("POD_NAME", "rootscan-x7k2p")
+	if got, want := parse().self(), (node.PodRef{Namespace: "rootscan", Name: "rootscan-x7k2p"}); got != want {
+		t.Errorf("downward API: self %+v, want %+v", got, want)
+	}
+	t.Setenv("ROOTSCAN_POD_NAME", "rootscan-new")
+	if got := parse().self(); got.Name != "rootscan-new" || got.Namespace != "rootscan" {
+		t.Errorf("ROOTSCAN_POD_NAME first: self %+v", got)
+	}
+	if got := parse("--scan-self").self(); got != (node.PodRef{}) {
+		t.Errorf("--scan-self: self %+v", got)
+	}
+	t.Setenv("POD_NAMESPACE", "")
+	if got := parse().self(); got != (node.PodRef{}) {
+		t.Errorf("no namespace: self %+v", got)
 	}
 }
 

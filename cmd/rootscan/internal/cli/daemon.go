@@ -134,8 +134,16 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 	r.server = &http.Server{Handler: node.StatusHandler(r.loop, reg, health, r.access.Mounter.Held),
 		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	log.Info("rootscan daemon started", "version", a.version, "node", c.NodeName, "listen", r.listener.Addr().String(),
-		"runtime", r.access.Client.Endpoint(), "stateDir", c.StateDir, "sinks", len(c.Sinks))
+		"runtime", r.access.Client.Endpoint(), "stateDir", c.StateDir, "sinks", len(c.Sinks), "leftOut", selfName(r.loop.Self))
 	return r, nil
+}
+
+// selfName says which pod the daemon leaves out, for its start line.
+func selfName(p node.PodRef) string {
+	if p.Name == "" {
+		return "none"
+	}
+	return p.Namespace + "/" + p.Name
 }
 
 // applyBudget moves the daemon into a child cgroup with the --cpu-max, --memory-max and --io-weight limits.
@@ -204,6 +212,7 @@ func (r *daemonRun) newLoop(c *daemonConfig, analyzers []scan.Analyzer, cache *n
 		Publisher:  r.publisher,
 		Node:       c.NodeName,
 		Namespace:  c.Namespace,
+		Self:       c.self(),
 		Workers:    c.Workers,
 		Resync:     c.Resync,
 		Log:        log,

@@ -14,27 +14,32 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/node"
 )
 
 // daemonConfig is the daemon's configuration file; every field has a flag of the same meaning, and a flag given on
 // the command line wins over the file.
 type daemonConfig struct {
-	RuntimeEndpoint   string        `yaml:"runtimeEndpoint"`
-	ContainerdAddress string        `yaml:"containerdAddress"`
-	Listen            string        `yaml:"listen"`
-	StateDir          string        `yaml:"stateDir"`
-	MountDir          string        `yaml:"mountDir"`
-	Namespace         string        `yaml:"namespace"`
-	NodeName          string        `yaml:"nodeName"`
-	Workers           int           `yaml:"workers"`
-	Resync            time.Duration `yaml:"resync"`
-	Sinks             []string      `yaml:"sinks"`
-	LogLevel          string        `yaml:"logLevel"`
-	ProcRoot          string        `yaml:"procRoot"`
-	ProcRootFallback  bool          `yaml:"procRootFallback"`
-	MaxFileSize       int64         `yaml:"maxFileSize"`
-	DB                string        `yaml:"db"`
-	VEX               string        `yaml:"vex"`
+	RuntimeEndpoint   string `yaml:"runtimeEndpoint"`
+	ContainerdAddress string `yaml:"containerdAddress"`
+	Listen            string `yaml:"listen"`
+	StateDir          string `yaml:"stateDir"`
+	MountDir          string `yaml:"mountDir"`
+	Namespace         string `yaml:"namespace"`
+	NodeName          string `yaml:"nodeName"`
+	// PodNamespace and PodName are the daemon's own pod (the downward API sets them), left out unless ScanSelf.
+	PodNamespace     string        `yaml:"podNamespace"`
+	PodName          string        `yaml:"podName"`
+	ScanSelf         bool          `yaml:"scanSelf"`
+	Workers          int           `yaml:"workers"`
+	Resync           time.Duration `yaml:"resync"`
+	Sinks            []string      `yaml:"sinks"`
+	LogLevel         string        `yaml:"logLevel"`
+	ProcRoot         string        `yaml:"procRoot"`
+	ProcRootFallback bool          `yaml:"procRootFallback"`
+	MaxFileSize      int64         `yaml:"maxFileSize"`
+	DB               string        `yaml:"db"`
+	VEX              string        `yaml:"vex"`
 	// DBReload is how often the database file is checked for replacement (db update swaps it atomically).
 	DBReload time.Duration `yaml:"dbReload"`
 	// Budget limits the daemon's own CPU, memory and IO through a child cgroup (outside Kubernetes only).
@@ -55,6 +60,9 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MountDir, "mount-dir", "/run/rootscan/mounts", "private directory for the read-only mounts (stale ones are removed at start)")
 	fs.StringVar(&c.Namespace, "namespace", "", "only watch containers of pods in this Kubernetes namespace")
 	fs.StringVar(&c.NodeName, "node-name", hostname(), "node name in metrics and events")
+	fs.StringVar(&c.PodNamespace, "pod-namespace", "", "namespace of the daemon's own pod, whose containers are not scanned (set by the downward API)")
+	fs.StringVar(&c.PodName, "pod-name", "", "name of the daemon's own pod, whose containers are not scanned (set by the downward API)")
+	fs.BoolVar(&c.ScanSelf, "scan-self", false, "scan the daemon's own pod too (--pod-namespace/--pod-name)")
 	fs.IntVar(&c.Workers, "workers", min(2, runtime.NumCPU()), "containers checked at once")
 	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full reconcile period, the safety net for missed events")
 	fs.StringArrayVar(&c.Sinks, "sink", nil, "SIEM sink URL, repeatable: stdout, file:/path, syslog+udp|tcp|tls://host:port, http(s)://... (see docs)")
@@ -72,7 +80,15 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
 	c.compliance.register(fs)
 	withEnv(fs, legacyEnv, "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
-		"node-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
+		"node-name", "pod-namespace", "pod-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
+}
+
+// self is the daemon's own pod to leave out: none with --scan-self, or when the pod is not known.
+func (c *daemonConfig) self() node.PodRef {
+	if c.ScanSelf || c.PodName == "" || c.PodNamespace == "" {
+		return node.PodRef{}
+	}
+	return node.PodRef{Namespace: c.PodNamespace, Name: c.PodName}
 }
 
 // mergeFile fills what the command line did not set from the --config file, if one was given.
@@ -92,6 +108,9 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 		"mount-dir":          func() { c.MountDir = cmp.Or(f.MountDir, c.MountDir) },
 		"namespace":          func() { c.Namespace = cmp.Or(f.Namespace, c.Namespace) },
 		"node-name":          func() { c.NodeName = cmp.Or(f.NodeName, c.NodeName) },
+		"pod-namespace":      func() { c.PodNamespace = cmp.Or(f.PodNamespace, c.PodNamespace) },
+		"pod-name":           func() { c.PodName = cmp.Or(f.PodName, c.PodName) },
+		"scan-self":          func() { c.ScanSelf = f.ScanSelf },
 		"log-level":          func() { c.LogLevel = cmp.Or(f.LogLevel, c.LogLevel) },
 		"proc-root":          func() { c.ProcRoot = cmp.Or(f.ProcRoot, c.ProcRoot) },
 		"proc-root-fallback": func() { c.ProcRootFallback = f.ProcRootFallback },

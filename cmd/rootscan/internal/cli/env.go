@@ -38,6 +38,8 @@ func withEnv(fs *pflag.FlagSet, legacy map[string]string, names ...string) {
 var legacyEnv = map[string]string{
 	"runtime-endpoint": "CONTAINER_RUNTIME_ENDPOINT",
 	"node-name":        "NODE_NAME",
+	"pod-namespace":    "POD_NAMESPACE",
+	"pod-name":         "POD_NAME",
 }
 
 // applyEnv sets every env-enabled flag the command line did not set from its variable. The value counts as a

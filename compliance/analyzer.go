@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/rootscan/rootscan/report"
@@ -25,7 +26,9 @@ type Analyzer struct {
 	wantTree  bool
 	tree      []*fileData
 	tb        treeBuilder
-	treeSpoil bool // the collection went past a bound: files() walks itself and reports the bound
+	treeSpoil bool     // the collection went past the entry bound: files() walks itself and reports the bound
+	deep      []string // directories left out for depth (Limits.MaxDepth), paths from the top
+	deepName  string   // the last of them as the walk names it, whose entries are left out too
 }
 
 // Analyzer returns the analyzer for one target, with the container's volumes (nil for images and directories).
@@ -59,8 +62,15 @@ func (a *Analyzer) Wants(name string, d fs.DirEntry) bool {
 		return false
 	}
 	lim := a.engine.Limits.withDefaults()
-	if len(a.tree) >= lim.MaxEntries || d.IsDir() && strings.Count(name, "/")+1 > lim.MaxDepth {
-		a.treeSpoil, a.tree, a.tb = true, nil, treeBuilder{}
+	if len(a.tree) >= lim.MaxEntries {
+		a.treeSpoil, a.tree, a.tb, a.deep = true, nil, treeBuilder{}, nil
+		return false
+	}
+	if a.deepName != "" && strings.HasPrefix(name, a.deepName+"/") {
+		return false
+	}
+	if d.IsDir() && strings.Count(name, "/")+1 > lim.MaxDepth {
+		a.deep, a.deepName = append(a.deep, "/"+name), name
 		return false
 	}
 	fi, err := d.Info()
@@ -77,25 +87,53 @@ func (a *Analyzer) AnalyzeFile(context.Context, scan.FS, string, *report.Result)
 
 // Analyze implements scan.Analyzer.
 func (a *Analyzer) Analyze(ctx context.Context, fsys scan.FS, out *report.Result) error {
-	tree := a.tree
-	if !a.wantTree || a.treeSpoil || walkCut(out) {
-		tree = nil
+	tree, deep := a.tree, a.deep
+	cut, walkDeep := walkCut(out)
+	if !a.wantTree || a.treeSpoil || cut {
+		tree, deep = nil, nil
 	} else if tree == nil {
 		tree = []*fileData{} // an empty root: collected, nothing in it
 	}
-	a.tree, a.tb = nil, treeBuilder{}
-	out.Compliance = append(out.Compliance, a.engine.evaluate(ctx, fsys, a.target, a.volumes, out, tree)...)
+	if tree != nil && len(walkDeep) > 0 {
+		deep = outermost(append(deep, walkDeep...))
+	}
+	a.tree, a.tb, a.deep, a.deepName = nil, treeBuilder{}, nil, ""
+	out.Compliance = append(out.Compliance, a.engine.evaluate(ctx, fsys, a.target, a.volumes, out, tree, deep)...)
 	return ctx.Err()
 }
 
-// walkCut says whether the shared walk stopped at one of its bounds, leaving the collected tree incomplete.
-func walkCut(out *report.Result) bool {
-	for _, e := range out.Errors {
-		if e.Analyzer == "walk" && strings.Contains(e.Err, scan.ErrWalkLimit.Error()) {
-			return true
+// outermost sorts dirs and drops those below another of them: with a compliance bound below the walk's, the walk
+// also leaves out directories within one the analyzer already left out.
+func outermost(dirs []string) []string {
+	sort.Strings(dirs)
+	kept := map[string]bool{}
+	out := dirs[:0]
+	for _, d := range dirs {
+		inside := false
+		for i := strings.LastIndexByte(d, '/'); i > 0 && !inside; i = strings.LastIndexByte(d[:i], '/') {
+			inside = kept[d[:i]]
+		}
+		if !inside {
+			kept[d] = true
+			out = append(out, d)
 		}
 	}
-	return false
+	return out
+}
+
+// walkCut says whether the shared walk stopped at its entry bound, leaving the collected tree incomplete, and
+// which directories it left out for depth (a bound error with the directory's path), paths from the top.
+func walkCut(out *report.Result) (cut bool, deep []string) {
+	for _, e := range out.Errors {
+		if e.Analyzer != "walk" || !strings.Contains(e.Err, scan.ErrWalkLimit.Error()) {
+			continue
+		}
+		if e.Path == "" {
+			return true, nil
+		}
+		deep = append(deep, "/"+e.Path)
+	}
+	return false, deep
 }
 
 // callsFiles finds a files() call in an expression's source; a false match only costs the collection.

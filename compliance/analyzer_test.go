@@ -90,3 +90,70 @@ func TestAnalyzerRunsAfterInventory(t *testing.T) {
 		t.Errorf("packages %+v, compliance %+v", res.Packages, res.Compliance)
 	}
 }
+
+// A directory chain deeper than the walk's bound is left out of files(), not the whole tree: the baseline's setuid
+// and private-key controls still fail and name what they found, with a note naming the chain; a tree-wide control
+// that found nothing is an error (it did not see everything), and a control reading files() elsewhere is untouched.
+// Both walks (the engine's own, and the shared scan walk with its bound or with a lower compliance bound) agree.
+func TestTreeTooDeepSkipped(t *testing.T) {
+	files := map[string]string{
+		"root/.ssh/id_rsa": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n",
+		"srv/bin/su":       "x",
+		"etc/passwd":       "root:x:0:0::/root:/bin/sh\n",
+	}
+	chain := strings.Repeat("d/", 140)
+	files[chain+"f"] = "x" // past the bound: not read
+	f := newFixture(t, files)
+	f.chmod(t, "srv/bin/su", fs.ModeSetuid|0o755)
+	deepDir := "/" + strings.Repeat("d/", 129)
+	deepDir = deepDir[:len(deepDir)-1]
+
+	var etc *Profile
+	l, _ := NewLoader(Limits{})
+	ps, err := l.Load(Baseline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if etc, err = l.Parse("etc.yaml", []byte("name: etc\ncontrols:\n  - id: etc\n    checks:\n      - expr: files('/etc').size() == 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	ps = append(ps, etc)
+	target := report.Target{Config: &report.ImageConfig{User: "app"}}
+	byID := func(rs []report.ControlResult) map[string]report.ControlResult {
+		m := map[string]report.ControlResult{}
+		for _, r := range rs {
+			m[r.ID] = r
+		}
+		return m
+	}
+	check := func(name string, rs []report.ControlResult, levels int, skipped string) {
+		t.Helper()
+		m := byID(rs)
+		note := fmt.Sprintf("1 directories deeper than %d levels were not examined: %s", levels, skipped)
+		for id, want := range map[string]string{"container-baseline-04": `"/srv/bin/su"`, "container-baseline-09": `"/root/.ssh/id_rsa"`} {
+			r := m[id]
+			if r.Status != report.ControlFailed || !strings.Contains(r.Message, want) || !strings.Contains(r.Message, note) {
+				t.Errorf("%s: %s = %s %q, want failed naming %s and %q", name, id, r.Status, r.Message, want, note)
+			}
+		}
+		if r := m["container-baseline-10"]; r.Status != report.ControlError || !strings.Contains(r.Message, note) {
+			t.Errorf("%s: credentials control = %s %q, want error with %q", name, r.Status, r.Message, note)
+		}
+		if r := m["etc"]; r.Status != report.ControlPassed || r.Message != "" {
+			t.Errorf("%s: files('/etc') = %s %q, want passed without a note", name, r.Status, r.Message)
+		}
+	}
+
+	e := NewEngine(l, ps)
+	res := scan.Run(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg()})
+	check("own walk", e.Evaluate(context.Background(), f.root, target, nil, res), 128, deepDir)
+	got := scan.Run(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg(), e.Analyzer(target, nil)})
+	check("shared walk", got.Compliance, 128, deepDir)
+
+	l20, _ := NewLoader(Limits{MaxDepth: 20})
+	e20 := NewEngine(l20, ps)
+	got = scan.Run(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg(), e20.Analyzer(target, nil)})
+	check("shared walk, compliance bound 20", got.Compliance, 20, "/"+strings.Repeat("d/", 20)+"d")
+	res = scan.Run(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg()})
+	check("own walk, bound 20", e20.Evaluate(context.Background(), f.root, target, nil, res), 20, "/"+strings.Repeat("d/", 20)+"d")
+}

@@ -82,6 +82,10 @@ type session struct {
 	treeDone bool
 	treeData []*fileData
 	treeErr  error
+	// treeDeep are the directories (paths from the top) the walk left out for depth, in walk order.
+	treeDeep []string
+	// ctlFiles are the directories the current control passed to files(), for noteDeep.
+	ctlFiles []string
 	// fileLists are the CEL lists files() returned, by directory: the baseline's four tree-wide controls each ask
 	// for files("/"), and the answer is the same list every time (CEL values are immutable), so a subdirectory's
 	// entries are filtered out of the tree once.
@@ -199,6 +203,7 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 		"files": func(_ string, args ...ref.Val) ref.Val {
 			return wrap(func() (ref.Val, error) {
 				dir := cleanPath(str(args[0]))
+				s.ctlFiles = append(s.ctlFiles, dir)
 				if l, ok := s.fileLists[dir]; ok {
 					return l, nil
 				}

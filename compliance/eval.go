@@ -41,11 +41,12 @@ func NewEngine(l *Loader, profiles []*Profile) *Engine {
 // Evaluate runs every control of the target's profiles on fsys (the container's root) with its volumes, and
 // returns one result per control. res gives the inventory for packages(); it is read, not changed.
 func (e *Engine) Evaluate(ctx context.Context, fsys scan.FS, t report.Target, vols []Volume, res *report.Result) []report.ControlResult {
-	return e.evaluate(ctx, fsys, t, vols, res, nil)
+	return e.evaluate(ctx, fsys, t, vols, res, nil, nil)
 }
 
 // evaluate is Evaluate with the entries of the root already collected by the shared walk (nil: files() walks).
-func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t report.Target, vols []Volume, res *report.Result, tree []*fileData) []report.ControlResult {
+// deep are the directories that walk left out for depth.
+func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t report.Target, vols []Volume, res *report.Result, tree []*fileData, deep []string) []report.ControlResult {
 	s := &session{
 		ctx: ctx, view: newView(fsys, vols), target: t, res: res, lim: e.Limits.withDefaults(),
 		log: e.Log, types: e.types,
@@ -54,7 +55,7 @@ func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t report.Target, vo
 		for _, d := range tree {
 			d.s = s
 		}
-		s.treeDone, s.treeData = true, tree
+		s.treeDone, s.treeData, s.treeDeep = true, tree, deep
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -69,7 +70,9 @@ func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t report.Target, vo
 			if err != nil {
 				r.Status, r.Message = report.ControlError, err.Error()
 			} else {
+				s.ctlFiles = s.ctlFiles[:0]
 				e.evalControl(s, act, c, &r)
+				s.noteDeep(&r)
 			}
 			e.applyWaiver(c.ID, &r)
 			out = append(out, r)

@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
 )
 
 // tree is every entry under the root's top (volumes excluded: they are not the image), walked once per evaluation
 // and shared by all files() calls, with fsaccess's one walk: on a Root it opens each directory once, relative to its
 // open parent, and stats each entry there (fstatat) instead of resolving the entry's whole path from the top, which
 // made files() over a 70,000-file image cost a path resolution per entry. Links are not followed; /proc, /sys and
-// /dev are not walked; past Limits.MaxEntries or MaxDepth files() fails rather than answer from part of the tree.
+// /dev are not walked. A directory deeper than Limits.MaxDepth is left out and recorded (s.treeDeep), so the rest
+// of the tree is still examined and the controls that read files() name what they did not see (noteDeep); past
+// MaxEntries files() fails instead, since a tree too large to list is not one to judge from a part.
 func (s *session) tree() ([]*fileData, error) {
 	if s.treeDone {
 		return s.treeData, s.treeErr
@@ -27,7 +30,8 @@ func (s *session) tree() ([]*fileData, error) {
 			var le *fsaccess.WalkLimitError
 			switch {
 			case errors.As(err, &le) && le.Depth:
-				return fmt.Errorf("files: %s is deeper than %d directories", name, le.Limit)
+				s.treeDeep = append(s.treeDeep, "/"+name)
+				return fs.SkipDir
 			case le != nil:
 				return fmt.Errorf("files: more than %d entries under /", le.Limit)
 			case name == ".":
@@ -49,6 +53,51 @@ func (s *session) tree() ([]*fileData, error) {
 	})
 	s.treeData, s.treeErr = tb.out, err
 	return tb.out, err
+}
+
+// maxDeepNamed is how many left-out directories a control's message names, and maxDeepPath how much of each path.
+const (
+	maxDeepNamed = 3
+	maxDeepPath  = 300
+)
+
+// noteDeep adds to r what the files() calls of its control did not see: the directories under the listed dirs left
+// out for depth. A failure stays a failure (what was found is named, and the note follows); a pass becomes an error,
+// since nesting a setuid binary or a key one level deeper than the bound must not make the control pass.
+func (s *session) noteDeep(r *report.ControlResult) {
+	var deep []string
+	for _, p := range s.treeDeep {
+		for _, dir := range s.ctlFiles {
+			if dir == "/" || p == dir || strings.HasPrefix(p, dir+"/") {
+				deep = append(deep, p)
+				break
+			}
+		}
+	}
+	if len(deep) == 0 {
+		return
+	}
+	levels := strings.Count(deep[0], "/") - 1
+	for _, p := range deep[1:] {
+		levels = min(levels, strings.Count(p, "/")-1)
+	}
+	named := make([]string, 0, maxDeepNamed)
+	for _, p := range deep[:min(len(deep), maxDeepNamed)] {
+		if len(p) > maxDeepPath {
+			p = p[:maxDeepPath] + "..."
+		}
+		named = append(named, p)
+	}
+	note := fmt.Sprintf("files: %d directories deeper than %d levels were not examined: %s", len(deep), levels, strings.Join(named, ", "))
+	if len(deep) > len(named) {
+		note += fmt.Sprintf(" and %d more", len(deep)-len(named))
+	}
+	switch r.Status {
+	case report.ControlPassed:
+		r.Status, r.Message = report.ControlError, note+"; nothing wrong in the rest"
+	case report.ControlFailed, report.ControlError:
+		r.Message += "; " + note
+	}
 }
 
 // treeChunk is how many entries treeBuilder allocates at once.

@@ -539,7 +539,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 	}
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
-	if touched := touchedAnalyzers(d.Analyzers, st); touched || len(d.Checks) > 0 {
+	if touched := touchedAnalyzers(d.Analyzers, upper, st); touched || len(d.Checks) > 0 {
 		// Mount the merged view: its inventory differs from the image's, or root checks need it. Drift does not:
 		// it compares the upper dir with the image view.
 		root, err := views.get(ctx, fsaccess.ViewContainer)
@@ -559,7 +559,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
 	d.store(rep, &tracked{target: rep.Target, chain: chain, upper: st.digest, gen: gen})
-	log.Debug("container checked", "packages", len(rep.Result.Packages), "upperEntries", len(st.paths), "duration", rep.Duration)
+	log.Debug("container checked", "packages", len(rep.Result.Packages), "upperEntries", len(st.entries), "duration", rep.Duration)
 	return "analyzed", rep
 }
 

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
+	"path"
+	"strings"
 
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/scan"
@@ -18,13 +20,42 @@ import (
 const upperMaxEntries = 200_000
 
 // upperState summarizes a container's upper dir: a digest over every entry's path, type, mode, size, mtime and
-// device number (whiteouts are 0/0 character devices), and the paths themselves. Equal digests mean nothing in the
+// device number (whiteouts are 0/0 character devices), and the entries themselves. Equal digests mean nothing in the
 // container's own layer changed since the last look, so the container costs one walk of a (usually tiny) directory.
+//
+// An entry is kept as its base name, its type and its parent's index, and its path is rebuilt when asked for: a
+// container can write 100k files under 4,000-byte paths, and neither the full paths (a copy of every parent's path
+// per entry: 4 KB each) nor the walk's DirEntries (each holds its stat and keeps its directory's listing live) should
+// stay in memory until the analyzers have been asked.
 type upperState struct {
 	digest    string
-	paths     []string
-	entries   []fs.DirEntry
+	entries   []upperName // in walk order: a directory before its entries
 	truncated bool
+}
+
+// upperName is one entry of an upperState.
+type upperName struct {
+	parent int32 // index in entries of the directory holding it; -1 at the top
+	typ    fs.FileMode
+	name   string
+}
+
+// path is the i'th entry's path from the top of the upper dir.
+func (st *upperState) path(i int) string {
+	n := 0
+	for j := int32(i); j >= 0; j = st.entries[j].parent {
+		n += len(st.entries[j].name) + 1
+	}
+	b := make([]byte, n-1)
+	for j := int32(i); j >= 0; j = st.entries[j].parent {
+		e := st.entries[j]
+		n -= len(e.name) + 1
+		copy(b[n:], e.name)
+		if n > 0 {
+			b[n-1] = '/'
+		}
+	}
+	return string(b)
 }
 
 // readUpper walks fsys (a container's upper dir) without opening any file, with fsaccess's one walk (on a Root, by
@@ -33,6 +64,7 @@ func readUpper(ctx context.Context, fsys scan.FS) (upperState, error) {
 	h := sha256.New()
 	var st upperState
 	var buf [8 * 5]byte
+	var dirs []int32 // the indexes of the directories from the top down to the last one visited
 	err := fsaccess.WalkFS(ctx, fsys, ".", fsaccess.WalkOptions{MaxEntries: upperMaxEntries}, func(name string, d fs.DirEntry, err error) error {
 		if le := (*fsaccess.WalkLimitError)(nil); errors.As(err, &le) {
 			st.truncated = true
@@ -51,8 +83,16 @@ func readUpper(ctx context.Context, fsys scan.FS) (upperState, error) {
 			}
 			return err
 		}
-		st.paths = append(st.paths, name)
-		st.entries = append(st.entries, d)
+		depth := strings.Count(name, "/")
+		dirs = dirs[:min(len(dirs), depth)] // the walk is depth first: the entry's parent is dirs[depth-1]
+		parent := int32(-1)
+		if depth > 0 {
+			parent = dirs[depth-1]
+		}
+		st.entries = append(st.entries, upperName{parent: parent, typ: d.Type(), name: strings.Clone(d.Name())})
+		if d.IsDir() {
+			dirs = append(dirs, int32(len(st.entries)-1))
+		}
 		h.Write([]byte(name))
 		h.Write([]byte{0})
 		binary.LittleEndian.PutUint64(buf[0:], uint64(fi.Mode()))
@@ -76,14 +116,15 @@ func readUpper(ctx context.Context, fsys scan.FS) (upperState, error) {
 
 // touchedAnalyzers reports whether any changed path is one an analyzer depends on, in which case the container's
 // inventory differs from its image's and the analyzers must run on the merged view. A truncated walk counts as
-// touched: we do not know what changed.
-func touchedAnalyzers(analyzers []scan.Analyzer, st upperState) bool {
+// touched: we do not know what changed. upper is the upper dir st was read from, for the entries' Info.
+func touchedAnalyzers(analyzers []scan.Analyzer, upper scan.FS, st upperState) bool {
 	if st.truncated {
 		return true
 	}
-	for i, p := range st.paths {
-		d := st.entries[i]
-		if d.Type()&fs.ModeCharDevice != 0 {
+	for i, e := range st.entries {
+		p := st.path(i)
+		var d fs.DirEntry = upperEntry{fsys: upper, path: p, typ: e.typ}
+		if e.typ&fs.ModeCharDevice != 0 {
 			// An overlay whiteout: the image's file at p was deleted. Its type in the image is unknown here, so
 			// ask as if about any file (a deleted binary changes the inventory as much as an added one).
 			d = nil
@@ -100,3 +141,15 @@ func touchedAnalyzers(analyzers []scan.Analyzer, st upperState) bool {
 	}
 	return false
 }
+
+// upperEntry is an entry of an upperState, as the DirEntry an analyzer's Wants is asked about.
+type upperEntry struct {
+	fsys scan.FS
+	path string
+	typ  fs.FileMode
+}
+
+func (e upperEntry) Name() string               { return path.Base(e.path) }
+func (e upperEntry) IsDir() bool                { return e.typ.IsDir() }
+func (e upperEntry) Type() fs.FileMode          { return e.typ }
+func (e upperEntry) Info() (fs.FileInfo, error) { return e.fsys.Lstat(e.path) }

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -37,9 +39,16 @@ func TestReadUpper(t *testing.T) {
 		}
 		return st
 	}
+	paths := func(st upperState) []string {
+		var out []string
+		for i := range st.entries {
+			out = append(out, st.path(i))
+		}
+		return out
+	}
 	first := read()
-	if want := []string{"etc", "etc/app.conf", "usr", "usr/local", "usr/local/bin", "usr/local/bin/tool"}; !slices.Equal(first.paths, want) || first.truncated {
-		t.Fatalf("paths %q (truncated %v), want %q", first.paths, first.truncated, want)
+	if want := []string{"etc", "etc/app.conf", "usr", "usr/local", "usr/local/bin", "usr/local/bin/tool"}; !slices.Equal(paths(first), want) || first.truncated {
+		t.Fatalf("paths %q (truncated %v), want %q", paths(first), first.truncated, want)
 	}
 	if again := read(); again.digest != first.digest {
 		t.Errorf("digest of an unchanged dir moved: %s then %s", first.digest, again.digest)
@@ -59,4 +68,44 @@ func TestReadUpper(t *testing.T) {
 	if st := read(); !st.truncated || st.digest == changed.digest {
 		t.Errorf("a tree deeper than the walk's bound: truncated %v, digest moved %v", st.truncated, st.digest != changed.digest)
 	}
+}
+
+// BenchmarkReadUpperLongPaths reads an upper dir of 20,000 empty files under ~4,000-byte paths (the hostile case of
+// issue 13) and reports what the upperState keeps live (retained-B: heap after a GC with the state held, less the
+// heap before the read).
+func BenchmarkReadUpperLongPaths(b *testing.B) {
+	dir := b.TempDir()
+	long := filepath.Join(dir, strings.Repeat(strings.Repeat("p", 240)+"/", 16))
+	const files, perDir = 20_000, 1_000
+	for i := range files {
+		d := filepath.Join(long, fmt.Sprintf("%03d", i/perDir))
+		if i%perDir == 0 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("%05d", i)), nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r, err := fsaccess.OpenDir(dir, fsaccess.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var retained uint64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		st, err := readUpper(context.Background(), r)
+		if err != nil || len(st.entries) < files {
+			b.Fatalf("read %d entries: %v", len(st.entries), err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(st)
+		retained = max(retained, after.HeapAlloc-min(after.HeapAlloc, before.HeapAlloc))
+	}
+	b.ReportMetric(float64(retained), "retained-B")
 }

@@ -129,7 +129,7 @@ func TestTreeTooDeepSkipped(t *testing.T) {
 	check := func(name string, rs []report.ControlResult, levels int, skipped string) {
 		t.Helper()
 		m := byID(rs)
-		note := fmt.Sprintf("1 directories deeper than %d levels were not examined: %s", levels, skipped)
+		note := fmt.Sprintf("1 directory deeper than %d levels were not examined: %s", levels, skipped)
 		for id, want := range map[string]string{"container-baseline-04": `"/srv/bin/su"`, "container-baseline-09": `"/root/.ssh/id_rsa"`} {
 			r := m[id]
 			if r.Status != report.ControlFailed || !strings.Contains(r.Message, want) || !strings.Contains(r.Message, note) {

@@ -88,7 +88,11 @@ func (s *session) noteDeep(r *report.ControlResult) {
 		}
 		named = append(named, p)
 	}
-	note := fmt.Sprintf("files: %d directories deeper than %d levels were not examined: %s", len(deep), levels, strings.Join(named, ", "))
+	dirs := "directories"
+	if len(deep) == 1 {
+		dirs = "directory"
+	}
+	note := fmt.Sprintf("files: %d %s deeper than %d levels were not examined: %s", len(deep), dirs, levels, strings.Join(named, ", "))
 	if len(deep) > len(named) {
 		note += fmt.Sprintf(" and %d more", len(deep)-len(named))
 	}

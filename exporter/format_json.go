@@ -86,6 +86,8 @@ func summary(e Event) string {
 	switch e.Type {
 	case EventScanFailed:
 		return fmt.Sprintf("scan of %s failed: %s", where, e.Error)
+	case EventScanIncomplete, EventScanCrashed:
+		return fmt.Sprintf("scan of %s: %s", where, e.Error)
 	case EventContainerRemoved:
 		return fmt.Sprintf("container %s removed", where)
 	}
@@ -100,10 +102,10 @@ func summary(e Event) string {
 }
 
 // eventSeverity is the severity an event is worth: its finding's when it opens, none when it resolves (nothing to
-// act on), high for a failed scan (the node's findings go stale).
+// act on), high for a failed, incomplete or crashed scan (the node's findings go stale).
 func eventSeverity(e Event) report.Severity {
 	switch {
-	case e.Type == EventScanFailed:
+	case e.Type.scanProblem():
 		return report.SeverityHigh
 	case e.Type == EventFindingOpened && e.Finding != nil:
 		return e.Finding.Severity

@@ -46,6 +46,9 @@ type daemonConfig struct {
 	CPUMax    float64 `yaml:"cpuMax"`
 	IOWeight  uint    `yaml:"ioWeight"`
 	MemoryMax int64   `yaml:"memoryMax"`
+	// CheckTimeout and CheckMemory bound each container's check (node.CheckBudget); 0 turns a bound off.
+	CheckTimeout time.Duration `yaml:"checkTimeout"`
+	CheckMemory  budgetSize    `yaml:"checkMemory"`
 	// compliance flags are command-line only for now (profiles are files; the config file names them with flags).
 	compliance complianceFlags
 	configFile string
@@ -78,6 +81,9 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.CPUMax, "cpu-max", 0, "CPU the daemon may use, in cores (0.5 = half a core; 0 = unlimited)"+budgetNote)
 	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
+	c.CheckTimeout, c.CheckMemory = node.DefaultCheckBudget.Timeout, budgetSize(node.DefaultCheckBudget.Memory)
+	fs.DurationVar(&c.CheckTimeout, "check-timeout", c.CheckTimeout, "deadline of one container's check; a check past it stops and is reported scan.incomplete (0 = none)")
+	fs.Var(&c.CheckMemory, "check-memory", "how far the live heap may grow during one container's check (64MiB, 0 = no bound); a check past it stops and is reported scan.incomplete")
 	c.compliance.register(fs)
 	withEnv(fs, legacyEnv, "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
 		"node-name", "pod-namespace", "pod-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
@@ -124,6 +130,8 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 		"memory-max":         func() { c.MemoryMax = cmp.Or(f.MemoryMax, c.MemoryMax) },
 		"io-weight":          func() { c.IOWeight = cmp.Or(f.IOWeight, c.IOWeight) },
 		"db-reload":          func() { c.DBReload = cmp.Or(max(f.DBReload, 0), c.DBReload) },
+		"check-timeout":      func() { c.CheckTimeout = cmp.Or(max(f.CheckTimeout, 0), c.CheckTimeout) },
+		"check-memory":       func() { c.CheckMemory = cmp.Or(max(f.CheckMemory, 0), c.CheckMemory) },
 	}
 	for name, apply := range fields {
 		if !fs.Changed(name) {

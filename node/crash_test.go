@@ -1,0 +1,284 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/rootscan/rootscan/exporter"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// crashChildEnv makes the test binary a daemon child (crashChild) instead of running tests: the crash test needs a
+// process that really dies, with the test-only panicking analyzer wired in, which the rootscan binary must not have.
+const crashChildEnv = "ROOTSCAN_TEST_CRASH_CHILD"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		if err := crashChild(dir, os.Getenv("ROOTSCAN_TEST_CONTAINERD")); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// crashChild runs a daemon over the test bed's containerd with the panicking analyzer, one worker, its state in
+// dir/checks; it writes each published report to dir/reports.jsonl, each SIEM event to dir/events.jsonl and, once
+// the first full reconcile is checked, the metrics to dir/metrics.txt, and returns.
+func crashChild(dir, address string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	client, roots, closeParts, err := daemonParts(ctx, address, filepath.Join(dir, "mounts"))
+	if err != nil {
+		return err
+	}
+	defer closeParts()
+	events, err := os.OpenFile(filepath.Join(dir, "events.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+	reports, err := os.OpenFile(filepath.Join(dir, "reports.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer reports.Close()
+	tracker, err := exporter.NewTracker(filepath.Join(dir, "findings"), jsonLines{w: events}, nil)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	metrics, inc := exporter.NewMetrics("node-1"), exporter.NewIncompleteMetrics("node-1")
+	if err := errors.Join(metrics.Register(reg), inc.Register(reg)); err != nil {
+		return err
+	}
+	d := &Daemon{
+		Containers: client, Views: roots, Roots: roots, Node: "node-1", Workers: 1, Resync: time.Hour,
+		Publisher: &filePublisher{inner: &exporter.DaemonPublisher{Metrics: metrics, Tracker: tracker, Incomplete: inc},
+			out: jsonLines{w: reports}},
+		Analyzers: append(scan.DefaultAnalyzers(), poisonAnalyzer{mode: "panic"}),
+		StateDir:  filepath.Join(dir, "checks"),
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	for !d.Ready() {
+		select {
+		case err := <-done:
+			return fmt.Errorf("daemon ended before it was ready: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	var text bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&text, mf); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "metrics.txt"), text.Bytes(), 0o600); err != nil {
+		return err
+	}
+	cancel()
+	return <-done
+}
+
+// jsonLines writes values as JSON lines; as an exporter.Publisher it writes events.
+type jsonLines struct{ w *os.File }
+
+func (j jsonLines) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = j.w.Write(append(b, '\n'))
+	return err
+}
+
+func (j jsonLines) Publish(_ context.Context, events []exporter.Event) error {
+	for _, e := range events {
+		if err := j.write(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// filePublisher is the child's node.Publisher: the exporter's, plus every report as a JSON line.
+type filePublisher struct {
+	inner *exporter.DaemonPublisher
+	mu    sync.Mutex
+	out   jsonLines
+}
+
+func (p *filePublisher) Publish(ctx context.Context, rep report.Report) {
+	p.inner.Publish(ctx, rep)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.out.write(rep)
+}
+
+func (p *filePublisher) Remove(ctx context.Context, t report.Target) { p.inner.Remove(ctx, t) }
+
+// readLines decodes a JSON-lines file.
+func readLines[T any](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// A container whose check kills the scanner process does not hold the daemon in a crash loop. A child daemon with a
+// test-only analyzer that panics outside any recover on the poisoned container dies; the next start finds the check
+// record it left, quarantines that container (scan.crashed: report, SIEM event, metrics) without reading it, and
+// scans the clean one. Once the poisoned container's upper dir changes, the quarantine is lifted and it is read
+// again (and the child dies again: the analyzer is still there).
+func TestDaemonCrashQuarantine(t *testing.T) {
+	pb := startPoisonBed(t)
+	dir := t.TempDir()
+	mountDir := filepath.Join(dir, "mounts")
+	// A child that died left its mounts; a new Mounter removes the stale ones, as the next daemon start does.
+	unmountStale := func() int {
+		m, err := fsaccess.NewMounter(context.Background(), mountDir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		points, err := fsaccess.MountPointsUnder(mountDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(points) - 1 // the directory's own private bind
+	}
+	t.Cleanup(func() { unmountStale() })
+	run := func(name string) (exitCode int, stderr string) {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, "ROOTSCAN_TEST_CONTAINERD="+pb.bed.Address())
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Logf("%s: %v", name, cmd.ProcessState)
+		return cmd.ProcessState.ExitCode(), errb.String()
+	}
+
+	code, stderr := run("first run")
+	if code == 0 || !strings.Contains(stderr, "poison: a parser crashed the process") {
+		t.Fatalf("first run: exit %d, want the child to die of the analyzer's panic; stderr:\n%s", code, stderr)
+	}
+	left, err := os.ReadDir(filepath.Join(dir, "checks", "checking"))
+	if err != nil || len(left) != 1 {
+		t.Fatalf("check records after the crash: %v, %v; want the one of the poisoned container", left, err)
+	}
+
+	code, stderr = run("second run")
+	if code != 0 {
+		t.Fatalf("second run: exit %d; the quarantined container was read again? stderr:\n%s", code, stderr)
+	}
+	points, err := fsaccess.MountPointsUnder(mountDir)
+	if err != nil || len(points) > 0 {
+		t.Errorf("mounts left after a daemon that started over a crashed one's mounts and stopped: %q, %v", points, err)
+	}
+	byID := map[string]report.Report{}
+	for _, r := range readLines[report.Report](t, filepath.Join(dir, "reports.jsonl")) {
+		byID[r.Target.ContainerID] = r
+	}
+	bad, clean := byID[pb.poisoned], byID[pb.clean]
+	if bad.Incomplete == nil || bad.Incomplete.Reason != report.IncompleteCrashed || bad.Result != nil {
+		t.Errorf("poisoned container after the crash: incomplete %+v, result %v; want quarantined (crashed), not read", bad.Incomplete, bad.Result != nil)
+	}
+	if clean.Incomplete != nil || clean.Error != "" || clean.Result == nil || len(clean.Result.Packages) == 0 {
+		t.Errorf("clean container: incomplete %+v, error %q; want a full result", clean.Incomplete, clean.Error)
+	}
+	var crashed []exporter.Event
+	for _, e := range readLines[exporter.Event](t, filepath.Join(dir, "events.jsonl")) {
+		if e.Type == exporter.EventScanCrashed {
+			crashed = append(crashed, e)
+		}
+	}
+	if len(crashed) != 1 || crashed[0].ContainerID != pb.poisoned || crashed[0].Container != "poisoned" {
+		t.Errorf("scan.crashed events: %+v; want one, for the poisoned container", crashed)
+	}
+	metricsTxt, err := os.ReadFile(filepath.Join(dir, "metrics.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		exporter.MetricScanIncompleteTotal + `{reason="crashed"} 1`,
+		exporter.MetricContainerIncomplete + `{container="poisoned",namespace="shop",node="node-1",pod="web",reason="crashed"} 1`,
+	} {
+		if !strings.Contains(string(metricsTxt), want) {
+			t.Errorf("metrics lack %s:\n%s", want, metricsTxt)
+		}
+	}
+
+	// The container changes: a file appears in its upper dir, as its process would write it.
+	upper := upperDirOf(t, pb.bed.Address(), pb.poisoned)
+	if err := os.WriteFile(filepath.Join(upper, "changed"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := run("third run"); code == 0 || !strings.Contains(stderr, "poison: a parser crashed the process") {
+		t.Errorf("third run, after the container changed: exit %d, want it read again (and the child dead again); stderr:\n%s", code, stderr)
+	}
+}
+
+// upperDirOf is where the snapshotter keeps a container's upper dir.
+func upperDirOf(t *testing.T, address, id string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client, roots, closeParts, err := daemonParts(ctx, address, filepath.Join(t.TempDir(), "mounts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeParts()
+	c, err := client.Container(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := roots.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := upperDir(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

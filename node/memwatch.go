@@ -107,7 +107,12 @@ func (w *memWatch) tick() {
 		return
 	}
 	defer w.mu.Unlock()
-	live := w.live()
+	w.judge(w.live())
+}
+
+// judge stops the newest check whose heap growth (live now against live at its start) is over the budget. w.mu is
+// held.
+func (w *memWatch) judge(live uint64) {
 	var pick *checkRun
 	for r := range w.runs {
 		if live > r.startLive+w.budget && (pick == nil || r.started.After(pick.started)) {

@@ -77,7 +77,8 @@ func NewTracker(dir string, pub Publisher, log *slog.Logger) (*Tracker, error) {
 
 // Observe compares rep with the target's last known findings, publishes the changes and persists the new state. It
 // returns the events it published. A report with an Error is a failed scan: open findings stay open, and the first
-// failure after a success emits scan.failed.
+// failure after a success emits scan.failed (scan.incomplete or scan.crashed for a report with Incomplete set, whose
+// partial result is not taken as the target's findings).
 func (t *Tracker) Observe(ctx context.Context, rep report.Report) ([]Event, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -92,7 +93,9 @@ func (t *Tracker) Observe(ctx context.Context, rep report.Report) ([]Event, erro
 		at = time.Now()
 	}
 	var events []Event
-	if rep.Error != "" || rep.Result == nil {
+	if rep.Error != "" || rep.Result == nil || rep.Incomplete != nil {
+		// An incomplete check's findings are partial (the one-shot scanner keeps them in its report): they neither
+		// resolve nor open anything.
 		typ := failureType(rep)
 		if prev.Failed && cmp.Or(prev.FailedAs, EventScanFailed) == typ {
 			return nil, nil

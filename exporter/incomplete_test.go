@@ -39,6 +39,11 @@ func TestTrackerIncompleteEpisodes(t *testing.T) {
 		{"crashed again", incompleteReport(report.IncompleteCrashed), nil},
 		{"failed: new episode", report.Report{Target: target(), StartedAt: t0, Error: "mount: EPERM"}, []EventType{EventScanFailed}},
 		{"full again: findings still open, nothing", full, nil},
+		{"partial result, incomplete: resolves nothing", func() report.Report {
+			r := containerReport(nil, nil)
+			r.Incomplete = &report.Incomplete{Reason: report.IncompleteMemory}
+			return r
+		}(), []EventType{EventScanIncomplete}},
 	}
 	for _, st := range steps {
 		got, err := tr.Observe(ctx, st.rep)
@@ -57,6 +62,9 @@ func TestTrackerIncompleteEpisodes(t *testing.T) {
 		}
 	}
 	// Every format renders an incomplete event as a scan problem, with the hostile path escaped.
+	if _, err := tr.Observe(ctx, full); err != nil { // ends the episode
+		t.Fatal(err)
+	}
 	ev, _ := tr.Observe(ctx, incompleteReport(report.IncompleteDeadline))
 	if len(ev) != 1 {
 		t.Fatalf("events: %v", ev)

@@ -307,7 +307,8 @@ func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output.Document,
 		return exitControls, nil
 	}
 	for _, r := range doc.Reports {
-		if r.Error != "" {
+		// An incomplete target's findings are partial: a clean gate over them must not read as a clean node.
+		if r.Error != "" || r.Incomplete != nil {
 			return exitPartial, nil
 		}
 	}

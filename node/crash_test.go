@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"golang.org/x/sys/unix"
 
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
@@ -39,10 +40,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// crashChild runs a daemon over the test bed's containerd with the panicking analyzer, one worker, its state in
-// dir/checks; it writes each published report to dir/reports.jsonl, each SIEM event to dir/events.jsonl and, once
+// crashChild runs a daemon over the test bed's containerd with a poison analyzer (ROOTSCAN_TEST_CRASH_MODE: "panic",
+// or "hog" under an address-space limit, so the process dies of running out of memory as an OOM-killed pod would,
+// with no memory budget to stop the check first), one worker, its state in dir/checks; it writes each published report to dir/reports.jsonl, each SIEM event to dir/events.jsonl and, once
 // the first full reconcile is checked, the metrics to dir/metrics.txt, and returns.
 func crashChild(dir, address string) error {
+	mode := os.Getenv("ROOTSCAN_TEST_CRASH_MODE")
+	if mode == "hog" {
+		if err := limitAddressSpace(768 << 20); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	client, roots, closeParts, err := daemonParts(ctx, address, filepath.Join(dir, "mounts"))
@@ -73,7 +81,7 @@ func crashChild(dir, address string) error {
 		Containers: client, Views: roots, Roots: roots, Node: "node-1", Workers: 1, Resync: time.Hour,
 		Publisher: &filePublisher{inner: &exporter.DaemonPublisher{Metrics: metrics, Tracker: tracker, Incomplete: inc},
 			out: jsonLines{w: reports}},
-		Analyzers: append(scan.DefaultAnalyzers(), poisonAnalyzer{mode: "panic"}),
+		Analyzers: append(scan.DefaultAnalyzers(), poisonAnalyzer{mode: mode}),
 		StateDir:  filepath.Join(dir, "checks"),
 	}
 	done := make(chan error, 1)
@@ -100,6 +108,26 @@ func crashChild(dir, address string) error {
 	}
 	cancel()
 	return <-done
+}
+
+// limitAddressSpace sets RLIMIT_AS to the process's current size plus extra, so a Go heap that grows by more dies
+// with the runtime's fatal "out of memory".
+func limitAddressSpace(extra uint64) error {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	var kib uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kib)
+		}
+	}
+	if kib == 0 {
+		return errors.New("no VmSize in /proc/self/status")
+	}
+	lim := kib<<10 + extra
+	return unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: lim, Max: lim})
 }
 
 // jsonLines writes values as JSON lines; as an exporter.Publisher it writes events.
@@ -161,32 +189,33 @@ func readLines[T any](t *testing.T, path string) []T {
 }
 
 // A container whose check kills the scanner process does not hold the daemon in a crash loop. A child daemon with a
-// test-only analyzer that panics outside any recover on the poisoned container dies; the next start finds the check
-// record it left, quarantines that container (scan.crashed: report, SIEM event, metrics) without reading it, and
-// scans the clean one. Once the poisoned container's upper dir changes, the quarantine is lifted and it is read
-// again (and the child dies again: the analyzer is still there).
+// test-only analyzer that, on the poisoned container, panics outside any recover (or holds memory until the process
+// runs out of it) dies; the next start finds the check record it left, quarantines that container (scan.crashed:
+// report, SIEM event, metrics) without reading it, and scans the clean one. Once the poisoned container's upper dir
+// changes, the quarantine is lifted and it is read again (and the child dies again: the analyzer is still there).
 func TestDaemonCrashQuarantine(t *testing.T) {
 	pb := startPoisonBed(t)
+	for _, tc := range []struct{ mode, death string }{
+		{"panic", "poison: a parser crashed the process"},
+		{"hog", "out of memory"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) { crashAndQuarantine(t, pb, tc.mode, tc.death) })
+	}
+}
+
+func crashAndQuarantine(t *testing.T, pb *poisonBed, mode, death string) {
 	dir := t.TempDir()
 	mountDir := filepath.Join(dir, "mounts")
 	// A child that died left its mounts; a new Mounter removes the stale ones, as the next daemon start does.
-	unmountStale := func() int {
-		m, err := fsaccess.NewMounter(context.Background(), mountDir, nil)
-		if err != nil {
-			t.Fatal(err)
+	t.Cleanup(func() {
+		if m, err := fsaccess.NewMounter(context.Background(), mountDir, nil); err == nil {
+			m.Close()
 		}
-		defer m.Close()
-		points, err := fsaccess.MountPointsUnder(mountDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(points) - 1 // the directory's own private bind
-	}
-	t.Cleanup(func() { unmountStale() })
+	})
 	run := func(name string) (exitCode int, stderr string) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, "ROOTSCAN_TEST_CONTAINERD="+pb.bed.Address())
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, "ROOTSCAN_TEST_CONTAINERD="+pb.bed.Address(), "ROOTSCAN_TEST_CRASH_MODE="+mode)
 		var errb bytes.Buffer
 		cmd.Stderr = &errb
 		err := cmd.Run()
@@ -199,8 +228,8 @@ func TestDaemonCrashQuarantine(t *testing.T) {
 	}
 
 	code, stderr := run("first run")
-	if code == 0 || !strings.Contains(stderr, "poison: a parser crashed the process") {
-		t.Fatalf("first run: exit %d, want the child to die of the analyzer's panic; stderr:\n%s", code, stderr)
+	if code == 0 || !strings.Contains(stderr, death) {
+		t.Fatalf("first run: exit %d, want the child to die (%s); stderr:\n%s", code, death, tail(stderr, 30))
 	}
 	left, err := os.ReadDir(filepath.Join(dir, "checks", "checking"))
 	if err != nil || len(left) != 1 {
@@ -209,12 +238,28 @@ func TestDaemonCrashQuarantine(t *testing.T) {
 
 	code, stderr = run("second run")
 	if code != 0 {
-		t.Fatalf("second run: exit %d; the quarantined container was read again? stderr:\n%s", code, stderr)
+		t.Fatalf("second run: exit %d; the quarantined container was read again? stderr:\n%s", code, tail(stderr, 30))
 	}
 	points, err := fsaccess.MountPointsUnder(mountDir)
 	if err != nil || len(points) > 0 {
 		t.Errorf("mounts left after a daemon that started over a crashed one's mounts and stopped: %q, %v", points, err)
 	}
+	checkQuarantined(t, dir, pb)
+
+	// The container changes: a file appears in its upper dir, as its process would write it.
+	upper := upperDirOf(t, pb.bed.Address(), pb.poisoned)
+	if err := os.WriteFile(filepath.Join(upper, "changed-"+mode), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := run("third run"); code == 0 || !strings.Contains(stderr, death) {
+		t.Errorf("third run, after the container changed: exit %d, want it read again (and the child dead again); stderr:\n%s", code, tail(stderr, 30))
+	}
+}
+
+// checkQuarantined checks what the run after the crash published: the poisoned container quarantined (report,
+// one scan.crashed event, metrics), the clean one analyzed.
+func checkQuarantined(t *testing.T, dir string, pb *poisonBed) {
+	t.Helper()
 	byID := map[string]report.Report{}
 	for _, r := range readLines[report.Report](t, filepath.Join(dir, "reports.jsonl")) {
 		byID[r.Target.ContainerID] = r
@@ -247,15 +292,12 @@ func TestDaemonCrashQuarantine(t *testing.T) {
 			t.Errorf("metrics lack %s:\n%s", want, metricsTxt)
 		}
 	}
+}
 
-	// The container changes: a file appears in its upper dir, as its process would write it.
-	upper := upperDirOf(t, pb.bed.Address(), pb.poisoned)
-	if err := os.WriteFile(filepath.Join(upper, "changed"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if code, stderr := run("third run"); code == 0 || !strings.Contains(stderr, "poison: a parser crashed the process") {
-		t.Errorf("third run, after the container changed: exit %d, want it read again (and the child dead again); stderr:\n%s", code, stderr)
-	}
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // upperDirOf is where the snapshotter keeps a container's upper dir.

@@ -81,10 +81,10 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.CPUMax, "cpu-max", 0, "CPU the daemon may use, in cores (0.5 = half a core; 0 = unlimited)"+budgetNote)
 	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
+	c.compliance.register(fs)
 	c.CheckTimeout, c.CheckMemory = node.DefaultCheckBudget.Timeout, budgetSize(node.DefaultCheckBudget.Memory)
 	fs.DurationVar(&c.CheckTimeout, "check-timeout", c.CheckTimeout, "deadline of one container's check; a check past it stops and is reported scan.incomplete (0 = none)")
 	fs.Var(&c.CheckMemory, "check-memory", "how far the live heap may grow during one container's check (64MiB, 0 = no bound); a check past it stops and is reported scan.incomplete")
-	c.compliance.register(fs)
 	withEnv(fs, legacyEnv, "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
 		"node-name", "pod-namespace", "pod-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,11 +60,12 @@ func (a poisonAnalyzer) AnalyzeFile(ctx context.Context, fsys scan.FS, name stri
 	return nil
 }
 
-// poisonBed is a test bed with two running containers of the distroless image, one of them with poisonPath added
-// in a layer of its own.
+// poisonBed is a test bed with containers holding poisonPath in different places: two running containers of an
+// image that has it in a layer of its own (poisoned, poisoned2), a created container of the plain distroless image
+// whose upper dir has it (upperPoisoned), and a running clean one.
 type poisonBed struct {
-	bed             *testbed.Containerd
-	clean, poisoned string // container IDs
+	bed                                       *testbed.Containerd
+	clean, poisoned, poisoned2, upperPoisoned string // container IDs
 }
 
 func startPoisonBed(t *testing.T) *poisonBed {
@@ -95,6 +97,20 @@ func startPoisonBed(t *testing.T) *poisonBed {
 		t.Fatal(err)
 	}
 	if p.poisoned, err = bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "poisoned", Image: poisonRef.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if p.poisoned2, err = bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "poisoned2", Image: poisonRef.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if p.upperPoisoned, err = bed.CreateContainer(ctx, pod, testbed.ContainerSpec{Name: "upper-poisoned", Image: cleanRef.Name}); err != nil {
+		t.Fatal(err)
+	}
+	// Written from the host into the never-started container's upper dir, as its process would have written it.
+	upper := upperDirOf(t, bed.Address(), p.upperPoisoned)
+	if err := os.MkdirAll(filepath.Join(upper, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(upper, poisonPath), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -232,10 +248,13 @@ func TestDaemonCheckBudgets(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- d.Run(ctx) }()
-			waitFor(t, "both containers published", 2*time.Minute, func() bool {
-				_, a := pub.get(pb.clean)
-				_, b := pub.get(pb.poisoned)
-				return a && b && d.Ready()
+			waitFor(t, "every container published", 2*time.Minute, func() bool {
+				for _, id := range []string{pb.clean, pb.poisoned, pb.poisoned2, pb.upperPoisoned} {
+					if _, ok := pub.get(id); !ok {
+						return false
+					}
+				}
+				return d.Ready()
 			})
 			cancel()
 			if err := <-done; err != nil {
@@ -245,6 +264,11 @@ func TestDaemonCheckBudgets(t *testing.T) {
 			clean, _ := pub.get(pb.clean)
 			if clean.Incomplete != nil || clean.Error != "" || clean.Result == nil || len(clean.Result.Packages) == 0 {
 				t.Errorf("clean container: incomplete %+v, error %q; want a full result", clean.Incomplete, clean.Error)
+			}
+			for _, id := range []string{pb.poisoned2, pb.upperPoisoned} {
+				if r, _ := pub.get(id); r.Incomplete == nil || r.Incomplete.Reason != tc.reason {
+					t.Errorf("container %s (%s): incomplete %+v; want %s", r.Target.Container, id, r.Incomplete, tc.reason)
+				}
 			}
 			bad, _ := pub.get(pb.poisoned)
 			inc := bad.Incomplete
@@ -262,7 +286,7 @@ func TestDaemonCheckBudgets(t *testing.T) {
 			}
 			text := metricsText(t, reg)
 			for _, want := range []string{
-				exporter.MetricScanIncompleteTotal + `{reason="` + tc.reason + `"} 1`,
+				exporter.MetricScanIncompleteTotal + `{reason="` + tc.reason + `"} 3`,
 				exporter.MetricContainerIncomplete + `{container="poisoned",namespace="shop",node="node-1",pod="web",reason="` + tc.reason + `"} 1`,
 			} {
 				if !strings.Contains(text, want) {

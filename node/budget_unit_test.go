@@ -28,14 +28,17 @@ func TestMemWatchJudge(t *testing.T) {
 	}
 	_, oldCtx := mk("old", 10<<20, time.Minute)
 	young, youngCtx := mk("young", 40<<20, time.Second)
+	// The newest check is blocked on another (the image analysis it shares): never charged.
+	waiter, waiterCtx := mk("waiter", 0, 0)
+	waiter.waits.Add(1)
 
 	w.judge(60 << 20) // growth 50 and 20 MiB: nobody is over
 	if oldCtx.Err() != nil || youngCtx.Err() != nil || w.pending != nil {
 		t.Fatal("a check was stopped under budget")
 	}
 	w.judge(120 << 20) // growth 110 and 80 MiB: both over; the newer one goes
-	if youngCtx.Err() == nil || oldCtx.Err() != nil || w.pending != young {
-		t.Fatalf("stopped: old %v, young %v; want the younger one only", oldCtx.Err(), youngCtx.Err())
+	if youngCtx.Err() == nil || oldCtx.Err() != nil || waiterCtx.Err() != nil || w.pending != young {
+		t.Fatalf("stopped: old %v, young %v, waiter %v; want the younger running one only", oldCtx.Err(), youngCtx.Err(), waiterCtx.Err())
 	}
 	var be *budgetError
 	if !errors.As(context.Cause(youngCtx), &be) || be.reason != report.IncompleteMemory {
@@ -51,8 +54,22 @@ func TestMemWatchJudge(t *testing.T) {
 		t.Fatal("pending not cleared after the stopped check returned")
 	}
 	w.judge(80 << 20) // 70 MiB over old's start: old is over on its own
-	if oldCtx.Err() == nil {
-		t.Fatal("the remaining check over budget was not stopped")
+	if oldCtx.Err() == nil || waiterCtx.Err() != nil {
+		t.Fatal("the remaining running check over budget was not stopped, or the waiting one was")
+	}
+	// A stopped check that does not return (blocked where it cannot see its context) holds the watch back only for
+	// stopGrace.
+	w.stopped = time.Now().Add(-2 * stopGrace)
+	w.tick()
+	if w.pending != nil {
+		t.Fatal("a stopped check that never returns keeps the watch from judging")
+	}
+	// Memory given back lowers a check's baseline: growth counts from the lowest live heap since it started.
+	fresh, freshCtx := mk("fresh", 100<<20, 0)
+	w.judge(30 << 20)
+	w.judge(100 << 20)
+	if freshCtx.Err() == nil || fresh.startLive != 30<<20 {
+		t.Errorf("a check that started at 100 MiB, saw 30 MiB and is back at 100 MiB: base %d, stopped %v; want base 30 MiB, stopped", fresh.startLive>>20, freshCtx.Err())
 	}
 }
 

@@ -619,7 +619,7 @@ func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain strin
 		d.chains[chain] = mu
 	}
 	d.inFlight.Unlock()
-	mu.Lock()
+	waiting(ctx, func() { mu.Lock() }) // not charged for the memory of the check it waits for
 	defer func() {
 		mu.Unlock()
 		d.inFlight.Lock()
@@ -633,6 +633,10 @@ func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain strin
 	}
 	d.cacheMis.Add(1)
 	d.observeCache(false)
+	if err := d.quar.beginImage(chain); err != nil {
+		d.logger().Warn("record image analysis in flight; a crash in it would not be remembered", "chain", chain, "err", err)
+	}
+	defer d.quar.endImage(chain, d.logger())
 	root, err := views.get(ctx, fsaccess.ViewImage)
 	if err != nil {
 		return nil, fmt.Errorf("open image layers: %w", err)

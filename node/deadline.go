@@ -54,6 +54,9 @@ type checkRun struct {
 	// startLive is the live heap when the check started (memWatch).
 	startLive uint64
 	done      atomic.Bool
+	// waits counts the steps in which the check is blocked on another (the image analysis of its image): the
+	// memory watch charges a waiting check nothing, so the check it waits for is the one stopped.
+	waits atomic.Int32
 
 	mu        sync.Mutex
 	stopWhere [2]string // analyzer, path when the check was stopped
@@ -136,15 +139,22 @@ func (d *Daemon) admit(ctx context.Context, c cri.Container, prev *tracked, rep 
 	run.mu.Lock()
 	run.chain, run.upper = chain, upper
 	run.mu.Unlock()
-	if q, held := d.quar.holds(c.ID, chain, upper); held {
+	q, held := d.quar.holds(c.ID, chain, upper)
+	if iq, iheld := d.quar.holdsImage(chain); !held && iheld && chain != "" {
+		// The image crashed the scanner: its containers are not read while it has no cached analysis.
+		if _, cached := d.Cache.Get(chain); !cached {
+			q, held = iq, true
+		}
+	}
+	if held {
 		if prev != nil && prev.report.Incomplete != nil && prev.report.Incomplete.Reason == report.IncompleteCrashed {
 			return "unchanged", prev.report, true
 		}
 		rep.Incomplete = q
 		rep.Error = q.String()
 		d.store(rep, &tracked{target: rep.Target, chain: chain, upper: upper, gen: d.gen.Load()})
-		d.logger().Warn("container quarantined: the scanner died during an earlier check of it; not read until it changes",
-			"container", c.ID, "name", c.DisplayName(), "since", q.Since)
+		d.logger().Warn("container quarantined: the scanner died during an earlier check of it or of its image; not read until it changes",
+			"container", c.ID, "name", c.DisplayName(), "since", q.Since, "detail", q.Detail)
 		return "quarantined", rep, true
 	}
 	if prev != nil && prev.report.Incomplete != nil && upper != "" && prev.chain == chain && prev.upper == upper &&
@@ -162,6 +172,15 @@ func (d *Daemon) admit(ctx context.Context, c cri.Container, prev *tracked, rep 
 }
 
 type runKey struct{}
+
+// waiting runs wait (a blocking step) with the context's check marked as waiting.
+func waiting(ctx context.Context, wait func()) {
+	if r := runFrom(ctx); r != nil {
+		r.waits.Add(1)
+		defer r.waits.Add(-1)
+	}
+	wait()
+}
 
 // runFrom is the check run a context belongs to (beginCheck), or nil outside the daemon's checks.
 func runFrom(ctx context.Context) *checkRun {

@@ -33,8 +33,13 @@ type memWatch struct {
 	mu      sync.Mutex
 	runs    map[*checkRun]struct{}
 	pending *checkRun // stopped, not yet returned
+	stopped time.Time // when pending was stopped
 	sample  [1]metrics.Sample
 }
+
+// stopGrace is how long the watch waits for a stopped check to return before it judges the others again: a check
+// blocked where it cannot see its context must not keep the watch from stopping the next one.
+const stopGrace = 500 * time.Millisecond
 
 func newMemWatch(budget uint64) *memWatch {
 	w := &memWatch{budget: budget, wake: make(chan struct{}, 1), runs: map[*checkRun]struct{}{}}
@@ -97,25 +102,30 @@ func (w *memWatch) run(ctx context.Context, period time.Duration) {
 func (w *memWatch) tick() {
 	w.mu.Lock()
 	if p := w.pending; p != nil {
+		stopped := w.stopped
 		w.mu.Unlock()
 		if p.done.Load() {
 			runtime.GC() // measure without the stopped check's garbage before charging anyone else
-			w.mu.Lock()
-			w.pending = nil
-			w.mu.Unlock()
+		} else if time.Since(stopped) < stopGrace {
+			return
 		}
+		w.mu.Lock()
+		w.pending = nil
+		w.mu.Unlock()
 		return
 	}
 	defer w.mu.Unlock()
 	w.judge(w.live())
 }
 
-// judge stops the newest check whose heap growth (live now against live at its start) is over the budget. w.mu is
-// held.
+// judge stops the newest check whose heap growth is over the budget. A check's growth is counted from the lowest
+// live heap seen since it started (memory another check held at its start and gave back is not its credit); a check
+// waiting for another is not judged. w.mu is held.
 func (w *memWatch) judge(live uint64) {
 	var pick *checkRun
 	for r := range w.runs {
-		if live > r.startLive+w.budget && (pick == nil || r.started.After(pick.started)) {
+		r.startLive = min(r.startLive, live)
+		if r.waits.Load() == 0 && live > r.startLive+w.budget && (pick == nil || r.started.After(pick.started)) {
 			pick = r
 		}
 	}
@@ -125,5 +135,5 @@ func (w *memWatch) judge(live uint64) {
 	pick.cancel(&budgetError{reason: report.IncompleteMemory,
 		detail: fmt.Sprintf("live heap grew by %s while it ran; budget %s", sizeOf(live-pick.startLive), sizeOf(w.budget))})
 	delete(w.runs, pick)
-	w.pending = pick
+	w.pending, w.stopped = pick, time.Now()
 }

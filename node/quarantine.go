@@ -26,20 +26,26 @@ const DefaultQuarantineFor = 24 * time.Hour
 // <state>/quarantine, and the container is not read again until its image or upper dir changes or the quarantine
 // expires. With several checks in flight at the crash, each of them is quarantined, since nothing tells which one
 // did it (--workers 1 makes it exact).
+//
+// An image analysis (a cache miss) has a record of its own, keyed by the image's chain ID: a process that died
+// while reading an image quarantines that image too, so the other containers of the image (a Deployment's replicas)
+// are not read one crash at a time; they are reported quarantined while the image has no cached analysis.
 type quarantine struct {
 	dir string
 	ttl time.Duration
 
 	mu   sync.Mutex
-	held map[string]crashRecord // by container ID
+	held map[string]crashRecord // by recordKey
 }
 
 // crashRecord is one check in flight, and once the process died in it, one quarantined container.
 type crashRecord struct {
-	ContainerID string    `json:"containerId"`
-	Chain       string    `json:"chain,omitempty"`
-	Upper       string    `json:"upper,omitempty"`
-	Started     time.Time `json:"started"`
+	ContainerID string `json:"containerId,omitempty"`
+	// Image marks the record of an image analysis (no container ID; Chain names the image).
+	Image   bool      `json:"image,omitempty"`
+	Chain   string    `json:"chain,omitempty"`
+	Upper   string    `json:"upper,omitempty"`
+	Started time.Time `json:"started"`
 	// InFlight is how many checks were in flight when the process died (set when the record is quarantined).
 	InFlight int `json:"inFlight,omitempty"`
 	// Since is when the quarantine began (the start after the crash).
@@ -66,16 +72,22 @@ func openQuarantine(stateDir string, ttl time.Duration, log *slog.Logger) (*quar
 		return nil, err
 	}
 	now := time.Now()
+	checks := 0
+	for _, rec := range left {
+		if !rec.Image {
+			checks++
+		}
+	}
 	for name, rec := range left {
-		rec.InFlight, rec.Since = len(left), now
+		rec.InFlight, rec.Since = checks, now
 		if err := writeRecord(filepath.Join(stateDir, "quarantine", name), rec); err != nil {
 			return nil, err
 		}
 		if err := os.Remove(filepath.Join(stateDir, "checking", name)); err != nil {
 			return nil, err
 		}
-		log.Warn("the scanner died during a check: container quarantined", "container", rec.ContainerID,
-			"checkStarted", rec.Started, "checksInFlight", rec.InFlight)
+		log.Warn("the scanner died during a check: quarantined", "container", rec.ContainerID, "image", rec.Image,
+			"chain", rec.Chain, "checkStarted", rec.Started, "checksInFlight", rec.InFlight)
 	}
 	held, err := q.readDir("quarantine")
 	if err != nil {
@@ -86,7 +98,7 @@ func openQuarantine(stateDir string, ttl time.Duration, log *slog.Logger) (*quar
 			_ = os.Remove(filepath.Join(stateDir, "quarantine", name))
 			continue
 		}
-		q.held[rec.ContainerID] = rec
+		q.held[recordKey(rec)] = rec
 	}
 	return q, nil
 }
@@ -124,7 +136,10 @@ func readRecord(p string) (crashRecord, error) {
 	if err != nil || n == maxRecord {
 		return rec, fmt.Errorf("record %s: unreadable or too large", p)
 	}
-	if err := json.Unmarshal(b[:n], &rec); err != nil || rec.ContainerID == "" {
+	if err := json.Unmarshal(b[:n], &rec); err != nil {
+		return rec, fmt.Errorf("record %s: not a check record", p)
+	}
+	if valid := (rec.ContainerID != "" && !rec.Image) || (rec.ContainerID == "" && rec.Image && rec.Chain != ""); !valid {
 		return rec, fmt.Errorf("record %s: not a check record", p)
 	}
 	return rec, nil
@@ -157,19 +172,47 @@ func writeRecord(p string, rec crashRecord) error {
 	return err
 }
 
+// recordKey is what a record is held and stored under: the container ID, or the image's chain ID.
+func recordKey(rec crashRecord) string {
+	if rec.Image {
+		return "image:" + rec.Chain
+	}
+	return rec.ContainerID
+}
+
 // begin records a check of the container as in flight.
 func (q *quarantine) begin(containerID, chain, upper string) error {
-	rec := crashRecord{ContainerID: containerID, Chain: chain, Upper: upper, Started: time.Now().UTC()}
-	return writeRecord(filepath.Join(q.dir, "checking", fileName(containerID)), rec)
+	return q.write(crashRecord{ContainerID: containerID, Chain: chain, Upper: upper, Started: time.Now().UTC()})
+}
+
+// beginImage records an analysis of the image as in flight; nil does nothing.
+func (q *quarantine) beginImage(chain string) error {
+	if q == nil {
+		return nil
+	}
+	return q.write(crashRecord{Image: true, Chain: chain, Started: time.Now().UTC()})
+}
+
+func (q *quarantine) write(rec crashRecord) error {
+	return writeRecord(filepath.Join(q.dir, "checking", fileName(recordKey(rec))), rec)
 }
 
 // end removes the in-flight record of a check that returned.
 func (q *quarantine) end(containerID string, log *slog.Logger) {
+	q.remove(containerID, log)
+}
+
+// endImage removes the in-flight record of an image analysis that returned.
+func (q *quarantine) endImage(chain string, log *slog.Logger) {
+	q.remove("image:"+chain, log)
+}
+
+func (q *quarantine) remove(key string, log *slog.Logger) {
 	if q == nil {
 		return
 	}
-	if err := os.Remove(filepath.Join(q.dir, "checking", fileName(containerID))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		log.Warn("remove check record", "container", containerID, "err", err)
+	if err := os.Remove(filepath.Join(q.dir, "checking", fileName(key))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("remove check record", "record", key, "err", err)
 	}
 }
 
@@ -196,6 +239,27 @@ func (q *quarantine) holds(containerID, chain, upper string) (*report.Incomplete
 	return &report.Incomplete{Reason: report.IncompleteCrashed, Detail: detail, Since: rec.Since}, true
 }
 
+// holdsImage says whether the image is quarantined (the process died analyzing it), and if so the Incomplete of
+// the reports of its containers. An expired one is lifted.
+func (q *quarantine) holdsImage(chain string) (*report.Incomplete, bool) {
+	if q == nil {
+		return nil, false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	key := "image:" + chain
+	rec, ok := q.held[key]
+	if !ok {
+		return nil, false
+	}
+	if time.Since(rec.Since) > q.ttl {
+		q.liftLocked(key)
+		return nil, false
+	}
+	detail := "the scanner process died analyzing its image " + chain + " in a check that started " + rec.Started.UTC().Format(time.RFC3339)
+	return &report.Incomplete{Reason: report.IncompleteCrashed, Detail: detail, Since: rec.Since}, true
+}
+
 // lift ends a container's quarantine (it changed, or it is gone).
 func (q *quarantine) lift(containerID string) {
 	if q == nil {
@@ -206,10 +270,10 @@ func (q *quarantine) lift(containerID string) {
 	q.liftLocked(containerID)
 }
 
-func (q *quarantine) liftLocked(containerID string) {
-	if _, ok := q.held[containerID]; !ok {
+func (q *quarantine) liftLocked(key string) {
+	if _, ok := q.held[key]; !ok {
 		return
 	}
-	delete(q.held, containerID)
-	_ = os.Remove(filepath.Join(q.dir, "quarantine", fileName(containerID)))
+	delete(q.held, key)
+	_ = os.Remove(filepath.Join(q.dir, "quarantine", fileName(key)))
 }

@@ -214,3 +214,20 @@ func BenchmarkScanProgress(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckBudgetOverhead is what the budgets add to every container check, unchanged ones included: the
+// deadline and cancel contexts, the progress, the memory watch's entry (one runtime/metrics read) and the verdict.
+func BenchmarkCheckBudgetOverhead(b *testing.B) {
+	w := newMemWatch(uint64(DefaultCheckBudget.Memory))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.run(ctx, memWatchEvery)
+	b.ReportAllocs()
+	for b.Loop() {
+		cctx, run, end := beginRun(ctx, "c", DefaultCheckBudget, w)
+		end()
+		if run.stoppedBy(cctx) != nil {
+			b.Fatal("stopped")
+		}
+	}
+}

@@ -46,6 +46,8 @@ type daemonConfig struct {
 	CPUMax    float64 `yaml:"cpuMax"`
 	IOWeight  uint    `yaml:"ioWeight"`
 	MemoryMax int64   `yaml:"memoryMax"`
+	// Metrics is how /metrics is served (TLS, client certificates, a plain health port).
+	Metrics metricsConfig `yaml:",inline"`
 	// compliance flags are command-line only for now (profiles are files; the config file names them with flags).
 	compliance complianceFlags
 	configFile string
@@ -79,6 +81,7 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
 	c.compliance.register(fs)
+	c.Metrics.register(fs)
 	withEnv(fs, legacyEnv, "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
 		"node-name", "pod-namespace", "pod-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
 }
@@ -130,6 +133,7 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 			apply()
 		}
 	}
+	c.Metrics.merge(&f.Metrics, fs)
 	return nil
 }
 

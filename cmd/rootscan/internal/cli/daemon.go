@@ -176,7 +176,10 @@ func (r *daemonRun) startExport(c *daemonConfig, version string, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := exporter.NewMetrics(c.NodeName)
+	metrics, err := exporter.NewFleetMetrics(c.NodeName, c.Metrics.options())
+	if err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
 	health := exporter.NewHealth(exporter.HealthOptions{Node: c.NodeName, Version: version})
 	health.SetEventsDropped(r.dispatch.Dropped)
 	for _, col := range []interface {

@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/internal/servertls"
 )
 
@@ -20,7 +23,15 @@ type metricsConfig struct {
 	MetricsTLSCert     string `yaml:"metricsTLSCert"`
 	MetricsTLSKey      string `yaml:"metricsTLSKey"`
 	MetricsTLSClientCA string `yaml:"metricsTLSClientCA"`
+	// MetricsLabels and MetricsMaxSeries fit the per-container series to a large fleet (exporter.MetricsOptions).
+	MetricsLabels    []string `yaml:"metricsLabels"`
+	MetricsMaxSeries int      `yaml:"metricsMaxSeries"`
 }
+
+// defaultMaxSeries is sized for a big node: 250 pods (the most kubelet's --max-pods is usually raised to) of two
+// containers, each with the ~31 series of a busy container (exporter's BenchmarkMetricsGather), is 15,500; the
+// rest is headroom. A node that reaches it is more likely a flood than a workload.
+const defaultMaxSeries = 20000
 
 func (c *metricsConfig) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HealthListen, "health-listen", "", "also serve /healthz and /readyz (only those) over plain HTTP at this address, "+
@@ -28,6 +39,19 @@ func (c *metricsConfig) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MetricsTLSCert, "metrics-tls-cert", "", "serve --listen over TLS 1.2+ with this PEM certificate (re-read when the file changes)")
 	fs.StringVar(&c.MetricsTLSKey, "metrics-tls-key", "", "PEM private key of --metrics-tls-cert")
 	fs.StringVar(&c.MetricsTLSClientCA, "metrics-tls-client-ca", "", "PEM CA bundle: only clients with a certificate it issued may connect to --listen")
+	fs.StringSliceVar(&c.MetricsLabels, "metrics-labels", exporter.IdentityLabels(), "identity labels the per-container series keep, of "+
+		strings.Join(exporter.IdentityLabels(), ",")+"; series of containers that differ only in the others are summed (\"\" for node totals)")
+	fs.IntVar(&c.MetricsMaxSeries, "metrics-max-series", defaultMaxSeries, "most per-container series one scrape exposes, whole containers left out "+
+		"beyond it, a fair share per namespace, counted by rootscan_metrics_series_capped_total (0: no cap)")
+}
+
+// options are the exporter's options from the flags.
+func (c *metricsConfig) options() exporter.MetricsOptions {
+	labels := c.MetricsLabels
+	if labels == nil {
+		labels = []string{}
+	}
+	return exporter.MetricsOptions{Labels: labels, MaxSeries: max(c.MetricsMaxSeries, 0)}
 }
 
 // merge fills what the command line did not set from the config file f.
@@ -37,6 +61,13 @@ func (c *metricsConfig) merge(f *metricsConfig, fs *pflag.FlagSet) {
 		"metrics-tls-cert":      func() { c.MetricsTLSCert = f.MetricsTLSCert },
 		"metrics-tls-key":       func() { c.MetricsTLSKey = f.MetricsTLSKey },
 		"metrics-tls-client-ca": func() { c.MetricsTLSClientCA = f.MetricsTLSClientCA },
+		"metrics-labels": func() {
+			if f.MetricsLabels != nil {
+				c.MetricsLabels = f.MetricsLabels
+			}
+		},
+		// 0 in the file is "not set"; a negative value is no cap.
+		"metrics-max-series": func() { c.MetricsMaxSeries = cmp.Or(f.MetricsMaxSeries, c.MetricsMaxSeries) },
 	} {
 		if !fs.Changed(name) {
 			apply()

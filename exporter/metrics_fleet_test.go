@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -66,10 +67,7 @@ func TestMetricsLabelFilter(t *testing.T) {
 	}
 	shop := map[string]string{"namespace": "shop", "container": "app", "node": "node-1"}
 	with := func(extra ...string) map[string]string {
-		out := make(map[string]string)
-		for k, v := range shop {
-			out[k] = v
-		}
+		out := maps.Clone(shop)
 		for _, kv := range extra {
 			k, v, _ := strings.Cut(kv, "=")
 			out[k] = v

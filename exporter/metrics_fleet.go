@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -93,14 +94,22 @@ func (f *fleetLimits) infoNames(extra ...string) []string {
 // key of the group it is combined in.
 func (f *fleetLimits) base(node string, values []string) ([]*dto.LabelPair, string) {
 	pairs := []*dto.LabelPair{labelPair("node", node)}
-	var kept []string
+	var group strings.Builder
 	for i, name := range IdentityLabels()[:len(f.keep)] {
 		if f.keep[i] {
 			pairs = append(pairs, labelPair(name, values[i]))
-			kept = append(kept, values[i])
+			writeKey(&group, values[i])
 		}
 	}
-	return pairs, strings.Join(kept, "\x00")
+	return pairs, group.String()
+}
+
+// writeKey appends v to a key of several values, length first, so that no value (a NUL in an os-release field of
+// a hostile image) can make two different lists of values one key.
+func writeKey(b *strings.Builder, v string) {
+	b.WriteString(strconv.Itoa(len(v)))
+	b.WriteByte(':')
+	b.WriteString(v)
 }
 
 // seriesGroup is the series of the containers that share the kept identity labels, combined.
@@ -187,8 +196,7 @@ func (m *Metrics) combine(members []*containerSeries) []prometheus.Metric {
 				ser := mt.(*series)
 				values.Reset()
 				for _, l := range ser.labels {
-					values.WriteString(l.GetValue())
-					values.WriteByte(0)
+					writeKey(&values, l.GetValue())
 				}
 				k := seriesKey{ser.desc, values.String()}
 				i, seen := index[k]

@@ -247,3 +247,24 @@ func labelOf(m *dto.Metric, name string) string {
 	}
 	return ""
 }
+
+// TestMetricsCombineHostileValues: label values with NULs (an os-release field of a hostile image) cannot make two
+// different series one when combining.
+func TestMetricsCombineHostileValues(t *testing.T) {
+	m := fleetMetrics(t, MetricsOptions{Labels: []string{"namespace", "container", "image"}})
+	for i, os := range [][2]string{{"a\x00b", "c"}, {"a", "b\x00c"}} {
+		rep := replica(0)
+		rep.Target.ContainerID, rep.Target.Pod = fmt.Sprint("c", i), fmt.Sprint("web-", i)
+		rep.Result.OS = &report.OS{ID: os[0], VersionID: os[1]}
+		m.Update(rep)
+	}
+	n := 0
+	for k := range seriesOf(t, m) {
+		if strings.HasPrefix(k, MetricImageInfo+",") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d image info series, want 2: the two images' os labels differ", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -179,5 +180,62 @@ func TestNewRefusesBadFiles(t *testing.T) {
 	}
 	if _, err := New(Files{CertFile: cert, KeyFile: key}, log); err != nil {
 		t.Errorf("server TLS without a client CA: %v", err)
+	}
+}
+
+// TestKubeletSecretRotation: the kubelet's atomic writer publishes a Secret's new files by swapping the ..data
+// symlink the visible names point through; the files may have the old ones' size and (within the clock's
+// resolution) modification time. The next handshake serves the new certificate all the same, and while the files
+// are missing the last good one.
+func TestKubeletSecretRotation(t *testing.T) {
+	serverCA, clientCA := testpki.NewCA(t, "server CA"), testpki.NewCA(t, "client CA")
+	dir := t.TempDir()
+	mod := time.Now().Truncate(time.Second)
+	publish := func(gen string, server testpki.Pair) {
+		t.Helper()
+		genDir := filepath.Join(dir, gen)
+		if err := os.Mkdir(genDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range map[string][]byte{"tls.crt": server.CertPEM, "tls.key": server.KeyPEM, "ca.crt": clientCA.PEM} {
+			write(t, filepath.Join(genDir, name), data, mod)
+		}
+		tmp := filepath.Join(dir, "..data_tmp")
+		if err := os.Symlink(gen, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := serverCA.Server(t, "rootscan")
+	publish("..2026_01_01", first)
+	files := Files{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"), ClientCAFile: filepath.Join(dir, "ca.crt")}
+	for _, name := range []string{"tls.crt", "tls.key", "ca.crt"} {
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := New(files, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := func() *big.Int {
+		t.Helper()
+		return l.get().Certificates[0].Leaf.SerialNumber
+	}
+	if got := serial(); got.Cmp(first.Serial) != 0 {
+		t.Fatalf("serving %v, want %v", got, first.Serial)
+	}
+	renewed := serverCA.Server(t, "rootscan")
+	publish("..2026_02_01", renewed)
+	if got := serial(); got.Cmp(renewed.Serial) != 0 {
+		t.Fatalf("after the ..data swap: serving %v, want the renewed %v", got, renewed.Serial)
+	}
+	if err := os.Remove(filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if got := serial(); got.Cmp(renewed.Serial) != 0 {
+		t.Fatalf("with the files gone: serving %v, want the last good %v", got, renewed.Serial)
 	}
 }

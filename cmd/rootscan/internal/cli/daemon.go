@@ -72,6 +72,7 @@ type daemonRun struct {
 	publisher *exporter.DaemonPublisher
 	loop      *node.Daemon
 	reloader  *node.Reloader
+	refresher *vuln.Refresher
 	vulns     *vuln.Enricher
 	server    *http.Server
 	listener  net.Listener
@@ -85,6 +86,9 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 			r.close()
 		}
 	}()
+	if err := c.DBFeed.check(); err != nil {
+		return nil, err
+	}
 	if err := r.applyBudget(c); err != nil {
 		return nil, err
 	}
@@ -128,6 +132,9 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 	}
 	r.reloader = &node.Reloader{Daemon: r.loop, Vulns: r.vulns, Profiles: profiles, DBDir: c.DB, Health: health, Poll: c.DBReload, Log: log}
 	r.reloader.NoteDB()
+	if r.refresher, err = r.newRefresher(c, reg, log); err != nil {
+		return nil, err
+	}
 	if r.listener, err = net.Listen("tcp", c.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
 	}
@@ -244,6 +251,9 @@ func (r *daemonRun) run(ctx context.Context) error {
 	defer signal.Stop(hup)
 	r.reloader.Hangup = hup
 	go r.reloader.Run(ctx)
+	if r.refresher != nil {
+		go r.refresher.Run(ctx)
+	}
 	go r.loop.ForgetVanished(ctx, r.publisher)
 	err := r.loop.Run(ctx)
 	r.log.Info("rootscan daemon stopping")

@@ -45,13 +45,24 @@ func NewVulnDBMetrics(node string, advisories func() (int, bool)) *VulnDBMetrics
 }
 
 // Register adds the series to reg.
-func (m *VulnDBMetrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.failures, m.lastUpdate, m.advisories} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
+func (m *VulnDBMetrics) Register(reg prometheus.Registerer) error { return reg.Register(m) }
+
+// Describe implements prometheus.Collector.
+func (m *VulnDBMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors() {
+		c.Describe(ch)
 	}
-	return nil
+}
+
+// Collect implements prometheus.Collector.
+func (m *VulnDBMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}
+
+func (m *VulnDBMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.failures, m.lastUpdate, m.advisories}
 }
 
 // ObserveUpdate records one finished update attempt at t.

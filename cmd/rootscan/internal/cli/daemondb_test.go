@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
 )
 
 // The daemon's database feed settings come from flags or the --config file; "dbRefresh: 0s" in the file turns the
@@ -72,5 +73,40 @@ func TestDaemonDBFeedRefused(t *testing.T) {
 		if code != exitFatal || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want a usage error saying %q", c.args, code, stderr, c.want)
 		}
+	}
+}
+
+// The daemon flags of deploy/kustomize/vulndb-mirror (which the Helm chart renders the same, deploy/ tests) are
+// flags the daemon has, with the meaning the example's comments give them.
+func TestDeployVulnDBExampleParses(t *testing.T) {
+	b, err := os.ReadFile("../../../../deploy/kustomize/vulndb-mirror/vulndb.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []struct {
+		Path  string `yaml:"path"`
+		Value any    `yaml:"value"`
+	}
+	if err := yaml.Unmarshal(b, &ops); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, op := range ops {
+		if s, ok := op.Value.(string); ok && strings.HasSuffix(op.Path, "/args/-") {
+			args = append(args, s)
+		}
+	}
+	c := &daemonConfig{}
+	fs := pflag.NewFlagSet("daemon", pflag.ContinueOnError)
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	f := c.DBFeed
+	if len(f.URLs) != 2 || f.Refresh != 6*time.Hour || f.CAFile != "/etc/rootscan-db-ca/ca.crt" || c.DB != "/var/lib/rootscan/db" {
+		t.Errorf("example's flags read as %+v (db %s)", f, c.DB)
+	}
+	if err := (&dbFeedConfig{URLs: f.URLs}).check(); err != nil {
+		t.Errorf("example's URLs refused: %v", err)
 	}
 }

@@ -38,9 +38,14 @@ ID); a container is read again only when its own upper dir changed.
 
 SIGHUP re-reads the vulnerability database and VEX (findings re-published without reading any filesystem)
 and the compliance profiles (changed profiles re-check every container's root). A replaced database is
-also picked up every --db-reload.`,
+also picked up every --db-reload. With --db-url the daemon fetches the database itself at start when there is
+none and refreshes it every --db-refresh, keeping the old one when an update fails.`,
 		Example: `  # as a DaemonSet does it (see deploy/)
   rootscan daemon --listen :9090 --state-dir /var/lib/rootscan --sink https://siem.example/ingest?format=ecs
+
+  # keeping its own vulnerability database current from an in-cluster mirror with a private CA
+  rootscan daemon --db-url https://10.96.0.50/osv/Debian/all.zip --db-url https://10.96.0.50/osv/Go/all.zip \
+    --db-ca-file /etc/rootscan-db-ca/ca.crt
 
   # from a configuration file, one flag overriding it
   rootscan daemon --config /etc/rootscan/daemon.yaml --log-level debug`,

@@ -61,8 +61,11 @@ func exposedMetrics(t *testing.T) exposed {
 	h.SetVulnDB(time.Now())
 	h.ObserveScan(true, time.Second)
 
+	db := exporter.NewVulnDBMetrics("n", func() (int, bool) { return 1, true })
+	db.ObserveUpdate(true, time.Now())
+
 	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{m, h} {
+	for _, c := range []prometheus.Collector{m, h, db} {
 		if err := reg.Register(c); err != nil {
 			t.Fatal(err)
 		}

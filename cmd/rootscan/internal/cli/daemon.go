@@ -37,9 +37,14 @@ ID); a container is read again only when its own upper dir changed.
 
 SIGHUP re-reads the vulnerability database and VEX (findings re-published without reading any filesystem)
 and the compliance profiles (changed profiles re-check every container's root). A replaced database is
-also picked up every --db-reload.`,
+also picked up every --db-reload. With --db-url the daemon fetches the database itself at start when there is
+none and refreshes it every --db-refresh, keeping the old one when an update fails.`,
 		Example: `  # as a DaemonSet does it (see deploy/)
   rootscan daemon --listen :9090 --state-dir /var/lib/rootscan --sink https://siem.example/ingest?format=ecs
+
+  # keeping its own vulnerability database current from an in-cluster mirror with a private CA
+  rootscan daemon --db-url https://10.96.0.50/osv/Debian/all.zip --db-url https://10.96.0.50/osv/Go/all.zip \
+    --db-ca-file /etc/rootscan-db-ca/ca.crt
 
   # from a configuration file, one flag overriding it
   rootscan daemon --config /etc/rootscan/daemon.yaml --log-level debug`,
@@ -71,6 +76,7 @@ type daemonRun struct {
 	publisher *exporter.DaemonPublisher
 	loop      *node.Daemon
 	reloader  *node.Reloader
+	refresher *vuln.Refresher
 	vulns     *vuln.Enricher
 	servers   []served // the --listen server first
 	budget    *node.BudgetCgroup
@@ -83,6 +89,9 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 			r.close()
 		}
 	}()
+	if err := c.DBFeed.check(); err != nil {
+		return nil, err
+	}
 	if err := r.applyBudget(c); err != nil {
 		return nil, err
 	}
@@ -126,6 +135,9 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 	}
 	r.reloader = &node.Reloader{Daemon: r.loop, Vulns: r.vulns, Profiles: profiles, DBDir: c.DB, Health: health, Poll: c.DBReload, Log: log}
 	r.reloader.NoteDB()
+	if r.refresher, err = r.newRefresher(c, reg, log); err != nil {
+		return nil, err
+	}
 	if err := r.listen(c.Listen, &c.Metrics, node.StatusHandler(r.loop, reg, health, r.access.Mounter.Held), log); err != nil {
 		return nil, err
 	}
@@ -246,6 +258,9 @@ func (r *daemonRun) run(ctx context.Context) error {
 	defer signal.Stop(hup)
 	r.reloader.Hangup = hup
 	go r.reloader.Run(ctx)
+	if r.refresher != nil {
+		go r.refresher.Run(ctx)
+	}
 	go r.loop.ForgetVanished(ctx, r.publisher)
 	err := r.loop.Run(ctx)
 	r.log.Info("rootscan daemon stopping")

@@ -136,15 +136,9 @@ func changeIndex(c string) int {
 	return 1
 }
 
-// NewMetrics returns an empty Metrics for one node, with every identity label and no cap on series; node becomes
-// the node label of every series, so the series of many nodes stay apart however Prometheus scrapes them.
-func NewMetrics(node string) *Metrics {
-	m, _ := NewFleetMetrics(node, MetricsOptions{})
-	return m
-}
-
-// NewFleetMetrics is NewMetrics with the identity labels and the series cap of opts, for nodes whose series would
-// be too many for Prometheus; it fails on a label that is not one of IdentityLabels.
+// NewFleetMetrics returns an empty Metrics for one node, with the identity labels and the series cap of opts (the
+// zero options: every label, no cap); it fails on a label that is not one of IdentityLabels. node becomes the node
+// label of every series, so the series of many nodes stay apart however Prometheus scrapes them.
 func NewFleetMetrics(node string, opts MetricsOptions) (*Metrics, error) {
 	fleet, err := newFleetLimits(node, opts)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 // Cardinality is bounded by construction: every counting label (severity, fixable, reachable, status, change,
 // executable) has
 // a fixed set of values, ecosystems are capped per container, and there is never a label per CVE, control or file.
+// What grows with the node is the number of containers: MetricsOptions drops identity labels and caps the series.
 type Metrics struct {
 	node   string
 	d      metricDescs
@@ -403,7 +404,7 @@ func sortEcosystems(es []ecosystemCount) {
 // containerSeries is one container's series, immutable once built so Collect can send them without a lock.
 type containerSeries struct {
 	id  string
-	key string // the label values that identify the container's series, to find two containers with the same
+	key string // the label values that identify the container's series, to find two containers with the same labels
 	// group is the values of the identity labels kept (see fleetLimits): containers with the same group are summed.
 	group     string
 	namespace string

@@ -85,9 +85,11 @@ type served struct {
 	listener net.Listener
 }
 
-// newServer wraps h with the timeouts every listener of the daemon has.
-func newServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+// newServer wraps h with the timeouts every listener of the daemon has; the server's own errors (a client refused
+// in the TLS handshake, for one) go to the daemon's log as warnings, not as unstructured lines on stderr.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
 // listen opens the --listen server (over TLS when configured) for status, and the --health-listen one serving only
@@ -109,7 +111,7 @@ func (r *daemonRun) listen(listen string, c *metricsConfig, status http.Handler,
 	if conf != nil {
 		ln = tls.NewListener(ln, conf)
 	}
-	r.servers = append(r.servers, served{server: newServer(status), listener: ln})
+	r.servers = append(r.servers, served{server: newServer(status, log), listener: ln})
 	if c.HealthListen == "" {
 		if c.MetricsTLSClientCA != "" {
 			log.Warn("/healthz and /readyz need a client certificate too; probes that present none (the kubelet's) " +
@@ -124,6 +126,6 @@ func (r *daemonRun) listen(listen string, c *metricsConfig, status http.Handler,
 	health := http.NewServeMux()
 	health.Handle("/healthz", status)
 	health.Handle("/readyz", status)
-	r.servers = append(r.servers, served{server: newServer(health), listener: hl})
+	r.servers = append(r.servers, served{server: newServer(health, log), listener: hl})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rootscan/rootscan/report"
@@ -267,4 +268,71 @@ func TestMetricsCombineHostileValues(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d image info series, want 2: the two images' os labels differ", n)
 	}
+}
+
+// totals sums each counting metric's values over all of m's series.
+func totals(t *testing.T, m *Metrics) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(m); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]float64)
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case MetricVulnerabilities, MetricVulnerabilitiesSuppressed, MetricComplianceControls, MetricDriftPaths, MetricPackages:
+			for _, s := range mf.GetMetric() {
+				out[mf.GetName()] += s.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// FuzzFleetMetrics: whatever identity labels are kept and whatever two containers' label values are, the combined
+// series are valid and unique (the pedantic registry checks), and no finding is lost or counted twice: each counting
+// metric's total is the one with every label.
+func FuzzFleetMetrics(f *testing.F) {
+	f.Add(uint8(0b11101), "shop", "web-0", "web-1", "app", "img:1", "debian", "12")
+	f.Add(uint8(0), "", "", "", "", "", "", "")
+	f.Add(uint8(0b00010), "a\x00b", "\xff", "p", "\"", "\\n", "a\x00", "\x00b")
+	f.Fuzz(func(t *testing.T, keep uint8, ns, pod0, pod1, ctr, image, osID, osVersion string) {
+		var labels []string
+		for i, l := range IdentityLabels() {
+			if keep&(1<<i) != 0 {
+				labels = append(labels, l)
+			}
+		}
+		if labels == nil {
+			labels = []string{}
+		}
+		all := NewMetrics("n")
+		fleet := fleetMetrics(t, MetricsOptions{Labels: labels, MaxSeries: int(keep) * 4})
+		for i, pod := range []string{pod0, pod1} {
+			rep := replica(i)
+			rep.Target.ContainerID = fmt.Sprint("c", i)
+			rep.Target.Namespace, rep.Target.Pod, rep.Target.Container, rep.Target.Image = ns, pod, ctr, image
+			rep.Result.OS = &report.OS{ID: osID, VersionID: osVersion + fmt.Sprint(i)}
+			if i == 1 && pod0 == pod1 {
+				// The same labels: a restart, where only one of the two counts.
+				rep.Target.State = "exited"
+			}
+			all.Update(rep)
+			fleet.Update(rep)
+		}
+		want, got := totals(t, all), totals(t, fleet)
+		capped := fleet.fleet.capped.Load() > 0
+		for name, n := range want {
+			if got[name] != n && !capped {
+				t.Errorf("%s: total %v with labels %v, %v with every label", name, got[name], labels, n)
+			}
+			if got[name] > n {
+				t.Errorf("%s: total %v with labels %v, more than the %v with every label", name, got[name], labels, n)
+			}
+		}
+	})
 }

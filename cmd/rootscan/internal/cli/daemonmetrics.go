@@ -28,8 +28,8 @@ type metricsConfig struct {
 	MetricsMaxSeries int      `yaml:"metricsMaxSeries"`
 }
 
-// defaultMaxSeries is sized for a big node: 250 pods (the most kubelet's --max-pods is usually raised to) of two
-// containers, each with the ~31 series of a busy container (exporter's BenchmarkMetricsGather), is 15,500; the
+// defaultMaxSeries is sized for a big node: 250 pods (kubelet's --max-pods is 110 by default; large nodes raise
+// it to about 250) of two containers, each with the ~31 series of a busy container (exporter's BenchmarkMetricsGather), is 15,500; the
 // rest is headroom. A node that reaches it is more likely a flood than a workload.
 const defaultMaxSeries = 20000
 

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"os"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
@@ -303,5 +304,16 @@ func TestHelmMetricsValues(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestHelmTLSNeedsScrapeConfig: a PodMonitor that would scrape the TLS port without a CA or client certificate
+// fails the install with the reason, rather than rendering a target that is down from the first scrape.
+func TestHelmTLSNeedsScrapeConfig(t *testing.T) {
+	helm := tool(t, "helm", "ROOTSCAN_HELM")
+	out, err := exec.Command(helm, "template", "rootscan", "helm/rootscan", "--namespace", "rootscan",
+		"--set", "metrics.tls.enabled=true", "--set", "podMonitor.enabled=true").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "podMonitor.tlsConfig is required") {
+		t.Errorf("metrics.tls with a PodMonitor and no tlsConfig: %v\n%.500s", err, out)
 	}
 }

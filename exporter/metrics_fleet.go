@@ -94,22 +94,22 @@ func (f *fleetLimits) infoNames(extra ...string) []string {
 // key of the group it is combined in.
 func (f *fleetLimits) base(node string, values []string) ([]*dto.LabelPair, string) {
 	pairs := []*dto.LabelPair{labelPair("node", node)}
-	var group strings.Builder
+	var group []byte
 	for i, name := range IdentityLabels()[:len(f.keep)] {
 		if f.keep[i] {
 			pairs = append(pairs, labelPair(name, values[i]))
-			writeKey(&group, values[i])
+			group = appendKey(group, values[i])
 		}
 	}
-	return pairs, group.String()
+	return pairs, string(group)
 }
 
-// writeKey appends v to a key of several values, length first, so that no value (a NUL in an os-release field of
+// appendKey appends v to a key of several values, length first, so that no value (a NUL in an os-release field of
 // a hostile image) can make two different lists of values one key.
-func writeKey(b *strings.Builder, v string) {
-	b.WriteString(strconv.Itoa(len(v)))
-	b.WriteByte(':')
-	b.WriteString(v)
+func appendKey(key []byte, v string) []byte {
+	key = strconv.AppendInt(key, int64(len(v)), 10)
+	key = append(key, ':')
+	return append(key, v...)
 }
 
 // seriesGroup is the series of the containers that share the kept identity labels, combined.
@@ -181,34 +181,46 @@ func (m *Metrics) groups(winners map[string]*containerSeries) []*seriesGroup {
 }
 
 // combine merges the series of containers whose kept labels are equal, series by series: the same metric and the
-// same label values become one series.
+// same label values become one series. It runs at every scrape, so a key is built in one reused buffer and
+// allocated only for a series not seen before, and a merged series is built once, from its final value.
 func (m *Metrics) combine(members []*containerSeries) []prometheus.Metric {
-	type seriesKey struct {
-		desc   *prometheus.Desc
-		values string
+	type merged struct {
+		first *series
+		v     float64
+		n     int
 	}
-	var out []prometheus.Metric
-	index := make(map[seriesKey]int)
-	var values strings.Builder
+	var (
+		acc   []merged
+		index = make(map[*prometheus.Desc]map[string]int)
+		key   []byte
+	)
 	for _, s := range members {
 		for _, set := range [][]prometheus.Metric{s.status, s.findings} {
 			for _, mt := range set {
 				ser := mt.(*series)
-				values.Reset()
+				key = key[:0]
 				for _, l := range ser.labels {
-					writeKey(&values, l.GetValue())
+					key = appendKey(key, l.GetValue())
 				}
-				k := seriesKey{ser.desc, values.String()}
-				i, seen := index[k]
-				if !seen {
-					index[k] = len(out)
-					out = append(out, ser)
+				byValues := index[ser.desc]
+				if byValues == nil {
+					byValues = make(map[string]int)
+					index[ser.desc] = byValues
+				}
+				if i, seen := byValues[string(key)]; seen {
+					acc[i].v, acc[i].n = m.merge(ser.desc, acc[i].v, ser.gauge.GetValue()), acc[i].n+1
 					continue
 				}
-				prev := out[i].(*series)
-				v := m.merge(ser.desc, prev.gauge.GetValue(), ser.gauge.GetValue())
-				out[i] = &series{desc: prev.desc, labels: prev.labels, gauge: m.shared.gauge(v)}
+				byValues[string(key)] = len(acc)
+				acc = append(acc, merged{first: ser, v: ser.gauge.GetValue(), n: 1})
 			}
+		}
+	}
+	out := make([]prometheus.Metric, len(acc))
+	for i, a := range acc {
+		out[i] = a.first
+		if a.n > 1 {
+			out[i] = &series{desc: a.first.desc, labels: a.first.labels, gauge: m.shared.gauge(a.v)}
 		}
 	}
 	return out

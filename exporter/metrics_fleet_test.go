@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rootscan/rootscan/report"
@@ -273,21 +272,11 @@ func TestMetricsCombineHostileValues(t *testing.T) {
 // totals sums each counting metric's values over all of m's series.
 func totals(t *testing.T, m *Metrics) map[string]float64 {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(m); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := make(map[string]float64)
-	for _, mf := range mfs {
-		switch mf.GetName() {
+	for k, v := range seriesOf(t, m) {
+		switch name, _, _ := strings.Cut(k, ","); name {
 		case MetricVulnerabilities, MetricVulnerabilitiesSuppressed, MetricComplianceControls, MetricDriftPaths, MetricPackages:
-			for _, s := range mf.GetMetric() {
-				out[mf.GetName()] += s.GetGauge().GetValue()
-			}
+			out[name] += v
 		}
 	}
 	return out

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -79,8 +78,7 @@ type daemonRun struct {
 	reloader  *node.Reloader
 	refresher *vuln.Refresher
 	vulns     *vuln.Enricher
-	server    *http.Server
-	listener  net.Listener
+	servers   []served // the --listen server first
 	budget    *node.BudgetCgroup
 }
 
@@ -140,12 +138,11 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 	if r.refresher, err = r.newRefresher(c, reg, log); err != nil {
 		return nil, err
 	}
-	if r.listener, err = net.Listen("tcp", c.Listen); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
+	if err := r.listen(c.Listen, &c.Metrics, node.StatusHandler(r.loop, reg, health, r.access.Mounter.Held), log); err != nil {
+		return nil, err
 	}
-	r.server = &http.Server{Handler: node.StatusHandler(r.loop, reg, health, r.access.Mounter.Held),
-		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
-	log.Info("rootscan daemon started", "version", a.version, "node", c.NodeName, "listen", r.listener.Addr().String(),
+	log.Info("rootscan daemon started", "version", a.version, "node", c.NodeName, "listen", r.servers[0].listener.Addr().String(),
+		"metricsTLS", c.Metrics.tlsFiles().Enabled(), "healthListen", c.Metrics.HealthListen,
 		"runtime", r.access.Client.Endpoint(), "stateDir", c.StateDir, "sinks", len(c.Sinks), "leftOut", selfName(r.loop.Self))
 	return r, nil
 }
@@ -191,7 +188,10 @@ func (r *daemonRun) startExport(c *daemonConfig, version string, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := exporter.NewMetrics(c.NodeName)
+	metrics, err := exporter.NewFleetMetrics(c.NodeName, c.Metrics.options())
+	if err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
 	health := exporter.NewHealth(exporter.HealthOptions{Node: c.NodeName, Version: version})
 	health.SetEventsDropped(r.dispatch.Dropped)
 	for _, col := range []interface {
@@ -246,11 +246,13 @@ func (r *daemonRun) newLoop(c *daemonConfig, analyzers []scan.Analyzer, cache *n
 // run serves and loops until ctx ends, then shuts down in order: stop checking (unmounting), flush events, close.
 func (r *daemonRun) run(ctx context.Context) error {
 	defer r.close()
-	go func() {
-		if err := r.server.Serve(r.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.log.Error("metrics server", "err", err)
-		}
-	}()
+	for _, s := range r.servers {
+		go func() {
+			if err := s.server.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				r.log.Error("metrics server", "addr", s.listener.Addr().String(), "err", err)
+			}
+		}()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -266,12 +268,12 @@ func (r *daemonRun) run(ctx context.Context) error {
 }
 
 func (r *daemonRun) close() {
-	if r.server != nil {
+	for _, s := range r.servers {
+		// Shutdown closes the listener even when Serve never ran (a start that failed later).
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r.server.Shutdown(sctx)
+		s.server.Shutdown(sctx)
+		s.listener.Close()
 		cancel()
-	} else if r.listener != nil {
-		r.listener.Close()
 	}
 	if r.dispatch != nil {
 		// Deliver what can be delivered in a few seconds; the rest stays spooled for the next start.

@@ -48,6 +48,8 @@ type daemonConfig struct {
 	CPUMax    float64 `yaml:"cpuMax"`
 	IOWeight  uint    `yaml:"ioWeight"`
 	MemoryMax int64   `yaml:"memoryMax"`
+	// Metrics is how /metrics is served (TLS, client certificates, a plain health port).
+	Metrics metricsConfig `yaml:",inline"`
 	// compliance flags are command-line only for now (profiles are files; the config file names them with flags).
 	compliance complianceFlags
 	configFile string
@@ -82,6 +84,7 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
 	c.DBFeed.register(fs)
 	c.compliance.register(fs)
+	c.Metrics.register(fs)
 	withEnv(fs, legacyEnv, "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
 		"node-name", "pod-namespace", "pod-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
 }
@@ -134,6 +137,7 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 		}
 	}
 	c.DBFeed.merge(fs, &f.DBFeed)
+	c.Metrics.merge(&f.Metrics, fs)
 	return nil
 }
 

@@ -3,7 +3,9 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +24,7 @@ import (
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/imagebuild"
+	"github.com/rootscan/rootscan/internal/servertls/testpki"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
@@ -30,8 +33,9 @@ import (
 // containerd: the pod spec's security context, volumes, read-only flags and propagation are translated to CRI
 // config as kubelet would, with the node paths moved to the testbed's. The scanner, inside its pod, must then scan
 // a distroless container next to it completely and leave no mount on the node, both as the base deploys it
-// (privileged) and as the least-privilege overlay does (two capabilities, seccomp RuntimeDefault); with neither the
-// privilege nor the capabilities it must fail, which is why the manifests ask for them.
+// (privileged), as the least-privilege overlay does (two capabilities, seccomp RuntimeDefault) and as the metrics-tls
+// overlay does (its Secret mounted, ready on the plain health port, /metrics only over TLS with a client
+// certificate); with neither the privilege nor the capabilities it must fail, which is why the manifests ask for them.
 //
 // The pod runs the project's image (as `make image` builds it) with the manifest's args and ConfigMap; the only difference from a cluster,
 // forced by the testbed, is the node network (no CNI), so --listen moves to a free loopback port.
@@ -67,7 +71,7 @@ func TestDaemonSetPodScans(t *testing.T) {
 	var cm corev1.ConfigMap
 	strict(t, find(t, base, "ConfigMap"), &cm)
 
-	for _, variant := range []string{"base", "least-privilege"} {
+	for _, variant := range []string{"base", "least-privilege", "metrics-tls"} {
 		t.Run(variant, func(t *testing.T) {
 			spec := ds.Spec.Template.Spec
 			if variant != "base" {
@@ -75,14 +79,18 @@ func TestDaemonSetPodScans(t *testing.T) {
 				strict(t, find(t, renderKustomize(t, "kustomize/"+variant), "DaemonSet"), &lp)
 				spec = lp.Spec.Template.Spec
 			}
-			checkScannerPod(t, ctx, bed, scanner, spec, cm, "rootscan-"+variant, img, app)
+			env := podEnv{cm: cm}
+			if variant == "metrics-tls" {
+				env = metricsTLSEnv(t, cm)
+			}
+			checkScannerPod(t, ctx, bed, scanner, spec, env, "rootscan-"+variant, img, app)
 		})
 	}
 	t.Run("no privilege", func(t *testing.T) {
 		spec := *ds.Spec.Template.Spec.DeepCopy()
 		f := false
 		spec.Containers[0].SecurityContext.Privileged = &f
-		_, stderr, code, _, metrics := runScannerPod(t, ctx, bed, scanner, spec, cm, "rootscan-b")
+		_, stderr, code, _, metrics := runScannerPod(t, ctx, bed, scanner, spec, podEnv{cm: cm}, "rootscan-b")
 		if metrics != "" {
 			t.Fatalf("without privileged the daemon still came up (exit %d): the manifest asks for more than it "+
 				"needs; drop the privilege and update the comment", code)
@@ -94,12 +102,32 @@ func TestDaemonSetPodScans(t *testing.T) {
 	})
 }
 
+// podEnv is what the pod spec refers to besides the node: the ConfigMap, the files of its Secret volume (the
+// metrics TLS Secret), and the client /metrics is scraped with (nil: plain HTTP).
+type podEnv struct {
+	cm     corev1.ConfigMap
+	secret map[string][]byte
+	client *http.Client
+}
+
+// metricsTLSEnv is the metrics-tls overlay's Secret, as cert-manager would write it, and a client with a
+// certificate of its ca.crt.
+func metricsTLSEnv(t *testing.T, cm corev1.ConfigMap) podEnv {
+	t.Helper()
+	serverCA, clientCA := testpki.NewCA(t, "server CA"), testpki.NewCA(t, "prometheus CA")
+	server := serverCA.Server(t, "rootscan")
+	conf := &tls.Config{RootCAs: serverCA.Pool(), Certificates: []tls.Certificate{clientCA.Client(t, "prometheus").TLS(t)}}
+	return podEnv{cm: cm,
+		secret: map[string][]byte{"tls.crt": server.CertPEM, "tls.key": server.KeyPEM, "ca.crt": clientCA.PEM},
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: conf}}}
+}
+
 // checkScannerPod runs the scanner with the pod spec and checks it scanned the app container completely, left no
 // mount on the node and left the app running.
 func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, scanner testbed.ImageRef,
-	spec corev1.PodSpec, cm corev1.ConfigMap, name string, img *ociimage.Image, app string) {
+	spec corev1.PodSpec, env podEnv, name string, img *ociimage.Image, app string) {
 	t.Helper()
-	out, _, code, mountsDir, metrics := runScannerPod(t, ctx, bed, scanner, spec, cm, name)
+	out, _, code, mountsDir, metrics := runScannerPod(t, ctx, bed, scanner, spec, env, name)
 	if code != 0 {
 		t.Fatalf("scanner exited %d after SIGTERM\n%.3000s", code, out)
 	}
@@ -152,9 +180,10 @@ func scannerImage(t *testing.T, ctx context.Context) *ociimage.Image {
 // runScannerPod translates a DaemonSet pod spec into a CRI pod and container, as kubelet would, runs it to
 // completion and returns the scanner's stdout and stderr, its exit code and the node directory behind its mount dir.
 func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, image testbed.ImageRef,
-	pod corev1.PodSpec, cm corev1.ConfigMap, name string) (stdout, stderr []byte, code int32, mountsDir string, metrics string) {
+	pod corev1.PodSpec, env podEnv, name string) (stdout, stderr []byte, code int32, mountsDir string, metrics string) {
 	t.Helper()
-	var listen string
+	var listen, health string
+	cm := env.cm
 	// Node paths of the manifest, moved to the testbed's.
 	scratch := t.TempDir()
 	mountsDir = filepath.Join(scratch, "run-rootscan")
@@ -211,6 +240,16 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 					t.Fatal(err)
 				}
 			}
+		case vol.Secret != nil:
+			host = filepath.Join(scratch, "secret-"+vol.Name)
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range env.secret {
+				if err := os.WriteFile(filepath.Join(host, k), v, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 		case vol.EmptyDir != nil:
 			host = filepath.Join(scratch, "emptydir-"+vol.Name)
 			if err := os.MkdirAll(host, 0o777); err != nil {
@@ -232,18 +271,24 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 			Readonly: vm.ReadOnly, Propagation: propagation})
 	}
 
+	freePort := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
 	var args []string
 	for _, a := range c.Args {
 		switch {
 		case strings.HasPrefix(a, "--listen="):
-			// The pod shares the node network here (no CNI): a free port instead of the manifest's :9090.
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			listen = l.Addr().String()
-			l.Close()
+			// The pod shares the node network here (no CNI): free ports instead of the manifest's :9090 and :9091.
+			listen = freePort()
 			args = append(args, "--listen="+listen)
+		case strings.HasPrefix(a, "--health-listen="):
+			health = freePort()
+			args = append(args, "--health-listen="+health)
 		case strings.HasPrefix(a, "--runtime-endpoint=unix://"):
 			args = append(args, "--runtime-endpoint=unix://"+moved(strings.TrimPrefix(a, "--runtime-endpoint=unix://")))
 		default:
@@ -363,10 +408,10 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 			code = st.Status.ExitCode
 			break
 		}
-		// The daemon runs until stopped: once its first node check is done, keep what /metrics says and stop it
-		// as kubelet does (SIGTERM, then the grace period).
-		if metrics == "" && listen != "" && httpOK("http://"+listen+"/readyz") {
-			metrics = httpBody(t, "http://"+listen+"/metrics")
+		// The daemon runs until stopped: once its first node check is done (asked where the probes ask), keep what
+		// /metrics says and stop it as kubelet does (SIGTERM, then the grace period).
+		if metrics == "" && listen != "" && httpOK("http://"+cmp.Or(health, listen)+"/readyz") {
+			metrics = scrapeMetrics(t, env.client, listen)
 			if err := bed.StopContainer(ctx, cc.ContainerId, 30*time.Second); err != nil {
 				t.Fatalf("stop scanner: %v", err)
 			}
@@ -394,9 +439,28 @@ func httpOK(url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func httpBody(t *testing.T, url string) string {
+// scrapeMetrics reads /metrics at addr: over plain HTTP without a client, else over HTTPS with it, after checking
+// that plain HTTP and a client without a certificate get nothing.
+func scrapeMetrics(t *testing.T, client *http.Client, addr string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	if client == nil {
+		return httpBody(t, http.DefaultClient, "http://"+addr+"/metrics")
+	}
+	if body := httpBody(t, http.DefaultClient, "http://"+addr+"/metrics"); strings.Contains(body, exporter.MetricScansTotal) {
+		t.Error("/metrics answered plain HTTP on the TLS port")
+	}
+	anonymous := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: client.Transport.(*http.Transport).TLSClientConfig.RootCAs}}}
+	if resp, err := anonymous.Get("https://" + addr + "/metrics"); err == nil {
+		resp.Body.Close()
+		t.Error("a client without a certificate got /metrics")
+	}
+	return httpBody(t, client, "https://"+addr+"/metrics")
+}
+
+func httpBody(t *testing.T, client *http.Client, url string) string {
+	t.Helper()
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatalf("scrape %s: %v", url, err)
 	}

@@ -47,7 +47,11 @@ func exposedMetrics(t *testing.T) exposed {
 		r.Drift = append(r.Drift, report.DriftEntry{Change: ch}, report.DriftEntry{Change: ch, Executable: true})
 	}
 	target := report.Target{Kind: "container", ContainerID: "c1", Namespace: "ns", Pod: "p", Container: "c", Image: "i"}
-	m := exporter.NewMetrics("n")
+	// With a cap, so the capped counter is exposed too.
+	m, err := exporter.NewFleetMetrics("n", exporter.MetricsOptions{MaxSeries: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
 	m.Update(report.Report{Target: target, StartedAt: time.Now(), Result: r})
 	failed := target
 	failed.ContainerID, failed.Pod = "c2", "p2"
@@ -57,8 +61,11 @@ func exposedMetrics(t *testing.T) exposed {
 	h.SetVulnDB(time.Now())
 	h.ObserveScan(true, time.Second)
 
+	db := exporter.NewVulnDBMetrics("n", func() (int, bool) { return 1, true })
+	db.ObserveUpdate(true, time.Now())
+
 	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{m, h} {
+	for _, c := range []prometheus.Collector{m, h, db} {
 		if err := reg.Register(c); err != nil {
 			t.Fatal(err)
 		}

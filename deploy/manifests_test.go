@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	kjson "sigs.k8s.io/json"
@@ -167,18 +168,7 @@ func checkSafety(t reporter, objs []object, port int32) {
 	}
 
 	c := pod.Containers[0]
-	wantPorts := []corev1.ContainerPort{{Name: "metrics", ContainerPort: port, Protocol: corev1.ProtocolTCP}}
-	if !reflect.DeepEqual(c.Ports, wantPorts) {
-		t.Errorf("container ports %+v, want only %+v (no hostPort)", c.Ports, wantPorts)
-	}
-	if !slices.Contains(c.Args, fmt.Sprintf("--listen=:%d", port)) {
-		t.Errorf("args %v do not listen on the declared port %d", c.Args, port)
-	}
-	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "metrics" {
-			t.Errorf("probe %+v: want an HTTP probe on the metrics port", p)
-		}
-	}
+	checkPorts(t, c, port)
 	sc := c.SecurityContext
 	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Errorf("the scanner's root file system is writable")
@@ -279,6 +269,8 @@ func checkSafety(t reporter, objs []object, port int32) {
 		}
 	}
 
+	checkNetworkPolicies(t, objs, ds)
+
 	for _, o := range objs {
 		if o.Kind != "PodMonitor" {
 			continue
@@ -302,11 +294,104 @@ func checkSafety(t reporter, objs []object, port int32) {
 	}
 }
 
+// checkPorts: the metrics port and, with --health-listen (the probes' plain port when /metrics needs a client
+// certificate), a health port, none on the host; the probes on one of them, on health when it is there.
+func checkPorts(t reporter, c corev1.Container, port int32) {
+	t.Helper()
+	wantPorts := []corev1.ContainerPort{{Name: "metrics", ContainerPort: port, Protocol: corev1.ProtocolTCP}}
+	probePort := "metrics"
+	for _, a := range c.Args {
+		if hp, ok := strings.CutPrefix(a, "--health-listen=:"); ok {
+			var n int32
+			if _, err := fmt.Sscan(hp, &n); err != nil || n == port {
+				t.Errorf("%s: want a port of its own", a)
+			}
+			wantPorts = append(wantPorts, corev1.ContainerPort{Name: "health", ContainerPort: n, Protocol: corev1.ProtocolTCP})
+			probePort = "health"
+		}
+	}
+	if !reflect.DeepEqual(c.Ports, wantPorts) {
+		t.Errorf("container ports %+v, want only %+v (no hostPort)", c.Ports, wantPorts)
+	}
+	if !slices.Contains(c.Args, fmt.Sprintf("--listen=:%d", port)) {
+		t.Errorf("args %v do not listen on the declared port %d", c.Args, port)
+	}
+	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != probePort || p.HTTPGet.Scheme == corev1.URISchemeHTTPS {
+			t.Errorf("probe %+v: want a plain HTTP probe on the %s port", p, probePort)
+		}
+	}
+}
+
+// checkNetworkPolicies: a NetworkPolicy, where there is one, limits ingress to the scanner's pods (not hostNetwork,
+// so it applies), admits only the metrics port, and only from a named namespace: never every namespace, never an
+// IP block.
+func checkNetworkPolicies(t reporter, objs []object, ds appsv1.DaemonSet) {
+	t.Helper()
+	for _, o := range objs {
+		if o.Kind != "NetworkPolicy" {
+			continue
+		}
+		var np networkingv1.NetworkPolicy
+		strict(t, o, &np)
+		for k, v := range np.Spec.PodSelector.MatchLabels {
+			if ds.Spec.Template.Labels[k] != v {
+				t.Errorf("NetworkPolicy %s selects %s=%s, which the scanner's pods do not carry", np.Name, k, v)
+			}
+		}
+		if len(np.Spec.PodSelector.MatchLabels) == 0 || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			t.Errorf("NetworkPolicy %s: selector %v, types %v; want the scanner's pods, Ingress", np.Name,
+				np.Spec.PodSelector, np.Spec.PolicyTypes)
+		}
+		for _, rule := range np.Spec.Ingress {
+			if len(rule.From) == 0 {
+				t.Errorf("NetworkPolicy %s admits every source", np.Name)
+			}
+			for _, peer := range rule.From {
+				if peer.IPBlock != nil || peer.NamespaceSelector == nil ||
+					peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "" {
+					t.Errorf("NetworkPolicy %s: peer %+v, want a namespace named by kubernetes.io/metadata.name", np.Name, peer)
+				}
+			}
+			want := []networkingv1.NetworkPolicyPort{{Port: ptr(intOrName("metrics")), Protocol: ptr(corev1.ProtocolTCP)}}
+			if !reflect.DeepEqual(rule.Ports, want) {
+				t.Errorf("NetworkPolicy %s opens ports %+v, want only metrics", np.Name, rule.Ports)
+			}
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// admitted returns the namespaces the one NetworkPolicy in objs admits, or nil when there is none.
+func admitted(t reporter, objs []object) []string {
+	t.Helper()
+	var out []string
+	for _, o := range objs {
+		if o.Kind != "NetworkPolicy" {
+			continue
+		}
+		var np networkingv1.NetworkPolicy
+		strict(t, o, &np)
+		for _, rule := range np.Spec.Ingress {
+			for _, peer := range rule.From {
+				if peer.NamespaceSelector != nil {
+					out = append(out, peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+				}
+			}
+		}
+	}
+	return out
+}
+
 func TestBaseSafety(t *testing.T) {
 	base := baseFiles(t, "kustomize/base")
 	checkSafety(t, base, 9090)
 	if failsSafety(base) {
 		t.Error("failsSafety rejects the unedited base")
+	}
+	if got := admitted(t, base); !slices.Equal(got, []string{"monitoring"}) {
+		t.Errorf("the base's NetworkPolicy admits %v, want only the monitoring namespace", got)
 	}
 }
 
@@ -320,18 +405,26 @@ func TestSafetyCatchesEdits(t *testing.T) {
 		{"bidirectional", "mountPropagation: None", "mountPropagation: Bidirectional"},
 		{"second port", "              protocol: TCP\n          livenessProbe", "              protocol: TCP\n            - name: debug\n              containerPort: 6060\n          livenessProbe"},
 		{"hostPort", "containerPort: 9090", "containerPort: 9090\n              hostPort: 9090"},
+		{"health port without --health-listen", "              protocol: TCP\n          livenessProbe",
+			"              protocol: TCP\n            - name: health\n              containerPort: 9091\n          livenessProbe"},
+		{"HTTPS probe", "              path: /healthz\n              port: metrics", "              path: /healthz\n              port: metrics\n              scheme: HTTPS"},
+		{"policy open to every namespace", "        - namespaceSelector:\n            matchLabels:\n              kubernetes.io/metadata.name: monitoring",
+			"        - namespaceSelector: {}"},
+		{"policy opens another port", "        - port: metrics", "        - port: 9091"},
+		{"policy selects other pods", "  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: rootscan",
+			"  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: other"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := slices.Clone(base)
 			edited := false
 			for i, o := range objs {
-				if o.Kind == "DaemonSet" && bytes.Contains(o.Doc, []byte(tc.old)) {
+				if (o.Kind == "DaemonSet" || o.Kind == "NetworkPolicy") && bytes.Contains(o.Doc, []byte(tc.old)) {
 					objs[i].Doc = bytes.Replace(o.Doc, []byte(tc.old), []byte(tc.new), 1)
 					edited = true
 				}
 			}
 			if !edited {
-				t.Fatalf("edit %q does not apply to the DaemonSet", tc.old)
+				t.Fatalf("edit %q does not apply to the DaemonSet or the NetworkPolicy", tc.old)
 			}
 			if !failsSafety(objs) {
 				t.Errorf("checkSafety accepted the edit %q", tc.name)

@@ -2,12 +2,17 @@ package deploy
 
 import (
 	"os"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/rootscan/rootscan/exporter"
 )
 
 // renderKustomize runs `kustomize build dir`.
@@ -36,12 +41,21 @@ func kinds(objs []object) []string {
 func TestKustomizeSafety(t *testing.T) {
 	base := renderKustomize(t, "kustomize/base")
 	checkSafety(t, base, 9090)
-	want := []string{"ConfigMap/rootscan", "DaemonSet/rootscan", "Namespace/rootscan", "PriorityClass/rootscan",
-		"Service/rootscan", "ServiceAccount/rootscan"}
+	want := []string{"ConfigMap/rootscan", "DaemonSet/rootscan", "Namespace/rootscan", "NetworkPolicy/rootscan",
+		"PriorityClass/rootscan", "Service/rootscan", "ServiceAccount/rootscan"}
 	if got := kinds(base); !slices.Equal(got, want) {
 		t.Errorf("base renders %v, want %v", got, want)
 	}
 	checkSafety(t, renderKustomize(t, "kustomize/least-privilege"), 9090)
+	checkSafety(t, renderKustomize(t, "kustomize/metrics-tls"), 9090)
+	if got := admitted(t, renderKustomize(t, "kustomize/examples/monitoring-namespace")); !slices.Equal(got, []string{"observability"}) {
+		t.Errorf("examples/monitoring-namespace admits %v, want observability", got)
+	}
+	noPolicy := renderKustomize(t, "kustomize/examples/no-networkpolicy")
+	checkSafety(t, noPolicy, 9090)
+	if got := kinds(noPolicy); slices.Contains(got, "NetworkPolicy/rootscan") || len(got) != len(want)-1 {
+		t.Errorf("examples/no-networkpolicy renders %v, want the base without its NetworkPolicy", got)
+	}
 	monitoring := renderKustomize(t, "kustomize/monitoring")
 	checkSafety(t, monitoring, 9090)
 	if got := kinds(monitoring); !slices.Contains(got, "PodMonitor/rootscan") || len(got) != len(want)+1 {
@@ -76,6 +90,12 @@ func TestHelmSafety(t *testing.T) {
 			"--set", "containerd.rootDir=/var/lib/rancher/k3s/agent/containerd"}},
 		{"least privilege", 9090, []string{"--set", "leastPrivilege=true"}},
 		{"no priority class", 9090, []string{"--set", "priorityClass.create=false", "--set", "priorityClass.name=system-node-critical"}},
+		{"metrics tls", 9090, []string{"--set", "metrics.tls.enabled=true", "--set", "podMonitor.enabled=true",
+			"--set", "podMonitor.tlsConfig.serverName=rootscan.rootscan.svc"}},
+		{"metrics tls, other ports", 9191, []string{"--set", "metrics.tls.enabled=true", "--set", "listenPort=9191",
+			"--set", "metrics.tls.healthPort=8081"}},
+		{"no network policy", 9090, []string{"--set", "networkPolicy.enabled=false"}},
+		{"fleet metrics", 9090, []string{"--set", "metrics.labels={namespace,container,image}", "--set", "metrics.maxSeries=5000"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkSafety(t, renderHelm(t, tc.args...), tc.port)
@@ -167,13 +187,23 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		}
 	}
 
-	// The least-privilege variants match too.
-	lp := find(t, renderKustomize(t, "kustomize/least-privilege"), "DaemonSet")
-	hlp := find(t, renderHelm(t, "--set", "leastPrivilege=true"), "DaemonSet")
-	if a, b := normalize(t, lp), normalize(t, hlp); !reflect.DeepEqual(a, b) {
-		ay, _ := yaml.Marshal(a)
-		by, _ := yaml.Marshal(b)
-		t.Errorf("least-privilege DaemonSet differs.\nkustomize:\n%s\nhelm:\n%s", ay, by)
+	// The least-privilege, metrics-tls and monitoring-namespace variants match too.
+	for _, tc := range []struct {
+		overlay, kind string
+		args          []string
+	}{
+		{"least-privilege", "DaemonSet", []string{"--set", "leastPrivilege=true"}},
+		{"metrics-tls", "DaemonSet", []string{"--set", "metrics.tls.enabled=true"}},
+		{"metrics-tls", "Service", []string{"--set", "metrics.tls.enabled=true"}},
+		{"examples/monitoring-namespace", "NetworkPolicy", []string{"--set", "networkPolicy.monitoringNamespace=observability"}},
+	} {
+		k := find(t, renderKustomize(t, "kustomize/"+tc.overlay), tc.kind)
+		h := find(t, renderHelm(t, tc.args...), tc.kind)
+		if a, b := normalize(t, k), normalize(t, h); !reflect.DeepEqual(a, b) {
+			ay, _ := yaml.Marshal(a)
+			by, _ := yaml.Marshal(b)
+			t.Errorf("%s %s differs.\nkustomize:\n%s\nhelm %v:\n%s", tc.overlay, tc.kind, ay, tc.args, by)
+		}
 	}
 
 	// The PrometheusRule carries exactly the rule file's groups.
@@ -216,5 +246,74 @@ func TestHelmAlertsReachableOnly(t *testing.T) {
 	}
 	if strings.Replace(limited, `, reachable!="false"`, "", 1) != plain {
 		t.Errorf("reachableOnly changes more than the selector:\n%s", limited)
+	}
+}
+
+// TestHelmNetworkPolicyValues: networkPolicy.enabled=false renders none; a podSelector narrows the admitted
+// namespace to those pods, in the same peer (a separate peer would admit the pods of every namespace).
+func TestHelmNetworkPolicyValues(t *testing.T) {
+	if got := kinds(renderHelm(t, "--set", "networkPolicy.enabled=false")); slices.Contains(got, "NetworkPolicy/rootscan") {
+		t.Errorf("networkPolicy.enabled=false renders %v", got)
+	}
+	objs := renderHelm(t, "--set", "networkPolicy.podSelector.matchLabels.app\\.kubernetes\\.io/name=prometheus")
+	var np networkingv1.NetworkPolicy
+	strict(t, find(t, objs, "NetworkPolicy"), &np)
+	from := np.Spec.Ingress[0].From
+	if len(from) != 1 || from[0].PodSelector == nil || from[0].PodSelector.MatchLabels["app.kubernetes.io/name"] != "prometheus" ||
+		from[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "monitoring" {
+		t.Errorf("ingress from %+v, want one peer: the prometheus pods of namespace monitoring", from)
+	}
+}
+
+// TestHelmMetricsValues: metrics.labels and metrics.maxSeries become the daemon's flags only when set (the
+// defaults render what the kustomize base runs), with values the daemon accepts; [] is node totals, 0 no cap.
+func TestHelmMetricsValues(t *testing.T) {
+	args := func(set ...string) []string {
+		var ds appsv1.DaemonSet
+		strict(t, find(t, renderHelm(t, set...), "DaemonSet"), &ds)
+		var out []string
+		for _, a := range ds.Spec.Template.Spec.Containers[0].Args {
+			if strings.HasPrefix(a, "--metrics-") {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		set  []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"--set", "metrics.labels={namespace,container,image}", "--set", "metrics.maxSeries=5000"},
+			[]string{"--metrics-labels=namespace,container,image", "--metrics-max-series=5000"}},
+		{[]string{"--set-json", "metrics.labels=[]", "--set", "metrics.maxSeries=0"},
+			[]string{"--metrics-labels=", "--metrics-max-series=0"}},
+	} {
+		got := args(tc.set...)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%v: args %v, want %v", tc.set, got, tc.want)
+		}
+		for _, a := range got {
+			if v, ok := strings.CutPrefix(a, "--metrics-labels="); ok {
+				labels := []string{}
+				if v != "" {
+					labels = strings.Split(v, ",")
+				}
+				if _, err := exporter.NewFleetMetrics("n", exporter.MetricsOptions{Labels: labels}); err != nil {
+					t.Errorf("%s: the daemon refuses it: %v", a, err)
+				}
+			}
+		}
+	}
+}
+
+// TestHelmTLSNeedsScrapeConfig: a PodMonitor that would scrape the TLS port without a CA or client certificate
+// fails the install with the reason, rather than rendering a target that is down from the first scrape.
+func TestHelmTLSNeedsScrapeConfig(t *testing.T) {
+	helm := tool(t, "helm", "ROOTSCAN_HELM")
+	out, err := exec.Command(helm, "template", "rootscan", "helm/rootscan", "--namespace", "rootscan",
+		"--set", "metrics.tls.enabled=true", "--set", "podMonitor.enabled=true").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "podMonitor.tlsConfig is required") {
+		t.Errorf("metrics.tls with a PodMonitor and no tlsConfig: %v\n%.500s", err, out)
 	}
 }

@@ -24,10 +24,12 @@ import (
 // Cardinality is bounded by construction: every counting label (severity, fixable, reachable, status, change,
 // executable) has
 // a fixed set of values, ecosystems are capped per container, and there is never a label per CVE, control or file.
+// What grows with the node is the number of containers: MetricsOptions drops identity labels and caps the series.
 type Metrics struct {
 	node   string
 	d      metricDescs
 	shared sharedLabels
+	fleet  fleetLimits
 
 	mu   sync.RWMutex
 	byID map[string]*containerSeries
@@ -135,15 +137,21 @@ func changeIndex(c string) int {
 	return 1
 }
 
-// NewMetrics returns an empty Metrics for one node; node becomes the node label of every series, so the series of
-// many nodes stay apart however Prometheus scrapes them.
-func NewMetrics(node string) *Metrics {
-	base := []string{"node", "namespace", "pod", "container", "image"}
+// NewFleetMetrics returns an empty Metrics for one node, with the identity labels and the series cap of opts (the
+// zero options: every label, no cap); it fails on a label that is not one of IdentityLabels. node becomes the node
+// label of every series, so the series of many nodes stay apart however Prometheus scrapes them.
+func NewFleetMetrics(node string, opts MetricsOptions) (*Metrics, error) {
+	fleet, err := newFleetLimits(node, opts)
+	if err != nil {
+		return nil, err
+	}
+	base := fleet.baseNames()
 	with := func(extra ...string) []string { return append(append([]string(nil), base...), extra...) }
 	return &Metrics{
 		node:   cleanLabel(node),
 		byID:   make(map[string]*containerSeries),
 		shared: newSharedLabels(),
+		fleet:  fleet,
 		d: metricDescs{
 			vulns: prometheus.NewDesc(MetricVulnerabilities,
 				"Open (not VEX-suppressed) vulnerabilities in the container, by severity, whether a fixed version exists "+
@@ -169,9 +177,9 @@ func NewMetrics(node string) *Metrics {
 				base, nil),
 			info: prometheus.NewDesc(MetricImageInfo,
 				"Facts about the container's image (always 1): digest, OS and distroless flavour.",
-				with("container_id", "image_digest", "os", "os_version", "distroless", "distroless_flavour"), nil),
+				with(fleet.infoNames("image_digest", "os", "os_version", "distroless", "distroless_flavour")...), nil),
 		},
-	}
+	}, nil
 }
 
 // Register adds m to reg; the daemon calls it once with the registry its /metrics handler serves.
@@ -184,6 +192,9 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.d.vulns, m.d.suppressed, m.d.compliance, m.d.drift, m.d.packages,
 		m.d.lastScan, m.d.success, m.d.info} {
 		ch <- d
+	}
+	if m.fleet.maxSeries > 0 {
+		ch <- m.fleet.cappedDesc
 	}
 }
 
@@ -199,14 +210,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	m.mu.RUnlock()
-	for _, s := range winners {
-		for _, mt := range s.status {
-			ch <- mt
-		}
-		for _, mt := range s.findings {
-			ch <- mt
-		}
-	}
+	m.collectFleet(winners, ch)
 }
 
 // Update replaces the series of the report's container with what the report says, atomically: a scrape sees either
@@ -216,14 +220,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) Update(rep report.Report) {
 	id := containerKey(rep.Target)
 	t := rep.Target
-	labels := []string{m.node, cleanLabel(t.Namespace), cleanLabel(t.Pod), cleanLabel(t.Container), cleanLabel(t.Image)}
-	base := []*dto.LabelPair{labelPair("node", labels[0]), labelPair("namespace", labels[1]),
-		labelPair("pod", labels[2]), labelPair("container", labels[3]), labelPair("image", labels[4])}
+	labels := []string{cleanLabel(t.Namespace), cleanLabel(t.Pod), cleanLabel(t.Container), cleanLabel(t.Image)}
+	base, group := m.fleet.base(m.node, labels)
 	s := &containerSeries{
-		id:      id,
-		key:     strings.Join(labels[1:], "\x00"),
-		running: t.State == "running",
-		at:      rep.StartedAt.Add(rep.Duration).UnixNano(),
+		id:        id,
+		key:       strings.Join(labels, "\x00"),
+		group:     group,
+		namespace: labels[0],
+		running:   t.State == "running",
+		at:        rep.StartedAt.Add(rep.Duration).UnixNano(),
 	}
 	ok := rep.Error == "" && rep.Result != nil
 	done := float64(s.at) / 1e9
@@ -354,10 +359,13 @@ func (m *Metrics) findings(base []*dto.LabelPair, t report.Target, r *report.Res
 	if r.Distroless != nil {
 		distroless, flavour = strconv.FormatBool(r.Distroless.Distroless), r.Distroless.Flavour
 	}
-	gauge(m.d.info, 1, labelPair("container_id", cleanLabel(t.ContainerID)),
-		labelPair("image_digest", cleanLabel(t.ImageDigest)), labelPair("os", cleanLabel(osID)),
+	info := []*dto.LabelPair{labelPair("image_digest", cleanLabel(t.ImageDigest)), labelPair("os", cleanLabel(osID)),
 		labelPair("os_version", cleanLabel(osVersion)), sh.pair("distroless", distroless),
-		labelPair("distroless_flavour", cleanLabel(flavour)))
+		labelPair("distroless_flavour", cleanLabel(flavour))}
+	if m.fleet.keepContainerID {
+		info = append(info, labelPair("container_id", cleanLabel(t.ContainerID)))
+	}
+	gauge(m.d.info, 1, info...)
 	return out
 }
 
@@ -396,7 +404,10 @@ func sortEcosystems(es []ecosystemCount) {
 // containerSeries is one container's series, immutable once built so Collect can send them without a lock.
 type containerSeries struct {
 	id  string
-	key string // the label values that identify the container's series, to find two containers with the same
+	key string // the label values that identify the container's series, to find two containers with the same labels
+	// group is the values of the identity labels kept (see fleetLimits): containers with the same group are summed.
+	group     string
+	namespace string
 	// running and at (the scan's end, Unix ns) choose between containers with the same key.
 	running  bool
 	at       int64

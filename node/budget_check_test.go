@@ -192,7 +192,11 @@ func newReportLog(t *testing.T, reg *prometheus.Registry, events exporter.Publis
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics, inc := exporter.NewMetrics("node-1"), exporter.NewIncompleteMetrics("node-1")
+	metrics, err := exporter.NewFleetMetrics("node-1", exporter.MetricsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := exporter.NewIncompleteMetrics("node-1")
 	if err := metrics.Register(reg); err != nil {
 		t.Fatal(err)
 	}

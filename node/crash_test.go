@@ -73,7 +73,11 @@ func crashChild(dir, address string) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	metrics, inc := exporter.NewMetrics("node-1"), exporter.NewIncompleteMetrics("node-1")
+	metrics, err := exporter.NewFleetMetrics("node-1", exporter.MetricsOptions{})
+	if err != nil {
+		return err
+	}
+	inc := exporter.NewIncompleteMetrics("node-1")
 	if err := errors.Join(metrics.Register(reg), inc.Register(reg)); err != nil {
 		return err
 	}

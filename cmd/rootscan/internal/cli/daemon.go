@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -38,9 +37,14 @@ ID); a container is read again only when its own upper dir changed.
 
 SIGHUP re-reads the vulnerability database and VEX (findings re-published without reading any filesystem)
 and the compliance profiles (changed profiles re-check every container's root). A replaced database is
-also picked up every --db-reload.`,
+also picked up every --db-reload. With --db-url the daemon fetches the database itself at start when there is
+none and refreshes it every --db-refresh, keeping the old one when an update fails.`,
 		Example: `  # as a DaemonSet does it (see deploy/)
   rootscan daemon --listen :9090 --state-dir /var/lib/rootscan --sink https://siem.example/ingest?format=ecs
+
+  # keeping its own vulnerability database current from an in-cluster mirror with a private CA
+  rootscan daemon --db-url https://10.96.0.50/osv/Debian/all.zip --db-url https://10.96.0.50/osv/Go/all.zip \
+    --db-ca-file /etc/rootscan-db-ca/ca.crt
 
   # from a configuration file, one flag overriding it
   rootscan daemon --config /etc/rootscan/daemon.yaml --log-level debug`,
@@ -72,9 +76,9 @@ type daemonRun struct {
 	publisher *exporter.DaemonPublisher
 	loop      *node.Daemon
 	reloader  *node.Reloader
+	refresher *vuln.Refresher
 	vulns     *vuln.Enricher
-	server    *http.Server
-	listener  net.Listener
+	servers   []served // the --listen server first
 	budget    *node.BudgetCgroup
 }
 
@@ -85,6 +89,9 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 			r.close()
 		}
 	}()
+	if err := c.DBFeed.check(); err != nil {
+		return nil, err
+	}
 	if err := r.applyBudget(c); err != nil {
 		return nil, err
 	}
@@ -130,12 +137,14 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 	}
 	r.reloader = &node.Reloader{Daemon: r.loop, Vulns: r.vulns, Profiles: profiles, DBDir: c.DB, Health: health, Poll: c.DBReload, Log: log}
 	r.reloader.NoteDB()
-	if r.listener, err = net.Listen("tcp", c.Listen); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
+	if r.refresher, err = r.newRefresher(c, reg, log); err != nil {
+		return nil, err
 	}
-	r.server = &http.Server{Handler: node.StatusHandler(r.loop, reg, health, r.access.Mounter.Held),
-		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
-	log.Info("rootscan daemon started", "version", a.version, "node", c.NodeName, "listen", r.listener.Addr().String(),
+	if err := r.listen(c.Listen, &c.Metrics, node.StatusHandler(r.loop, reg, health, r.access.Mounter.Held), log); err != nil {
+		return nil, err
+	}
+	log.Info("rootscan daemon started", "version", a.version, "node", c.NodeName, "listen", r.servers[0].listener.Addr().String(),
+		"metricsTLS", c.Metrics.tlsFiles().Enabled(), "healthListen", c.Metrics.HealthListen,
 		"runtime", r.access.Client.Endpoint(), "stateDir", c.StateDir, "sinks", len(c.Sinks), "leftOut", selfName(r.loop.Self))
 	return r, nil
 }
@@ -181,7 +190,10 @@ func (r *daemonRun) startExport(c *daemonConfig, version string, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := exporter.NewMetrics(c.NodeName)
+	metrics, err := exporter.NewFleetMetrics(c.NodeName, c.Metrics.options())
+	if err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
 	health := exporter.NewHealth(exporter.HealthOptions{Node: c.NodeName, Version: version})
 	health.SetEventsDropped(r.dispatch.Dropped)
 	for _, col := range []interface {
@@ -240,16 +252,21 @@ func (r *daemonRun) newLoop(c *daemonConfig, analyzers []scan.Analyzer, cache *n
 // run serves and loops until ctx ends, then shuts down in order: stop checking (unmounting), flush events, close.
 func (r *daemonRun) run(ctx context.Context) error {
 	defer r.close()
-	go func() {
-		if err := r.server.Serve(r.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.log.Error("metrics server", "err", err)
-		}
-	}()
+	for _, s := range r.servers {
+		go func() {
+			if err := s.server.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				r.log.Error("metrics server", "addr", s.listener.Addr().String(), "err", err)
+			}
+		}()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	r.reloader.Hangup = hup
 	go r.reloader.Run(ctx)
+	if r.refresher != nil {
+		go r.refresher.Run(ctx)
+	}
 	go r.loop.ForgetVanished(ctx, r.publisher)
 	err := r.loop.Run(ctx)
 	r.log.Info("rootscan daemon stopping")
@@ -257,12 +274,12 @@ func (r *daemonRun) run(ctx context.Context) error {
 }
 
 func (r *daemonRun) close() {
-	if r.server != nil {
+	for _, s := range r.servers {
+		// Shutdown closes the listener even when Serve never ran (a start that failed later).
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r.server.Shutdown(sctx)
+		s.server.Shutdown(sctx)
+		s.listener.Close()
 		cancel()
-	} else if r.listener != nil {
-		r.listener.Close()
 	}
 	if r.dispatch != nil {
 		// Deliver what can be delivered in a few seconds; the rest stays spooled for the next start.

@@ -42,10 +42,14 @@ type daemonConfig struct {
 	VEX              string        `yaml:"vex"`
 	// DBReload is how often the database file is checked for replacement (db update swaps it atomically).
 	DBReload time.Duration `yaml:"dbReload"`
+	// DBFeed makes the daemon fetch and refresh the database itself (--db-url and friends).
+	DBFeed dbFeedConfig `yaml:",inline"`
 	// Budget limits the daemon's own CPU, memory and IO through a child cgroup (outside Kubernetes only).
 	CPUMax    float64 `yaml:"cpuMax"`
 	IOWeight  uint    `yaml:"ioWeight"`
 	MemoryMax int64   `yaml:"memoryMax"`
+	// Metrics is how /metrics is served (TLS, client certificates, a plain health port).
+	Metrics metricsConfig `yaml:",inline"`
 	// CheckTimeout and CheckMemory bound each container's check (node.CheckBudget); 0 turns a bound off.
 	CheckTimeout time.Duration `yaml:"checkTimeout"`
 	CheckMemory  budgetSize    `yaml:"checkMemory"`
@@ -81,7 +85,9 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.CPUMax, "cpu-max", 0, "CPU the daemon may use, in cores (0.5 = half a core; 0 = unlimited)"+budgetNote)
 	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
+	c.DBFeed.register(fs)
 	c.compliance.register(fs)
+	c.Metrics.register(fs)
 	c.CheckTimeout, c.CheckMemory = node.DefaultCheckBudget.Timeout, budgetSize(node.DefaultCheckBudget.Memory)
 	fs.DurationVar(&c.CheckTimeout, "check-timeout", c.CheckTimeout, "deadline of one container's check; a check past it stops and is reported scan.incomplete (0 = none)")
 	fs.Var(&c.CheckMemory, "check-memory", "how far the live heap may grow during one container's check (64MiB, 0 = no bound); a check past it stops and is reported scan.incomplete")
@@ -138,6 +144,8 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 			apply()
 		}
 	}
+	c.DBFeed.merge(fs, &f.DBFeed)
+	c.Metrics.merge(&f.Metrics, fs)
 	return nil
 }
 

@@ -94,7 +94,10 @@ func eventTypes(ts []EventType) []string {
 
 // The per-container gauge follows the container's last check; the counter counts every incomplete one.
 func TestIncompleteMetrics(t *testing.T) {
-	m := NewIncompleteMetrics("node-1")
+	m, err := NewIncompleteMetrics("node-1", MetricsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	if err := m.Register(reg); err != nil {
 		t.Fatal(err)
@@ -132,5 +135,59 @@ func TestIncompleteMetrics(t *testing.T) {
 	m.Delete("c0ffee")
 	if got := text(); strings.Contains(got, MetricContainerIncomplete+"{") {
 		t.Errorf("a removed container left the gauge:\n%s", got)
+	}
+}
+
+// With --metrics-labels dropping pod, the replicas of one workload share a series counting how many are incomplete.
+func TestIncompleteMetricsCombined(t *testing.T) {
+	m, err := NewIncompleteMetrics("node-1", MetricsOptions{Labels: []string{"namespace", "container"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	if err := m.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	rep := func(id, pod string, inc *report.Incomplete) report.Report {
+		r := containerReport(nil, nil)
+		r.Target.ContainerID, r.Target.Pod, r.Incomplete = id, pod, inc
+		return r
+	}
+	crashed := &report.Incomplete{Reason: report.IncompleteCrashed}
+	value := func() (float64, bool) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != MetricContainerIncomplete {
+				continue
+			}
+			for _, mt := range mf.GetMetric() {
+				for _, l := range mt.GetLabel() {
+					if l.GetName() == "pod" {
+						t.Fatalf("the pod label is kept: %v", mt)
+					}
+				}
+				return mt.GetGauge().GetValue(), true
+			}
+		}
+		return 0, false
+	}
+	m.Observe(rep("a", "web-1", crashed))
+	m.Observe(rep("b", "web-2", crashed))
+	if v, ok := value(); !ok || v != 2 {
+		t.Fatalf("two quarantined replicas: %v, %v; want one series of 2", v, ok)
+	}
+	m.Observe(rep("a", "web-1", nil))
+	if v, ok := value(); !ok || v != 1 {
+		t.Fatalf("one left: %v, %v", v, ok)
+	}
+	m.Delete("b")
+	if _, ok := value(); ok {
+		t.Fatal("series left after the last incomplete container went")
+	}
+	if _, err := NewIncompleteMetrics("node-1", MetricsOptions{Labels: []string{"cve"}}); err == nil {
+		t.Error("an unknown label was accepted")
 	}
 }

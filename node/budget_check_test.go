@@ -196,7 +196,10 @@ func newReportLog(t *testing.T, reg *prometheus.Registry, events exporter.Publis
 	if err != nil {
 		t.Fatal(err)
 	}
-	inc := exporter.NewIncompleteMetrics("node-1")
+	inc, err := exporter.NewIncompleteMetrics("node-1", exporter.MetricsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := metrics.Register(reg); err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,10 @@ func crashChild(dir, address string) error {
 	if err != nil {
 		return err
 	}
-	inc := exporter.NewIncompleteMetrics("node-1")
+	inc, err := exporter.NewIncompleteMetrics("node-1", exporter.MetricsOptions{})
+	if err != nil {
+		return err
+	}
 	if err := errors.Join(metrics.Register(reg), inc.Register(reg)); err != nil {
 		return err
 	}

@@ -206,7 +206,10 @@ func (r *daemonRun) startExport(c *daemonConfig, version string, log *slog.Logge
 	if err := reg.Register(exporter.NewSinkCollector(r.dispatch)); err != nil {
 		return nil, nil, err
 	}
-	incomplete := exporter.NewIncompleteMetrics(c.NodeName)
+	incomplete, err := exporter.NewIncompleteMetrics(c.NodeName, c.Metrics.options())
+	if err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
 	if err := incomplete.Register(reg); err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,48 @@
+package scan
+
+import (
+	"context"
+	"testing"
+)
+
+// WalkOwned hands out each listed file resolved through the root's links (bin -> usr/bin, lib -> /usr/lib), with the
+// database entry that lists it: dpkg info lists, a distroless status.d entry, apk, rpm, and a diverted file at the
+// place dpkg moved it to.
+func TestWalkOwned(t *testing.T) {
+	requireRootForDrift(t)
+	root := openDriftRoot(t, unownedRoot(t))
+	got := map[string][]Owner{}
+	errs := WalkOwned(context.Background(), root, func(p string, o Owner) bool {
+		got[p] = append(got[p], o)
+		return true
+	})
+	if len(errs) != 0 {
+		t.Errorf("errors: %+v", errs)
+	}
+	for p, want := range map[string]Owner{
+		"usr/bin/dash":  {Manager: "dpkg", Name: "dash", List: "var/lib/dpkg/info/dash.list"},
+		"usr/bin/ls":    {Manager: "dpkg", Name: "coreutils", List: "var/lib/dpkg/info/coreutils.list"},
+		"usr/bin/sleep": {Manager: "dpkg", Name: "coreutils", List: "var/lib/dpkg/info/coreutils.list"},
+		// coreutils' /bin/sleep is diverted to /bin/sleep.distrib.
+		"usr/bin/sleep.distrib":                         {Manager: "dpkg", Name: "coreutils", List: "var/lib/dpkg/info/coreutils.list"},
+		"usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": {Manager: "dpkg", Name: "libc6", List: "var/lib/dpkg/status.d/libc6"},
+		"usr/bin/busybox":                               {Manager: "apk", Name: "busybox", List: "lib/apk/db/installed"},
+		"usr/bin/bash":                                  {Manager: "rpm", Name: "bash", Arch: "x86_64", List: "var/lib/rpm/rpmdb.sqlite"},
+	} {
+		if len(got[p]) == 0 || got[p][0] != want {
+			t.Errorf("%s: owners %+v, want %+v first", p, got[p], want)
+		}
+	}
+	// The lists' own spelling, through a link, is not handed out.
+	for _, p := range []string{"bin/dash", "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"} {
+		if len(got[p]) != 0 {
+			t.Errorf("%s handed out unresolved: %+v", p, got[p])
+		}
+	}
+	// Stopping is honoured at once.
+	n := 0
+	WalkOwned(context.Background(), root, func(string, Owner) bool { n++; return n < 3 })
+	if n != 3 {
+		t.Errorf("walk went on after stop: %d calls", n)
+	}
+}

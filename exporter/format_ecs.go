@@ -108,6 +108,7 @@ func ecsFinding(d obj, fi *Finding) {
 		d.set("rootscan.vulnerability.fixed_version", v.FixedVersion)
 		d.set("rootscan.vulnerability.fixable", v.Fixable())
 		d.set("rootscan.vulnerability.reachable", string(v.Reachable))
+		d.set("rootscan.vulnerability.in_use", string(v.InUse))
 	case fi.Control != nil:
 		c := fi.Control
 		d.set("event.category", []string{"configuration"})

@@ -152,6 +152,7 @@ func ocsfFinding(d obj, e Event, class int) int {
 		class = ocsfVulnerabilityFinding
 		d.set("vulnerabilities", []obj{ocsfVulnerability(fi.Vulnerability)})
 		d.set("unmapped.reachable", string(fi.Vulnerability.Reachable))
+		d.set("unmapped.in_use", string(fi.Vulnerability.InUse))
 	case fi.Control != nil:
 		class = ocsfComplianceFinding
 		c := fi.Control

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -110,5 +111,56 @@ func TestRealProcessMaps(t *testing.T) {
 		if v.InUse != report.InUseUnknown {
 			t.Errorf("%s without runtime data: %q, want unknown", v.Package, v.InUse)
 		}
+	}
+}
+
+// A process in a container's situation: its own mount namespace, the root pivoted into the Debian root, as runc
+// does. Read from the host, its maps name the container's paths; the processes of its namespace use libc6 and
+// coreutils, not libssl3 or dash.
+func TestNamespaceMaps(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mount namespaces need root")
+	}
+	for _, tool := range []string{"unshare", "mount", "pivot_root", "sh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed: %v", tool, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root := debianRoot(t, ctx)
+	_, x := scanRoot(t, ctx, root)
+	if err := os.Mkdir(filepath.Join(root, "old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The host's sh, mount and pivot_root set the namespace up, then the root's sleep replaces them.
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$1" "$1" && cd "$1" && pivot_root . old && exec /usr/bin/sleep 60`, "sh", root)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var used []string
+	for ctx.Err() == nil {
+		exe, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "exe"))
+		if exe == "/usr/bin/sleep" {
+			var err error
+			if used, err = NamespaceMaps(ctx, "/proc", cmd.Process.Pid); err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(used, "/usr/lib/x86_64-linux-gnu/libc.so.6") {
+				break
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("mapped executable in the namespace: %v", used)
+	if got, want := pkgNames(x.Packages(used)), []string{"coreutils", "libc6"}; !slices.Equal(got, want) {
+		t.Fatalf("packages in use = %v, want %v", got, want)
+	}
+	// This test's own process is in the host's namespace: none of its mappings are counted.
+	self, err := NamespaceMaps(ctx, "/proc", os.Getpid())
+	if err != nil || slices.Equal(self, used) {
+		t.Errorf("host namespace: %v, %v", self, err)
 	}
 }

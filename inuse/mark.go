@@ -1,6 +1,10 @@
 package inuse
 
-import "github.com/rootscan/rootscan/report"
+import (
+	"slices"
+
+	"github.com/rootscan/rootscan/report"
+)
 
 // Mark sets InUse on every finding of res. known says whether runtime data exists for the container (the daemon
 // watched it, or its processes' maps were read); without it every finding is unknown, as it is without an Index.
@@ -58,4 +62,10 @@ func (x *Index) Packages(used []string) []report.Package {
 		}
 	}
 	return out
+}
+
+// DropNotInUse removes the findings marked not in use (InUse false), for --in-use-only; unknown ones stay, as a
+// finding nothing was learned about must not disappear.
+func DropNotInUse(vs []report.Vulnerability) []report.Vulnerability {
+	return slices.DeleteFunc(vs, func(v report.Vulnerability) bool { return v.InUse == report.InUseFalse })
 }

@@ -36,7 +36,7 @@ func BenchmarkBuild(b *testing.B) {
 		x, _ = Build(ctx, root, res, Options{})
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(x.Len()), "entries")
+	b.ReportMetric(float64(x.size()), "entries")
 	b.ReportMetric(float64(len(res.Packages)), "packages")
 	b.ReportMetric(float64(x.bytes()), "index-B")
 }

@@ -118,18 +118,6 @@ func Build(ctx context.Context, fsys scan.FS, res *report.Result, opts Options) 
 
 func (x *Index) hash(p string) uint64 { return maphash.String(x.seed, p) }
 
-// bytes estimates the memory the index holds: its entries and package keys (map overhead left out).
-func (x *Index) bytes() int {
-	n := cap(x.entries)*16 + len(x.observable)
-	for _, k := range x.pkgs {
-		n += 4*16 + len(k.eco) + len(k.name) + len(k.version) + len(k.purl) + 4
-	}
-	return n
-}
-
-// Len is the number of (path, package) pairs held.
-func (x *Index) Len() int { return len(x.entries) }
-
 // owned appends the packages that own the root-relative path p.
 func (x *Index) owned(p string, to []uint32) []uint32 {
 	h := x.hash(p)
@@ -138,21 +126,6 @@ func (x *Index) owned(p string, to []uint32) []uint32 {
 		to = append(to, x.entries[i].pkg)
 	}
 	return to
-}
-
-// Owners returns the packages that own the file at p (container-absolute, as the kernel reports it, or
-// root-relative), in the words of report.Package: ecosystem, name and version. It is nil for a file no package owns.
-func (x *Index) Owners(p string) []report.Package {
-	rel, ok := relPath(p)
-	if !ok {
-		return nil
-	}
-	var out []report.Package
-	for _, i := range x.owned(rel, nil) {
-		k := x.pkgs[i]
-		out = append(out, report.Package{Ecosystem: k.eco, Name: k.name, Version: k.version, PURL: k.purl})
-	}
-	return out
 }
 
 // relPath turns a container-absolute path into the root-relative form the index holds; false for a path that

@@ -43,12 +43,12 @@ func TestOwnersMergedUsr(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(root, c.path)); c.want != nil && err != nil {
 			t.Fatalf("%s: the root does not hold it: %v", c.path, err)
 		}
-		if got := pkgNames(x.Owners(c.path)); !slices.Equal(got, c.want) {
+		if got := pkgNames(x.ownersOf(c.path)); !slices.Equal(got, c.want) {
 			t.Errorf("Owners(%q) = %v, want %v", c.path, got, c.want)
 		}
 	}
 	// The list's spelling is not what the kernel reports on this root, and is not indexed.
-	if got := x.Owners("/lib/x86_64-linux-gnu/libc.so.6"); len(got) != 0 {
+	if got := x.ownersOf("/lib/x86_64-linux-gnu/libc.so.6"); len(got) != 0 {
 		t.Errorf("the unresolved alias is indexed: %v", got)
 	}
 }
@@ -74,18 +74,18 @@ func TestRealProcessMaps(t *testing.T) {
 	var used []string
 	// The loader maps libc after exec; wait until it has (or the test's deadline).
 	for ctx.Err() == nil {
-		paths, err := ProcessMaps("/proc", cmd.Process.Pid)
+		paths, _, err := processMaps("/proc", cmd.Process.Pid, mapsMaxBytes)
 		if err != nil {
 			t.Fatal(err)
 		}
-		used = TrimRoot(paths, root)
+		used = trimRoot(paths, root)
 		if slices.Contains(used, "/usr/lib/x86_64-linux-gnu/libc.so.6") {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("mapped executable: %v", used)
-	if got, want := pkgNames(x.Packages(used)), []string{"coreutils", "libc6"}; !slices.Equal(got, want) {
+	if got, want := pkgNames(x.packagesOf(used)), []string{"coreutils", "libc6"}; !slices.Equal(got, want) {
 		t.Fatalf("packages in use = %v, want %v", got, want)
 	}
 
@@ -155,7 +155,7 @@ func TestNamespaceMaps(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("mapped executable in the namespace: %v", used)
-	if got, want := pkgNames(x.Packages(used)), []string{"coreutils", "libc6"}; !slices.Equal(got, want) {
+	if got, want := pkgNames(x.packagesOf(used)), []string{"coreutils", "libc6"}; !slices.Equal(got, want) {
 		t.Fatalf("packages in use = %v, want %v", got, want)
 	}
 	// This test's own process is in the host's namespace: none of its mappings are counted.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,38 +21,36 @@ const (
 	mapsMaxPaths = 1 << 16
 )
 
-// ParseMaps returns the files a /proc/<pid>/maps listing shows mapped executable (perms with x), each once, in the
+// parseMaps returns the files a /proc/<pid>/maps listing shows mapped executable (perms with x), each once, in the
 // order first seen: the program itself and the shared libraries it loaded. Anonymous and special mappings
 // ([vdso], [heap], anon_inode:...) are left out. " (deleted)", which the kernel appends for a file removed since it
 // was mapped, is stripped: the package that owns the path is still the one the process runs. Paths are as the
-// kernel prints them for the reader, which is relative to the reader's root directory (see ProcessMaps). It reads at
-// most 16 MiB; a longer listing is an error, with what was read before.
-func ParseMaps(r io.Reader) ([]string, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, mapsMaxBytes+1))
+// kernel prints them for the reader: from the reader's root for a process of its own mount namespace, from the
+// namespace's root for a container's process (see NamespaceMaps). It reads at most limit bytes (n is the bytes consumed); a longer listing is an error, with what was read before.
+func parseMaps(r io.Reader, limit int64) (out []string, n int64, err error) {
+	sc := bufio.NewScanner(io.LimitReader(r, limit+1))
 	sc.Buffer(make([]byte, 0, 4096), mapsMaxLine)
 	seen := map[string]bool{}
-	var out []string
-	n := 0
 	for sc.Scan() {
 		line := sc.Bytes()
-		n += len(line) + 1
-		if n > mapsMaxBytes {
-			return out, fmt.Errorf("maps: longer than %d bytes", mapsMaxBytes)
+		n += int64(len(line)) + 1
+		if n > limit {
+			return out, n, fmt.Errorf("maps: longer than %d bytes", limit)
 		}
 		p, ok := mapsExecPath(line)
 		if !ok || seen[p] {
 			continue
 		}
 		if len(out) >= mapsMaxPaths {
-			return out, fmt.Errorf("maps: more than %d executable files", mapsMaxPaths)
+			return out, n, fmt.Errorf("maps: more than %d executable files", mapsMaxPaths)
 		}
 		seen[p] = true
 		out = append(out, p)
 	}
 	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("maps: %w", err)
+		return out, n, fmt.Errorf("maps: %w", err)
 	}
-	return out, nil
+	return out, n, nil
 }
 
 // mapsExecPath returns the path of one maps line ("start-end perms offset dev inode   path") when the mapping is
@@ -83,38 +80,20 @@ func mapsExecPath(line []byte) (string, bool) {
 	return p, true
 }
 
-// ProcessMaps reads the executable mappings of process pid under procRoot ("/proc" on the node; the host's /proc
-// mounted elsewhere in a pod). The paths are as the reading process sees them: for a process in another mount
-// namespace (a container), the path from the reader's root to the file, through wherever the container's root is
-// mounted for the reader; TrimRoot turns them into the container's own paths.
-func ProcessMaps(procRoot string, pid int) ([]string, error) {
+// processMaps reads the executable mappings of process pid under procRoot ("/proc" on the node; the host's /proc
+// mounted elsewhere in a pod), with parseMaps: at most limit bytes are read, n is the bytes consumed.
+func processMaps(procRoot string, pid int, limit int64) ([]string, int64, error) {
 	if pid <= 0 {
-		return nil, fmt.Errorf("maps of pid %d: not a process id", pid)
+		return nil, 0, fmt.Errorf("maps of pid %d: not a process id", pid)
 	}
 	f, err := os.Open(filepath.Join(procRoot, strconv.Itoa(pid), "maps"))
 	if err != nil {
-		return nil, fmt.Errorf("maps of pid %d: %w", pid, err)
+		return nil, 0, fmt.Errorf("maps of pid %d: %w", pid, err)
 	}
 	defer f.Close()
-	paths, err := ParseMaps(f)
+	paths, n, err := parseMaps(f, limit)
 	if err != nil {
-		return paths, fmt.Errorf("pid %d: %w", pid, err)
+		return paths, n, fmt.Errorf("pid %d: %w", pid, err)
 	}
-	return paths, nil
-}
-
-// TrimRoot keeps the paths under root (the directory a container's root is mounted at, as the reader sees it) and
-// returns them as the container sees them ("/usr/lib/..."); paths outside root (a volume, the host) are left out.
-func TrimRoot(paths []string, root string) []string {
-	root = filepath.Clean(root)
-	if root == "/" {
-		return slices.Clone(paths)
-	}
-	var out []string
-	for _, p := range paths {
-		if rel, ok := strings.CutPrefix(p, root+"/"); ok {
-			out = append(out, "/"+rel)
-		}
-	}
-	return out
+	return paths, n, nil
 }

@@ -22,21 +22,21 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
 `
 
 func TestParseMaps(t *testing.T) {
-	got, err := ParseMaps(strings.NewReader(mapsSample))
+	got, err := parseMapsAll(strings.NewReader(mapsSample))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"/tmp/r/usr/bin/sleep", "/tmp/r/usr/lib/x86_64-linux-gnu/libc.so.6",
 		"/tmp/r/usr/lib/x86_64-linux-gnu/libold.so.1", "/tmp/r/opt/my app/lib x.so"}
 	if !slices.Equal(got, want) {
-		t.Errorf("ParseMaps = %q\nwant %q", got, want)
+		t.Errorf("parseMaps = %q\nwant %q", got, want)
 	}
-	if got, want := TrimRoot(append(got, "/tmp/rr/x", "/host/bin/sh"), "/tmp/r/"), []string{"/usr/bin/sleep",
+	if got, want := trimRoot(append(got, "/tmp/rr/x", "/host/bin/sh"), "/tmp/r/"), []string{"/usr/bin/sleep",
 		"/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libold.so.1", "/opt/my app/lib x.so"}; !slices.Equal(got, want) {
-		t.Errorf("TrimRoot = %q\nwant %q", got, want)
+		t.Errorf("trimRoot = %q\nwant %q", got, want)
 	}
-	if got := TrimRoot([]string{"/a"}, "/"); !slices.Equal(got, []string{"/a"}) {
-		t.Errorf("TrimRoot under / = %q", got)
+	if got := trimRoot([]string{"/a"}, "/"); !slices.Equal(got, []string{"/a"}) {
+		t.Errorf("trimRoot under / = %q", got)
 	}
 }
 
@@ -45,11 +45,11 @@ func TestParseMaps(t *testing.T) {
 func TestParseMapsBounds(t *testing.T) {
 	line := "7f1b5e228000-7f1b5e3bd000 r-xp 00028000 fd:01 2201 /lib/x.so\n"
 	long := strings.Repeat(line, mapsMaxBytes/len(line)+2)
-	got, err := ParseMaps(strings.NewReader(long))
+	got, err := parseMapsAll(strings.NewReader(long))
 	if err == nil || len(got) != 1 {
 		t.Errorf("over the byte bound: %d paths, err %v", len(got), err)
 	}
-	got, err = ParseMaps(strings.NewReader(line + "0-1 r-xp 0 0:0 1 /" + strings.Repeat("a", mapsMaxLine) + "\n"))
+	got, err = parseMapsAll(strings.NewReader(line + "0-1 r-xp 0 0:0 1 /" + strings.Repeat("a", mapsMaxLine) + "\n"))
 	if err == nil || len(got) != 1 {
 		t.Errorf("overlong line: %d paths, err %v", len(got), err)
 	}
@@ -59,7 +59,7 @@ func FuzzParseMaps(f *testing.F) {
 	f.Add([]byte(mapsSample))
 	f.Add([]byte("0-1 r-xp 0 0:0 1 /\n0-1 r-x 0 0:0 1 /a\n  0-1   r-xp 0 0:0 1     / (deleted)\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		paths, _ := ParseMaps(strings.NewReader(string(b)))
+		paths, _ := parseMapsAll(strings.NewReader(string(b)))
 		seen := map[string]bool{}
 		for _, p := range paths {
 			if !strings.HasPrefix(p, "/") || strings.Contains(p, "\n") || seen[p] {

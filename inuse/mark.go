@@ -51,19 +51,6 @@ func (x *Index) inUse(used []string) []bool {
 	return out
 }
 
-// Packages returns the packages of the index that own one of used, in the words of report.Package (ecosystem,
-// name, version, purl), for logs and tests.
-func (x *Index) Packages(used []string) []report.Package {
-	var out []report.Package
-	for j, u := range x.inUse(used) {
-		if u {
-			k := x.pkgs[j]
-			out = append(out, report.Package{Ecosystem: k.eco, Name: k.name, Version: k.version, PURL: k.purl})
-		}
-	}
-	return out
-}
-
 // DropNotInUse removes the findings marked not in use (InUse false), for --in-use-only; unknown ones stay, as a
 // finding nothing was learned about must not disappear.
 func DropNotInUse(vs []report.Vulnerability) []report.Vulnerability {

@@ -80,10 +80,10 @@ func TestMark(t *testing.T) {
 func TestBuildBound(t *testing.T) {
 	fsys, res := markRoot()
 	x, errs := Build(context.Background(), fsys, res, Options{MaxEntries: 3})
-	if x.Len() > 3 || len(errs) != 1 || !strings.Contains(errs[0].Err, "more than 3 owned files") {
-		t.Fatalf("len %d, errs %v", x.Len(), errs)
+	if x.size() > 3 || len(errs) != 1 || !strings.Contains(errs[0].Err, "more than 3 owned files") {
+		t.Fatalf("len %d, errs %v", x.size(), errs)
 	}
-	if got := pkgNames(x.Owners("/app/server")); !slices.Equal(got, []string{"golang.org/x/net"}) {
+	if got := pkgNames(x.ownersOf("/app/server")); !slices.Equal(got, []string{"golang.org/x/net"}) {
 		t.Errorf("program owners = %v", got)
 	}
 }
@@ -96,10 +96,10 @@ func FuzzBuild(f *testing.F) {
 		fsys, res := markRoot()
 		fsys[fmt.Sprintf("var/lib/dpkg/info/%s.list", strings.ReplaceAll(name, "/", "_"))] = &fstest.MapFile{Data: list}
 		x, _ := Build(context.Background(), fsys, res, Options{MaxEntries: 64})
-		if x.Len() > 64 {
-			t.Fatalf("%d entries past the bound", x.Len())
+		if x.size() > 64 {
+			t.Fatalf("%d entries past the bound", x.size())
 		}
-		for _, o := range x.Owners(query) {
+		for _, o := range x.ownersOf(query) {
 			found := false
 			for _, p := range res.Packages {
 				found = found || (p.Name == o.Name && p.Version == o.Version && p.Ecosystem == o.Ecosystem)

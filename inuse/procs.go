@@ -16,6 +16,9 @@ const (
 	procsMaxEntries = 1 << 20
 	// procsMaxPaths bounds the distinct paths gathered for one container.
 	procsMaxPaths = 1 << 16
+	// procsMaxBytes bounds the maps text read for one container, whatever its process count: a container of a
+	// thousand processes with the kernel's most mappings each would otherwise cost gigabytes of reading.
+	procsMaxBytes = 64 << 20
 )
 
 // NamespaceMaps returns the files mapped executable by every process that shares pid's mount namespace (a
@@ -38,6 +41,7 @@ func NamespaceMaps(ctx context.Context, procRoot string, pid int) ([]string, err
 	defer dir.Close()
 	seen := map[string]bool{}
 	var out []string
+	budget := int64(procsMaxBytes)
 	for looked := 0; looked < procsMaxEntries; {
 		names, err := dir.Readdirnames(4096)
 		looked += len(names)
@@ -52,8 +56,12 @@ func NamespaceMaps(ctx context.Context, procRoot string, pid int) ([]string, err
 			if ns, err := os.Readlink(filepath.Join(procRoot, n, "ns", "mnt")); err != nil || ns != want {
 				continue
 			}
+			if budget <= 0 {
+				return out, fmt.Errorf("maps: more than %d bytes in the namespace's processes; the rest not read", procsMaxBytes)
+			}
 			// A process gone meanwhile has no maps; a cut listing still gives what was read.
-			paths, _ := ProcessMaps(procRoot, p)
+			paths, n, _ := processMaps(procRoot, p, min(budget, mapsMaxBytes))
+			budget -= n
 			for _, m := range paths {
 				if !seen[m] && len(out) < procsMaxPaths {
 					seen[m] = true

@@ -19,6 +19,8 @@ func markRoot() (fstest.MapFS, *report.Result) {
 		"var/lib/dpkg/info/zlib1g:amd64.list":  {Data: []byte("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13\n")},
 		// Another architecture's copy of the same name owns nothing of the amd64 package.
 		"var/lib/dpkg/info/zlib1g:i386.list": {Data: []byte("/usr/lib/i386-linux-gnu/libz.so.1.2.13\n")},
+		// A distroless entry whose file name is not the package's.
+		"var/lib/dpkg/status.d/crypt.md5sums": {Data: []byte("0123456789abcdef0123456789abcdef  usr/lib/x86_64-linux-gnu/libcrypt.so.1.1.0\n")},
 	}
 	deb := func(name, arch string) report.Package {
 		return report.Package{Name: name, Version: "1", Arch: arch, Ecosystem: report.EcosystemDebian, FoundBy: "dpkg",
@@ -26,6 +28,7 @@ func markRoot() (fstest.MapFS, *report.Result) {
 	}
 	res := &report.Result{Packages: []report.Package{
 		deb("libssl3", "amd64"), deb("zlib1g", "amd64"), deb("zlib1g", "i386"), deb("tzdata", "all"),
+		{Name: "libcrypt1", Version: "1", Arch: "amd64", Ecosystem: report.EcosystemDebian, FoundBy: "dpkg", Locations: []string{"var/lib/dpkg/status.d/crypt"}},
 		{Name: "golang.org/x/net", Version: "v0.1.0", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"app/server", "app/tool"}},
 		{Name: "stdlib", Version: "1.22.0", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"app/tool"}},
 		{Name: "left-pad", Version: "1.3.0", Ecosystem: report.EcosystemNpm, FoundBy: "npm", Locations: []string{"app/node_modules/left-pad/package.json"}},
@@ -56,13 +59,13 @@ func TestMark(t *testing.T) {
 		known bool
 		want  string
 	}{
-		{nil, false, "V-libssl3-amd64=unknown V-zlib1g-amd64=unknown V-zlib1g-i386=unknown V-tzdata-all=unknown V-golang.org/x/net-=unknown V-stdlib-=unknown V-left-pad-=unknown"},
+		{nil, false, "V-libssl3-amd64=unknown V-zlib1g-amd64=unknown V-zlib1g-i386=unknown V-tzdata-all=unknown V-libcrypt1-amd64=unknown V-golang.org/x/net-=unknown V-stdlib-=unknown V-left-pad-=unknown"},
 		// Runtime data, nothing used: packages with files are not in use; the ones without any indexed file stay unknown.
-		{nil, true, "V-libssl3-amd64=false V-zlib1g-amd64=false V-zlib1g-i386=false V-tzdata-all=unknown V-golang.org/x/net-=false V-stdlib-=false V-left-pad-=unknown"},
+		{nil, true, "V-libssl3-amd64=false V-zlib1g-amd64=false V-zlib1g-i386=false V-tzdata-all=unknown V-libcrypt1-amd64=false V-golang.org/x/net-=false V-stdlib-=false V-left-pad-=unknown"},
 		{[]string{"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/app/server", "/usr/lib/x86_64-linux-gnu/libz.so.1"}, true,
-			"V-libssl3-amd64=true V-zlib1g-amd64=false V-zlib1g-i386=false V-tzdata-all=unknown V-golang.org/x/net-=true V-stdlib-=false V-left-pad-=unknown"},
-		{[]string{"/app/tool", "/usr/lib/i386-linux-gnu/libz.so.1.2.13", "relative/app/server", "/../app/server/.."}, true,
-			"V-libssl3-amd64=false V-zlib1g-amd64=false V-zlib1g-i386=true V-tzdata-all=unknown V-golang.org/x/net-=true V-stdlib-=true V-left-pad-=unknown"},
+			"V-libssl3-amd64=true V-zlib1g-amd64=false V-zlib1g-i386=false V-tzdata-all=unknown V-libcrypt1-amd64=false V-golang.org/x/net-=true V-stdlib-=false V-left-pad-=unknown"},
+		{[]string{"/app/tool", "/usr/lib/i386-linux-gnu/libz.so.1.2.13", "/usr/lib/x86_64-linux-gnu/libcrypt.so.1.1.0", "relative/app/server", "/../app/server/.."}, true,
+			"V-libssl3-amd64=false V-zlib1g-amd64=false V-zlib1g-i386=true V-tzdata-all=unknown V-libcrypt1-amd64=true V-golang.org/x/net-=true V-stdlib-=true V-left-pad-=unknown"},
 	} {
 		Mark(res, x, c.used, c.known)
 		if got := verdicts(res); got != c.want {

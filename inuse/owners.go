@@ -2,7 +2,6 @@ package inuse
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
@@ -47,11 +46,11 @@ func (b *builder) owners(o scan.Owner) []uint32 {
 		return b.lastPkgs
 	}
 	var out []uint32
-	if o.Manager == "dpkg" && strings.HasPrefix(o.List, "var/lib/dpkg/status.d/") {
+	if o.Entry != "" {
 		// A distroless entry's file name need not be the package's name; its stanza file is one of the package's
 		// Locations.
 		for i, p := range b.res.Packages {
-			if p.FoundBy == o.Manager && slices.Contains(p.Locations, o.List) {
+			if p.FoundBy == o.Manager && slices.Contains(p.Locations, o.Entry) {
 				out = append(out, b.of[i])
 			}
 		}

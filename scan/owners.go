@@ -14,14 +14,17 @@ type Owner struct {
 	// Manager is the FoundBy of the analyzer that lists the package: "dpkg", "apk" or "rpm".
 	Manager string
 	// Name is the package's name as its database spells it; for a distroless status.d entry it is the entry's file
-	// name, which List ties to the package (the stanza file is among the package's Locations).
+	// name, which need not be the package's (Entry ties them).
 	Name string
 	// Arch is the architecture the database records, when it records one in the list's name (dpkg's
 	// info/<name>:<arch>.list) or entry (rpm).
 	Arch string
-	// List is the root-relative database file the entry comes from: var/lib/dpkg/info/<name>.list, the status.d
-	// stanza file (without .md5sums), lib/apk/db/installed or the rpm database.
+	// List is the root-relative database file the entry comes from: var/lib/dpkg/info/<name>.list,
+	// var/lib/dpkg/status.d/<entry>.md5sums, lib/apk/db/installed or the rpm database.
 	List string
+	// Entry is, for a distroless status.d entry, its stanza file (var/lib/dpkg/status.d/<entry>): one of the
+	// Locations of the package the dpkg analyzer read from it. Empty for the other databases.
+	Entry string
 }
 
 // WalkOwned calls fn with every path the root's package databases list (dpkg info/*.list, info/*.md5sums of packages

@@ -25,7 +25,7 @@ func TestWalkOwned(t *testing.T) {
 		"usr/bin/sleep": {Manager: "dpkg", Name: "coreutils", List: "var/lib/dpkg/info/coreutils.list"},
 		// coreutils' /bin/sleep is diverted to /bin/sleep.distrib.
 		"usr/bin/sleep.distrib":                         {Manager: "dpkg", Name: "coreutils", List: "var/lib/dpkg/info/coreutils.list"},
-		"usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": {Manager: "dpkg", Name: "libc6", List: "var/lib/dpkg/status.d/libc6"},
+		"usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": {Manager: "dpkg", Name: "libc6", List: "var/lib/dpkg/status.d/libc6.md5sums", Entry: "var/lib/dpkg/status.d/libc6"},
 		"usr/bin/busybox":                               {Manager: "apk", Name: "busybox", List: "lib/apk/db/installed"},
 		"usr/bin/bash":                                  {Manager: "rpm", Name: "bash", Arch: "x86_64", List: "var/lib/rpm/rpmdb.sqlite"},
 	} {

@@ -476,7 +476,7 @@ func (s *ownership) readDpkg(ctx context.Context, a *unownedFiles) {
 				return
 			}
 			if entry, ok := strings.CutSuffix(e.Name(), ".md5sums"); ok {
-				s.cur = Owner{Manager: dpkgName, Name: entry, List: dpkgStatusDir + "/" + entry}
+				s.cur = Owner{Manager: dpkgName, Name: entry, List: dpkgStatusDir + "/" + e.Name(), Entry: dpkgStatusDir + "/" + entry}
 				s.stream(ctx, dpkgStatusDir+"/"+e.Name(), a.maxListSize, sumLine)
 			}
 		}

@@ -2,6 +2,7 @@ package inuse
 
 import (
 	"context"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -39,4 +40,22 @@ func BenchmarkBuild(b *testing.B) {
 	b.ReportMetric(float64(x.size()), "entries")
 	b.ReportMetric(float64(len(res.Packages)), "packages")
 	b.ReportMetric(float64(x.bytes()), "index-B")
+}
+
+// BenchmarkNamespaceMaps gathers the mappings of this process's mount namespace (the host's, with every process on
+// the machine in it): the worst case of one container scan's /proc reading, reported with the processes seen.
+func BenchmarkNamespaceMaps(b *testing.B) {
+	ctx := context.Background()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		b.Skip(err)
+	}
+	var paths []string
+	for b.Loop() {
+		if paths, err = NamespaceMaps(ctx, "/proc", os.Getpid()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(ents)), "proc-entries")
+	b.ReportMetric(float64(len(paths)), "paths")
 }

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"strings"
 
@@ -41,17 +42,43 @@ type Owner struct {
 //
 // The errors are about lists that could not be read; what was read before is still handed out.
 func WalkOwned(ctx context.Context, fsys FS, fn func(path string, o Owner) bool, opts ...AnalyzerOption) []report.FileError {
+	return walkOwned(ctx, fsys, fn, ownedMaxDirBytes, opts...)
+}
+
+func walkOwned(ctx context.Context, fsys FS, fn func(path string, o Owner) bool, maxDirBytes int64, opts ...AnalyzerOption) []report.FileError {
 	a := NewUnownedFiles(opts...).(*unownedFiles)
 	s := newOwnership(fsys, nil)
 	s.visit = func(p string) bool { return fn(p, s.cur) }
+	s.maxDirBytes = maxDirBytes
 	s.readDpkg(ctx, a)
 	s.readApk(ctx, a)
 	s.readRPM(ctx, a)
 	return s.errs
 }
 
-// visitListed hands one listed path (and, when dpkg diverted it, its new place) to visit, resolved.
+const (
+	// ownedMaxPath is the longest listed path handed out (PATH_MAX): the kernel reports none longer, and a hostile
+	// list's deep paths would each cost a resolution per directory level.
+	ownedMaxPath = 4096
+	// ownedMaxDirBytes bounds the resolved directories WalkOwned keeps (their names, twice, and dirEntryOverhead
+	// each), and so the lstat calls resolving them (at most a million): a Debian desktop's lists name about 30,000
+	// directories, a few MiB.
+	ownedMaxDirBytes = 64 << 20
+	// dirEntryOverhead is what one cached directory costs beyond its names (map entry and string headers).
+	dirEntryOverhead = 64
+)
+
+// visitListed hands one listed path (and, when dpkg diverted it, its new place) to visit, resolved. Past the
+// directory bound the walk stops and says so.
 func (s *ownership) visitListed(p string) {
+	if len(p) > ownedMaxPath {
+		return
+	}
+	if s.dirBytes > s.maxDirBytes {
+		s.fail(s.cur.List, fmt.Errorf("%w: the lists name more than %d bytes of directories; the rest were not read", ErrWalkLimit, s.maxDirBytes))
+		s.stopped = true
+		return
+	}
 	if to, ok := s.diversions[p]; ok && !s.stopped {
 		s.stopped = !s.visit(s.resolveFile(to))
 	}

@@ -2,7 +2,11 @@ package scan
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // WalkOwned hands out each listed file resolved through the root's links (bin -> usr/bin, lib -> /usr/lib), with the
@@ -44,5 +48,30 @@ func TestWalkOwned(t *testing.T) {
 	WalkOwned(context.Background(), root, func(string, Owner) bool { n++; return n < 3 })
 	if n != 3 {
 		t.Errorf("walk went on after stop: %d calls", n)
+	}
+}
+
+// Hostile lists: a path longer than PATH_MAX is not handed out, and lists naming more directories than the bound
+// stop the walk with an error instead of growing the resolution cache.
+func TestWalkOwnedBounds(t *testing.T) {
+	long := "/" + strings.Repeat("d/", ownedMaxPath/2) + "x"
+	var deep strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&deep, "/dir%d/sub/file\n", i)
+	}
+	fsys := fstest.MapFS{
+		"var/lib/dpkg/info/a.list": {Data: []byte("/usr/bin/a\n" + long + "\n")},
+		"var/lib/dpkg/info/b.list": {Data: []byte(deep.String())},
+	}
+	var got []string
+	errs := walkOwned(context.Background(), fsys, func(p string, o Owner) bool {
+		got = append(got, o.Name+":"+p)
+		return true
+	}, 1000)
+	if len(got) == 0 || got[0] != "a:usr/bin/a" || slices.ContainsFunc(got, func(s string) bool { return len(s) > ownedMaxPath }) {
+		t.Errorf("handed out %d paths, first %q", len(got), got[:min(1, len(got))])
+	}
+	if len(got) > 60 || len(errs) != 1 || !strings.Contains(errs[0].Err, "root too large") {
+		t.Errorf("past the directory bound: %d paths, errors %+v", len(got), errs)
 	}
 }

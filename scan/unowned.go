@@ -263,6 +263,9 @@ type ownership struct {
 	visit   func(p string) bool
 	cur     Owner
 	stopped bool
+	// dirBytes is what dirs holds (names and the map's overhead), which WalkOwned bounds: every listed directory is
+	// resolved there, not only candidates'.
+	dirBytes, maxDirBytes int64
 }
 
 func newOwnership(fsys FS, cands []report.File) *ownership {
@@ -336,6 +339,7 @@ func (s *ownership) resolveDir(dir string) string {
 		r = s.follow(path.Join(parent, path.Base(dir)), 0)
 	}
 	s.dirs[dir] = r
+	s.dirBytes += int64(len(dir) + len(r) + dirEntryOverhead)
 	return r
 }
 

@@ -260,11 +260,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 		dropUnreachable(doc.Reports)
 	}
 	if f.inUseOnly {
-		for _, r := range doc.Reports {
-			if r.Result != nil {
-				r.Result.Vulnerabilities = inuse.DropNotInUse(r.Result.Vulnerabilities)
-			}
-		}
+		dropNotInUse(doc.Reports)
 	}
 	return a.finishScan(ctx, f, doc, profiles.Engine(), log)
 }
@@ -326,6 +322,15 @@ func dropUnreachable(reps []report.Report) {
 	for _, r := range reps {
 		if r.Result != nil {
 			r.Result.Vulnerabilities = vuln.DropUnreachable(r.Result.Vulnerabilities)
+		}
+	}
+}
+
+// dropNotInUse applies --in-use-only like dropUnreachable applies --reachable-only.
+func dropNotInUse(reps []report.Report) {
+	for _, r := range reps {
+		if r.Result != nil {
+			r.Result.Vulnerabilities = inuse.DropNotInUse(r.Result.Vulnerabilities)
 		}
 	}
 }

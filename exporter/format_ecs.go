@@ -75,7 +75,7 @@ func (f ecsFormat) Marshal(e Event) ([]byte, error) {
 		d.set("rootscan.finding.kind", string(fi.Kind))
 		d.set("rootscan.finding.title", fi.Title)
 		d.set("rootscan.finding.severity", string(fi.Severity))
-		d.set("rootscan.finding.status", map[EventType]string{EventFindingOpened: "open", EventFindingResolved: "resolved"}[e.Type])
+		d.set("rootscan.finding.status", map[EventType]string{EventFindingOpened: "open", EventFindingInUse: "open", EventFindingResolved: "resolved"}[e.Type])
 		d.set("event.type", []string{"info"})
 		ecsFinding(d, fi)
 	}

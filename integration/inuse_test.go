@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -150,6 +151,67 @@ func TestInUseRunningContainer(t *testing.T) {
 		"--namespace", "inuse", "--packages=false", "--no-baseline")
 	if !strings.Contains(res.stdout, "IN USE") || !regexp.MustCompile(`(?m)^  DEBIAN-CVE-2011-3374 .* apt .* false `).MatchString(res.stdout) {
 		t.Errorf("table lacks the IN USE column or apt's verdict:\n%s", res.stdout)
+	}
+	assertNoMountsUnder(t, mountDir)
+}
+
+// The distroless container runs /app, a static Go program: its own package (stdlib, with a test advisory on every
+// version) is in use, while the distroless Debian packages, owned through status.d's md5sums, are installed and not
+// mapped by anything.
+func TestInUseDistrolessGoProgram(t *testing.T) {
+	bed := testbed.StartT(t, testbed.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := bed.Import(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "goapp", Namespace: "inuse-go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := t.TempDir()
+	rec := `{"id":"GO-TEST-9999","modified":"2024-01-01T00:00:00Z","summary":"every stdlib","affected":[{"package":` +
+		`{"ecosystem":"Go","name":"stdlib"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`
+	if err := os.WriteFile(filepath.Join(recs, "GO-TEST-9999.json"), []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "db")
+	if res := runRootscan(t, time.Minute, "db", "import", "--db", db, vulnTestdata, recs); res.code != 0 {
+		t.Fatalf("db import exit %d: %s", res.code, res.stderr)
+	}
+	mountDir := filepath.Join(t.TempDir(), "mounts")
+	doc, res := scanJSON(t, bed, mountDir, "--db", db, "--namespace", "inuse-go", "--no-baseline")
+	if res.code != 0 {
+		t.Fatalf("scan exit %d: %s", res.code, res.stderr)
+	}
+	r := reportFor(t, doc, id)
+	got := map[string]report.InUse{}
+	for _, v := range r.Result.Vulnerabilities {
+		got[v.ID+" "+v.Package] = v.InUse
+	}
+	if got["GO-TEST-9999 stdlib"] != report.InUseTrue {
+		t.Errorf("the running program's stdlib finding: in use %q, want true (all: %v)", got["GO-TEST-9999 stdlib"], got)
+	}
+	debian := 0
+	for k, u := range got {
+		if strings.HasSuffix(k, " libc6") || strings.HasSuffix(k, " libssl3") {
+			debian++
+			if u != report.InUseFalse {
+				t.Errorf("%s: in use %q, want false (/app is static)", k, u)
+			}
+		}
+	}
+	if debian == 0 {
+		t.Errorf("no glibc or openssl finding to check: %v", got)
 	}
 	assertNoMountsUnder(t, mountDir)
 }

@@ -94,7 +94,7 @@ func Build(ctx context.Context, fsys scan.FS, res *report.Result, opts Options) 
 			continue
 		}
 		for _, loc := range p.Locations {
-			if !add(loc, []uint32{b.index(i)}) {
+			if !add(strings.TrimPrefix(loc, "/"), []uint32{b.index(i)}) {
 				break
 			}
 		}

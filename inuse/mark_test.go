@@ -29,7 +29,7 @@ func markRoot() (fstest.MapFS, *report.Result) {
 	res := &report.Result{Packages: []report.Package{
 		deb("libssl3", "amd64"), deb("zlib1g", "amd64"), deb("zlib1g", "i386"), deb("tzdata", "all"),
 		{Name: "libcrypt1", Version: "1", Arch: "amd64", Ecosystem: report.EcosystemDebian, FoundBy: "dpkg", Locations: []string{"var/lib/dpkg/status.d/crypt"}},
-		{Name: "golang.org/x/net", Version: "v0.1.0", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"app/server", "app/tool"}},
+		{Name: "golang.org/x/net", Version: "v0.1.0", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"app/server", "/app/tool"}},
 		{Name: "stdlib", Version: "1.22.0", Ecosystem: report.EcosystemGo, FoundBy: "go-binary", Locations: []string{"app/tool"}},
 		{Name: "left-pad", Version: "1.3.0", Ecosystem: report.EcosystemNpm, FoundBy: "npm", Locations: []string{"app/node_modules/left-pad/package.json"}},
 	}}

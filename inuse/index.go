@@ -43,6 +43,9 @@ type Index struct {
 	byKey   map[pkgKey]uint32
 	// observable marks the packages with at least one indexed file: only for them can "not in use" be said.
 	observable []bool
+	// complete is false when the lists were not all read (the entry bound, a hostile list's bound, cancellation):
+	// a package may then own files the index lacks, and not seeing it in use proves nothing.
+	complete bool
 }
 
 type entry struct {
@@ -67,7 +70,8 @@ type Options struct {
 
 // Build reads the ownership lists of the root res was scanned from and indexes the owned files of res's packages.
 // res must be the result of scanning fsys (its packages are what the lists are tied to). The errors are about
-// lists that could not be read and the entry bound; the Index is usable whatever they say.
+// lists that could not be read and the entry bound; the Index is usable whatever they say, and when it could not
+// read every list its verdicts are true or unknown, never false.
 func Build(ctx context.Context, fsys scan.FS, res *report.Result, opts Options) (*Index, []report.FileError) {
 	limit := cmp.Or(opts.MaxEntries, MaxEntries)
 	b := newBuilder(res)
@@ -100,15 +104,18 @@ func Build(ctx context.Context, fsys scan.FS, res *report.Result, opts Options) 
 		}
 	}
 	if !full {
-		errs = append(errs, scan.WalkOwned(ctx, fsys, func(p string, o scan.Owner) bool {
+		werrs, complete := scan.WalkOwned(ctx, fsys, func(p string, o scan.Owner) bool {
 			return add(p, b.owners(o))
-		}, opts.Analyzer...)...)
+		}, opts.Analyzer...)
+		errs, x.complete = append(errs, werrs...), complete
 	}
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, report.FileError{Analyzer: "in-use", Err: fmt.Sprintf("ownership lists: %v", err)})
 	}
 	slices.SortFunc(x.entries, func(a, b entry) int { return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.pkg, b.pkg)) })
-	x.entries = slices.Clip(slices.Compact(x.entries))
+	if x.entries = slices.Compact(x.entries); cap(x.entries) > len(x.entries)+len(x.entries)/4 {
+		x.entries = slices.Clone(x.entries) // give back what appending over-allocated: the index is long-lived
+	}
 	x.observable = make([]bool, len(x.pkgs))
 	for _, e := range x.entries {
 		x.observable[e.pkg] = true

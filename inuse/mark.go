@@ -9,8 +9,9 @@ import (
 // Mark sets InUse on every finding of res. known says whether runtime data exists for the container (the daemon
 // watched it, or its processes' maps were read); without it every finding is unknown, as it is without an Index.
 // With it, a finding is true when a file of its package is among used (container-absolute paths of files executed
-// or mapped executable), false when the package has indexed files and none was used, and unknown when the package
-// has no file the index knows (interpreted-language packages, a package matched on something other than its files).
+// or mapped executable), false when the package has indexed files and none was used (and the index read every
+// list), and unknown when the package has no file the index knows (interpreted-language packages, a package matched
+// on something other than its files).
 func Mark(res *report.Result, x *Index, used []string, known bool) {
 	if res == nil {
 		return
@@ -26,9 +27,11 @@ func Mark(res *report.Result, x *Index, used []string, known bool) {
 			continue
 		}
 		if j, ok := x.byKey[vulnKey(*v)]; ok && x.observable[j] {
-			v.InUse = report.InUseFalse
-			if inUse[j] {
+			switch {
+			case inUse[j]:
 				v.InUse = report.InUseTrue
+			case x.complete:
+				v.InUse = report.InUseFalse
 			}
 		}
 	}

@@ -89,6 +89,11 @@ func TestBuildBound(t *testing.T) {
 	if got := pkgNames(x.ownersOf("/app/server")); !slices.Equal(got, []string{"golang.org/x/net"}) {
 		t.Errorf("program owners = %v", got)
 	}
+	// A cut index says true or unknown, never false: the packages may own files it lacks.
+	Mark(res, x, []string{"/app/server"}, true)
+	if got := verdicts(res); strings.Contains(got, "=false") || !strings.Contains(got, "V-golang.org/x/net-=true") {
+		t.Errorf("cut index: %s", got)
+	}
 }
 
 // Hostile lists (any bytes, any names) never make Build fail or an Owner answer name a package the result lacks.

@@ -40,12 +40,13 @@ type Owner struct {
 // the file, as the unowned-files analyzer counts both owned. Directories are handed out too; the lists do not say
 // which lines are directories.
 //
-// The errors are about lists that could not be read; what was read before is still handed out.
-func WalkOwned(ctx context.Context, fsys FS, fn func(path string, o Owner) bool, opts ...AnalyzerOption) []report.FileError {
+// The errors are about lists that could not be read; what was read before is still handed out. complete is false
+// when the walk ended before the last list: fn asked to stop, the directory bound was reached, or ctx ended.
+func WalkOwned(ctx context.Context, fsys FS, fn func(path string, o Owner) bool, opts ...AnalyzerOption) (errs []report.FileError, complete bool) {
 	return walkOwned(ctx, fsys, fn, ownedMaxDirBytes, opts...)
 }
 
-func walkOwned(ctx context.Context, fsys FS, fn func(path string, o Owner) bool, maxDirBytes int64, opts ...AnalyzerOption) []report.FileError {
+func walkOwned(ctx context.Context, fsys FS, fn func(path string, o Owner) bool, maxDirBytes int64, opts ...AnalyzerOption) ([]report.FileError, bool) {
 	a := NewUnownedFiles(opts...).(*unownedFiles)
 	s := newOwnership(fsys, nil)
 	s.visit = func(p string) bool { return fn(p, s.cur) }
@@ -53,7 +54,7 @@ func walkOwned(ctx context.Context, fsys FS, fn func(path string, o Owner) bool,
 	s.readDpkg(ctx, a)
 	s.readApk(ctx, a)
 	s.readRPM(ctx, a)
-	return s.errs
+	return s.errs, !s.stopped && ctx.Err() == nil
 }
 
 const (

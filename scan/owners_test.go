@@ -16,12 +16,12 @@ func TestWalkOwned(t *testing.T) {
 	requireRootForDrift(t)
 	root := openDriftRoot(t, unownedRoot(t))
 	got := map[string][]Owner{}
-	errs := WalkOwned(context.Background(), root, func(p string, o Owner) bool {
+	errs, complete := WalkOwned(context.Background(), root, func(p string, o Owner) bool {
 		got[p] = append(got[p], o)
 		return true
 	})
-	if len(errs) != 0 {
-		t.Errorf("errors: %+v", errs)
+	if len(errs) != 0 || !complete {
+		t.Errorf("errors: %+v, complete %v", errs, complete)
 	}
 	for p, want := range map[string]Owner{
 		"usr/bin/dash":  {Manager: "dpkg", Name: "dash", List: "var/lib/dpkg/info/dash.list"},
@@ -45,9 +45,8 @@ func TestWalkOwned(t *testing.T) {
 	}
 	// Stopping is honoured at once.
 	n := 0
-	WalkOwned(context.Background(), root, func(string, Owner) bool { n++; return n < 3 })
-	if n != 3 {
-		t.Errorf("walk went on after stop: %d calls", n)
+	if _, complete := WalkOwned(context.Background(), root, func(string, Owner) bool { n++; return n < 3 }); n != 3 || complete {
+		t.Errorf("walk went on after stop: %d calls, complete %v", n, complete)
 	}
 }
 
@@ -64,14 +63,14 @@ func TestWalkOwnedBounds(t *testing.T) {
 		"var/lib/dpkg/info/b.list": {Data: []byte(deep.String())},
 	}
 	var got []string
-	errs := walkOwned(context.Background(), fsys, func(p string, o Owner) bool {
+	errs, complete := walkOwned(context.Background(), fsys, func(p string, o Owner) bool {
 		got = append(got, o.Name+":"+p)
 		return true
 	}, 1000)
 	if len(got) == 0 || got[0] != "a:usr/bin/a" || slices.ContainsFunc(got, func(s string) bool { return len(s) > ownedMaxPath }) {
 		t.Errorf("handed out %d paths, first %q", len(got), got[:min(1, len(got))])
 	}
-	if len(got) > 60 || len(errs) != 1 || !strings.Contains(errs[0].Err, "root too large") {
+	if len(got) > 60 || complete || len(errs) != 1 || !strings.Contains(errs[0].Err, "root too large") {
 		t.Errorf("past the directory bound: %d paths, errors %+v", len(got), errs)
 	}
 }

@@ -22,6 +22,10 @@ const (
 	EventFindingOpened EventType = "finding.opened"
 	// EventFindingResolved: a finding that was open is gone; Reason says why.
 	EventFindingResolved EventType = "finding.resolved"
+	// EventFindingInUse: an open vulnerability finding's package was seen in use at run time (InUse turned true), so
+	// it deserves attention before the findings nothing loads. Once per opening of the finding: its ID is stable,
+	// so a package unloaded and loaded again repeats the same event, which a consumer de-duplicates.
+	EventFindingInUse EventType = "finding.in_use"
 	// EventScanFailed: a scan of the target failed. Sent once per failure episode (the first failed scan after a
 	// successful one), so a broken target does not flood the SIEM on every resync. Open findings stay open.
 	EventScanFailed EventType = "scan.failed"

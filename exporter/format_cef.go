@@ -108,6 +108,12 @@ func (f cefFormat) Marshal(e Event) ([]byte, error) {
 			case report.ReachableFalse:
 				labelled("cn1", "reachable", "0")
 			}
+			switch v.InUse {
+			case report.InUseTrue:
+				labelled("cn2", "inUse", "1")
+			case report.InUseFalse:
+				labelled("cn2", "inUse", "0")
+			}
 		case fi.Drift != nil:
 			ext("filePath", fi.Drift.Path)
 			ext("fileHash", fi.Drift.SHA256)

@@ -75,7 +75,7 @@ func (f ecsFormat) Marshal(e Event) ([]byte, error) {
 		d.set("rootscan.finding.kind", string(fi.Kind))
 		d.set("rootscan.finding.title", fi.Title)
 		d.set("rootscan.finding.severity", string(fi.Severity))
-		d.set("rootscan.finding.status", map[EventType]string{EventFindingOpened: "open", EventFindingResolved: "resolved"}[e.Type])
+		d.set("rootscan.finding.status", map[EventType]string{EventFindingOpened: "open", EventFindingInUse: "open", EventFindingResolved: "resolved"}[e.Type])
 		d.set("event.type", []string{"info"})
 		ecsFinding(d, fi)
 	}
@@ -108,6 +108,7 @@ func ecsFinding(d obj, fi *Finding) {
 		d.set("rootscan.vulnerability.fixed_version", v.FixedVersion)
 		d.set("rootscan.vulnerability.fixable", v.Fixable())
 		d.set("rootscan.vulnerability.reachable", string(v.Reachable))
+		d.set("rootscan.vulnerability.in_use", string(v.InUse))
 	case fi.Control != nil:
 		c := fi.Control
 		d.set("event.category", []string{"configuration"})

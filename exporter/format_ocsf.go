@@ -26,6 +26,7 @@ const (
 	ocsfScanActivity         = 6007
 
 	ocsfActivityCreate = 1
+	ocsfActivityUpdate = 2
 	ocsfActivityClose  = 3
 	ocsfScanError      = 6
 )
@@ -128,6 +129,10 @@ func ocsfStatus(d obj, e Event) int {
 	case EventFindingOpened:
 		d.set("status_id", 1)
 		d.set("status", "New")
+	case EventFindingInUse:
+		activity = ocsfActivityUpdate
+		d.set("status_id", 1)
+		d.set("status", "New")
 	case EventFindingResolved:
 		activity = ocsfActivityClose
 		d.set("status_id", 4)
@@ -152,6 +157,7 @@ func ocsfFinding(d obj, e Event, class int) int {
 		class = ocsfVulnerabilityFinding
 		d.set("vulnerabilities", []obj{ocsfVulnerability(fi.Vulnerability)})
 		d.set("unmapped.reachable", string(fi.Vulnerability.Reachable))
+		d.set("unmapped.in_use", string(fi.Vulnerability.InUse))
 	case fi.Control != nil:
 		class = ocsfComplianceFinding
 		c := fi.Control
@@ -189,7 +195,7 @@ func ocsfClass(d obj, class, activity int) {
 	d.set("category_uid", category)
 	d.set("category_name", map[int]string{2: "Findings", 6: "Application Activity"}[category])
 	d.set("activity_id", activity)
-	actName := map[int]string{ocsfActivityCreate: "Create", ocsfActivityClose: "Close"}[activity]
+	actName := map[int]string{ocsfActivityCreate: "Create", ocsfActivityUpdate: "Update", ocsfActivityClose: "Close"}[activity]
 	if class == ocsfScanActivity {
 		actName = "Error"
 	}

@@ -93,6 +93,9 @@ func summary(e Event) string {
 		return string(e.Type) + " " + where
 	}
 	verb := "opened"
+	if e.Type == EventExecDrift {
+		verb = "detected"
+	}
 	if e.Type == EventFindingResolved {
 		verb = "resolved (" + e.Reason + ")"
 	}
@@ -105,7 +108,7 @@ func eventSeverity(e Event) report.Severity {
 	switch {
 	case e.Type == EventScanFailed:
 		return report.SeverityHigh
-	case e.Type == EventFindingOpened && e.Finding != nil:
+	case (e.Type == EventFindingOpened || e.Type == EventExecDrift) && e.Finding != nil:
 		return e.Finding.Severity
 	}
 	return report.SeverityNone

@@ -46,6 +46,8 @@ type daemonConfig struct {
 	CPUMax    float64 `yaml:"cpuMax"`
 	IOWeight  uint    `yaml:"ioWeight"`
 	MemoryMax int64   `yaml:"memoryMax"`
+	// EBPF is auto, on or off: the kernel's runtime signals (exec drift, files in use).
+	EBPF string `yaml:"ebpf"`
 	// compliance flags are command-line only for now (profiles are files; the config file names them with flags).
 	compliance complianceFlags
 	configFile string
@@ -78,8 +80,9 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.CPUMax, "cpu-max", 0, "CPU the daemon may use, in cores (0.5 = half a core; 0 = unlimited)"+budgetNote)
 	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
+	fs.StringVar(&c.EBPF, "ebpf", "auto", "runtime signals from eBPF (exec drift, files in use): auto (when the node allows), on (refuse to start without), off")
 	c.compliance.register(fs)
-	withEnv(fs, legacyEnv, "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
+	withEnv(fs, legacyEnv, "ebpf", "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
 		"node-name", "pod-namespace", "pod-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
 }
 
@@ -124,6 +127,7 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 		"memory-max":         func() { c.MemoryMax = cmp.Or(f.MemoryMax, c.MemoryMax) },
 		"io-weight":          func() { c.IOWeight = cmp.Or(f.IOWeight, c.IOWeight) },
 		"db-reload":          func() { c.DBReload = cmp.Or(max(f.DBReload, 0), c.DBReload) },
+		"ebpf":               func() { c.EBPF = cmp.Or(f.EBPF, c.EBPF) },
 	}
 	for name, apply := range fields {
 		if !fs.Changed(name) {

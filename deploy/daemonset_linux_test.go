@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rootscan/rootscan/bpf/bpftest"
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/imagebuild"
@@ -39,6 +41,7 @@ func TestDaemonSetPodScans(t *testing.T) {
 	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	bpftest.EnsureTracefs(t)
 
 	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
 	if err != nil {
@@ -113,6 +116,17 @@ func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd,
 	}
 	if v, ok := seriesValue(metrics, exporter.MetricLastScanSuccess, labels...); !ok || v != 1 {
 		t.Errorf("%s for the app container = %v (found %v), want 1", exporter.MetricLastScanSuccess, v, ok)
+	}
+	// eBPF runs in the pod (privileged, or CAP_BPF and CAP_PERFMON) and attributes the app container through the
+	// node's /proc and cgroup hierarchy the manifest mounts; tracefs (mounted on the node by the test) gives the
+	// mapping tracepoint.
+	for metric, want := range map[string]string{exporter.MetricEBPFAvailable: "1", exporter.MetricEBPFWatched: "1"} {
+		if line := metric + " " + want; !slices.Contains(strings.Split(metrics, "\n"), line) {
+			t.Errorf("no %q on /metrics: %s", line, grepLines(metrics, metric))
+		}
+	}
+	if v, ok := seriesValue(metrics, exporter.MetricEBPFStatus, `reason="loaded"`); !ok || v != 1 {
+		t.Errorf("%s{reason=loaded} = %v (found %v); the series: %s", exporter.MetricEBPFStatus, v, ok, grepLines(metrics, "rootscan_ebpf"))
 	}
 	// Its own pod (POD_NAME and POD_NAMESPACE from the downward API) is left out.
 	if own := `pod="` + name + `"`; strings.Contains(metrics, own) {
@@ -460,4 +474,15 @@ func criLog(t *testing.T, path string) (stdout, stderr []byte) {
 		t.Fatalf("scanner log: %v", err)
 	}
 	return out.Bytes(), errb.Bytes()
+}
+
+// grepLines returns the lines of s that contain sub, for failure messages.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -14,6 +14,7 @@ const (
 	MetricEBPFStatus          = "rootscan_ebpf_status"
 	MetricEBPFEventsLost      = "rootscan_ebpf_events_lost_total"
 	MetricEBPFEventsMalformed = "rootscan_ebpf_events_malformed_total"
+	MetricEBPFWatched         = "rootscan_ebpf_watched_containers"
 	MetricExecDrift           = "rootscan_container_exec_drift_total"
 )
 
@@ -25,14 +26,16 @@ type EBPFState struct {
 	// Lost and Malformed read the kernel's drop counter and the undecodable records; nil when nothing is loaded.
 	Lost      func() (uint64, error)
 	Malformed func() uint64
+	// Watched counts the containers whose processes the kernel reports.
+	Watched func() int
 }
 
 // RuntimeMetrics exposes the eBPF status and the exec drift counters per container (labels node, namespace, pod,
 // container, image, as the other per-container series).
 type RuntimeMetrics struct {
-	node                           string
-	execs                          *prometheus.CounterVec
-	avail, status, lost, malformed *prometheus.Desc
+	node                                    string
+	execs                                   *prometheus.CounterVec
+	avail, status, lost, malformed, watched *prometheus.Desc
 
 	mu    sync.Mutex
 	state EBPFState
@@ -51,6 +54,8 @@ func NewRuntimeMetrics(node string) *RuntimeMetrics {
 		lost: prometheus.NewDesc(MetricEBPFEventsLost,
 			"Kernel events dropped because the ring buffer was full (the runtime signals missed them).", nil, nil),
 		malformed: prometheus.NewDesc(MetricEBPFEventsMalformed, "Kernel ring buffer records that did not decode.", nil, nil),
+		watched: prometheus.NewDesc(MetricEBPFWatched,
+			"Containers whose processes the kernel reports (attributed by cgroup id); fewer than the containers scanned means some could not be attributed.", nil, nil),
 	}
 }
 
@@ -81,7 +86,7 @@ func (m *RuntimeMetrics) Register(reg prometheus.Registerer) error { return reg.
 // Describe implements prometheus.Collector.
 func (m *RuntimeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.execs.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.avail, m.status, m.lost, m.malformed} {
+	for _, d := range []*prometheus.Desc{m.avail, m.status, m.lost, m.malformed, m.watched} {
 		ch <- d
 	}
 }
@@ -98,6 +103,11 @@ func (m *RuntimeMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	// The counters are there (at 0) without eBPF too, so alert rules on them need no absent() guard.
 	var lost, malformed uint64
+	watched := 0
+	if s.Watched != nil {
+		watched = s.Watched()
+	}
+	ch <- prometheus.MustNewConstMetric(m.watched, prometheus.GaugeValue, float64(watched))
 	if s.Lost != nil {
 		lost, _ = s.Lost()
 	}

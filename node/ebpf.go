@@ -60,13 +60,14 @@ type EBPFStatus struct {
 }
 
 // OpenEBPF loads the kernel programs as mode says. With auto, a node that cannot run them gives a nil monitor and a
-// status saying why; with on, that is an error; with off nothing is tried. CgroupMount is the cgroup v2 hierarchy
-// the kernel's cgroup ids refer to (a legacy cgroup v1 node has none: there attribution is impossible).
-func OpenEBPF(ctx context.Context, mode EBPFMode, opts bpf.Options) (m *bpf.Monitor, cgroupMount string, st EBPFStatus, err error) {
+// status saying why; with on, that is an error; with off nothing is tried. cgroupRoot is where the node's cgroup
+// hierarchy is mounted here (/sys/fs/cgroup on the node itself); the returned cgroupMount is its cgroup v2 part,
+// which the kernel's cgroup ids refer to (a legacy cgroup v1 node has none: there attribution is impossible).
+func OpenEBPF(ctx context.Context, mode EBPFMode, cgroupRoot string, opts bpf.Options) (m *bpf.Monitor, cgroupMount string, st EBPFStatus, err error) {
 	if mode == EBPFOff {
 		return nil, "", EBPFStatus{Reason: EBPFReasonDisabled, Detail: "disabled by --ebpf=off"}, nil
 	}
-	cgroupMount, err = cgroupid.Mount()
+	cgroupMount, err = cgroupid.MountUnder(cgroupRoot)
 	if err == nil {
 		m, err = bpf.Open(ctx, opts)
 	}

@@ -86,7 +86,7 @@ func TestEBPFReason(t *testing.T) {
 			t.Errorf("ebpfReason(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
-	m, _, st, err := OpenEBPF(context.Background(), EBPFOff, bpf.Options{})
+	m, _, st, err := OpenEBPF(context.Background(), EBPFOff, "/sys/fs/cgroup", bpf.Options{})
 	if m != nil || err != nil || st.Available || st.Reason != EBPFReasonDisabled {
 		t.Errorf("OpenEBPF(off) = %v, %+v, %v", m, st, err)
 	}

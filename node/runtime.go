@@ -189,6 +189,14 @@ func (r *Runtime) Watching(id string) bool {
 	return ok
 }
 
+// Len is the number of containers watched.
+func (r *Runtime) Len() int {
+	r.init()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
+}
+
 // UsedFiles returns the paths (inside the container's root) the container's processes executed or mapped
 // executable since it was watched, sorted. ok is false when the set cannot be trusted as complete: the container is
 // not watched, the set hit its bound, or the kernel does not report mappings. Processes that ran and exited between

@@ -18,7 +18,7 @@ func (r *daemonRun) startEBPF(ctx context.Context, c *daemonConfig, reg promethe
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	mon, cgroupMount, st, err := node.OpenEBPF(ctx, mode, bpf.Options{})
+	mon, cgroupMount, st, err := node.OpenEBPF(ctx, mode, c.CgroupRoot, bpf.Options{})
 	if err != nil {
 		return err
 	}
@@ -27,13 +27,13 @@ func (r *daemonRun) startEBPF(ctx context.Context, c *daemonConfig, reg promethe
 	if mon != nil {
 		state.Lost, state.Malformed = mon.Lost, mon.Malformed
 	}
-	metrics.SetEBPF(state)
 	if err := metrics.Register(reg); err != nil {
 		if mon != nil {
 			mon.Close()
 		}
 		return err
 	}
+	metrics.SetEBPF(state)
 	switch {
 	case mode == node.EBPFOff:
 		r.log.Info("ebpf: off")
@@ -48,6 +48,8 @@ func (r *daemonRun) startEBPF(ctx context.Context, c *daemonConfig, reg promethe
 	r.runtime = &node.Runtime{Monitor: mon, Sink: sink, CgroupMount: cgroupMount, ProcRoot: c.ProcRoot,
 		MappingsSeen: mon.MapErr() == nil, OnDrift: r.loop.Nudge, Log: r.log}
 	r.loop.Runtime = r.runtime
+	state.Watched = r.runtime.Len
+	metrics.SetEBPF(state)
 	return nil
 }
 

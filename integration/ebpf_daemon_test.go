@@ -257,3 +257,39 @@ func containerPID(t *testing.T, ctx context.Context, bed *testbed.Containerd, id
 	_, pid := containerCgroupID(t, ctx, bed, id)
 	return pid
 }
+
+// TestDaemonEBPFModes: where eBPF cannot run (here: no cgroup v2 hierarchy under --cgroup-root, so no container
+// could be attributed), --ebpf=auto says why once in the log and as a metric and keeps scanning, --ebpf=on refuses to
+// start with the reason, and --ebpf=off loads nothing and says so.
+func TestDaemonEBPFModes(t *testing.T) {
+	bed := testbed.StartT(t, testbed.Options{})
+	noCgroup := t.TempDir()
+	args := func(mode string) []string {
+		return []string{"--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
+			"--mount-dir", filepath.Join(t.TempDir(), "mounts"), "--db", filepath.Join(t.TempDir(), "db"),
+			"--cgroup-root", noCgroup, "--ebpf", mode}
+	}
+	res := runRootscan(t, time.Minute, append([]string{"daemon", "--listen", freePort(t)}, args("on")...)...)
+	if res.code == 0 || !strings.Contains(res.stderr, "ebpf: unavailable (") || !strings.Contains(res.stderr, "no cgroup v2") {
+		t.Errorf("--ebpf=on without cgroup v2: exit %d, stderr %s", res.code, tail(res.stderr, 5))
+	}
+	for mode, reason := range map[string]string{"auto": "no_cgroup_v2", "off": "disabled"} {
+		d := startDaemonProc(t, args(mode)...)
+		waitUntil(t, "/readyz with --ebpf="+mode, 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
+		_, body := d.get("/metrics")
+		if v, ok := metric(body, exporter.MetricEBPFAvailable); !ok || v != 0 {
+			t.Errorf("--ebpf=%s: %s = %v (found %v), want 0", mode, exporter.MetricEBPFAvailable, v, ok)
+		}
+		if v, ok := metric(body, exporter.MetricEBPFStatus, "reason="+reason); !ok || v != 1 {
+			t.Errorf("--ebpf=%s: %s{reason=%s} = %v (found %v)", mode, exporter.MetricEBPFStatus, reason, v, ok)
+		}
+		logged := strings.Count(d.stderr.String(), "ebpf: unavailable (")
+		if want := map[string]int{"auto": 1, "off": 0}[mode]; logged != want {
+			t.Errorf("--ebpf=%s: %d 'ebpf: unavailable' log lines, want %d", mode, logged, want)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		<-d.done
+	}
+}

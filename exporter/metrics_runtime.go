@@ -15,6 +15,7 @@ const (
 	MetricEBPFEventsLost      = "rootscan_ebpf_events_lost_total"
 	MetricEBPFEventsMalformed = "rootscan_ebpf_events_malformed_total"
 	MetricEBPFWatched         = "rootscan_ebpf_watched_containers"
+	MetricEBPFEvents          = "rootscan_ebpf_events_total"
 	MetricExecDrift           = "rootscan_container_exec_drift_total"
 )
 
@@ -26,16 +27,17 @@ type EBPFState struct {
 	// Lost and Malformed read the kernel's drop counter and the undecodable records; nil when nothing is loaded.
 	Lost      func() (uint64, error)
 	Malformed func() uint64
-	// Watched counts the containers whose processes the kernel reports.
+	// Watched counts the containers whose processes the kernel reports; Events the kernel events taken.
 	Watched func() int
+	Events  func() uint64
 }
 
 // RuntimeMetrics exposes the eBPF status and the exec drift counters per container (labels node, namespace, pod,
 // container, image, as the other per-container series).
 type RuntimeMetrics struct {
-	node                                    string
-	execs                                   *prometheus.CounterVec
-	avail, status, lost, malformed, watched *prometheus.Desc
+	node                                            string
+	execs                                           *prometheus.CounterVec
+	avail, status, lost, malformed, watched, events *prometheus.Desc
 
 	mu    sync.Mutex
 	state EBPFState
@@ -54,6 +56,7 @@ func NewRuntimeMetrics(node string) *RuntimeMetrics {
 		lost: prometheus.NewDesc(MetricEBPFEventsLost,
 			"Kernel events dropped because the ring buffer was full (the runtime signals missed them).", nil, nil),
 		malformed: prometheus.NewDesc(MetricEBPFEventsMalformed, "Kernel ring buffer records that did not decode.", nil, nil),
+		events:    prometheus.NewDesc(MetricEBPFEvents, "Kernel events (executions, executable mappings) the daemon took from the ring buffer.", nil, nil),
 		watched: prometheus.NewDesc(MetricEBPFWatched,
 			"Containers whose processes the kernel reports (attributed by cgroup id); fewer than the containers scanned means some could not be attributed.", nil, nil),
 	}
@@ -86,7 +89,7 @@ func (m *RuntimeMetrics) Register(reg prometheus.Registerer) error { return reg.
 // Describe implements prometheus.Collector.
 func (m *RuntimeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.execs.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.avail, m.status, m.lost, m.malformed, m.watched} {
+	for _, d := range []*prometheus.Desc{m.avail, m.status, m.lost, m.malformed, m.watched, m.events} {
 		ch <- d
 	}
 }
@@ -102,7 +105,11 @@ func (m *RuntimeMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.status, prometheus.GaugeValue, 1, s.Reason)
 	}
 	// The counters are there (at 0) without eBPF too, so alert rules on them need no absent() guard.
-	var lost, malformed uint64
+	var lost, malformed, events uint64
+	if s.Events != nil {
+		events = s.Events()
+	}
+	ch <- prometheus.MustNewConstMetric(m.events, prometheus.CounterValue, float64(events))
 	watched := 0
 	if s.Watched != nil {
 		watched = s.Watched()

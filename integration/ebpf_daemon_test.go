@@ -31,6 +31,7 @@ const dropperSrc = `package main
 import (
 	"io"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -59,6 +60,31 @@ func main() {
 		panic(syscall.Exec(os.Args[2], []string{os.Args[2], "once"}, os.Environ()))
 	case "once":
 		return
+	case "maps": // maps <file> <n>: map one file executable n times, changing its mode (so its change time, fresh
+		// after an fstat) between mappings: the kernel reports each as a new file, one event per mapping.
+		n, _ := strconv.Atoi(os.Args[3])
+		f, err := os.OpenFile(os.Args[2], os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o700)
+		if err != nil {
+			panic(err)
+		}
+		if err := f.Truncate(4096); err != nil {
+			panic(err)
+		}
+		fd := int(f.Fd())
+		var st syscall.Stat_t
+		for i := 0; i < n; i++ {
+			if err := syscall.Fchmod(fd, uint32(0o700|i&1)); err != nil {
+				panic(err)
+			}
+			if err := syscall.Fstat(fd, &st); err != nil {
+				panic(err)
+			}
+			m, err := syscall.Mmap(fd, 0, 4096, syscall.PROT_READ|syscall.PROT_EXEC, syscall.MAP_PRIVATE)
+			if err != nil {
+				panic(err)
+			}
+			syscall.Munmap(m)
+		}
 	default:
 		time.Sleep(time.Hour)
 	}
@@ -74,22 +100,7 @@ func TestDaemonExecDrift(t *testing.T) {
 	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "dropper")
-	buildDropper(t, ctx, bin)
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	wantHash := hex.EncodeToString(sum[:])
-	img := &ociimage.Image{
-		Name: "rootscan.test/dropper:1",
-		Layers: []ociimage.Layer{{Files: []ociimage.File{
-			{Path: "dropper", Mode: 0o755, Data: data},
-			{Path: "etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/sbin/nologin\n")},
-		}}},
-		Config: ocispec.ImageConfig{Entrypoint: []string{"/dropper"}},
-	}
+	img, wantHash := dropperImage(t, ctx)
 	ref, err := bed.Import(ctx, img)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +217,28 @@ func TestDaemonExecDrift(t *testing.T) {
 	}
 }
 
-func buildDropper(t *testing.T, ctx context.Context, out string) {
+// dropperImage is a scratch image holding the dropper (and an /etc/passwd naming root); it returns the binary's
+// SHA-256.
+func dropperImage(t testing.TB, ctx context.Context) (*ociimage.Image, string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dropper")
+	buildDropper(t, ctx, bin)
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return &ociimage.Image{
+		Name: "rootscan.test/dropper:1",
+		Layers: []ociimage.Layer{{Files: []ociimage.File{
+			{Path: "dropper", Mode: 0o755, Data: data},
+			{Path: "etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/sbin/nologin\n")},
+		}}},
+		Config: ocispec.ImageConfig{Entrypoint: []string{"/dropper"}},
+	}, hex.EncodeToString(sum[:])
+}
+
+func buildDropper(t testing.TB, ctx context.Context, out string) {
 	t.Helper()
 	src := t.TempDir()
 	files := map[string]string{"go.mod": "module example.com/dropper\n\ngo 1.21\n", "main.go": dropperSrc}
@@ -225,7 +257,7 @@ func buildDropper(t *testing.T, ctx context.Context, out string) {
 
 // daemonProgramIDs reads the eBPF program ids the daemon holds from its file descriptors (fdinfo prog_id), waiting
 // for the programs to be loaded.
-func daemonProgramIDs(t *testing.T, pid int) []ebpf.ProgramID {
+func daemonProgramIDs(t testing.TB, pid int) []ebpf.ProgramID {
 	t.Helper()
 	var ids []ebpf.ProgramID
 	waitUntil(t, "the daemon's eBPF programs", 10*time.Second, func() bool {

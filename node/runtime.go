@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rootscan/rootscan/bpf"
@@ -63,6 +64,7 @@ type Runtime struct {
 	OnDrift func(containerID string)
 	Log     *slog.Logger
 
+	handled  atomic.Uint64
 	mu       sync.Mutex
 	byCgroup map[uint64]*runtimeContainer
 	byID     map[string]*runtimeContainer
@@ -189,6 +191,9 @@ func (r *Runtime) Watching(id string) bool {
 	return ok
 }
 
+// Handled is the number of kernel events the runtime has taken since it started.
+func (r *Runtime) Handled() uint64 { return r.handled.Load() }
+
 // Len is the number of containers watched.
 func (r *Runtime) Len() int {
 	r.init()
@@ -263,6 +268,7 @@ func (r *Runtime) Run(ctx context.Context) {
 // handle records one event. Exec drift is decided from the kernel's verdict on the overlay inode (the file has an
 // upper dentry: it was written or copied up after the container started), so nothing is stat'ed per event.
 func (r *Runtime) handle(ctx context.Context, ev bpf.Event) {
+	r.handled.Add(1)
 	r.mu.Lock()
 	rc, ok := r.byCgroup[ev.CgroupID]
 	if !ok {

@@ -48,7 +48,7 @@ func (r *daemonRun) startEBPF(ctx context.Context, c *daemonConfig, reg promethe
 	r.runtime = &node.Runtime{Monitor: mon, Sink: sink, CgroupMount: cgroupMount, ProcRoot: c.ProcRoot,
 		MappingsSeen: mon.MapErr() == nil, OnDrift: r.loop.Nudge, Log: r.log}
 	r.loop.Runtime = r.runtime
-	state.Watched = r.runtime.Len
+	state.Watched, state.Events = r.runtime.Len, r.runtime.Handled
 	metrics.SetEBPF(state)
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/rootscan/rootscan/bpf/bpftest"
 	"github.com/rootscan/rootscan/bpf/cgroupid"
 	"github.com/rootscan/rootscan/cri"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/node"
 	"github.com/rootscan/rootscan/report"
 )
@@ -26,21 +25,9 @@ import (
 // which nothing run loads, does not), the binary it copies and runs is an exec drift with the hash of the copied
 // file, and Forget unwatches it.
 func TestRuntimeUsedFiles(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	ref, err := bed.Import(ctx, driftImage(t, ctx))
-	if err != nil {
-		t.Fatalf("import image: %v", err)
-	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "inuse", Namespace: "ebpf"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "shell", Image: ref.Name, Command: []string{"/bin/sleep", "infinity"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, id := shellContainer(t, ctx, "inuse")
 	client, err := cri.Dial(ctx, bed.Address())
 	if err != nil {
 		t.Fatal(err)

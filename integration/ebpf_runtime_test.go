@@ -15,7 +15,6 @@ import (
 	"github.com/rootscan/rootscan/bpf"
 	"github.com/rootscan/rootscan/bpf/bpftest"
 	"github.com/rootscan/rootscan/bpf/cgroupid"
-	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/node"
 	"github.com/rootscan/rootscan/report"
 )
@@ -23,17 +22,17 @@ import (
 // TestRuntimeUsedFiles runs node.Runtime on the real programs and a test bed container tracked from its CRI
 // status: the files the container's processes execute and the libraries they map make up its used-file set (libgmp,
 // which nothing run loads, does not), the binary it copies and runs is an exec drift with the hash of the copied
-// file, and Forget unwatches it.
+// file (from the upper dir, the host's /proc out of reach), and Forget unwatches it.
 func TestRuntimeUsedFiles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bed, id := shellContainer(t, ctx, "inuse")
-	client, err := cri.Dial(ctx, bed.Address())
+	acc, err := node.Dial(ctx, node.AccessOptions{RuntimeEndpoint: bed.Address(), MountDir: filepath.Join(t.TempDir(), "mounts")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	c, err := client.Container(ctx, id)
+	defer acc.Close()
+	c, err := acc.Client.Container(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +47,9 @@ func TestRuntimeUsedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &node.Runtime{Monitor: m, CgroupMount: mnt, MappingsSeen: m.MapErr() == nil}
+	// As a pod without the node's /proc (or without CAP_SYS_PTRACE to enter /proc/<pid>/root) sees it: the cgroup id
+	// comes from the runtime spec's cgroupsPath and the drifted binary is hashed in the container's upper dir.
+	r := &node.Runtime{Monitor: m, CgroupMount: mnt, MappingsSeen: m.MapErr() == nil, ProcRoot: t.TempDir(), Upper: acc.Roots}
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { r.Run(rctx); close(done) }()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/bpf"
+	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 )
 
@@ -115,7 +116,7 @@ func gatherEvidence(ctx context.Context, procRoot string, maxHash int64, pids []
 	if x.SHA256 == "" && x.PID > 0 {
 		f, err := os.Open(filepath.Join(procRoot, strconv.Itoa(int(x.PID)), "exe"))
 		if err == nil {
-			err = hashFile(f, maxHash, x)
+			err = hashFile(f, maxHash, true, x)
 			f.Close()
 		}
 		if err != nil {
@@ -133,20 +134,38 @@ func hashInRoot(root *fsaccess.Root, maxHash int64, x *ExecDrift) error {
 		return fmt.Errorf("open %s in the container: %w", x.Path, err)
 	}
 	defer f.Close()
-	return hashFile(f, maxHash, x)
+	return hashFile(f, maxHash, true, x)
 }
 
-// hashFile hashes f when it is the regular file the kernel reported, reading at most maxHash bytes.
+// hashInUpper hashes the drifted file in the container's upper dir, where it lives by definition. The file there is
+// the overlay's upper inode: overlayfs reports its inode number (not its device) for the merged file, so only the
+// number is checked.
+func hashInUpper(ctx context.Context, views ViewOpener, c cri.Container, maxHash int64, x *ExecDrift) error {
+	root, err := views.OpenView(ctx, c, fsaccess.ViewUpper)
+	if err != nil {
+		return fmt.Errorf("open the upper dir: %w", err)
+	}
+	defer root.Close()
+	f, err := root.Open(strings.TrimPrefix(x.Path, "/"))
+	if err != nil {
+		return fmt.Errorf("open %s in the upper dir: %w", x.Path, err)
+	}
+	defer f.Close()
+	return hashFile(f, maxHash, false, x)
+}
+
+// hashFile hashes f when it is the regular file the kernel reported (inode, and device with sameDev), reading at
+// most maxHash bytes.
 func hashFile(f interface {
 	io.Reader
 	Stat() (os.FileInfo, error)
-}, maxHash int64, x *ExecDrift) error {
+}, maxHash int64, sameDev bool, x *ExecDrift) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", x.Path, err)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || !fi.Mode().IsRegular() || st.Ino != x.Inode || uint64(st.Dev) != x.Dev {
+	if !ok || !fi.Mode().IsRegular() || st.Ino != x.Inode || sameDev && uint64(st.Dev) != x.Dev {
 		return fmt.Errorf("%s is no longer the file executed", x.Path)
 	}
 	if fi.Size() > maxHash {

@@ -13,6 +13,7 @@ import (
 	"github.com/rootscan/rootscan/bpf"
 	"github.com/rootscan/rootscan/bpf/cgroupid"
 	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -21,6 +22,11 @@ type KernelMonitor interface {
 	Watch(cgroupID uint64) error
 	Unwatch(cgroupID uint64) error
 	Events() <-chan bpf.Event
+}
+
+// ViewOpener opens one view of a container's filesystem; *ContainerRoots is the real one.
+type ViewOpener interface {
+	OpenView(ctx context.Context, c cri.Container, view fsaccess.View) (Root, error)
 }
 
 // ExecDriftSink publishes exec drift the moment it is seen (metrics and SIEM). First is set for the first execution
@@ -62,7 +68,10 @@ type Runtime struct {
 	MaxHashBytes int64
 	// OnDrift, when set, learns of each container with a new drifted executable (the daemon re-checks its upper dir).
 	OnDrift func(containerID string)
-	Log     *slog.Logger
+	// Upper, when set, opens a container's upper dir: where a drifted executable is hashed when /proc/<pid>/root is
+	// out of reach (a pod without CAP_SYS_PTRACE).
+	Upper ViewOpener
+	Log   *slog.Logger
 
 	handled  atomic.Uint64
 	mu       sync.Mutex
@@ -76,6 +85,7 @@ type runtimeContainer struct {
 	id      string
 	cgroup  uint64
 	pid     int // the container's init process, whose root is the container's root
+	ctr     cri.Container
 	target  report.Target
 	used    map[string]struct{}
 	partial bool // the used set hit its bound or lost a path
@@ -132,7 +142,7 @@ func (r *Runtime) Track(c cri.Container, t report.Target) {
 		r.logger().Warn("runtime signals: container not watched", "container", c.ID, "err", err)
 		return
 	}
-	rc := &runtimeContainer{id: c.ID, cgroup: cg, pid: c.Pid, target: t, used: map[string]struct{}{}, drift: map[driftKey]*ExecDrift{}}
+	rc := &runtimeContainer{id: c.ID, cgroup: cg, pid: c.Pid, ctr: c, target: t, used: map[string]struct{}{}, drift: map[driftKey]*ExecDrift{}}
 	r.mu.Lock()
 	r.byID[c.ID], r.byCgroup[cg] = rc, rc
 	r.mu.Unlock()
@@ -339,6 +349,13 @@ func (r *Runtime) collectEvidence(ctx context.Context) {
 			return
 		case job := <-r.evidence:
 			gatherEvidence(ctx, r.procRoot(), r.maxHashBytes(), job.pids, &job.x)
+			if job.x.SHA256 == "" && r.Upper != nil {
+				if err := hashInUpper(ctx, r.Upper, job.rc.ctr, r.maxHashBytes(), &job.x); err != nil {
+					job.x.HashError = truncateString(job.x.HashError+"; "+err.Error(), 512)
+				} else {
+					job.x.HashError = ""
+				}
+			}
 			r.publishFirst(ctx, job)
 		}
 	}

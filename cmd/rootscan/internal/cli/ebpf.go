@@ -46,7 +46,7 @@ func (r *daemonRun) startEBPF(ctx context.Context, c *daemonConfig, reg promethe
 	r.monitor = mon
 	sink := &execDriftSink{p: &exporter.ExecDriftPublisher{Events: r.dispatch, Metrics: metrics, Log: r.log}}
 	r.runtime = &node.Runtime{Monitor: mon, Sink: sink, CgroupMount: cgroupMount, ProcRoot: c.ProcRoot,
-		MappingsSeen: mon.MapErr() == nil, OnDrift: r.loop.Nudge, Log: r.log}
+		MappingsSeen: mon.MapErr() == nil, OnDrift: r.loop.Nudge, Upper: r.access.Roots, Log: r.log}
 	r.loop.Runtime = r.runtime
 	state.Watched, state.Events = r.runtime.Len, r.runtime.Handled
 	metrics.SetEBPF(state)

@@ -50,10 +50,8 @@ func TestRuntimeUsedFiles(t *testing.T) {
 	// As a pod without the node's /proc (or without CAP_SYS_PTRACE to enter /proc/<pid>/root) sees it: the cgroup id
 	// comes from the runtime spec's cgroupsPath and the drifted binary is hashed in the container's upper dir.
 	r := &node.Runtime{Monitor: m, CgroupMount: mnt, MappingsSeen: m.MapErr() == nil, ProcRoot: t.TempDir(), Upper: acc.Roots}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { r.Run(rctx); close(done) }()
-	defer func() { stop(); <-done }()
+	stop := runRuntime(ctx, r)
+	defer stop()
 	r.Track(c, report.Target{Kind: "container", ContainerID: id})
 	if !r.Watching(id) {
 		t.Fatal("container not watched after Track")
@@ -116,4 +114,24 @@ func TestRuntimeUsedFiles(t *testing.T) {
 	if n, err := m.Lost(); err != nil || n != 0 {
 		t.Errorf("Lost() = %d, %v", n, err)
 	}
+
+	// Watched again, with the host's /proc: what the container's running processes (sleep, its init) have mapped
+	// executable counts from the start, before any new event.
+	stop()
+	r2 := &node.Runtime{Monitor: m, CgroupMount: mnt, MappingsSeen: m.MapErr() == nil, ProcRoot: "/proc"}
+	defer runRuntime(ctx, r2)()
+	r2.Track(c, report.Target{Kind: "container", ContainerID: id})
+	used, ok := r2.UsedFiles(id)
+	if !ok || !slices.ContainsFunc(used, func(p string) bool { return p == "/bin/sleep" || p == "/usr/bin/sleep" }) ||
+		!slices.ContainsFunc(used, func(p string) bool { return strings.Contains(filepath.Base(p), "libc") }) {
+		t.Errorf("used files of the running container when first watched: %v, %v; want sleep and libc", used, ok)
+	}
+}
+
+// runRuntime runs r until the returned stop is called (once or more); stop waits for Run to return.
+func runRuntime(ctx context.Context, r *node.Runtime) (stop func()) {
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.Run(rctx); close(done) }()
+	return func() { cancel(); <-done }
 }

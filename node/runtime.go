@@ -88,7 +88,8 @@ type runtimeContainer struct {
 	ctr     cri.Container
 	target  report.Target
 	used    map[string]struct{}
-	partial bool // the used set hit its bound or lost a path
+	partial bool   // the used set hit its bound or lost a path
+	lost0   uint64 // the kernel's drop count when the container was first watched
 	drift   map[driftKey]*ExecDrift
 }
 
@@ -143,10 +144,17 @@ func (r *Runtime) Track(c cri.Container, t report.Target) {
 		return
 	}
 	rc := &runtimeContainer{id: c.ID, cgroup: cg, pid: c.Pid, ctr: c, target: t, used: map[string]struct{}{}, drift: map[driftKey]*ExecDrift{}}
+	if lost, ok := r.Monitor.(interface{ Lost() (uint64, error) }); ok {
+		rc.lost0, _ = lost.Lost()
+	}
+	seed := runningExecutables(r.procRoot(), c.Pid)
 	r.mu.Lock()
 	r.byID[c.ID], r.byCgroup[cg] = rc, rc
+	for _, p := range seed {
+		r.addPath(rc, p)
+	}
 	r.mu.Unlock()
-	r.logger().Debug("runtime signals: watching container", "container", c.ID, "cgroup", cg)
+	r.logger().Debug("runtime signals: watching container", "container", c.ID, "cgroup", cg, "running", len(seed))
 }
 
 func (r *Runtime) cgroupOf(c cri.Container) (uint64, error) {
@@ -213,9 +221,10 @@ func (r *Runtime) Len() int {
 }
 
 // UsedFiles returns the paths (inside the container's root) the container's processes executed or mapped
-// executable since it was watched, sorted. ok is false when the set cannot be trusted as complete: the container is
-// not watched, the set hit its bound, or the kernel does not report mappings. Processes that ran and exited between
-// the container's start and the daemon's first look at it are not in the set either.
+// executable, sorted: what its running processes had mapped when it was first watched (their /proc/<pid>/maps)
+// and every execution and mapping since. ok is false when the set cannot be trusted as complete: the container is
+// not watched, the set hit its bound, the kernel dropped events or does not report mappings. Processes that ran and
+// exited between the container's start and the daemon's first look at it are not in the set.
 func (r *Runtime) UsedFiles(containerID string) (paths []string, ok bool) {
 	r.init()
 	r.mu.Lock()
@@ -229,7 +238,18 @@ func (r *Runtime) UsedFiles(containerID string) (paths []string, ok bool) {
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
-	return paths, r.MappingsSeen && !rc.partial
+	return paths, r.MappingsSeen && !rc.partial && !r.lostSince(rc.lost0)
+}
+
+// lostSince says whether the kernel dropped events since its drop count was n: drops are not per container, so any
+// of them may have been one of this container's files.
+func (r *Runtime) lostSince(n uint64) bool {
+	lost, ok := r.Monitor.(interface{ Lost() (uint64, error) })
+	if !ok {
+		return false
+	}
+	now, err := lost.Lost()
+	return err != nil || now > n
 }
 
 // ExecDrifts returns the drifted executables seen in a container, by path.
@@ -327,7 +347,11 @@ func (r *Runtime) addUsed(rc *runtimeContainer, ev bpf.Event) {
 		rc.partial = true
 		return
 	}
-	if _, ok := rc.used[ev.Path]; ok {
+	r.addPath(rc, ev.Path)
+}
+
+func (r *Runtime) addPath(rc *runtimeContainer, path string) {
+	if _, ok := rc.used[path]; ok {
 		return
 	}
 	limit := r.MaxUsedFiles
@@ -338,7 +362,7 @@ func (r *Runtime) addUsed(rc *runtimeContainer, ev bpf.Event) {
 		rc.partial = true
 		return
 	}
-	rc.used[ev.Path] = struct{}{}
+	rc.used[path] = struct{}{}
 }
 
 // collectEvidence hashes drifted executables and names their users, one at a time, then publishes them.

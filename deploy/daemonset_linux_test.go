@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,13 +119,12 @@ func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd,
 	// eBPF runs in the pod (privileged, or CAP_BPF and CAP_PERFMON) and attributes the app container through the
 	// node's /proc and cgroup hierarchy the manifest mounts; tracefs (mounted on the node by the test) gives the
 	// mapping tracepoint.
-	for metric, want := range map[string]string{exporter.MetricEBPFAvailable: "1", exporter.MetricEBPFWatched: "1"} {
-		if line := metric + " " + want; !slices.Contains(strings.Split(metrics, "\n"), line) {
-			t.Errorf("no %q on /metrics: %s", line, grepLines(metrics, metric))
+	node := `node="node-under-test"`
+	for _, m := range [][]string{{exporter.MetricEBPFAvailable, node}, {exporter.MetricEBPFWatched, node},
+		{exporter.MetricEBPFStatus, node, `reason="loaded"`}} {
+		if v, ok := seriesValue(metrics, m[0], m[1:]...); !ok || v != 1 {
+			t.Errorf("%s%v = %v (found %v), want 1; the series: %s", m[0], m[1:], v, ok, grepLines(metrics, "rootscan_ebpf"))
 		}
-	}
-	if v, ok := seriesValue(metrics, exporter.MetricEBPFStatus, `reason="loaded"`); !ok || v != 1 {
-		t.Errorf("%s{reason=loaded} = %v (found %v); the series: %s", exporter.MetricEBPFStatus, v, ok, grepLines(metrics, "rootscan_ebpf"))
 	}
 	// Its own pod (POD_NAME and POD_NAMESPACE from the downward API) is left out.
 	if own := `pod="` + name + `"`; strings.Contains(metrics, own) {

@@ -57,8 +57,12 @@ func exposedMetrics(t *testing.T) exposed {
 	h.SetVulnDB(time.Now())
 	h.ObserveScan(true, time.Second)
 
+	rt := exporter.NewRuntimeMetrics("n")
+	rt.SetEBPF(exporter.EBPFState{Available: true, Reason: "loaded"})
+	rt.ExecDrift(target)
+
 	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{m, h} {
+	for _, c := range []prometheus.Collector{m, h, rt} {
 		if err := reg.Register(c); err != nil {
 			t.Fatal(err)
 		}

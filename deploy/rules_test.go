@@ -51,7 +51,8 @@ func TestAlertRulesUseExposedMetrics(t *testing.T) {
 	rf := readRules(t)
 	wantAlerts := []string{"RootscanCriticalVulnerabilityFixable", "RootscanComplianceFailureHighImpact",
 		"RootscanExecutableDrift", "RootscanScansFailing", "RootscanContainerScanFailing", "RootscanScannerStuck",
-		"RootscanContainerScanStale", "RootscanVulnDBTooOld", "RootscanVulnDBNotLoaded", "RootscanEventsDropped"}
+		"RootscanContainerScanStale", "RootscanVulnDBTooOld", "RootscanVulnDBNotLoaded", "RootscanEventsDropped",
+		"RootscanExecDrift", "RootscanEBPFEventsLost"}
 	have := make(map[string]bool)
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {

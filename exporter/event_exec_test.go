@@ -79,10 +79,10 @@ func TestExecDriftPublisher(t *testing.T) {
 	if series[key] != 2 {
 		t.Errorf("%s = %v, want 2: %v", key, series[key], series)
 	}
-	if v, ok := series[MetricEBPFAvailable]; !ok || v != 0 {
+	if v, ok := series[MetricEBPFAvailable+",node=node-1"]; !ok || v != 0 {
 		t.Errorf("%s = %v (found %v) before SetEBPF, want 0", MetricEBPFAvailable, v, ok)
 	}
-	if _, ok := series[MetricEBPFEventsLost]; !ok {
+	if _, ok := series[MetricEBPFEventsLost+",node=node-1"]; !ok {
 		t.Errorf("%s missing without eBPF", MetricEBPFEventsLost)
 	}
 	p.Forget(execTarget())
@@ -91,8 +91,8 @@ func TestExecDriftPublisher(t *testing.T) {
 	if _, ok := series[key]; ok {
 		t.Error("series left after Forget")
 	}
-	for k, want := range map[string]float64{MetricEBPFAvailable: 1, MetricEBPFStatus + ",reason=loaded": 1, MetricEBPFEventsLost: 3,
-		MetricEBPFEventsMalformed: 1} {
+	for k, want := range map[string]float64{MetricEBPFAvailable + ",node=node-1": 1, MetricEBPFStatus + ",node=node-1,reason=loaded": 1,
+		MetricEBPFEventsLost + ",node=node-1": 3, MetricEBPFEventsMalformed + ",node=node-1": 1} {
 		if series[k] != want {
 			t.Errorf("%s = %v, want %v", k, series[k], want)
 		}

@@ -45,20 +45,21 @@ type RuntimeMetrics struct {
 
 // NewRuntimeMetrics makes the collector for node.
 func NewRuntimeMetrics(node string) *RuntimeMetrics {
+	nodeLabel := prometheus.Labels{"node": cleanLabel(node)}
 	return &RuntimeMetrics{
 		node: cleanLabel(node),
 		execs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricExecDrift,
 			Help: "Executions, by processes of the container, of files from its writable layer that its image does not have (exec drift)."},
 			[]string{"node", "namespace", "pod", "container", "image"}),
-		avail: prometheus.NewDesc(MetricEBPFAvailable, "1 when the eBPF runtime signals (exec drift, files in use) run, 0 when not.", nil, nil),
+		avail: prometheus.NewDesc(MetricEBPFAvailable, "1 when the eBPF runtime signals (exec drift, files in use) run, 0 when not.", nil, nodeLabel),
 		status: prometheus.NewDesc(MetricEBPFStatus,
-			"Why the eBPF runtime signals run or not: 1 on the series whose reason label says it.", []string{"reason"}, nil),
+			"Why the eBPF runtime signals run or not: 1 on the series whose reason label says it.", []string{"reason"}, nodeLabel),
 		lost: prometheus.NewDesc(MetricEBPFEventsLost,
-			"Kernel events dropped because the ring buffer was full (the runtime signals missed them).", nil, nil),
-		malformed: prometheus.NewDesc(MetricEBPFEventsMalformed, "Kernel ring buffer records that did not decode.", nil, nil),
-		events:    prometheus.NewDesc(MetricEBPFEvents, "Kernel events (executions, executable mappings) the daemon took from the ring buffer.", nil, nil),
+			"Kernel events dropped because the ring buffer was full (the runtime signals missed them).", nil, nodeLabel),
+		malformed: prometheus.NewDesc(MetricEBPFEventsMalformed, "Kernel ring buffer records that did not decode.", nil, nodeLabel),
+		events:    prometheus.NewDesc(MetricEBPFEvents, "Kernel events (executions, executable mappings) the daemon took from the ring buffer.", nil, nodeLabel),
 		watched: prometheus.NewDesc(MetricEBPFWatched,
-			"Containers whose processes the kernel reports (attributed by cgroup id); fewer than the containers scanned means some could not be attributed.", nil, nil),
+			"Containers whose processes the kernel reports (attributed by cgroup id); fewer than the containers scanned means some could not be attributed.", nil, nodeLabel),
 	}
 }
 

@@ -57,12 +57,14 @@ func exposedMetrics(t *testing.T) exposed {
 	h.SetVulnDB(time.Now())
 	h.ObserveScan(true, time.Second)
 
+	db := exporter.NewVulnDBMetrics("n", func() (int, bool) { return 1, true })
+	db.ObserveUpdate(true, time.Now())
 	rt := exporter.NewRuntimeMetrics("n")
 	rt.SetEBPF(exporter.EBPFState{Available: true, Reason: "loaded"})
 	rt.ExecDrift(target)
 
 	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{m, h, rt} {
+	for _, c := range []prometheus.Collector{m, h, db, rt} {
 		if err := reg.Register(c); err != nil {
 			t.Fatal(err)
 		}

@@ -51,7 +51,7 @@ func TestAlertRulesUseExposedMetrics(t *testing.T) {
 	rf := readRules(t)
 	wantAlerts := []string{"RootscanCriticalVulnerabilityFixable", "RootscanComplianceFailureHighImpact",
 		"RootscanExecutableDrift", "RootscanScansFailing", "RootscanContainerScanFailing", "RootscanScannerStuck",
-		"RootscanContainerScanStale", "RootscanVulnDBTooOld", "RootscanVulnDBNotLoaded", "RootscanEventsDropped",
+		"RootscanContainerScanStale", "RootscanVulnDBTooOld", "RootscanVulnDBNotLoaded", "RootscanVulnDBUpdateFailing", "RootscanEventsDropped",
 		"RootscanExecDrift", "RootscanEBPFEventsLost"}
 	have := make(map[string]bool)
 	for _, g := range rf.Groups {

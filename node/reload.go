@@ -38,16 +38,23 @@ func (r *Reloader) Run(ctx context.Context) {
 		case <-r.Hangup:
 			r.reloadAll(ctx)
 		case <-tick.C:
-			swapped, err := r.Vulns.ReloadDB()
-			if err != nil {
-				r.logger().Warn("reload vulnerability database", "err", err)
-			}
-			if swapped {
-				r.logger().Info("vulnerability database replaced; re-matching every container")
-				r.NoteDB()
-				r.Daemon.Republish(ctx)
-			}
+			r.ReloadDB(ctx)
 		}
+	}
+}
+
+// ReloadDB picks up a replaced database at once and, when it swapped, re-matches every container from its cached
+// inventory: the poll's work, also called by the daemon's own updater right after it swapped one in. Concurrent
+// calls are safe; only the one that swaps re-publishes.
+func (r *Reloader) ReloadDB(ctx context.Context) {
+	swapped, err := r.Vulns.ReloadDB()
+	if err != nil {
+		r.logger().Warn("reload vulnerability database", "err", err)
+	}
+	if swapped {
+		r.logger().Info("vulnerability database replaced; re-matching every container")
+		r.NoteDB()
+		r.Daemon.Republish(ctx)
 	}
 }
 

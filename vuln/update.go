@@ -71,10 +71,8 @@ func Update(ctx context.Context, dir string, opts UpdateOptions) (UpdateResult, 
 	if opts.MaxDownload <= 0 {
 		opts.MaxDownload = DefaultMaxDownload
 	}
-	for _, u := range opts.URLs {
-		if err := checkScheme(u, opts.InsecureHTTP); err != nil {
-			return res, fmt.Errorf("update from %s: %w", u, err)
-		}
+	if err := CheckFeedURLs(opts.URLs, opts.InsecureHTTP); err != nil {
+		return res, fmt.Errorf("update: %w", err)
 	}
 	opts.Client = withRedirectCheck(opts.Client, opts.InsecureHTTP)
 	log := opts.Log

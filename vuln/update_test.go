@@ -50,6 +50,8 @@ func (s *feedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			conn, _, _ := hj.Hijack()
 			conn.Close()
 		}
+	case "error":
+		http.Error(w, "upstream down", http.StatusInternalServerError)
 	case "garbage":
 		w.Write([]byte("<html>503 upstream busy</html>"))
 	case "empty-zip":

@@ -39,9 +39,14 @@ ID); a container is read again only when its own upper dir changed.
 
 SIGHUP re-reads the vulnerability database and VEX (findings re-published without reading any filesystem)
 and the compliance profiles (changed profiles re-check every container's root). A replaced database is
-also picked up every --db-reload.`,
+also picked up every --db-reload. With --db-url the daemon fetches the database itself at start when there is
+none and refreshes it every --db-refresh, keeping the old one when an update fails.`,
 		Example: `  # as a DaemonSet does it (see deploy/)
   rootscan daemon --listen :9090 --state-dir /var/lib/rootscan --sink https://siem.example/ingest?format=ecs
+
+  # keeping its own vulnerability database current from an in-cluster mirror with a private CA
+  rootscan daemon --db-url https://10.96.0.50/osv/Debian/all.zip --db-url https://10.96.0.50/osv/Go/all.zip \
+    --db-ca-file /etc/rootscan-db-ca/ca.crt
 
   # from a configuration file, one flag overriding it
   rootscan daemon --config /etc/rootscan/daemon.yaml --log-level debug`,
@@ -73,6 +78,7 @@ type daemonRun struct {
 	publisher *exporter.DaemonPublisher
 	loop      *node.Daemon
 	reloader  *node.Reloader
+	refresher *vuln.Refresher
 	vulns     *vuln.Enricher
 	server    *http.Server
 	listener  net.Listener
@@ -88,6 +94,9 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 			r.close()
 		}
 	}()
+	if err := c.DBFeed.check(); err != nil {
+		return nil, err
+	}
 	if err := r.applyBudget(c); err != nil {
 		return nil, err
 	}
@@ -134,6 +143,9 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 	}
 	r.reloader = &node.Reloader{Daemon: r.loop, Vulns: r.vulns, Profiles: profiles, DBDir: c.DB, Health: health, Poll: c.DBReload, Log: log}
 	r.reloader.NoteDB()
+	if r.refresher, err = r.newRefresher(c, reg, log); err != nil {
+		return nil, err
+	}
 	if r.listener, err = net.Listen("tcp", c.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
 	}
@@ -250,6 +262,9 @@ func (r *daemonRun) run(ctx context.Context) error {
 	defer signal.Stop(hup)
 	r.reloader.Hangup = hup
 	go r.reloader.Run(ctx)
+	if r.refresher != nil {
+		go r.refresher.Run(ctx)
+	}
 	go r.loop.ForgetVanished(ctx, r.publisher)
 	if r.runtime != nil {
 		go r.runtime.Run(ctx)

@@ -42,6 +42,8 @@ type daemonConfig struct {
 	VEX              string        `yaml:"vex"`
 	// DBReload is how often the database file is checked for replacement (db update swaps it atomically).
 	DBReload time.Duration `yaml:"dbReload"`
+	// DBFeed makes the daemon fetch and refresh the database itself (--db-url and friends).
+	DBFeed dbFeedConfig `yaml:",inline"`
 	// Budget limits the daemon's own CPU, memory and IO through a child cgroup (outside Kubernetes only).
 	CPUMax    float64 `yaml:"cpuMax"`
 	IOWeight  uint    `yaml:"ioWeight"`
@@ -82,6 +84,7 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.CPUMax, "cpu-max", 0, "CPU the daemon may use, in cores (0.5 = half a core; 0 = unlimited)"+budgetNote)
 	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
+	c.DBFeed.register(fs)
 	fs.StringVar(&c.EBPF, "ebpf", "auto", "runtime signals from eBPF (exec drift, files in use): auto (when the node allows), on (refuse to start without), off")
 	fs.StringVar(&c.CgroupRoot, "cgroup-root", "/sys/fs/cgroup", "the node's cgroup hierarchy, for eBPF's container attribution (a pod mounts the node's /sys/fs/cgroup, e.g. at /host/sys/fs/cgroup)")
 	c.compliance.register(fs)
@@ -138,6 +141,7 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 			apply()
 		}
 	}
+	c.DBFeed.merge(fs, &f.DBFeed)
 	return nil
 }
 

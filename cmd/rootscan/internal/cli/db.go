@@ -102,7 +102,7 @@ func dbImport(ctx context.Context, dir string, appendDB bool, paths []string, st
 }
 
 func (a *app) dbUpdateCommand() *cobra.Command {
-	var dir, logLevel, suffix string
+	var dir, logLevel, suffix, caFile string
 	var urls, sums []string
 	var insecure bool
 	cmd := &cobra.Command{
@@ -126,7 +126,11 @@ func (a *app) dbUpdateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := vuln.Update(cmd.Context(), dir, vuln.UpdateOptions{URLs: urls, Log: log, InsecureHTTP: insecure, SHA256: pins, ChecksumSuffix: suffix})
+			client, err := vuln.FeedClient(caFile)
+			if err != nil {
+				return usageError{"--ca-file: " + err.Error()}
+			}
+			res, err := vuln.Update(cmd.Context(), dir, vuln.UpdateOptions{URLs: urls, Client: client, Log: log, InsecureHTTP: insecure, SHA256: pins, ChecksumSuffix: suffix})
 			if err != nil {
 				return err
 			}
@@ -144,6 +148,7 @@ func (a *app) dbUpdateCommand() *cobra.Command {
 	fs.BoolVar(&insecure, "insecure-http", false, "allow plain http:// URLs and redirects from https to http (refused by default: anyone on the path could serve an archive that lists nothing)")
 	fs.StringArrayVar(&sums, "sha256", nil, "URL=HEX: refuse the archive of --url URL unless its SHA-256 is HEX (repeatable)")
 	fs.StringVar(&suffix, "checksum-suffix", "", "fetch URL+suffix for each --url (e.g. .sha256, sha256sum's format) and refuse an archive whose SHA-256 differs")
+	fs.StringVar(&caFile, "ca-file", "", "PEM CA bundle trusted for the --url servers instead of the system's (a mirror with a private CA)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	withEnv(fs, nil, "log-level")
 	return cmd

@@ -29,7 +29,8 @@ const (
 	// ReasonContainerRemoved) for every finding it still had open, so every opened finding is closed in the SIEM.
 	EventContainerRemoved EventType = "container.removed"
 	// EventExecDrift: a container executed a file its image does not have (see event_exec.go). Sent the moment the
-	// kernel reports the first execution, not at a scan.
+	// kernel reports the first execution, not at a scan. It reports something that happened, not a state the tracker
+	// keeps open: no finding.resolved follows it, container.removed closes the container.
 	EventExecDrift EventType = "container.exec_drift"
 )
 

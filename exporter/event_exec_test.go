@@ -44,6 +44,9 @@ func TestExecDriftEvent(t *testing.T) {
 	checkFields(t, ecs, map[string]any{"event.action": "container-exec_drift", "event.severity": float64(99),
 		"process.executable": "/tmp/x", "process.hash.sha256": x.SHA256, "process.parent.pid": float64(6),
 		"user.name": "app", "user.id": "1000", "file.hash.sha256": x.SHA256})
+	ocsf := render(t, "ocsf", e)
+	checkFields(t, ocsf, map[string]any{"class_uid": float64(2004), "status": "New", "evidences.process.file.path": "/tmp/x",
+		"evidences.process.parent_process.pid": float64(6), "evidences.process.user.name": "app"})
 	for _, name := range []string{"ocsf", "cef", "json"} {
 		f, _ := ParseFormat(name)
 		b, err := f.Marshal(e)
@@ -52,6 +55,9 @@ func TestExecDriftEvent(t *testing.T) {
 		}
 		if !strings.Contains(string(b), "CRITICAL") && !strings.Contains(string(b), "Critical") && name != "cef" {
 			t.Errorf("%s does not carry the severity: %s", name, b)
+		}
+		if name == "cef" && (!strings.Contains(string(b), "filePath=/tmp/x") || !strings.Contains(string(b), "suser=app")) {
+			t.Errorf("cef lacks the file or the user: %s", b)
 		}
 	}
 }

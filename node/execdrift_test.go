@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rootscan/rootscan/bpf"
 	"github.com/rootscan/rootscan/bpf/cgroupid"
+	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -159,5 +161,26 @@ func TestRuntimeHandle(t *testing.T) {
 	}
 	if _, ok := r.UsedFiles("c2"); ok {
 		t.Error("UsedFiles of an unknown container says ok")
+	}
+}
+
+// TestTrackUnattributable: a container whose cgroup cannot be found is not watched, and the log says so once, not
+// at every check.
+func TestTrackUnattributable(t *testing.T) {
+	var logged strings.Builder
+	r := &Runtime{CgroupMount: t.TempDir(), ProcRoot: t.TempDir(), Log: slog.New(slog.NewTextHandler(&logged, nil))}
+	c := cri.Container{ID: "c1", State: cri.StateRunning, Pid: 4242, CgroupsPath: "/kubepods/pod1/c1"}
+	r.Track(c, report.Target{ContainerID: "c1"})
+	r.Track(c, report.Target{ContainerID: "c1"})
+	if r.Watching("c1") || r.Len() != 0 {
+		t.Error("an unattributable container is watched")
+	}
+	if n := strings.Count(logged.String(), "container not watched"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logged.String())
+	}
+	r.Forget("c1")
+	r.Track(c, report.Target{ContainerID: "c1"})
+	if n := strings.Count(logged.String(), "container not watched"); n != 2 {
+		t.Errorf("after Forget, a new attempt should warn again: %d warnings", n)
 	}
 }

@@ -77,7 +77,9 @@ type Runtime struct {
 	mu       sync.Mutex
 	byCgroup map[uint64]*runtimeContainer
 	byID     map[string]*runtimeContainer
-	evidence chan evidenceJob
+	// unwatched are the containers whose cgroup could not be watched, already logged.
+	unwatched map[string]bool
+	evidence  chan evidenceJob
 }
 
 // runtimeContainer is what the runtime knows of one watched container.
@@ -114,6 +116,7 @@ func (r *Runtime) init() {
 	if r.byID == nil {
 		r.byID = map[string]*runtimeContainer{}
 		r.byCgroup = map[uint64]*runtimeContainer{}
+		r.unwatched = map[string]bool{}
 		r.evidence = make(chan evidenceJob, evidenceQueue)
 	}
 }
@@ -135,12 +138,18 @@ func (r *Runtime) Track(c cri.Container, t report.Target) {
 	}
 	r.mu.Unlock()
 	cg, err := r.cgroupOf(c)
-	if err != nil {
-		r.logger().Warn("runtime signals: container not watched", "container", c.ID, "name", c.DisplayName(), "err", err)
-		return
+	if err == nil {
+		err = r.Monitor.Watch(cg)
 	}
-	if err := r.Monitor.Watch(cg); err != nil {
-		r.logger().Warn("runtime signals: container not watched", "container", c.ID, "err", err)
+	if err != nil {
+		// Every check of the container tries again; the log says it once per container.
+		r.mu.Lock()
+		first := !r.unwatched[c.ID]
+		r.unwatched[c.ID] = true
+		r.mu.Unlock()
+		if first {
+			r.logger().Warn("runtime signals: container not watched", "container", c.ID, "name", c.DisplayName(), "err", err)
+		}
 		return
 	}
 	rc := &runtimeContainer{id: c.ID, cgroup: cg, pid: c.Pid, ctr: c, target: t, used: map[string]struct{}{}, drift: map[driftKey]*ExecDrift{}}
@@ -188,6 +197,7 @@ func (r *Runtime) Forget(id string) {
 		delete(r.byID, id)
 		delete(r.byCgroup, rc.cgroup)
 	}
+	delete(r.unwatched, id)
 	r.mu.Unlock()
 	if !ok {
 		return

@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rootscan/rootscan/bpf/bpftest"
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/imagebuild"
@@ -43,6 +44,7 @@ func TestDaemonSetPodScans(t *testing.T) {
 	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	bpftest.EnsureTracefs(t)
 
 	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
 	if err != nil {
@@ -141,6 +143,16 @@ func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd,
 	}
 	if v, ok := seriesValue(metrics, exporter.MetricLastScanSuccess, labels...); !ok || v != 1 {
 		t.Errorf("%s for the app container = %v (found %v), want 1", exporter.MetricLastScanSuccess, v, ok)
+	}
+	// eBPF runs in the pod (privileged, or CAP_BPF and CAP_PERFMON) and attributes the app container through the
+	// node's /proc and cgroup hierarchy the manifest mounts; tracefs (mounted on the node by the test) gives the
+	// mapping tracepoint.
+	node := `node="node-under-test"`
+	for _, m := range [][]string{{exporter.MetricEBPFAvailable, node}, {exporter.MetricEBPFWatched, node},
+		{exporter.MetricEBPFStatus, node, `reason="loaded"`}} {
+		if v, ok := seriesValue(metrics, m[0], m[1:]...); !ok || v != 1 {
+			t.Errorf("%s%v = %v (found %v), want 1; the series: %s", m[0], m[1:], v, ok, grepLines(metrics, "rootscan_ebpf"))
+		}
 	}
 	// Its own pod (POD_NAME and POD_NAMESPACE from the downward API) is left out.
 	if own := `pod="` + name + `"`; strings.Contains(metrics, own) {
@@ -524,4 +536,15 @@ func criLog(t *testing.T, path string) (stdout, stderr []byte) {
 		t.Fatalf("scanner log: %v", err)
 	}
 	return out.Bytes(), errb.Bytes()
+}
+
+// grepLines returns the lines of s that contain sub, for failure messages.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -178,9 +178,9 @@ func checkSafety(t reporter, objs []object, port int32) {
 			t.Errorf("capabilities added %v on top of privileged", sc.Capabilities.Add)
 		}
 	} else if sc != nil {
-		// The least-privilege variant: only the two capabilities the scanner uses, nothing of the defaults, and
+		// The least-privilege variant: only the capabilities the scanner uses (mounts, reads, eBPF), nothing of the defaults, and
 		// the runtime's seccomp profile kept.
-		allowed := []corev1.Capability{"SYS_ADMIN", "DAC_READ_SEARCH"}
+		allowed := []corev1.Capability{"SYS_ADMIN", "DAC_READ_SEARCH", "BPF", "PERFMON"}
 		if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
 			t.Errorf("unprivileged scanner keeps the runtime's default capabilities: drop ALL")
 		}

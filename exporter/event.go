@@ -32,6 +32,10 @@ const (
 	// EventContainerRemoved: the container is gone; it follows the finding.resolved events (Reason
 	// ReasonContainerRemoved) for every finding it still had open, so every opened finding is closed in the SIEM.
 	EventContainerRemoved EventType = "container.removed"
+	// EventExecDrift: a container executed a file its image does not have (see event_exec.go). Sent the moment the
+	// kernel reports the first execution, not at a scan. It reports something that happened, not a state the tracker
+	// keeps open: no finding.resolved follows it, container.removed closes the container.
+	EventExecDrift EventType = "container.exec_drift"
 )
 
 // FindingKind names the analyzer side a finding comes from; it is part of the finding ID.
@@ -44,6 +48,7 @@ const (
 	KindDrift         FindingKind = "drift"
 	KindIntegrity     FindingKind = "integrity"
 	KindUnownedFile   FindingKind = "unowned_file"
+	KindExecDrift     FindingKind = "exec_drift"
 )
 
 // Reasons a finding resolved, so a consumer can tell a fix from a VEX decision or a container going away.
@@ -95,6 +100,7 @@ type Finding struct {
 	Drift         *report.DriftEntry       `json:"drift,omitempty"`
 	Integrity     *report.IntegrityFinding `json:"integrity,omitempty"`
 	File          *report.File             `json:"file,omitempty"`
+	Exec          *ExecDrift               `json:"exec,omitempty"`
 }
 
 // stableID hashes its parts (NUL-separated, so "a"+"bc" and "ab"+"c" differ) into 128 bits of hex: short enough for

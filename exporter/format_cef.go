@@ -128,6 +128,13 @@ func (f cefFormat) Marshal(e Event) ([]byte, error) {
 			if fi.File.Size > 0 {
 				ext("fsize", strconv.FormatInt(fi.File.Size, 10))
 			}
+		case fi.Exec != nil:
+			ext("filePath", fi.Exec.Path)
+			ext("fileHash", fi.Exec.SHA256)
+			ext("spid", strconv.FormatUint(uint64(fi.Exec.PID), 10))
+			ext("suid", strconv.FormatUint(uint64(fi.Exec.UID), 10))
+			ext("suser", fi.Exec.User)
+			ext("sproc", fi.Exec.Comm)
 		}
 	}
 	return []byte(b.String()), nil

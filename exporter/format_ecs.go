@@ -3,6 +3,7 @@ package exporter
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/rootscan/rootscan/report"
@@ -139,6 +140,8 @@ func ecsFinding(d obj, fi *Finding) {
 		d.set("event.category", []string{"file"})
 		ecsFile(d, x.Path, "file", x.Size, x.SHA256, 0)
 		d.set("rootscan.file.kind", x.Kind)
+	case fi.Exec != nil:
+		ecsExec(d, fi.Exec)
 	}
 }
 
@@ -154,4 +157,22 @@ func ecsFile(d obj, p, typ string, size int64, sha string, mode uint32) {
 	if mode != 0 {
 		d.set("file.mode", fmt.Sprintf("%04o", mode&0o7777))
 	}
+}
+
+// ecsExec renders an exec drift as a process start whose executable is a file from the container's writable layer.
+func ecsExec(d obj, x *ExecDrift) {
+	d.set("event.category", []string{"process", "file"})
+	d.set("event.type", []string{"start"})
+	ecsFile(d, x.Path, "file", x.Size, x.SHA256, 0)
+	d.set("process.executable", x.Path)
+	d.set("process.name", x.Comm)
+	d.set("process.pid", x.PID)
+	d.set("process.args", x.Argv)
+	d.set("process.hash.sha256", x.SHA256)
+	d.set("process.parent.pid", x.PPID)
+	d.set("process.parent.command_line", x.ParentCmdline)
+	d.set("user.id", strconv.FormatUint(uint64(x.UID), 10))
+	d.set("user.name", x.User)
+	d.set("rootscan.exec.count", x.Count)
+	d.set("rootscan.exec.hash_error", x.HashError)
 }

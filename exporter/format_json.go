@@ -94,6 +94,8 @@ func summary(e Event) string {
 	}
 	verb := "opened"
 	switch e.Type {
+	case EventExecDrift:
+		verb = "detected"
 	case EventFindingResolved:
 		verb = "resolved (" + e.Reason + ")"
 	case EventFindingInUse:
@@ -108,7 +110,7 @@ func eventSeverity(e Event) report.Severity {
 	switch {
 	case e.Type == EventScanFailed:
 		return report.SeverityHigh
-	case (e.Type == EventFindingOpened || e.Type == EventFindingInUse) && e.Finding != nil:
+	case (e.Type == EventFindingOpened || e.Type == EventFindingInUse || e.Type == EventExecDrift) && e.Finding != nil:
 		return e.Finding.Severity
 	}
 	return report.SeverityNone

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rootscan/rootscan/report"
@@ -126,7 +127,7 @@ func ocsfStatus(d obj, e Event) int {
 		d.set("finding_info.types", []string{"container"})
 		d.set("status_id", 4)
 		d.set("status", "Resolved")
-	case EventFindingOpened:
+	case EventFindingOpened, EventExecDrift:
 		d.set("status_id", 1)
 		d.set("status", "New")
 	case EventFindingInUse:
@@ -179,6 +180,13 @@ func ocsfFinding(d obj, e Event, class int) int {
 		d.set("unmapped.expected_digest", fi.Integrity.Expected)
 	case fi.File != nil:
 		d.set("evidences", []obj{{"file": ocsfFile(fi.File.Path, "file", fi.File.Size, fi.File.SHA256)}})
+	case fi.Exec != nil:
+		x := fi.Exec
+		proc := obj{"pid": x.PID, "name": x.Comm, "file": ocsfFile(x.Path, "file", x.Size, x.SHA256),
+			"user":           obj{"uid": strconv.FormatUint(uint64(x.UID), 10), "name": x.User},
+			"parent_process": obj{"pid": x.PPID, "cmd_line": x.ParentCmdline}}
+		d.set("evidences", []obj{{"process": proc}})
+		d.set("unmapped.exec_count", x.Count)
 	}
 	return class
 }

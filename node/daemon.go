@@ -47,6 +47,13 @@ type RootCheck interface {
 	Check(ctx context.Context, root scan.FS, rep *report.Report) error
 }
 
+// ContainerTracker follows the daemon's containers: Track for each container checked (running or not), Forget for
+// each one gone. *Runtime is the real one.
+type ContainerTracker interface {
+	Track(c cri.Container, t report.Target)
+	Forget(id string)
+}
+
 // Daemon keeps the findings of every container on the node current. It reacts to containerd events, re-lists all
 // containers every Resync as a safety net, analyzes each image once (cached by chain ID), and for each container
 // re-checks only its own upper dir: an unchanged container costs one walk of that (usually tiny) directory.
@@ -62,6 +69,8 @@ type Daemon struct {
 	Enrichers []Enricher
 	Checks    []RootCheck
 	Drift     DriftFunc // optional
+	// Runtime, when set, is kept in step with the containers the daemon watches (runtime signals from eBPF).
+	Runtime   ContainerTracker
 	Cache     *ImageCache
 	Publisher Publisher
 	Node      string
@@ -396,6 +405,9 @@ func (d *Daemon) remove(ctx context.Context, id string) {
 	t, ok := d.tracked[id]
 	delete(d.tracked, id)
 	d.mu.Unlock()
+	if d.Runtime != nil {
+		d.Runtime.Forget(id)
+	}
 	if ok {
 		d.Publisher.Remove(ctx, t.target)
 		d.logger().Info("container gone", "container", id, "name", t.target.Name())
@@ -426,6 +438,9 @@ func (d *Daemon) check(ctx context.Context, id string) {
 	}
 	if !d.watches(c) {
 		return
+	}
+	if d.Runtime != nil {
+		d.Runtime.Track(c, containerTarget(d.Node, c))
 	}
 	outcome, rep := d.checkContainer(ctx, c)
 	if ctx.Err() != nil {

@@ -197,7 +197,15 @@ func formatFloat(f float64) string {
 }
 
 // equal is Ruby's ==: numbers across int and float, arrays and hashes element-wise.
-func equal(a, b any) bool {
+func equal(a, b any) bool { return equalDepth(a, b, 0) }
+
+// maxEqualDepth bounds the comparison of nested (or self-containing: a << a) arrays and hashes.
+const maxEqualDepth = 64
+
+func equalDepth(a, b any, depth int) bool {
+	if depth > maxEqualDepth {
+		return false
+	}
 	switch x := a.(type) {
 	case int64:
 		switch y := b.(type) {
@@ -221,7 +229,7 @@ func equal(a, b any) bool {
 			return false
 		}
 		for i := range x.v {
-			if !equal(x.v[i], y.v[i]) {
+			if !equalDepth(x.v[i], y.v[i], depth+1) {
 				return false
 			}
 		}
@@ -234,7 +242,7 @@ func equal(a, b any) bool {
 		for _, k := range x.keys {
 			xv, _ := x.get(k)
 			yv, ok := y.get(k)
-			if !ok || !equal(xv, yv) {
+			if !ok || !equalDepth(xv, yv, depth+1) {
 				return false
 			}
 		}

@@ -46,7 +46,10 @@ func (ev *evaluator) shadowRows() ([]*hash, error) {
 	if err != nil {
 		return nil, rbErr("Inspec::Exceptions::ResourceFailed", "%v", err)
 	}
-	s, _ := v.(string)
+	s, ok := v.(string)
+	if !ok {
+		return nil, skipf("Can't find file: /etc/shadow") // InSpec's FileReader skips the resource
+	}
 	var rows []*hash
 	names := []string{"user", "password", "last_change", "min_days", "max_days", "warn_days", "inactive_days", "expiry_date", "reserved"}
 	for _, line := range strings.Split(s, "\n") {

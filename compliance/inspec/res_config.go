@@ -182,10 +182,11 @@ func fileConfig(ev *evaluator, name, p string, o configOpts, lower bool) (any, e
 	if err != nil {
 		return nil, rbErr("Inspec::Exceptions::ResourceFailed", "%v", err)
 	}
-	c := &configRes{name: name, content: content, params: newHash(), lower: lower}
-	if s, ok := content.(string); ok {
-		c.params = simpleConfig(s, o)
+	s, ok := content.(string)
+	if !ok {
+		return nil, skipf("Can't find file: %s", p) // InSpec's FileReader skips the resource
 	}
+	c := &configRes{name: name, content: content, lower: lower, params: simpleConfig(s, o)}
 	if lower {
 		c.params = lowerKeys(c.params)
 	}
@@ -265,7 +266,7 @@ func documentResource(ev *evaluator, kind, format string, args []any) (any, erro
 			return nil, rbErr("Inspec::Exceptions::ResourceFailed", "%v", err)
 		}
 		if c == nil {
-			return &configRes{name: name, params: newHash()}, nil
+			return nil, skipf("Can't find file: %s", p)
 		}
 		content = c.(string)
 	}

@@ -90,6 +90,22 @@ func (ev *evaluator) dsl(c *ruby.Call, sc *scope) (any, bool, error) {
 		if ev.ctl != nil {
 			return nil, true, ev.metadata(c, sc)
 		}
+		if c.Name == "title" {
+			return nil, true, nil // a file's title names its group
+		}
+	case "let", "let!":
+		if ev.ctl != nil && c.Block != nil && len(c.Args) > 0 {
+			name, _ := ruby.StringValue(c.Args[0])
+			sc.vars[name] = &lazyVal{p: &proc{params: c.Block.Params, body: c.Block.Body, sc: sc}}
+			return nil, true, nil
+		}
+	case "input_object":
+		v, err := ev.input(c, sc)
+		name := ""
+		if len(c.Args) > 0 {
+			name, _ = ruby.StringValue(c.Args[0])
+		}
+		return &inputObject{name: name, value: v}, true, err
 	case "input", "attribute":
 		v, err := ev.input(c, sc)
 		return v, true, err
@@ -453,16 +469,20 @@ func impactOf(v any) (float64, bool) {
 // input is input('name') / attribute('name', value: default): --input-file first, then inspec.yml, then the
 // call's value:.
 func (ev *evaluator) input(c *ruby.Call, sc *scope) (any, error) {
-	args, err := ev.args(c.Args, sc)
+	if len(c.Args) == 0 {
+		return nil, rbErr("ArgumentError", "input needs a name")
+	}
+	first, err := ev.eval(c.Args[0], sc)
 	if err != nil {
 		return nil, err
 	}
-	if len(args) == 0 {
-		return nil, rbErr("ArgumentError", "input needs a name")
-	}
-	name := toS(args[0])
+	name := toS(first)
 	if v, ok := ev.inputs[name]; ok {
-		return v, nil
+		return v, nil // a given input wins before its default is computed
+	}
+	args, err := ev.args(c.Args, sc)
+	if err != nil {
+		return nil, err
 	}
 	for _, a := range args[1:] {
 		if h, ok := a.(*hash); ok {

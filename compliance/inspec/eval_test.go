@@ -174,3 +174,129 @@ end
 		"tmp-sticky":      {report.ControlPassed, ""},
 	})
 }
+
+// The Ruby and RSpec that profiles write, and InSpec's cmp rules.
+func TestEvaluateLanguage(t *testing.T) {
+	got := evalProfile(t, "name: t\ninputs:\n  - name: users\n    value: [root, app]\n", map[string]string{"controls/lang.rb": `
+lines = "a=1\nb=2\n"
+control 'regex-lines' do
+  describe lines do
+    it { should match /^b=2$/ }
+    it { should_not match /\Ab=2/ }
+  end
+end
+control 'cmp-rules' do
+  describe ['0644'] do
+    it { should cmp '0644' }
+  end
+  describe 'Yes' do
+    it { should cmp 'yes' }
+  end
+  describe '1.10.2' do
+    it { should cmp > '1.9' }
+  end
+  describe '42' do
+    it { should cmp 42 }
+  end
+  describe 0o640 do
+    it { should cmp '0640' }
+  end
+  describe 'abc' do
+    it { should cmp /b/ }
+  end
+end
+control 'ruby' do
+  x = input('users').map(&:upcase).select { |u| u.start_with?('R') }
+  h = { 'a' => [1, 2], b: 3 }
+  y = case h['a'].size
+      when 0..1 then 'small'
+      else 'large'
+      end
+  z = begin
+    Integer('nope')
+  rescue ArgumentError => e
+    'rescued'
+  end
+  total = 0
+  [1, 2, 3].each { |i| next if i == 2; total += i }
+  describe [x, y, z, total, h[:b], 'a b  c'.split, "k=v".split('=', 2).last, nil&.size, 7.to_s.to_i] do
+    it { should eq [['ROOT'], 'large', 'rescued', 4, 3, ['a', 'b', 'c'], 'v', nil, 7] }
+  end
+end
+control 'let-and-inspec' do
+  describe 'login.defs' do
+    let(:defs) { inspec.login_defs }
+    it { expect(defs.PASS_MAX_DAYS).to cmp 99999 }
+  end
+end
+control 'filter-tables' do
+  describe users.where { uid >= 1000 }.usernames do
+    it { should eq ['app'] }
+  end
+  describe passwd.where(user: /^s/).shells do
+    it { should all(match %r{nologin$}) }
+  end
+  describe etc_group.where(name: 'users') do
+    its('users') { should include 'app' }
+  end
+  describe shadow.where { password =~ /^\$/ }.users do
+    it { should eq ['app'] }
+  end
+end
+control 'host-file' do
+  describe File.exist?('/etc/passwd') do
+    it { should eq true }
+  end
+end
+control 'describe-one' do
+  describe.one do
+    describe sshd_config do
+      its('Port') { should cmp 2222 }
+    end
+    describe sshd_config do
+      its('Port') { should cmp 22 }
+    end
+  end
+end
+`, "controls/guarded.rb": `
+crypto = ssh_crypto.valid_ciphers
+only_if('no sshd binary') { command('sshd').exist? }
+control 'uses-library' do
+  describe sshd_config do
+    its('Ciphers') { should eq crypto }
+  end
+end
+control 'no-library' do
+  describe sshd_config do
+    its('HostKey') { should eq ['/etc/ssh/a', '/etc/ssh/b'] }
+  end
+end
+`, "controls/none.rb": `
+only_if('needs a shell') { command('bash').exist? }
+control 'no-bash' do
+  impact 0.7
+  describe file('/bin/bash') do
+    it { should exist }
+  end
+end
+`, "libraries/ssh_crypto.rb": `
+class SshCrypto < Inspec.resource(1)
+  name 'ssh_crypto'
+  def valid_ciphers
+    inspec.command('sshd -V').stderr
+  end
+end
+`}, nil)
+	checkResults(t, got, map[string]want{
+		"regex-lines":    {report.ControlPassed, ""},
+		"cmp-rules":      {report.ControlPassed, ""},
+		"ruby":           {report.ControlPassed, ""},
+		"let-and-inspec": {report.ControlPassed, ""},
+		"filter-tables":  {report.ControlPassed, ""},
+		"describe-one":   {report.ControlPassed, ""},
+		"uses-library":   {report.ControlSkipped, "custom resource ssh_crypto"},
+		"no-library":     {report.ControlPassed, ""},
+		"no-bash":        {report.ControlSkipped, "Skipped control due to only_if condition: needs a shell"},
+		"host-file":      {report.ControlSkipped, "File.exist? reads the machine running the profile"},
+	})
+}

@@ -211,7 +211,13 @@ func (ev *evaluator) eval(n ruby.Node, sc *scope) (any, error) {
 		return ev.rangeLit(v, sc)
 	case *ruby.Ident:
 		if val, ok := sc.lookup(v.Name); ok {
+			if l, ok := val.(*lazyVal); ok {
+				return ev.force(l)
+			}
 			return val, nil
+		}
+		if v.Name == "inspec" {
+			return inspecHandle{}, nil
 		}
 		return ev.callSelf(&ruby.Call{Pos: v.Pos, Name: v.Name}, sc)
 	case *ruby.Var:
@@ -244,6 +250,9 @@ func (ev *evaluator) evalStmt(n ruby.Node, sc *scope) (any, error) {
 		return ev.multiAssign(v, sc)
 	case *ruby.If:
 		c, err := ev.eval(v.Cond, sc)
+		if err == nil {
+			err = poisoned(c)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -330,6 +339,9 @@ func (ev *evaluator) parts(ps []ruby.StrPart, sc *scope) (string, error) {
 			continue
 		}
 		v, err := ev.eval(p.Expr, sc)
+		if err == nil {
+			err = poisoned(v)
+		}
 		if err != nil {
 			return "", err
 		}

@@ -24,7 +24,7 @@ var matcherNames = map[string]bool{
 	"eq": true, "eql": true, "equal": true, "cmp": true, "be": true, "be_in": true, "include": true, "match": true,
 	"exist": true, "be_nil": true, "all": true, "start_with": true, "end_with": true, "contain_exactly": true,
 	"match_array": true, "be_truthy": true, "be_falsey": true, "be_a": true, "be_an": true, "be_kind_of": true,
-	"be_between": true, "be_within": true, "cover": true,
+	"be_between": true, "be_within": true, "cover": true, "contain_duplicates": true,
 }
 
 func isMatcher(name string) bool {
@@ -118,6 +118,9 @@ type verdict struct {
 
 // match applies the matcher to actual (subject is the describe's subject, for resource predicates).
 func (ev *evaluator) match(m *matcher, actual any, negated bool) (verdict, error) {
+	if err := poisoned(append([]any{actual}, m.args...)...); err != nil {
+		return verdict{}, err
+	}
 	pass, err := ev.matches(m, actual)
 	if err != nil {
 		return verdict{}, err
@@ -174,6 +177,9 @@ func (ev *evaluator) matches(m *matcher, actual any) (bool, error) {
 		return ok1 && ok2 && lo >= 0 && hi <= 0, nil
 	case "all":
 		return ev.matchAll(m, actual)
+	case "contain_duplicates":
+		a, ok := actual.(*array)
+		return ok && len(uniq(a.v)) != len(a.v), nil
 	}
 	return ev.predicate(m, actual)
 }

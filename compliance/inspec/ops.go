@@ -62,6 +62,9 @@ func (ev *evaluator) binary(b *ruby.Binary, sc *scope) (any, error) {
 
 // operator applies a binary operator as a method of x.
 func (ev *evaluator) operator(op string, x, y any) (any, error) {
+	if err := poisoned(x, y); err != nil {
+		return nil, err
+	}
 	if m, ok := x.(*matcher); ok {
 		return m.withOp(op, y)
 	}

@@ -95,7 +95,7 @@ func (c *configRes) lookup(key string) any {
 
 func (c *configRes) method(ev *evaluator, name string, args []any, blk *proc) (any, bool, error) {
 	switch name {
-	case "params":
+	case "params", "read_params":
 		if len(args) == 0 {
 			return c.params, true, nil
 		}

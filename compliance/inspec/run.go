@@ -93,7 +93,13 @@ func (r *Runner) evalFile(ev *evaluator, f *ControlFile) []report.ControlResult 
 		fr.results = append(fr.results, res)
 	}
 	ev.byBlock = byBlock
-	_, err := ev.body(f.AST.Body, newScope(nil))
+	sc := newScope(nil)
+	var err error
+	for _, n := range f.AST.Body {
+		if err = ev.fileStatement(n, sc); err != nil {
+			break
+		}
+	}
 	reason := ""
 	if err != nil && ev.ctx.Err() == nil {
 		reason = fileErrorReason(err)

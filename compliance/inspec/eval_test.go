@@ -243,6 +243,13 @@ control 'filter-tables' do
     it { should eq ['app'] }
   end
 end
+control 'library' do
+  describe app_config do
+    its('port') { should eq 8080 }
+    its('path') { should eq '/etc/app.json' }
+    it { should be_tls }
+  end
+end
 control 'host-file' do
   describe File.exist?('/etc/passwd') do
     it { should eq true }
@@ -286,6 +293,35 @@ class SshCrypto < Inspec.resource(1)
     inspec.command('sshd -V').stderr
   end
 end
+`, "libraries/app_config.rb": `
+class AppConfig < Inspec.resource(1)
+  name 'app_config'
+  attr_reader :path
+
+  def initialize(path = '/etc/app.json')
+    super()
+    @path = path
+    @data = inspec.json(path)
+  end
+
+  def port
+    @data.params['server']['port']
+  end
+
+  def tls?
+    settings['tls'] == true
+  end
+
+  def to_s
+    "App config #{@path}"
+  end
+
+  private
+
+  def settings
+    @data.params.fetch('server', {})
+  end
+end
 `}, nil)
 	checkResults(t, got, map[string]want{
 		"regex-lines":    {report.ControlPassed, ""},
@@ -294,7 +330,8 @@ end
 		"let-and-inspec": {report.ControlPassed, ""},
 		"filter-tables":  {report.ControlPassed, ""},
 		"describe-one":   {report.ControlPassed, ""},
-		"uses-library":   {report.ControlSkipped, "custom resource ssh_crypto"},
+		"uses-library":   {report.ControlSkipped, `command("sshd -V") needs exec in the target`},
+		"library":        {report.ControlPassed, ""},
 		"no-library":     {report.ControlPassed, ""},
 		"no-bash":        {report.ControlSkipped, "Skipped control due to only_if condition: needs a shell"},
 		"host-file":      {report.ControlSkipped, "File.exist? reads the machine running the profile"},

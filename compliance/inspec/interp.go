@@ -128,6 +128,8 @@ type evaluator struct {
 	// byBlock finds a control's static reading by its block; onControl receives each control's result.
 	byBlock   map[*ruby.Block]*Control
 	onControl func(*Control, report.ControlResult)
+	// self is the library object whose method is running (nil in profile code).
+	self *libObject
 }
 
 func (ev *evaluator) step() error {
@@ -179,6 +181,9 @@ func (ev *evaluator) eval(n ruby.Node, sc *scope) (any, error) {
 	case *ruby.Bool:
 		return v.Val, nil
 	case *ruby.Self:
+		if ev.self != nil {
+			return ev.self, nil
+		}
 		return nil, nil
 	case *ruby.Int:
 		if !v.OK {
@@ -221,6 +226,9 @@ func (ev *evaluator) eval(n ruby.Node, sc *scope) (any, error) {
 		}
 		return ev.callSelf(&ruby.Call{Pos: v.Pos, Name: v.Name}, sc)
 	case *ruby.Var:
+		if ev.self != nil && isIvar(v.Name) {
+			return ev.self.ivars[v.Name], nil
+		}
 		if val, ok := sc.lookup(v.Name); ok {
 			return val, nil
 		}
@@ -299,7 +307,12 @@ func (ev *evaluator) evalStmt(n ruby.Node, sc *scope) (any, error) {
 		return ev.defined(v, sc)
 	case *ruby.Splat:
 		return ev.eval(v.X, sc)
-	case *ruby.Yield, *ruby.Super, *ruby.Retry:
+	case *ruby.Super:
+		if ev.self != nil {
+			return nil, nil // Inspec.resource's own initialize does nothing a profile relies on
+		}
+		return nil, rbErr("NotImplementedError", "super outside a library method")
+	case *ruby.Yield, *ruby.Retry:
 		return nil, rbErr("NotImplementedError", "%T is not supported in profiles", n)
 	}
 	return nil, rbErr("NotImplementedError", "%T is not supported", n)
@@ -573,6 +586,8 @@ func (ev *evaluator) defined(d *ruby.Defined, sc *scope) (any, error) {
 type constant string
 
 func (c constant) String() string { return string(c) }
+
+func isIvar(name string) bool { return len(name) > 1 && name[0] == '@' && name[1] != '@' }
 
 func constName(c *ruby.Const) string {
 	if s, ok := c.Scope.(*ruby.Const); ok {

@@ -387,6 +387,9 @@ func (ev *evaluator) currentValue(lhs ruby.Node, sc *scope) (any, error) {
 		v, _ := sc.lookup(l.Name)
 		return v, nil
 	case *ruby.Var:
+		if ev.self != nil && isIvar(l.Name) {
+			return ev.self.ivars[l.Name], nil
+		}
 		v, _ := sc.lookup(l.Name)
 		return v, nil
 	}
@@ -399,6 +402,10 @@ func (ev *evaluator) assignTo(lhs ruby.Node, v any, sc *scope) error {
 		sc.assign(l.Name, v)
 		return nil
 	case *ruby.Var:
+		if ev.self != nil && isIvar(l.Name) {
+			ev.self.ivars[l.Name] = v
+			return nil
+		}
 		sc.assign(l.Name, v)
 		return nil
 	case *ruby.Index:

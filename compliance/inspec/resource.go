@@ -48,7 +48,8 @@ var resourceCtors = map[string]func(ev *evaluator, args []any) (any, error){
 func (ev *evaluator) resource(name string, args []any) (any, bool, error) {
 	ctor, ours := resourceCtors[name]
 	if lr, ok := ev.libs[name]; ok && !ours {
-		return nil, true, skipf("custom resource %s (%s:%d) is not evaluated: library code is not run yet", name, lr.File, lr.Line)
+		v, err := ev.newLibObject(lr, args)
+		return v, true, err
 	}
 	if ours {
 		v, err := ctor(ev, args)

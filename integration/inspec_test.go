@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/internal/testbed"
+	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -121,6 +123,11 @@ func TestInSpecProfileDistroless(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	_, layout, _ := distrolessLayout(t, ctx)
+	assertInSpec(t, "distroless", []string{"--oci", layout}, distrolessWant())
+}
+
+// distrolessWant is the profile's outcome on the distroless image.
+func distrolessWant() map[string]inspecWant {
 	want := inspecCommon()
 	want["os-02"] = inspecWant{"Not Reviewed", "Skipped control due to only_if condition: the image has no /etc/shadow"}
 	want["os-05"] = inspecWant{"Not Reviewed", "Skipped control due to only_if condition: login.defs is not installed"}
@@ -129,7 +136,7 @@ func TestInSpecProfileDistroless(t *testing.T) {
 		want[id] = inspecWant{"Not Reviewed", "Skipped control due to only_if condition: sshd is not installed"}
 	}
 	want["SV-230383"] = inspecWant{"Not Reviewed", "The system does not have login.defs, so UMASK cannot be checked"}
-	assertInSpec(t, "distroless", []string{"--oci", layout}, want)
+	return want
 }
 
 // debianSSHRoot unpacks base-files, openssh-server, login and passwd into a root the way their maintainer
@@ -234,4 +241,62 @@ func TestInSpecProfileDebianHardened(t *testing.T) {
 		want[id] = inspecWant{"Passed", ""}
 	}
 	assertInSpec(t, "hardened debian", []string{"--dir", root}, want)
+}
+
+// The profile on a running distroless container through the CRI, as a node scan finds it, with a waiver: the
+// waived control is not run and Heimdall shows it not applicable, every other control as on the image.
+func TestInSpecProfileContainer(t *testing.T) {
+	bed := testbed.StartT(t, testbed.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := bed.Import(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "app", Namespace: "apps"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waivers := filepath.Join(t.TempDir(), "waivers.yaml")
+	if err := os.WriteFile(waivers, []byte("os-03:\n  justification: passwd is the image's\n  run: false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hdfDir := t.TempDir()
+	mountDir := filepath.Join(t.TempDir(), "mounts")
+	doc, res := scanJSON(t, bed, mountDir, "--no-baseline", "--profile", inspecProfile, "--waivers", waivers, "--hdf-dir", hdfDir)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	r := reportFor(t, doc, id)
+	var hdf string
+	files, _ := filepath.Glob(filepath.Join(hdfDir, "*.hdf.json"))
+	for _, f := range files {
+		if d := readHDF(t, f); d["platform"].(map[string]any)["target_id"] == r.Target.Name() {
+			hdf = f
+		}
+	}
+	if hdf == "" {
+		t.Fatalf("no HDF file for %s among %v", r.Target.Name(), files)
+	}
+	want := distrolessWant()
+	want["os-03"] = inspecWant{"Not Applicable", "waived: passwd is the image's"}
+	heimdall := heimdallStatuses(t, hdf)
+	for _, c := range r.Result.Compliance {
+		w, ok := want[c.ID]
+		if !ok || heimdall[c.ID] != w.heimdall || !strings.Contains(c.Message, w.msg) {
+			t.Errorf("container: %s: Heimdall %q (rootscan %s %q), want %+v", c.ID, heimdall[c.ID], c.Status, c.Message, w)
+		}
+	}
+	if len(r.Result.Compliance) != len(want) || len(heimdall) != len(want) {
+		t.Errorf("container: %d results, Heimdall read %d, want %d", len(r.Result.Compliance), len(heimdall), len(want))
+	}
+	assertNoMountsUnder(t, mountDir)
 }

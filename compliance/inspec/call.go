@@ -202,6 +202,9 @@ func (ev *evaluator) callProc(p *proc, args ...any) (any, error) {
 		}
 		return ev.method(args[0], p.method, args[1:], nil)
 	}
+	if err := ev.step(); err != nil { // an empty block in a loop still costs its call
+		return nil, err
+	}
 	if err := ev.enter(); err != nil {
 		return nil, err
 	}

@@ -298,34 +298,55 @@ func (cl *classifier) command(c *ruby.Call, parent ruby.Node) string {
 // simpleCommand returns the program of a shell line that is one plain command with literal words and no
 // redirections other than 2>/dev/null.
 func simpleCommand(line string) (string, bool) {
+	words, ok := shellWords(line)
+	if !ok {
+		return "", false
+	}
+	return path.Base(words[0]), true
+}
+
+// shellWords splits a shell line that is one plain command with literal words (quoted or not) and no
+// redirection other than 2>/dev/null into its words; ok is false for anything a shell would have to run or
+// expand (pipes, $(...), variables, globs are left as written and matched literally by the callers).
+func shellWords(line string) ([]string, bool) {
 	f, err := syntax.NewParser().Parse(strings.NewReader(line), "")
 	if err != nil || len(f.Stmts) != 1 {
-		return "", false
+		return nil, false
 	}
 	st := f.Stmts[0]
 	ce, ok := st.Cmd.(*syntax.CallExpr)
 	if !ok || st.Negated || st.Background || len(ce.Assigns) > 0 || len(ce.Args) == 0 {
-		return "", false
+		return nil, false
 	}
 	for _, r := range st.Redirs {
-		if r.Word == nil || r.Word.Lit() != "/dev/null" {
-			return "", false
+		if r.Word == nil || r.Word.Lit() != "/dev/null" || r.N == nil || r.N.Value != "2" {
+			return nil, false
 		}
 	}
+	words := make([]string, 0, len(ce.Args))
 	for _, w := range ce.Args {
+		var b strings.Builder
 		for _, part := range w.Parts {
-			switch part.(type) {
-			case *syntax.Lit, *syntax.SglQuoted:
+			switch v := part.(type) {
+			case *syntax.Lit:
+				b.WriteString(v.Value)
+			case *syntax.SglQuoted:
+				b.WriteString(v.Value)
 			case *syntax.DblQuoted:
-				if len(w.Parts) > 1 {
-					return "", false
+				for _, in := range v.Parts {
+					lit, ok := in.(*syntax.Lit)
+					if !ok {
+						return nil, false
+					}
+					b.WriteString(lit.Value)
 				}
 			default:
-				return "", false
+				return nil, false
 			}
 		}
+		words = append(words, b.String())
 	}
-	return path.Base(ce.Args[0].Lit()), true
+	return words, true
 }
 
 // matchers adds a reason for each matcher the evaluator does not know.

@@ -20,6 +20,9 @@ func (ev *evaluator) iterate(items []any, blk *proc, fn func(item, res any) (sto
 }
 
 func (ev *evaluator) arrayMethod(a *array, name string, args []any, blk *proc) (any, bool, error) {
+	if err := ev.charge(len(a.v) / pairsPerStep); err != nil {
+		return nil, true, err
+	}
 	if blk != nil {
 		if v, ok, err := ev.arrayBlockMethod(a.v, name, args, blk); ok {
 			return v, true, err
@@ -69,13 +72,15 @@ func (ev *evaluator) arrayMethod(a *array, name string, args []any, blk *proc) (
 		v, err := ev.arrayOp(name, a, argOr(args, 0))
 		return v, true, err
 	case "join":
-		return joinArray(a, toS(argOr(args, 0))), true, nil
+		s, err := ev.join(a, toS(argOr(args, 0)))
+		return s, true, err
 	case "uniq":
 		return newArray(uniq(a.v)), true, nil
 	case "compact":
 		return newArray(filterArray(a.v, func(e any) bool { return e != nil })), true, nil
 	case "flatten":
-		return newArray(flatten(a.v, 0)), true, nil
+		out, err := ev.flatten(a.v)
+		return newArray(out), true, err
 	case "sort":
 		out := append([]any{}, a.v...)
 		return newArray(out), true, sortValues(out)
@@ -180,16 +185,30 @@ func arrayIndex(a *array, args []any) (any, bool, error) {
 	return cur, true, nil
 }
 
-func flatten(v []any, depth int) []any {
+// flatten is Array#flatten, bounded by MaxElems (a << a nests an array in itself).
+func (ev *evaluator) flatten(v []any) ([]any, error) {
 	out := []any{}
-	for _, e := range v {
-		if a, ok := e.(*array); ok && depth < 64 {
-			out = append(out, flatten(a.v, depth+1)...)
-		} else {
+	var walk func(v []any, depth int) error
+	walk = func(v []any, depth int) error {
+		for _, e := range v {
+			if a, ok := e.(*array); ok && depth < maxEqualDepth {
+				if err := walk(a.v, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			if len(out) >= ev.lim.MaxElems {
+				return &limitError{fmt.Sprintf("an array grew past %d elements", ev.lim.MaxElems)}
+			}
 			out = append(out, e)
 		}
+		return nil
 	}
-	return out
+	err := walk(v, 0)
+	if err == nil {
+		err = ev.charge(len(out) / pairsPerStep)
+	}
+	return out, err
 }
 
 func predicateNoBlock(v []any, name string, args []any) bool {
@@ -232,7 +251,10 @@ func (ev *evaluator) arrayBlockMethod(items []any, name string, args []any, blk 
 		out = []any{}
 		err = ev.iterate(items, blk, func(_, r any) bool { out = append(out, r); return false })
 		if name == "flat_map" || name == "collect_concat" {
-			out = flatten(out, 63)
+			var ferr error
+			if out, ferr = ev.flatten(out); ferr != nil {
+				return nil, true, ferr
+			}
 		}
 		return newArray(out), true, err
 	case "select", "filter", "reject", "find_all":
@@ -356,6 +378,9 @@ func (ev *evaluator) keyed(items []any, name string, blk *proc) (any, bool, erro
 		}
 		return sum, true, nil
 	}
+	if err := ev.charge(len(items) * len(items) / pairsPerStep); err != nil {
+		return nil, true, err
+	}
 	idx := make([]any, len(items))
 	for i := range items {
 		idx[i] = newArray([]any{keys[i], int64(i)})
@@ -399,6 +424,9 @@ func sortPairs(v []any, errp *error) {
 }
 
 func (ev *evaluator) hashMethod(h *hash, name string, args []any, blk *proc) (any, bool, error) {
+	if err := ev.charge(len(h.keys) / pairsPerStep); err != nil {
+		return nil, true, err
+	}
 	if blk != nil {
 		switch name {
 		case "each", "each_pair", "map", "collect", "select", "filter", "reject", "any?", "all?", "none?", "find", "detect", "count", "flat_map", "each_with_object", "sort_by", "group_by", "partition", "min_by", "max_by", "sum", "inject", "reduce":

@@ -337,3 +337,115 @@ end
 		"host-file":      {report.ControlSkipped, "File.exist? reads the machine running the profile"},
 	})
 }
+
+// command('...') lines that only read files are answered from the root, in the forms the baselines write;
+// every other line needs exec and skips its check.
+func TestEvaluateCommands(t *testing.T) {
+	got := evalProfile(t, "name: t\n", map[string]string{"controls/cmd.rb": `
+control 'which' do
+  describe command('which sshd') do
+    its('stdout') { should eq "/usr/sbin/sshd\n" }
+    its('exit_status') { should eq 0 }
+  end
+  describe command('which nosuch').exit_status do
+    it { should eq 1 }
+  end
+end
+control 'stat' do
+  describe command('stat -c "%a %U:%G %F" /etc/shadow').stdout.strip do
+    it { should eq '640 root:root regular file' }
+  end
+  describe command("stat -c %A /tmp").stdout do
+    it { should match /^drwxrwxrwx/ }
+  end
+end
+control 'grep' do
+  describe command("grep -E '^(root|app):' /etc/passwd").stdout.lines.size do
+    it { should eq 2 }
+  end
+  describe command('grep -c "^PASS_M\(AX\|IN\)_DAYS" /etc/login.defs 2>/dev/null').stdout.to_i do
+    it { should eq 2 }
+  end
+  describe command('grep -q nosuch /etc/passwd').exit_status do
+    it { should eq 1 }
+  end
+  describe command('grep x /etc/nosuch').exit_status do
+    it { should eq 2 }
+  end
+end
+control 'files' do
+  describe command('test -f /etc/passwd').exit_status do
+    it { should eq 0 }
+  end
+  describe command('[ -d /etc/passwd ]').exit_status do
+    it { should eq 1 }
+  end
+  describe command('readlink -f /etc/localtime').stdout do
+    it { should eq "/usr/share/zoneinfo/UTC\n" }
+  end
+  describe command('ls /etc/ssh').stdout do
+    it { should eq "sshd_config\n" }
+  end
+  describe command('head -n 1 /etc/passwd').stdout do
+    it { should start_with 'root:' }
+  end
+  describe command('cat /etc/ssh/*').stdout do
+    it { should include 'PermitRootLogin no' }
+  end
+end
+control 'needs-exec' do
+  describe command('ls /etc | wc -l') do
+    its('stdout') { should eq "1\n" }
+  end
+  describe command('sshd -T').stdout do
+    it { should match /permitrootlogin/ }
+  end
+end
+`}, nil)
+	checkResults(t, got, map[string]want{
+		"which":      {report.ControlPassed, ""},
+		"stat":       {report.ControlPassed, ""},
+		"grep":       {report.ControlPassed, ""},
+		"files":      {report.ControlPassed, ""},
+		"needs-exec": {report.ControlSkipped, `command("ls /etc | wc -l") needs exec in the target; command("sshd -T") needs exec in the target`},
+	})
+}
+
+// Hostile profile code costs its own control: loops, doubling strings, self-nesting arrays and deep recursion
+// stop at the bounds with an error result, and the next control still runs.
+func TestEvaluateBounds(t *testing.T) {
+	got := evalProfile(t, "name: t\n", map[string]string{"controls/bad.rb": `
+control 'loop' do
+  loop { }
+end
+control 'doubling' do
+  s = 'x' * 1024
+  40.times { s = s + s }
+end
+control 'nesting' do
+  a = [1]
+  30.times { a << a }
+  describe a.flatten.join(',').size do
+    it { should eq 0 }
+  end
+end
+def down(n)
+  down(n + 1)
+end
+control 'recursion' do
+  down(0)
+end
+control 'still-runs' do
+  describe [[1, [2]], 3].join(',') do
+    it { should eq '1,2,3' }
+  end
+end
+`}, nil)
+	checkResults(t, got, map[string]want{
+		"loop":       {report.ControlError, "evaluation stopped after"},
+		"doubling":   {report.ControlError, "a string grew past"},
+		"nesting":    {report.ControlError, "an array grew past"},
+		"recursion":  {report.ControlError, "evaluation nested deeper than"},
+		"still-runs": {report.ControlPassed, ""},
+	})
+}

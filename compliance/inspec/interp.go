@@ -145,6 +145,22 @@ func (ev *evaluator) step() error {
 	return nil
 }
 
+// charge counts work proportional to data (copying a string, comparing two lists) against MaxSteps, so a
+// loop that doubles a string costs what it copies, not one step.
+func (ev *evaluator) charge(units int) error {
+	ev.steps += units
+	if ev.steps > ev.lim.MaxSteps {
+		return &limitError{fmt.Sprintf("evaluation stopped after %d steps", ev.lim.MaxSteps)}
+	}
+	return nil
+}
+
+// Bytes and element pairs that count as one step.
+const (
+	bytesPerStep = 1024
+	pairsPerStep = 64
+)
+
 func (ev *evaluator) enter() error {
 	ev.depth++
 	if ev.depth > ev.lim.MaxDepth {
@@ -358,7 +374,11 @@ func (ev *evaluator) parts(ps []ruby.StrPart, sc *scope) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		b.WriteString(toS(v))
+		s := toS(v)
+		if err := ev.charge(len(s) / bytesPerStep); err != nil {
+			return "", err
+		}
+		b.WriteString(s)
 		if b.Len() > ev.lim.MaxStringBytes {
 			return "", &limitError{fmt.Sprintf("a string grew past %d bytes", ev.lim.MaxStringBytes)}
 		}

@@ -11,6 +11,9 @@ import (
 )
 
 func (ev *evaluator) stringMethod(s, name string, args []any, blk *proc) (any, bool, error) {
+	if err := ev.charge(len(s) / bytesPerStep); err != nil {
+		return nil, true, err
+	}
 	arg := func(i int) string {
 		if i < len(args) {
 			return toS(args[i])

@@ -228,6 +228,9 @@ func (ev *evaluator) stringOp(op, a string, y any) (any, error) {
 		if len(a)+len(b) > ev.lim.MaxStringBytes {
 			return nil, &limitError{fmt.Sprintf("a string grew past %d bytes", ev.lim.MaxStringBytes)}
 		}
+		if err := ev.charge((len(a) + len(b)) / bytesPerStep); err != nil {
+			return nil, err
+		}
 		return a + b, nil
 	case "*":
 		n, ok := y.(int64)
@@ -236,6 +239,9 @@ func (ev *evaluator) stringOp(op, a string, y any) (any, error) {
 		}
 		if n > 0 && int64(len(a)) > int64(ev.lim.MaxStringBytes)/n {
 			return nil, &limitError{fmt.Sprintf("a string grew past %d bytes", ev.lim.MaxStringBytes)}
+		}
+		if err := ev.charge(len(a) * int(n) / bytesPerStep); err != nil {
+			return nil, err
 		}
 		return strings.Repeat(a, int(n)), nil
 	case "%":
@@ -258,7 +264,7 @@ func (ev *evaluator) arrayOp(op string, a *array, y any) (any, error) {
 	}
 	if op == "*" {
 		if s, ok := y.(string); ok {
-			return joinArray(a, s), nil
+			return ev.join(a, s)
 		}
 	}
 	b, ok := y.(*array)
@@ -267,6 +273,9 @@ func (ev *evaluator) arrayOp(op string, a *array, y any) (any, error) {
 	}
 	if len(a.v)+len(b.v) > ev.lim.MaxElems {
 		return nil, &limitError{fmt.Sprintf("an array grew past %d elements", ev.lim.MaxElems)}
+	}
+	if err := ev.charge(len(a.v) + len(b.v) + len(a.v)*len(b.v)/pairsPerStep); err != nil {
+		return nil, err
 	}
 	switch op {
 	case "+":
@@ -313,16 +322,38 @@ func uniq(v []any) []any {
 	return out
 }
 
-func joinArray(a *array, sep string) string {
-	parts := make([]string, len(a.v))
-	for i, e := range a.v {
-		if inner, ok := e.(*array); ok {
-			parts[i] = joinArray(inner, sep)
-		} else {
-			parts[i] = toS(e)
+// join is Array#join, nested arrays flattened, bounded by MaxStringBytes and charged by what it copies.
+func (ev *evaluator) join(a *array, sep string) (string, error) {
+	var b strings.Builder
+	first := true
+	var walk func(v []any, depth int) error
+	walk = func(v []any, depth int) error {
+		if depth > maxEqualDepth {
+			return &limitError{"join: arrays nested too deep"}
 		}
+		for _, e := range v {
+			if inner, ok := e.(*array); ok {
+				if err := walk(inner.v, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			if !first {
+				b.WriteString(sep)
+			}
+			first = false
+			b.WriteString(toS(e))
+			if b.Len() > ev.lim.MaxStringBytes {
+				return &limitError{fmt.Sprintf("a string grew past %d bytes", ev.lim.MaxStringBytes)}
+			}
+		}
+		return nil
 	}
-	return strings.Join(parts, sep)
+	err := walk(a.v, 0)
+	if err == nil {
+		err = ev.charge(b.Len() / bytesPerStep)
+	}
+	return b.String(), err
 }
 
 // sprintf is Ruby's format for the verbs profiles use (%s %d %o %x %f %i and widths).

@@ -107,9 +107,14 @@ func (ev *evaluator) cached(key string, make func() (any, error)) (any, error) {
 	return v, nil
 }
 
-// command is command('x'): exist? is a lookup on the image's PATH (how guards use it); everything else runs
-// the command, which a filesystem scan cannot.
-type commandRes struct{ cmd string }
+// command is command('x'): exist? is a lookup on the image's PATH (how guards use it); stdout, stderr and
+// exit_status are answered from the filesystem for the command lines that only read files (fsCommands), and
+// need exec for every other.
+type commandRes struct {
+	cmd      string
+	done, ok bool
+	res      cmdResult
+}
 
 func newCommand(_ *evaluator, args []any) (any, error) {
 	s, _ := strArg(args, 0)
@@ -129,6 +134,20 @@ func (c *commandRes) method(ev *evaluator, name string, _ []any, _ *proc) (any, 
 			return err == nil && st.Exists && st.Type == "file" && st.Mode&0o111 != 0, true, nil
 		}
 		return len(ev.t.Which(f[0])) > 0, true, nil
+	}
+	switch name {
+	case "stdout", "stderr", "exit_status", "result":
+		r, ok := c.answer(ev)
+		if !ok {
+			break
+		}
+		switch name {
+		case "stdout", "result":
+			return r.stdout, true, nil
+		case "stderr":
+			return r.stderr, true, nil
+		}
+		return r.exit, true, nil
 	}
 	return nil, true, skipf("command(%q) needs exec in the target", c.cmd)
 }

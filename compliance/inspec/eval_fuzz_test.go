@@ -22,6 +22,10 @@ func FuzzEvaluate(f *testing.F) {
 		"def f(n)\n  f(n + 1)\nend\ncontrol 'e' do\n  f(1)\nend\n",
 		"control 'f' do\n  s = 'a' * 1000\n  10.times { s = s + s }\n  describe s.size do\n it { should eq 0 }\n end\nend\n",
 		"control 'g' do\n  x = begin\n raise 'x'\n rescue => e\n e\n end\n expect(x).to match(/x/)\nend\n",
+		"control 'h' do\n  loop { }\nend\n",
+		"control 'i' do\n  a = [1]\n  b = [1]\n  20.times { a << a; b << b }\n  describe a do\n it { should eq b }\n end\nend\n",
+		"class R < Inspec.resource(1)\n  name 'r'\n  def initialize\n    @x = inspec.file('/etc/passwd').content\n  end\n  def lines\n    @x.lines\n  end\nend\ncontrol 'j' do\n  describe r do\n    its('lines') { should_not be_empty }\n  end\nend\n",
+		"control 'k' do\n  describe command(\"grep -c '^root' /etc/passwd\").stdout.to_i do\n it { should eq 1 }\n end\nend\n",
 	} {
 		f.Add(s)
 	}

@@ -449,3 +449,18 @@ end
 		"still-runs": {report.ControlPassed, ""},
 	})
 }
+
+// Comparing arrays that contain themselves ends: identity first, then a bound on the nodes compared.
+func TestEqualSelfNesting(t *testing.T) {
+	a, b := newArray([]any{int64(1)}), newArray([]any{int64(1)})
+	for range 20 {
+		a.v = append(a.v, a)
+		b.v = append(b.v, b)
+	}
+	if !equal(a, a) {
+		t.Error("an array is not equal to itself")
+	}
+	if equal(a, b) {
+		t.Error("two self-nesting arrays compared equal past the bound")
+	}
+}

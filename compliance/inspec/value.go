@@ -197,13 +197,21 @@ func formatFloat(f float64) string {
 }
 
 // equal is Ruby's ==: numbers across int and float, arrays and hashes element-wise.
-func equal(a, b any) bool { return equalDepth(a, b, 0) }
+func equal(a, b any) bool {
+	budget := maxEqualNodes
+	return equalDepth(a, b, 0, &budget)
+}
 
-// maxEqualDepth bounds the comparison of nested (or self-containing: a << a) arrays and hashes.
-const maxEqualDepth = 64
+// maxEqualDepth and maxEqualNodes bound the comparison of nested arrays and hashes: a << a makes an array
+// that contains itself, and comparing two wide ones would otherwise take exponential time.
+const (
+	maxEqualDepth = 64
+	maxEqualNodes = 100_000
+)
 
-func equalDepth(a, b any, depth int) bool {
-	if depth > maxEqualDepth {
+func equalDepth(a, b any, depth int, budget *int) bool {
+	*budget--
+	if depth > maxEqualDepth || *budget < 0 {
 		return false
 	}
 	switch x := a.(type) {
@@ -225,24 +233,30 @@ func equalDepth(a, b any, depth int) bool {
 		return false
 	case *array:
 		y, ok := b.(*array)
+		if ok && x == y {
+			return true
+		}
 		if !ok || len(x.v) != len(y.v) {
 			return false
 		}
 		for i := range x.v {
-			if !equalDepth(x.v[i], y.v[i], depth+1) {
+			if !equalDepth(x.v[i], y.v[i], depth+1, budget) {
 				return false
 			}
 		}
 		return true
 	case *hash:
 		y, ok := b.(*hash)
+		if ok && x == y {
+			return true
+		}
 		if !ok || len(x.keys) != len(y.keys) {
 			return false
 		}
 		for _, k := range x.keys {
 			xv, _ := x.get(k)
 			yv, ok := y.get(k)
-			if !ok || !equalDepth(xv, yv, depth+1) {
+			if !ok || !equalDepth(xv, yv, depth+1, budget) {
 				return false
 			}
 		}

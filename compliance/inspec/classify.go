@@ -51,7 +51,7 @@ func DefaultCatalog() *Catalog {
 		be_truthy be_falsey be_zero be_between`) {
 		c.Matchers[m] = true
 	}
-	for _, p := range strings.Fields(`which ls stat find grep egrep cat test readlink realpath head`) {
+	for _, p := range strings.Fields(`which ls stat grep egrep cat test readlink realpath head [`) {
 		c.Commands[p] = true
 	}
 	return c

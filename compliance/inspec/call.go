@@ -129,18 +129,7 @@ func (ev *evaluator) callSelf(c *ruby.Call, sc *scope) (any, error) {
 }
 
 // callDef runs a method the profile defined with def, in a scope of its own.
-func (ev *evaluator) callDef(d *ruby.Def, args []any) (any, error) {
-	sc := newScope(nil)
-	if err := ev.bindParams(d.Params, args, sc, false); err != nil {
-		return nil, err
-	}
-	v, err := ev.begin(d.Body, sc)
-	var ret *returnSignal
-	if errors.As(err, &ret) {
-		return ret.val, nil
-	}
-	return v, err
-}
+func (ev *evaluator) callDef(d *ruby.Def, args []any) (any, error) { return ev.callOn(nil, d, args) }
 
 // bindParams binds arguments to parameters; a block's single array argument spreads over several parameters.
 func (ev *evaluator) bindParams(ps []ruby.Param, args []any, sc *scope, isBlock bool) error {

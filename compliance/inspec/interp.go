@@ -440,18 +440,24 @@ func (ev *evaluator) while(w *ruby.While, sc *scope) (any, error) {
 		if truthy(c) == w.Until {
 			return nil, nil
 		}
-		if _, err := ev.body(w.Body, sc); err != nil {
-			var br *breakSignal
-			var nx *nextSignal
-			switch {
-			case errors.As(err, &br):
-				return br.val, nil
-			case errors.As(err, &nx):
-				continue
-			}
-			return nil, err
+		if v, stop, err := loopBody(ev.body(w.Body, sc)); stop {
+			return v, err
 		}
 	}
+}
+
+// loopBody reads how an iteration of while or for ended: next goes on, break stops the loop with its value,
+// any other error stops it with the error.
+func loopBody(_ any, err error) (v any, stop bool, _ error) {
+	var br *breakSignal
+	var nx *nextSignal
+	switch {
+	case err == nil, errors.As(err, &nx):
+		return nil, false, nil
+	case errors.As(err, &br):
+		return br.val, true, nil
+	}
+	return nil, true, err
 }
 
 func (ev *evaluator) forLoop(f *ruby.For, sc *scope) (any, error) {
@@ -471,16 +477,8 @@ func (ev *evaluator) forLoop(f *ruby.For, sc *scope) (any, error) {
 		} else if err := ev.destructure(f.Vars, item, sc); err != nil {
 			return nil, err
 		}
-		if _, err := ev.body(f.Body, sc); err != nil {
-			var br *breakSignal
-			var nx *nextSignal
-			switch {
-			case errors.As(err, &br):
-				return br.val, nil
-			case errors.As(err, &nx):
-				continue
-			}
-			return nil, err
+		if v, stop, err := loopBody(ev.body(f.Body, sc)); stop {
+			return v, err
 		}
 	}
 	return it, nil

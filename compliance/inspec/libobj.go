@@ -62,7 +62,7 @@ func (o *libObject) method(ev *evaluator, name string, args []any, _ *proc) (any
 	return nil, false, nil
 }
 
-// callOn runs a method of a library object with self bound to it.
+// callOn runs a method of a library object with self bound to it (o nil: a def of the profile).
 func (ev *evaluator) callOn(o *libObject, d *ruby.Def, args []any) (any, error) {
 	if err := ev.enter(); err != nil {
 		return nil, err

@@ -22,12 +22,16 @@ type ProfileRunner interface {
 	HDFControl(id string) (HDFControl, string, bool)
 }
 
-// runRunners evaluates the engine's ProfileRunners in the session of the CEL profiles and applies the waivers.
+// runRunners evaluates the engine's ProfileRunners in the session of the CEL profiles, those the scope gives
+// the target, and applies the waivers.
 func (e *Engine) runRunners(s *session, out []report.ControlResult) []report.ControlResult {
 	t := &Target{s: s}
 	for _, r := range e.Runners {
 		if s.ctx.Err() != nil {
 			break
+		}
+		if len(e.Scope.Select([]*Profile{{Name: r.Name()}}, s.target)) == 0 {
+			continue
 		}
 		for _, res := range r.Evaluate(s.ctx, t) {
 			e.applyWaiver(res.ID, &res)

@@ -7,9 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/report"
@@ -299,4 +301,52 @@ func TestInSpecProfileContainer(t *testing.T) {
 		t.Errorf("container: %d results, Heimdall read %d, want %d", len(r.Result.Compliance), len(heimdall), len(want))
 	}
 	assertNoMountsUnder(t, mountDir)
+}
+
+// The daemon evaluates the InSpec profile on every container it watches and exports its controls in the
+// compliance metrics like the CEL profiles'.
+func TestInSpecProfileDaemon(t *testing.T) {
+	bed := testbed.StartT(t, testbed.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := bed.Import(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts := filepath.Join(t.TempDir(), "mounts")
+	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
+		"--mount-dir", mounts, "--db", filepath.Join(t.TempDir(), "db"),
+		"--node-name", "node-1", "--resync", "1h", "--no-baseline", "--profile", inspecProfile)
+	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
+	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name}); err != nil {
+		t.Fatal(err)
+	}
+	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1"}
+	count := func(status, severity string) float64 {
+		_, body := d.get("/metrics")
+		v, _ := metric(body, exporter.MetricComplianceControls, append(labels, "status="+status, "severity="+severity)...)
+		return v
+	}
+	// On distroless: os-01, os-03 and os-08 pass at impact 1.0, os-07 at 0.7 (see distrolessWant).
+	waitUntil(t, "the InSpec controls in the metrics", 60*time.Second, func() bool {
+		return count("passed", "critical") == 3 && count("passed", "high") == 1
+	})
+	if n := count("skipped", "critical"); n < 1 {
+		t.Errorf("no skipped critical control in the metrics (%v)", n)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not exit within 30s of SIGTERM")
+	}
+	assertNoMountsUnder(t, mounts)
 }

@@ -37,9 +37,9 @@ type Catalog struct {
 // container's filesystem (issue 16's list).
 func DefaultCatalog() *Catalog {
 	c := &Catalog{Resources: map[string]Support{}, Matchers: map[string]bool{}, Commands: map[string]bool{}}
-	for _, r := range strings.Fields(`file directory parse_config parse_config_file ini json yaml xml login_defs
+	for _, r := range strings.Fields(`file directory parse_config parse_config_file ini json yaml login_defs
 		sshd_config ssh_config passwd shadow etc_group users user groups group package packages gem pip npm
-		etc_fstab limits_conf pam os platform virtualization command`) {
+		etc_fstab limits_conf os platform virtualization command`) {
 		c.Resources[r] = Filesystem
 	}
 	for _, r := range strings.Fields(`processes kernel_parameter mount os_env`) {

@@ -464,3 +464,29 @@ func TestEqualSelfNesting(t *testing.T) {
 		t.Error("two self-nesting arrays compared equal past the bound")
 	}
 }
+
+// etc_fstab and limits_conf read their files as InSpec's resources do.
+func TestEvaluateSystemFiles(t *testing.T) {
+	evalFiles["etc/fstab"] = "# <fs> <mount> <type> <options> <dump> <pass>\nUUID=1 / ext4 errors=remount-ro 0 1\ntmpfs /tmp tmpfs nodev,nosuid,noexec 0 0\n"
+	evalFiles["etc/security/limits.conf"] = "# limits\n*  hard  core  0\n@adm soft nproc 100\n*  soft  nofile 1024\n"
+	defer delete(evalFiles, "etc/fstab")
+	defer delete(evalFiles, "etc/security/limits.conf")
+	got := evalProfile(t, "name: t\n", map[string]string{"controls/sys.rb": `
+control 'fstab' do
+  describe etc_fstab.where { mount_point == '/tmp' } do
+    its('mount_options.first') { should include 'noexec' }
+    its('file_system_type') { should cmp 'tmpfs' }
+  end
+  describe etc_fstab.mount_point do
+    it { should eq ['/', '/tmp'] }
+  end
+end
+control 'limits' do
+  describe limits_conf do
+    its('*') { should include ['hard', 'core', '0'] }
+    its('@adm') { should eq [['soft', 'nproc', '100']] }
+  end
+end
+`}, nil)
+	checkResults(t, got, map[string]want{"fstab": {report.ControlPassed, ""}, "limits": {report.ControlPassed, ""}})
+}

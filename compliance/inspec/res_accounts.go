@@ -86,7 +86,8 @@ func newEtcGroup(ev *evaluator, _ []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tableRes{name: "/etc/group", cols: cols("groups", "name", "names", "name", "gids", "gid", "users", "members")}
+	t := &tableRes{name: "/etc/group", cols: cols("groups", "name", "names", "name", "gids", "gid", "users", "members"),
+		flat: map[string]bool{"users": true}}
 	for _, g := range gs {
 		t.rows = append(t.rows, row("name", g.Name, "gid", g.GID, "members", newArray(strsToAny(g.Members, false))))
 	}

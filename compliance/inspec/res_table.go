@@ -11,12 +11,14 @@ type tableRes struct {
 	rows []*hash
 	// cols maps accessor names (users, uids) to their field (user, uid).
 	cols map[string]string
+	// flat are the accessors whose list values are joined into one list (etc_group's users).
+	flat map[string]bool
 }
 
 func (t *tableRes) String() string { return t.name }
 
 func (t *tableRes) with(rows []*hash, cond string) *tableRes {
-	return &tableRes{name: t.name + " with " + cond, rows: rows, cols: t.cols}
+	return &tableRes{name: t.name + " with " + cond, rows: rows, cols: t.cols, flat: t.flat}
 }
 
 func (t *tableRes) method(ev *evaluator, name string, args []any, blk *proc) (any, bool, error) {
@@ -45,7 +47,7 @@ func (t *tableRes) method(ev *evaluator, name string, args []any, blk *proc) (an
 		}
 	}
 	if field, ok := t.cols[name]; ok && len(args) == 0 {
-		return t.column(field), true, nil
+		return t.column(field, t.flat[name]), true, nil
 	}
 	return nil, false, nil
 }
@@ -58,12 +60,12 @@ func (t *tableRes) entries() *array {
 	return newArray(out)
 }
 
-// column is a field's values over the rows; array fields (a group's members) are flattened.
-func (t *tableRes) column(field string) *array {
+// column is a field's values over the rows, list values joined into one list when flat.
+func (t *tableRes) column(field string, flat bool) *array {
 	out := []any{}
 	for _, r := range t.rows {
 		v, _ := r.get(field)
-		if a, ok := v.(*array); ok {
+		if a, ok := v.(*array); ok && flat {
 			out = append(out, a.v...)
 			continue
 		}

@@ -39,6 +39,8 @@ var resourceCtors = map[string]func(ev *evaluator, args []any) (any, error){
 	"platform":          newOS,
 	"virtualization":    newVirtualization,
 	"command":           newCommand,
+	"etc_fstab":         newEtcFstab,
+	"limits_conf":       newLimitsConf,
 	"gem":               langPackage("Gem Package", report.EcosystemRubyGems),
 	"pip":               langPackage("Pip Package", report.EcosystemPyPI),
 	"npm":               langPackage("Npm Package", report.EcosystemNpm),

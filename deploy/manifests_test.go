@@ -234,8 +234,8 @@ func checkSafety(t reporter, objs []object, port int32) {
 		if m.Name == "mounts" && m.MountPropagation != nil && *m.MountPropagation != corev1.MountPropagationNone {
 			t.Errorf("the scanner's mount dir has propagation %s, want None (private)", *m.MountPropagation)
 		}
-		// containerd answers with node paths: its state must appear at the same path inside the pod.
-		if (m.Name == "containerd-root" || m.Name == "containerd-run") && m.MountPath != hp.Path {
+		// containerd and the CRI answer with node paths: their dirs must appear at the same path inside the pod.
+		if (m.Name == "containerd-root" || m.Name == "containerd-run" || m.Name == "kubelet-pods") && m.MountPath != hp.Path {
 			t.Errorf("%s mounted at %s, want the node path %s", m.Name, m.MountPath, hp.Path)
 		}
 	}

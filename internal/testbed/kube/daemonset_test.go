@@ -85,6 +85,12 @@ func TestKustomizeBaseDaemonSetReady(t *testing.T) {
 					break
 				}
 			}
+			// The base mounts the kubelet's pods dir: compliance reads the
+			// app pod's volumes (its service account token).
+			logs, _ := c.Kubectl(ctx, "-n", "rootscan", "logs", strings.TrimSpace(pod))
+			if strings.Contains(logs, "volume not readable for compliance controls") {
+				t.Errorf("the daemon could not read a pod volume:\n%s", grepLines(logs, "volume not readable"))
+			}
 			return
 		}
 		time.Sleep(2 * time.Second)

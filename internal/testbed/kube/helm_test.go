@@ -87,6 +87,7 @@ func TestHelmChartEndToEnd(t *testing.T) {
 	t.Run("usage", func(t *testing.T) { e.usage(t, ctx) })
 	t.Run("upgrade", func(t *testing.T) { e.upgrade(t, ctx) })
 	t.Run("bad sink", func(t *testing.T) { e.badSink(t, ctx) })
+	t.Run("least privilege", func(t *testing.T) { e.leastPrivilege(t, ctx) })
 	t.Run("uninstall", func(t *testing.T) { e.uninstall(t, ctx) })
 }
 
@@ -294,8 +295,8 @@ func (e *e2e) workloads(t *testing.T, ctx context.Context) {
 	}
 	e.checkEvents(t, ctx, jobPod)
 	logs := e.kubectl(t, ctx, "", "-n", "rootscan", "logs", pod)
-	if strings.Contains(logs, "volume not readable for compliance controls") {
-		t.Errorf("the daemon could not read a pod volume:\n%s", grepLines(logs, "volume not readable"))
+	if w := volumeWarnings(logs); w != "" {
+		t.Errorf("the daemon could not read a pod volume:\n%s", w)
 	}
 }
 
@@ -366,6 +367,18 @@ func (e *e2e) checkEvents(t *testing.T, ctx context.Context, jobPod string) {
 	}
 }
 
+// volumeWarnings are the daemon's warnings that a pod volume could not be
+// read for compliance controls.
+func volumeWarnings(logs string) string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "level=WARN") && strings.Contains(l, "volume not readable") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func grepLines(s, sub string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
@@ -387,6 +400,7 @@ func (e *e2e) podLifecycle(t *testing.T, ctx context.Context) {
 	web := podLabels("rstb-web", "web", "app")
 	began := time.Now()
 	e.kubectl(t, ctx, "", "-n", "rstb-web", "delete", "pod", "web", "--grace-period=1", "--wait=true")
+	deleted := time.Since(began)
 	if m, ok := e.waitMetrics(ctx, pod, time.Minute, func(m string) bool {
 		return len(series(m, exporter.MetricLastScanTimestamp, web...)) == 0
 	}); !ok {
@@ -402,7 +416,8 @@ func (e *e2e) podLifecycle(t *testing.T, ctx context.Context) {
 	if len(e.recv.matching(removed)) == 0 {
 		t.Errorf("no container.removed event for rstb-web/web/app at the receiver")
 	} else {
-		t.Logf("MEASURE deleted pod: series gone and container.removed received %v after delete", time.Since(began).Round(time.Millisecond))
+		t.Logf("MEASURE deleted pod: gone from the API %v after kubectl delete; its series gone and container.removed received %v after delete",
+			deleted.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	}
 
 	var lat []time.Duration
@@ -477,6 +492,7 @@ func (e *e2e) upgrade(t *testing.T, ctx context.Context) {
 	if hits := total(m, exporter.MetricCacheHitsTotal); hits == 0 {
 		t.Errorf("the upgraded scanner had no image cache hit:\n%s", grepLines(m, "rootscan_cache_"))
 	}
+	e.noScannerPods(t, m)
 }
 
 // total adds up every sample of a metric, labelled or not.
@@ -525,6 +541,53 @@ func (e *e2e) badSink(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	e.rollout(t, ctx)
+}
+
+// noScannerPods checks that no scanner pod, neither the running one nor an
+// older revision's or a crashed one's the kubelet still keeps, is on /metrics
+// or was ever sent to the receiver.
+func (e *e2e) noScannerPods(t *testing.T, metrics string) {
+	t.Helper()
+	if own := series(metrics, exporter.MetricLastScanTimestamp, `namespace="rootscan"`); len(own) > 0 {
+		t.Errorf("the scanner reports scanner pods: %v", own)
+	}
+	if own := e.recv.matching(func(ev exporter.Event) bool { return ev.Namespace == "rootscan" }); len(own) > 0 {
+		t.Errorf("%d events about scanner pods, e.g. %s %s/%s", len(own), own[0].Type, own[0].Namespace, own[0].Pod)
+	}
+}
+
+// leastPrivilege upgrades to leastPrivilege=true (two capabilities instead
+// of privileged, the runtime's seccomp profile, AppArmor unconfined) on the
+// same kubelet. deploy/README.md says it works where the nodes' security
+// modules allow it; this node enforces no LSM on containers, so the pod must
+// become Ready and scan (mount its overlays) as the privileged one does.
+func (e *e2e) leastPrivilege(t *testing.T, ctx context.Context) {
+	v := e.values("stdout", e.recv.url)
+	v["leastPrivilege"] = true
+	if _, err := helmCmd(ctx, e.c, e.helm, e.dir, "upgrade", "rootscan", "../../../deploy/helm/rootscan", "-n", "rootscan",
+		"-f", e.writeValues(t, "least.yaml", v)); err != nil {
+		t.Fatal(err)
+	}
+	e.rollout(t, ctx)
+	pod := e.scannerPod(t, ctx)
+	if priv := e.kubectl(t, ctx, "", "-n", "rootscan", "get", "pod", pod, "-o", "jsonpath={.spec.containers[0].securityContext.privileged}"); priv != "false" {
+		t.Fatalf("leastPrivilege=true pod has privileged=%q", priv)
+	}
+	// A pod started now is read from its snapshot (the image cache has its
+	// image, but a container's own upper dir is mounted for drift).
+	e.kubectl(t, ctx, "", "-n", "rstb-web", "run", "least", "--image="+e.appImage, "--image-pull-policy=Never")
+	l := podLabels("rstb-web", "least", "least")
+	if m, ok := e.waitMetrics(ctx, pod, time.Minute, func(m string) bool {
+		return len(series(m, exporter.MetricLastScanSuccess, l...)) > 0
+	}); !ok || sum(series(m, exporter.MetricLastScanSuccess, l...)) != 1 {
+		logs, _ := e.c.Kubectl(ctx, "-n", "rootscan", "logs", pod, "--tail=30")
+		t.Errorf("the least-privilege scanner did not scan rstb-web/least: %v\n%s", series(m, exporter.MetricLastScanSuccess, l...), logs)
+	} else {
+		e.noScannerPods(t, m)
+	}
+	if logs, _ := e.c.Kubectl(ctx, "-n", "rootscan", "logs", pod); volumeWarnings(logs) != "" {
+		t.Errorf("the least-privilege scanner cannot read pod volumes:\n%s", volumeWarnings(logs))
+	}
 }
 
 // uninstall removes the release: no scanner process or mount is left on the

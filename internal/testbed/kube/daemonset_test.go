@@ -27,13 +27,7 @@ const scannerImageName = "rootscan.test/rootscan:kube-e2e"
 // the scanner's own hostPath dirs would otherwise land on the test machine.
 func TestKustomizeBaseDaemonSetReady(t *testing.T) {
 	Require(t, Options{})
-	kustomize := os.Getenv("ROOTSCAN_KUSTOMIZE")
-	if _, err := os.Stat(kustomize); err != nil {
-		if os.Getenv("ROOTSCAN_INTEGRATION") == "require" {
-			t.Fatalf("kustomize not found at $ROOTSCAN_KUSTOMIZE=%q (make deploy-tools builds it)", kustomize)
-		}
-		t.Skipf("kustomize not found at $ROOTSCAN_KUSTOMIZE=%q (make deploy-tools builds it)", kustomize)
-	}
+	kustomize := deployTool(t, "ROOTSCAN_KUSTOMIZE")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	img := scannerImage(t, ctx)

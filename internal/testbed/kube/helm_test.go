@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rootscan/rootscan/exporter"
@@ -86,7 +87,7 @@ func TestHelmChartEndToEnd(t *testing.T) {
 	t.Run("pod lifecycle", func(t *testing.T) { e.podLifecycle(t, ctx) })
 	t.Run("usage", func(t *testing.T) { e.usage(t, ctx) })
 	t.Run("upgrade", func(t *testing.T) { e.upgrade(t, ctx) })
-	t.Run("bad sink", func(t *testing.T) { e.badSink(t, ctx) })
+	t.Run("config errors", func(t *testing.T) { e.configErrors(t, ctx) })
 	t.Run("least privilege", func(t *testing.T) { e.leastPrivilege(t, ctx) })
 	t.Run("uninstall", func(t *testing.T) { e.uninstall(t, ctx) })
 }
@@ -389,6 +390,17 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
+// criHas says whether the runtime still lists a container of the pod.
+func (e *e2e) criHas(t *testing.T, ctx context.Context, ns, pod string) bool {
+	t.Helper()
+	resp, err := e.c.Containerd().Runtime().ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
+		LabelSelector: map[string]string{"io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.name": pod}}})
+	if err != nil {
+		t.Fatalf("list containers: %v", err)
+	}
+	return len(resp.Containers) > 0
+}
+
 // latencyPods is how many pods podLifecycle starts one after another to
 // measure pod creation to its series on /metrics.
 const latencyPods = 20
@@ -398,27 +410,37 @@ const latencyPods = 20
 func (e *e2e) podLifecycle(t *testing.T, ctx context.Context) {
 	pod := e.scannerPod(t, ctx)
 	web := podLabels("rstb-web", "web", "app")
-	began := time.Now()
-	e.kubectl(t, ctx, "", "-n", "rstb-web", "delete", "pod", "web", "--grace-period=1", "--wait=true")
-	deleted := time.Since(began)
-	if m, ok := e.waitMetrics(ctx, pod, time.Minute, func(m string) bool {
-		return len(series(m, exporter.MetricLastScanTimestamp, web...)) == 0
-	}); !ok {
-		t.Errorf("the deleted pod's series are still on /metrics after a minute:\n%s",
-			strings.Join(series(m, exporter.MetricLastScanTimestamp, web...), "\n"))
-	}
 	removed := func(ev exporter.Event) bool {
 		return ev.Type == exporter.EventContainerRemoved && ev.Namespace == "rstb-web" && ev.Pod == "web" && ev.Container == "app"
 	}
-	for time.Now().Add(-time.Minute).Before(began) && len(e.recv.matching(removed)) == 0 {
+	began := time.Now()
+	e.kubectl(t, ctx, "", "-n", "rstb-web", "delete", "pod", "web", "--grace-period=1", "--wait=true")
+	deleted := time.Since(began)
+	// The kubelet removes a deleted pod's containers from the runtime when
+	// it gets to it (its container GC runs every minute); the scanner's
+	// series and event follow the runtime.
+	var inCRI, onMetrics, eventAt time.Duration
+	for time.Since(began) < 3*time.Minute && (inCRI == 0 || onMetrics == 0 || eventAt == 0) {
+		if inCRI == 0 && !e.criHas(t, ctx, "rstb-web", "web") {
+			inCRI = time.Since(began)
+		}
+		if m, ok := e.metrics(ctx, pod); ok && onMetrics == 0 && len(series(m, exporter.MetricLastScanTimestamp, web...)) == 0 {
+			onMetrics = time.Since(began)
+		}
+		if eventAt == 0 && len(e.recv.matching(removed)) > 0 {
+			eventAt = time.Since(began)
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if len(e.recv.matching(removed)) == 0 {
-		t.Errorf("no container.removed event for rstb-web/web/app at the receiver")
-	} else {
-		t.Logf("MEASURE deleted pod: gone from the API %v after kubectl delete; its series gone and container.removed received %v after delete",
-			deleted.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	if onMetrics == 0 {
+		t.Errorf("the deleted pod's series are still on /metrics after 3 minutes (container removed from the runtime after %v)", inCRI)
 	}
+	if eventAt == 0 {
+		t.Errorf("no container.removed event for rstb-web/web/app at the receiver (container removed from the runtime after %v)", inCRI)
+	}
+	t.Logf("MEASURE deleted pod, after kubectl delete: gone from the API %v, its container removed from the runtime %v, "+
+		"its series gone %v, container.removed received %v", deleted.Round(time.Millisecond), inCRI.Round(time.Millisecond),
+		onMetrics.Round(time.Millisecond), eventAt.Round(time.Millisecond))
 
 	var lat []time.Duration
 	for i := range latencyPods {
@@ -506,38 +528,54 @@ func total(metrics, name string) float64 {
 	return sum(lines)
 }
 
-// badSink upgrades to a sink URL the daemon cannot use: the pod fails, and
-// the reason is in its status (terminated message) and its log; a rollback
-// brings the scanner back.
-func (e *e2e) badSink(t *testing.T, ctx context.Context) {
-	const bad = "htp://siem.invalid/events"
+// configError upgrades to values the daemon cannot start with: the pod
+// fails, and the reason, which names want, is in its status (the terminated
+// message) and its log.
+func (e *e2e) configError(t *testing.T, ctx context.Context, what string, v map[string]any, want string) {
 	if _, err := helmCmd(ctx, e.c, e.helm, e.dir, "upgrade", "rootscan", "../../../deploy/helm/rootscan", "-n", "rootscan",
-		"-f", e.writeValues(t, "bad.yaml", e.values(bad))); err != nil {
+		"-f", e.writeValues(t, "bad.yaml", v)); err != nil {
 		t.Fatal(err)
 	}
 	var msg string
 	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) && !strings.Contains(msg, bad) {
+	for time.Now().Before(deadline) && !strings.Contains(msg, want) {
 		time.Sleep(time.Second)
 		msg, _ = e.c.Kubectl(ctx, "-n", "rootscan", "get", "pods", "-l", "app.kubernetes.io/instance=rootscan", "-o",
 			`jsonpath={range .items[*].status.containerStatuses[*]}{.state.terminated.message}{.lastState.terminated.message}{end}`)
 	}
-	if !strings.Contains(msg, bad) {
+	if !strings.Contains(msg, want) {
 		desc, _ := e.c.Kubectl(ctx, "-n", "rootscan", "describe", "pods")
-		t.Errorf("the pod's status does not say what is wrong with the sink %q: terminated message %q\n%s", bad, msg, desc)
+		t.Errorf("the pod's status does not say what is wrong with the %s (%q): terminated message %q\n%s", what, want, msg, desc)
 	} else {
-		t.Logf("pod status after a bad sink URL: %s", strings.TrimSpace(msg))
+		t.Logf("pod status after a %s: %s", what, strings.TrimSpace(msg))
 	}
-	pod := strings.TrimSpace(e.kubectl(t, ctx, "", "-n", "rootscan", "get", "pods", "-l", "app.kubernetes.io/instance=rootscan",
-		"-o", "jsonpath={.items[0].metadata.name}"))
-	logs, _ := e.c.Kubectl(ctx, "-n", "rootscan", "logs", pod, "--previous")
-	if !strings.Contains(logs, bad) {
-		logs, _ = e.c.Kubectl(ctx, "-n", "rootscan", "logs", pod)
+	pods := e.kubectl(t, ctx, "", "-n", "rootscan", "get", "pods", "-l", "app.kubernetes.io/instance=rootscan",
+		"-o", `jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}`)
+	var logs string
+	for _, pod := range strings.Fields(pods) {
+		prev, _ := e.c.Kubectl(ctx, "-n", "rootscan", "logs", pod, "--previous")
+		cur, _ := e.c.Kubectl(ctx, "-n", "rootscan", "logs", pod)
+		logs += prev + cur
 	}
-	if !strings.Contains(logs, bad) {
-		t.Errorf("the pod's log does not name the bad sink:\n%s", logs)
+	if !strings.Contains(logs, want) {
+		t.Errorf("the pod's log does not name the %s (%q):\n%s", what, want, logs)
 	}
-	if _, err := helmCmd(ctx, e.c, e.helm, e.dir, "rollback", "rootscan", "-n", "rootscan"); err != nil {
+}
+
+// configErrors are a sink URL of an unknown kind and a profile whose check
+// does not compile; then the good values bring the scanner back.
+func (e *e2e) configErrors(t *testing.T, ctx context.Context) {
+	t.Run("bad sink", func(t *testing.T) {
+		e.configError(t, ctx, "bad sink URL", e.values("htp://siem.invalid/events"), `sink "htp://siem.invalid/events": unknown kind`)
+	})
+	t.Run("broken profile", func(t *testing.T) {
+		v := e.values("stdout", e.recv.url)
+		v["profiles"] = map[string]any{"broken.yaml": "name: broken\ncontrols:\n  - id: broken-01\n    title: t\n    impact: 0.5\n" +
+			"    checks:\n      - expr: file(\"/etc/app/app.conf\").size > \"big\"\n"}
+		e.configError(t, ctx, "broken profile", v, "/etc/rootscan-profiles/broken.yaml:")
+	})
+	if _, err := helmCmd(ctx, e.c, e.helm, e.dir, "upgrade", "rootscan", "../../../deploy/helm/rootscan", "-n", "rootscan",
+		"-f", filepath.Join(e.dir, "values.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	e.rollout(t, ctx)

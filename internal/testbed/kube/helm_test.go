@@ -460,9 +460,31 @@ func (e *e2e) podLifecycle(t *testing.T, ctx context.Context) {
 		len(lat), median.Round(time.Millisecond), worst.Round(time.Millisecond), lat)
 }
 
-// usage logs the scanner's memory and CPU with the pods above on the node.
+// nodePods is how many pods usage measures the scanner with, its own
+// included.
+const nodePods = 30
+
+// usage fills the node up to nodePods pods and logs the scanner's memory
+// and CPU once it has reported them all.
 func (e *e2e) usage(t *testing.T, ctx context.Context) {
 	pods := strings.Count(e.kubectl(t, ctx, "", "get", "pods", "-A", "--no-headers"), "\n")
+	var fill []string
+	for i := 0; pods+i < nodePods; i++ {
+		name := fmt.Sprintf("fill-%02d", i)
+		e.kubectl(t, ctx, "", "-n", "rstb-batch", "run", name, "--image="+e.appImage, "--image-pull-policy=Never")
+		fill = append(fill, name)
+	}
+	pods += len(fill)
+	if m, ok := e.waitMetrics(ctx, e.scannerPod(t, ctx), 2*time.Minute, func(m string) bool {
+		for _, name := range fill {
+			if len(series(m, exporter.MetricLastScanTimestamp, podLabels("rstb-batch", name, name)...)) == 0 {
+				return false
+			}
+		}
+		return true
+	}); !ok {
+		t.Fatalf("the scanner did not report all of %v:\n%s", fill, grepLines(m, exporter.MetricLastScanTimestamp))
+	}
 	u, err := scannerProcess(e.stateDir)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,7 @@ type Daemon struct {
 	Namespace string
 	// Self is the daemon's own pod (from the downward API), whose containers it leaves out: a scanner that must run
 	// as root fails the baseline by design, and its own volumes and state are no workload's findings. Zero = none.
+	// Other pods of its DaemonSet (see sibling) are left out too.
 	Self PodRef
 	// Workers bounds concurrent container checks (default 2).
 	Workers int
@@ -90,7 +92,10 @@ type Daemon struct {
 	// OnCache, when set, observes each image cache lookup.
 	OnCache func(hit bool)
 
-	queue    *workQueue
+	queue *workQueue
+	// selfLabels are the own pod's labels, from the first list that holds it (for sibling).
+	selfLabels atomic.Pointer[map[string]string]
+
 	mu       sync.Mutex
 	tracked  map[string]*tracked
 	listed   map[string]cri.Container // from the last resync's list, not yet checked
@@ -300,8 +305,32 @@ func (d *Daemon) watches(c cri.Container) bool {
 	if d.Namespace != "" && c.PodNamespace != d.Namespace {
 		return false
 	}
-	self := d.Self.Name != "" && c.PodName == d.Self.Name && c.PodNamespace == d.Self.Namespace
-	return !self
+	if d.Self.Name == "" || c.PodNamespace != d.Self.Namespace {
+		return true
+	}
+	return c.PodName != d.Self.Name && !d.sibling(c)
+}
+
+// sibling says whether c is of another pod of the daemon's own DaemonSet in its namespace: an older revision still
+// terminating in a rolling update, or an exited pod a crash loop left. Such a pod carries the daemon's own pod labels,
+// those the controller sets per revision and the kubelet's io.kubernetes.* aside; a pod with other labels is a
+// neighbour and is reported.
+func (d *Daemon) sibling(c cri.Container) bool {
+	own := d.selfLabels.Load()
+	if own == nil {
+		return false
+	}
+	compared := 0
+	for k, v := range *own {
+		if k == "controller-revision-hash" || k == "pod-template-generation" || strings.HasPrefix(k, "io.kubernetes.") {
+			continue
+		}
+		if c.PodLabels[k] != v {
+			return false
+		}
+		compared++
+	}
+	return compared > 0
 }
 
 // resync lists every container, queues each for a check and removes the ones that are gone. The first successful
@@ -317,6 +346,10 @@ func (d *Daemon) resync(ctx context.Context) bool {
 	live := make(map[string]bool, len(cs))
 	d.mu.Lock()
 	for _, c := range cs {
+		if d.Self.Name != "" && c.PodName == d.Self.Name && c.PodNamespace == d.Self.Namespace && d.selfLabels.Load() == nil {
+			labels := c.PodLabels
+			d.selfLabels.Store(&labels)
+		}
 		live[c.ID] = true
 		// The list already holds each container's status: checking it needs no second CRI round trip per container.
 		d.listed[c.ID] = c

@@ -2,6 +2,8 @@ package compliance
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,7 +75,14 @@ func OpenVolumes(t report.Target, hostRoot string, opts fsaccess.Options, log *s
 		}
 		r, err := fsaccess.OpenDir(dir, opts)
 		if err != nil {
-			log.Warn("volume not readable for compliance controls", "container", t.Name(), "path", m.ContainerPath, "host_path", hp, "err", err)
+			// The kubelet tears down the volumes of a finished pod (a completed Job) while its exited containers
+			// stay listed: nothing is wrong then, and warning about every finished pod on each resync is noise.
+			level := slog.LevelWarn
+			if t.State == "exited" && errors.Is(err, fs.ErrNotExist) {
+				level = slog.LevelDebug
+			}
+			log.Log(context.Background(), level, "volume not readable for compliance controls", "container", t.Name(), "path", m.ContainerPath,
+				"host_path", hp, "state", t.State, "err", err)
 			continue
 		}
 		roots = append(roots, r)

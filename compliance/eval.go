@@ -29,6 +29,8 @@ type Engine struct {
 	// Now is the clock waivers expire by (time.Now when nil).
 	Now func() time.Time
 	Log *slog.Logger
+	// Runners are profiles in other languages (InSpec), evaluated after the CEL profiles on the same view.
+	Runners []ProfileRunner
 
 	types *celTypes
 }
@@ -78,7 +80,7 @@ func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t report.Target, vo
 			out = append(out, r)
 		}
 	}
-	return out
+	return e.runRunners(s, out)
 }
 
 // ImpactSeverity maps an InSpec impact onto the shared severity scale, as InSpec and Heimdall do.

@@ -17,10 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rootscan/rootscan/bpf/bpftest"
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/imagebuild"
@@ -43,6 +45,7 @@ func TestDaemonSetPodScans(t *testing.T) {
 	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	bpftest.EnsureTracefs(t)
 
 	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
 	if err != nil {
@@ -142,6 +145,16 @@ func checkScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd,
 	if v, ok := seriesValue(metrics, exporter.MetricLastScanSuccess, labels...); !ok || v != 1 {
 		t.Errorf("%s for the app container = %v (found %v), want 1", exporter.MetricLastScanSuccess, v, ok)
 	}
+	// eBPF runs in the pod (privileged, or CAP_BPF and CAP_PERFMON) and attributes the app container through the
+	// node's /proc and cgroup hierarchy the manifest mounts; tracefs (mounted on the node by the test) gives the
+	// mapping tracepoint.
+	node := `node="node-under-test"`
+	for _, m := range [][]string{{exporter.MetricEBPFAvailable, node}, {exporter.MetricEBPFWatched, node},
+		{exporter.MetricEBPFStatus, node, `reason="loaded"`}} {
+		if v, ok := seriesValue(metrics, m[0], m[1:]...); !ok || v != 1 {
+			t.Errorf("%s%v = %v (found %v), want 1; the series: %s", m[0], m[1:], v, ok, grepLines(metrics, "rootscan_ebpf"))
+		}
+	}
 	// Its own pod (POD_NAME and POD_NAMESPACE from the downward API) is left out.
 	if own := `pod="` + name + `"`; strings.Contains(metrics, own) {
 		t.Errorf("the scanner reports its own pod (%s) on /metrics", own)
@@ -192,6 +205,7 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 		"/var/lib/containerd": bed.Root(),
 		"/run/rootscan":       mountsDir,
 		"/var/lib/rootscan":   filepath.Join(scratch, "state"),
+		"/var/lib/kubelet":    sharedDir(t, filepath.Join(scratch, "kubelet")),
 	}
 	moved := func(s string) string {
 		for from, to := range nodePath {
@@ -220,12 +234,13 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 		containerPath := vm.MountPath
 		switch {
 		case vol.HostPath != nil:
-			if vm.MountPath == "/run/containerd" || vm.MountPath == "/var/lib/containerd" {
-				// containerd answers with node paths, so its dirs are mounted at the node path: in the testbed too.
+			if vm.MountPath == "/run/containerd" || vm.MountPath == "/var/lib/containerd" || vm.MountPath == "/var/lib/kubelet/pods" {
+				// containerd and the CRI answer with node paths, so their dirs are mounted at the node path: in the
+				// testbed too.
 				containerPath = moved(vm.MountPath)
 			}
 			host = moved(vol.HostPath.Path)
-			if vol.HostPath.Type != nil && *vol.HostPath.Type == corev1.HostPathDirectoryOrCreate {
+			if vol.HostPath.Type != nil && (*vol.HostPath.Type == corev1.HostPathDirectoryOrCreate || vm.Name == "kubelet-pods") {
 				if err := os.MkdirAll(host, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -524,4 +539,36 @@ func criLog(t *testing.T, path string) (stdout, stderr []byte) {
 		t.Fatalf("scanner log: %v", err)
 	}
 	return out.Bytes(), errb.Bytes()
+}
+
+// grepLines returns the lines of s that contain sub, for failure messages.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// sharedDir makes dir a shared mount, as kubelet makes its root dir (rshared) at start, so that the CRI accepts a
+// HostToContainer mount of a dir below it; the mount goes when the test ends.
+func sharedDir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatalf("make %s shared: %v", dir, err)
+	}
+	return dir
 }

@@ -63,9 +63,12 @@ func exposedMetrics(t *testing.T) exposed {
 
 	db := exporter.NewVulnDBMetrics("n", func() (int, bool) { return 1, true })
 	db.ObserveUpdate(true, time.Now())
+	rt := exporter.NewRuntimeMetrics("n")
+	rt.SetEBPF(exporter.EBPFState{Available: true, Reason: "loaded"})
+	rt.ExecDrift(target)
 
 	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{m, h, db} {
+	for _, c := range []prometheus.Collector{m, h, db, rt} {
 		if err := reg.Register(c); err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,10 @@ const (
 	EventFindingOpened EventType = "finding.opened"
 	// EventFindingResolved: a finding that was open is gone; Reason says why.
 	EventFindingResolved EventType = "finding.resolved"
+	// EventFindingInUse: an open vulnerability finding's package was seen in use at run time (InUse turned true), so
+	// it deserves attention before the findings nothing loads. Once per opening of the finding: its ID is stable,
+	// so a package unloaded and loaded again repeats the same event, which a consumer de-duplicates.
+	EventFindingInUse EventType = "finding.in_use"
 	// EventScanFailed: a scan of the target failed. Sent once per failure episode (the first failed scan after a
 	// successful one), so a broken target does not flood the SIEM on every resync. Open findings stay open.
 	EventScanFailed EventType = "scan.failed"
@@ -34,6 +38,10 @@ const (
 	// EventContainerRemoved: the container is gone; it follows the finding.resolved events (Reason
 	// ReasonContainerRemoved) for every finding it still had open, so every opened finding is closed in the SIEM.
 	EventContainerRemoved EventType = "container.removed"
+	// EventExecDrift: a container executed a file its image does not have (see event_exec.go). Sent the moment the
+	// kernel reports the first execution, not at a scan. It reports something that happened, not a state the tracker
+	// keeps open: no finding.resolved follows it, container.removed closes the container.
+	EventExecDrift EventType = "container.exec_drift"
 )
 
 // scanProblem says the event is about a scan that gave no full result (failed, incomplete, crashed), not about a
@@ -52,6 +60,7 @@ const (
 	KindDrift         FindingKind = "drift"
 	KindIntegrity     FindingKind = "integrity"
 	KindUnownedFile   FindingKind = "unowned_file"
+	KindExecDrift     FindingKind = "exec_drift"
 )
 
 // Reasons a finding resolved, so a consumer can tell a fix from a VEX decision or a container going away.
@@ -105,6 +114,7 @@ type Finding struct {
 	Drift         *report.DriftEntry       `json:"drift,omitempty"`
 	Integrity     *report.IntegrityFinding `json:"integrity,omitempty"`
 	File          *report.File             `json:"file,omitempty"`
+	Exec          *ExecDrift               `json:"exec,omitempty"`
 }
 
 // stableID hashes its parts (NUL-separated, so "a"+"bc" and "ab"+"c" differ) into 128 bits of hex: short enough for

@@ -117,6 +117,12 @@ func (t *Tracker) Observe(ctx context.Context, rep report.Report) ([]Event, erro
 			if o, ok := prev.Open[f.ID]; ok {
 				// Keep the latest details (installed version, message) for the resolved event.
 				detailsChanged = detailsChanged || !reflect.DeepEqual(o.Finding, f)
+				if !inUse(o.Finding) && inUse(f) {
+					e := newEvent(rep.Target, EventFindingInUse, at)
+					e.ID = eventID(f.ID, EventFindingInUse, o.Generation)
+					e.Finding = &f
+					events = append(events, e)
+				}
 				o.Finding = f
 				next.Open[f.ID] = o
 				continue
@@ -280,6 +286,11 @@ func (t *Tracker) save(st *trackState) error {
 // path names the state file by a hash of the key: keys come from the CRI and must not shape paths.
 func (t *Tracker) path(key string) string { return filepath.Join(t.dir, stableID(key)+".json") }
 
+// inUse reports whether f is a vulnerability whose package was seen in use.
+func inUse(f Finding) bool {
+	return f.Vulnerability != nil && f.Vulnerability.InUse == report.InUseTrue
+}
+
 // identity keeps the target fields events carry; the rest (config, mounts) is not the tracker's business.
 func identity(t report.Target) report.Target {
 	return report.Target{Kind: t.Kind, Node: t.Node, ContainerID: t.ContainerID, Container: t.Container, Pod: t.Pod,
@@ -289,7 +300,7 @@ func identity(t report.Target) report.Target {
 // sortEvents orders events resolved first, then opened, each by finding kind, most severe first, then title:
 // deterministic output, readable in a log, and a consumer applying events in order never sees a subject open twice.
 func sortEvents(events []Event) {
-	rank := map[EventType]int{EventScanFailed: 0, EventScanIncomplete: 0, EventScanCrashed: 0, EventFindingResolved: 1, EventFindingOpened: 2, EventContainerRemoved: 3}
+	rank := map[EventType]int{EventScanFailed: 0, EventScanIncomplete: 0, EventScanCrashed: 0, EventFindingResolved: 1, EventFindingOpened: 2, EventFindingInUse: 2, EventContainerRemoved: 3}
 	slices.SortStableFunc(events, func(a, b Event) int {
 		if c := cmp.Compare(rank[a.Type], rank[b.Type]); c != 0 {
 			return c

@@ -266,3 +266,56 @@ func TestFindingsBounded(t *testing.T) {
 		t.Fatal("the bound must keep the most severe findings")
 	}
 }
+
+// An open finding whose package comes into use gets one finding.in_use event, with the finding's severity and a
+// stable ID; staying in use, or going out of use, adds nothing; in use again is the same event again. A finding
+// opened already in use needs none.
+func TestTrackerInUse(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{}
+	tr, _ := NewTracker(t.TempDir(), rec, nil)
+	with := func(u report.InUse) report.Report {
+		v := vuln("CVE-1", "openssl", "3.0.1", report.SeverityHigh)
+		v.InUse = u
+		w := vuln("CVE-2", "zlib", "1.2", report.SeverityLow)
+		w.InUse = report.InUseTrue
+		return containerReport([]report.Vulnerability{v, w}, nil)
+	}
+	steps := []struct {
+		u    report.InUse
+		want []string
+	}{
+		{report.InUseFalse, []string{"finding.opened vulnerability CVE-1 in openssl 3.0.1", "finding.opened vulnerability CVE-2 in zlib 1.2"}},
+		{report.InUseUnknown, nil},
+		{report.InUseTrue, []string{"finding.in_use vulnerability CVE-1 in openssl 3.0.1"}},
+		{report.InUseTrue, nil},
+		{report.InUseFalse, nil},
+		{report.InUseTrue, []string{"finding.in_use vulnerability CVE-1 in openssl 3.0.1"}},
+	}
+	var ids []string
+	for i, s := range steps {
+		ev, err := tr.Observe(ctx, with(s.u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summarize(ev); strings.Join(got, "\n") != strings.Join(s.want, "\n") {
+			t.Errorf("step %d (%s): events %q, want %q", i, s.u, got, s.want)
+		}
+		for _, e := range ev {
+			if e.Type == EventFindingInUse {
+				ids = append(ids, e.ID)
+				if eventSeverity(e) != report.SeverityHigh || e.Finding.Vulnerability.InUse != report.InUseTrue {
+					t.Errorf("in-use event: severity %s, finding %+v", eventSeverity(e), e.Finding.Vulnerability)
+				}
+			}
+		}
+	}
+	if len(ids) != 2 || ids[0] != ids[1] {
+		t.Errorf("in-use event IDs %v: want one stable ID", ids)
+	}
+	e := Event{Type: EventFindingInUse, Finding: &Finding{Kind: KindVulnerability, Title: "CVE-1 in openssl 3.0.1", Severity: report.SeverityHigh,
+		Vulnerability: &report.Vulnerability{ID: "CVE-1", InUse: report.InUseTrue}}}
+	checkFields(t, render(t, "ocsf", e), map[string]any{"activity_name": "Update", "status": "New", "unmapped.in_use": "true"})
+	checkFields(t, render(t, "ecs", e), map[string]any{"event.action": "finding-in_use", "rootscan.finding.status": "open"})
+	checkFields(t, render(t, "json", e), map[string]any{"type": "finding.in_use"})
+}

@@ -108,6 +108,12 @@ func (f cefFormat) Marshal(e Event) ([]byte, error) {
 			case report.ReachableFalse:
 				labelled("cn1", "reachable", "0")
 			}
+			switch v.InUse {
+			case report.InUseTrue:
+				labelled("cn2", "inUse", "1")
+			case report.InUseFalse:
+				labelled("cn2", "inUse", "0")
+			}
 		case fi.Drift != nil:
 			ext("filePath", fi.Drift.Path)
 			ext("fileHash", fi.Drift.SHA256)
@@ -122,6 +128,13 @@ func (f cefFormat) Marshal(e Event) ([]byte, error) {
 			if fi.File.Size > 0 {
 				ext("fsize", strconv.FormatInt(fi.File.Size, 10))
 			}
+		case fi.Exec != nil:
+			ext("filePath", fi.Exec.Path)
+			ext("fileHash", fi.Exec.SHA256)
+			ext("spid", strconv.FormatUint(uint64(fi.Exec.PID), 10))
+			ext("suid", strconv.FormatUint(uint64(fi.Exec.UID), 10))
+			ext("suser", fi.Exec.User)
+			ext("sproc", fi.Exec.Comm)
 		}
 	}
 	return []byte(b.String()), nil

@@ -3,6 +3,7 @@ package exporter
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/rootscan/rootscan/report"
@@ -80,7 +81,7 @@ func (f ecsFormat) Marshal(e Event) ([]byte, error) {
 		d.set("rootscan.finding.kind", string(fi.Kind))
 		d.set("rootscan.finding.title", fi.Title)
 		d.set("rootscan.finding.severity", string(fi.Severity))
-		d.set("rootscan.finding.status", map[EventType]string{EventFindingOpened: "open", EventFindingResolved: "resolved"}[e.Type])
+		d.set("rootscan.finding.status", map[EventType]string{EventFindingOpened: "open", EventFindingInUse: "open", EventFindingResolved: "resolved"}[e.Type])
 		d.set("event.type", []string{"info"})
 		ecsFinding(d, fi)
 	}
@@ -113,6 +114,7 @@ func ecsFinding(d obj, fi *Finding) {
 		d.set("rootscan.vulnerability.fixed_version", v.FixedVersion)
 		d.set("rootscan.vulnerability.fixable", v.Fixable())
 		d.set("rootscan.vulnerability.reachable", string(v.Reachable))
+		d.set("rootscan.vulnerability.in_use", string(v.InUse))
 	case fi.Control != nil:
 		c := fi.Control
 		d.set("event.category", []string{"configuration"})
@@ -143,6 +145,8 @@ func ecsFinding(d obj, fi *Finding) {
 		d.set("event.category", []string{"file"})
 		ecsFile(d, x.Path, "file", x.Size, x.SHA256, 0)
 		d.set("rootscan.file.kind", x.Kind)
+	case fi.Exec != nil:
+		ecsExec(d, fi.Exec)
 	}
 }
 
@@ -158,4 +162,22 @@ func ecsFile(d obj, p, typ string, size int64, sha string, mode uint32) {
 	if mode != 0 {
 		d.set("file.mode", fmt.Sprintf("%04o", mode&0o7777))
 	}
+}
+
+// ecsExec renders an exec drift as a process start whose executable is a file from the container's writable layer.
+func ecsExec(d obj, x *ExecDrift) {
+	d.set("event.category", []string{"process", "file"})
+	d.set("event.type", []string{"start"})
+	ecsFile(d, x.Path, "file", x.Size, x.SHA256, 0)
+	d.set("process.executable", x.Path)
+	d.set("process.name", x.Comm)
+	d.set("process.pid", x.PID)
+	d.set("process.args", x.Argv)
+	d.set("process.hash.sha256", x.SHA256)
+	d.set("process.parent.pid", x.PPID)
+	d.set("process.parent.command_line", x.ParentCmdline)
+	d.set("user.id", strconv.FormatUint(uint64(x.UID), 10))
+	d.set("user.name", x.User)
+	d.set("rootscan.exec.count", x.Count)
+	d.set("rootscan.exec.hash_error", x.HashError)
 }

@@ -95,19 +95,24 @@ func summary(e Event) string {
 		return string(e.Type) + " " + where
 	}
 	verb := "opened"
-	if e.Type == EventFindingResolved {
+	switch e.Type {
+	case EventExecDrift:
+		verb = "detected"
+	case EventFindingResolved:
 		verb = "resolved (" + e.Reason + ")"
+	case EventFindingInUse:
+		verb = "in use"
 	}
 	return fmt.Sprintf("%s %s %s %s on %s", verb, e.Finding.Severity, strings.ReplaceAll(string(e.Finding.Kind), "_", " "), e.Finding.Title, where)
 }
 
-// eventSeverity is the severity an event is worth: its finding's when it opens, none when it resolves (nothing to
-// act on), high for a failed, incomplete or crashed scan (the node's findings go stale).
+// eventSeverity is the severity an event is worth: its finding's when it opens or comes into use, none when it
+// resolves (nothing to act on), high for a failed, incomplete or crashed scan (the node's findings go stale).
 func eventSeverity(e Event) report.Severity {
 	switch {
 	case e.Type.scanProblem():
 		return report.SeverityHigh
-	case e.Type == EventFindingOpened && e.Finding != nil:
+	case (e.Type == EventFindingOpened || e.Type == EventFindingInUse || e.Type == EventExecDrift) && e.Finding != nil:
 		return e.Finding.Severity
 	}
 	return report.SeverityNone

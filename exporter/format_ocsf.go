@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rootscan/rootscan/report"
@@ -26,6 +27,7 @@ const (
 	ocsfScanActivity         = 6007
 
 	ocsfActivityCreate = 1
+	ocsfActivityUpdate = 2
 	ocsfActivityClose  = 3
 	ocsfScanError      = 6
 )
@@ -125,7 +127,11 @@ func ocsfStatus(d obj, e Event) int {
 		d.set("finding_info.types", []string{"container"})
 		d.set("status_id", 4)
 		d.set("status", "Resolved")
-	case EventFindingOpened:
+	case EventFindingOpened, EventExecDrift:
+		d.set("status_id", 1)
+		d.set("status", "New")
+	case EventFindingInUse:
+		activity = ocsfActivityUpdate
 		d.set("status_id", 1)
 		d.set("status", "New")
 	case EventFindingResolved:
@@ -152,6 +158,7 @@ func ocsfFinding(d obj, e Event, class int) int {
 		class = ocsfVulnerabilityFinding
 		d.set("vulnerabilities", []obj{ocsfVulnerability(fi.Vulnerability)})
 		d.set("unmapped.reachable", string(fi.Vulnerability.Reachable))
+		d.set("unmapped.in_use", string(fi.Vulnerability.InUse))
 	case fi.Control != nil:
 		class = ocsfComplianceFinding
 		c := fi.Control
@@ -173,6 +180,13 @@ func ocsfFinding(d obj, e Event, class int) int {
 		d.set("unmapped.expected_digest", fi.Integrity.Expected)
 	case fi.File != nil:
 		d.set("evidences", []obj{{"file": ocsfFile(fi.File.Path, "file", fi.File.Size, fi.File.SHA256)}})
+	case fi.Exec != nil:
+		x := fi.Exec
+		proc := obj{"pid": x.PID, "name": x.Comm, "file": ocsfFile(x.Path, "file", x.Size, x.SHA256),
+			"user":           obj{"uid": strconv.FormatUint(uint64(x.UID), 10), "name": x.User},
+			"parent_process": obj{"pid": x.PPID, "cmd_line": x.ParentCmdline}}
+		d.set("evidences", []obj{{"process": proc}})
+		d.set("unmapped.exec_count", x.Count)
 	}
 	return class
 }
@@ -189,7 +203,7 @@ func ocsfClass(d obj, class, activity int) {
 	d.set("category_uid", category)
 	d.set("category_name", map[int]string{2: "Findings", 6: "Application Activity"}[category])
 	d.set("activity_id", activity)
-	actName := map[int]string{ocsfActivityCreate: "Create", ocsfActivityClose: "Close"}[activity]
+	actName := map[int]string{ocsfActivityCreate: "Create", ocsfActivityUpdate: "Update", ocsfActivityClose: "Close"}[activity]
 	if class == ocsfScanActivity {
 		actName = "Error"
 	}

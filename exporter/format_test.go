@@ -288,3 +288,28 @@ func TestReachableInEvents(t *testing.T) {
 	checkFields(t, render(t, "ecs", e), map[string]any{"rootscan.vulnerability.reachable": nil})
 	checkFields(t, render(t, "json", e), map[string]any{"finding.vulnerability.reachable": nil})
 }
+
+// TestInUseInEvents: a finding's runtime verdict reaches every format beside reachability (JSON through the finding
+// itself, CEF as cn2), and a finding never marked adds nothing.
+func TestInUseInEvents(t *testing.T) {
+	for _, u := range []report.InUse{report.InUseTrue, report.InUseFalse, report.InUseUnknown} {
+		e := vulnEvent()
+		e.Finding.Vulnerability.InUse, e.Finding.Vulnerability.Reachable = u, report.ReachableTrue
+		checkFields(t, render(t, "json", e), map[string]any{"finding.vulnerability.inUse": string(u), "finding.vulnerability.reachable": "true"})
+		checkFields(t, render(t, "ecs", e), map[string]any{"rootscan.vulnerability.in_use": string(u), "rootscan.vulnerability.reachable": "true"})
+		checkFields(t, render(t, "ocsf", e), map[string]any{"unmapped.in_use": string(u), "unmapped.reachable": "true"})
+		f, _ := ParseFormat("cef")
+		b, err := f.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[report.InUse]string{report.InUseTrue: "cn2=1", report.InUseFalse: "cn2=0"}[u]
+		if got := strings.Contains(string(b), "cn2Label=inUse"); got != (want != "") || !strings.Contains(string(b), want) || !strings.Contains(string(b), "cn1=1") {
+			t.Errorf("CEF for in_use=%s: %s", u, b)
+		}
+	}
+	e := vulnEvent()
+	checkFields(t, render(t, "ecs", e), map[string]any{"rootscan.vulnerability.in_use": nil})
+	checkFields(t, render(t, "ocsf", e), map[string]any{"unmapped.in_use": nil})
+	checkFields(t, render(t, "json", e), map[string]any{"finding.vulnerability.inUse": nil})
+}

@@ -21,7 +21,7 @@ import (
 // bookkeeping that could leave a stale series behind. The series are built once in Update (see series), so a scrape
 // costs no counting.
 //
-// Cardinality is bounded by construction: every counting label (severity, fixable, reachable, status, change,
+// Cardinality is bounded by construction: every counting label (severity, fixable, reachable, in_use, status, change,
 // executable) has
 // a fixed set of values, ecosystems are capped per container, and there is never a label per CVE, control or file.
 // What grows with the node is the number of containers: MetricsOptions drops identity labels and caps the series.
@@ -154,9 +154,10 @@ func NewFleetMetrics(node string, opts MetricsOptions) (*Metrics, error) {
 		fleet:  fleet,
 		d: metricDescs{
 			vulns: prometheus.NewDesc(MetricVulnerabilities,
-				"Open (not VEX-suppressed) vulnerabilities in the container, by severity, whether a fixed version exists "+
-					"and whether the vulnerable code is in the program (Go: true or false; unknown otherwise).",
-				with("severity", "fixable", "reachable"), nil),
+				"Open (not VEX-suppressed) vulnerabilities in the container, by severity, whether a fixed version exists, "+
+					"whether the vulnerable code is in the program (Go: true or false; unknown otherwise) and whether the "+
+					"package was seen in use at run time (with eBPF: true or false; unknown otherwise).",
+				with("severity", "fixable", "reachable", "in_use"), nil),
 			suppressed: prometheus.NewDesc(MetricVulnerabilitiesSuppressed,
 				"Vulnerabilities in the container that a VEX statement suppressed, by severity.",
 				with("severity"), nil),
@@ -282,7 +283,7 @@ func (m *Metrics) Len() int {
 // findings builds the counting series of one result.
 func (m *Metrics) findings(base []*dto.LabelPair, t report.Target, r *report.Result) []prometheus.Metric {
 	var (
-		vulns      [6][2][3]int
+		vulns      [6][2][3][3]int
 		suppressed [6]int
 		controls   [4][6]int
 		drift      [3][2]int
@@ -293,7 +294,7 @@ func (m *Metrics) findings(base []*dto.LabelPair, t report.Target, r *report.Res
 			suppressed[severityIndex(v.Severity)]++
 			continue
 		}
-		vulns[severityIndex(v.Severity)][boolIndex(v.Fixable())][reachableIndex(v.Reachable)]++
+		vulns[severityIndex(v.Severity)][boolIndex(v.Fixable())][reachableIndex(v.Reachable)][inUseIndex(v.InUse)]++
 	}
 	for i := range r.Compliance {
 		c := &r.Compliance[i]
@@ -315,16 +316,20 @@ func (m *Metrics) findings(base []*dto.LabelPair, t report.Target, r *report.Res
 	gauge := func(d *prometheus.Desc, n int, extra ...*dto.LabelPair) {
 		out = append(out, sh.newSeries(d, float64(n), base, extra...))
 	}
-	// Open vulnerabilities with reachable="unknown" (every non-Go finding) are always exposed, zeros included: "no
-	// critical vulnerabilities" is an answer dashboards and alerts need, and a series that appears only on the
-	// first finding is hard to query. Everything else, reachable="true"/"false" included, appears only when
-	// non-zero, to keep a node's series count proportional to its findings.
+	// Open vulnerabilities with reachable="unknown" and in_use="unknown" (every finding without those verdicts) are
+	// always exposed, zeros included: "no critical vulnerabilities" is an answer dashboards and alerts need, and a
+	// series that appears only on the first finding is hard to query. Everything else, reachable and in_use
+	// "true"/"false" included, appears only when non-zero, to keep a node's series count proportional to its
+	// findings. in_use takes the same three values as reachable.
 	reach := reachableLabels()
 	for s := range sevs {
 		for f, fixable := range []string{"false", "true"} {
 			for r := range reach {
-				if n := vulns[s][f][r]; n > 0 || r == reachUnknown {
-					gauge(m.d.vulns, n, sh.pair("severity", sevs[s]), sh.pair("fixable", fixable), sh.pair("reachable", reach[r]))
+				for u := range reach {
+					if n := vulns[s][f][r][u]; n > 0 || (r == reachUnknown && u == reachUnknown) {
+						gauge(m.d.vulns, n, sh.pair("severity", sevs[s]), sh.pair("fixable", fixable), sh.pair("reachable", reach[r]),
+							sh.pair("in_use", reach[u]))
+					}
 				}
 			}
 		}
@@ -464,6 +469,17 @@ func reachableIndex(r report.Reachability) int {
 	case report.ReachableFalse:
 		return 0
 	case report.ReachableTrue:
+		return 1
+	}
+	return reachUnknown
+}
+
+// inUseIndex maps a finding's runtime verdict onto reachableLabels (the same three values): not marked is unknown.
+func inUseIndex(u report.InUse) int {
+	switch u {
+	case report.InUseFalse:
+		return 0
+	case report.InUseTrue:
 		return 1
 	}
 	return reachUnknown

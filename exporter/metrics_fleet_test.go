@@ -80,8 +80,8 @@ func TestMetricsLabelFilter(t *testing.T) {
 		want   float64
 	}{
 		// 1+2+3 criticals: the failed scan keeps replica 2's findings.
-		{MetricVulnerabilities, with("severity=critical", "fixable=true", "reachable=unknown"), 6},
-		{MetricVulnerabilities, with("namespace=billing", "severity=critical", "fixable=true", "reachable=unknown"), 1},
+		{MetricVulnerabilities, with("severity=critical", "fixable=true", "reachable=unknown", "in_use=unknown"), 6},
+		{MetricVulnerabilities, with("namespace=billing", "severity=critical", "fixable=true", "reachable=unknown", "in_use=unknown"), 1},
 		{MetricPackages, with("ecosystem=Debian"), 9},
 		{MetricLastScanSuccess, with(), 0},
 		{MetricLastScanTimestamp, with(), 1600000000},
@@ -108,7 +108,7 @@ func TestMetricsLabelFilterKeepsRestartWinner(t *testing.T) {
 	m.Update(old)
 	m.Update(replica(0)) // 1 critical, running, same pod
 	got := seriesOf(t, m)
-	key := MetricVulnerabilities + ",container=app,fixable=true,namespace=shop,node=node-1,reachable=unknown,severity=critical"
+	key := MetricVulnerabilities + ",container=app,fixable=true,in_use=unknown,namespace=shop,node=node-1,reachable=unknown,severity=critical"
 	if got[key] != 1 {
 		t.Errorf("%s = %v, want 1 (the running container only)", key, got[key])
 	}
@@ -121,7 +121,7 @@ func TestMetricsNodeTotals(t *testing.T) {
 		m.Update(replica(i))
 	}
 	got := seriesOf(t, m)
-	key := MetricVulnerabilities + ",fixable=true,node=node-1,reachable=unknown,severity=critical"
+	key := MetricVulnerabilities + ",fixable=true,in_use=unknown,node=node-1,reachable=unknown,severity=critical"
 	if got[key] != 6 {
 		t.Errorf("%s = %v, want 6; series: %v", key, got[key], got)
 	}
@@ -233,7 +233,7 @@ func TestMetricsCapAfterCombining(t *testing.T) {
 	if v := got[MetricSeriesCapped+",node=node-1"]; v != 0 {
 		t.Errorf("20 replicas combined into one set still capped %v series", v)
 	}
-	key := MetricVulnerabilities + ",container=app,fixable=true,image=registry.example/shop/web:1.2,namespace=shop,node=node-1,reachable=unknown,severity=critical"
+	key := MetricVulnerabilities + ",container=app,fixable=true,image=registry.example/shop/web:1.2,in_use=unknown,namespace=shop,node=node-1,reachable=unknown,severity=critical"
 	if got[key] != 20 {
 		t.Errorf("%s = %v, want 20", key, got[key])
 	}

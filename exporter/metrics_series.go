@@ -51,6 +51,7 @@ func newSharedLabels() sharedLabels {
 	add("fixable", "false", "true")
 	reach := reachableLabels()
 	add("reachable", reach[:]...)
+	add("in_use", reach[:]...)
 	add("executable", "false", "true")
 	add("distroless", "", "false", "true")
 	return sh

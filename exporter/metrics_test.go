@@ -30,8 +30,8 @@ func shopReport() report.Report {
 				{Name: "left-pad", Ecosystem: report.EcosystemNpm}, {Name: "lodash", Ecosystem: report.EcosystemNpm},
 			},
 			Vulnerabilities: []report.Vulnerability{
-				{ID: "CVE-1", Severity: report.SeverityCritical, FixedVersion: "2"},
-				{ID: "CVE-2", Severity: report.SeverityCritical},
+				{ID: "CVE-1", Severity: report.SeverityCritical, FixedVersion: "2", InUse: report.InUseTrue},
+				{ID: "CVE-2", Severity: report.SeverityCritical, InUse: report.InUseFalse},
 				{ID: "CVE-3", Severity: report.SeverityHigh, FixedVersion: "2"},
 				{ID: "CVE-4", Severity: report.SeverityHigh, FixedVersion: "3"},
 				{ID: "CVE-5"},
@@ -88,22 +88,24 @@ rootscan_container_last_scan_timestamp_seconds{container="app",image="registry.e
 rootscan_container_packages{container="app",ecosystem="Debian",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0"} 3
 rootscan_container_packages{container="app",ecosystem="Go",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0"} 1
 rootscan_container_packages{container="app",ecosystem="npm",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0"} 2
-# HELP rootscan_container_vulnerabilities Open (not VEX-suppressed) vulnerabilities in the container, by severity, whether a fixed version exists and whether the vulnerable code is in the program (Go: true or false; unknown otherwise).
+# HELP rootscan_container_vulnerabilities Open (not VEX-suppressed) vulnerabilities in the container, by severity, whether a fixed version exists, whether the vulnerable code is in the program (Go: true or false; unknown otherwise) and whether the package was seen in use at run time (with eBPF: true or false; unknown otherwise).
 # TYPE rootscan_container_vulnerabilities gauge
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="critical"} 1
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="critical"} 1
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="high"} 0
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="high"} 2
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="medium"} 0
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="medium"} 0
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="low"} 0
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="false",severity="low"} 1
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="true",severity="low"} 1
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="low"} 0
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="none"} 0
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="none"} 0
-rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="unknown"} 2
-rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="unknown"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",in_use="false",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="critical"} 1
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="critical"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="true",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="critical"} 1
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="critical"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="high"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="high"} 2
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="medium"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="medium"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="low"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="false",severity="low"} 1
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="true",severity="low"} 1
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="low"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="none"} 0
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="none"} 0
+rootscan_container_vulnerabilities{container="app",fixable="false",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="unknown"} 2
+rootscan_container_vulnerabilities{container="app",fixable="true",image="registry.example/shop/web:1.2",in_use="unknown",namespace="shop",node="node-1",pod="web-0",reachable="unknown",severity="unknown"} 0
 # HELP rootscan_container_vulnerabilities_suppressed Vulnerabilities in the container that a VEX statement suppressed, by severity.
 # TYPE rootscan_container_vulnerabilities_suppressed gauge
 rootscan_container_vulnerabilities_suppressed{container="app",image="registry.example/shop/web:1.2",namespace="shop",node="node-1",pod="web-0",severity="medium"} 1
@@ -162,8 +164,8 @@ func TestMetricsDelete(t *testing.T) {
 	other := shopReport()
 	other.Target.ContainerID, other.Target.Pod = "c2", "web-1"
 	m.Update(other)
-	if n := testutil.CollectAndCount(m); n != 2*31 {
-		t.Fatalf("two containers: %d series, want %d", n, 2*31)
+	if n := testutil.CollectAndCount(m); n != 2*33 {
+		t.Fatalf("two containers: %d series, want %d", n, 2*33)
 	}
 	m.Delete("c1")
 	for s := range seriesOf(t, m) {
@@ -171,8 +173,8 @@ func TestMetricsDelete(t *testing.T) {
 			t.Errorf("series of deleted container c1 still exposed: %s", s)
 		}
 	}
-	if n := testutil.CollectAndCount(m); n != 31 {
-		t.Errorf("after Delete(c1): %d series, want 31 (c2's)", n)
+	if n := testutil.CollectAndCount(m); n != 33 {
+		t.Errorf("after Delete(c1): %d series, want 33 (c2's)", n)
 	}
 	m.Delete("c2")
 	m.Delete("never-seen")
@@ -306,7 +308,7 @@ func TestMetricsFailedScanKeepsFindings(t *testing.T) {
 	clean.Result.Vulnerabilities, clean.Result.Drift = nil, nil
 	m.Update(clean)
 	now := seriesOf(t, m)
-	if v, ok := now[MetricVulnerabilities+",container=app,fixable=true"+strings.TrimPrefix(base, ",container=app")+",reachable=unknown,severity=critical"]; !ok || v != 0 {
+	if v, ok := now[MetricVulnerabilities+",container=app,fixable=true"+strings.Replace(strings.TrimPrefix(base, ",container=app"), ",namespace=", ",in_use=unknown,namespace=", 1)+",reachable=unknown,severity=critical"]; !ok || v != 0 {
 		t.Errorf("critical fixable after a clean scan = %v (present %v), want a 0 series", v, ok)
 	}
 	for s := range now {

@@ -25,21 +25,9 @@ import (
 // library nothing loads is not; a host process is not reported. It also checks, on this host's cgroup layout, that
 // the container's cgroup id resolves the same from its pid and from its runtime spec's cgroupsPath.
 func TestEBPFContainer(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	ref, err := bed.Import(ctx, driftImage(t, ctx))
-	if err != nil {
-		t.Fatalf("import image: %v", err)
-	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "ebpf", Namespace: "ebpf"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "shell", Image: ref.Name, Command: []string{"/bin/sleep", "infinity"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, id := shellContainer(t, ctx, "ebpf")
 	cg, ctrPID := containerCgroupID(t, ctx, bed, id)
 
 	bpftest.EnsureTracefs(t)
@@ -182,4 +170,23 @@ func eventsUntil(t *testing.T, m *bpf.Monitor, cg uint64, sentinels ...string) [
 			t.Fatalf("no exec of %v after 30s; got %+v", sentinels, got)
 		}
 	}
+}
+
+// shellContainer starts a test bed with a running Debian shell container (pod <pod>, namespace ebpf) that sleeps.
+func shellContainer(t *testing.T, ctx context.Context, pod string) (*testbed.Containerd, string) {
+	t.Helper()
+	bed := testbed.StartT(t, testbed.Options{})
+	ref, err := bed.Import(ctx, driftImage(t, ctx))
+	if err != nil {
+		t.Fatalf("import image: %v", err)
+	}
+	sandbox, err := bed.RunPod(ctx, testbed.PodSpec{Name: pod, Namespace: "ebpf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := bed.RunContainer(ctx, sandbox, testbed.ContainerSpec{Name: "shell", Image: ref.Name, Command: []string{"/bin/sleep", "infinity"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bed, id
 }

@@ -92,6 +92,10 @@ func TestGoReachabilityInContainer(t *testing.T) {
 		}
 		k := gooracle.Finding{ID: v.ID, Module: v.Package}
 		mods[k] = true
+		// The container runs pause, not the old program: a Go program is its own package, and this one never ran.
+		if v.InUse != report.InUseFalse {
+			t.Errorf("%v: in use %q, want false (the program is not running)", k, v.InUse)
+		}
 		if v.Reachable == report.ReachableTrue {
 			reach[k] = true
 		} else if v.Reachable != report.ReachableFalse {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,13 @@ type RootCheck interface {
 	Check(ctx context.Context, root scan.FS, rep *report.Report) error
 }
 
+// ContainerTracker follows the daemon's containers: Track for each container checked (running or not), Forget for
+// each one gone. *Runtime is the real one.
+type ContainerTracker interface {
+	Track(c cri.Container, t report.Target)
+	Forget(id string)
+}
+
 // Daemon keeps the findings of every container on the node current. It reacts to containerd events, re-lists all
 // containers every Resync as a safety net, analyzes each image once (cached by chain ID), and for each container
 // re-checks only its own upper dir: an unchanged container costs one walk of that (usually tiny) directory.
@@ -62,6 +70,8 @@ type Daemon struct {
 	Enrichers []Enricher
 	Checks    []RootCheck
 	Drift     DriftFunc // optional
+	// Runtime, when set, is kept in step with the containers the daemon watches (runtime signals from eBPF).
+	Runtime   ContainerTracker
 	Cache     *ImageCache
 	Publisher Publisher
 	Node      string
@@ -69,6 +79,7 @@ type Daemon struct {
 	Namespace string
 	// Self is the daemon's own pod (from the downward API), whose containers it leaves out: a scanner that must run
 	// as root fails the baseline by design, and its own volumes and state are no workload's findings. Zero = none.
+	// Other pods of its DaemonSet (see sibling) are left out too.
 	Self PodRef
 	// Workers bounds concurrent container checks (default 2).
 	Workers int
@@ -87,7 +98,10 @@ type Daemon struct {
 	// QuarantineFor is how long an unchanged container stays quarantined (default DefaultQuarantineFor).
 	QuarantineFor time.Duration
 
-	queue    *workQueue
+	queue *workQueue
+	// selfLabels are the own pod's labels, from the first list that holds it (for sibling).
+	selfLabels atomic.Pointer[map[string]string]
+
 	mu       sync.Mutex
 	tracked  map[string]*tracked
 	listed   map[string]cri.Container // from the last resync's list, not yet checked
@@ -302,8 +316,32 @@ func (d *Daemon) watches(c cri.Container) bool {
 	if d.Namespace != "" && c.PodNamespace != d.Namespace {
 		return false
 	}
-	self := d.Self.Name != "" && c.PodName == d.Self.Name && c.PodNamespace == d.Self.Namespace
-	return !self
+	if d.Self.Name == "" || c.PodNamespace != d.Self.Namespace {
+		return true
+	}
+	return c.PodName != d.Self.Name && !d.sibling(c)
+}
+
+// sibling says whether c is of another pod of the daemon's own DaemonSet in its namespace: an older revision still
+// terminating in a rolling update, or an exited pod a crash loop left. Such a pod carries the daemon's own pod labels,
+// those the controller sets per revision and the kubelet's io.kubernetes.* aside; a pod with other labels is a
+// neighbour and is reported.
+func (d *Daemon) sibling(c cri.Container) bool {
+	own := d.selfLabels.Load()
+	if own == nil {
+		return false
+	}
+	compared := 0
+	for k, v := range *own {
+		if k == "controller-revision-hash" || k == "pod-template-generation" || strings.HasPrefix(k, "io.kubernetes.") {
+			continue
+		}
+		if c.PodLabels[k] != v {
+			return false
+		}
+		compared++
+	}
+	return compared > 0
 }
 
 // resync lists every container, queues each for a check and removes the ones that are gone. The first successful
@@ -319,6 +357,10 @@ func (d *Daemon) resync(ctx context.Context) bool {
 	live := make(map[string]bool, len(cs))
 	d.mu.Lock()
 	for _, c := range cs {
+		if d.Self.Name != "" && c.PodName == d.Self.Name && c.PodNamespace == d.Self.Namespace && d.selfLabels.Load() == nil {
+			labels := c.PodLabels
+			d.selfLabels.Store(&labels)
+		}
 		live[c.ID] = true
 		// The list already holds each container's status: checking it needs no second CRI round trip per container.
 		d.listed[c.ID] = c
@@ -408,6 +450,9 @@ func (d *Daemon) remove(ctx context.Context, id string) {
 	delete(d.tracked, id)
 	d.mu.Unlock()
 	d.quar.lift(id)
+	if d.Runtime != nil {
+		d.Runtime.Forget(id)
+	}
 	if ok {
 		d.Publisher.Remove(ctx, t.target)
 		d.logger().Info("container gone", "container", id, "name", t.target.Name())
@@ -438,6 +483,9 @@ func (d *Daemon) check(ctx context.Context, id string) {
 	}
 	if !d.watches(c) {
 		return
+	}
+	if d.Runtime != nil {
+		d.Runtime.Track(c, containerTarget(d.Node, c))
 	}
 	cctx, run, end := d.beginCheck(ctx, c.ID)
 	outcome, rep := d.checkContainer(cctx, c)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/inuse"
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
@@ -52,6 +53,10 @@ type Scanner struct {
 	PerTarget TargetAnalyzers
 	// Enrichers run on each report once its target is read, as in the daemon (vulnerability matching).
 	Enrichers []Enricher
+	// Usage, when set, marks each container's findings in use (Vulnerability.InUse) from the files its processes
+	// executed or mapped; UsageOptions bound the ownership index built from the root for it.
+	Usage        UsageSource
+	UsageOptions inuse.Options
 	// Options bound the reads of --dir and --oci roots (containers are bounded by their RootOpener).
 	Options fsaccess.Options
 	// ScratchDir is where --oci layers are unpacked (removed afterwards).
@@ -173,12 +178,17 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 			s.addDrift(ctx, c, rep.Target.Mounts, rep.Result, log)
 		}
 	})
+	mark := func(*report.Result) {}
+	if s.Usage != nil {
+		mark = markInUse(ctx, s.Usage, s.UsageOptions, c, root, rep.Result)
+	}
 	if err := root.Close(); err != nil {
 		// The result stands; the leftover mount is the operator's problem to know about.
 		log.Error("release root filesystem", "err", err)
 		rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "fsaccess", Err: fmt.Sprintf("release root filesystem: %v", err)})
 	}
 	s.enrich(ctx, &rep)
+	mark(rep.Result)
 	rep.Duration = time.Since(rep.StartedAt)
 	log.Debug("container scanned", "packages", len(rep.Result.Packages), "errors", len(rep.Result.Errors), "duration", rep.Duration)
 	return rep

@@ -118,6 +118,35 @@ func TestVulnTableReachable(t *testing.T) {
 	}
 }
 
+// TestVulnTableInUse: the IN USE column shows beside REACHABLE for a target with runtime data (a finding marked true
+// or false), and not for one whose findings are all unknown or unmarked.
+func TestVulnTableInUse(t *testing.T) {
+	var b bytes.Buffer
+	r := report.Report{Target: report.Target{Kind: "container", Container: "c"}, Result: &report.Result{Vulnerabilities: []report.Vulnerability{
+		{ID: "GO-1", Package: "stdlib", Reachable: report.ReachableTrue, InUse: report.InUseTrue},
+		{ID: "CVE-1", Package: "zlib", InUse: report.InUseFalse},
+		{ID: "GHSA-1", Package: "left-pad", InUse: report.InUseUnknown}}}}
+	if err := writeVulnTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, re := range []string{`(?m)^  ID .*REACHABLE +IN USE +ALIASES`, `(?m)^  GO-1 .* true +true +- `, `(?m)^  CVE-1 .* - +false +- `, `(?m)^  GHSA-1 .* - +unknown +- `} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("table does not match %s:\n%s", re, out)
+		}
+	}
+	for i := range r.Result.Vulnerabilities {
+		r.Result.Vulnerabilities[i].InUse = report.InUseUnknown
+	}
+	b.Reset()
+	if err := writeVulnTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "IN USE") || !strings.Contains(b.String(), "REACHABLE") {
+		t.Errorf("without runtime data:\n%s", b.String())
+	}
+}
+
 // TestTableEscapesHostileNames: every string a container controls is shown escaped in the table. A name holding a
 // newline, an ANSI colour, U+2028 and U+0085 adds no line and no escape sequence, and reads back visibly escaped.
 func TestTableEscapesHostileNames(t *testing.T) {

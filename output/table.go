@@ -14,14 +14,16 @@ import (
 // writeVulnTable lists a target's open findings, most severe first; suppressed ones are only counted. A REACHABLE
 // column (true, false, unknown; "-" for findings reachability does not apply to) is shown for targets with a Go
 // finding only: reachability is decided for Go programs alone, and a column of dashes on a Debian image would say
-// nothing.
+// nothing. An IN USE column (true, false, unknown) is shown for targets with runtime data, that is with a finding
+// marked true or false: without it every finding would read unknown.
 func writeVulnTable(w io.Writer, r report.Report) error {
 	var open []report.Vulnerability
-	reach := false
+	reach, inUse := false, false
 	for _, v := range r.Result.Vulnerabilities {
 		if v.Suppressed == nil {
 			open = append(open, v)
 			reach = reach || v.Reachable != ""
+			inUse = inUse || v.InUse == report.InUseTrue || v.InUse == report.InUseFalse
 		}
 	}
 	if len(open) == 0 {
@@ -29,11 +31,14 @@ func writeVulnTable(w io.Writer, r report.Report) error {
 	}
 	fmt.Fprintf(w, "\n%s: %d vulnerabilities (%s)\n", esc(r.Target.Name()), len(open), vulnCounts(r.Result.Vulnerabilities))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	head := "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tALIASES\tSUMMARY"
+	head := []string{"ID", "SEVERITY", "SCORE", "PACKAGE", "VERSION", "FIXED IN"}
 	if reach {
-		head = "  ID\tSEVERITY\tSCORE\tPACKAGE\tVERSION\tFIXED IN\tREACHABLE\tALIASES\tSUMMARY"
+		head = append(head, "REACHABLE")
 	}
-	fmt.Fprintln(tw, head)
+	if inUse {
+		head = append(head, "IN USE")
+	}
+	fmt.Fprintln(tw, "  "+strings.Join(append(head, "ALIASES", "SUMMARY"), "\t"))
 	for _, v := range open {
 		score := "-"
 		if v.Score > 0 {
@@ -42,6 +47,9 @@ func writeVulnTable(w io.Writer, r report.Report) error {
 		cols := []string{esc(v.ID), esc(string(v.Severity)), score, esc(v.Package), esc(v.Version), dash(esc(v.FixedVersion))}
 		if reach {
 			cols = append(cols, dash(esc(string(v.Reachable))))
+		}
+		if inUse {
+			cols = append(cols, dash(esc(string(v.InUse))))
 		}
 		cols = append(cols, dash(esc(strings.Join(v.Aliases, ","))), esc(truncate(v.Summary, 80)))
 		fmt.Fprintln(tw, "  "+strings.Join(cols, "\t"))

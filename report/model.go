@@ -80,6 +80,10 @@ type Vulnerability struct {
 	// Reachable says, for Go findings, whether the advisory's vulnerable code is compiled into a program that
 	// contains the module (govulncheck's binary verdict); empty for other ecosystems.
 	Reachable Reachability `json:"reachable,omitempty"`
+	// InUse says whether the package was seen in use at run time: one of its files was executed or mapped
+	// executable by a process of the container since rootscan began watching it (see package inuse). Empty when the
+	// report was not marked at all (a directory or image scan).
+	InUse InUse `json:"inUse,omitempty"`
 }
 
 // Reachability is a Go finding's verdict on whether the vulnerable code is in the program: three values, so
@@ -95,6 +99,21 @@ const (
 	// ReachableUnknown: the program gives nothing to decide on (no readable function table, a toolchain before
 	// Go 1.18, an advisory database without symbol data).
 	ReachableUnknown Reachability = "unknown"
+)
+
+// InUse is a finding's runtime verdict on whether its package is loaded: three values, so metrics can carry it as
+// a label.
+type InUse string
+
+const (
+	// InUseTrue: a file of the package (a program, a shared library) was executed or mapped executable.
+	InUseTrue InUse = "true"
+	// InUseFalse: runtime data exists for the container and none of the package's files was seen executed or
+	// mapped; only since watching began.
+	InUseFalse InUse = "false"
+	// InUseUnknown: no runtime data for the container, or a package whose use the kernel cannot see (interpreted
+	// code, which is read rather than mapped).
+	InUseUnknown InUse = "unknown"
 )
 
 // Fixable says whether upgrading the package would remove the finding.

@@ -94,8 +94,15 @@ func cdxVuln(v report.Vulnerability, ref string, i int, opts Options) cdx.Vulner
 	if v.FixedVersion != "" {
 		cv.Recommendation = fmt.Sprintf("Upgrade %s to %s or later.", v.Package, v.FixedVersion)
 	}
+	var props []cdx.Property
 	if v.Reachable != "" {
-		cv.Properties = &[]cdx.Property{{Name: "rootscan:vulnerability:reachable", Value: string(v.Reachable)}}
+		props = append(props, cdx.Property{Name: "rootscan:vulnerability:reachable", Value: string(v.Reachable)})
+	}
+	if v.InUse != "" {
+		props = append(props, cdx.Property{Name: "rootscan:vulnerability:in-use", Value: string(v.InUse)})
+	}
+	if props != nil {
+		cv.Properties = &props
 	}
 	switch status, justification, detail := vexVerdict(v, opts); status {
 	case vexFixed:

@@ -214,6 +214,9 @@ func sarifResultFor(v report.Vulnerability, idx int, rep report.Report, target s
 	if v.Reachable != "" {
 		res.Properties["reachable"] = string(v.Reachable)
 	}
+	if v.InUse != "" {
+		res.Properties["inUse"] = string(v.InUse)
+	}
 	if s := v.Suppressed; s != nil {
 		res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: strings.TrimSpace(s.Status + ": " + s.Justification + " (" + s.Source + ")")}}
 	}

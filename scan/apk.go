@@ -34,7 +34,10 @@ type apkAnalyzer struct {
 // NewApk returns the analyzer for apk packages, from lib/apk/db/installed.
 func NewApk() Analyzer { return &apkAnalyzer{maxSize: apkMaxInstalledSize} }
 
-func (a *apkAnalyzer) Name() string { return "apk" }
+// apkName is the apk analyzer's name, the FoundBy of its packages.
+const apkName = "apk"
+
+func (a *apkAnalyzer) Name() string { return apkName }
 
 func (a *apkAnalyzer) Version() int { return 1 }
 

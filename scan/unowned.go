@@ -258,6 +258,14 @@ type ownership struct {
 	divBases map[string]bool
 	errs     []report.FileError
 	buf      []byte
+	// visit, when set, is called with every listed path instead of striking candidates out (see WalkOwned); cur
+	// is the package whose list is being read, and stopped is set once visit asks to stop.
+	visit   func(p string) bool
+	cur     Owner
+	stopped bool
+	// dirBytes is what dirs holds (names and the map's overhead), which WalkOwned bounds: every listed directory is
+	// resolved there, not only candidates'.
+	dirBytes, maxDirBytes int64
 }
 
 func newOwnership(fsys FS, cands []report.File) *ownership {
@@ -270,7 +278,7 @@ func newOwnership(fsys FS, cands []report.File) *ownership {
 	return s
 }
 
-func (s *ownership) done() bool { return s.left == 0 }
+func (s *ownership) done() bool { return s.stopped || (s.visit == nil && s.left == 0) }
 
 func (s *ownership) fail(name string, err error) {
 	s.errs = append(s.errs, report.FileError{Analyzer: unownedAnalyzer, Path: name, Err: err.Error()})
@@ -278,6 +286,10 @@ func (s *ownership) fail(name string, err error) {
 
 // own strikes out the candidate at p (root-relative, as a package list spells it), if there is one.
 func (s *ownership) own(p string) {
+	if s.visit != nil {
+		s.visitListed(p)
+		return
+	}
 	if to, ok := s.diversions[p]; ok {
 		s.own1(to)
 	}
@@ -327,6 +339,7 @@ func (s *ownership) resolveDir(dir string) string {
 		r = s.follow(path.Join(parent, path.Base(dir)), 0)
 	}
 	s.dirs[dir] = r
+	s.dirBytes += int64(len(dir) + len(r) + dirEntryOverhead)
 	return r
 }
 
@@ -370,6 +383,9 @@ func (s *ownership) follow(p string, hops int) string {
 // is what follows the last '/', as path.Base of the path the slow path (debRelPath, parseMD5sums) extracts. md5sums
 // lines whose path has no '/' or is escaped take the slow path (true), as does an empty base.
 func (s *ownership) mayOwn(line []byte, md5sums bool) bool {
+	if s.visit != nil {
+		return true
+	}
 	i := bytes.LastIndexByte(line, '/')
 	if md5sums && (i < 0 || line[0] == '\\') {
 		return len(line) > 0
@@ -448,8 +464,10 @@ func (s *ownership) readDpkg(ctx context.Context, a *unownedFiles) {
 			n := e.Name()
 			switch {
 			case strings.HasSuffix(n, ".list"):
+				s.cur = dpkgInfoOwner(n, ".list")
 				s.stream(ctx, dpkgInfoDir+"/"+n, a.maxListSize, listLine)
 			case strings.HasSuffix(n, ".md5sums") && !lists[strings.TrimSuffix(n, ".md5sums")]:
+				s.cur = dpkgInfoOwner(n, ".md5sums")
 				s.stream(ctx, dpkgInfoDir+"/"+n, a.maxListSize, sumLine)
 			}
 		}
@@ -461,7 +479,8 @@ func (s *ownership) readDpkg(ctx context.Context, a *unownedFiles) {
 			if s.done() || ctx.Err() != nil {
 				return
 			}
-			if strings.HasSuffix(e.Name(), ".md5sums") {
+			if entry, ok := strings.CutSuffix(e.Name(), ".md5sums"); ok {
+				s.cur = Owner{Manager: dpkgName, Name: entry, List: dpkgStatusDir + "/" + e.Name(), Entry: dpkgStatusDir + "/" + entry}
 				s.stream(ctx, dpkgStatusDir+"/"+e.Name(), a.maxListSize, sumLine)
 			}
 		}
@@ -505,6 +524,7 @@ func (s *ownership) readApk(ctx context.Context, a *unownedFiles) {
 		switch {
 		case strings.HasPrefix(line, "P:"):
 			dir = ""
+			s.cur = Owner{Manager: apkName, Name: line[2:], List: apkInstalledDB}
 		case strings.HasPrefix(line, "F:"):
 			dir = line[2:]
 		case strings.HasPrefix(line, "R:") && dir != "":
@@ -537,12 +557,16 @@ func (s *ownership) readRPM(ctx context.Context, a *unownedFiles) {
 				break
 			}
 			for _, info := range infos {
+				s.cur = Owner{Manager: rpmName, Name: info.Name, Arch: info.Arch, List: p}
 				names, err := info.InstalledFileNames()
 				if err != nil {
 					s.fail(p, fmt.Errorf("file list of %s: %w", info.Name, err))
 					continue
 				}
 				for _, n := range names {
+					if s.stopped {
+						return
+					}
 					if rel, ok := debRelPath(n); ok {
 						s.own(rel)
 					}

@@ -1,6 +1,7 @@
 package cgroupid
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,5 +70,20 @@ func TestOfPIDAndDir(t *testing.T) {
 	}
 	if _, err := OfDir(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not on cgroup2fs") {
 		t.Errorf("OfDir on a plain directory: %v", err)
+	}
+}
+
+// TestMountUnder finds this host's cgroup v2 hierarchy from its mount point, as Mount does from the host's mode, and
+// refuses a directory that holds none.
+func TestMountUnder(t *testing.T) {
+	want, err := Mount()
+	if err != nil {
+		t.Skip(err)
+	}
+	if got, err := MountUnder("/sys/fs/cgroup"); err != nil || got != want {
+		t.Errorf("MountUnder(/sys/fs/cgroup) = %q, %v; want %q", got, err, want)
+	}
+	if _, err := MountUnder(t.TempDir()); !errors.Is(err, ErrNoUnified) {
+		t.Errorf("MountUnder(empty dir) = %v, want ErrNoUnified", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/rootscan/rootscan/bpf"
 	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/exporter"
@@ -80,6 +81,8 @@ type daemonRun struct {
 	vulns     *vuln.Enricher
 	servers   []served // the --listen server first
 	budget    *node.BudgetCgroup
+	monitor   *bpf.Monitor  // nil without eBPF
+	runtime   *node.Runtime // nil without eBPF
 }
 
 func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger) (_ *daemonRun, retErr error) {
@@ -130,6 +133,9 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 		return nil, err
 	}
 	r.loop = r.newLoop(c, analyzers, cache, health, log)
+	if err := r.startEBPF(ctx, c, reg); err != nil {
+		return nil, err
+	}
 	r.loop.CheckBudget = node.CheckBudget{Timeout: c.CheckTimeout, Memory: int64(c.CheckMemory)}
 	r.loop.StateDir = filepath.Join(c.StateDir, "checks")
 	if profiles.Engine() != nil {
@@ -271,6 +277,9 @@ func (r *daemonRun) run(ctx context.Context) error {
 		go r.refresher.Run(ctx)
 	}
 	go r.loop.ForgetVanished(ctx, r.publisher)
+	if r.runtime != nil {
+		go r.runtime.Run(ctx)
+	}
 	err := r.loop.Run(ctx)
 	r.log.Info("rootscan daemon stopping")
 	return err
@@ -291,6 +300,9 @@ func (r *daemonRun) close() {
 			r.log.Warn("close SIEM sinks", "err", err)
 		}
 		cancel()
+	}
+	if r.monitor != nil {
+		r.monitor.Close()
 	}
 	if r.access != nil {
 		r.access.Close()

@@ -50,6 +50,10 @@ type daemonConfig struct {
 	MemoryMax int64   `yaml:"memoryMax"`
 	// Metrics is how /metrics is served (TLS, client certificates, a plain health port).
 	Metrics metricsConfig `yaml:",inline"`
+	// EBPF is auto, on or off: the kernel's runtime signals (exec drift, files in use).
+	EBPF string `yaml:"ebpf"`
+	// CgroupRoot is where the node's cgroup hierarchy is mounted (eBPF attributes processes by cgroup id).
+	CgroupRoot string `yaml:"cgroupRoot"`
 	// CheckTimeout and CheckMemory bound each container's check (node.CheckBudget); 0 turns a bound off.
 	CheckTimeout time.Duration `yaml:"checkTimeout"`
 	CheckMemory  budgetSize    `yaml:"checkMemory"`
@@ -74,7 +78,7 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full reconcile period, the safety net for missed events")
 	fs.StringArrayVar(&c.Sinks, "sink", nil, "SIEM sink URL, repeatable: stdout, file:/path, syslog+udp|tcp|tls://host:port, http(s)://... (see docs)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&c.ProcRoot, "proc-root", "/proc", "host /proc, read only with --proc-root-fallback")
+	fs.StringVar(&c.ProcRoot, "proc-root", "/proc", "host /proc: eBPF reads the processes it reports there (a pod without hostPID mounts the node's /proc, e.g. at /host/proc); the /proc/<pid>/root scan fallback reads it only with --proc-root-fallback")
 	fs.BoolVar(&c.ProcRootFallback, "proc-root-fallback", false, "for snapshotters whose mounts cannot be re-mounted, read a running container through /proc/<pid>/root under --proc-root (off by default: a reused pid, or an init that chroots into a clean directory, would show another filesystem than the container's)")
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
 	fs.StringVar(&c.DB, "db", defaultDBDir, "vulnerability database directory; replaced databases are picked up without restart")
@@ -86,12 +90,14 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.MemoryMax, "memory-max", 0, "memory limit in bytes (0 = unlimited)"+budgetNote)
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
 	c.DBFeed.register(fs)
+	fs.StringVar(&c.EBPF, "ebpf", "auto", "runtime signals from eBPF (exec drift, files in use): auto (when the node allows), on (refuse to start without), off")
+	fs.StringVar(&c.CgroupRoot, "cgroup-root", "/sys/fs/cgroup", "the node's cgroup hierarchy, for eBPF's container attribution (a pod mounts the node's /sys/fs/cgroup, e.g. at /host/sys/fs/cgroup)")
 	c.compliance.register(fs)
 	c.Metrics.register(fs)
 	c.CheckTimeout, c.CheckMemory = node.DefaultCheckBudget.Timeout, budgetSize(node.DefaultCheckBudget.Memory)
 	fs.DurationVar(&c.CheckTimeout, "check-timeout", c.CheckTimeout, "deadline of one container's check; a check past it stops and is reported scan.incomplete (0 = none)")
 	fs.Var(&c.CheckMemory, "check-memory", "how far the live heap may grow during one container's check (64MiB, 0 = no bound); a check past it stops and is reported scan.incomplete")
-	withEnv(fs, legacyEnv, "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
+	withEnv(fs, legacyEnv, "ebpf", "cgroup-root", "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
 		"node-name", "pod-namespace", "pod-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
 }
 
@@ -136,6 +142,8 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 		"memory-max":         func() { c.MemoryMax = cmp.Or(f.MemoryMax, c.MemoryMax) },
 		"io-weight":          func() { c.IOWeight = cmp.Or(f.IOWeight, c.IOWeight) },
 		"db-reload":          func() { c.DBReload = cmp.Or(max(f.DBReload, 0), c.DBReload) },
+		"ebpf":               func() { c.EBPF = cmp.Or(f.EBPF, c.EBPF) },
+		"cgroup-root":        func() { c.CgroupRoot = cmp.Or(f.CgroupRoot, c.CgroupRoot) },
 		"check-timeout":      func() { c.CheckTimeout = cmp.Or(max(f.CheckTimeout, 0), c.CheckTimeout) },
 		"check-memory":       func() { c.CheckMemory = cmp.Or(max(f.CheckMemory, 0), c.CheckMemory) },
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/inuse"
 	"github.com/rootscan/rootscan/node"
 	"github.com/rootscan/rootscan/output"
 	"github.com/rootscan/rootscan/report"
@@ -61,7 +62,7 @@ func (f *targetFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
 	fs.StringVar(&f.nodeName, "node-name", hostname(), "node name put in reports")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
-	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc, read only with --proc-root-fallback")
+	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc: container processes' maps for scan --in-use, and /proc/<pid>/root with --proc-root-fallback")
 	fs.BoolVar(&f.procRootFallback, "proc-root-fallback", false, "for snapshotters whose mounts cannot be re-mounted, read a running container through /proc/<pid>/root under --proc-root (off by default: a reused pid, or an init that chroots into a clean directory, would show another filesystem than the container's)")
 	f.checkMemory = budgetSize(node.DefaultCheckBudget.Memory)
 	fs.DurationVar(&f.checkTimeout, "check-timeout", node.DefaultCheckBudget.Timeout, "deadline of each target's scan; a scan past it stops and its report says incomplete, which budget and where (0 = none)")
@@ -106,8 +107,11 @@ type scanFlags struct {
 	// not_affected in the VEX outputs instead.
 	reachableOnly  bool
 	vexUnreachable bool
-	compliance     complianceFlags
-	forward        forwardFlags
+	// inUse marks running containers' findings from their processes' maps; inUseOnly drops those not in use.
+	inUse      bool
+	inUseOnly  bool
+	compliance complianceFlags
+	forward    forwardFlags
 	// parsed from the flags above
 	sevFilter report.SeverityFilter
 	gate      *compliance.Gate
@@ -167,6 +171,8 @@ func (f *scanFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.sbomFormat, "sbom-format", output.SBOMCycloneDX, "with --sbom-dir: cyclonedx or spdx")
 	fs.BoolVar(&f.drift, "drift", false, "also list what each container added, changed or deleted on top of its image (containers only)")
 	fs.BoolVar(&f.reachableOnly, "reachable-only", false, "leave out Go findings whose vulnerable code is not compiled into the program (reachable false); unknown ones stay")
+	fs.BoolVar(&f.inUse, "in-use", true, "mark each running container's findings in use (true, false) from the files its processes map executable now (/proc/<pid>/maps under --proc-root); off, or for stopped containers, directories and images, they are unknown")
+	fs.BoolVar(&f.inUseOnly, "in-use-only", false, "leave out findings whose package was not seen in use (in use false: none of its files is mapped by the container's processes); unknown ones stay")
 	fs.BoolVar(&f.vexUnreachable, "vex-unreachable-not-affected", false, "with -o cyclonedx-vex or openvex: state Go findings whose vulnerable code is not in the program as not_affected (vulnerable_code_not_in_execute_path) instead of affected")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line on stderr (there is none when stderr is not a terminal)")
 	f.compliance.register(fs)
@@ -242,6 +248,9 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 		Concurrency:     f.concurrency,
 	}
 	s.CheckBudget = f.checkBudget()
+	if f.inUse {
+		s.Usage, s.UsageOptions = node.ProcUsage{ProcRoot: f.procRoot}, inuse.Options{Analyzer: analyzerOptions(log)}
+	}
 	if profiles.Engine() != nil {
 		check := &compliance.Checker{Profiles: profiles, HostRoot: f.compliance.hostRoot, Options: s.Options, Log: log}
 		s.PerTarget = check.Analyzers
@@ -262,6 +271,9 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 	doc.VulnDB = &st
 	if f.reachableOnly {
 		dropUnreachable(doc.Reports)
+	}
+	if f.inUseOnly {
+		dropNotInUse(doc.Reports)
 	}
 	return a.finishScan(ctx, f, doc, profiles.Engine(), log)
 }
@@ -324,6 +336,15 @@ func dropUnreachable(reps []report.Report) {
 	for _, r := range reps {
 		if r.Result != nil {
 			r.Result.Vulnerabilities = vuln.DropUnreachable(r.Result.Vulnerabilities)
+		}
+	}
+}
+
+// dropNotInUse applies --in-use-only like dropUnreachable applies --reachable-only.
+func dropNotInUse(reps []report.Report) {
+	for _, r := range reps {
+		if r.Result != nil {
+			r.Result.Vulnerabilities = inuse.DropNotInUse(r.Result.Vulnerabilities)
 		}
 	}
 }

@@ -2,8 +2,10 @@ package compliance
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"slices"
+	"sync"
 
 	"cel.dev/cel-go/cel"
 
@@ -20,6 +22,12 @@ type ImageEval struct {
 	engine   *Engine
 	target   report.Target // the facts the image was evaluated with
 	controls map[*Control]imageControl
+
+	mu sync.Mutex
+	// shared are controls evaluated on containers' merged roots, by the containers' upper dir Fingerprint and
+	// facts: the containers of one pod template have the same upper dir (the runtime's mount points) until they
+	// write, and evaluate the same controls again.
+	shared map[string]map[*Control]sharedEval
 }
 
 type imageControl struct {
@@ -36,6 +44,13 @@ func (ie *ImageEval) Reads() int {
 	n := 0
 	for _, c := range ie.controls {
 		n += len(c.reads.reads)
+	}
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	for _, m := range ie.shared {
+		for _, c := range m {
+			n += len(c.reads.reads)
+		}
 	}
 	return n
 }
@@ -56,51 +71,160 @@ func (e *Engine) EvaluateImage(ctx context.Context, fsys scan.FS, t report.Targe
 	return ie
 }
 
-// DeltaStats counts a container's controls by where their result came from.
+// DeltaStats counts a container's controls by where their result came from: the image's evaluation, another
+// container's with the same upper dir (Shared), or a new evaluation on the container's root.
 type DeltaStats struct {
-	Kept, Evaluated int
+	Kept, Shared, Evaluated int
 }
 
-// Evaluate returns the container's results, the same as Engine.Evaluate on merged (the container's root: the
-// image with its upper dir) with vols would: the image's result for each control d and the container's facts do
-// not touch, a new evaluation on merged for the others. A control that errored on the image is evaluated again
-// (the error may have been transient). d's volumes are taken from vols.
-func (ie *ImageEval) Evaluate(ctx context.Context, merged scan.FS, t report.Target, vols []Volume, res *report.Result, d Delta) ([]report.ControlResult, DeltaStats) {
+// maxShared bounds how many distinct container layers an image remembers evaluations for.
+const maxShared = 16
+
+// sharedEval is a control evaluated on one container's merged root, kept for the image's containers with the same
+// upper dir and facts.
+type sharedEval struct {
+	imageControl
+	volumes []string // the volumes it was evaluated with
+}
+
+// Evaluate returns the container's results, the same as Engine.Evaluate on its merged root (the image with its
+// upper dir) with vols would: the image's result for each control d and the container's facts do not touch, a
+// container's with the same Fingerprint for the controls evaluated for it, and a new evaluation for the others,
+// on the root merged returns (called at most once, and only when a control needs it). An error is kept like any
+// result: it came from the same reads (a wall-clock timeout is the exception, and as likely on any evaluation).
+// d's volumes are taken from vols.
+func (ie *ImageEval) Evaluate(ctx context.Context, merged func() (scan.FS, error), t report.Target, vols []Volume, res *report.Result, d Delta) ([]report.ControlResult, DeltaStats, error) {
 	e := ie.engine
+	var volPaths []string
 	for _, v := range vols {
 		if v.FS != nil && cleanPath(v.ContainerPath) != "/" {
-			d.Volumes = append(d.Volumes, v.ContainerPath)
+			volPaths = append(volPaths, v.ContainerPath)
 		}
 	}
+	d.Volumes = append(d.Volumes, volPaths...)
 	idx := newDeltaIndex(d)
 	differ := ie.factsDiffer(t, d)
+	key, shared := ie.sharedFor(t, d)
+	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res}
 	var (
-		s       *session
-		act     cel.Activation
-		bindErr error
 		st      DeltaStats
 		out     []report.ControlResult
+		fresh   map[*Control]sharedEval
+		evalErr error
 	)
 	for _, p := range e.Scope.Select(e.Profiles, t) {
 		for _, c := range p.Controls {
-			ic, ok := ie.controls[c]
 			var r report.ControlResult
-			if ok && ic.result.Status != report.ControlError && !idx.touches(ic.reads, differ) {
+			if ic, ok := ie.controls[c]; ok && !idx.touches(ic.reads, differ) {
 				r = ic.result
-				r.Checks = slices.Clone(r.Checks)
 				st.Kept++
+			} else if se, ok := shared[c]; ok && !volumesTouch(se, volPaths) {
+				r = se.result
+				st.Shared++
 			} else {
-				if s == nil {
-					s, act, bindErr = e.newSession(ctx, merged, t, vols, res, nil, nil)
+				var rs readSet
+				if r, rs, evalErr = ev.eval(p, c); evalErr != nil {
+					return nil, st, evalErr
 				}
-				r = e.evalOne(s, act, bindErr, p, c)
 				st.Evaluated++
+				if key != "" {
+					if fresh == nil {
+						fresh = map[*Control]sharedEval{}
+					}
+					fresh[c] = sharedEval{imageControl{r, rs}, volPaths}
+				}
 			}
+			r.Checks = slices.Clone(r.Checks)
 			e.applyWaiver(c.ID, &r)
 			out = append(out, r)
 		}
 	}
-	return out, st
+	if ctx.Err() == nil {
+		ie.share(key, fresh)
+	}
+	return out, st, nil
+}
+
+// volumesTouch says whether a shared evaluation's reads reach its volumes or the container's.
+func volumesTouch(se sharedEval, vols []string) bool {
+	if len(se.volumes) == 0 && len(vols) == 0 {
+		return false
+	}
+	idx := newDeltaIndex(Delta{Volumes: append(slices.Clone(se.volumes), vols...)})
+	return idx.touches(se.reads, 0)
+}
+
+// containerEval evaluates controls on one container's merged root, opened and bound on first use, recording what
+// each control read.
+type containerEval struct {
+	e      *Engine
+	ctx    context.Context
+	merged func() (scan.FS, error)
+	t      report.Target
+	vols   []Volume
+	res    *report.Result
+
+	s       *session
+	act     cel.Activation
+	bindErr error
+}
+
+func (c *containerEval) eval(p *Profile, ctl *Control) (report.ControlResult, readSet, error) {
+	if c.s == nil {
+		root, err := c.merged()
+		if err != nil {
+			return report.ControlResult{}, readSet{}, err
+		}
+		c.s, c.act, c.bindErr = c.e.newSession(c.ctx, root, c.t, c.vols, c.res, nil, nil)
+		c.s.view.rec = &readLog{}
+	}
+	c.s.view.rec.reset()
+	r := c.e.evalOne(c.s, c.act, c.bindErr, p, ctl)
+	return r, c.s.view.rec.set(), nil
+}
+
+// sharedFor is the key of the container's layer and facts among the image's containers, and what was evaluated
+// for an earlier container with that key; "" when the layer has no fingerprint.
+func (ie *ImageEval) sharedFor(t report.Target, d Delta) (string, map[*Control]sharedEval) {
+	if d.Fingerprint == "" || d.Unknown {
+		return "", nil
+	}
+	facts, err := json.Marshal(struct {
+		Config    *report.ImageConfig
+		Security  *report.SecurityContext
+		Mounts    []report.Mount
+		Inventory bool
+	}{t.Config, t.Security, t.Mounts, d.InventoryChanged})
+	if err != nil {
+		return "", nil
+	}
+	key := d.Fingerprint + "\x00" + string(facts)
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	return key, ie.shared[key]
+}
+
+// share remembers the controls evaluated for a container with key.
+func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval) {
+	if key == "" || len(fresh) == 0 {
+		return
+	}
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	m, ok := ie.shared[key]
+	if !ok {
+		if len(ie.shared) >= maxShared {
+			return
+		}
+		m = map[*Control]sharedEval{}
+		if ie.shared == nil {
+			ie.shared = map[string]map[*Control]sharedEval{}
+		}
+		ie.shared[key] = m
+	}
+	for c, se := range fresh {
+		m[c] = se
+	}
 }
 
 // factsDiffer are the facts of t that are not those the image was evaluated with.

@@ -144,6 +144,11 @@ type Delta struct {
 	Unknown bool
 	// InventoryChanged says the container's package inventory is not its image's.
 	InventoryChanged bool
+	// Fingerprint, when set, names the upper dir's contents as controls can see them (every entry's path, type,
+	// permissions, owner, size, link target and file content, opacity): two containers of an image whose upper dirs
+	// have the same Fingerprint have the same merged root. The controls evaluated again for one are then kept for
+	// the other, where their reads do not reach either's volumes.
+	Fingerprint string
 }
 
 // deltaIndex answers, for a Delta, whether a recorded read can see a change.

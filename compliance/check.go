@@ -91,21 +91,21 @@ func (c *Checker) Fresh(img *ImageEval) bool {
 	return img != nil && img.Engine() == c.Profiles.Engine()
 }
 
-// CheckImage evaluates the current profiles once on an image's own filesystem, with the facts of t (one of its
-// containers) and the image's inventory res; nil when there are no profiles.
-func (c *Checker) CheckImage(ctx context.Context, image scan.FS, t report.Target, res *report.Result) *ImageEval {
+// NewImageEval makes the evaluation of one image's controls with the current profiles, filled as its containers are
+// checked (CheckDelta); nil when there are no profiles.
+func (c *Checker) NewImageEval() *ImageEval {
 	e := c.Profiles.Engine()
 	if e == nil {
 		return nil
 	}
-	return e.EvaluateImage(ctx, image, t, res)
+	return e.NewImageEval()
 }
 
 // CheckDelta sets rep.Result.Compliance for a container of img's image whose own layer changed d, the same as
 // Check on its merged root gives: the image's results where nothing the control read changed, new ones for the
-// rest on the root merged returns (asked only when a control needs it). A stale or missing img means a full
-// evaluation.
-func (c *Checker) CheckDelta(ctx context.Context, img *ImageEval, merged func() (scan.FS, error), d Delta, rep *report.Report) (DeltaStats, error) {
+// rest. image and merged open the image's own root and the container's merged root, and are called only when
+// needed. A stale or missing img means a full evaluation.
+func (c *Checker) CheckDelta(ctx context.Context, img *ImageEval, image, merged func() (scan.FS, error), d Delta, rep *report.Report) (DeltaStats, error) {
 	if !c.Fresh(img) {
 		root, err := merged()
 		if err != nil {
@@ -115,7 +115,7 @@ func (c *Checker) CheckDelta(ctx context.Context, img *ImageEval, merged func() 
 	}
 	vols, release := OpenVolumes(rep.Target, c.HostRoot, c.Options, c.logger())
 	defer release()
-	res, st, err := img.Evaluate(ctx, merged, rep.Target, vols, rep.Result, d)
+	res, st, err := img.Evaluate(ctx, image, merged, rep.Target, vols, rep.Result, d)
 	if err != nil {
 		return st, err
 	}

@@ -13,20 +13,23 @@ import (
 	"github.com/rootscan/rootscan/scan"
 )
 
-// ImageEval is every control evaluated once on an image's own filesystem (its layers, without a container's upper
-// dir), with what each control read. A container of the image keeps the result of each control that its own layer,
-// its volumes and its facts cannot have changed, and only the others are evaluated again on its merged root: the
-// baseline's file and account controls then cost once per image, not once per container. It is read-only once made
-// and may be shared by concurrent container evaluations.
+// ImageEval is an image's controls, evaluated once on the image's own filesystem (its layers, without a container's
+// upper dir) with what each control read. A container of the image keeps the result of each control that its own
+// layer, its volumes and its facts cannot have changed, and only the others are evaluated again on its merged root:
+// the baseline's file and account controls then cost once per image, not once per container. Controls evaluated
+// on a container's root are kept too, for the image's other containers with the same upper dir (Delta.Fingerprint)
+// and facts: those of one pod template, whose upper dirs hold the same runtime mount points until they write.
+//
+// The image itself is evaluated only when a container needs it: the first container of an image, or of an upper
+// dir, is evaluated on its own root and shares that. It is safe for concurrent use.
 type ImageEval struct {
-	engine   *Engine
-	target   report.Target // the facts the image was evaluated with
-	controls map[*Control]imageControl
+	engine *Engine
 
-	mu sync.Mutex
-	// shared are controls evaluated on containers' merged roots, by the containers' upper dir Fingerprint and
-	// facts: the containers of one pod template have the same upper dir (the runtime's mount points) until they
-	// write, and evaluate the same controls again.
+	mu        sync.Mutex // held while the image is evaluated
+	imageDone bool
+	target    report.Target // the facts the image was evaluated with
+	controls  map[*Control]imageControl
+	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
 	shared map[string]map[*Control]sharedEval
 }
 
@@ -35,18 +38,21 @@ type imageControl struct {
 	reads  readSet
 }
 
+// NewImageEval makes an image's evaluation, empty until a container's asks for it.
+func (e *Engine) NewImageEval() *ImageEval { return &ImageEval{engine: e} }
+
 // Engine is the engine the evaluation was made with; a container evaluated with another (profiles reloaded) is
 // evaluated in full.
 func (ie *ImageEval) Engine() *Engine { return ie.engine }
 
 // Reads is how many reads the evaluation recorded over all controls: a measure of what it keeps in memory.
 func (ie *ImageEval) Reads() int {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
 	n := 0
 	for _, c := range ie.controls {
 		n += len(c.reads.reads)
 	}
-	ie.mu.Lock()
-	defer ie.mu.Unlock()
 	for _, m := range ie.shared {
 		for _, c := range m {
 			n += len(c.reads.reads)
@@ -58,17 +64,50 @@ func (ie *ImageEval) Reads() int {
 // EvaluateImage evaluates every control of every profile (scopes pick per container) on fsys, the image's own
 // filesystem, with t's facts and res's inventory. A result made under a cancelled context must not be kept.
 func (e *Engine) EvaluateImage(ctx context.Context, fsys scan.FS, t report.Target, res *report.Result) *ImageEval {
+	ie := e.NewImageEval()
+	ie.evaluateImage(ctx, fsys, t, res)
+	return ie
+}
+
+// evaluateImage fills the image's results; the caller holds mu.
+func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.Target, res *report.Result) {
+	e := ie.engine
 	s, act, err := e.newSession(ctx, fsys, t, nil, res, nil, nil)
 	s.view.rec = &readLog{}
-	ie := &ImageEval{engine: e, target: t, controls: map[*Control]imageControl{}}
+	controls := map[*Control]imageControl{}
 	for _, p := range e.Profiles {
 		for _, c := range p.Controls {
 			s.view.rec.reset()
 			r := e.evalOne(s, act, err, p, c)
-			ie.controls[c] = imageControl{result: r, reads: s.view.rec.set()}
+			controls[c] = imageControl{result: r, reads: s.view.rec.set()}
 		}
 	}
-	return ie
+	if ctx.Err() == nil {
+		ie.imageDone, ie.target, ie.controls = true, t, controls
+	}
+}
+
+// imageResults returns the image's results, evaluating the image on the root image returns if no container did
+// yet; ok is false when that failed (the container is then evaluated on its own root).
+func (ie *ImageEval) imageResults(ctx context.Context, image func() (scan.FS, error), t report.Target, res *report.Result) (map[*Control]imageControl, report.Target, bool) {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	if !ie.imageDone && image != nil {
+		if root, err := image(); err == nil {
+			ie.evaluateImage(ctx, root, t, res)
+		}
+	}
+	return ie.controls, ie.target, ie.imageDone
+}
+
+// wantsImage says whether a container with key should use the image's results: when the image was evaluated, and
+// when the container is the image's second upper dir (or has none to share), since the image then pays for itself.
+// The first container of an image is evaluated on its own root alone, which costs less than the image plus its
+// delta.
+func (ie *ImageEval) wantsImage(key string) bool {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	return ie.imageDone || key == "" || len(ie.shared) > 0 && ie.shared[key] == nil
 }
 
 // DeltaStats counts a container's controls by where their result came from: the image's evaluation, another
@@ -90,10 +129,10 @@ type sharedEval struct {
 // Evaluate returns the container's results, the same as Engine.Evaluate on its merged root (the image with its
 // upper dir) with vols would: the image's result for each control d and the container's facts do not touch, a
 // container's with the same Fingerprint for the controls evaluated for it, and a new evaluation for the others,
-// on the root merged returns (called at most once, and only when a control needs it). An error is kept like any
-// result: it came from the same reads (a wall-clock timeout is the exception, and as likely on any evaluation).
-// d's volumes are taken from vols.
-func (ie *ImageEval) Evaluate(ctx context.Context, merged func() (scan.FS, error), t report.Target, vols []Volume, res *report.Result, d Delta) ([]report.ControlResult, DeltaStats, error) {
+// on the root merged returns (called at most once, and only when a control needs it). The image is evaluated, on
+// the root image returns, when the image's second upper dir needs it (see wantsImage). An error is kept like any result: it came from the same
+// reads (a wall-clock timeout is the exception, and as likely on any evaluation). d's volumes are taken from vols.
+func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS, error), t report.Target, vols []Volume, res *report.Result, d Delta) ([]report.ControlResult, DeltaStats, error) {
 	e := ie.engine
 	var volPaths []string
 	for _, v := range vols {
@@ -102,20 +141,30 @@ func (ie *ImageEval) Evaluate(ctx context.Context, merged func() (scan.FS, error
 		}
 	}
 	d.Volumes = append(d.Volumes, volPaths...)
-	idx := newDeltaIndex(d)
-	differ := ie.factsDiffer(t, d)
 	key, shared := ie.sharedFor(t, d)
+	sel := e.Scope.Select(e.Profiles, t)
+	var (
+		controls map[*Control]imageControl
+		idx      *deltaIndex
+		differ   fact
+	)
+	if !allShared(sel, shared, volPaths) && ie.wantsImage(key) {
+		var target report.Target
+		var ok bool
+		if controls, target, ok = ie.imageResults(ctx, image, t, res); ok {
+			idx, differ = newDeltaIndex(d), factsDiffer(target, t, d)
+		}
+	}
 	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res}
 	var (
-		st      DeltaStats
-		out     []report.ControlResult
-		fresh   map[*Control]sharedEval
-		evalErr error
+		st    DeltaStats
+		out   []report.ControlResult
+		fresh map[*Control]sharedEval
 	)
-	for _, p := range e.Scope.Select(e.Profiles, t) {
+	for _, p := range sel {
 		for _, c := range p.Controls {
 			var r report.ControlResult
-			if ic, ok := ie.controls[c]; ok && !idx.touches(ic.reads, differ) {
+			if ic, ok := controls[c]; ok && !idx.touches(ic.reads, differ) {
 				r = ic.result
 				st.Kept++
 			} else if se, ok := shared[c]; ok && !volumesTouch(se, volPaths) {
@@ -123,8 +172,9 @@ func (ie *ImageEval) Evaluate(ctx context.Context, merged func() (scan.FS, error
 				st.Shared++
 			} else {
 				var rs readSet
-				if r, rs, evalErr = ev.eval(p, c); evalErr != nil {
-					return nil, st, evalErr
+				var err error
+				if r, rs, err = ev.eval(p, c); err != nil {
+					return nil, st, err
 				}
 				st.Evaluated++
 				if key != "" {
@@ -143,6 +193,18 @@ func (ie *ImageEval) Evaluate(ctx context.Context, merged func() (scan.FS, error
 		ie.share(key, fresh)
 	}
 	return out, st, nil
+}
+
+// allShared says whether every control of profiles has a shared result usable with vols.
+func allShared(profiles []*Profile, shared map[*Control]sharedEval, vols []string) bool {
+	for _, p := range profiles {
+		for _, c := range p.Controls {
+			if se, ok := shared[c]; !ok || volumesTouch(se, vols) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // volumesTouch says whether a shared evaluation's reads reach its volumes or the container's.
@@ -227,16 +289,16 @@ func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval) {
 	}
 }
 
-// factsDiffer are the facts of t that are not those the image was evaluated with.
-func (ie *ImageEval) factsDiffer(t report.Target, d Delta) fact {
+// factsDiffer are the facts of t that are not those of image, the target the image was evaluated with.
+func factsDiffer(image, t report.Target, d Delta) fact {
 	var f fact
-	if !reflect.DeepEqual(t.Config, ie.target.Config) {
+	if !reflect.DeepEqual(t.Config, image.Config) {
 		f |= factConfig
 	}
-	if !reflect.DeepEqual(t.Security, ie.target.Security) {
+	if !reflect.DeepEqual(t.Security, image.Security) {
 		f |= factSecurity
 	}
-	if !reflect.DeepEqual(t.Mounts, ie.target.Mounts) {
+	if !reflect.DeepEqual(t.Mounts, image.Mounts) {
 		f |= factMounts
 	}
 	if d.InventoryChanged {

@@ -205,7 +205,7 @@ func checkDelta(t testing.TB, e *Engine, image *fixture, ie *ImageEval, seed uin
 	d.Fingerprint = fmt.Sprintf("seed %d ops %d", seed, nOps)
 	var st DeltaStats
 	for pass := range 2 {
-		got, pst, err := ie.Evaluate(context.Background(), rootOf(merged), target, vols, res, d)
+		got, pst, err := ie.Evaluate(context.Background(), nil, rootOf(merged), target, vols, res, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,7 +277,7 @@ func TestImageDeltaSameAsFull(t *testing.T) {
 				defer merged.Close()
 				res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
 				want := e.Evaluate(context.Background(), merged, imageTarget(), nil, res)
-				got, st, err := ie.Evaluate(context.Background(), rootOf(merged), imageTarget(), nil, res, d)
+				got, st, err := ie.Evaluate(context.Background(), nil, rootOf(merged), imageTarget(), nil, res, d)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -326,7 +326,7 @@ func TestImageDeltaSameAsFull(t *testing.T) {
 		defer merged.Close()
 		res := &report.Result{Packages: []report.Package{{Name: "clang"}}}
 		want := e.Evaluate(context.Background(), merged, imageTarget(), nil, res)
-		got, _, err := ie.Evaluate(context.Background(), rootOf(merged), imageTarget(), nil, res, Delta{Changed: []string{"/"}, InventoryChanged: true})
+		got, _, err := ie.Evaluate(context.Background(), nil, rootOf(merged), imageTarget(), nil, res, Delta{Changed: []string{"/"}, InventoryChanged: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,4 +343,49 @@ func FuzzImageDelta(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64, n uint8) {
 		checkDelta(t, e, img, ie, seed, int(n%8)+1, imageTarget(), nil)
 	})
+}
+
+// An image evaluation made empty is filled as containers need it: the first container of an upper dir is evaluated
+// on its own root, the next with that upper dir shares it, and one with another upper dir has the image evaluated.
+func TestImageEvalLazy(t *testing.T) {
+	e, f, _ := deltaImage(t)
+	ie := e.NewImageEval()
+	res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
+	images := 0
+	image := func() (scan.FS, error) { images++; return f.root, nil }
+	containers := []struct {
+		fingerprint string
+		change      func(dir string)
+		want        func(st DeltaStats) bool
+	}{
+		{"a", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/hosts"), nil, 0o644) }, func(st DeltaStats) bool { return st.Kept == 0 && st.Shared == 0 }},
+		{"a", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/hosts"), nil, 0o644) }, func(st DeltaStats) bool { return st.Evaluated == 0 && st.Kept == 0 }},
+		{"b", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/shadow"), nil, 0o644) }, func(st DeltaStats) bool { return st.Kept > 0 && st.Evaluated > 0 }},
+	}
+	for i, c := range containers {
+		dir := copyTree(t, f.dir)
+		c.change(dir)
+		merged, err := fsaccess.OpenDir(dir, fsaccess.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := "/etc/hosts"
+		if c.fingerprint == "b" {
+			p = "/etc/shadow"
+		}
+		d := Delta{Changed: []string{"/", "/etc"}, Replaced: []string{p}, Fingerprint: c.fingerprint}
+		want := e.Evaluate(context.Background(), merged, imageTarget(), nil, res)
+		got, st, err := ie.Evaluate(context.Background(), image, rootOf(merged), imageTarget(), nil, res, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareResults(t, fmt.Sprintf("container %d", i), want, got)
+		if !c.want(st) {
+			t.Errorf("container %d: %+v", i, st)
+		}
+		merged.Close()
+	}
+	if images != 1 {
+		t.Errorf("image opened %d times, want once (for the third container)", images)
+	}
 }

@@ -536,11 +536,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 	if err != nil {
 		return fail(err)
 	}
-	evals := d.imageChecks(ctx, views, chain, image, rep.Target, log)
-	if d.Drift == nil {
-		// Drift is the only later reader of the image view (mounted here on a cache miss): give it back now.
-		views.release(fsaccess.ViewImage)
-	}
+	evals := d.imageChecks(chain)
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
 	if touched := touchedAnalyzers(d.Analyzers, upper, st); touched || len(d.Checks) > 0 {
@@ -549,6 +545,10 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		if err := d.checkMerged(ctx, views, &rep, evals, upper, st, touched, log); err != nil {
 			return fail(fmt.Errorf("open root filesystem: %w", err))
 		}
+	}
+	if d.Drift == nil {
+		// Drift is the only later reader of the image view (mounted on a cache miss, or by the image checks).
+		views.release(fsaccess.ViewImage)
 	}
 	if d.Drift != nil {
 		d.drift(ctx, views, upper, rep.Target.Mounts, rep.Result)

@@ -25,9 +25,11 @@ type ImageCheck interface {
 	RootCheck
 	// Fresh says whether an image evaluation is still the one to use (not made before a profile reload).
 	Fresh(img *compliance.ImageEval) bool
-	CheckImage(ctx context.Context, image scan.FS, t report.Target, res *report.Result) *compliance.ImageEval
-	// CheckDelta evaluates a container of img's image; merged mounts its merged root, and is called only if needed.
-	CheckDelta(ctx context.Context, img *compliance.ImageEval, merged func() (scan.FS, error), d compliance.Delta, rep *report.Report) (compliance.DeltaStats, error)
+	// NewImageEval makes an image's evaluation, filled by CheckDelta; nil when the check has nothing to evaluate.
+	NewImageEval() *compliance.ImageEval
+	// CheckDelta evaluates a container of img's image; image and merged mount the image's root and the container's
+	// merged root, and are called only if needed.
+	CheckDelta(ctx context.Context, img *compliance.ImageEval, image, merged func() (scan.FS, error), d compliance.Delta, rep *report.Report) (compliance.DeltaStats, error)
 }
 
 // imageEvals holds the image evaluations of the image checks, by chain ID and check, in memory: a restart or a
@@ -82,32 +84,14 @@ func (x *imageEvals) prune(keep map[string]bool, grace time.Duration) {
 	}
 }
 
-// imageChecks evaluates the image checks on the check's image view, each once per image: the returned slice is
-// indexed like d.Checks, nil for checks that are not ImageChecks or have nothing to evaluate. The image view is
-// mounted only when an evaluation is missing.
-func (d *Daemon) imageChecks(ctx context.Context, views *checkViews, chain string, image *report.Result, t report.Target, log *slog.Logger) []*compliance.ImageEval {
+// imageChecks returns the image evaluations of the image checks, indexed like d.Checks: nil for checks that are not
+// ImageChecks or have nothing to evaluate. They are filled as the image's containers are checked.
+func (d *Daemon) imageChecks(chain string) []*compliance.ImageEval {
 	out := make([]*compliance.ImageEval, len(d.Checks))
 	for i, ch := range d.Checks {
-		ic, ok := ch.(ImageCheck)
-		if !ok {
-			continue
+		if ic, ok := ch.(ImageCheck); ok {
+			out[i] = d.imageEvals.get(imageEvalKey{chain, i}, ic.Fresh, ic.NewImageEval)
 		}
-		out[i] = d.imageEvals.get(imageEvalKey{chain, i}, ic.Fresh, func() *compliance.ImageEval {
-			root, err := views.get(ctx, fsaccess.ViewImage)
-			if err != nil {
-				log.Warn("image view for the image checks; evaluating on the container's root", "err", err)
-				return nil
-			}
-			start := time.Now()
-			ie := ic.CheckImage(ctx, root, t, image)
-			if ctx.Err() != nil {
-				return nil // cancelled mid-evaluation: results of a cut-short evaluation are not the image's
-			}
-			if ie != nil {
-				log.Debug("image checks evaluated", "chain", chain, "reads", ie.Reads(), "duration", time.Since(start))
-			}
-			return ie
-		})
 	}
 	return out
 }
@@ -134,14 +118,21 @@ func (d *Daemon) checkMerged(ctx context.Context, views *checkViews, rep *report
 		}
 		rep.Result = scan.Run(ctx, root, d.Analyzers)
 	}
-	d.runImageChecks(ctx, merged, rep, evals, upper, st, touched, log)
+	image := func() (scan.FS, error) {
+		root, err := views.get(ctx, fsaccess.ViewImage)
+		if err != nil {
+			log.Warn("image view for the image checks; evaluating on the container's root", "err", err)
+		}
+		return root, err
+	}
+	d.runImageChecks(ctx, image, merged, rep, evals, upper, st, touched, log)
 	return openErr
 }
 
 // runImageChecks runs the root checks on rep.Result: an ImageCheck from its image's evaluation and the container's
 // delta (upper dir st, read from upper; inventoryChanged when the analyzers ran again on the merged root), which
 // mounts the merged root only if a control needs it, the others in full on the merged root.
-func (d *Daemon) runImageChecks(ctx context.Context, merged func() (scan.FS, error), rep *report.Report, evals []*compliance.ImageEval, upper scan.FS, st upperState, inventoryChanged bool, log *slog.Logger) {
+func (d *Daemon) runImageChecks(ctx context.Context, image, merged func() (scan.FS, error), rep *report.Report, evals []*compliance.ImageEval, upper scan.FS, st upperState, inventoryChanged bool, log *slog.Logger) {
 	var delta *compliance.Delta
 	for i, ch := range d.Checks {
 		ic, ok := ch.(ImageCheck)
@@ -160,7 +151,7 @@ func (d *Daemon) runImageChecks(ctx context.Context, merged func() (scan.FS, err
 				delta = &dl
 			}
 			var ds compliance.DeltaStats
-			ds, err = ic.CheckDelta(ctx, evals[i], merged, *delta, rep)
+			ds, err = ic.CheckDelta(ctx, evals[i], image, merged, *delta, rep)
 			log.Debug("image checks applied", "kept", ds.Kept, "shared", ds.Shared, "evaluated", ds.Evaluated)
 		}
 		if err != nil {

@@ -209,7 +209,7 @@ func compareOverlay(t *testing.T, e *compliance.Engine, ie *compliance.ImageEval
 	want := e.Evaluate(context.Background(), mfs, target, nil, res)
 	d := upperDelta(ufs, st)
 	d.Fingerprint = upperFingerprint(ufs, st)
-	got, ds, err := ie.Evaluate(context.Background(), func() (scan.FS, error) { return mfs, nil }, target, nil, res, d)
+	got, ds, err := ie.Evaluate(context.Background(), nil, func() (scan.FS, error) { return mfs, nil }, target, nil, res, d)
 	if err != nil {
 		t.Fatal(err)
 	}

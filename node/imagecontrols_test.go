@@ -258,7 +258,10 @@ func TestUpperFingerprint(t *testing.T) {
 		"mode":      func(dir string) { os.Chmod(filepath.Join(dir, "etc/shadow"), 0o600) },
 		"root mode": func(dir string) { os.Chmod(dir, 0o700) },
 		"dir mode":  func(dir string) { os.Chmod(filepath.Join(dir, "etc/ssh"), 0o700) },
-		"link":      func(dir string) { os.Remove(filepath.Join(dir, "etc/l")); os.Symlink("/y", filepath.Join(dir, "etc/l")) },
+		"link": func(dir string) {
+			os.Remove(filepath.Join(dir, "etc/l"))
+			os.Symlink("/y", filepath.Join(dir, "etc/l"))
+		},
 		"new entry": func(dir string) { os.WriteFile(filepath.Join(dir, "etc/new"), nil, 0o644) },
 		"owner":     func(dir string) { os.Lchown(filepath.Join(dir, "etc/hosts"), 1, 1) },
 	} {

@@ -2,7 +2,7 @@ package compliance
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"sync"
@@ -123,7 +123,14 @@ const maxShared = 16
 // upper dir and facts.
 type sharedEval struct {
 	imageControl
-	volumes []string // the volumes it was evaluated with
+	volumes []string      // the volumes it was evaluated with
+	target  report.Target // the facts it was evaluated with
+}
+
+// usable says whether a shared evaluation holds for a container with vols and t: its reads reach neither's volumes,
+// and the facts it read are the same.
+func (se sharedEval) usable(vols []string, t report.Target) bool {
+	return factsDiffer(se.target, t, Delta{})&se.reads.facts == 0 && !volumesTouch(se, vols)
 }
 
 // Evaluate returns the container's results, the same as Engine.Evaluate on its merged root (the image with its
@@ -141,14 +148,14 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 		}
 	}
 	d.Volumes = append(d.Volumes, volPaths...)
-	key, shared := ie.sharedFor(t, d)
+	key, shared := ie.sharedFor(d)
 	sel := e.Scope.Select(e.Profiles, t)
 	var (
 		controls map[*Control]imageControl
 		idx      *deltaIndex
 		differ   fact
 	)
-	if !allShared(sel, shared, volPaths) && ie.wantsImage(key) {
+	if !allShared(sel, shared, volPaths, t) && ie.wantsImage(key) {
 		var target report.Target
 		var ok bool
 		if controls, target, ok = ie.imageResults(ctx, image, t, res); ok {
@@ -167,7 +174,7 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 			if ic, ok := controls[c]; ok && !idx.touches(ic.reads, differ) {
 				r = ic.result
 				st.Kept++
-			} else if se, ok := shared[c]; ok && !volumesTouch(se, volPaths) {
+			} else if se, ok := shared[c]; ok && se.usable(volPaths, t) {
 				r = se.result
 				st.Shared++
 			} else {
@@ -181,7 +188,7 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 					if fresh == nil {
 						fresh = map[*Control]sharedEval{}
 					}
-					fresh[c] = sharedEval{imageControl{r, rs}, volPaths}
+					fresh[c] = sharedEval{imageControl{r, rs}, volPaths, t}
 				}
 			}
 			r.Checks = slices.Clone(r.Checks)
@@ -195,11 +202,11 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 	return out, st, nil
 }
 
-// allShared says whether every control of profiles has a shared result usable with vols.
-func allShared(profiles []*Profile, shared map[*Control]sharedEval, vols []string) bool {
+// allShared says whether every control of profiles has a shared result usable with vols and t.
+func allShared(profiles []*Profile, shared map[*Control]sharedEval, vols []string, t report.Target) bool {
 	for _, p := range profiles {
 		for _, c := range p.Controls {
-			if se, ok := shared[c]; !ok || volumesTouch(se, vols) {
+			if se, ok := shared[c]; !ok || !se.usable(vols, t) {
 				return false
 			}
 		}
@@ -245,22 +252,15 @@ func (c *containerEval) eval(p *Profile, ctl *Control) (report.ControlResult, re
 	return r, c.s.view.rec.set(), nil
 }
 
-// sharedFor is the key of the container's layer and facts among the image's containers, and what was evaluated
-// for an earlier container with that key; "" when the layer has no fingerprint.
-func (ie *ImageEval) sharedFor(t report.Target, d Delta) (string, map[*Control]sharedEval) {
+// sharedFor is the key of the container's layer among the image's containers, and what was evaluated for earlier
+// containers with that key; "" when the layer has no fingerprint. Facts and volumes are compared per control
+// (sharedEval.usable): the containers of two pods have different host paths for their volumes, and controls that do
+// not read them are still shared.
+func (ie *ImageEval) sharedFor(d Delta) (string, map[*Control]sharedEval) {
 	if d.Fingerprint == "" || d.Unknown {
 		return "", nil
 	}
-	facts, err := json.Marshal(struct {
-		Config    *report.ImageConfig
-		Security  *report.SecurityContext
-		Mounts    []report.Mount
-		Inventory bool
-	}{t.Config, t.Security, t.Mounts, d.InventoryChanged})
-	if err != nil {
-		return "", nil
-	}
-	key := d.Fingerprint + "\x00" + string(facts)
+	key := fmt.Sprintf("%s inventory=%t", d.Fingerprint, d.InventoryChanged)
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
 	return key, ie.shared[key]

@@ -353,14 +353,21 @@ func TestImageEvalLazy(t *testing.T) {
 	res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
 	images := 0
 	image := func() (scan.FS, error) { images++; return f.root, nil }
+	root := int64(0)
+	privileged := imageTarget()
+	privileged.Security = &report.SecurityContext{RunAsUser: &root, Privileged: true}
+	privileged.Mounts = []report.Mount{{ContainerPath: "/data", HostPath: "/x"}}
 	containers := []struct {
 		fingerprint string
 		change      func(dir string)
 		want        func(st DeltaStats) bool
+		target      report.Target
 	}{
-		{"a", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/hosts"), nil, 0o644) }, func(st DeltaStats) bool { return st.Kept == 0 && st.Shared == 0 }},
-		{"a", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/hosts"), nil, 0o644) }, func(st DeltaStats) bool { return st.Evaluated == 0 && st.Kept == 0 }},
-		{"b", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/shadow"), nil, 0o644) }, func(st DeltaStats) bool { return st.Kept > 0 && st.Evaluated > 0 }},
+		{"a", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/hosts"), nil, 0o644) }, func(st DeltaStats) bool { return st.Kept == 0 && st.Shared == 0 }, report.Target{}},
+		{"a", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/hosts"), nil, 0o644) }, func(st DeltaStats) bool { return st.Evaluated == 0 && st.Kept == 0 }, report.Target{}},
+		{"b", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/shadow"), nil, 0o644) }, func(st DeltaStats) bool { return st.Kept > 0 && st.Evaluated > 0 }, report.Target{}},
+		// The same layer as the first, other facts: the controls that read them are evaluated again.
+		{"a", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/hosts"), nil, 0o644) }, func(st DeltaStats) bool { return st.Evaluated > 0 && st.Shared > 0 }, privileged},
 	}
 	for i, c := range containers {
 		dir := copyTree(t, f.dir)
@@ -374,8 +381,12 @@ func TestImageEvalLazy(t *testing.T) {
 			p = "/etc/shadow"
 		}
 		d := Delta{Changed: []string{"/", "/etc"}, Replaced: []string{p}, Fingerprint: c.fingerprint}
-		want := e.Evaluate(context.Background(), merged, imageTarget(), nil, res)
-		got, st, err := ie.Evaluate(context.Background(), image, rootOf(merged), imageTarget(), nil, res, d)
+		target := c.target
+		if target.Security == nil {
+			target = imageTarget()
+		}
+		want := e.Evaluate(context.Background(), merged, target, nil, res)
+		got, st, err := ie.Evaluate(context.Background(), image, rootOf(merged), target, nil, res, d)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -109,13 +109,19 @@ func (d *Daemon) checkMerged(ctx context.Context, views *checkViews, rep *report
 			return nil, err
 		}
 		rep.Target.Access = views.access
+		if views.access == "proc-root" {
+			// The running container's own mount namespace, volumes mounted in it: not the snapshot the image's
+			// results and the delta describe, so the image checks evaluate it whole (runImageChecks).
+			return nil, errLiveRoot
+		}
 		return root, nil
 	}
 	if touched {
-		root, err := merged()
+		root, err := views.get(ctx, fsaccess.ViewContainer)
 		if err != nil {
 			return err
 		}
+		rep.Target.Access = views.access
 		rep.Result = scan.Run(ctx, root, d.Analyzers)
 	}
 	image := func() (scan.FS, error) {
@@ -125,14 +131,17 @@ func (d *Daemon) checkMerged(ctx context.Context, views *checkViews, rep *report
 		}
 		return root, err
 	}
-	d.runImageChecks(ctx, image, merged, rep, evals, upper, st, touched, log)
+	d.runImageChecks(ctx, views, image, merged, rep, evals, upper, st, touched, log)
 	return openErr
 }
+
+// errLiveRoot says the merged root was reached through /proc/<pid>/root.
+var errLiveRoot = errors.New("the merged root is the running container's /proc/<pid>/root")
 
 // runImageChecks runs the root checks on rep.Result: an ImageCheck from its image's evaluation and the container's
 // delta (upper dir st, read from upper; inventoryChanged when the analyzers ran again on the merged root), which
 // mounts the merged root only if a control needs it, the others in full on the merged root.
-func (d *Daemon) runImageChecks(ctx context.Context, image, merged func() (scan.FS, error), rep *report.Report, evals []*compliance.ImageEval, upper scan.FS, st upperState, inventoryChanged bool, log *slog.Logger) {
+func (d *Daemon) runImageChecks(ctx context.Context, views *checkViews, image, merged func() (scan.FS, error), rep *report.Report, evals []*compliance.ImageEval, upper scan.FS, st upperState, inventoryChanged bool, log *slog.Logger) {
 	var delta *compliance.Delta
 	for i, ch := range d.Checks {
 		ic, ok := ch.(ImageCheck)
@@ -140,7 +149,10 @@ func (d *Daemon) runImageChecks(ctx context.Context, image, merged func() (scan.
 		switch {
 		case !ok || i >= len(evals) || evals[i] == nil:
 			var root scan.FS
-			if root, err = merged(); err == nil {
+			if root, err = merged(); errors.Is(err, errLiveRoot) {
+				root, err = views.get(ctx, fsaccess.ViewContainer)
+			}
+			if err == nil {
 				err = ch.Check(ctx, root, rep)
 			}
 		default:
@@ -152,6 +164,12 @@ func (d *Daemon) runImageChecks(ctx context.Context, image, merged func() (scan.
 			}
 			var ds compliance.DeltaStats
 			ds, err = ic.CheckDelta(ctx, evals[i], image, merged, *delta, rep)
+			if errors.Is(err, errLiveRoot) {
+				var root scan.FS
+				if root, err = views.get(ctx, fsaccess.ViewContainer); err == nil {
+					err = ch.Check(ctx, root, rep)
+				}
+			}
 			log.Debug("image checks applied", "kept", ds.Kept, "shared", ds.Shared, "evaluated", ds.Evaluated)
 		}
 		if err != nil {

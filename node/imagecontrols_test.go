@@ -333,3 +333,37 @@ func TestDaemonImageChecksSameAsFull(t *testing.T) {
 		t.Errorf("%d image evaluations, want 1", len(ie))
 	}
 }
+
+// The one-shot scan with an ImageCheck (each image evaluated once per scan) finds, control by control, what the scan
+// with the compliance analyzer in every container's walk finds.
+func TestScanByImageSameAsPerTarget(t *testing.T) {
+	r := startMountRig(t)
+	ctx := context.Background()
+	live, err := compliance.NewLive(compliance.Sources{Profiles: []string{compliance.Baseline}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker := &compliance.Checker{Profiles: live}
+	cs := []cri.Container{r.running, r.created, r.running, r.created}
+	perTarget := &Scanner{Roots: r.roots, Analyzers: scan.DefaultAnalyzers(), PerTarget: checker.Analyzers}
+	byImage := &Scanner{Roots: r.roots, Views: r.roots, Analyzers: scan.DefaultAnalyzers(), PerTarget: checker.Analyzers, ImageCheck: checker}
+	want, got := perTarget.ScanContainers(ctx, cs), byImage.ScanContainers(ctx, cs)
+	for i := range cs {
+		w, g := want[i].Result.Compliance, got[i].Result.Compliance
+		if len(w) == 0 || len(w) != len(g) {
+			t.Fatalf("%s: %d results, want %d", cs[i].Name, len(g), len(w))
+		}
+		for j := range w {
+			if g[j].ID != w[j].ID || g[j].Status != w[j].Status || g[j].Message != w[j].Message {
+				t.Errorf("%s: control %s: %s %q, want %s %q", cs[i].Name, w[j].ID, g[j].Status, g[j].Message, w[j].Status, w[j].Message)
+			}
+		}
+		if got[i].Error != "" || got[i].Result.Errors != nil {
+			t.Errorf("%s: %s %v", cs[i].Name, got[i].Error, got[i].Result.Errors)
+		}
+	}
+	if n := len(byImage.imageEvals.m); n != 1 {
+		t.Errorf("%d image evaluations, want 1", n)
+	}
+	r.noLeftovers(t)
+}

@@ -50,6 +50,9 @@ type Scanner struct {
 	Views Views
 	// PerTarget, when set, adds analyzers made for each target (compliance).
 	PerTarget TargetAnalyzers
+	// ImageCheck, when set with Views, checks containers instead of PerTarget, evaluating each image once per scan
+	// and each container only where its own layer differs (see checkByImage).
+	ImageCheck ImageCheck
 	// Enrichers run on each report once its target is read, as in the daemon (vulnerability matching).
 	Enrichers []Enricher
 	// Options bound the reads of --dir and --oci roots (containers are bounded by their RootOpener).
@@ -67,6 +70,8 @@ type Scanner struct {
 	// Progress, when set, is told when a target starts (current names it) and when one is done (current is "").
 	// Calls are serialized.
 	Progress func(done, total int, current string)
+
+	imageEvals imageEvals // ImageCheck's evaluations of the images of this scan
 }
 
 // ScanNode scans every container matching f. The error is only for failing to list: each container's own failure
@@ -90,7 +95,7 @@ func (s *Scanner) ScanContainers(ctx context.Context, cs []cri.Container) []repo
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	p := progress{report: s.Progress, total: len(cs)}
-	for i := range cs {
+	for _, i := range byImage(cs) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -162,7 +167,12 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 		return rep
 	}
 	rep.Target.Access = access
-	rep.Result = s.run(ctx, root, rep.Target)
+	if ic := s.imageCheckFor(); ic != nil && access != "proc-root" {
+		rep.Result = scan.Run(ctx, root, s.Analyzers)
+		s.checkByImage(ctx, c, root, &rep, log) // a snapshot's merged root: what the image and upper views describe
+	} else {
+		rep.Result = s.run(ctx, root, rep.Target)
+	}
 	if err := root.Close(); err != nil {
 		// The result stands; the leftover mount is the operator's problem to know about.
 		log.Error("release root filesystem", "err", err)

@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -31,6 +32,8 @@ type ImageEval struct {
 	controls  map[*Control]imageControl
 	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
 	shared map[string]map[*Control]sharedEval
+	// firsts serialize the first evaluations of each key (see first).
+	firsts map[string]*sync.Mutex
 }
 
 type imageControl struct {
@@ -149,6 +152,12 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 	}
 	d.Volumes = append(d.Volumes, volPaths...)
 	key, shared := ie.sharedFor(d)
+	if key != "" && shared == nil {
+		// The first container of this layer: others with it (a pod's replicas, checked at once) wait for its
+		// results instead of evaluating the same controls beside it.
+		defer ie.first(key)()
+		key, shared = ie.sharedFor(d)
+	}
 	sel := e.Scope.Select(e.Profiles, t)
 	var (
 		controls map[*Control]imageControl
@@ -266,6 +275,26 @@ func (ie *ImageEval) sharedFor(d Delta) (string, map[*Control]sharedEval) {
 	return key, ie.shared[key]
 }
 
+// first locks the evaluation of the first container with key and returns the unlock.
+func (ie *ImageEval) first(key string) func() {
+	ie.mu.Lock()
+	if ie.firsts == nil {
+		ie.firsts = map[string]*sync.Mutex{}
+	}
+	m, ok := ie.firsts[key]
+	if !ok {
+		if len(ie.firsts) >= maxShared {
+			ie.mu.Unlock()
+			return func() {}
+		}
+		m = &sync.Mutex{}
+		ie.firsts[key] = m
+	}
+	ie.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
 // share remembers the controls evaluated for a container with key.
 func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval) {
 	if key == "" || len(fresh) == 0 {
@@ -305,4 +334,34 @@ func factsDiffer(image, t report.Target, d Delta) fact {
 		f |= factInventory
 	}
 	return f
+}
+
+// EncodedSize is how many bytes the evaluation takes as JSON (results and reads of the image and of the shared
+// container layers): what keeping it with the node's image cache on disk would cost per image.
+func (ie *ImageEval) EncodedSize() int {
+	type enc struct {
+		Result report.ControlResult `json:"result"`
+		Reads  []string             `json:"reads"`
+		Facts  uint8                `json:"facts"`
+	}
+	conv := func(ic imageControl) enc {
+		e := enc{Result: ic.result, Facts: uint8(ic.reads.facts)}
+		for _, r := range ic.reads.reads {
+			e.Reads = append(e.Reads, fmt.Sprintf("%d%s", r.kind, r.path))
+		}
+		return e
+	}
+	ie.mu.Lock()
+	var all []enc
+	for _, ic := range ie.controls {
+		all = append(all, conv(ic))
+	}
+	for _, m := range ie.shared {
+		for _, se := range m {
+			all = append(all, conv(se.imageControl))
+		}
+	}
+	ie.mu.Unlock()
+	b, _ := json.Marshal(all)
+	return len(b)
 }

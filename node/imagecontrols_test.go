@@ -43,18 +43,23 @@ var overlayProbes = []string{
 	`file("/usr/bin/tool").sha256`,
 }
 
+// probesYAML is a profile with one control per probe.
+func probesYAML() []byte {
+	var b strings.Builder
+	b.WriteString("name: probes\ncontrols:\n")
+	for i, v := range overlayProbes {
+		fmt.Fprintf(&b, "  - id: p%02d\n    impact: 0.5\n    checks:\n      - expr: %q\n        observed: %q\n", i, "["+v+"] == []", v)
+	}
+	return []byte(b.String())
+}
+
 func overlayEngine(t testing.TB) *compliance.Engine {
 	t.Helper()
 	l, err := compliance.NewLoader(compliance.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	b.WriteString("name: probes\ncontrols:\n")
-	for i, v := range overlayProbes {
-		fmt.Fprintf(&b, "  - id: p%02d\n    impact: 0.5\n    checks:\n      - expr: %q\n        observed: %q\n", i, "["+v+"] == []", v)
-	}
-	p, err := l.Parse("probes.yaml", []byte(b.String()))
+	p, err := l.Parse("probes.yaml", probesYAML())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,12 +284,7 @@ func TestDaemonImageChecksSameAsFull(t *testing.T) {
 	r := startMountRig(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	var b strings.Builder
-	b.WriteString("name: probes\ncontrols:\n")
-	for i, v := range overlayProbes {
-		fmt.Fprintf(&b, "  - id: p%02d\n    impact: 0.5\n    checks:\n      - expr: %q\n        observed: %q\n", i, "["+v+"] == []", v)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "probes.yaml"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "probes.yaml"), probesYAML(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	live, err := compliance.NewLive(compliance.Sources{Profiles: []string{compliance.Baseline, filepath.Join(dir, "probes.yaml")}}, nil)
@@ -331,6 +331,9 @@ func TestDaemonImageChecksSameAsFull(t *testing.T) {
 	}
 	if ie := d.imageEvals.m; len(ie) != 1 {
 		t.Errorf("%d image evaluations, want 1", len(ie))
+	}
+	for _, e := range d.imageEvals.m {
+		t.Logf("image evaluation: %d reads, %d bytes as JSON", e.ie.Reads(), e.ie.EncodedSize())
 	}
 }
 

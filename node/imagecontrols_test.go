@@ -368,5 +368,8 @@ func TestScanByImageSameAsPerTarget(t *testing.T) {
 	if n := len(byImage.imageEvals.m); n != 1 {
 		t.Errorf("%d image evaluations, want 1", n)
 	}
+	for _, e := range byImage.imageEvals.m {
+		t.Logf("baseline image evaluation: %d reads, %d bytes as JSON", e.ie.Reads(), e.ie.EncodedSize())
+	}
 	r.noLeftovers(t)
 }

@@ -29,7 +29,9 @@ type ImageEval struct {
 	mu        sync.Mutex // held while the image is evaluated
 	imageDone bool
 	target    report.Target // the facts the image was evaluated with
-	controls  map[*Control]imageControl
+	// ownInventory: the image was evaluated with a container's inventory, not its own (see imageResults).
+	ownInventory bool
+	controls     map[*Control]imageControl
 	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
 	shared map[string]map[*Control]sharedEval
 	// firsts serialize the first evaluations of each key (see first).
@@ -68,12 +70,13 @@ func (ie *ImageEval) Reads() int {
 // filesystem, with t's facts and res's inventory. A result made under a cancelled context must not be kept.
 func (e *Engine) EvaluateImage(ctx context.Context, fsys scan.FS, t report.Target, res *report.Result) *ImageEval {
 	ie := e.NewImageEval()
-	ie.evaluateImage(ctx, fsys, t, res)
+	ie.evaluateImage(ctx, fsys, t, res, false)
 	return ie
 }
 
-// evaluateImage fills the image's results; the caller holds mu.
-func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.Target, res *report.Result) {
+// evaluateImage fills the image's results; the caller holds mu. ownInventory says res is a container's inventory,
+// not the image's.
+func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.Target, res *report.Result, ownInventory bool) {
 	e := ie.engine
 	s, act, err := e.newSession(ctx, fsys, t, nil, res, nil, nil)
 	s.view.rec = &readLog{}
@@ -86,21 +89,23 @@ func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.T
 		}
 	}
 	if ctx.Err() == nil {
-		ie.imageDone, ie.target, ie.controls = true, t, controls
+		ie.imageDone, ie.target, ie.controls, ie.ownInventory = true, t, controls, ownInventory
 	}
 }
 
 // imageResults returns the image's results, evaluating the image on the root image returns if no container did
 // yet; ok is false when that failed (the container is then evaluated on its own root).
-func (ie *ImageEval) imageResults(ctx context.Context, image func() (scan.FS, error), t report.Target, res *report.Result) (map[*Control]imageControl, report.Target, bool) {
+// ownInventory says the image was evaluated with a container's inventory (the image's own was not at hand): its
+// packages() results then hold for no other container.
+func (ie *ImageEval) imageResults(ctx context.Context, image func() (scan.FS, error), t report.Target, res *report.Result, d Delta) (_ map[*Control]imageControl, _ report.Target, ownInventory, ok bool) {
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
 	if !ie.imageDone && image != nil {
 		if root, err := image(); err == nil {
-			ie.evaluateImage(ctx, root, t, res)
+			ie.evaluateImage(ctx, root, t, res, d.InventoryChanged)
 		}
 	}
-	return ie.controls, ie.target, ie.imageDone
+	return ie.controls, ie.target, ie.ownInventory, ie.imageDone
 }
 
 // wantsImage says whether a container with key should use the image's results: when the image was evaluated, and
@@ -166,9 +171,11 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 	)
 	if !allShared(sel, shared, volPaths, t) && ie.wantsImage(key) {
 		var target report.Target
-		var ok bool
-		if controls, target, ok = ie.imageResults(ctx, image, t, res); ok {
-			idx, differ = newDeltaIndex(d), factsDiffer(target, t, d)
+		var own, ok bool
+		if controls, target, own, ok = ie.imageResults(ctx, image, t, res, d); ok {
+			inv := d
+			inv.InventoryChanged = inv.InventoryChanged || own
+			idx, differ = newDeltaIndex(d), factsDiffer(target, t, inv)
 		}
 	}
 	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res}

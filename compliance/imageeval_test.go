@@ -368,6 +368,9 @@ func TestImageEvalLazy(t *testing.T) {
 		{"b", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/shadow"), nil, 0o644) }, func(st DeltaStats) bool { return st.Kept > 0 && st.Evaluated > 0 }, report.Target{}},
 		// The same layer as the first, other facts: the controls that read them are evaluated again.
 		{"a", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/hosts"), nil, 0o644) }, func(st DeltaStats) bool { return st.Evaluated > 0 && st.Shared > 0 }, privileged},
+		// A layer with the image's inventory after the image was evaluated with a container's own (the "b" layer's,
+		// below): packages() controls are evaluated again.
+		{"c", func(dir string) { os.WriteFile(filepath.Join(dir, "etc/group"), nil, 0o644) }, func(st DeltaStats) bool { return st.Kept > 0 && st.Evaluated > 0 }, report.Target{}},
 	}
 	for i, c := range containers {
 		dir := copyTree(t, f.dir)
@@ -376,11 +379,14 @@ func TestImageEvalLazy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := "/etc/hosts"
-		if c.fingerprint == "b" {
-			p = "/etc/shadow"
-		}
+		p := map[string]string{"a": "/etc/hosts", "b": "/etc/shadow", "c": "/etc/group"}[c.fingerprint]
 		d := Delta{Changed: []string{"/", "/etc"}, Replaced: []string{p}, Fingerprint: c.fingerprint}
+		res := res
+		if c.fingerprint == "b" {
+			// A container whose layer changed its inventory has the image evaluated with it.
+			res = &report.Result{Packages: []report.Package{{Name: "clang"}}}
+			d.InventoryChanged = true
+		}
 		target := c.target
 		if target.Security == nil {
 			target = imageTarget()

@@ -203,6 +203,9 @@ func checkDelta(t testing.TB, e *Engine, image *fixture, ie *ImageEval, seed uin
 	want := e.Evaluate(context.Background(), merged, target, vols, res)
 	// The fingerprint stands for the upper dir's contents: the same seed makes the same changes.
 	d.Fingerprint = fmt.Sprintf("seed %d ops %d", seed, nOps)
+	ie.mu.Lock()
+	full := len(ie.shared) >= maxShared // an image remembers a bounded number of layers
+	ie.mu.Unlock()
 	var st DeltaStats
 	for pass := range 2 {
 		got, pst, err := ie.Evaluate(context.Background(), nil, rootOf(merged), target, vols, res, d)
@@ -210,7 +213,7 @@ func checkDelta(t testing.TB, e *Engine, image *fixture, ie *ImageEval, seed uin
 			t.Fatal(err)
 		}
 		compareResults(t, fmt.Sprintf("pass %d, seed %d %v", pass, seed, did), want, got)
-		if pass == 1 && (pst.Kept != st.Kept || pst.Evaluated != 0 || pst.Shared != st.Evaluated) {
+		if pass == 1 && !full && (pst.Kept != st.Kept || pst.Evaluated != 0 || pst.Shared != st.Evaluated) {
 			t.Errorf("second container with the same layer: %+v after %+v, want the first's evaluations shared", pst, st)
 		}
 		if pass == 0 {

@@ -94,3 +94,40 @@ func OpenVolumes(t report.Target, hostRoot string, opts fsaccess.Options, log *s
 		}
 	}
 }
+
+// Fresh says whether img was made with the profiles in use now (a reload makes every image evaluation stale).
+func (c *Checker) Fresh(img *ImageEval) bool {
+	return img != nil && img.Engine() == c.Profiles.Engine()
+}
+
+// NewImageEval makes the evaluation of one image's controls with the current profiles, filled as its containers are
+// checked (CheckDelta); nil when there are no profiles.
+func (c *Checker) NewImageEval() *ImageEval {
+	e := c.Profiles.Engine()
+	if e == nil {
+		return nil
+	}
+	return e.NewImageEval()
+}
+
+// CheckDelta sets rep.Result.Compliance for a container of img's image whose own layer changed d, the same as
+// Check on its merged root gives: the image's results where nothing the control read changed, new ones for the
+// rest. image and merged open the image's own root and the container's merged root, and are called only when
+// needed. A stale or missing img means a full evaluation.
+func (c *Checker) CheckDelta(ctx context.Context, img *ImageEval, image, merged func() (scan.FS, error), d Delta, rep *report.Report) (DeltaStats, error) {
+	if !c.Fresh(img) {
+		root, err := merged()
+		if err != nil {
+			return DeltaStats{}, err
+		}
+		return DeltaStats{}, c.Check(ctx, root, rep)
+	}
+	vols, release := OpenVolumes(rep.Target, c.HostRoot, c.Options, c.logger())
+	defer release()
+	res, st, err := img.Evaluate(ctx, image, merged, rep.Target, vols, rep.Result, d)
+	if err != nil {
+		return st, err
+	}
+	rep.Result.Compliance = res
+	return st, nil
+}

@@ -30,7 +30,7 @@ func (e *Engine) runRunners(s *session, out []report.ControlResult) []report.Con
 		if s.ctx.Err() != nil {
 			break
 		}
-		if len(e.Scope.Select([]*Profile{{Name: r.Name()}}, s.target)) == 0 {
+		if len(e.Scope.Select([]*Profile{{Name: r.Name()}}, s.tgt)) == 0 {
 			continue
 		}
 		for _, res := range r.Evaluate(s.ctx, t) {

@@ -25,17 +25,23 @@ func NewTarget(ctx context.Context, fsys scan.FS, t report.Target, vols []Volume
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Target{s: &session{ctx: ctx, view: newView(fsys, vols), target: t, res: res, lim: lim.withDefaults(), log: log}}
+	return &Target{s: &session{ctx: ctx, view: newView(fsys, vols), tgt: t, res: res, lim: lim.withDefaults(), log: log}}
 }
 
 // Context is the evaluation's context.
 func (t *Target) Context() context.Context { return t.s.ctx }
 
-// Info is the target as the report names it (kind, image config, security context, mounts).
-func (t *Target) Info() report.Target { return t.s.target }
+// Info is the target as the report names it (kind, image config, security context, mounts). It is recorded as a
+// read of every container fact, so a result that used it is never reused for a container with other facts.
+func (t *Target) Info() report.Target {
+	t.s.config()
+	t.s.security()
+	t.s.mounts()
+	return t.s.tgt
+}
 
 // Result is the inventory the analyzers found (nil when none ran).
-func (t *Target) Result() *report.Result { return t.s.res }
+func (t *Target) Result() *report.Result { return t.s.inventory() }
 
 // Limits are the bounds in force, defaults filled in.
 func (t *Target) Limits() Limits { return t.s.lim }

@@ -119,6 +119,8 @@ type Daemon struct {
 	mounts atomic.Uint64
 	mem    *memWatch   // CheckBudget.Memory's watch, nil without one
 	quar   *quarantine // crash records, nil without StateDir
+	// imageEvals are the image checks' evaluations per image (imagecontrols.go).
+	imageEvals imageEvals
 }
 
 // tracked is what the daemon remembers of one container between checks.
@@ -418,6 +420,7 @@ func (d *Daemon) pruneCache() {
 		}
 	}
 	d.mu.Unlock()
+	d.imageEvals.prune(keep, cacheGrace)
 	if n := d.Cache.Prune(keep, cacheGrace); n > 0 {
 		d.logger().Debug("image cache pruned", "entries", n)
 	}
@@ -602,25 +605,19 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 	if err != nil {
 		return fail(err)
 	}
-	if d.Drift == nil {
-		// Drift is the only later reader of the image view (mounted here on a cache miss): give it back now.
-		views.release(fsaccess.ViewImage)
-	}
+	evals := d.imageChecks(chain)
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
 	if touched := touchedAnalyzers(d.Analyzers, upper, st); touched || len(d.Checks) > 0 {
-		// Mount the merged view: its inventory differs from the image's, or root checks need it. Drift does not:
-		// it compares the upper dir with the image view.
-		root, err := views.get(ctx, fsaccess.ViewContainer)
-		if err != nil {
+		// The merged view, mounted when its inventory differs from the image's or a root check needs it. Drift does
+		// not: it compares the upper dir with the image view.
+		if err := d.checkMerged(ctx, views, &rep, evals, upper, st, touched, log); err != nil {
 			return fail(fmt.Errorf("open root filesystem: %w", err))
 		}
-		rep.Target.Access = views.access
-		if touched {
-			rep.Result = scan.Run(ctx, root, d.Analyzers)
-		}
-		d.runChecks(ctx, root, &rep, log)
-		views.release(fsaccess.ViewContainer)
+	}
+	if d.Drift == nil {
+		// Drift is the only later reader of the image view (mounted on a cache miss, or by the image checks).
+		views.release(fsaccess.ViewImage)
 	}
 	if d.Drift != nil {
 		d.drift(ctx, views, upper, rep.Target.Mounts, rep.Result)

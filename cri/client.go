@@ -231,6 +231,9 @@ func (c *Client) complete(ctx context.Context, ct *Container) error {
 		ct.ImageID = st.GetImageId()
 	}
 	ct.State = stateOf(st.GetState())
+	if ns := st.GetStartedAt(); ns > 0 {
+		ct.StartedAt = time.Unix(0, ns).UTC()
+	}
 	for _, m := range st.GetMounts() {
 		ct.Mounts = append(ct.Mounts, Mount{ContainerPath: m.GetContainerPath(), HostPath: m.GetHostPath(), ReadOnly: m.GetReadonly()})
 	}

@@ -59,6 +59,10 @@ type Container struct {
 	// Security is what the container was created with (the CRI config in the verbose status); nil when the runtime
 	// does not say.
 	Security *SecurityContext `json:"security,omitempty"`
+
+	// StartedAt is when the runtime started the container's task (ContainerStatus; zero until it did); the
+	// /proc/<pid>/root fallback checks the pid against it.
+	StartedAt time.Time `json:"startedAt,omitzero"`
 }
 
 // Mount is one volume of a container: where it appears inside and where it lives on the node.

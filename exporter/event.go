@@ -29,6 +29,12 @@ const (
 	// EventScanFailed: a scan of the target failed. Sent once per failure episode (the first failed scan after a
 	// successful one), so a broken target does not flood the SIEM on every resync. Open findings stay open.
 	EventScanFailed EventType = "scan.failed"
+	// EventScanIncomplete: a check stopped at one of its budgets (deadline, memory); Incomplete says which and
+	// where. Like scan.failed, once per episode, and open findings stay open.
+	EventScanIncomplete EventType = "scan.incomplete"
+	// EventScanCrashed: the scanner process died during a check of the container, which is now quarantined (not read)
+	// until its image or upper dir changes. Once per quarantine.
+	EventScanCrashed EventType = "scan.crashed"
 	// EventContainerRemoved: the container is gone; it follows the finding.resolved events (Reason
 	// ReasonContainerRemoved) for every finding it still had open, so every opened finding is closed in the SIEM.
 	EventContainerRemoved EventType = "container.removed"
@@ -37,6 +43,12 @@ const (
 	// keeps open: no finding.resolved follows it, container.removed closes the container.
 	EventExecDrift EventType = "container.exec_drift"
 )
+
+// scanProblem says the event is about a scan that gave no full result (failed, incomplete, crashed), not about a
+// finding.
+func (t EventType) scanProblem() bool {
+	return t == EventScanFailed || t == EventScanIncomplete || t == EventScanCrashed
+}
 
 // FindingKind names the analyzer side a finding comes from; it is part of the finding ID.
 type FindingKind string
@@ -82,8 +94,10 @@ type Event struct {
 	Finding *Finding `json:"finding,omitempty"`
 	// Reason is set for finding.resolved (ReasonAbsent, ReasonSuppressed, ReasonContainerRemoved).
 	Reason string `json:"reason,omitempty"`
-	// Error is set for scan.failed.
+	// Error is set for scan.failed, scan.incomplete and scan.crashed.
 	Error string `json:"error,omitempty"`
+	// Incomplete is set for scan.incomplete and scan.crashed: which budget stopped the check, and where.
+	Incomplete *report.Incomplete `json:"incomplete,omitempty"`
 }
 
 // Finding is one open issue on one target. Exactly one of the detail pointers is set, matching Kind.

@@ -48,8 +48,11 @@ type trackState struct {
 	// Generation counts the observations that changed something; events of a change carry it in their IDs.
 	Generation uint64 `json:"generation"`
 	// Failed is set while the target's scans fail (one scan.failed event per episode).
-	Failed bool                   `json:"failed,omitempty"`
-	Open   map[string]openFinding `json:"open"`
+	Failed bool `json:"failed,omitempty"`
+	// FailedAs is the event type of the episode (scan.failed, scan.incomplete, scan.crashed): a new kind of failure
+	// is a new episode. Empty in states written before it existed, which were scan.failed.
+	FailedAs EventType              `json:"failedAs,omitempty"`
+	Open     map[string]openFinding `json:"open"`
 }
 
 // openFinding is an open finding and the generation at which it opened (its opened and resolved event IDs use it).
@@ -74,7 +77,8 @@ func NewTracker(dir string, pub Publisher, log *slog.Logger) (*Tracker, error) {
 
 // Observe compares rep with the target's last known findings, publishes the changes and persists the new state. It
 // returns the events it published. A report with an Error is a failed scan: open findings stay open, and the first
-// failure after a success emits scan.failed.
+// failure after a success emits scan.failed (scan.incomplete or scan.crashed for a report with Incomplete set, whose
+// partial result is not taken as the target's findings).
 func (t *Tracker) Observe(ctx context.Context, rep report.Report) ([]Event, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -89,15 +93,19 @@ func (t *Tracker) Observe(ctx context.Context, rep report.Report) ([]Event, erro
 		at = time.Now()
 	}
 	var events []Event
-	if rep.Error != "" || rep.Result == nil {
-		if prev.Failed {
+	if rep.Error != "" || rep.Result == nil || rep.Incomplete != nil {
+		// An incomplete check's findings are partial (the one-shot scanner keeps them in its report): they neither
+		// resolve nor open anything.
+		typ := failureType(rep)
+		if prev.Failed && cmp.Or(prev.FailedAs, EventScanFailed) == typ {
 			return nil, nil
 		}
-		next.Failed = true
+		next.Failed, next.FailedAs = true, typ
 		next.Open = prev.Open
-		e := newEvent(rep.Target, EventScanFailed, at)
-		e.ID = eventID(key, EventScanFailed, next.Generation)
+		e := newEvent(rep.Target, typ, at)
+		e.ID = eventID(key, typ, next.Generation)
 		e.Error = truncate(cmp.Or(rep.Error, "scan produced no result"), maxMessage)
+		e.Incomplete = rep.Incomplete
 		events = append(events, e)
 	} else {
 		detailsChanged := false
@@ -292,7 +300,7 @@ func identity(t report.Target) report.Target {
 // sortEvents orders events resolved first, then opened, each by finding kind, most severe first, then title:
 // deterministic output, readable in a log, and a consumer applying events in order never sees a subject open twice.
 func sortEvents(events []Event) {
-	rank := map[EventType]int{EventScanFailed: 0, EventFindingResolved: 1, EventFindingOpened: 2, EventFindingInUse: 2, EventContainerRemoved: 3}
+	rank := map[EventType]int{EventScanFailed: 0, EventScanIncomplete: 0, EventScanCrashed: 0, EventFindingResolved: 1, EventFindingOpened: 2, EventFindingInUse: 2, EventContainerRemoved: 3}
 	slices.SortStableFunc(events, func(a, b Event) int {
 		if c := cmp.Compare(rank[a.Type], rank[b.Type]); c != 0 {
 			return c
@@ -333,4 +341,16 @@ func writeFileAtomic(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// failureType is the event a report without a full result makes: scan.crashed for a quarantined container,
+// scan.incomplete for a check stopped at a budget, else scan.failed.
+func failureType(rep report.Report) EventType {
+	switch {
+	case rep.Incomplete == nil:
+		return EventScanFailed
+	case rep.Incomplete.Reason == report.IncompleteCrashed:
+		return EventScanCrashed
+	}
+	return EventScanIncomplete
 }

@@ -62,11 +62,16 @@ func (f ecsFormat) Marshal(e Event) ([]byte, error) {
 	d.set("rootscan.path", e.Path)
 	d.set("rootscan.reason", e.Reason)
 	switch e.Type {
-	case EventScanFailed:
+	case EventScanFailed, EventScanIncomplete, EventScanCrashed:
 		d.set("event.category", []string{"host"})
 		d.set("event.type", []string{"error"})
 		d.set("event.outcome", "failure")
 		d.set("error.message", e.Error)
+		if inc := e.Incomplete; inc != nil {
+			d.set("rootscan.incomplete.reason", inc.Reason)
+			d.set("rootscan.incomplete.analyzer", inc.Analyzer)
+			d.set("rootscan.incomplete.path", inc.Path)
+		}
 	case EventContainerRemoved:
 		d.set("event.category", []string{"host"})
 		d.set("event.type", []string{"end"})

@@ -86,6 +86,8 @@ func summary(e Event) string {
 	switch e.Type {
 	case EventScanFailed:
 		return fmt.Sprintf("scan of %s failed: %s", where, e.Error)
+	case EventScanIncomplete, EventScanCrashed:
+		return fmt.Sprintf("scan of %s: %s", where, e.Error)
 	case EventContainerRemoved:
 		return fmt.Sprintf("container %s removed", where)
 	}
@@ -105,10 +107,10 @@ func summary(e Event) string {
 }
 
 // eventSeverity is the severity an event is worth: its finding's when it opens or comes into use, none when it
-// resolves (nothing to act on), high for a failed scan (the node's findings go stale).
+// resolves (nothing to act on), high for a failed, incomplete or crashed scan (the node's findings go stale).
 func eventSeverity(e Event) report.Severity {
 	switch {
-	case e.Type == EventScanFailed:
+	case e.Type.scanProblem():
 		return report.SeverityHigh
 	case (e.Type == EventFindingOpened || e.Type == EventFindingInUse || e.Type == EventExecDrift) && e.Finding != nil:
 		return e.Finding.Severity

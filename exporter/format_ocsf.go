@@ -67,7 +67,7 @@ func (f ocsfFormat) Marshal(e Event) ([]byte, error) {
 	d.set("severity", sev)
 
 	class, activity := ocsfDetectionFinding, ocsfStatus(d, e)
-	if e.Type == EventScanFailed {
+	if e.Type.scanProblem() {
 		class = ocsfScanActivity
 	}
 	if e.Finding != nil {
@@ -113,7 +113,7 @@ func ocsfSubject(d obj, e Event) {
 func ocsfStatus(d obj, e Event) int {
 	activity := ocsfActivityCreate
 	switch e.Type {
-	case EventScanFailed:
+	case EventScanFailed, EventScanIncomplete, EventScanCrashed:
 		activity = ocsfScanError
 		d.set("status_id", 2)
 		d.set("status", "Failure")

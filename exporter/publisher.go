@@ -12,12 +12,17 @@ import (
 type DaemonPublisher struct {
 	Metrics *Metrics
 	Tracker *Tracker
-	Log     *slog.Logger
+	// Incomplete, when set, counts checks stopped at a budget and quarantined containers.
+	Incomplete *IncompleteMetrics
+	Log        *slog.Logger
 }
 
 // Publish implements node.Publisher.
 func (p *DaemonPublisher) Publish(ctx context.Context, rep report.Report) {
 	p.Metrics.Update(rep)
+	if p.Incomplete != nil {
+		p.Incomplete.Observe(rep)
+	}
 	if _, err := p.Tracker.Observe(ctx, rep); err != nil {
 		p.logger().Warn("record finding changes", "container", rep.Target.ContainerID, "err", err)
 	}
@@ -26,6 +31,9 @@ func (p *DaemonPublisher) Publish(ctx context.Context, rep report.Report) {
 // Remove implements node.Publisher.
 func (p *DaemonPublisher) Remove(ctx context.Context, t report.Target) {
 	p.Metrics.Delete(t.ContainerID)
+	if p.Incomplete != nil {
+		p.Incomplete.Delete(t.ContainerID)
+	}
 	if _, err := p.Tracker.Forget(ctx, t.ContainerID); err != nil {
 		p.logger().Warn("record container removal", "container", t.ContainerID, "err", err)
 	}

@@ -91,6 +91,12 @@ type Daemon struct {
 	OnScan func(outcome string, d time.Duration)
 	// OnCache, when set, observes each image cache lookup.
 	OnCache func(hit bool)
+	// CheckBudget bounds each container check (deadline, memory); zero fields leave that bound off.
+	CheckBudget CheckBudget
+	// StateDir keeps the crash records (quarantine.go); "" keeps none, so a crash in a check may repeat.
+	StateDir string
+	// QuarantineFor is how long an unchanged container stays quarantined (default DefaultQuarantineFor).
+	QuarantineFor time.Duration
 
 	queue *workQueue
 	// selfLabels are the own pod's labels, from the first list that holds it (for sibling).
@@ -111,6 +117,8 @@ type Daemon struct {
 	// mounts counts the image views and merged roots checks mounted (see checkViews): what a node scan costs in
 	// mount syscalls and mountinfo churn.
 	mounts atomic.Uint64
+	mem    *memWatch   // CheckBudget.Memory's watch, nil without one
+	quar   *quarantine // crash records, nil without StateDir
 	// imageEvals are the image checks' evaluations per image (imagecontrols.go).
 	imageEvals imageEvals
 }
@@ -180,6 +188,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return errors.New("daemon: Containers, Roots and Publisher are required")
 	}
 	d.setup()
+	if err := d.setupBudgets(ctx); err != nil {
+		return err
+	}
 	workers := d.Workers
 	if workers <= 0 {
 		workers = 2
@@ -441,6 +452,7 @@ func (d *Daemon) remove(ctx context.Context, id string) {
 	t, ok := d.tracked[id]
 	delete(d.tracked, id)
 	d.mu.Unlock()
+	d.quar.lift(id)
 	if d.Runtime != nil {
 		d.Runtime.Forget(id)
 	}
@@ -478,9 +490,14 @@ func (d *Daemon) check(ctx context.Context, id string) {
 	if d.Runtime != nil {
 		d.Runtime.Track(c, containerTarget(d.Node, c))
 	}
-	outcome, rep := d.checkContainer(ctx, c)
+	cctx, run, end := d.beginCheck(ctx, c.ID)
+	outcome, rep := d.checkContainer(cctx, c)
+	end()
 	if ctx.Err() != nil {
 		return // cancelled mid-check: publish nothing half-done
+	}
+	if inc := run.stoppedBy(cctx); inc != nil {
+		outcome, rep = "incomplete", d.incomplete(run, rep, inc, d.logger())
 	}
 	if d.OnScan != nil {
 		d.OnScan(outcome, time.Since(start))
@@ -563,6 +580,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		}
 		return fail(fmt.Errorf("open upper dir: %w", err))
 	}
+	scan.ProgressFrom(ctx).Set("upper", "")
 	st, err := readUpper(ctx, upper)
 	if err != nil {
 		return fail(fmt.Errorf("read upper dir: %w", err))
@@ -580,6 +598,9 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		return "refreshed", rep
 	}
 
+	if outcome, rep, stop := d.admit(ctx, c, prev, rep, chain, st.digest); stop {
+		return outcome, rep
+	}
 	image, err := d.imageResult(ctx, views, chain)
 	if err != nil {
 		return fail(err)
@@ -611,6 +632,9 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 // fullCheck is the path for snapshots the daemon cannot split into image and upper views: the whole container is
 // analyzed on every check, with no caching.
 func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep report.Report, fail func(error) (string, report.Report)) (string, report.Report) {
+	if outcome, rep, stop := d.admit(ctx, views.c, d.last(views.c.ID), rep, "", ""); stop {
+		return outcome, rep
+	}
 	root, err := views.get(ctx, fsaccess.ViewContainer)
 	if err != nil {
 		return fail(fmt.Errorf("open root filesystem: %w", err))
@@ -640,7 +664,7 @@ func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain strin
 		d.chains[chain] = mu
 	}
 	d.inFlight.Unlock()
-	mu.Lock()
+	waiting(ctx, func() { mu.Lock() }) // not charged for the memory of the check it waits for
 	defer func() {
 		mu.Unlock()
 		d.inFlight.Lock()
@@ -654,6 +678,10 @@ func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain strin
 	}
 	d.cacheMis.Add(1)
 	d.observeCache(false)
+	if err := d.quar.beginImage(chain); err != nil {
+		d.logger().Warn("record image analysis in flight; a crash in it would not be remembered", "chain", chain, "err", err)
+	}
+	defer d.quar.endImage(chain, d.logger())
 	root, err := views.get(ctx, fsaccess.ViewImage)
 	if err != nil {
 		return nil, fmt.Errorf("open image layers: %w", err)
@@ -678,6 +706,7 @@ func (d *Daemon) observeCache(hit bool) {
 // runChecks runs the root checks on rep.Result, with the container's merged root mounted.
 func (d *Daemon) runChecks(ctx context.Context, root scan.FS, rep *report.Report, log *slog.Logger) {
 	for _, ch := range d.Checks {
+		scan.ProgressFrom(ctx).Set("check", "")
 		if err := ch.Check(ctx, root, rep); err != nil {
 			log.Warn("root check failed", "err", err)
 			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "check", Err: err.Error()})
@@ -693,6 +722,7 @@ func (d *Daemon) drift(ctx context.Context, views *checkViews, upper scan.FS, mo
 		res.Errors = append(res.Errors, report.FileError{Analyzer: "drift", Err: fmt.Sprintf("open image layers: %v", err)})
 		return
 	}
+	scan.ProgressFrom(ctx).Set("drift", "")
 	entries, ferrs, err := d.Drift(ctx, upper, image, mounts)
 	res.Errors = append(res.Errors, ferrs...)
 	if err != nil {

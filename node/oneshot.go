@@ -67,6 +67,9 @@ type Scanner struct {
 	// MaxExtractBytes bounds what an --oci layout may unpack into ScratchDir (fsaccess.OCIOptions.MaxExtractBytes;
 	// zero means fsaccess.DefaultMaxExtractBytes).
 	MaxExtractBytes int64
+	// CheckBudget bounds each container's scan (deadline, memory); a scan past a bound stops, and its report says
+	// which and where (Report.Incomplete) next to what was found until then.
+	CheckBudget CheckBudget
 	// Concurrency bounds how many containers are mounted and scanned at once (default 2): each holds a mount and
 	// reads disk, and a node agent must not starve the workloads it watches.
 	Concurrency int
@@ -97,6 +100,8 @@ func (s *Scanner) ScanContainers(ctx context.Context, cs []cri.Container) []repo
 		n = 2
 	}
 	reports := make([]report.Report, len(cs))
+	ctx, stopWatch := withMemWatch(ctx, s.CheckBudget)
+	defer stopWatch()
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	p := progress{report: s.Progress, total: len(cs)}
@@ -172,12 +177,17 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 		return rep
 	}
 	rep.Target.Access = access
-	if ic := s.imageCheckFor(); ic != nil && access != "proc-root" {
-		rep.Result = scan.Run(ctx, root, s.Analyzers)
-		s.checkByImage(ctx, c, root, &rep, log) // a snapshot's merged root: what the image and upper views describe
-	} else {
-		rep.Result = s.run(ctx, root, rep.Target)
-	}
+	rep.Incomplete = s.withinBudget(ctx, c.ID, func(ctx context.Context) {
+		if ic := s.imageCheckFor(); ic != nil && access != "proc-root" {
+			rep.Result = scan.Run(ctx, root, s.Analyzers)
+			s.checkByImage(ctx, c, root, &rep, log) // a snapshot's merged root: what the image and upper views describe
+		} else {
+			rep.Result = s.run(ctx, root, rep.Target)
+		}
+		if s.Drift != nil {
+			s.addDrift(ctx, c, rep.Target.Mounts, rep.Result, log)
+		}
+	})
 	mark := func(*report.Result) {}
 	if s.Usage != nil {
 		mark = markInUse(ctx, s.Usage, s.UsageOptions, c, root, rep.Result)
@@ -186,9 +196,6 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 		// The result stands; the leftover mount is the operator's problem to know about.
 		log.Error("release root filesystem", "err", err)
 		rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "fsaccess", Err: fmt.Sprintf("release root filesystem: %v", err)})
-	}
-	if s.Drift != nil {
-		s.addDrift(ctx, c, rep.Target.Mounts, rep.Result, log)
 	}
 	s.enrich(ctx, &rep)
 	mark(rep.Result)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/mount"
@@ -59,7 +58,7 @@ func (r *ContainerRoots) procRootFallback(c cri.Container, err error) (Root, str
 	// host's own /) mounted inside; none of it is the container's filesystem.
 	opts := r.Options
 	opts.NoXDev = true
-	proot, perr := fsaccess.OpenDir(r.ProcRoot+"/"+strconv.Itoa(c.Pid)+"/root", opts)
+	proot, perr := openProcRoot(r.ProcRoot, c, opts)
 	if perr != nil {
 		return nil, "", fmt.Errorf("%w; fallback to /proc/%d/root: %v", err, c.Pid, perr)
 	}

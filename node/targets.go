@@ -20,7 +20,7 @@ func (s *Scanner) ScanDir(ctx context.Context, dir string) report.Report {
 	if err != nil {
 		rep.Error = err.Error()
 	} else {
-		rep.Result = s.run(ctx, root, rep.Target)
+		rep.Incomplete = s.withinBudget(ctx, abs, func(ctx context.Context) { rep.Result = s.run(ctx, root, rep.Target) })
 		_ = root.Close()
 	}
 	s.enrich(ctx, &rep)
@@ -42,7 +42,7 @@ func (s *Scanner) ScanOCI(ctx context.Context, layout, ref string) report.Report
 		rep.Target.ImageDigest = img.ManifestDigest.String()
 		rep.Target.ImageID = img.ConfigDigest.String()
 		rep.Target.Config = ImageConfigOf(img.Config.Config)
-		rep.Result = s.run(ctx, root, rep.Target)
+		rep.Incomplete = s.withinBudget(ctx, abs, func(ctx context.Context) { rep.Result = s.run(ctx, root, rep.Target) })
 		if err := root.Close(); err != nil {
 			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "fsaccess", Err: err.Error()})
 		}

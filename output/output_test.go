@@ -163,7 +163,8 @@ func TestTableEscapesHostileNames(t *testing.T) {
 					Integrity:       []report.IntegrityFinding{{Path: name, Package: name, Algorithm: name, Expected: name, Found: name}},
 					Drift:           []report.DriftEntry{{Path: name, Change: report.DriftAdded, Executable: true, SHA256: name}},
 					Errors:          []report.FileError{{Analyzer: "a", Path: name, Err: name}},
-				}},
+				},
+				Incomplete: &report.Incomplete{Reason: report.IncompleteDeadline, Analyzer: name, Path: name}},
 			{Target: report.Target{Kind: "container", ContainerID: "c2", Pod: name}, Error: name},
 		}}
 	}

@@ -91,6 +91,8 @@ func writeTable(w io.Writer, doc Document, showPackages bool) error {
 		if r.Error != "" {
 			status = "FAILED"
 			failed++
+		} else if r.Incomplete != nil {
+			status = "INCOMPLETE"
 		}
 		if r.Result != nil && r.Result.Distroless != nil {
 			dl = distrolessLabel(r.Result.Distroless)
@@ -104,6 +106,9 @@ func writeTable(w io.Writer, doc Document, showPackages bool) error {
 		if r.Error != "" {
 			fmt.Fprintf(w, "\n%s: scan failed: %s\n", esc(r.Target.Name()), esc(r.Error))
 			continue
+		}
+		if r.Incomplete != nil {
+			fmt.Fprintf(w, "\n%s: %s\n", esc(r.Target.Name()), esc(r.Incomplete.String()))
 		}
 		if r.Result == nil {
 			continue

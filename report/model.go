@@ -392,6 +392,50 @@ type Report struct {
 	Duration  time.Duration `json:"durationNs"`
 	Result    *Result       `json:"result,omitempty"`
 	Error     string        `json:"error,omitempty"`
+	// Incomplete is set when the check stopped at one of its budgets or was not run because an earlier check of the
+	// same container took the scanner down (quarantine). Result then holds what was found before it stopped, if
+	// anything, and is not the container's whole inventory.
+	Incomplete *Incomplete `json:"incomplete,omitempty"`
+}
+
+// Budgets a check can stop at, for Incomplete.Reason.
+const (
+	// IncompleteDeadline: the check ran longer than its deadline.
+	IncompleteDeadline = "deadline"
+	// IncompleteMemory: the heap grew by more than the check's memory budget while it ran.
+	IncompleteMemory = "memory"
+	// IncompleteCrashed: the scanner process died during an earlier check of the container, which is quarantined
+	// (not read) until its image or upper dir changes.
+	IncompleteCrashed = "crashed"
+)
+
+// Incomplete says why a check did not finish and where it was: which analyzer, and which file when it was reading
+// one, so an operator can find the file that costs so much.
+type Incomplete struct {
+	// Reason is IncompleteDeadline, IncompleteMemory or IncompleteCrashed.
+	Reason string `json:"reason"`
+	// Analyzer and Path are where the check was when it stopped (or when the process died).
+	Analyzer string `json:"analyzer,omitempty"`
+	Path     string `json:"path,omitempty"`
+	// Detail says what was exceeded, in words ("heap grew by 80 MiB, budget 64 MiB").
+	Detail string `json:"detail,omitempty"`
+	// Since is when the quarantine began, for IncompleteCrashed.
+	Since time.Time `json:"since,omitzero"`
+}
+
+// String is the one-line form logs and scan.failed-style messages use.
+func (i *Incomplete) String() string {
+	s := "scan incomplete: " + i.Reason
+	if i.Detail != "" {
+		s += " (" + i.Detail + ")"
+	}
+	if i.Analyzer != "" {
+		s += " in " + i.Analyzer
+	}
+	if i.Path != "" {
+		s += " at " + i.Path
+	}
+	return s
 }
 
 // CheckResult is one check of a compliance control, as HDF's results[] records it: what was checked, how it came

@@ -79,6 +79,7 @@ func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkL
 			fas = append(fas, fa)
 		}
 	}
+	prog := ProgressFrom(ctx)
 	if len(fas) > 0 {
 		if err := walk(ctx, fsys, fas, lim, res); err != nil {
 			res.Errors = append(res.Errors, report.FileError{Analyzer: "walk", Err: err.Error()})
@@ -89,6 +90,7 @@ func RunWithLimits(ctx context.Context, fsys FS, analyzers []Analyzer, lim WalkL
 			res.Errors = append(res.Errors, report.FileError{Analyzer: a.Name(), Err: err.Error()})
 			break
 		}
+		prog.Set(a.Name(), "")
 		if err := a.Analyze(ctx, fsys, res); err != nil {
 			res.Errors = append(res.Errors, report.FileError{Analyzer: a.Name(), Err: err.Error()})
 		}

@@ -42,6 +42,7 @@ func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out 
 	// One entry wrapper for the whole walk: every FileAnalyzer that asks Info of the same entry shares one Lstat,
 	// and reusing it costs no allocation per entry. Wants and AnalyzeFile must not keep d past their call.
 	var ce cachedEntry
+	prog := ProgressFrom(ctx)
 	opts := fsaccess.WalkOptions{MaxEntries: lim.MaxEntries, MaxDepth: lim.MaxDepth, SkipKernelDirs: true}
 	return fsaccess.WalkFS(ctx, fsys, ".", opts, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -55,6 +56,7 @@ func walk(ctx context.Context, fsys FS, fas []FileAnalyzer, lim WalkLimits, out 
 			if !fa.Wants(name, &ce) {
 				continue
 			}
+			prog.Set(fa.Name(), name)
 			if err := fa.AnalyzeFile(ctx, fsys, name, out); err != nil {
 				return fmt.Errorf("%s: %w", fa.Name(), err)
 			}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/dustin/go-humanize"
 )
@@ -25,4 +26,19 @@ func (b *byteSize) Set(s string) error {
 	}
 	*b = byteSize(n)
 	return nil
+}
+
+// budgetSize is a byteSize that also takes 0, for budgets where 0 turns the bound off.
+type budgetSize int64
+
+func (b *budgetSize) String() string { return humanize.IBytes(uint64(*b)) }
+
+func (b *budgetSize) Type() string { return "bytes" }
+
+func (b *budgetSize) Set(s string) error {
+	if strings.TrimSpace(s) == "0" {
+		*b = 0
+		return nil
+	}
+	return (*byteSize)(b).Set(s)
 }

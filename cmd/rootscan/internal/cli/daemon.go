@@ -136,6 +136,8 @@ func (a *app) startDaemon(ctx context.Context, c *daemonConfig, log *slog.Logger
 	if err := r.startEBPF(ctx, c, reg); err != nil {
 		return nil, err
 	}
+	r.loop.CheckBudget = node.CheckBudget{Timeout: c.CheckTimeout, Memory: int64(c.CheckMemory)}
+	r.loop.StateDir = filepath.Join(c.StateDir, "checks")
 	if profiles.Engine() != nil {
 		r.loop.Checks = []node.RootCheck{&compliance.Checker{Profiles: profiles, HostRoot: c.compliance.hostRoot, Options: opts, Log: log}}
 	}
@@ -210,7 +212,14 @@ func (r *daemonRun) startExport(c *daemonConfig, version string, log *slog.Logge
 	if err := reg.Register(exporter.NewSinkCollector(r.dispatch)); err != nil {
 		return nil, nil, err
 	}
-	r.publisher = &exporter.DaemonPublisher{Metrics: metrics, Tracker: tracker, Log: log}
+	incomplete, err := exporter.NewIncompleteMetrics(c.NodeName, c.Metrics.options())
+	if err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
+	if err := incomplete.Register(reg); err != nil {
+		return nil, nil, err
+	}
+	r.publisher = &exporter.DaemonPublisher{Metrics: metrics, Tracker: tracker, Incomplete: incomplete, Log: log}
 	return reg, health, nil
 }
 

@@ -54,6 +54,9 @@ type daemonConfig struct {
 	EBPF string `yaml:"ebpf"`
 	// CgroupRoot is where the node's cgroup hierarchy is mounted (eBPF attributes processes by cgroup id).
 	CgroupRoot string `yaml:"cgroupRoot"`
+	// CheckTimeout and CheckMemory bound each container's check (node.CheckBudget); 0 turns a bound off.
+	CheckTimeout time.Duration `yaml:"checkTimeout"`
+	CheckMemory  budgetSize    `yaml:"checkMemory"`
 	// compliance flags are command-line only for now (profiles are files; the config file names them with flags).
 	compliance complianceFlags
 	configFile string
@@ -91,6 +94,9 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CgroupRoot, "cgroup-root", "/sys/fs/cgroup", "the node's cgroup hierarchy, for eBPF's container attribution (a pod mounts the node's /sys/fs/cgroup, e.g. at /host/sys/fs/cgroup)")
 	c.compliance.register(fs)
 	c.Metrics.register(fs)
+	c.CheckTimeout, c.CheckMemory = node.DefaultCheckBudget.Timeout, budgetSize(node.DefaultCheckBudget.Memory)
+	fs.DurationVar(&c.CheckTimeout, "check-timeout", c.CheckTimeout, "deadline of one container's check; a check past it stops and is reported scan.incomplete (0 = none)")
+	fs.Var(&c.CheckMemory, "check-memory", "how far the live heap may grow during one container's check (64MiB, 0 = no bound); a check past it stops and is reported scan.incomplete")
 	withEnv(fs, legacyEnv, "ebpf", "cgroup-root", "config", "runtime-endpoint", "containerd-address", "listen", "state-dir", "mount-dir", "namespace",
 		"node-name", "pod-namespace", "pod-name", "log-level", "proc-root", "max-file-size", "db", "vex", "host-root")
 }
@@ -138,6 +144,8 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 		"db-reload":          func() { c.DBReload = cmp.Or(max(f.DBReload, 0), c.DBReload) },
 		"ebpf":               func() { c.EBPF = cmp.Or(f.EBPF, c.EBPF) },
 		"cgroup-root":        func() { c.CgroupRoot = cmp.Or(f.CgroupRoot, c.CgroupRoot) },
+		"check-timeout":      func() { c.CheckTimeout = cmp.Or(max(f.CheckTimeout, 0), c.CheckTimeout) },
+		"check-memory":       func() { c.CheckMemory = cmp.Or(max(f.CheckMemory, 0), c.CheckMemory) },
 	}
 	for name, apply := range fields {
 		if !fs.Changed(name) {

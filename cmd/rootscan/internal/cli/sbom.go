@@ -73,6 +73,7 @@ func (a *app) runSBOM(ctx context.Context, f *sbomFlags) (int, error) {
 		Log:             log,
 		Concurrency:     1,
 	}
+	s.CheckBudget = f.checkBudget()
 	var doc output.Document
 	if err := scanTargets(ctx, &f.targetFlags, "", false, s, &doc, log); err != nil {
 		return exitFatal, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -42,6 +43,9 @@ type targetFlags struct {
 	procRoot    string
 	// procRootFallback turns on the /proc/<pid>/root fallback; procRoot alone does not.
 	procRootFallback bool
+	// checkTimeout and checkMemory bound each target's scan (node.CheckBudget).
+	checkTimeout time.Duration
+	checkMemory  budgetSize
 }
 
 func (f *targetFlags) register(fs *pflag.FlagSet) {
@@ -60,7 +64,15 @@ func (f *targetFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc: container processes' maps for scan --in-use, and /proc/<pid>/root with --proc-root-fallback")
 	fs.BoolVar(&f.procRootFallback, "proc-root-fallback", false, "for snapshotters whose mounts cannot be re-mounted, read a running container through /proc/<pid>/root under --proc-root (off by default: a reused pid, or an init that chroots into a clean directory, would show another filesystem than the container's)")
+	f.checkMemory = budgetSize(node.DefaultCheckBudget.Memory)
+	fs.DurationVar(&f.checkTimeout, "check-timeout", node.DefaultCheckBudget.Timeout, "deadline of each target's scan; a scan past it stops and its report says incomplete, which budget and where (0 = none)")
+	fs.Var(&f.checkMemory, "check-memory", "how far the live heap may grow during each target's scan (64MiB; 0 = no bound); a scan past it stops and its report says incomplete")
 	withEnv(fs, legacyEnv, "runtime-endpoint", "containerd-address", "mount-dir", "scratch-dir", "max-file-size", "node-name", "log-level", "proc-root")
+}
+
+// checkBudget is what each target's scan may cost.
+func (f *targetFlags) checkBudget() node.CheckBudget {
+	return node.CheckBudget{Timeout: f.checkTimeout, Memory: int64(f.checkMemory)}
 }
 
 // count is how many targets the flags name, for each command's own rule on how many it takes.
@@ -235,6 +247,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 		Log:             log,
 		Concurrency:     f.concurrency,
 	}
+	s.CheckBudget = f.checkBudget()
 	if f.inUse {
 		s.Usage, s.UsageOptions = node.ProcUsage{ProcRoot: f.procRoot}, inuse.Options{Analyzer: analyzerOptions(log)}
 	}
@@ -306,7 +319,8 @@ func (a *app) finishScan(ctx context.Context, f *scanFlags, doc output.Document,
 		return exitControls, nil
 	}
 	for _, r := range doc.Reports {
-		if r.Error != "" {
+		// An incomplete target's findings are partial: a clean gate over them must not read as a clean node.
+		if r.Error != "" || r.Incomplete != nil {
 			return exitPartial, nil
 		}
 	}

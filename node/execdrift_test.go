@@ -184,3 +184,13 @@ func TestTrackUnattributable(t *testing.T) {
 		t.Errorf("after Forget, a new attempt should warn again: %d warnings", n)
 	}
 }
+
+func FuzzPasswdName(f *testing.F) {
+	f.Add([]byte("root:x:0:0:root:/root:/bin/sh\n"), uint32(0))
+	f.Add([]byte("a:b:1\n::0:\n"), uint32(1))
+	f.Fuzz(func(t *testing.T, b []byte, uid uint32) {
+		if name := passwdName(b, uid); name != "" && (len(name) > 64 || strings.ContainsAny(name, ": \n")) {
+			t.Errorf("passwdName = %q", name)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/inuse"
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
@@ -90,6 +91,11 @@ type Daemon struct {
 	// OnCache, when set, observes each image cache lookup.
 	OnCache func(hit bool)
 
+	// InUse, when set, is the record of the files each container used (*Runtime): findings are marked in use from
+	// it (see inuse_daemon.go); without it every finding is in use "unknown".
+	InUse        FileUsage
+	InUseOptions inuse.Options
+
 	queue    *workQueue
 	mu       sync.Mutex
 	tracked  map[string]*tracked
@@ -106,6 +112,7 @@ type Daemon struct {
 	// mounts counts the image views and merged roots checks mounted (see checkViews): what a node scan costs in
 	// mount syscalls and mountinfo churn.
 	mounts atomic.Uint64
+	inUse  inUseIndexes
 }
 
 // tracked is what the daemon remembers of one container between checks.
@@ -374,6 +381,7 @@ func (d *Daemon) pruneCache() {
 		}
 	}
 	d.mu.Unlock()
+	d.inUse.prune(keep, cacheGrace)
 	if n := d.Cache.Prune(keep, cacheGrace); n > 0 {
 		d.logger().Debug("image cache pruned", "entries", n)
 	}
@@ -408,6 +416,7 @@ func (d *Daemon) remove(ctx context.Context, id string) {
 	if d.Runtime != nil {
 		d.Runtime.Forget(id)
 	}
+	d.inUse.forget(id)
 	if ok {
 		d.Publisher.Remove(ctx, t.target)
 		d.logger().Info("container gone", "container", id, "name", t.target.Name())
@@ -449,8 +458,12 @@ func (d *Daemon) check(ctx context.Context, id string) {
 	if d.OnScan != nil {
 		d.OnScan(outcome, time.Since(start))
 	}
-	if outcome == "unchanged" {
-		return
+	if outcome == "unchanged" || outcome == "refreshed" {
+		// The files in use may have grown since the findings were marked (Runtime.OnUse nudged this check).
+		var moved bool
+		if rep, moved = d.remarkInUse(rep); !moved && outcome == "unchanged" {
+			return
+		}
 	}
 	d.Publisher.Publish(ctx, rep)
 }
@@ -532,7 +545,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		return fail(fmt.Errorf("read upper dir: %w", err))
 	}
 	if prev != nil && prev.chain == chain && prev.upper == st.digest && prev.report.Error == "" &&
-		prev.target.State == rep.Target.State && prev.gen == gen {
+		prev.target.State == rep.Target.State && prev.gen == gen && !d.needsInUseIndex(c) {
 		if time.Since(prev.report.StartedAt) < refreshAfter {
 			return "unchanged", prev.report
 		}
@@ -548,12 +561,14 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 	if err != nil {
 		return fail(err)
 	}
+	inUseErrs := d.imageInUse(ctx, views, c, chain, image)
 	if d.Drift == nil {
 		// Drift is the only later reader of the image view (mounted here on a cache miss): give it back now.
 		views.release(fsaccess.ViewImage)
 	}
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
+	rep.Result.Errors = append(rep.Result.Errors, inUseErrs...)
 	if touched := touchedAnalyzers(d.Analyzers, upper, st); touched || len(d.Checks) > 0 {
 		// Mount the merged view: its inventory differs from the image's, or root checks need it. Drift does not:
 		// it compares the upper dir with the image view.
@@ -564,6 +579,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		rep.Target.Access = views.access
 		if touched {
 			rep.Result = scan.Run(ctx, root, d.Analyzers)
+			d.ownInUse(ctx, c.ID, root, rep.Result)
 		}
 		d.runChecks(ctx, root, &rep, log)
 		views.release(fsaccess.ViewContainer)
@@ -587,6 +603,7 @@ func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep report.Re
 	}
 	rep.Target.Access = views.access
 	rep.Result = scan.Run(ctx, root, d.Analyzers)
+	d.ownInUse(ctx, rep.Target.ContainerID, root, rep.Result)
 	d.runChecks(ctx, root, &rep, d.logger())
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
@@ -677,6 +694,7 @@ func (d *Daemon) enrich(ctx context.Context, rep *report.Report) {
 			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "enrich", Err: err.Error()})
 		}
 	}
+	d.markInUse(rep)
 }
 
 // cloneResult copies the parts of a cached image result that a container's report may change, so the cache stays

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type inUseIndexes struct {
 	byKey   map[string]*keptIndex // "chain:<chain ID>" or "container:<ID>"
 	of      map[string]string     // container ID -> its index key
 	entries int
+	max     int // bound on entries; 0 means maxInUseEntries
 	pending map[string]bool
 }
 
@@ -62,7 +64,7 @@ func (s *inUseIndexes) put(key, chain string, x *inuse.Index) {
 	}
 	s.byKey[key] = &keptIndex{x: x, chain: chain, used: time.Now()}
 	s.entries += x.Len()
-	for s.entries > maxInUseEntries && len(s.byKey) > 1 {
+	for s.entries > cmp.Or(s.max, maxInUseEntries) && len(s.byKey) > 1 {
 		var oldest string
 		for k, e := range s.byKey {
 			if k != key && (oldest == "" || e.used.Before(s.byKey[oldest].used)) {

@@ -34,9 +34,10 @@ func TestDaemonInUse(t *testing.T) {
 	bpftest.EnsureTracefs(t)
 	recv := newSIEMReceiver(t)
 	// A resync far beyond the test's waits: what moves the verdicts is the kernel's record, not a periodic check.
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
+	args := []string{"--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
 		"--mount-dir", filepath.Join(t.TempDir(), "mounts"), "--node-name", "node-1", "--resync", "10m",
-		"--sink", recv.srv.URL+"/hook?format=json", "--db", db, "--ebpf", "on")
+		"--sink", recv.srv.URL + "/hook?format=json", "--db", db, "--ebpf", "on"}
+	d := startDaemonProc(t, args...)
 	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 
 	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "inuse", Namespace: "inuse"})
@@ -91,7 +92,7 @@ func TestDaemonInUse(t *testing.T) {
 			t.Logf("findings at the SIEM: %v; finding.in_use events: %v", opened, inUse)
 		}
 	}()
-	defer stopDaemon(t, d)
+	defer func() { stopDaemon(t, d) }()
 	waitUntil(t, "finding.in_use for glibc's findings and none for apt's", 30*time.Second, func() bool {
 		opened, inUse = findings()
 		return all(opened, inUse, "libc6", true) && all(opened, inUse, "apt", false)
@@ -130,10 +131,40 @@ func TestDaemonInUse(t *testing.T) {
 			t.Errorf("finding.in_use for %s sent %d times, want once", k, n)
 		}
 	}
+
+	// A restarted daemon finds the image in its disk cache, so nothing is mounted to analyze it; it mounts the image
+	// once more to index its owned files (the index is kept in memory only) and marks the findings from what the
+	// running processes map now: glibc's in use; apt's not, as apt ran before this daemon watched the container.
+	stopDaemon(t, d)
+	d = startDaemonProc(t, args...)
+	libc := 0
+	for k := range opened {
+		if strings.HasSuffix(k, " libc6") {
+			libc++
+		}
+	}
+	waitUntil(t, "the restarted daemon's in_use series", 30*time.Second, func() bool {
+		_, body := d.get("/metrics")
+		series[0] = sumMetric(body, exporter.MetricVulnerabilities, append(labels, "in_use=true")...)
+		series[1] = sumMetric(body, exporter.MetricVulnerabilities, append(labels, "in_use=false")...)
+		return series[0] == float64(libc) && series[1] == float64(len(opened)-libc)
+	})
+	_, body := d.get("/metrics")
+	if hits, _ := metric(body, exporter.MetricCacheHitsTotal); hits < 1 {
+		t.Errorf("%s = %v after the restart, want the image from the cache", exporter.MetricCacheHitsTotal, hits)
+	}
+	if misses, _ := metric(body, exporter.MetricCacheMissesTotal); misses != 0 {
+		t.Errorf("%s = %v after the restart, want 0", exporter.MetricCacheMissesTotal, misses)
+	}
 }
 
 // stopDaemon ends the daemon as its pod would be ended (SIGTERM), so it unmounts what it holds.
 func stopDaemon(t *testing.T, d *daemonProc) {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Error(err)
 		return

@@ -132,6 +132,18 @@ func TestDaemonInUse(t *testing.T) {
 		}
 	}
 
+	// SIGHUP re-matches every container from its kept inventory (the findings are made anew): the verdicts stay.
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the reload", 10*time.Second, func() bool { return strings.Contains(d.stderr.String(), "SIGHUP: reloading") })
+	for range 20 {
+		if !seriesMatch() {
+			t.Fatalf("after SIGHUP the in_use series read true %v, false %v; want %d and %d", series[0], series[1], len(inUse), len(opened)-len(inUse))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// A restarted daemon finds the image in its disk cache, so nothing is mounted to analyze it; it mounts the image
 	// once more to index its owned files (the index is kept in memory only) and marks the findings from what the
 	// running processes map now: glibc's in use; apt's not, as apt ran before this daemon watched the container.

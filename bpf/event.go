@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // Kind says which hook produced an Event.
@@ -155,7 +153,13 @@ func joinPath(b []byte, partial bool) string {
 
 // kernelDev converts the kernel's internal dev_t (12-bit major above a 20-bit minor) to the st_dev encoding.
 func kernelDev(d uint32) uint64 {
-	return unix.Mkdev(d>>kernelMinorBits, d&(1<<kernelMinorBits-1))
+	return mkdev(uint64(d>>kernelMinorBits), uint64(d&(1<<kernelMinorBits-1)))
+}
+
+// mkdev encodes a device number as glibc's makedev and stat(2)'s st_dev do (written out so that the decoding
+// builds, and is tested, on every platform).
+func mkdev(major, minor uint64) uint64 {
+	return (major&0x00000fff)<<8 | (major&0xfffff000)<<32 | (minor & 0x000000ff) | (minor&0xffffff00)<<12
 }
 
 func clamp(n, limit int) int {

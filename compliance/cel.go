@@ -71,13 +71,15 @@ func (l Limits) withDefaults() Limits {
 // session is the state of one evaluation on one target: the view, the facts, and what was already read (the
 // tree walk, the accounts) so that twenty controls asking for users() parse etc/passwd once.
 type session struct {
-	ctx    context.Context
-	view   *view
-	target report.Target
-	res    *report.Result
-	lim    Limits
-	log    *slog.Logger
-	types  *celTypes
+	ctx  context.Context
+	view *view
+	// tgt and res are the container's facts; controls read them through the accessors of reads.go (config,
+	// security, mounts, inventory), which record the read for the image cache.
+	tgt   report.Target
+	res   *report.Result
+	lim   Limits
+	log   *slog.Logger
+	types *celTypes
 
 	treeDone bool
 	treeData []*fileData
@@ -97,6 +99,9 @@ type session struct {
 	groupsDone bool
 	groupsData []Group
 	groupsErr  error
+	// usersReads and groupsReads are what parsing the accounts read, recorded again for each control that uses
+	// them.
+	usersReads, groupsReads []read
 }
 
 func (s *session) warn(p string, err error) {
@@ -237,8 +242,8 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 		"packages": func(string, ...ref.Val) ref.Val {
 			return wrap(func() (ref.Val, error) {
 				var vals []ref.Val
-				if s.res != nil {
-					for _, p := range s.res.Packages {
+				if res := s.inventory(); res != nil {
+					for _, p := range res.Packages {
 						vals = append(vals, s.types.pkg.value(p))
 					}
 				}
@@ -279,8 +284,9 @@ func (s *session) bindings() map[string]cel.LateBoundFunction {
 		},
 		"mounts": func(string, ...ref.Val) ref.Val {
 			return wrap(func() (ref.Val, error) {
-				vals := make([]ref.Val, len(s.target.Mounts))
-				for i, m := range s.target.Mounts {
+				ms := s.mounts()
+				vals := make([]ref.Val, len(ms))
+				for i, m := range ms {
 					vals[i] = s.types.mount.value(m)
 				}
 				return types.NewRefValList(types.DefaultTypeAdapter, vals), nil

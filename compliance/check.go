@@ -2,6 +2,8 @@ package compliance
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,7 +75,14 @@ func OpenVolumes(t report.Target, hostRoot string, opts fsaccess.Options, log *s
 		}
 		r, err := fsaccess.OpenDir(dir, opts)
 		if err != nil {
-			log.Warn("volume not readable for compliance controls", "container", t.Name(), "path", m.ContainerPath, "host_path", hp, "err", err)
+			// The kubelet tears down the volumes of a finished pod (a completed Job) while its exited containers
+			// stay listed: nothing is wrong then, and warning about every finished pod on each resync is noise.
+			level := slog.LevelWarn
+			if t.State == "exited" && errors.Is(err, fs.ErrNotExist) {
+				level = slog.LevelDebug
+			}
+			log.Log(context.Background(), level, "volume not readable for compliance controls", "container", t.Name(), "path", m.ContainerPath,
+				"host_path", hp, "state", t.State, "err", err)
 			continue
 		}
 		roots = append(roots, r)
@@ -84,4 +93,41 @@ func OpenVolumes(t report.Target, hostRoot string, opts fsaccess.Options, log *s
 			_ = r.Close()
 		}
 	}
+}
+
+// Fresh says whether img was made with the profiles in use now (a reload makes every image evaluation stale).
+func (c *Checker) Fresh(img *ImageEval) bool {
+	return img != nil && img.Engine() == c.Profiles.Engine()
+}
+
+// NewImageEval makes the evaluation of one image's controls with the current profiles, filled as its containers are
+// checked (CheckDelta); nil when there are no profiles.
+func (c *Checker) NewImageEval() *ImageEval {
+	e := c.Profiles.Engine()
+	if e == nil {
+		return nil
+	}
+	return e.NewImageEval()
+}
+
+// CheckDelta sets rep.Result.Compliance for a container of img's image whose own layer changed d, the same as
+// Check on its merged root gives: the image's results where nothing the control read changed, new ones for the
+// rest. image and merged open the image's own root and the container's merged root, and are called only when
+// needed. A stale or missing img means a full evaluation.
+func (c *Checker) CheckDelta(ctx context.Context, img *ImageEval, image, merged func() (scan.FS, error), d Delta, rep *report.Report) (DeltaStats, error) {
+	if !c.Fresh(img) {
+		root, err := merged()
+		if err != nil {
+			return DeltaStats{}, err
+		}
+		return DeltaStats{}, c.Check(ctx, root, rep)
+	}
+	vols, release := OpenVolumes(rep.Target, c.HostRoot, c.Options, c.logger())
+	defer release()
+	res, st, err := img.Evaluate(ctx, image, merged, rep.Target, vols, rep.Result, d)
+	if err != nil {
+		return st, err
+	}
+	rep.Result.Compliance = res
+	return st, nil
 }

@@ -1,9 +1,12 @@
 package compliance
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rootscan/rootscan/fsaccess"
@@ -74,4 +77,24 @@ func statuses(rs []report.ControlResult) map[string]string {
 		m[r.ID] = r.Status
 	}
 	return m
+}
+
+// A volume whose host path is gone warns for a running container; for an exited one (the kubelet tore down a finished
+// pod's volumes) it is expected and only logged at debug level.
+func TestOpenVolumesGoneWithFinishedPod(t *testing.T) {
+	gone := filepath.Join(t.TempDir(), "pods", "uid", "volumes", "kubernetes.io~configmap", "config")
+	for _, tc := range []struct {
+		state string
+		want  slog.Level
+	}{{"running", slog.LevelWarn}, {"exited", slog.LevelDebug}} {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		tg := report.Target{Kind: "container", Namespace: "ns", Pod: "p", Container: "c", State: tc.state,
+			Mounts: []report.Mount{{ContainerPath: "/etc/app", HostPath: gone}}}
+		vols, release := OpenVolumes(tg, "", fsaccess.Options{}, log)
+		release()
+		if len(vols) != 0 || !strings.Contains(buf.String(), "level="+tc.want.String()+" ") {
+			t.Errorf("%s container: %d volumes, log %q; want none and a %s line", tc.state, len(vols), buf.String(), tc.want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,8 @@ type Engine struct {
 	// Now is the clock waivers expire by (time.Now when nil).
 	Now func() time.Time
 	Log *slog.Logger
+	// Runners are profiles in other languages (InSpec), evaluated after the CEL profiles on the same view.
+	Runners []ProfileRunner
 
 	types *celTypes
 }
@@ -47,8 +50,22 @@ func (e *Engine) Evaluate(ctx context.Context, fsys scan.FS, t report.Target, vo
 // evaluate is Evaluate with the entries of the root already collected by the shared walk (nil: files() walks).
 // deep are the directories that walk left out for depth.
 func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t report.Target, vols []Volume, res *report.Result, tree []*fileData, deep []string) []report.ControlResult {
+	s, act, err := e.newSession(ctx, fsys, t, vols, res, tree, deep)
+	var out []report.ControlResult
+	for _, p := range e.Scope.Select(e.Profiles, t) {
+		for _, c := range p.Controls {
+			r := e.evalOne(s, act, err, p, c)
+			e.applyWaiver(c.ID, &r)
+			out = append(out, r)
+		}
+	}
+	return e.runRunners(s, out)
+}
+
+// newSession makes the session of one evaluation and its function bindings (err: they could not be made).
+func (e *Engine) newSession(ctx context.Context, fsys scan.FS, t report.Target, vols []Volume, res *report.Result, tree []*fileData, deep []string) (*session, cel.Activation, error) {
 	s := &session{
-		ctx: ctx, view: newView(fsys, vols), target: t, res: res, lim: e.Limits.withDefaults(),
+		ctx: ctx, view: newView(fsys, vols), tgt: t, res: res, lim: e.Limits.withDefaults(),
 		log: e.Log, types: e.types,
 	}
 	if tree != nil {
@@ -61,24 +78,25 @@ func (e *Engine) evaluate(ctx context.Context, fsys scan.FS, t report.Target, vo
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	act, err := cel.FunctionVars(map[string]any{}, s.bindings())
-	var out []report.ControlResult
-	for _, p := range e.Scope.Select(e.Profiles, t) {
-		for _, c := range p.Controls {
-			r := report.ControlResult{
-				Profile: p.Name, ID: c.ID, Title: c.Title, Impact: c.Impact, Severity: ImpactSeverity(c.Impact), Tags: c.Tags,
-			}
-			if err != nil {
-				r.Status, r.Message = report.ControlError, err.Error()
-			} else {
-				s.ctlFiles = s.ctlFiles[:0]
-				e.evalControl(s, act, c, &r)
-				s.noteDeep(&r)
-			}
-			e.applyWaiver(c.ID, &r)
-			out = append(out, r)
-		}
+	return s, act, err
+}
+
+// evalOne evaluates one control, waivers not applied; bindErr is newSession's.
+func (e *Engine) evalOne(s *session, act cel.Activation, bindErr error, p *Profile, c *Control) report.ControlResult {
+	r := report.ControlResult{
+		Profile: p.Name, ID: c.ID, Title: c.Title, Impact: c.Impact, Severity: ImpactSeverity(c.Impact), Tags: c.Tags,
 	}
-	return out
+	if bindErr != nil {
+		r.Status, r.Message = report.ControlError, bindErr.Error()
+		return r
+	}
+	s.ctlFiles = s.ctlFiles[:0]
+	e.evalControl(s, act, c, &r)
+	s.noteDeep(&r)
+	if len(s.ctlFiles) > 0 {
+		s.view.rec.addFact(factWalk)
+	}
+	return r
 }
 
 // ImpactSeverity maps an InSpec impact onto the shared severity scale, as InSpec and Heimdall do.
@@ -215,9 +233,22 @@ func writeVal(b *strings.Builder, v ref.Val, depth int) {
 		}
 		b.WriteByte(']')
 	case traits.Mapper:
+		// Keys in order: a map's iteration order is random, and a message must not change between two evaluations
+		// of the same files (each change is a SIEM event, and the image cache compares results).
+		type entry struct {
+			key string
+			k   ref.Val
+		}
+		var keys []entry
+		for it := t.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			var kb strings.Builder
+			writeVal(&kb, k, depth+1)
+			keys = append(keys, entry{kb.String(), k})
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i].key < keys[j].key })
 		b.WriteByte('{')
-		it := t.Iterator()
-		for i := 0; it.HasNext() == types.True; i++ {
+		for i, e := range keys {
 			if i == maxObservedItems {
 				b.WriteString(", ...")
 				break
@@ -225,10 +256,9 @@ func writeVal(b *strings.Builder, v ref.Val, depth int) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			k := it.Next()
-			writeVal(b, k, depth+1)
+			b.WriteString(e.key)
 			b.WriteString(": ")
-			writeVal(b, t.Get(k), depth+1)
+			writeVal(b, t.Get(e.k), depth+1)
 		}
 		b.WriteByte('}')
 	default:

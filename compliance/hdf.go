@@ -143,6 +143,7 @@ func (e *Engine) HDF(rep report.Report) HDF {
 		hp.Groups = []HDFGroup{group}
 		doc.Profiles = append(doc.Profiles, hp)
 	}
+	e.hdfRunners(rep, &doc, counts)
 	for s, n := range counts {
 		doc.Statistics.Controls[s] = HDFStatCount{Total: n}
 	}
@@ -170,26 +171,36 @@ func (e *Engine) hdfControl(p *Profile, c *Control, r report.ControlResult, star
 	for _, k := range keys {
 		hc.Tags[k] = hdfTag(c.Tags[k])
 	}
+	hc.Results, hc.WaiverData = e.hdfOutcome(c.ID, r, started)
+	return hc
+}
+
+// hdfOutcome is a control's HDF results and waiver data from its result, for CEL controls and those of a
+// ProfileRunner alike.
+func (e *Engine) hdfOutcome(id string, r report.ControlResult, started time.Time) (results []HDFResult, waiver *HDFWaiverData) {
+	results = []HDFResult{}
 	for _, ck := range r.Checks {
 		hr := HDFResult{Status: ck.Status, CodeDesc: ck.Desc, StartTime: ck.StartTime.Format(time.RFC3339Nano), RunTime: ck.RunTime.Seconds()}
 		switch ck.Status {
 		case report.ControlError:
 			hr.Exception = ck.Message
+		case report.ControlSkipped:
+			hr.SkipMessage = ck.Message
 		default:
 			hr.Message = ck.Message
 		}
-		hc.Results = append(hc.Results, hr)
+		results = append(results, hr)
 	}
 	if len(r.Checks) == 0 {
 		// Skipped by only_if or by a waiver that does not run the control: one result says why, as InSpec does.
-		hc.Results = append(hc.Results, HDFResult{
+		results = append(results, HDFResult{
 			Status: r.Status, CodeDesc: "No-op", SkipMessage: r.Message, StartTime: started.UTC().Format(time.RFC3339Nano),
 		})
 		if r.Status == report.ControlError {
-			hc.Results[0].SkipMessage, hc.Results[0].Exception = "", r.Message
+			results[0].SkipMessage, results[0].Exception = "", r.Message
 		}
 	}
-	if w, ok := e.Waivers[c.ID]; ok {
+	if w, ok := e.Waivers[id]; ok {
 		wd := &HDFWaiverData{Justification: w.Justification, Run: w.Run, SkippedDueToWaiver: fmt.Sprint(r.Waiver != nil && !w.Run)}
 		if !w.Expires.IsZero() {
 			wd.ExpirationDate = w.Expires.Format("2006-01-02")
@@ -197,9 +208,9 @@ func (e *Engine) hdfControl(p *Profile, c *Control, r report.ControlResult, star
 		if r.Waiver == nil {
 			wd.Message = "waiver expired on " + wd.ExpirationDate + "; the control was evaluated normally"
 		}
-		hc.WaiverData = wd
+		waiver = wd
 	}
-	return hc
+	return results, waiver
 }
 
 // hdfTag writes a tag's values as InSpec does for `tag k: v`: one value is a string, several an array, none null.

@@ -146,7 +146,7 @@ func NewLoader(lim Limits) (*Loader, error) {
 }
 
 // Load reads "builtin:<name>", a profile file, or every *.yaml / *.yml file of a folder (recursively, in name
-// order). All problems of all files are reported together, each as "file:line: what".
+// order; a mounted ConfigMap's "..<time>" data dir is skipped, its files are read through their links). All problems of all files are reported together, each as "file:line: what".
 func (l *Loader) Load(src string) ([]*Profile, error) {
 	if name, ok := strings.CutPrefix(src, BuiltinPrefix); ok {
 		b, err := builtinFS.ReadFile("builtin/" + name + ".yaml")
@@ -169,6 +169,11 @@ func (l *Loader) Load(src string) ([]*Profile, error) {
 		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
+			}
+			// A ConfigMap volume keeps its files in a timestamped "..<time>" dir and links each from the top
+			// level: read only the links, or every profile would load twice.
+			if d.IsDir() && p != src && strings.HasPrefix(d.Name(), "..") {
+				return fs.SkipDir
 			}
 			if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
 				files = append(files, p)

@@ -21,6 +21,8 @@ type Sources struct {
 	Waivers string
 	Scope   string
 	Limits  Limits
+	// Runners are profiles in other languages (InSpec), loaded by the caller; a reload keeps them.
+	Runners []ProfileRunner
 }
 
 // Load reads and compiles everything s names into a new Engine. Every problem of every file is reported together,
@@ -33,7 +35,7 @@ func (s Sources) Load(log *slog.Logger) (*Engine, error) {
 // load also returns a digest of everything read, so a reload can tell whether anything changed.
 func (s Sources) load(log *slog.Logger) (*Engine, [32]byte, error) {
 	var none [32]byte
-	if len(s.Profiles) == 0 {
+	if len(s.Profiles) == 0 && len(s.Runners) == 0 {
 		return nil, none, nil
 	}
 	l, err := NewLoader(s.Limits)
@@ -55,7 +57,7 @@ func (s Sources) load(log *slog.Logger) (*Engine, [32]byte, error) {
 		profiles = append(profiles, ps...)
 	}
 	e := NewEngine(l, profiles)
-	e.Log = log
+	e.Log, e.Runners = log, s.Runners
 	if s.Waivers != "" {
 		b, err := os.ReadFile(s.Waivers)
 		if err != nil {

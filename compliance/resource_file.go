@@ -225,10 +225,12 @@ func (d *fileData) sha256() (string, error) {
 	if _, err := d.info(); err != nil {
 		return "", err
 	}
-	fsys, name, _ := d.s.view.locate(d.resolved())
+	target := d.resolved()
 	if d.noFollow() {
-		fsys, name, _ = d.s.view.locate(d.path)
+		target = d.path
 	}
+	d.s.view.rec.add(readEntry, target)
+	fsys, name, _ := d.s.view.locate(target)
 	f, fi, err := scan.OpenRegular(fsys, name, d.s.lim.MaxHashBytes)
 	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", d.path, unwrapPathError(err))
@@ -258,6 +260,7 @@ func (d *fileData) entries() (ref.Val, error) {
 
 // readDirNames lists a resolved directory of the view, sorted, bounded by MaxDirEntries.
 func (s *session) readDirNames(dir string) ([]string, error) {
+	s.view.rec.add(readList, dir)
 	fsys, name, _ := s.view.locate(dir)
 	ents, err := fsys.ReadDir(name)
 	if err != nil {
@@ -526,6 +529,7 @@ func (s *session) globTree(dir string, rest []string, depth int, visit func(stri
 	if err != nil || !fi.IsDir() {
 		return false, nil
 	}
+	s.view.rec.add(readTree, res)
 	start := strings.TrimPrefix(res, "/")
 	if start == "" {
 		start = "."
@@ -620,8 +624,8 @@ func (s *session) which(name string) []string {
 		return nil
 	}
 	dirs := whichDirs
-	if s.target.Config != nil {
-		for _, e := range s.target.Config.Env {
+	if cfg := s.config(); cfg != nil {
+		for _, e := range cfg.Env {
 			if v, ok := strings.CutPrefix(e, "PATH="); ok && v != "" {
 				dirs = append(strings.Split(v, ":"), whichDirs...)
 			}

@@ -13,7 +13,7 @@ import (
 // the image's etc/passwd; "" is root, as runtimes default it. -1 when the name is not in etc/passwd (the runtime
 // would refuse to start it).
 func (s *session) imageUID() int64 {
-	c := s.target.Config
+	c := s.config()
 	if c == nil {
 		return -1
 	}
@@ -36,7 +36,7 @@ func (s *session) imageUID() int64 {
 // effectiveUID is the uid the container's process runs as: the security context's runAsUser when set, else the
 // image's user. -1 when neither is known (a --dir target) or the image names an unknown user.
 func (s *session) effectiveUID() int64 {
-	if sc := s.target.Security; sc != nil && sc.RunAsUser != nil {
+	if sc := s.security(); sc != nil && sc.RunAsUser != nil {
 		return *sc.RunAsUser
 	}
 	return s.imageUID()
@@ -52,13 +52,13 @@ func strList(l []string) ref.Val {
 func imageConfigType() *objectType {
 	cfg := func(v any) *session { return v.(*session) }
 	c := func(v any) report.ImageConfig {
-		if p := cfg(v).target.Config; p != nil {
+		if p := cfg(v).config(); p != nil {
 			return *p
 		}
 		return report.ImageConfig{}
 	}
 	return newObjectType("rootscan.ImageConfig").
-		field("known", types.BoolType, func(v any) (ref.Val, error) { return types.Bool(cfg(v).target.Config != nil), nil }).
+		field("known", types.BoolType, func(v any) (ref.Val, error) { return types.Bool(cfg(v).config() != nil), nil }).
 		field("user", types.StringType, func(v any) (ref.Val, error) { return types.String(c(v).User), nil }).
 		field("uid", types.IntType, func(v any) (ref.Val, error) { return types.Int(cfg(v).imageUID()), nil }).
 		field("env", types.NewMapType(types.StringType, types.StringType), func(v any) (ref.Val, error) {
@@ -84,7 +84,7 @@ func imageConfigType() *objectType {
 
 func securityContextType() *objectType {
 	sc := func(v any) report.SecurityContext {
-		if p := v.(*session).target.Security; p != nil {
+		if p := v.(*session).security(); p != nil {
 			return *p
 		}
 		return report.SecurityContext{}
@@ -96,7 +96,7 @@ func securityContextType() *objectType {
 		return types.Int(*p)
 	}
 	return newObjectType("rootscan.SecurityContext").
-		field("known", types.BoolType, func(v any) (ref.Val, error) { return types.Bool(v.(*session).target.Security != nil), nil }).
+		field("known", types.BoolType, func(v any) (ref.Val, error) { return types.Bool(v.(*session).security() != nil), nil }).
 		field("run_as_user", types.IntType, func(v any) (ref.Val, error) { return optInt(sc(v).RunAsUser), nil }).
 		field("run_as_group", types.IntType, func(v any) (ref.Val, error) { return optInt(sc(v).RunAsGroup), nil }).
 		field("privileged", types.BoolType, func(v any) (ref.Val, error) { return types.Bool(sc(v).Privileged), nil }).

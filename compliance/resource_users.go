@@ -125,9 +125,12 @@ func (s *session) readEtc(p string) ([]byte, error) {
 
 func (s *session) users() ([]User, error) {
 	if s.usersDone {
+		s.view.rec.replay(s.usersReads)
 		return s.usersData, s.usersErr
 	}
 	s.usersDone = true
+	m := s.view.rec.mark()
+	defer func() { s.usersReads = s.view.rec.since(m) }()
 	b, err := s.readEtc("/etc/passwd")
 	if err == nil {
 		s.usersData, err = ParsePasswd(b)
@@ -149,9 +152,12 @@ func (s *session) users() ([]User, error) {
 
 func (s *session) groups() ([]Group, error) {
 	if s.groupsDone {
+		s.view.rec.replay(s.groupsReads)
 		return s.groupsData, s.groupsErr
 	}
 	s.groupsDone = true
+	m := s.view.rec.mark()
+	defer func() { s.groupsReads = s.view.rec.since(m) }()
 	b, err := s.readEtc("/etc/group")
 	if err == nil {
 		s.groupsData, err = ParseGroup(b)

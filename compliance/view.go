@@ -35,6 +35,9 @@ var errLinkLoop = errors.New("too many levels of symbolic links")
 type view struct {
 	root    scan.FS
 	volumes []Volume // longest ContainerPath first
+	// rec, when set, records what the current control reads, so an image's result can be kept for a container
+	// whose own layer does not touch it (see ImageEval).
+	rec *readLog
 }
 
 func newView(root scan.FS, vols []Volume) *view {
@@ -80,6 +83,12 @@ func (v *view) locate(p string) (scan.FS, string, *Volume) {
 // lstat stats a resolved path (no symlink in its directories) without following a final link. The directories
 // leading to a volume exist for the container even when the image lacks them (the runtime creates them).
 func (v *view) lstat(p string) (fs.FileInfo, error) {
+	v.rec.add(readEntry, p)
+	return v.lstatQuiet(p)
+}
+
+// lstatQuiet is lstat without recording: resolve records what it learns itself.
+func (v *view) lstatQuiet(p string) (fs.FileInfo, error) {
 	fsys, name, vol := v.locate(p)
 	fi, err := fsys.Lstat(name)
 	if err != nil && vol == nil && errors.Is(err, fs.ErrNotExist) && v.leadsToVolume(p) {
@@ -108,6 +117,7 @@ func (m mountDirInfo) IsDir() bool        { return true }
 func (m mountDirInfo) Sys() any           { return nil }
 
 func (v *view) readLink(p string) (string, error) {
+	v.rec.add(readEntry, p)
 	fsys, name, _ := v.locate(p)
 	return fsys.ReadLink(name)
 }
@@ -134,7 +144,13 @@ func (v *view) resolve(p string, follow bool) (string, error) {
 		if len(todo) == 0 && !follow {
 			return next, nil
 		}
-		fi, err := v.lstat(next)
+		fi, err := v.lstatQuiet(next)
+		if err == nil && fi.IsDir() {
+			// Going through a directory depends on its being one, not on its attributes.
+			v.rec.add(readDir, next)
+		} else {
+			v.rec.add(readEntry, next)
+		}
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return path.Join(append([]string{next}, todo...)...), fs.ErrNotExist
@@ -163,6 +179,7 @@ func (v *view) resolve(p string, follow bool) (string, error) {
 
 // openRegular opens a resolved path for reading with the size bound; only regular files are opened.
 func (v *view) readFile(p string, limit int64) ([]byte, error) {
+	v.rec.add(readEntry, p)
 	fsys, name, _ := v.locate(p)
 	b, err := scan.ReadFile(fsys, name, limit)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -204,6 +205,7 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 		"/var/lib/containerd": bed.Root(),
 		"/run/rootscan":       mountsDir,
 		"/var/lib/rootscan":   filepath.Join(scratch, "state"),
+		"/var/lib/kubelet":    sharedDir(t, filepath.Join(scratch, "kubelet")),
 	}
 	moved := func(s string) string {
 		for from, to := range nodePath {
@@ -232,12 +234,13 @@ func runScannerPod(t *testing.T, ctx context.Context, bed *testbed.Containerd, i
 		containerPath := vm.MountPath
 		switch {
 		case vol.HostPath != nil:
-			if vm.MountPath == "/run/containerd" || vm.MountPath == "/var/lib/containerd" {
-				// containerd answers with node paths, so its dirs are mounted at the node path: in the testbed too.
+			if vm.MountPath == "/run/containerd" || vm.MountPath == "/var/lib/containerd" || vm.MountPath == "/var/lib/kubelet/pods" {
+				// containerd and the CRI answer with node paths, so their dirs are mounted at the node path: in the
+				// testbed too.
 				containerPath = moved(vm.MountPath)
 			}
 			host = moved(vol.HostPath.Path)
-			if vol.HostPath.Type != nil && *vol.HostPath.Type == corev1.HostPathDirectoryOrCreate {
+			if vol.HostPath.Type != nil && (*vol.HostPath.Type == corev1.HostPathDirectoryOrCreate || vm.Name == "kubelet-pods") {
 				if err := os.MkdirAll(host, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -547,4 +550,25 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// sharedDir makes dir a shared mount, as kubelet makes its root dir (rshared) at start, so that the CRI accepts a
+// HostToContainer mount of a dir below it; the mount goes when the test ends.
+func sharedDir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatalf("make %s shared: %v", dir, err)
+	}
+	return dir
 }

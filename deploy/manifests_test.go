@@ -234,8 +234,8 @@ func checkSafety(t reporter, objs []object, port int32) {
 		if m.Name == "mounts" && m.MountPropagation != nil && *m.MountPropagation != corev1.MountPropagationNone {
 			t.Errorf("the scanner's mount dir has propagation %s, want None (private)", *m.MountPropagation)
 		}
-		// containerd answers with node paths: its state must appear at the same path inside the pod.
-		if (m.Name == "containerd-root" || m.Name == "containerd-run") && m.MountPath != hp.Path {
+		// containerd and the CRI answer with node paths: their dirs must appear at the same path inside the pod.
+		if (m.Name == "containerd-root" || m.Name == "containerd-run" || m.Name == "kubelet-pods") && m.MountPath != hp.Path {
 			t.Errorf("%s mounted at %s, want the node path %s", m.Name, m.MountPath, hp.Path)
 		}
 	}
@@ -403,6 +403,9 @@ func TestSafetyCatchesEdits(t *testing.T) {
 		{"writable containerd root", "mountPath: /var/lib/containerd\n              readOnly: true", "mountPath: /var/lib/containerd"},
 		{"misspelt readOnly", "mountPath: /var/lib/containerd\n              readOnly: true", "mountPath: /var/lib/containerd\n              readonly: true"},
 		{"bidirectional", "mountPropagation: None", "mountPropagation: Bidirectional"},
+		{"writable kubelet pods", "mountPath: /var/lib/kubelet/pods\n              readOnly: true", "mountPath: /var/lib/kubelet/pods"},
+		{"kubelet pods elsewhere", "mountPath: /var/lib/kubelet/pods", "mountPath: /host/kubelet/pods"},
+		{"kubelet pods bidirectional", "mountPropagation: HostToContainer", "mountPropagation: Bidirectional"},
 		{"second port", "              protocol: TCP\n          livenessProbe", "              protocol: TCP\n            - name: debug\n              containerPort: 6060\n          livenessProbe"},
 		{"hostPort", "containerPort: 9090", "containerPort: 9090\n              hostPort: 9090"},
 		{"health port without --health-listen", "              protocol: TCP\n          livenessProbe",

@@ -96,6 +96,9 @@ func TestHelmSafety(t *testing.T) {
 			"--set", "metrics.tls.healthPort=8081"}},
 		{"no network policy", 9090, []string{"--set", "networkPolicy.enabled=false"}},
 		{"fleet metrics", 9090, []string{"--set", "metrics.labels={namespace,container,image}", "--set", "metrics.maxSeries=5000"}},
+		{"k0s kubelet", 9090, []string{"--set", "kubelet.podsDir=/var/lib/k0s/kubelet/pods"}},
+		{"no kubelet pods dir", 9090, []string{"--set", "kubelet.podsDir="}},
+		{"profiles", 9090, []string{"--set-string", "profiles.site\\.yaml=name: site"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkSafety(t, renderHelm(t, tc.args...), tc.port)

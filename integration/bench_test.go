@@ -68,8 +68,19 @@ func BenchmarkScanDistrolessRoot(b *testing.B) {
 // BenchmarkDaemonNode is issue 6's measurement: the rootscan daemon over 50 containers from 10 images in the private
 // containerd. It reports the first full node scan, a re-check of the unchanged node, seconds from a container's start
 // to its series on /metrics (median and worst of 10), and the daemon's RSS and CPU during the scan and at rest.
-// One iteration is the whole scenario; run with -benchtime 1x.
+// One iteration is the whole scenario; run with -benchtime 1x. ROOTSCAN_BENCH_CONTAINERS sets the number of
+// containers (a multiple of 5, default 50; one image per 5), ROOTSCAN_BENCH_ARGS adds daemon flags (e.g.
+// "--no-baseline").
 func BenchmarkDaemonNode(b *testing.B) {
+	nContainers := 50
+	if v := os.Getenv("ROOTSCAN_BENCH_CONTAINERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 50 || n%5 != 0 {
+			b.Fatalf("ROOTSCAN_BENCH_CONTAINERS=%q: want a multiple of 5, at least 50", v)
+		}
+		nContainers = n
+	}
+	nImages := nContainers / 5
 	bed := testbed.StartT(b, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -78,7 +89,7 @@ func BenchmarkDaemonNode(b *testing.B) {
 		b.Fatal(err)
 	}
 	var refs []string
-	for i := range 10 {
+	for i := range nImages {
 		img := *base
 		img.Name = fmt.Sprintf("rootscan.test/bench-%d:1", i)
 		img.Layers = append(slices.Clone(base.Layers), ociimage.Layer{Files: []ociimage.File{{Path: "etc/bench-image", Mode: 0o644, Data: []byte(img.Name)}}})
@@ -89,13 +100,13 @@ func BenchmarkDaemonNode(b *testing.B) {
 		refs = append(refs, ref.Name)
 	}
 	var ids []string
-	for p := range 10 {
+	for p := range nContainers / 5 {
 		pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: fmt.Sprintf("pod-%d", p), Namespace: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		for c := range 5 {
-			id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: fmt.Sprintf("c%d", c), Image: refs[(p*5+c)%10]})
+			id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: fmt.Sprintf("c%d", c), Image: refs[(p*5+c)%nImages]})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -110,6 +121,7 @@ func BenchmarkDaemonNode(b *testing.B) {
 		if db := os.Getenv("ROOTSCAN_BENCH_DB"); db != "" {
 			args = append(args, "--db", db)
 		}
+		args = append(args, strings.Fields(os.Getenv("ROOTSCAN_BENCH_ARGS"))...)
 		d := startDaemonProc(b, args...)
 		pid := d.cmd.Process.Pid
 		cpu0 := procCPU(pid)
@@ -120,8 +132,8 @@ func BenchmarkDaemonNode(b *testing.B) {
 		firstMounts := logMounts(b, d, "initial scan done")
 		recheckMounts := logMounts(b, d, "node checked")
 		_, body := d.get("/metrics")
-		if v, ok := metric(body, exporter.MetricCacheMissesTotal); !ok || v != 10 {
-			b.Errorf("image cache misses = %v, want 10 (one per image)", v)
+		if v, ok := metric(body, exporter.MetricCacheMissesTotal); !ok || v != float64(nImages) {
+			b.Errorf("image cache misses = %v, want %d (one per image)", v, nImages)
 		}
 
 		// Start latency: 10 new containers, one at a time.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,7 @@ type Daemon struct {
 	Namespace string
 	// Self is the daemon's own pod (from the downward API), whose containers it leaves out: a scanner that must run
 	// as root fails the baseline by design, and its own volumes and state are no workload's findings. Zero = none.
+	// Other pods of its DaemonSet (see sibling) are left out too.
 	Self PodRef
 	// Workers bounds concurrent container checks (default 2).
 	Workers int
@@ -96,7 +98,10 @@ type Daemon struct {
 	InUse        FileUsage
 	InUseOptions inuse.Options
 
-	queue    *workQueue
+	queue *workQueue
+	// selfLabels are the own pod's labels, from the first list that holds it (for sibling).
+	selfLabels atomic.Pointer[map[string]string]
+
 	mu       sync.Mutex
 	tracked  map[string]*tracked
 	listed   map[string]cri.Container // from the last resync's list, not yet checked
@@ -112,7 +117,9 @@ type Daemon struct {
 	// mounts counts the image views and merged roots checks mounted (see checkViews): what a node scan costs in
 	// mount syscalls and mountinfo churn.
 	mounts atomic.Uint64
-	inUse  inUseIndexes
+	// imageEvals are the image checks' evaluations per image (imagecontrols.go).
+	imageEvals imageEvals
+	inUse      inUseIndexes
 }
 
 // tracked is what the daemon remembers of one container between checks.
@@ -307,8 +314,32 @@ func (d *Daemon) watches(c cri.Container) bool {
 	if d.Namespace != "" && c.PodNamespace != d.Namespace {
 		return false
 	}
-	self := d.Self.Name != "" && c.PodName == d.Self.Name && c.PodNamespace == d.Self.Namespace
-	return !self
+	if d.Self.Name == "" || c.PodNamespace != d.Self.Namespace {
+		return true
+	}
+	return c.PodName != d.Self.Name && !d.sibling(c)
+}
+
+// sibling says whether c is of another pod of the daemon's own DaemonSet in its namespace: an older revision still
+// terminating in a rolling update, or an exited pod a crash loop left. Such a pod carries the daemon's own pod labels,
+// those the controller sets per revision and the kubelet's io.kubernetes.* aside; a pod with other labels is a
+// neighbour and is reported.
+func (d *Daemon) sibling(c cri.Container) bool {
+	own := d.selfLabels.Load()
+	if own == nil {
+		return false
+	}
+	compared := 0
+	for k, v := range *own {
+		if k == "controller-revision-hash" || k == "pod-template-generation" || strings.HasPrefix(k, "io.kubernetes.") {
+			continue
+		}
+		if c.PodLabels[k] != v {
+			return false
+		}
+		compared++
+	}
+	return compared > 0
 }
 
 // resync lists every container, queues each for a check and removes the ones that are gone. The first successful
@@ -324,6 +355,10 @@ func (d *Daemon) resync(ctx context.Context) bool {
 	live := make(map[string]bool, len(cs))
 	d.mu.Lock()
 	for _, c := range cs {
+		if d.Self.Name != "" && c.PodName == d.Self.Name && c.PodNamespace == d.Self.Namespace && d.selfLabels.Load() == nil {
+			labels := c.PodLabels
+			d.selfLabels.Store(&labels)
+		}
 		live[c.ID] = true
 		// The list already holds each container's status: checking it needs no second CRI round trip per container.
 		d.listed[c.ID] = c
@@ -381,6 +416,7 @@ func (d *Daemon) pruneCache() {
 		}
 	}
 	d.mu.Unlock()
+	d.imageEvals.prune(keep, cacheGrace)
 	d.inUse.prune(keep, cacheGrace)
 	if n := d.Cache.Prune(keep, cacheGrace); n > 0 {
 		d.logger().Debug("image cache pruned", "entries", n)
@@ -562,27 +598,20 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		return fail(err)
 	}
 	inUseErrs := d.imageInUse(ctx, views, c, chain, image)
-	if d.Drift == nil {
-		// Drift is the only later reader of the image view (mounted here on a cache miss): give it back now.
-		views.release(fsaccess.ViewImage)
-	}
+	evals := d.imageChecks(chain)
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
 	rep.Result.Errors = append(rep.Result.Errors, inUseErrs...)
 	if touched := touchedAnalyzers(d.Analyzers, upper, st); touched || len(d.Checks) > 0 {
-		// Mount the merged view: its inventory differs from the image's, or root checks need it. Drift does not:
-		// it compares the upper dir with the image view.
-		root, err := views.get(ctx, fsaccess.ViewContainer)
-		if err != nil {
+		// The merged view, mounted when its inventory differs from the image's or a root check needs it. Drift does
+		// not: it compares the upper dir with the image view.
+		if err := d.checkMerged(ctx, views, &rep, evals, upper, st, touched, log); err != nil {
 			return fail(fmt.Errorf("open root filesystem: %w", err))
 		}
-		rep.Target.Access = views.access
-		if touched {
-			rep.Result = scan.Run(ctx, root, d.Analyzers)
-			d.ownInUse(ctx, c.ID, root, rep.Result)
-		}
-		d.runChecks(ctx, root, &rep, log)
-		views.release(fsaccess.ViewContainer)
+	}
+	if d.Drift == nil {
+		// Drift is the only later reader of the image view (mounted on a cache miss, or by the image checks).
+		views.release(fsaccess.ViewImage)
 	}
 	if d.Drift != nil {
 		d.drift(ctx, views, upper, rep.Target.Mounts, rep.Result)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rootscan/rootscan/bpf"
@@ -164,8 +163,8 @@ func hashFile(f interface {
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", x.Path, err)
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || !fi.Mode().IsRegular() || st.Ino != x.Inode || sameDev && uint64(st.Dev) != x.Dev {
+	st, ok := fsaccess.StatOf(fi)
+	if !ok || !fi.Mode().IsRegular() || st.Ino != x.Inode || sameDev && st.Dev != x.Dev {
 		return fmt.Errorf("%s is no longer the file executed", x.Path)
 	}
 	if fi.Size() > maxHash {

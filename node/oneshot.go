@@ -51,6 +51,9 @@ type Scanner struct {
 	Views Views
 	// PerTarget, when set, adds analyzers made for each target (compliance).
 	PerTarget TargetAnalyzers
+	// ImageCheck, when set with Views, checks containers instead of PerTarget, evaluating each image once per scan
+	// and each container only where its own layer differs (see checkByImage).
+	ImageCheck ImageCheck
 	// Enrichers run on each report once its target is read, as in the daemon (vulnerability matching).
 	Enrichers []Enricher
 	// Usage, when set, marks each container's findings in use (Vulnerability.InUse) from the files its processes
@@ -72,6 +75,8 @@ type Scanner struct {
 	// Progress, when set, is told when a target starts (current names it) and when one is done (current is "").
 	// Calls are serialized.
 	Progress func(done, total int, current string)
+
+	imageEvals imageEvals // ImageCheck's evaluations of the images of this scan
 }
 
 // ScanNode scans every container matching f. The error is only for failing to list: each container's own failure
@@ -95,7 +100,7 @@ func (s *Scanner) ScanContainers(ctx context.Context, cs []cri.Container) []repo
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	p := progress{report: s.Progress, total: len(cs)}
-	for i := range cs {
+	for _, i := range byImage(cs) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -167,7 +172,12 @@ func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Rep
 		return rep
 	}
 	rep.Target.Access = access
-	rep.Result = s.run(ctx, root, rep.Target)
+	if ic := s.imageCheckFor(); ic != nil && access != "proc-root" {
+		rep.Result = scan.Run(ctx, root, s.Analyzers)
+		s.checkByImage(ctx, c, root, &rep, log) // a snapshot's merged root: what the image and upper views describe
+	} else {
+		rep.Result = s.run(ctx, root, rep.Target)
+	}
 	mark := func(*report.Result) {}
 	if s.Usage != nil {
 		mark = markInUse(ctx, s.Usage, s.UsageOptions, c, root, rep.Result)

@@ -34,3 +34,39 @@ func TestDaemonWatchesLeavesOutItsOwnPod(t *testing.T) {
 		})
 	}
 }
+
+// Other pods of the daemon's DaemonSet (an older revision terminating in a rolling update) carry its pod labels but
+// for the per-revision ones and the kubelet's io.kubernetes.*: they are left out once the own pod's labels are known;
+// a pod in the same namespace with other labels, or with none, is a neighbour and is reported.
+func TestDaemonWatchesLeavesOutItsSiblings(t *testing.T) {
+	self := PodRef{Namespace: "rootscan", Name: "rootscan-x7k2p"}
+	own := map[string]string{"app.kubernetes.io/name": "rootscan", "app.kubernetes.io/instance": "rootscan",
+		"controller-revision-hash": "6d4f8", "pod-template-generation": "2", "io.kubernetes.pod.name": "rootscan-x7k2p"}
+	old := map[string]string{"app.kubernetes.io/name": "rootscan", "app.kubernetes.io/instance": "rootscan",
+		"controller-revision-hash": "59c7b", "pod-template-generation": "1", "io.kubernetes.pod.name": "rootscan-abcde"}
+	other := map[string]string{"app.kubernetes.io/name": "rootscan", "app.kubernetes.io/instance": "staging"}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string // the own pod's, nil when not yet listed
+		c      cri.Container
+		want   bool
+	}{
+		{"older revision", own, cri.Container{PodNamespace: "rootscan", PodName: "rootscan-abcde", PodLabels: old}, false},
+		{"own labels unknown yet", nil, cri.Container{PodNamespace: "rootscan", PodName: "rootscan-abcde", PodLabels: old}, true},
+		{"other release", own, cri.Container{PodNamespace: "rootscan", PodName: "staging-abcde", PodLabels: other}, true},
+		{"unlabelled neighbour", own, cri.Container{PodNamespace: "rootscan", PodName: "debug"}, true},
+		{"same labels elsewhere", own, cri.Container{PodNamespace: "apps", PodName: "rootscan-abcde", PodLabels: old}, true},
+		{"own pod has only per-revision labels", map[string]string{"controller-revision-hash": "6d4f8"},
+			cri.Container{PodNamespace: "rootscan", PodName: "debug"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Daemon{Self: self}
+			if tc.labels != nil {
+				d.selfLabels.Store(&tc.labels)
+			}
+			if got := d.watches(tc.c); got != tc.want {
+				t.Errorf("watches(%s/%s) = %v, want %v", tc.c.PodNamespace, tc.c.PodName, got, tc.want)
+			}
+		})
+	}
+}

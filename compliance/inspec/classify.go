@@ -37,9 +37,9 @@ type Catalog struct {
 // container's filesystem (issue 16's list).
 func DefaultCatalog() *Catalog {
 	c := &Catalog{Resources: map[string]Support{}, Matchers: map[string]bool{}, Commands: map[string]bool{}}
-	for _, r := range strings.Fields(`file directory parse_config parse_config_file ini json yaml xml login_defs
+	for _, r := range strings.Fields(`file directory parse_config parse_config_file ini json yaml login_defs
 		sshd_config ssh_config passwd shadow etc_group users user groups group package packages gem pip npm
-		etc_fstab limits_conf pam os platform virtualization command`) {
+		etc_fstab limits_conf os platform virtualization command`) {
 		c.Resources[r] = Filesystem
 	}
 	for _, r := range strings.Fields(`processes kernel_parameter mount os_env`) {
@@ -51,7 +51,7 @@ func DefaultCatalog() *Catalog {
 		be_truthy be_falsey be_zero be_between`) {
 		c.Matchers[m] = true
 	}
-	for _, p := range strings.Fields(`which ls stat find grep egrep cat test readlink realpath head`) {
+	for _, p := range strings.Fields(`which ls stat grep egrep cat test readlink realpath head [`) {
 		c.Commands[p] = true
 	}
 	return c
@@ -298,34 +298,55 @@ func (cl *classifier) command(c *ruby.Call, parent ruby.Node) string {
 // simpleCommand returns the program of a shell line that is one plain command with literal words and no
 // redirections other than 2>/dev/null.
 func simpleCommand(line string) (string, bool) {
+	words, ok := shellWords(line)
+	if !ok {
+		return "", false
+	}
+	return path.Base(words[0]), true
+}
+
+// shellWords splits a shell line that is one plain command with literal words (quoted or not) and no
+// redirection other than 2>/dev/null into its words; ok is false for anything a shell would have to run or
+// expand (pipes, $(...), variables, globs are left as written and matched literally by the callers).
+func shellWords(line string) ([]string, bool) {
 	f, err := syntax.NewParser().Parse(strings.NewReader(line), "")
 	if err != nil || len(f.Stmts) != 1 {
-		return "", false
+		return nil, false
 	}
 	st := f.Stmts[0]
 	ce, ok := st.Cmd.(*syntax.CallExpr)
 	if !ok || st.Negated || st.Background || len(ce.Assigns) > 0 || len(ce.Args) == 0 {
-		return "", false
+		return nil, false
 	}
 	for _, r := range st.Redirs {
-		if r.Word == nil || r.Word.Lit() != "/dev/null" {
-			return "", false
+		if r.Word == nil || r.Word.Lit() != "/dev/null" || r.N == nil || r.N.Value != "2" {
+			return nil, false
 		}
 	}
+	words := make([]string, 0, len(ce.Args))
 	for _, w := range ce.Args {
+		var b strings.Builder
 		for _, part := range w.Parts {
-			switch part.(type) {
-			case *syntax.Lit, *syntax.SglQuoted:
+			switch v := part.(type) {
+			case *syntax.Lit:
+				b.WriteString(v.Value)
+			case *syntax.SglQuoted:
+				b.WriteString(v.Value)
 			case *syntax.DblQuoted:
-				if len(w.Parts) > 1 {
-					return "", false
+				for _, in := range v.Parts {
+					lit, ok := in.(*syntax.Lit)
+					if !ok {
+						return nil, false
+					}
+					b.WriteString(lit.Value)
 				}
 			default:
-				return "", false
+				return nil, false
 			}
 		}
+		words = append(words, b.String())
 	}
-	return path.Base(ce.Args[0].Lit()), true
+	return words, true
 }
 
 // matchers adds a reason for each matcher the evaluator does not know.

@@ -27,13 +27,7 @@ const scannerImageName = "rootscan.test/rootscan:kube-e2e"
 // the scanner's own hostPath dirs would otherwise land on the test machine.
 func TestKustomizeBaseDaemonSetReady(t *testing.T) {
 	Require(t, Options{})
-	kustomize := os.Getenv("ROOTSCAN_KUSTOMIZE")
-	if _, err := os.Stat(kustomize); err != nil {
-		if os.Getenv("ROOTSCAN_INTEGRATION") == "require" {
-			t.Fatalf("kustomize not found at $ROOTSCAN_KUSTOMIZE=%q (make deploy-tools builds it)", kustomize)
-		}
-		t.Skipf("kustomize not found at $ROOTSCAN_KUSTOMIZE=%q (make deploy-tools builds it)", kustomize)
-	}
+	kustomize := deployTool(t, "ROOTSCAN_KUSTOMIZE")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	img := scannerImage(t, ctx)
@@ -55,7 +49,8 @@ func TestKustomizeBaseDaemonSetReady(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kustomize build: %v", err)
 	}
-	manifests := patchForTestbed(t, rendered, filepath.Dir(c.Containerd().Address()), c.Containerd().Root(), t.TempDir())
+	manifests := patchForTestbed(t, rendered, nodePaths{runDir: filepath.Dir(c.Containerd().Address()), rootDir: c.Containerd().Root(),
+		podsDir: filepath.Join(c.p.kubeletRoot, "pods")}, t.TempDir())
 	began := time.Now()
 	if out, err := c.KubectlStdin(ctx, strings.NewReader(manifests), "apply", "-f", "-"); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
@@ -84,6 +79,12 @@ func TestKustomizeBaseDaemonSetReady(t *testing.T) {
 					break
 				}
 			}
+			// The base mounts the kubelet's pods dir: compliance reads the
+			// app pod's volumes (its service account token).
+			logs, _ := c.Kubectl(ctx, "-n", "rootscan", "logs", strings.TrimSpace(pod))
+			if w := volumeWarnings(logs); w != "" {
+				t.Errorf("the daemon could not read a pod volume:\n%s", w)
+			}
 			return
 		}
 		time.Sleep(2 * time.Second)
@@ -91,12 +92,17 @@ func TestKustomizeBaseDaemonSetReady(t *testing.T) {
 	t.Errorf("scanner metrics never named the app pod's namespace (err %v):\n%.3000s", err, metrics)
 }
 
+// nodePaths are where this node keeps what a k3s user points the manifests
+// at: containerd's socket dir and root dir, and the kubelet's pods dir.
+type nodePaths struct{ runDir, rootDir, podsDir string }
+
 // patchForTestbed points the rendered manifests at the test bed: the
 // scanner image, never pulled; the containerd socket dir and root dir of
-// the test bed's containerd (mounted at their node paths, as containerd
-// returns node paths); and the scanner's mount and state hostPaths under
-// dir instead of the test machine's /run and /var/lib.
-func patchForTestbed(t *testing.T, rendered []byte, runDir, rootDir, dir string) string {
+// the test bed's containerd and the kubelet's pods dir (mounted at their node
+// paths, as containerd and the CRI return node paths); and the scanner's
+// mount and state hostPaths under dir instead of the test machine's /run and
+// /var/lib.
+func patchForTestbed(t *testing.T, rendered []byte, node nodePaths, dir string) string {
 	t.Helper()
 	var out []string
 	for _, doc := range strings.Split(string(rendered), "\n---\n") {
@@ -105,7 +111,7 @@ func patchForTestbed(t *testing.T, rendered []byte, runDir, rootDir, dir string)
 			t.Fatalf("parse rendered manifest: %v", err)
 		}
 		if obj["kind"] == "DaemonSet" {
-			patchDaemonSet(t, obj, runDir, rootDir, dir)
+			patchDaemonSet(t, obj, node, dir)
 		}
 		b, err := yaml.Marshal(obj)
 		if err != nil {
@@ -116,12 +122,13 @@ func patchForTestbed(t *testing.T, rendered []byte, runDir, rootDir, dir string)
 	return strings.Join(out, "---\n")
 }
 
-func patchDaemonSet(t *testing.T, ds map[string]any, runDir, rootDir, dir string) {
+func patchDaemonSet(t *testing.T, ds map[string]any, node nodePaths, dir string) {
 	t.Helper()
 	spec := dig(t, ds, "spec", "template", "spec")
 	hostPaths := map[string]string{
-		"containerd-run":  runDir,
-		"containerd-root": rootDir,
+		"containerd-run":  node.runDir,
+		"containerd-root": node.rootDir,
+		"kubelet-pods":    node.podsDir,
 		"mounts":          filepath.Join(dir, "mounts"),
 		"state":           filepath.Join(dir, "state"),
 	}
@@ -140,8 +147,11 @@ func patchDaemonSet(t *testing.T, ds map[string]any, runDir, rootDir, dir string
 		ctr["image"] = scannerImageName
 		ctr["imagePullPolicy"] = "Never"
 		for _, m := range ctr["volumeMounts"].([]any) {
-			if m := m.(map[string]any); m["name"] == "containerd-root" {
-				m["mountPath"] = rootDir
+			switch m := m.(map[string]any); m["name"] {
+			case "containerd-root":
+				m["mountPath"] = node.rootDir
+			case "kubelet-pods":
+				m["mountPath"] = node.podsDir
 			}
 		}
 	}

@@ -22,14 +22,16 @@ type complianceFlags struct {
 	scope      string
 	hdfDir     string
 	hostRoot   string
+	inputFiles []string
 }
 
 func (c *complianceFlags) register(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&c.profiles, "profile", nil, "compliance profile: a YAML file, a folder of them, or builtin:NAME (repeatable; "+compliance.Baseline+" is always added unless --no-baseline)")
+	fs.StringArrayVar(&c.profiles, "profile", nil, "compliance profile: a YAML file, a folder of them, builtin:NAME, or an InSpec profile (a directory with inspec.yml or an inspec archive) (repeatable; "+compliance.Baseline+" is always added unless --no-baseline)")
 	fs.BoolVar(&c.noBaseline, "no-baseline", false, "do not evaluate "+compliance.Baseline)
 	fs.StringVar(&c.waivers, "waivers", "", "InSpec-style waiver file (control id: justification, expiration_date, run)")
 	fs.StringVar(&c.scope, "profile-scope", "", "YAML file choosing profiles per namespace and pod labels")
 	fs.StringVar(&c.hdfDir, "hdf-dir", "", "also write one HDF (Heimdall Data Format) JSON file per target into this directory")
+	fs.StringArrayVar(&c.inputFiles, "input-file", nil, "YAML file of InSpec profile inputs (name: value), as `inspec exec --input-file` reads it (repeatable)")
 	fs.StringVar(&c.hostRoot, "host-root", "", "where the node's filesystem is mounted when rootscan runs in a pod (e.g. /host), for reading container volumes")
 }
 
@@ -45,12 +47,16 @@ func (c *complianceFlags) sources() compliance.Sources {
 // live loads the chosen profiles; the daemon reloads them on SIGHUP, a scan uses them once. Its engine is nil when
 // there are none (--no-baseline and no --profile).
 func (c *complianceFlags) live(log *slog.Logger) (*compliance.Live, error) {
-	for _, p := range c.profiles {
-		if isInSpecProfile(p) {
-			return nil, usageError{fmt.Sprintf("--profile %s: InSpec profiles can be checked with `rootscan profile check`; evaluating them in scans comes next", p)}
-		}
+	runners, rest, err := inspecRunners(context.Background(), c.profiles, c.inputFiles)
+	if err != nil {
+		return nil, err
 	}
-	l, err := compliance.NewLive(c.sources(), log)
+	src := c.sources()
+	src.Profiles, src.Runners = rest, runners
+	if !c.noBaseline {
+		src.Profiles = append([]string{compliance.Baseline}, rest...)
+	}
+	l, err := compliance.NewLive(src, log)
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}

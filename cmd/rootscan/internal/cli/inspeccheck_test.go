@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,13 +129,77 @@ controls:
 	}
 }
 
-// Until scans evaluate InSpec profiles, --profile with one is a usage error that says so, not a silent no-op
-// or a confusing YAML error about inspec.yml.
-func TestScanRejectsInSpecProfile(t *testing.T) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"inspec.yml": "name: demo\n", "controls/x.rb": "control 'a' do\nend\n"})
-	_, stderr, code := run(t, "scan", "--dir", dir, "--profile", dir)
-	if code != exitFatal || !strings.Contains(stderr, "InSpec profiles can be checked with `rootscan profile check`; evaluating them in scans comes next") {
-		t.Errorf("exit %d, stderr %q", code, stderr)
+// An InSpec profile runs in a scan of a directory: its controls are evaluated on the root with the inputs of
+// --input-file, and -o hdf writes them as InSpec's exec JSON (profile, groups by file, results per describe).
+func TestScanInSpecProfile(t *testing.T) {
+	root, prof := t.TempDir(), t.TempDir()
+	writeFiles(t, root, map[string]string{"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/login.defs": "PASS_MAX_DAYS 60\n"})
+	writeFiles(t, prof, map[string]string{
+		"inspec.yml": "name: demo\nversion: 1.2.3\ninputs:\n  - name: max_days\n    value: 30\n",
+		"controls/a.rb": `control 'passwd' do
+  impact 0.7
+  tag severity: 'high'
+  describe file('/etc/passwd') do
+    it { should exist }
+  end
+end
+control 'max-days' do
+  describe login_defs do
+    its('PASS_MAX_DAYS') { should cmp <= input('max_days') }
+  end
+end
+control 'cmd' do
+  describe command('id -u') do
+    its('stdout') { should eq "0" }
+  end
+end
+`,
+		"inputs.yml": "max_days: 90\n",
+	})
+	stdout, stderr, code := run(t, "scan", "--dir", root, "--no-baseline", "--profile", prof, "--input-file", filepath.Join(prof, "inputs.yml"), "-o", "hdf")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var doc struct {
+		Profiles []struct {
+			Name, Version, SHA256 string
+			Groups                []struct{ ID string }
+			Controls              []struct {
+				ID      string
+				Impact  float64
+				Tags    map[string]any
+				Results []struct {
+					Status      string
+					CodeDesc    string `json:"code_desc"`
+					SkipMessage string `json:"skip_message"`
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if len(doc.Profiles) != 1 || doc.Profiles[0].Name != "demo" || doc.Profiles[0].Version != "1.2.3" || len(doc.Profiles[0].SHA256) != 64 ||
+		len(doc.Profiles[0].Groups) != 1 || doc.Profiles[0].Groups[0].ID != "controls/a.rb" {
+		t.Fatalf("profile: %s", stdout)
+	}
+	got := map[string]string{}
+	for _, c := range doc.Profiles[0].Controls {
+		for _, r := range c.Results {
+			got[c.ID] += r.Status + " " + r.CodeDesc + " " + r.SkipMessage + ";"
+		}
+	}
+	want := map[string]string{
+		"passwd":   "passed File /etc/passwd is expected to exist ;",
+		"max-days": "passed login.defs PASS_MAX_DAYS is expected to cmp <= 90 ;",
+		"cmd":      "skipped Command: `id -u` stdout is expected to eq \"0\" command(\"id -u\") needs exec in the target;",
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: got %q, want %q", id, got[id], w)
+		}
+	}
+	if c := doc.Profiles[0].Controls[0]; c.Impact != 0.7 || c.Tags["severity"] != "high" {
+		t.Errorf("passwd control: impact %v, tags %v", c.Impact, c.Tags)
 	}
 }

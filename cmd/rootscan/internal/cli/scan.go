@@ -240,7 +240,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 	}
 	if profiles.Engine() != nil {
 		check := &compliance.Checker{Profiles: profiles, HostRoot: f.compliance.hostRoot, Options: s.Options, Log: log}
-		s.PerTarget = check.Analyzers
+		s.PerTarget, s.ImageCheck = check.Analyzers, check
 	}
 	endProgress := func() {}
 	if p := newProgressLine(a.stderr, f.quiet); p != nil {
@@ -362,9 +362,9 @@ func scanTargets(ctx context.Context, f *targetFlags, namespace string, drift bo
 		return err
 	}
 	defer acc.Close()
-	s.Containers, s.Roots, s.Digests, s.Configs = acc.Client, acc.Roots, acc.Snapshots, acc.Snapshots
+	s.Containers, s.Roots, s.Digests, s.Configs, s.Views = acc.Client, acc.Roots, acc.Snapshots, acc.Snapshots, acc.Roots
 	if drift {
-		s.Views, s.Drift = acc.Roots, node.ScanDrift(scan.DriftOptions{})
+		s.Drift = node.ScanDrift(scan.DriftOptions{})
 	}
 	doc.Runtime = acc.Runtime()
 	if f.container != "" {

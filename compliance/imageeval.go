@@ -1,0 +1,400 @@
+package compliance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+
+	"cel.dev/cel-go/cel"
+
+	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// ImageEval is an image's controls, evaluated once on the image's own filesystem (its layers, without a container's
+// upper dir) with what each control read. A container of the image keeps the result of each control that its own
+// layer, its volumes and its facts cannot have changed, and only the others are evaluated again on its merged root:
+// the baseline's file and account controls then cost once per image, not once per container. Controls evaluated
+// on a container's root are kept too, for the image's other containers with the same upper dir (Delta.Fingerprint)
+// and facts: those of one pod template, whose upper dirs hold the same runtime mount points until they write.
+//
+// The image itself is evaluated only when a container needs it: the first container of an image, or of an upper
+// dir, is evaluated on its own root and shares that. It is safe for concurrent use.
+type ImageEval struct {
+	engine *Engine
+
+	mu        sync.Mutex // held while the image is evaluated
+	imageDone bool
+	target    report.Target // the facts the image was evaluated with
+	// ownInventory: the image was evaluated with a container's inventory, not its own (see imageResults).
+	ownInventory bool
+	controls     map[*Control]imageControl
+	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
+	shared map[string]map[*Control]sharedEval
+	// firsts serialize the first evaluations of each key (see first).
+	firsts map[string]*sync.Mutex
+}
+
+type imageControl struct {
+	result report.ControlResult // waivers not applied: they expire, and are applied per container
+	reads  readSet
+}
+
+// NewImageEval makes an image's evaluation, empty until a container's asks for it.
+func (e *Engine) NewImageEval() *ImageEval { return &ImageEval{engine: e} }
+
+// Engine is the engine the evaluation was made with; a container evaluated with another (profiles reloaded) is
+// evaluated in full.
+func (ie *ImageEval) Engine() *Engine { return ie.engine }
+
+// Reads is how many reads the evaluation recorded over all controls: a measure of what it keeps in memory.
+func (ie *ImageEval) Reads() int {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	n := 0
+	for _, c := range ie.controls {
+		n += len(c.reads.reads)
+	}
+	for _, m := range ie.shared {
+		for _, c := range m {
+			n += len(c.reads.reads)
+		}
+	}
+	return n
+}
+
+// EvaluateImage evaluates every control of every profile (scopes pick per container) on fsys, the image's own
+// filesystem, with t's facts and res's inventory. A result made under a cancelled context must not be kept.
+func (e *Engine) EvaluateImage(ctx context.Context, fsys scan.FS, t report.Target, res *report.Result) *ImageEval {
+	ie := e.NewImageEval()
+	ie.evaluateImage(ctx, fsys, t, res, false)
+	return ie
+}
+
+// evaluateImage fills the image's results; the caller holds mu. ownInventory says res is a container's inventory,
+// not the image's.
+func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.Target, res *report.Result, ownInventory bool) {
+	e := ie.engine
+	s, act, err := e.newSession(ctx, fsys, t, nil, res, nil, nil)
+	s.view.rec = &readLog{}
+	controls := map[*Control]imageControl{}
+	for _, p := range e.Profiles {
+		for _, c := range p.Controls {
+			s.view.rec.reset()
+			r := e.evalOne(s, act, err, p, c)
+			controls[c] = imageControl{result: r, reads: s.view.rec.set()}
+		}
+	}
+	if ctx.Err() == nil {
+		ie.imageDone, ie.target, ie.controls, ie.ownInventory = true, t, controls, ownInventory
+	}
+}
+
+// imageResults returns the image's results, evaluating the image on the root image returns if no container did
+// yet; ok is false when that failed (the container is then evaluated on its own root).
+// ownInventory says the image was evaluated with a container's inventory (the image's own was not at hand): its
+// packages() results then hold for no other container.
+func (ie *ImageEval) imageResults(ctx context.Context, image func() (scan.FS, error), t report.Target, res *report.Result, d Delta) (_ map[*Control]imageControl, _ report.Target, ownInventory, ok bool) {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	if !ie.imageDone && image != nil {
+		if root, err := image(); err == nil {
+			ie.evaluateImage(ctx, root, t, res, d.InventoryChanged)
+		}
+	}
+	return ie.controls, ie.target, ie.ownInventory, ie.imageDone
+}
+
+// wantsImage says whether a container with key should use the image's results: when the image was evaluated, and
+// when the container is the image's second upper dir (or has none to share), since the image then pays for itself.
+// The first container of an image is evaluated on its own root alone, which costs less than the image plus its
+// delta.
+func (ie *ImageEval) wantsImage(key string) bool {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	return ie.imageDone || key == "" || len(ie.shared) > 0 && ie.shared[key] == nil
+}
+
+// DeltaStats counts a container's controls by where their result came from: the image's evaluation, another
+// container's with the same upper dir (Shared), or a new evaluation on the container's root.
+type DeltaStats struct {
+	Kept, Shared, Evaluated int
+}
+
+// maxShared bounds how many distinct container layers an image remembers evaluations for.
+const maxShared = 16
+
+// sharedEval is a control evaluated on one container's merged root, kept for the image's containers with the same
+// upper dir and facts.
+type sharedEval struct {
+	imageControl
+	volumes []string      // the volumes it was evaluated with
+	target  report.Target // the facts it was evaluated with
+}
+
+// usable says whether a shared evaluation holds for a container with vols and t: its reads reach neither's volumes,
+// and the facts it read are the same.
+func (se sharedEval) usable(vols []string, t report.Target) bool {
+	return factsDiffer(se.target, t, Delta{})&se.reads.facts == 0 && !volumesTouch(se, vols)
+}
+
+// Evaluate returns the container's results, the same as Engine.Evaluate on its merged root (the image with its
+// upper dir) with vols would: the image's result for each control d and the container's facts do not touch, a
+// container's with the same Fingerprint for the controls evaluated for it, and a new evaluation for the others,
+// on the root merged returns (called at most once, and only when a control needs it). The image is evaluated, on
+// the root image returns, when the image's second upper dir needs it (see wantsImage). An error is kept like any result: it came from the same
+// reads (a wall-clock timeout is the exception, and as likely on any evaluation). d's volumes are taken from vols.
+func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS, error), t report.Target, vols []Volume, res *report.Result, d Delta) ([]report.ControlResult, DeltaStats, error) {
+	e := ie.engine
+	var volPaths []string
+	for _, v := range vols {
+		if v.FS != nil && cleanPath(v.ContainerPath) != "/" {
+			volPaths = append(volPaths, v.ContainerPath)
+		}
+	}
+	d.Volumes = append(d.Volumes, volPaths...)
+	key, shared := ie.sharedFor(d)
+	if key != "" && shared == nil {
+		// The first container of this layer: others with it (a pod's replicas, checked at once) wait for its
+		// results instead of evaluating the same controls beside it.
+		defer ie.first(key)()
+		key, shared = ie.sharedFor(d)
+	}
+	sel := e.Scope.Select(e.Profiles, t)
+	var (
+		controls map[*Control]imageControl
+		idx      *deltaIndex
+		differ   fact
+	)
+	if !allShared(sel, shared, volPaths, t) && ie.wantsImage(key) {
+		var target report.Target
+		var own, ok bool
+		if controls, target, own, ok = ie.imageResults(ctx, image, t, res, d); ok {
+			inv := d
+			inv.InventoryChanged = inv.InventoryChanged || own
+			idx, differ = newDeltaIndex(d), factsDiffer(target, t, inv)
+		}
+	}
+	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res}
+	var (
+		st    DeltaStats
+		out   []report.ControlResult
+		fresh map[*Control]sharedEval
+	)
+	for _, p := range sel {
+		for _, c := range p.Controls {
+			var r report.ControlResult
+			if ic, ok := controls[c]; ok && !idx.touches(ic.reads, differ) {
+				r = ic.result
+				st.Kept++
+			} else if se, ok := shared[c]; ok && se.usable(volPaths, t) {
+				r = se.result
+				st.Shared++
+			} else {
+				var rs readSet
+				var err error
+				if r, rs, err = ev.eval(p, c); err != nil {
+					return nil, st, err
+				}
+				st.Evaluated++
+				if key != "" {
+					if fresh == nil {
+						fresh = map[*Control]sharedEval{}
+					}
+					fresh[c] = sharedEval{imageControl{r, rs}, volPaths, t}
+				}
+			}
+			r.Checks = slices.Clone(r.Checks)
+			e.applyWaiver(c.ID, &r)
+			out = append(out, r)
+		}
+	}
+	out, err := ev.runners(out)
+	if err != nil {
+		return nil, st, err
+	}
+	if ctx.Err() == nil {
+		ie.share(key, fresh)
+	}
+	return out, st, nil
+}
+
+// allShared says whether every control of profiles has a shared result usable with vols and t.
+func allShared(profiles []*Profile, shared map[*Control]sharedEval, vols []string, t report.Target) bool {
+	for _, p := range profiles {
+		for _, c := range p.Controls {
+			if se, ok := shared[c]; !ok || !se.usable(vols, t) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// volumesTouch says whether a shared evaluation's reads reach its volumes or the container's.
+func volumesTouch(se sharedEval, vols []string) bool {
+	if len(se.volumes) == 0 && len(vols) == 0 {
+		return false
+	}
+	idx := newDeltaIndex(Delta{Volumes: append(slices.Clone(se.volumes), vols...)})
+	return idx.touches(se.reads, 0)
+}
+
+// containerEval evaluates controls on one container's merged root, opened and bound on first use, recording what
+// each control read.
+type containerEval struct {
+	e      *Engine
+	ctx    context.Context
+	merged func() (scan.FS, error)
+	t      report.Target
+	vols   []Volume
+	res    *report.Result
+
+	s       *session
+	act     cel.Activation
+	bindErr error
+}
+
+func (c *containerEval) eval(p *Profile, ctl *Control) (report.ControlResult, readSet, error) {
+	if err := c.open(); err != nil {
+		return report.ControlResult{}, readSet{}, err
+	}
+	c.s.view.rec.reset()
+	r := c.e.evalOne(c.s, c.act, c.bindErr, p, ctl)
+	return r, c.s.view.rec.set(), nil
+}
+
+// open opens the merged root and binds the session on first use.
+func (c *containerEval) open() error {
+	if c.s != nil {
+		return nil
+	}
+	root, err := c.merged()
+	if err != nil {
+		return err
+	}
+	c.s, c.act, c.bindErr = c.e.newSession(c.ctx, root, c.t, c.vols, c.res, nil, nil)
+	c.s.view.rec = &readLog{}
+	return nil
+}
+
+// runners adds the results of the engine's ProfileRunners (InSpec profiles), evaluated on the merged root: their
+// results are not kept per image yet, so every container evaluates them, exactly as a full evaluation would.
+func (c *containerEval) runners(out []report.ControlResult) ([]report.ControlResult, error) {
+	if len(c.e.Runners) == 0 {
+		return out, nil
+	}
+	if err := c.open(); err != nil {
+		return nil, err
+	}
+	c.s.view.rec.reset()
+	return c.e.runRunners(c.s, out), nil
+}
+
+// sharedFor is the key of the container's layer among the image's containers, and what was evaluated for earlier
+// containers with that key; "" when the layer has no fingerprint. Facts and volumes are compared per control
+// (sharedEval.usable): the containers of two pods have different host paths for their volumes, and controls that do
+// not read them are still shared.
+func (ie *ImageEval) sharedFor(d Delta) (string, map[*Control]sharedEval) {
+	if d.Fingerprint == "" || d.Unknown {
+		return "", nil
+	}
+	key := fmt.Sprintf("%s inventory=%t", d.Fingerprint, d.InventoryChanged)
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	return key, ie.shared[key]
+}
+
+// first locks the evaluation of the first container with key and returns the unlock.
+func (ie *ImageEval) first(key string) func() {
+	ie.mu.Lock()
+	if ie.firsts == nil {
+		ie.firsts = map[string]*sync.Mutex{}
+	}
+	m, ok := ie.firsts[key]
+	if !ok {
+		if len(ie.firsts) >= maxShared {
+			ie.mu.Unlock()
+			return func() {}
+		}
+		m = &sync.Mutex{}
+		ie.firsts[key] = m
+	}
+	ie.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// share remembers the controls evaluated for a container with key.
+func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval) {
+	if key == "" || len(fresh) == 0 {
+		return
+	}
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	m, ok := ie.shared[key]
+	if !ok {
+		if len(ie.shared) >= maxShared {
+			return
+		}
+		m = map[*Control]sharedEval{}
+		if ie.shared == nil {
+			ie.shared = map[string]map[*Control]sharedEval{}
+		}
+		ie.shared[key] = m
+	}
+	for c, se := range fresh {
+		m[c] = se
+	}
+}
+
+// factsDiffer are the facts of t that are not those of image, the target the image was evaluated with.
+func factsDiffer(image, t report.Target, d Delta) fact {
+	var f fact
+	if !reflect.DeepEqual(t.Config, image.Config) {
+		f |= factConfig
+	}
+	if !reflect.DeepEqual(t.Security, image.Security) {
+		f |= factSecurity
+	}
+	if !reflect.DeepEqual(t.Mounts, image.Mounts) {
+		f |= factMounts
+	}
+	if d.InventoryChanged {
+		f |= factInventory
+	}
+	return f
+}
+
+// EncodedSize is how many bytes the evaluation takes as JSON (results and reads of the image and of the shared
+// container layers): what keeping it with the node's image cache on disk would cost per image.
+func (ie *ImageEval) EncodedSize() int {
+	type enc struct {
+		Result report.ControlResult `json:"result"`
+		Reads  []string             `json:"reads"`
+		Facts  uint8                `json:"facts"`
+	}
+	conv := func(ic imageControl) enc {
+		e := enc{Result: ic.result, Facts: uint8(ic.reads.facts)}
+		for _, r := range ic.reads.reads {
+			e.Reads = append(e.Reads, fmt.Sprintf("%d%s", r.kind, r.path))
+		}
+		return e
+	}
+	ie.mu.Lock()
+	var all []enc
+	for _, ic := range ie.controls {
+		all = append(all, conv(ic))
+	}
+	for _, m := range ie.shared {
+		for _, se := range m {
+			all = append(all, conv(se.imageControl))
+		}
+	}
+	ie.mu.Unlock()
+	b, _ := json.Marshal(all)
+	return len(b)
+}

@@ -1,0 +1,83 @@
+package compliance
+
+import (
+	"context"
+	"time"
+
+	"github.com/rootscan/rootscan/report"
+)
+
+// ProfileRunner is a profile written in another rule language (an InSpec profile) that an Engine evaluates next to
+// its CEL profiles, on the same view of the target: the same reads, bounds, waivers and HDF document. It is defined
+// here so that compliance does not depend on the languages it runs.
+type ProfileRunner interface {
+	// Name is the profile's name, which its results carry in ControlResult.Profile.
+	Name() string
+	// Evaluate runs the profile's controls on t; it must return when ctx ends.
+	Evaluate(ctx context.Context, t *Target) []report.ControlResult
+	// HDFProfile is the profile's HDF metadata (name, version, sha256, supports, inputs), without controls.
+	HDFProfile() HDFProfile
+	// HDFControl is the HDF description of the control a result id came from (title, descs, tags, code,
+	// source location) without results, and the group (file) it belongs to; false when the id is unknown.
+	HDFControl(id string) (HDFControl, string, bool)
+}
+
+// runRunners evaluates the engine's ProfileRunners in the session of the CEL profiles, those the scope gives
+// the target, and applies the waivers.
+func (e *Engine) runRunners(s *session, out []report.ControlResult) []report.ControlResult {
+	t := &Target{s: s}
+	for _, r := range e.Runners {
+		if s.ctx.Err() != nil {
+			break
+		}
+		if len(e.Scope.Select([]*Profile{{Name: r.Name()}}, s.tgt)) == 0 {
+			continue
+		}
+		for _, res := range r.Evaluate(s.ctx, t) {
+			e.applyWaiver(res.ID, &res)
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// hdfRunners adds the profiles of the ProfileRunners that have results in rep to doc, and counts their statuses.
+func (e *Engine) hdfRunners(rep report.Report, doc *HDF, counts map[string]int) {
+	if rep.Result == nil {
+		return
+	}
+	for _, r := range e.Runners {
+		hp := r.HDFProfile()
+		hp.Controls, hp.Groups = []HDFControl{}, []HDFGroup{}
+		groups := map[string]int{}
+		for _, res := range rep.Result.Compliance {
+			if res.Profile != r.Name() {
+				continue
+			}
+			hc, group, ok := r.HDFControl(res.ID)
+			if !ok {
+				continue
+			}
+			counts[res.Status]++
+			if res.Title != "" { // a control made in a loop interpolates its title
+				title := res.Title
+				hc.Title = &title
+			}
+			hc.Impact = res.Impact // an only_if may have set it
+			hc.Results, hc.WaiverData = e.hdfOutcome(res.ID, res, startedAt(rep))
+			hp.Controls = append(hp.Controls, hc)
+			gi, ok := groups[group]
+			if !ok {
+				gi = len(hp.Groups)
+				groups[group] = gi
+				hp.Groups = append(hp.Groups, HDFGroup{ID: group, Controls: []string{}})
+			}
+			hp.Groups[gi].Controls = append(hp.Groups[gi].Controls, res.ID)
+		}
+		if len(hp.Controls) > 0 {
+			doc.Profiles = append(doc.Profiles, hp)
+		}
+	}
+}
+
+func startedAt(rep report.Report) time.Time { return rep.StartedAt }

@@ -1,0 +1,282 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rootscan/rootscan/compliance"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/scan"
+)
+
+// ImageCheck is a RootCheck that splits its work like the analyzers do: once per image on the image's own layers,
+// then per container only what the container's upper dir, volumes and facts can have changed. compliance.Checker is
+// one; its results are the same as Check's on the merged root.
+type ImageCheck interface {
+	RootCheck
+	// Fresh says whether an image evaluation is still the one to use (not made before a profile reload).
+	Fresh(img *compliance.ImageEval) bool
+	// NewImageEval makes an image's evaluation, filled by CheckDelta; nil when the check has nothing to evaluate.
+	NewImageEval() *compliance.ImageEval
+	// CheckDelta evaluates a container of img's image; image and merged mount the image's root and the container's
+	// merged root, and are called only if needed.
+	CheckDelta(ctx context.Context, img *compliance.ImageEval, image, merged func() (scan.FS, error), d compliance.Delta, rep *report.Report) (compliance.DeltaStats, error)
+}
+
+// imageEvals holds the image evaluations of the image checks, by chain ID and check, in memory: a restart or a
+// profile reload evaluates each image once again. Containers of one image that are checked together wait for one
+// evaluation.
+type imageEvals struct {
+	mu sync.Mutex
+	m  map[imageEvalKey]*imageEvalEntry
+}
+
+type imageEvalKey struct {
+	chain string
+	check int // index in Daemon.Checks
+}
+
+type imageEvalEntry struct {
+	mu   sync.Mutex // held while the image is evaluated
+	ie   *compliance.ImageEval
+	used time.Time
+}
+
+// get returns the fresh evaluation for key, making it with eval when there is none.
+func (x *imageEvals) get(key imageEvalKey, fresh func(*compliance.ImageEval) bool, eval func() *compliance.ImageEval) *compliance.ImageEval {
+	x.mu.Lock()
+	if x.m == nil {
+		x.m = map[imageEvalKey]*imageEvalEntry{}
+	}
+	e, ok := x.m[key]
+	if !ok {
+		e = &imageEvalEntry{}
+		x.m[key] = e
+	}
+	e.used = time.Now()
+	x.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ie == nil || !fresh(e.ie) {
+		e.ie = eval()
+	}
+	return e.ie
+}
+
+// prune drops the evaluations of images no tracked container uses, after the image cache's grace period.
+func (x *imageEvals) prune(keep map[string]bool, grace time.Duration) {
+	cutoff := time.Now().Add(-grace)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for k, e := range x.m {
+		if !keep[k.chain] && e.used.Before(cutoff) {
+			delete(x.m, k)
+		}
+	}
+}
+
+// imageChecks returns the image evaluations of the image checks, indexed like d.Checks: nil for checks that are not
+// ImageChecks or have nothing to evaluate. They are filled as the image's containers are checked.
+func (d *Daemon) imageChecks(chain string) []*compliance.ImageEval {
+	out := make([]*compliance.ImageEval, len(d.Checks))
+	for i, ch := range d.Checks {
+		if ic, ok := ch.(ImageCheck); ok {
+			out[i] = d.imageEvals.get(imageEvalKey{chain, i}, ic.Fresh, ic.NewImageEval)
+		}
+	}
+	return out
+}
+
+// checkMerged runs what needs the container's merged root: the analyzers when the upper dir touched the inventory,
+// then the root checks (see runImageChecks). The root is mounted on first use and released before it returns; the
+// error is only for failing to mount it.
+func (d *Daemon) checkMerged(ctx context.Context, views *checkViews, rep *report.Report, evals []*compliance.ImageEval, upper scan.FS, st upperState, touched bool, log *slog.Logger) error {
+	defer views.release(fsaccess.ViewContainer)
+	var openErr error
+	merged := func() (scan.FS, error) {
+		root, err := views.get(ctx, fsaccess.ViewContainer)
+		if err != nil {
+			openErr = err
+			return nil, err
+		}
+		rep.Target.Access = views.access
+		if views.access == "proc-root" {
+			// The running container's own mount namespace, volumes mounted in it: not the snapshot the image's
+			// results and the delta describe, so the image checks evaluate it whole (runImageChecks).
+			return nil, errLiveRoot
+		}
+		return root, nil
+	}
+	if touched {
+		root, err := views.get(ctx, fsaccess.ViewContainer)
+		if err != nil {
+			return err
+		}
+		rep.Target.Access = views.access
+		rep.Result = scan.Run(ctx, root, d.Analyzers)
+		d.ownInUse(ctx, rep.Target.ContainerID, root, rep.Result)
+	}
+	image := func() (scan.FS, error) {
+		root, err := views.get(ctx, fsaccess.ViewImage)
+		if err != nil {
+			log.Warn("image view for the image checks; evaluating on the container's root", "err", err)
+		}
+		return root, err
+	}
+	d.runImageChecks(ctx, views, image, merged, rep, evals, upper, st, touched, log)
+	return openErr
+}
+
+// errLiveRoot says the merged root was reached through /proc/<pid>/root.
+var errLiveRoot = errors.New("the merged root is the running container's /proc/<pid>/root")
+
+// runImageChecks runs the root checks on rep.Result: an ImageCheck from its image's evaluation and the container's
+// delta (upper dir st, read from upper; inventoryChanged when the analyzers ran again on the merged root), which
+// mounts the merged root only if a control needs it, the others in full on the merged root.
+func (d *Daemon) runImageChecks(ctx context.Context, views *checkViews, image, merged func() (scan.FS, error), rep *report.Report, evals []*compliance.ImageEval, upper scan.FS, st upperState, inventoryChanged bool, log *slog.Logger) {
+	var delta *compliance.Delta
+	for i, ch := range d.Checks {
+		ic, ok := ch.(ImageCheck)
+		var err error
+		switch {
+		case !ok || i >= len(evals) || evals[i] == nil:
+			var root scan.FS
+			if root, err = merged(); errors.Is(err, errLiveRoot) {
+				root, err = views.get(ctx, fsaccess.ViewContainer)
+			}
+			if err == nil {
+				err = ch.Check(ctx, root, rep)
+			}
+		default:
+			if delta == nil {
+				dl := upperDelta(upper, st)
+				dl.InventoryChanged = inventoryChanged
+				dl.Fingerprint = upperFingerprint(upper, st)
+				delta = &dl
+			}
+			var ds compliance.DeltaStats
+			ds, err = ic.CheckDelta(ctx, evals[i], image, merged, *delta, rep)
+			if errors.Is(err, errLiveRoot) {
+				var root scan.FS
+				if root, err = views.get(ctx, fsaccess.ViewContainer); err == nil {
+					err = ch.Check(ctx, root, rep)
+				}
+			}
+			log.Debug("image checks applied", "kept", ds.Kept, "shared", ds.Shared, "evaluated", ds.Evaluated)
+		}
+		if err != nil {
+			log.Warn("root check failed", "err", err)
+			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "check", Err: err.Error()})
+		}
+	}
+}
+
+// Bounds of upperFingerprint: an upper dir with more entries or file bytes than this gets none (its controls are
+// evaluated on its own root), so fingerprinting never costs more than a small read.
+const (
+	maxFingerprintEntries = 1000
+	maxFingerprintBytes   = 1 << 20
+)
+
+// upperFingerprint names an upper dir's contents as compliance controls see them: every entry's path, type,
+// permissions, owner, size, device, link target and content, and a directory's opacity; not its times or inode
+// numbers, which differ between two containers started from one pod template whose upper dirs hold the same
+// runtime mount points. "" when the upper dir is past the bounds or an entry cannot be read.
+func upperFingerprint(upper scan.FS, st upperState) string {
+	if st.truncated || len(st.entries) > maxFingerprintEntries {
+		return ""
+	}
+	h := sha256.New()
+	xfs, _ := upper.(scan.XattrFS)
+	budget := int64(maxFingerprintBytes)
+	// The root directory first: its attributes are the container root's.
+	for i := -1; i < len(st.entries); i++ {
+		name, typ := ".", fs.ModeDir
+		if i >= 0 {
+			name, typ = st.path(i), st.entries[i].typ
+		}
+		fi, err := upper.Lstat(name)
+		if err != nil {
+			return ""
+		}
+		var uid, gid uint32
+		var rdev uint64
+		if s, ok := fsaccess.StatOf(fi); ok {
+			uid, gid, rdev = s.Uid, s.Gid, s.Rdev
+		}
+		fmt.Fprintf(h, "%q %v %d %d %d %d\n", name, fi.Mode(), uid, gid, fi.Size(), rdev)
+		switch {
+		case typ.IsDir():
+			if i >= 0 && (xfs == nil || replacesDir(xfs, name)) {
+				fmt.Fprintf(h, "replaces\n")
+			}
+		case typ&fs.ModeSymlink != 0:
+			target, err := upper.ReadLink(name)
+			if err != nil {
+				return ""
+			}
+			fmt.Fprintf(h, "-> %q\n", target)
+		case typ.IsRegular():
+			if budget -= fi.Size(); budget < 0 {
+				return ""
+			}
+			b, err := scan.ReadFile(upper, name, fi.Size()+1)
+			if err != nil || int64(len(b)) != fi.Size() {
+				return ""
+			}
+			sum := sha256.Sum256(b)
+			h.Write(sum[:])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// overlayDirXattrs mark an upper dir directory whose contents are not the lower directory's plus the upper dir's own
+// entries: opaque ("y": the lower directory is hidden) or redirected (a renamed directory, whose lower contents come
+// from another path). trusted.* normally, user.* with the userxattr mount option.
+var overlayDirXattrs = []struct{ name, value string }{
+	{"trusted.overlay.opaque", "y"}, {"user.overlay.opaque", "y"},
+	{"trusted.overlay.redirect", ""}, {"user.overlay.redirect", ""},
+}
+
+// upperDelta is how a container's root differs from its image's, from its upper dir: a file, link or whiteout
+// replaces the path and all below it; a directory over the image's directory changes only its own attributes (its
+// entries are listed themselves), unless it is opaque or redirected, or its xattrs cannot be read. The root
+// directory's attributes always come from the upper dir.
+func upperDelta(upper scan.FS, st upperState) compliance.Delta {
+	d := compliance.Delta{Changed: []string{"/"}, Unknown: st.truncated}
+	xfs, _ := upper.(scan.XattrFS)
+	for i, e := range st.entries {
+		name := st.path(i)
+		if e.typ.IsDir() && xfs != nil && !replacesDir(xfs, name) {
+			d.Changed = append(d.Changed, "/"+name)
+		} else {
+			d.Replaced = append(d.Replaced, "/"+name)
+		}
+	}
+	return d
+}
+
+// replacesDir says whether the upper dir's directory name hides or redirects the image's directory there; an
+// attribute that cannot be read counts as set (only "no such attribute" and "not supported here" do not).
+func replacesDir(xfs scan.XattrFS, name string) bool {
+	for _, x := range overlayDirXattrs {
+		v, err := xfs.Getxattr(name, x.name)
+		switch {
+		case err == nil && (x.value == "" || string(v) == x.value):
+			return true
+		case err != nil && !errors.Is(err, syscall.ENODATA) && !errors.Is(err, syscall.ENOTSUP):
+			return true
+		}
+	}
+	return false
+}

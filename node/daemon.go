@@ -12,6 +12,7 @@ import (
 
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/inuse"
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
 )
@@ -98,6 +99,11 @@ type Daemon struct {
 	// QuarantineFor is how long an unchanged container stays quarantined (default DefaultQuarantineFor).
 	QuarantineFor time.Duration
 
+	// InUse, when set, is the record of the files each container used (*Runtime): findings are marked in use from
+	// it (see inuse_daemon.go); without it every finding is in use "unknown".
+	InUse        FileUsage
+	InUseOptions inuse.Options
+
 	queue *workQueue
 	// selfLabels are the own pod's labels, from the first list that holds it (for sibling).
 	selfLabels atomic.Pointer[map[string]string]
@@ -121,6 +127,7 @@ type Daemon struct {
 	quar   *quarantine // crash records, nil without StateDir
 	// imageEvals are the image checks' evaluations per image (imagecontrols.go).
 	imageEvals imageEvals
+	inUse      inUseIndexes
 }
 
 // tracked is what the daemon remembers of one container between checks.
@@ -421,6 +428,7 @@ func (d *Daemon) pruneCache() {
 	}
 	d.mu.Unlock()
 	d.imageEvals.prune(keep, cacheGrace)
+	d.inUse.prune(keep, cacheGrace)
 	if n := d.Cache.Prune(keep, cacheGrace); n > 0 {
 		d.logger().Debug("image cache pruned", "entries", n)
 	}
@@ -456,6 +464,7 @@ func (d *Daemon) remove(ctx context.Context, id string) {
 	if d.Runtime != nil {
 		d.Runtime.Forget(id)
 	}
+	d.inUse.forget(id)
 	if ok {
 		d.Publisher.Remove(ctx, t.target)
 		d.logger().Info("container gone", "container", id, "name", t.target.Name())
@@ -502,8 +511,12 @@ func (d *Daemon) check(ctx context.Context, id string) {
 	if d.OnScan != nil {
 		d.OnScan(outcome, time.Since(start))
 	}
-	if outcome == "unchanged" {
-		return
+	if outcome == "unchanged" || outcome == "refreshed" {
+		// The files in use may have grown since the findings were marked (Runtime.OnUse nudged this check).
+		var moved bool
+		if rep, moved = d.remarkInUse(rep); !moved && outcome == "unchanged" {
+			return
+		}
 	}
 	d.Publisher.Publish(ctx, rep)
 }
@@ -586,7 +599,7 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		return fail(fmt.Errorf("read upper dir: %w", err))
 	}
 	if prev != nil && prev.chain == chain && prev.upper == st.digest && prev.report.Error == "" &&
-		prev.target.State == rep.Target.State && prev.gen == gen {
+		prev.target.State == rep.Target.State && prev.gen == gen && !d.needsInUseIndex(c) {
 		if time.Since(prev.report.StartedAt) < refreshAfter {
 			return "unchanged", prev.report
 		}
@@ -605,9 +618,11 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 	if err != nil {
 		return fail(err)
 	}
+	inUseErrs := d.imageInUse(ctx, views, c, chain, image)
 	evals := d.imageChecks(chain)
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
+	rep.Result.Errors = append(rep.Result.Errors, inUseErrs...)
 	if touched := touchedAnalyzers(d.Analyzers, upper, st); touched || len(d.Checks) > 0 {
 		// The merged view, mounted when its inventory differs from the image's or a root check needs it. Drift does
 		// not: it compares the upper dir with the image view.
@@ -641,6 +656,7 @@ func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep report.Re
 	}
 	rep.Target.Access = views.access
 	rep.Result = scan.Run(ctx, root, d.Analyzers)
+	d.ownInUse(ctx, rep.Target.ContainerID, root, rep.Result)
 	d.runChecks(ctx, root, &rep, d.logger())
 	d.enrich(ctx, &rep)
 	rep.Duration = time.Since(rep.StartedAt)
@@ -737,6 +753,7 @@ func (d *Daemon) enrich(ctx context.Context, rep *report.Report) {
 			rep.Result.Errors = append(rep.Result.Errors, report.FileError{Analyzer: "enrich", Err: err.Error()})
 		}
 	}
+	d.markInUse(rep)
 }
 
 // cloneResult copies the parts of a cached image result that a container's report may change, so the cache stays

@@ -119,10 +119,13 @@ func (s *recordingSink) Forget(t report.Target) {
 }
 
 // TestRuntimeHandle feeds decoded events to the runtime's bookkeeping: exec drift only for upper-layer execs of a
-// watched cgroup, one first event per (path, inode), repeats counted, the drift set and the used-file set bounded.
+// watched cgroup, one first event per (path, inode), repeats counted, the drift set and the used-file set bounded,
+// OnUse told of each file new to the set.
 func TestRuntimeHandle(t *testing.T) {
 	sink := &recordingSink{}
-	r := &Runtime{Sink: sink, MappingsSeen: true, MaxUsedFiles: 4, ProcRoot: t.TempDir()}
+	var newFiles []string
+	r := &Runtime{Sink: sink, MappingsSeen: true, MaxUsedFiles: 4, ProcRoot: t.TempDir(),
+		OnUse: func(id string) { newFiles = append(newFiles, id) }}
 	r.init()
 	rc := &runtimeContainer{id: "c1", cgroup: 7, target: report.Target{ContainerID: "c1"}, used: map[string]struct{}{},
 		drift: map[driftKey]*ExecDrift{}}
@@ -148,10 +151,16 @@ func TestRuntimeHandle(t *testing.T) {
 	if want := []string{"/bin/sh", "/lib/libc.so.6", "/tmp/x"}; !ok || strings.Join(used, ",") != strings.Join(want, ",") {
 		t.Errorf("UsedFiles = %v, %v; want %v, true", used, ok, want)
 	}
+	if len(newFiles) != 3 || newFiles[0] != "c1" {
+		t.Errorf("OnUse told of %v, want c1 once per new file (3)", newFiles)
+	}
 	r.handle(ctx, bpf.Event{Kind: bpf.Map, CgroupID: 7, Path: "/lib/a"})
 	r.handle(ctx, bpf.Event{Kind: bpf.Map, CgroupID: 7, Path: "/lib/b"})
 	if used, ok := r.UsedFiles("c1"); ok || len(used) != 4 {
 		t.Errorf("past the bound: UsedFiles = %v, %v; want 4 paths, incomplete", used, ok)
+	}
+	if len(newFiles) != 4 {
+		t.Errorf("OnUse told of %d new files, want 4 (none past the bound)", len(newFiles))
 	}
 	for i := range maxDriftFiles {
 		exec(7, fmt.Sprintf("/tmp/loop%d", i), uint64(100+i), true)
@@ -183,4 +192,14 @@ func TestTrackUnattributable(t *testing.T) {
 	if n := strings.Count(logged.String(), "container not watched"); n != 2 {
 		t.Errorf("after Forget, a new attempt should warn again: %d warnings", n)
 	}
+}
+
+func FuzzPasswdName(f *testing.F) {
+	f.Add([]byte("root:x:0:0:root:/root:/bin/sh\n"), uint32(0))
+	f.Add([]byte("a:b:1\n::0:\n"), uint32(1))
+	f.Fuzz(func(t *testing.T, b []byte, uid uint32) {
+		if name := passwdName(b, uid); name != "" && (len(name) > 64 || strings.ContainsAny(name, ": \n")) {
+			t.Errorf("passwdName = %q", name)
+		}
+	})
 }

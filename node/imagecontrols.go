@@ -123,6 +123,7 @@ func (d *Daemon) checkMerged(ctx context.Context, views *checkViews, rep *report
 		}
 		rep.Target.Access = views.access
 		rep.Result = scan.Run(ctx, root, d.Analyzers)
+		d.ownInUse(ctx, rep.Target.ContainerID, root, rep.Result)
 	}
 	image := func() (scan.FS, error) {
 		root, err := views.get(ctx, fsaccess.ViewImage)

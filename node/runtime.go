@@ -14,6 +14,7 @@ import (
 	"github.com/rootscan/rootscan/bpf/cgroupid"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/inuse"
 	"github.com/rootscan/rootscan/report"
 )
 
@@ -68,6 +69,9 @@ type Runtime struct {
 	MaxHashBytes int64
 	// OnDrift, when set, learns of each container with a new drifted executable (the daemon re-checks its upper dir).
 	OnDrift func(containerID string)
+	// OnUse, when set, learns of each file a watched container executes or maps for the first time (the daemon
+	// marks its findings in use again). It is called once per new file, outside the runtime's lock.
+	OnUse func(containerID string)
 	// Upper, when set, opens a container's upper dir: where a drifted executable is hashed when /proc/<pid>/root is
 	// out of reach (a pod without CAP_SYS_PTRACE).
 	Upper ViewOpener
@@ -156,7 +160,12 @@ func (r *Runtime) Track(c cri.Container, t report.Target) {
 	if lost, ok := r.Monitor.(interface{ Lost() (uint64, error) }); ok {
 		rc.lost0, _ = lost.Lost()
 	}
-	seed := runningExecutables(r.procRoot(), c.Pid)
+	// What the running processes mapped before the kernel watched them. Out of reach (no host /proc, no
+	// CAP_SYS_PTRACE) it is left out, as the processes that exited before the first look are.
+	seed, err := inuse.NamespaceMaps(context.Background(), r.procRoot(), c.Pid)
+	if err != nil {
+		r.logger().Debug("runtime signals: running processes' mappings not read", "container", c.ID, "err", err)
+	}
 	r.mu.Lock()
 	r.byID[c.ID], r.byCgroup[cg] = rc, rc
 	for _, p := range seed {
@@ -315,7 +324,9 @@ func (r *Runtime) handle(ctx context.Context, ev bpf.Event) {
 		r.mu.Unlock()
 		return // unwatched since the kernel sent it
 	}
-	r.addUsed(rc, ev)
+	if r.addUsed(rc, ev) && r.OnUse != nil {
+		defer r.OnUse(rc.id) // after every unlock below
+	}
 	if ev.Kind != bpf.Exec || !ev.Upper {
 		r.mu.Unlock()
 		return
@@ -351,18 +362,18 @@ func (r *Runtime) handle(ctx context.Context, ev bpf.Event) {
 }
 
 // addUsed adds the event's file to the container's used set (bounded; a cut path cannot be matched to a package
-// and makes the set incomplete).
-func (r *Runtime) addUsed(rc *runtimeContainer, ev bpf.Event) {
+// and makes the set incomplete); true when the file is new to the set.
+func (r *Runtime) addUsed(rc *runtimeContainer, ev bpf.Event) bool {
 	if ev.PathPartial || ev.Path == "" {
 		rc.partial = true
-		return
+		return false
 	}
-	r.addPath(rc, ev.Path)
+	return r.addPath(rc, ev.Path)
 }
 
-func (r *Runtime) addPath(rc *runtimeContainer, path string) {
+func (r *Runtime) addPath(rc *runtimeContainer, path string) bool {
 	if _, ok := rc.used[path]; ok {
-		return
+		return false
 	}
 	limit := r.MaxUsedFiles
 	if limit <= 0 {
@@ -370,9 +381,10 @@ func (r *Runtime) addPath(rc *runtimeContainer, path string) {
 	}
 	if len(rc.used) >= limit {
 		rc.partial = true
-		return
+		return false
 	}
 	rc.used[path] = struct{}{}
+	return true
 }
 
 // collectEvidence hashes drifted executables and names their users, one at a time, then publishes them.

@@ -17,6 +17,9 @@ const (
 	// Map is the first executable mapping (mmap with PROT_EXEC) of a file by a watched cgroup (syscall tracepoint
 	// sys_enter_mmap); a file changed since (new change time) is reported again.
 	Map Kind = 2
+	// NewCgroup is the first execution in a cgroup that is not watched (a container the caller does not know yet,
+	// or a host service), reported once per cgroup id: only CgroupID, PID, UID, GID and Comm are set.
+	NewCgroup Kind = 3
 )
 
 func (k Kind) String() string {
@@ -25,6 +28,8 @@ func (k Kind) String() string {
 		return "exec"
 	case Map:
 		return "mmap"
+	case NewCgroup:
+		return "new-cgroup"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -63,7 +68,7 @@ type Event struct {
 
 // Sizes of the C structs in include/rootscan.h.
 const (
-	headerSize    = 56 + commLen
+	headerSize    = 56 + commLen // also struct cgroup_event, the NewCgroup record
 	commLen       = 16
 	pathBuf       = 1024
 	pathMax       = 511
@@ -92,6 +97,9 @@ func Decode(raw []byte) (Event, error) {
 	kind, flags := le.Uint32(raw[0:]), le.Uint32(raw[4:])
 	want := 0
 	switch kind {
+	case uint32(NewCgroup):
+		return Event{Kind: NewCgroup, CgroupID: le.Uint64(raw[8:]), PID: le.Uint32(raw[28:]), UID: le.Uint32(raw[36:]),
+			GID: le.Uint32(raw[40:]), Comm: cString(raw[56:headerSize])}, nil
 	case uint32(Exec):
 		want = execEventSize
 	case uint32(Map):

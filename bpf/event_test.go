@@ -25,8 +25,11 @@ type rawEvent struct {
 
 func (r rawEvent) bytes() []byte {
 	size := mmapEventSize
-	if r.kind == uint32(Exec) {
+	switch r.kind {
+	case uint32(Exec):
 		size = execEventSize
+	case uint32(NewCgroup):
+		size = headerSize
 	}
 	b := make([]byte, size)
 	le := binary.LittleEndian
@@ -42,6 +45,9 @@ func (r rawEvent) bytes() []byte {
 	le.PutUint32(b[44:], r.prot)
 	le.PutUint16(b[48:], uint16(pick(r.pathLen, len(r.path))))
 	copy(b[56:72], r.comm)
+	if r.kind == uint32(NewCgroup) {
+		return b
+	}
 	copy(b[headerSize:], r.path)
 	if r.kind == uint32(Exec) {
 		le.PutUint16(b[50:], uint16(len(r.filename)))
@@ -93,8 +99,20 @@ func TestDecode(t *testing.T) {
 			raw:  rawEvent{kind: 2, path: []byte(strings.Repeat("p", pathBuf)), pathLen: 0xffff}.bytes(),
 			want: Event{Kind: Map, Path: "/" + strings.Repeat("p", pathMax)},
 		},
+		{
+			name: "new cgroup: who, no file",
+			raw:  rawEvent{kind: 3, cgroup: 9001, pid: 321, uid: 0, gid: 5, comm: "sh"}.bytes(),
+			want: Event{Kind: NewCgroup, CgroupID: 9001, PID: 321, GID: 5, Comm: "sh"},
+		},
+		{
+			name: "new cgroup ignores file fields and trailing bytes",
+			raw: append(rawEvent{kind: 3, flags: flagUpper, cgroup: 7, ino: 99, ppid: 4, pathLen: 300,
+				comm: strings.Repeat("c", commLen)}.bytes(), 1, 2, 3),
+			want: Event{Kind: NewCgroup, CgroupID: 7, Comm: strings.Repeat("c", commLen)},
+		},
+		{name: "new cgroup cut short", raw: rawEvent{kind: 3}.bytes()[:headerSize-1], wantErr: "short event"},
 		{name: "empty", raw: nil, wantErr: "short event"},
-		{name: "unknown kind", raw: rawEvent{kind: 3}.bytes(), wantErr: "unknown kind 3"},
+		{name: "unknown kind", raw: rawEvent{kind: 4}.bytes(), wantErr: "unknown kind 4"},
 		{name: "exec cut short", raw: rawEvent{kind: 1}.bytes()[:mmapEventSize], wantErr: "short event"},
 	}
 	for _, tt := range tests {
@@ -119,6 +137,7 @@ func TestDecode(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(rawEvent{kind: 1, path: []byte("a\x00b\x00"), argv: []byte("x\x00y"), pathLen: -1, argvLen: -1}.bytes())
 	f.Add(rawEvent{kind: 2, path: []byte("lib.so\x00"), pathLen: -1}.bytes())
+	f.Add(rawEvent{kind: 3, cgroup: 1, comm: "init"}.bytes())
 	f.Add([]byte{1, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev, err := Decode(raw)
@@ -130,6 +149,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		if n := len(strings.Join(ev.Argv, "\x00")); n > argvLen {
 			t.Fatalf("argv %d bytes", n)
+		}
+		if ev.Kind == NewCgroup {
+			if ev.Path != "" || ev.Inode != 0 || ev.Argv != nil {
+				t.Fatalf("new-cgroup event with file fields: %+v", ev)
+			}
+			return
 		}
 		if !ev.PathPartial && !strings.HasPrefix(ev.Path, "/") {
 			t.Fatalf("whole path %q is not absolute", ev.Path)

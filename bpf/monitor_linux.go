@@ -177,9 +177,13 @@ func (m *Monitor) Watch(cgroupID uint64) error {
 	return nil
 }
 
-// Unwatch stops reporting cgroupID. Its entries in the kernel's de-duplication map age out (LRU); cgroup ids are
-// not reused, so they cannot hide a later container's mappings.
+// Unwatch stops reporting cgroupID, and marks it seen so that its later executions raise no NewCgroup event
+// either: the caller knows it already. Its entries in the kernel's de-duplication maps age out (LRU); cgroup ids
+// are not reused, so they cannot hide a later container's mappings.
 func (m *Monitor) Unwatch(cgroupID uint64) error {
+	if err := m.exec.SeenCgroups.Put(cgroupID, uint8(1)); err != nil {
+		return fmt.Errorf("ebpf: marking cgroup %d seen: %w", cgroupID, err)
+	}
 	if err := m.exec.Watched.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("ebpf: unwatching cgroup %d: %w", cgroupID, err)
 	}

@@ -572,3 +572,38 @@ func TestOpenNoMappings(t *testing.T) {
 		t.Errorf("%d programs loaded, want 1 (exec only)", len(ids))
 	}
 }
+
+// TestNewCgroupOnce: executions in a cgroup nobody watches raise one NewCgroup event, for the first of them, and
+// none after; a watched cgroup raises none.
+func TestNewCgroupOnce(t *testing.T) {
+	m := openMonitor(t)
+	unknown, watched := newCgroup(t), newCgroup(t)
+	if err := m.Watch(watched.id); err != nil {
+		t.Fatal(err)
+	}
+	first := unknown.run(t, nil, "/bin/true")
+	for range 3 {
+		unknown.run(t, nil, "/bin/true")
+		watched.run(t, nil, "/bin/true")
+	}
+	watched.run(t, nil, "/bin/echo") // the sentinel: every earlier event has arrived before it
+	var news []Event
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-m.Events():
+			if ev.Kind == NewCgroup && (ev.CgroupID == unknown.id || ev.CgroupID == watched.id) {
+				news = append(news, ev)
+			}
+			if ev.CgroupID != watched.id || ev.Kind != Exec || ev.Path != "/usr/bin/echo" && ev.Path != "/bin/echo" {
+				continue
+			}
+			if len(news) != 1 || news[0].CgroupID != unknown.id || news[0].PID != uint32(first) || news[0].Comm != "true" {
+				t.Fatalf("new-cgroup events %+v, want one for cgroup %d, pid %d", news, unknown.id, first)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("no sentinel; new-cgroup events %+v", news)
+		}
+	}
+}

@@ -88,17 +88,20 @@ func TestExecDriftPublisher(t *testing.T) {
 	if v, ok := series[MetricEBPFAvailable+",node=node-1"]; !ok || v != 0 {
 		t.Errorf("%s = %v (found %v) before SetEBPF, want 0", MetricEBPFAvailable, v, ok)
 	}
-	if _, ok := series[MetricEBPFEventsLost+",node=node-1"]; !ok {
-		t.Errorf("%s missing without eBPF", MetricEBPFEventsLost)
+	for _, name := range []string{MetricEBPFEventsLost, MetricEBPFNewContainers} {
+		if _, ok := series[name+",node=node-1"]; !ok {
+			t.Errorf("%s missing without eBPF", name)
+		}
 	}
 	p.Forget(execTarget())
-	m.SetEBPF(EBPFState{Available: true, Reason: "loaded", Lost: func() (uint64, error) { return 3, nil }, Malformed: func() uint64 { return 1 }})
+	m.SetEBPF(EBPFState{Available: true, Reason: "loaded", Lost: func() (uint64, error) { return 3, nil }, Malformed: func() uint64 { return 1 },
+		NewContainers: func() uint64 { return 2 }})
 	series = seriesOf(t, m)
 	if _, ok := series[key]; ok {
 		t.Error("series left after Forget")
 	}
 	for k, want := range map[string]float64{MetricEBPFAvailable + ",node=node-1": 1, MetricEBPFStatus + ",node=node-1,reason=loaded": 1,
-		MetricEBPFEventsLost + ",node=node-1": 3, MetricEBPFEventsMalformed + ",node=node-1": 1} {
+		MetricEBPFEventsLost + ",node=node-1": 3, MetricEBPFEventsMalformed + ",node=node-1": 1, MetricEBPFNewContainers + ",node=node-1": 2} {
 		if series[k] != want {
 			t.Errorf("%s = %v, want %v", k, series[k], want)
 		}

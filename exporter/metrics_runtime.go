@@ -16,6 +16,7 @@ const (
 	MetricEBPFEventsMalformed = "rootscan_ebpf_events_malformed_total"
 	MetricEBPFWatched         = "rootscan_ebpf_watched_containers"
 	MetricEBPFEvents          = "rootscan_ebpf_events_total"
+	MetricEBPFNewContainers   = "rootscan_ebpf_new_containers_total"
 	MetricExecDrift           = "rootscan_container_exec_drift_total"
 )
 
@@ -30,6 +31,8 @@ type EBPFState struct {
 	// Watched counts the containers whose processes the kernel reports; Events the kernel events taken.
 	Watched func() int
 	Events  func() uint64
+	// NewContainers counts the containers found from the kernel's report of their first exec.
+	NewContainers func() uint64
 }
 
 // RuntimeMetrics exposes the eBPF status and the exec drift counters per container (labels node, namespace, pod,
@@ -38,6 +41,7 @@ type RuntimeMetrics struct {
 	node                                            string
 	execs                                           *prometheus.CounterVec
 	avail, status, lost, malformed, watched, events *prometheus.Desc
+	newContainers                                   *prometheus.Desc
 
 	mu    sync.Mutex
 	state EBPFState
@@ -58,6 +62,8 @@ func NewRuntimeMetrics(node string) *RuntimeMetrics {
 			"Kernel events dropped because the ring buffer was full (the runtime signals missed them).", nil, nodeLabel),
 		malformed: prometheus.NewDesc(MetricEBPFEventsMalformed, "Kernel ring buffer records that did not decode.", nil, nodeLabel),
 		events:    prometheus.NewDesc(MetricEBPFEvents, "Kernel events (executions, executable mappings) the daemon took from the ring buffer.", nil, nodeLabel),
+		newContainers: prometheus.NewDesc(MetricEBPFNewContainers,
+			"Containers found from the kernel's report of their first exec, before containerd's event or a resync did.", nil, nodeLabel),
 		watched: prometheus.NewDesc(MetricEBPFWatched,
 			"Containers whose processes the kernel reports (attributed by cgroup id); fewer than the containers scanned means some could not be attributed.", nil, nodeLabel),
 	}
@@ -90,7 +96,7 @@ func (m *RuntimeMetrics) Register(reg prometheus.Registerer) error { return reg.
 // Describe implements prometheus.Collector.
 func (m *RuntimeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.execs.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.avail, m.status, m.lost, m.malformed, m.watched, m.events} {
+	for _, d := range []*prometheus.Desc{m.avail, m.status, m.lost, m.malformed, m.watched, m.events, m.newContainers} {
 		ch <- d
 	}
 }
@@ -111,6 +117,11 @@ func (m *RuntimeMetrics) Collect(ch chan<- prometheus.Metric) {
 		events = s.Events()
 	}
 	ch <- prometheus.MustNewConstMetric(m.events, prometheus.CounterValue, float64(events))
+	var found uint64
+	if s.NewContainers != nil {
+		found = s.NewContainers()
+	}
+	ch <- prometheus.MustNewConstMetric(m.newContainers, prometheus.CounterValue, float64(found))
 	watched := 0
 	if s.Watched != nil {
 		watched = s.Watched()

@@ -75,7 +75,11 @@ type Runtime struct {
 	// Upper, when set, opens a container's upper dir: where a drifted executable is hashed when /proc/<pid>/root is
 	// out of reach (a pod without CAP_SYS_PTRACE).
 	Upper ViewOpener
-	Log   *slog.Logger
+	// Discover, when set, is asked to find new containers when the kernel reports the first exec in a cgroup not
+	// watched (newcgroups.go), at most once per DiscoverGap (default DefaultDiscoverGap).
+	Discover    ContainerDiscoverer
+	DiscoverGap time.Duration
+	Log         *slog.Logger
 
 	handled  atomic.Uint64
 	mu       sync.Mutex
@@ -84,6 +88,10 @@ type Runtime struct {
 	// unwatched are the containers whose cgroup could not be watched, already logged.
 	unwatched map[string]bool
 	evidence  chan evidenceJob
+	// pending are the cgroups whose first exec the kernel reported, not yet matched to a container.
+	pending       map[uint64]*pendingCgroup
+	discoverNow   chan struct{}
+	newContainers atomic.Uint64
 }
 
 // runtimeContainer is what the runtime knows of one watched container.
@@ -122,6 +130,8 @@ func (r *Runtime) init() {
 		r.byCgroup = map[uint64]*runtimeContainer{}
 		r.unwatched = map[string]bool{}
 		r.evidence = make(chan evidenceJob, evidenceQueue)
+		r.pending = map[uint64]*pendingCgroup{}
+		r.discoverNow = make(chan struct{}, 1)
 	}
 }
 
@@ -168,6 +178,7 @@ func (r *Runtime) Track(c cri.Container, t report.Target) {
 	}
 	r.mu.Lock()
 	r.byID[c.ID], r.byCgroup[cg] = rc, rc
+	r.noticed(cg, c.ID)
 	for _, p := range seed {
 		r.addPath(rc, p)
 	}
@@ -299,6 +310,13 @@ func (r *Runtime) Run(ctx context.Context) {
 		defer wg.Done()
 		r.collectEvidence(ctx)
 	}()
+	if r.Discover != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.discoverLoop(ctx)
+		}()
+	}
 	defer wg.Wait()
 	events := r.Monitor.Events()
 	for {
@@ -318,6 +336,10 @@ func (r *Runtime) Run(ctx context.Context) {
 // upper dentry: it was written or copied up after the container started), so nothing is stat'ed per event.
 func (r *Runtime) handle(ctx context.Context, ev bpf.Event) {
 	r.handled.Add(1)
+	if ev.Kind == bpf.NewCgroup {
+		r.newCgroup(ev)
+		return
+	}
 	r.mu.Lock()
 	rc, ok := r.byCgroup[ev.CgroupID]
 	if !ok {

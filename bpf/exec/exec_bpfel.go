@@ -18,6 +18,7 @@ import (
 const (
 	ExecMapEvents        = "events"
 	ExecMapLost          = "lost"
+	ExecMapSeenCgroups   = "seen_cgroups"
 	ExecMapWatched       = "watched"
 	ExecProgRootscanExec = "rootscan_exec"
 )
@@ -71,9 +72,10 @@ type ExecProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ExecMapSpecs struct {
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	Lost    *ebpf.MapSpec `ebpf:"lost"`
-	Watched *ebpf.MapSpec `ebpf:"watched"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	Lost        *ebpf.MapSpec `ebpf:"lost"`
+	SeenCgroups *ebpf.MapSpec `ebpf:"seen_cgroups"`
+	Watched     *ebpf.MapSpec `ebpf:"watched"`
 }
 
 // ExecVariableSpecs contains global variables before they are loaded into the kernel.
@@ -102,15 +104,17 @@ func (o *ExecObjects) Close() error {
 //
 // It can be passed to LoadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ExecMaps struct {
-	Events  *ebpf.Map `ebpf:"events"`
-	Lost    *ebpf.Map `ebpf:"lost"`
-	Watched *ebpf.Map `ebpf:"watched"`
+	Events      *ebpf.Map `ebpf:"events"`
+	Lost        *ebpf.Map `ebpf:"lost"`
+	SeenCgroups *ebpf.Map `ebpf:"seen_cgroups"`
+	Watched     *ebpf.Map `ebpf:"watched"`
 }
 
 func (m *ExecMaps) Close() error {
 	return _ExecClose(
 		m.Events,
 		m.Lost,
+		m.SeenCgroups,
 		m.Watched,
 	)
 }

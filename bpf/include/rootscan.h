@@ -20,6 +20,7 @@
 
 #define EVENT_EXEC 1
 #define EVENT_MMAP 2
+#define EVENT_NEW_CGROUP 3		/* struct cgroup_event: the first exec in a cgroup not watched (exec.c) */
 
 #define FLAG_OVERLAY (1 << 0)		/* the file's superblock is overlayfs */
 #define FLAG_UPPER (1 << 1)		/* ... and the overlay inode has an upper dentry */
@@ -82,6 +83,27 @@ struct exec_event {
 struct mmap_event {
 	struct event_header h;
 };
+
+/* A new cgroup's first exec: event_header without its path, the same layout (72 bytes instead of 1096). */
+struct cgroup_event {
+	u32 kind;
+	u32 flags;
+	u64 cgroup_id;
+	u64 ino;
+	u32 dev;
+	u32 pid;
+	u32 ppid;
+	u32 uid;
+	u32 gid;
+	u32 prot;
+	u16 path_len;
+	u16 filename_len;
+	u16 argv_len;
+	u16 pad;
+	u8 comm[TASK_COMM_LEN];
+};
+_Static_assert(sizeof(struct cgroup_event) == __builtin_offsetof(struct event_header, path),
+	       "cgroup_event is event_header without the path");
 
 static __always_inline bool is_watched(u64 cgroup_id)
 {

@@ -47,12 +47,13 @@ func (r *daemonRun) startEBPF(ctx context.Context, c *daemonConfig, reg promethe
 	r.monitor = mon
 	sink := &execDriftSink{p: &exporter.ExecDriftPublisher{Events: r.dispatch, Metrics: metrics, Log: r.log}}
 	r.runtime = &node.Runtime{Monitor: mon, Sink: sink, CgroupMount: cgroupMount, ProcRoot: c.ProcRoot,
-		MappingsSeen: mon.MapErr() == nil, OnDrift: r.loop.Nudge, OnUse: r.loop.InUseChanged, Upper: r.access.Roots, Log: r.log}
+		MappingsSeen: mon.MapErr() == nil, OnDrift: r.loop.Nudge, OnUse: r.loop.InUseChanged, Upper: r.access.Roots,
+		Discover: r.loop, Log: r.log}
 	r.loop.Runtime = r.runtime
 	// Findings are marked in use from the kernel's record; without eBPF they stay unknown (a /proc maps snapshot
 	// would say "not in use" of whatever was loaded and unloaded between two checks).
 	r.loop.InUse, r.loop.InUseOptions = r.runtime, inuse.Options{Analyzer: analyzerOptions(r.log)}
-	state.Watched, state.Events = r.runtime.Len, r.runtime.Handled
+	state.Watched, state.Events, state.NewContainers = r.runtime.Len, r.runtime.Handled, r.runtime.NewContainers
 	metrics.SetEBPF(state)
 	return nil
 }

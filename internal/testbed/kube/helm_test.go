@@ -45,6 +45,7 @@ type e2e struct {
 	stateDir string
 	mountDir string
 	recv     *siemReceiver
+	mirror   *osvMirror
 	appImage string
 	jobImage string
 }
@@ -54,7 +55,8 @@ type e2e struct {
 // life: the DaemonSet becomes Ready, distroless workloads in two namespaces
 // appear on /metrics and at a SIEM receiver with their real names,
 // compliance reads their ConfigMap and Secret, pods come and go, an upgrade
-// rolls the pod and keeps the state dir, a bad sink shows in the pod's status,
+// rolls the pod and keeps the state dir, the daemon fetches its vulnerability
+// database from a mirror pod, a bad sink shows in the pod's status,
 // and uninstall leaves nothing behind but the state dir.
 func TestHelmChartEndToEnd(t *testing.T) {
 	Require(t, Options{})
@@ -79,11 +81,13 @@ func TestHelmChartEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	e := &e2e{c: c, helm: helm, dir: dir, stateDir: filepath.Join(dir, "state"), mountDir: filepath.Join(dir, "run"),
 		recv: startReceiver(t, c.p.nodeIP), appImage: importDistroless(t, ctx, c).Name, jobImage: jobRef.Name}
+	e.mirror = startMirror(t, ctx, e)
 
 	if !t.Run("install", func(t *testing.T) { e.install(t, ctx) }) {
 		t.FailNow()
 	}
 	t.Run("workloads", func(t *testing.T) { e.workloads(t, ctx) })
+	t.Run("vulnerabilities from the in-cluster mirror", func(t *testing.T) { e.mirrorVulns(t, ctx) })
 	t.Run("pod lifecycle", func(t *testing.T) { e.podLifecycle(t, ctx) })
 	t.Run("usage", func(t *testing.T) { e.usage(t, ctx) })
 	t.Run("upgrade", func(t *testing.T) { e.upgrade(t, ctx) })
@@ -110,17 +114,18 @@ func (e *e2e) kubectl(t *testing.T, ctx context.Context, stdin string, args ...s
 // values are the chart's values as a k3s user changes them (the containerd
 // and kubelet paths of this node), the scanner's hostPath dirs under the
 // test's dir instead of the machine's /run and /var/lib, the image built
-// here, the test's SIEM receiver and the profile.
+// here, the test's SIEM receiver, the profile and the test's OSV mirror.
 func (e *e2e) values(sinks ...string) map[string]any {
 	sock := e.c.Containerd().Address()
 	return map[string]any{
-		"image":      map[string]any{"repository": "rootscan.test/rootscan", "tag": "kube-e2e", "digest": "", "pullPolicy": "Never"},
-		"containerd": map[string]any{"runDir": filepath.Dir(sock), "socket": filepath.Base(sock), "rootDir": e.c.Containerd().Root()},
-		"kubelet":    map[string]any{"podsDir": filepath.Join(e.c.p.kubeletRoot, "pods")},
-		"stateDir":   e.stateDir,
-		"mountDir":   e.mountDir,
-		"config":     map[string]any{"sinks": sinks},
-		"profiles":   map[string]any{"app-config.yaml": appProfile},
+		"image":                 map[string]any{"repository": "rootscan.test/rootscan", "tag": "kube-e2e", "digest": "", "pullPolicy": "Never"},
+		"containerd":            map[string]any{"runDir": filepath.Dir(sock), "socket": filepath.Base(sock), "rootDir": e.c.Containerd().Root()},
+		"kubelet":               map[string]any{"podsDir": filepath.Join(e.c.p.kubeletRoot, "pods")},
+		"stateDir":              e.stateDir,
+		"mountDir":              e.mountDir,
+		"config":                map[string]any{"sinks": sinks},
+		"profiles":              map[string]any{"app-config.yaml": appProfile},
+		"vulnerabilityDatabase": e.mirror.values(),
 	}
 }
 
@@ -185,6 +190,7 @@ func (e *e2e) rollout(t *testing.T, ctx context.Context) {
 func (e *e2e) install(t *testing.T, ctx context.Context) {
 	e.kubectl(t, ctx, "", "create", "namespace", "rootscan")
 	e.kubectl(t, ctx, "", "label", "namespace", "rootscan", "pod-security.kubernetes.io/enforce=privileged")
+	e.mirror.createCASecret(t, ctx, e)
 	values := e.writeValues(t, "values.yaml", e.values("stdout", e.recv.url))
 	began := time.Now()
 	if _, err := helmCmd(ctx, e.c, e.helm, e.dir, "install", "rootscan", "../../../deploy/helm/rootscan",

@@ -230,27 +230,34 @@ func importDistroless(t *testing.T, ctx context.Context, c *Cluster) testbed.Ima
 // jobImage builds the Job's program into a one-file image.
 func jobImage(t *testing.T) *ociimage.Image {
 	t.Helper()
+	return programImage(t, "rootscan.test/kube-job:1", "job", jobSrc, "")
+}
+
+// programImage builds the Go program src (one main.go) statically into an
+// image named name that holds only /bin and runs it, as user if not empty.
+func programImage(t *testing.T, name, bin, src, user string) *ociimage.Image {
+	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(jobSrc), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module rootscan.test/job\n\ngo 1.21\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module rootscan.test/"+bin+"\n\ngo 1.21\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", "job", ".")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build job program: %v: %s", err, out)
+		t.Fatalf("build %s program: %v: %s", bin, err, out)
 	}
-	bin, err := os.ReadFile(filepath.Join(dir, "job"))
+	data, err := os.ReadFile(filepath.Join(dir, bin))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &ociimage.Image{
-		Name:   "rootscan.test/kube-job:1",
-		Layers: []ociimage.Layer{{Files: []ociimage.File{{Path: "job", Mode: 0o755, Data: bin}}}},
-		Config: ocispec.ImageConfig{Entrypoint: []string{"/job"}},
+		Name:   name,
+		Layers: []ociimage.Layer{{Files: []ociimage.File{{Path: bin, Mode: 0o755, Data: data}}}},
+		Config: ocispec.ImageConfig{Entrypoint: []string{"/" + bin}, User: user},
 	}
 }
 

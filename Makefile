@@ -41,8 +41,10 @@ build:
 # containerd (1.6, the CRI plugin included) and runc from Debian; dpkg-deb builds the test images; objcopy (binutils)
 # adds cargo-auditable data to the Rust test binaries.
 deps:
-	@command -v containerd >/dev/null && command -v runc >/dev/null && command -v dpkg-deb >/dev/null && command -v objcopy >/dev/null || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd runc dpkg binutils; }
+	@command -v containerd >/dev/null && command -v runc >/dev/null && command -v dpkg-deb >/dev/null && command -v objcopy >/dev/null \
+		&& command -v rsyslogd >/dev/null && ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd runc dpkg binutils \
+			rsyslog rsyslog-gnutls; }
 
 # containerd 2.x and 1.7 from the Go module proxy, cached under $(CACHE) (about a minute each, once).
 containerd2:

@@ -114,7 +114,7 @@ func inspecCommon() map[string]inspecWant {
 		"os-07":     {"Passed", ""},
 		"os-09":     {"Not Reviewed", `command("find / -maxdepth 3 -name .rhosts") needs exec in the target`},
 		"os-10":     {"Not Reviewed", "Skipped control due to only_if condition: kernel modules are the host's"},
-		"os-11":     {"Not Applicable", "overlay of an include_controls: the dependency is not loaded"},
+		"os-11":     {"Not Applicable", "dependency linux-baseline is not declared in inspec.yml depends"},
 		"SV-230324": {"Not Applicable", "Skipped control due to only_if condition: This control is Not Applicable to containers"},
 	}
 }

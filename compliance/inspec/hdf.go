@@ -55,7 +55,7 @@ func (r *Runner) HDFControl(id string) (compliance.HDFControl, string, bool) {
 	}
 	hc := compliance.HDFControl{
 		ID: id, Descriptions: []compliance.Description{}, Refs: []map[string]string{}, Tags: map[string]any{},
-		Code: c.Code, SourceLocation: compliance.HDFSourceLocation{Ref: filepath.Join(r.Profile.Source, c.File), Line: c.Line},
+		Code: c.Code, SourceLocation: compliance.HDFSourceLocation{Ref: filepath.Join(r.sourceOf(c), c.File), Line: c.Line},
 		Results: []compliance.HDFResult{},
 	}
 	if c.Impact != nil {
@@ -90,4 +90,12 @@ func (r *Runner) HDFControl(id string) (compliance.HDFControl, string, bool) {
 		hc.Tags[t.Key] = t.Value // InSpec keeps the tag's Ruby value: a string, a list, nil for a bare tag
 	}
 	return hc, c.File, true
+}
+
+// sourceOf is where a control's file is: the runner's profile, or the dependency the control came from.
+func (r *Runner) sourceOf(c *Control) string {
+	if c.src != "" {
+		return c.src
+	}
+	return r.Profile.Source
 }

@@ -65,6 +65,8 @@ type Profile struct {
 	Controls []*Control
 	// Includes are the include_controls / require_controls of the profile (overlays of dependencies).
 	Includes []*Include
+	// Deps are the entries of depends, resolved (Load resolves them; FromFiles leaves them empty).
+	Deps []*Dep
 	// files holds every file of the profile by its path in the profile, for the checksum.
 	files map[string][]byte
 }
@@ -146,6 +148,9 @@ func Load(ctx context.Context, src string, lim Limits) (*Profile, error) {
 	var files map[string][]byte
 	if st.IsDir() {
 		files, err = readDir(ctx, os.DirFS(src), lim)
+		if err == nil {
+			err = readDepDirs(ctx, os.DirFS(src), files, lim)
+		}
 	} else {
 		files, err = readArchive(src, lim)
 	}
@@ -156,6 +161,12 @@ func Load(ctx context.Context, src string, lim Limits) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspec profile %s: %w", src, err)
 	}
+	var used int64
+	for _, f := range files {
+		used += int64(len(f))
+	}
+	r := &depResolver{root: files, keys: vendorKeys(files["inspec.lock"]), lim: lim, budget: lim.MaxTotalBytes - used}
+	r.resolveDeps(p, "", []string{""})
 	return p, nil
 }
 

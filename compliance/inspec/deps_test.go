@@ -1,0 +1,352 @@
+package inspec
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rootscan/rootscan/compliance"
+	"github.com/rootscan/rootscan/report"
+)
+
+// baseProfile is a dependency as dev-sec and MITRE baselines are written: inputs with defaults, plain describes.
+var baseProfile = map[string]string{
+	"inspec.yml": `name: base
+title: Base baseline
+version: 2.0.1
+inputs:
+  - name: allowed_users
+    value: ['root']
+`,
+	"controls/base.rb": `control 'base-01' do
+  title 'passwd is owned by root'
+  impact 0.7
+  tag severity: 'high'
+  describe file('/etc/passwd') do
+    it { should be_owned_by 'root' }
+  end
+end
+
+control 'base-02' do
+  title 'shadow is not world readable'
+  impact 0.7
+  describe file('/etc/shadow') do
+    it { should_not be_readable.by('others') }
+  end
+end
+
+control 'base-03' do
+  impact 0.5
+  describe file('/etc/nothing') do
+    it { should exist }
+  end
+end
+
+control 'base-04' do
+  title 'a file the overlay replaces'
+  describe file('/etc/site.conf') do
+    it { should exist }
+  end
+end
+
+control 'base-05' do
+  title 'only allowed users'
+  describe passwd.users do
+    it { should be_in input('allowed_users') }
+  end
+end
+`,
+}
+
+// otherProfile is the dependency require_controls picks from.
+var otherProfile = map[string]string{
+	"inspec.yml": "name: other\nversion: 0.1.0\n",
+	"controls/o.rb": `control 'o-1' do
+  describe file('/etc/login.defs') do
+    it { should exist }
+  end
+end
+control 'o-2' do
+  describe file('/etc/nothing') do
+    it { should exist }
+  end
+end
+`,
+}
+
+const overlayControls = `include_controls 'base' do
+  skip_control 'base-03'
+  control 'base-02' do
+    impact 0.3
+  end
+  control 'base-04' do
+    title 'site config exists'
+    describe file('/etc/login.defs') do
+      it { should exist }
+    end
+  end
+end
+
+require_controls 'other' do
+  control 'o-1'
+end
+
+include_controls 'remote' do
+  control 'r-1' do
+    impact 1.0
+  end
+end
+`
+
+const overlayInputs = `inputs:
+  - name: allowed_users
+    profile: base
+    value: ['root', 'sshd', 'app']
+`
+
+// overlayWant is every control's result of the overlay on the eval root: base-03 and o-2 are not reported.
+var overlayWant = map[string]want{
+	"base-01": {report.ControlPassed, ""},
+	"base-02": {report.ControlPassed, ""},
+	"base-04": {report.ControlPassed, ""},
+	"base-05": {report.ControlPassed, ""},
+	"o-1":     {report.ControlPassed, ""},
+	"r-1":     {report.ControlSkipped, "dependency remote is not vendored: run inspec vendor"},
+}
+
+func writeTree(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func prefixed(prefix string, files map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range files {
+		out[prefix+k] = v
+	}
+	return out
+}
+
+func tarGz(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	tw := tar.NewWriter(zw)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(files[n])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// overlayDir is the overlay as a directory with its dependencies at paths inside it.
+func overlayDir(t testing.TB) string {
+	dir := t.TempDir()
+	files := map[string]string{
+		"inspec.yml": `name: site-overlay
+version: 1.0.0
+depends:
+  - name: base
+    path: deps/base
+  - name: other
+    path: deps/other
+  - name: remote
+    url: https://example.invalid/remote.tar.gz
+` + overlayInputs,
+		"controls/overlay.rb": overlayControls,
+	}
+	for k, v := range prefixed("deps/base/", baseProfile) {
+		files[k] = v
+	}
+	for k, v := range prefixed("deps/other/", otherProfile) {
+		files[k] = v
+	}
+	writeTree(t, dir, files)
+	return dir
+}
+
+// overlayArchive is the overlay as `inspec archive` writes it after `inspec vendor`: the profile in a
+// directory, inspec.lock naming each url dependency's sha256, vendor/SHA.tar.gz for base, an unpacked
+// vendor/SHA/ for other.
+func overlayArchive(t testing.TB) string {
+	baseTar := tarGz(t, prefixed("base-2.0.1/", baseProfile))
+	sum := sha256.Sum256(baseTar)
+	baseKey := hex.EncodeToString(sum[:])
+	otherKey := strings.Repeat("ab", 32)
+	lock := fmt.Sprintf(`---
+lockfile_version: 1
+depends:
+- name: base
+  resolved_source:
+    url: https://example.invalid/base.tar.gz
+    sha256: %s
+  version_constraints: []
+- name: other
+  resolved_source:
+    url: https://example.invalid/other.tar.gz
+    sha256: %s
+  version_constraints: []
+`, baseKey, otherKey)
+	files := map[string]string{
+		"site-overlay/inspec.yml": `name: site-overlay
+version: 1.0.0
+depends:
+  - name: base
+    url: https://example.invalid/base.tar.gz
+  - name: other
+    url: https://example.invalid/other.tar.gz
+  - name: remote
+    git: https://example.invalid/remote.git
+` + overlayInputs,
+		"site-overlay/inspec.lock":                   lock,
+		"site-overlay/controls/overlay.rb":           overlayControls,
+		"site-overlay/vendor/" + baseKey + ".tar.gz": string(baseTar),
+	}
+	for k, v := range prefixed("site-overlay/vendor/"+otherKey+"/", otherProfile) {
+		files[k] = v
+	}
+	p := filepath.Join(t.TempDir(), "site-overlay-1.0.0.tar.gz")
+	if err := os.WriteFile(p, tarGz(t, files), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func evalLoaded(t testing.TB, p *Profile, inputs map[string]any) (*Runner, []report.ControlResult) {
+	t.Helper()
+	root := evalRoot(t, evalFiles, evalModes)
+	res := &report.Result{OS: &report.OS{ID: "debian", VersionID: "12"}}
+	tg := compliance.NewTarget(context.Background(), root, report.Target{Kind: "dir"}, nil, res, compliance.Limits{}, nil)
+	r := NewRunner(p, inputs, EvalLimits{})
+	return r, r.Evaluate(context.Background(), tg)
+}
+
+// TestOverlayDependencies runs the overlay from a directory and from an archive with vendored dependencies:
+// skip_control drops base-03, the impact override keeps base-02's check, the describe override replaces
+// base-04's, the overlay's input makes base-05 pass, require_controls runs o-1 only, and the overlay of a
+// dependency that is not vendored is skipped with the reason.
+func TestOverlayDependencies(t *testing.T) {
+	for what, src := range map[string]string{"dir": overlayDir(t), "archive": overlayArchive(t)} {
+		t.Run(what, func(t *testing.T) {
+			p, err := Load(context.Background(), src, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			status := map[string]DepStatus{}
+			for _, d := range p.Deps {
+				status[d.Name] = d.Status
+			}
+			if status["base"] != DepLoaded || status["other"] != DepLoaded || status["remote"] != DepNotVendored {
+				t.Fatalf("deps %v", status)
+			}
+			r, got := evalLoaded(t, p, nil)
+			checkResults(t, got, overlayWant)
+			imp := map[string]float64{}
+			for _, res := range got {
+				imp[res.ID] = res.Impact
+			}
+			if imp["base-02"] != 0.3 || imp["base-01"] != 0.7 || imp["r-1"] != 1.0 {
+				t.Errorf("impacts %v", imp)
+			}
+			hc, _, ok := r.HDFControl("base-04")
+			if !ok || hc.Title == nil || *hc.Title != "site config exists" || hc.SourceLocation.Line != 6 {
+				t.Errorf("base-04 HDF %+v", hc)
+			}
+			hc, _, _ = r.HDFControl("base-01")
+			if hc.Tags["severity"] != "high" || !strings.Contains(hc.SourceLocation.Ref, "base") {
+				t.Errorf("base-01 HDF %+v", hc)
+			}
+		})
+	}
+}
+
+// TestOverlayInputFile: --input-file wins over the overlay's input, as in InSpec.
+func TestOverlayInputFile(t *testing.T) {
+	p, err := Load(context.Background(), overlayDir(t), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got := evalLoaded(t, p, map[string]any{"allowed_users": []any{"root"}})
+	for _, r := range got {
+		if r.ID == "base-05" && (r.Status != report.ControlFailed || !strings.Contains(r.Message, "sshd")) {
+			t.Errorf("base-05: %s %q", r.Status, r.Message)
+		}
+	}
+}
+
+// TestDependencyLimits: a cycle (a depends on b depends on a), a chain deeper than the limit and a path that
+// leaves the profile end in reasons, not in a hang or a read outside the profile.
+func TestDependencyLimits(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"inspec.yml":      "name: a\ndepends:\n  - name: b\n    path: b\n  - name: out\n    path: ../../etc\n  - name: deep\n    path: d0\n",
+		"controls/a.rb":   "include_controls 'b'\n",
+		"b/inspec.yml":    "name: b\ndepends:\n  - name: a\n    path: ..\n",
+		"b/controls/b.rb": "control 'b-1' do\n  describe file('/etc/passwd') do\n    it { should exist }\n  end\nend\ninclude_controls 'a'\n",
+	}
+	deep := "d0"
+	for i := 0; i < 20; i++ {
+		next := fmt.Sprintf("d%d", i+1)
+		files[deep+"/inspec.yml"] = fmt.Sprintf("name: %s\ndepends:\n  - name: %s\n    path: %s\n", filepath.Base(deep), next, next)
+		deep += "/" + next
+	}
+	writeTree(t, dir, files)
+	p, err := Load(context.Background(), dir, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := p.Dep("b")
+	if b == nil || b.Status != DepLoaded || b.Profile.Dep("a").Status != DepMissing || !strings.Contains(b.Profile.Dep("a").Reason, "cycle") {
+		t.Fatalf("b: %+v", b)
+	}
+	if o := p.Dep("out"); o.Status != DepNotVendored || !strings.Contains(o.Reason, "outside the profile") {
+		t.Errorf("out: %+v", o)
+	}
+	d, depth := p.Dep("deep"), 0
+	for d != nil && d.Status == DepLoaded {
+		d, depth = d.Profile.Deps[0], depth+1
+	}
+	if d == nil || depth >= maxDepDepth || !strings.Contains(d.Reason, "levels") && !strings.Contains(d.Reason, "no profile") {
+		t.Errorf("deep chain: depth %d, %+v", depth, d)
+	}
+	_, got := evalLoaded(t, p, nil)
+	if len(got) != 1 || got[0].ID != "b-1" || got[0].Status != report.ControlPassed {
+		t.Errorf("results %+v", got)
+	}
+	lines := p.DepReport()
+	if len(lines) == 0 || lines[0].File != "inspec.yml" || lines[0].Line != 3 {
+		t.Errorf("report %+v", lines)
+	}
+}

@@ -152,6 +152,11 @@ func (x *extractor) stmts(body []ruby.Node, inc *Include) {
 					x.control(c, inc)
 					return false
 				}
+				if inc != nil && len(c.Args) > 0 { // control 'id' in require_controls requires it
+					if id, ok := ruby.StringValue(c.Args[0]); ok {
+						inc.Required = append(inc.Required, id)
+					}
+				}
 			case "only_if":
 				if inc == nil {
 					x.cf.Guards = append(x.cf.Guards, x.guard(c))

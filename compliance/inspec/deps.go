@@ -393,11 +393,9 @@ func (p *Profile) depReport(prefix string, out *[]DepLine, depth int) {
 		return
 	}
 	for _, d := range p.Deps {
-		text := fmt.Sprintf("dependency %s  %s", d.Name, d.Status)
+		text := fmt.Sprintf("dependency %s  %s: %s", d.Name, d.Status, d.Reason)
 		if d.Status == DepLoaded {
-			text += fmt.Sprintf(" (%s %s, %d controls)", d.Profile.Name, d.Profile.Version, len(d.Profile.Controls))
-		} else {
-			text += ": " + d.Reason
+			text = fmt.Sprintf("dependency %s  loaded (%s %s, %d controls)", d.Name, d.Profile.Name, d.Profile.Version, len(d.Profile.Controls))
 		}
 		*out = append(*out, DepLine{File: prefix + "inspec.yml", Line: d.Line, Text: text})
 	}
@@ -408,7 +406,7 @@ func (p *Profile) depReport(prefix string, out *[]DepLine, depth int) {
 		}
 		text := fmt.Sprintf("%s '%s'  ", kind, in.Profile)
 		if why := p.depReason(in.Profile); why != "" {
-			text += "not loaded: " + why
+			text += why
 		} else {
 			text += fmt.Sprintf("loaded (%d skip_control, %d require_control)", len(in.Skip), len(in.Required))
 		}
@@ -418,5 +416,49 @@ func (p *Profile) depReport(prefix string, out *[]DepLine, depth int) {
 		if d.Profile != nil {
 			d.Profile.depReport(prefix+d.Name+":", out, depth+1)
 		}
+	}
+}
+
+// CheckWithDeps is Check of the profile followed by Check of the dependency controls its include_controls and
+// require_controls run (as far as it can tell without running: literal skip_control and require_control ids),
+// their files named DEP:controls/x.rb.
+func (p *Profile) CheckWithDeps(cat *Catalog) []Verdict {
+	out := p.Check(cat)
+	p.checkIncluded(cat, "", &out, 0)
+	return out
+}
+
+func (p *Profile) checkIncluded(cat *Catalog, prefix string, out *[]Verdict, depth int) {
+	if depth >= maxDepDepth {
+		return
+	}
+	for _, in := range p.Includes {
+		d := p.Dep(in.Profile)
+		if d == nil || d.Profile == nil {
+			continue
+		}
+		skip, req := map[string]bool{}, map[string]bool{}
+		for _, id := range in.Skip {
+			skip[id] = true
+		}
+		for _, id := range in.Required {
+			req[id] = true
+		}
+		for _, c := range p.Controls {
+			if c.Overlay && c.Include == in.Profile {
+				req[c.ID] = true
+			}
+		}
+		name := prefix + d.Name + ":"
+		for _, v := range d.Profile.Check(cat) {
+			if skip[v.Control.ID] || in.Require && !req[v.Control.ID] {
+				continue
+			}
+			c := *v.Control
+			c.File = name + c.File
+			v.Control = &c
+			*out = append(*out, v)
+		}
+		d.Profile.checkIncluded(cat, name, out, depth+1)
 	}
 }

@@ -271,6 +271,14 @@ func TestOverlayDependencies(t *testing.T) {
 			if status["base"] != DepLoaded || status["other"] != DepLoaded || status["remote"] != DepNotVendored {
 				t.Fatalf("deps %v", status)
 			}
+			var ids []string
+			for _, v := range p.CheckWithDeps(DefaultCatalog()) {
+				ids = append(ids, v.Control.File+"#"+v.Control.ID)
+			}
+			if got := strings.Join(ids, " "); got != "controls/overlay.rb#base-02 controls/overlay.rb#base-04 controls/overlay.rb#r-1 "+
+				"base:controls/base.rb#base-01 base:controls/base.rb#base-02 base:controls/base.rb#base-04 base:controls/base.rb#base-05 other:controls/o.rb#o-1" {
+				t.Errorf("check %s", got)
+			}
 			r, got := evalLoaded(t, p, nil)
 			checkResults(t, got, overlayWant)
 			imp := map[string]float64{}

@@ -41,6 +41,13 @@ func (e *Engine) runRunners(s *session, out []report.ControlResult) []report.Con
 	return out
 }
 
+// hdfDependencies is a ProfileRunner whose profile includes other profiles' controls (an InSpec overlay): as
+// InSpec writes it, each dependency is a profile of its own naming its parent_profile, with its controls
+// without results; the overlay's profile carries the results with the merged metadata.
+type hdfDependencies interface {
+	HDFDependencies() []HDFProfile
+}
+
 // hdfRunners adds the profiles of the ProfileRunners that have results in rep to doc, and counts their statuses.
 func (e *Engine) hdfRunners(rep report.Report, doc *HDF, counts map[string]int) {
 	if rep.Result == nil {
@@ -76,6 +83,9 @@ func (e *Engine) hdfRunners(rep report.Report, doc *HDF, counts map[string]int) 
 		}
 		if len(hp.Controls) > 0 {
 			doc.Profiles = append(doc.Profiles, hp)
+			if d, ok := r.(hdfDependencies); ok {
+				doc.Profiles = append(doc.Profiles, d.HDFDependencies()...)
+			}
 		}
 	}
 }

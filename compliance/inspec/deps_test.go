@@ -24,8 +24,8 @@ var baseProfile = map[string]string{
 title: Base baseline
 version: 2.0.1
 inputs:
-  - name: allowed_users
-    value: ['root']
+  - name: conf_path
+    value: /etc/nothing
 `,
 	"controls/base.rb": `control 'base-01' do
   title 'passwd is owned by root'
@@ -59,9 +59,9 @@ control 'base-04' do
 end
 
 control 'base-05' do
-  title 'only allowed users'
-  describe passwd.users do
-    it { should be_in input('allowed_users') }
+  title 'the configuration exists'
+  describe file(input('conf_path')) do
+    it { should exist }
   end
 end
 `,
@@ -108,9 +108,9 @@ end
 `
 
 const overlayInputs = `inputs:
-  - name: allowed_users
+  - name: conf_path
     profile: base
-    value: ['root', 'sshd', 'app']
+    value: /etc/login.defs
 `
 
 // overlayWant is every control's result of the overlay on the eval root: base-03 and o-2 are not reported.
@@ -292,6 +292,11 @@ func TestOverlayDependencies(t *testing.T) {
 			if !ok || hc.Title == nil || *hc.Title != "site config exists" || hc.SourceLocation.Line != 6 {
 				t.Errorf("base-04 HDF %+v", hc)
 			}
+			deps := r.HDFDependencies()
+			if len(deps) != 2 || deps[0].Name != "base" || deps[0].ParentProfile != "site-overlay" || len(deps[0].Controls) != 5 ||
+				len(deps[0].Controls[0].Results) != 0 || deps[1].Name != "other" {
+				t.Errorf("HDF dependencies %+v", deps)
+			}
 			hc, _, _ = r.HDFControl("base-01")
 			if hc.Tags["severity"] != "high" || !strings.Contains(hc.SourceLocation.Ref, "base") {
 				t.Errorf("base-01 HDF %+v", hc)
@@ -306,9 +311,9 @@ func TestOverlayInputFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, got := evalLoaded(t, p, map[string]any{"allowed_users": []any{"root"}})
+	_, got := evalLoaded(t, p, map[string]any{"conf_path": "/etc/nothing"})
 	for _, r := range got {
-		if r.ID == "base-05" && (r.Status != report.ControlFailed || !strings.Contains(r.Message, "sshd")) {
+		if r.ID == "base-05" && (r.Status != report.ControlFailed || !strings.Contains(r.Message, "/etc/nothing")) {
 			t.Errorf("base-05: %s %q", r.Status, r.Message)
 		}
 	}

@@ -18,100 +18,28 @@ import (
 	"github.com/rootscan/rootscan/report"
 )
 
-// baseProfile is a dependency as dev-sec and MITRE baselines are written: inputs with defaults, plain describes.
-var baseProfile = map[string]string{
-	"inspec.yml": `name: base
-title: Base baseline
-version: 2.0.1
-inputs:
-  - name: conf_path
-    value: /etc/nothing
-`,
-	"controls/base.rb": `control 'base-01' do
-  title 'passwd is owned by root'
-  impact 0.7
-  tag severity: 'high'
-  describe file('/etc/passwd') do
-    it { should be_owned_by 'root' }
-  end
-end
+// overlayProfile is the test overlay (testdata/site-overlay): skip_control, an impact override, a describe
+// override, an input for its dependency, require_controls, and a dependency that is not vendored.
+const overlayProfile = "testdata/site-overlay"
 
-control 'base-02' do
-  title 'shadow is not world readable'
-  impact 0.7
-  describe file('/etc/shadow') do
-    it { should_not be_readable.by('others') }
-  end
-end
-
-control 'base-03' do
-  impact 0.5
-  describe file('/etc/nothing') do
-    it { should exist }
-  end
-end
-
-control 'base-04' do
-  title 'a file the overlay replaces'
-  describe file('/etc/site.conf') do
-    it { should exist }
-  end
-end
-
-control 'base-05' do
-  title 'the configuration exists'
-  describe file(input('conf_path')) do
-    it { should exist }
-  end
-end
-`,
+// readTree reads a directory's files by their path in it.
+func readTree(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[filepath.ToSlash(rel)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
-
-// otherProfile is the dependency require_controls picks from.
-var otherProfile = map[string]string{
-	"inspec.yml": "name: other\nversion: 0.1.0\n",
-	"controls/o.rb": `control 'o-1' do
-  describe file('/etc/login.defs') do
-    it { should exist }
-  end
-end
-control 'o-2' do
-  describe file('/etc/nothing') do
-    it { should exist }
-  end
-end
-`,
-}
-
-const overlayControls = `include_controls 'base' do
-  skip_control 'base-03'
-  control 'base-02' do
-    impact 0.3
-  end
-  control 'base-04' do
-    title 'site config exists'
-    describe file('/etc/login.defs') do
-      it { should exist }
-    end
-  end
-end
-
-require_controls 'other' do
-  control 'o-1'
-end
-
-include_controls 'remote' do
-  control 'r-1' do
-    impact 1.0
-  end
-end
-`
-
-const overlayInputs = `inputs:
-  - name: conf_path
-    profile: base
-    value: /etc/login.defs
-`
 
 // overlayWant is every control's result of the overlay on the eval root: base-03 and o-2 are not reported.
 var overlayWant = map[string]want{
@@ -171,41 +99,31 @@ func tarGz(t testing.TB, files map[string]string) []byte {
 	return b.Bytes()
 }
 
-// overlayDir is the overlay as a directory with its dependencies at paths inside it.
-func overlayDir(t testing.TB) string {
-	dir := t.TempDir()
-	files := map[string]string{
-		"inspec.yml": `name: site-overlay
-version: 1.0.0
-depends:
-  - name: base
-    path: deps/base
-  - name: other
-    path: deps/other
-  - name: remote
-    url: https://example.invalid/remote.tar.gz
-` + overlayInputs,
-		"controls/overlay.rb": overlayControls,
-	}
-	for k, v := range prefixed("deps/base/", baseProfile) {
-		files[k] = v
-	}
-	for k, v := range prefixed("deps/other/", otherProfile) {
-		files[k] = v
-	}
-	writeTree(t, dir, files)
-	return dir
-}
-
 // overlayArchive is the overlay as `inspec archive` writes it after `inspec vendor`: the profile in a
 // directory, inspec.lock naming each url dependency's sha256, vendor/SHA.tar.gz for base, an unpacked
 // vendor/SHA/ for other.
 func overlayArchive(t testing.TB) string {
-	baseTar := tarGz(t, prefixed("base-2.0.1/", baseProfile))
+	src := readTree(t, overlayProfile)
+	top, base, other := map[string]string{}, map[string]string{}, map[string]string{}
+	for name, data := range src {
+		switch {
+		case strings.HasPrefix(name, "deps/base/"):
+			base["base-2.0.1/"+strings.TrimPrefix(name, "deps/base/")] = data
+		case strings.HasPrefix(name, "deps/other/"):
+			other[strings.TrimPrefix(name, "deps/other/")] = data
+		case name == "inspec.yml":
+			data = strings.Replace(data, "    path: deps/base\n", "    url: https://example.invalid/base.tar.gz\n", 1)
+			data = strings.Replace(data, "    path: deps/other\n", "    git: https://example.invalid/other.git\n    tag: v0.1.0\n", 1)
+			top["site-overlay/"+name] = data
+		default:
+			top["site-overlay/"+name] = data
+		}
+	}
+	baseTar := tarGz(t, base)
 	sum := sha256.Sum256(baseTar)
 	baseKey := hex.EncodeToString(sum[:])
-	otherKey := strings.Repeat("ab", 32)
-	lock := fmt.Sprintf(`---
+	otherKey := strings.Repeat("ab", 20) // a git dependency is vendored by its commit
+	top["site-overlay/inspec.lock"] = fmt.Sprintf(`---
 lockfile_version: 1
 depends:
 - name: base
@@ -215,30 +133,17 @@ depends:
   version_constraints: []
 - name: other
   resolved_source:
-    url: https://example.invalid/other.tar.gz
-    sha256: %s
+    git: https://example.invalid/other.git
+    ref: %s
+    tag: v0.1.0
   version_constraints: []
 `, baseKey, otherKey)
-	files := map[string]string{
-		"site-overlay/inspec.yml": `name: site-overlay
-version: 1.0.0
-depends:
-  - name: base
-    url: https://example.invalid/base.tar.gz
-  - name: other
-    url: https://example.invalid/other.tar.gz
-  - name: remote
-    git: https://example.invalid/remote.git
-` + overlayInputs,
-		"site-overlay/inspec.lock":                   lock,
-		"site-overlay/controls/overlay.rb":           overlayControls,
-		"site-overlay/vendor/" + baseKey + ".tar.gz": string(baseTar),
-	}
-	for k, v := range prefixed("site-overlay/vendor/"+otherKey+"/", otherProfile) {
-		files[k] = v
+	top["site-overlay/vendor/"+baseKey+".tar.gz"] = string(baseTar)
+	for k, v := range prefixed("site-overlay/vendor/"+otherKey+"/", other) {
+		top[k] = v
 	}
 	p := filepath.Join(t.TempDir(), "site-overlay-1.0.0.tar.gz")
-	if err := os.WriteFile(p, tarGz(t, files), 0o644); err != nil {
+	if err := os.WriteFile(p, tarGz(t, top), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -258,7 +163,7 @@ func evalLoaded(t testing.TB, p *Profile, inputs map[string]any) (*Runner, []rep
 // base-04's, the overlay's input makes base-05 pass, require_controls runs o-1 only, and the overlay of a
 // dependency that is not vendored is skipped with the reason.
 func TestOverlayDependencies(t *testing.T) {
-	for what, src := range map[string]string{"dir": overlayDir(t), "archive": overlayArchive(t)} {
+	for what, src := range map[string]string{"dir": overlayProfile, "archive": overlayArchive(t)} {
 		t.Run(what, func(t *testing.T) {
 			p, err := Load(context.Background(), src, Limits{})
 			if err != nil {
@@ -307,7 +212,7 @@ func TestOverlayDependencies(t *testing.T) {
 
 // TestOverlayInputFile: --input-file wins over the overlay's input, as in InSpec.
 func TestOverlayInputFile(t *testing.T) {
-	p, err := Load(context.Background(), overlayDir(t), Limits{})
+	p, err := Load(context.Background(), overlayProfile, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

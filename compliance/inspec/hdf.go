@@ -106,8 +106,8 @@ func (r *Runner) sourceOf(c *Control) string {
 }
 
 // HDFDependencies implements the compliance package's dependency profiles: every loaded dependency, nested
-// ones too, as InSpec lists them after the overlay (parent_profile, controls as the dependency defines them,
-// no results: the overlay's controls carry those).
+// ones too, as InSpec lists them after the overlay (parent_profile, controls as the dependency defines them),
+// without results: the compliance package gives them the overlay's.
 func (r *Runner) HDFDependencies() []compliance.HDFProfile {
 	var out []compliance.HDFProfile
 	r.hdfDeps(r.Profile, &out, 0)

@@ -121,6 +121,16 @@ type depResolver struct {
 	budget int64
 }
 
+// loadDeps resolves the top-level profile p's dependencies from its files.
+func loadDeps(p *Profile, files map[string][]byte, lim Limits) {
+	var used int64
+	for _, f := range files {
+		used += int64(len(f))
+	}
+	r := &depResolver{root: files, keys: vendorKeys(files["inspec.lock"]), lim: lim, budget: lim.MaxTotalBytes - used}
+	r.resolveDeps(p, "", []string{""})
+}
+
 // resolveDeps loads p's dependencies; dir is p's directory inside the top-level profile ("" for the top),
 // stack the sources of the profiles above it, for cycles.
 func (r *depResolver) resolveDeps(p *Profile, dir string, stack []string) {

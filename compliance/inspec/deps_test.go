@@ -230,7 +230,7 @@ func TestDependencyLimits(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
 		"inspec.yml":      "name: a\ndepends:\n  - name: b\n    path: b\n  - name: out\n    path: ../../etc\n  - name: deep\n    path: d0\n",
-		"controls/a.rb":   "include_controls 'b'\n",
+		"controls/a.rb":   "include_controls 'b'\n3.times { include_controls 'b' }\n", // once, as InSpec registers a control once
 		"b/inspec.yml":    "name: b\ndepends:\n  - name: a\n    path: ..\n",
 		"b/controls/b.rb": "control 'b-1' do\n  describe file('/etc/passwd') do\n    it { should exist }\n  end\nend\ninclude_controls 'a'\n",
 	}
@@ -267,4 +267,44 @@ func TestDependencyLimits(t *testing.T) {
 	if len(lines) == 0 || lines[0].File != "inspec.yml" || lines[0].Line != 3 {
 		t.Errorf("report %+v", lines)
 	}
+}
+
+// FuzzDependencies resolves arbitrary inspec.yml and inspec.lock files over a vendor directory whose profiles
+// depend on each other by name and path: resolution ends (cycles, depth) without a panic, every dependency is
+// loaded or says why not, and chains stay within the depth limit.
+func FuzzDependencies(f *testing.F) {
+	f.Add("name: a\ndepends:\n  - name: b\n    path: vendor/k1\n", "depends:\n- name: b\n  resolved_source: {sha256: k1}\n", "name: b\ndepends:\n  - name: a\n    path: ../..\n")
+	f.Add("name: a\ndepends:\n  - name: b\n    url: https://x/b.tar.gz\n", "depends:\n- name: b\n  resolved_source: {sha256: k1}\n  dependencies:\n  - name: c\n    resolved_source: {ref: k2}\n", "name: b\ndepends:\n  - name: c\n    git: https://x/c\n")
+	f.Add("name: a\ndepends:\n  - path: ../../../etc\n  - name: z\n    path: vendor/k2\n", "", "name: z\ndepends:\n  - name: z\n    path: .\n")
+	f.Fuzz(func(t *testing.T, top, lock, vendored string) {
+		files := map[string][]byte{
+			"inspec.yml":              []byte(top),
+			"inspec.lock":             []byte(lock),
+			"vendor/k1/inspec.yml":    []byte(vendored),
+			"vendor/k2/inspec.yml":    []byte(vendored),
+			"vendor/k1/controls/x.rb": []byte("include_controls 'a'\ncontrol 'x' do\nend\n"),
+		}
+		p, err := FromFiles("fuzz", files, Limits{})
+		if err != nil {
+			return
+		}
+		loadDeps(p, files, Limits{})
+		var walk func(*Profile, int)
+		walk = func(p *Profile, depth int) {
+			if depth > maxDepDepth {
+				t.Fatalf("dependency chain deeper than %d", maxDepDepth)
+			}
+			for _, d := range p.Deps {
+				if (d.Status == DepLoaded) != (d.Profile != nil) || d.Status != DepLoaded && d.Reason == "" {
+					t.Fatalf("dependency %+v", d)
+				}
+				if d.Profile != nil {
+					walk(d.Profile, depth+1)
+				}
+			}
+		}
+		walk(p, 0)
+		_ = p.DepReport()
+		_ = p.CheckWithDeps(DefaultCatalog())
+	})
 }

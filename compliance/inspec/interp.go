@@ -136,6 +136,10 @@ type evaluator struct {
 	filter *incRun
 	// mark tells evalFile a control was handled although it has no result of its own.
 	mark func(*Control)
+	// included are the dependencies this evaluator's profile included already (once each, as InSpec registers
+	// a control once); includes counts the include_controls of the whole Evaluate, shared with dependencies.
+	included map[*Dep]bool
+	includes *int
 }
 
 func (ev *evaluator) step() error {

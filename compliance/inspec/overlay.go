@@ -1,9 +1,15 @@
 package inspec
 
 import (
+	"fmt"
+
 	"github.com/rootscan/rootscan/compliance/inspec/ruby"
 	"github.com/rootscan/rootscan/report"
 )
+
+// maxIncludes bounds the dependency evaluations of one Evaluate: dependencies that share a vendored
+// dependency each run it, so a wide tree could multiply work depth times over.
+const maxIncludes = 256
 
 // incRun is what an include_controls / require_controls block says about its dependency's controls: the ids
 // it skips (skip_control), the ids it keeps (require_control; nil keeps all) and its overrides (a control
@@ -41,8 +47,18 @@ func (ev *evaluator) includeControls(c *ruby.Call, sc *scope) error {
 		return err
 	}
 	dep := ev.prof.Dep(toS(v))
-	if dep == nil || dep.Status != DepLoaded {
+	if dep == nil || dep.Status != DepLoaded || ev.included[dep] {
 		return nil
+	}
+	if ev.included == nil {
+		ev.included = map[*Dep]bool{}
+	}
+	ev.included[dep] = true
+	if ev.includes == nil {
+		ev.includes = new(int)
+	}
+	if *ev.includes++; *ev.includes > maxIncludes {
+		return &limitError{fmt.Sprintf("more than %d include_controls in one evaluation", maxIncludes)}
 	}
 	ir := &incRun{skip: map[string]bool{}, overrides: map[string]*Control{}, matched: map[string]bool{}, src: dep.Profile.Source}
 	if c.Name == "require_controls" {
@@ -57,7 +73,7 @@ func (ev *evaluator) includeControls(c *ruby.Call, sc *scope) error {
 		}
 	}
 	sub := ev.run.newEvaluatorFor(ev.ctx, ev.t, dep.Profile, ev.depInputs(dep))
-	sub.filter = ir
+	sub.filter, sub.includes = ir, ev.includes
 	for _, f := range dep.Profile.Files {
 		if ev.ctx.Err() != nil {
 			return ev.ctx.Err()

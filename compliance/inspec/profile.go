@@ -161,12 +161,7 @@ func Load(ctx context.Context, src string, lim Limits) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspec profile %s: %w", src, err)
 	}
-	var used int64
-	for _, f := range files {
-		used += int64(len(f))
-	}
-	r := &depResolver{root: files, keys: vendorKeys(files["inspec.lock"]), lim: lim, budget: lim.MaxTotalBytes - used}
-	r.resolveDeps(p, "", []string{""})
+	loadDeps(p, files, lim)
 	return p, nil
 }
 

@@ -162,7 +162,11 @@ func (r *depResolver) resolve(p *Profile, d Dependency, dep *Dep, dir string, st
 	var files map[string][]byte
 	where := ""
 	if key := r.keys[dep.Name]; key != "" && cleanKey(key) {
-		files, where = r.vendored(key)
+		var err error
+		if files, where, err = r.vendored(key); err != nil {
+			dep.Status, dep.Reason = DepMissing, fmt.Sprintf("dependency %s: the vendored %s does not load: %v", dep.Name, where, err)
+			return
+		}
 	}
 	if files == nil && d.Path != "" {
 		sub, ok := cleanName(path.Join(dir, d.Path))
@@ -218,10 +222,10 @@ func cleanKey(k string) bool {
 }
 
 // vendored finds vendor/KEY (a directory, or KEY.tar.gz / KEY.zip unpacked in memory within the budget).
-func (r *depResolver) vendored(key string) (map[string][]byte, string) {
+func (r *depResolver) vendored(key string) (map[string][]byte, string, error) {
 	dir := "vendor/" + key
 	if files := subtree(r.root, dir); files["inspec.yml"] != nil {
-		return files, dir
+		return files, dir, nil
 	}
 	for _, ext := range []string{".tar.gz", ".zip"} {
 		data, ok := r.root[dir+ext]
@@ -232,14 +236,14 @@ func (r *depResolver) vendored(key string) (map[string][]byte, string) {
 		lim.MaxTotalBytes = r.budget
 		files, err := readArchiveBytes(data, lim)
 		if err != nil {
-			return nil, ""
+			return nil, dir + ext, err
 		}
 		for _, f := range files {
 			r.budget -= int64(len(f))
 		}
-		return files, dir + ext
+		return files, dir + ext, nil
 	}
-	return nil, ""
+	return nil, "", nil
 }
 
 // subtree is the files under dir, renamed relative to it.
@@ -351,18 +355,7 @@ func readDepDirs(ctx context.Context, fsys fs.FS, files map[string][]byte, lim L
 			if _, seen := files[name]; seen || !d.Type().IsRegular() || !keepMember(name) {
 				return nil
 			}
-			if len(files) >= lim.MaxFiles {
-				return fmt.Errorf("more than %d files", lim.MaxFiles)
-			}
-			data, err := readBounded(fsys, name, lim.MaxFileBytes)
-			if err != nil {
-				return err
-			}
-			if total += int64(len(data)); total > lim.MaxTotalBytes {
-				return fmt.Errorf("files larger than %d bytes together", lim.MaxTotalBytes)
-			}
-			files[name] = data
-			return nil
+			return addFile(fsys, name, files, &total, lim)
 		})
 		if err != nil {
 			return fmt.Errorf("dependency directory %s: %w", root, err)

@@ -308,3 +308,30 @@ func FuzzDependencies(f *testing.F) {
 		_ = p.CheckWithDeps(DefaultCatalog())
 	})
 }
+
+// TestVendoredArchiveBudget: a vendored archive unpacks within what the profile's byte limit leaves, so a
+// small archive of a large file (a compression bomb) makes its dependency missing, not memory grow.
+func TestVendoredArchiveBudget(t *testing.T) {
+	bomb := tarGz(t, map[string]string{"b/inspec.yml": "name: b\n", "b/files/big": strings.Repeat("\x00", 4<<20)})
+	files := map[string][]byte{
+		"inspec.yml":      []byte("name: a\ndepends:\n  - name: b\n    url: https://example.invalid/b.tar.gz\n"),
+		"inspec.lock":     []byte("depends:\n- name: b\n  resolved_source:\n    sha256: k\n"),
+		"vendor/k.tar.gz": bomb,
+		"controls/a.rb":   []byte("include_controls 'b'\n"),
+	}
+	lim := Limits{MaxTotalBytes: 1 << 20}
+	p, err := FromFiles("t", files, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadDeps(p, files, lim.withDefaults())
+	if d := p.Dep("b"); d == nil || d.Status != DepMissing || !strings.Contains(d.Reason, "vendor/k.tar.gz does not load: ") {
+		t.Errorf("b: %+v", d)
+	}
+	lim = Limits{}
+	p, _ = FromFiles("t", files, lim)
+	loadDeps(p, files, lim.withDefaults())
+	if d := p.Dep("b"); d == nil || d.Status != DepLoaded {
+		t.Errorf("b within the default limit: %+v", d)
+	}
+}

@@ -234,21 +234,25 @@ func readDir(ctx context.Context, fsys fs.FS, lim Limits) (map[string][]byte, er
 			}
 			return nil
 		}
-		if len(files) >= lim.MaxFiles {
-			return fmt.Errorf("more than %d files", lim.MaxFiles)
-		}
-		data, err := readBounded(fsys, name, lim.MaxFileBytes)
-		if err != nil {
-			return err
-		}
-		total += int64(len(data))
-		if total > lim.MaxTotalBytes {
-			return fmt.Errorf("files larger than %d bytes together", lim.MaxTotalBytes)
-		}
-		files[name] = data
-		return nil
+		return addFile(fsys, name, files, &total, lim)
 	})
 	return files, err
+}
+
+// addFile reads one profile file into files, within the limits on their number and total size.
+func addFile(fsys fs.FS, name string, files map[string][]byte, total *int64, lim Limits) error {
+	if len(files) >= lim.MaxFiles {
+		return fmt.Errorf("more than %d files", lim.MaxFiles)
+	}
+	data, err := readBounded(fsys, name, lim.MaxFileBytes)
+	if err != nil {
+		return err
+	}
+	if *total += int64(len(data)); *total > lim.MaxTotalBytes {
+		return fmt.Errorf("files larger than %d bytes together", lim.MaxTotalBytes)
+	}
+	files[name] = data
+	return nil
 }
 
 func readBounded(fsys fs.FS, name string, maxBytes int64) ([]byte, error) {

@@ -335,3 +335,22 @@ func TestVendoredArchiveBudget(t *testing.T) {
 		t.Errorf("b within the default limit: %+v", d)
 	}
 }
+
+// BenchmarkOverlayArchive loads the vendored overlay archive (two dependencies, one a nested archive) and
+// evaluates it on the eval root.
+func BenchmarkOverlayArchive(b *testing.B) {
+	src := overlayArchive(b)
+	root := evalRoot(b, evalFiles, evalModes)
+	res := &report.Result{OS: &report.OS{ID: "debian", VersionID: "12"}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		p, err := Load(context.Background(), src, Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tg := compliance.NewTarget(context.Background(), root, report.Target{Kind: "dir"}, nil, res, compliance.Limits{}, nil)
+		if got := NewRunner(p, nil, EvalLimits{}).Evaluate(context.Background(), tg); len(got) != 6 {
+			b.Fatalf("%d results", len(got))
+		}
+	}
+}

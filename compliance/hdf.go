@@ -37,19 +37,21 @@ type HDFStatCount struct {
 
 // HDFProfile is one profile with its controls' results.
 type HDFProfile struct {
-	Name       string           `json:"name"`
-	Title      string           `json:"title,omitempty"`
-	Version    string           `json:"version,omitempty"`
-	Maintainer string           `json:"maintainer,omitempty"`
-	Summary    string           `json:"summary,omitempty"`
-	License    string           `json:"license,omitempty"`
-	Copyright  string           `json:"copyright,omitempty"`
-	SHA256     string           `json:"sha256"`
-	Status     string           `json:"status"`
-	Supports   []map[string]any `json:"supports"`
-	Attributes []map[string]any `json:"attributes"`
-	Groups     []HDFGroup       `json:"groups"`
-	Controls   []HDFControl     `json:"controls"`
+	Name       string `json:"name"`
+	Title      string `json:"title,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Maintainer string `json:"maintainer,omitempty"`
+	Summary    string `json:"summary,omitempty"`
+	License    string `json:"license,omitempty"`
+	Copyright  string `json:"copyright,omitempty"`
+	SHA256     string `json:"sha256"`
+	// ParentProfile names the profile that includes this one's controls (an InSpec overlay's dependency).
+	ParentProfile string           `json:"parent_profile,omitempty"`
+	Status        string           `json:"status"`
+	Supports      []map[string]any `json:"supports"`
+	Attributes    []map[string]any `json:"attributes"`
+	Groups        []HDFGroup       `json:"groups"`
+	Controls      []HDFControl     `json:"controls"`
 }
 
 // HDFGroup groups a profile's controls by the file they came from.

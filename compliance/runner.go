@@ -41,6 +41,52 @@ func (e *Engine) runRunners(s *session, out []report.ControlResult) []report.Con
 	return out
 }
 
+// hdfDependencies is a ProfileRunner whose profile includes other profiles' controls (an InSpec overlay): as
+// InSpec writes it, each dependency is a profile of its own naming its parent_profile, with its controls as the
+// dependency defines them; the overlay's profile carries the merged metadata. HDFDependencies returns them
+// without results.
+type hdfDependencies interface {
+	HDFDependencies() []HDFProfile
+}
+
+// hdfDependencyProfiles gives the dependency profiles' controls the results the overlay's controls of the same
+// id have; a control the overlay did not run (skip_control, require_controls) is left out, as HDF wants every
+// control to have a result.
+func (e *Engine) hdfDependencyProfiles(rep report.Report, overlay string, deps []HDFProfile) []HDFProfile {
+	byID := map[string]report.ControlResult{}
+	for _, res := range rep.Result.Compliance {
+		if res.Profile == overlay {
+			byID[res.ID] = res
+		}
+	}
+	var out []HDFProfile
+	for _, hp := range deps {
+		kept := hp.Controls[:0]
+		for _, hc := range hp.Controls {
+			res, ok := byID[hc.ID]
+			if !ok {
+				continue
+			}
+			hc.Results, hc.WaiverData = e.hdfOutcome(res.ID, res, startedAt(rep))
+			kept = append(kept, hc)
+		}
+		hp.Controls = kept
+		for i := range hp.Groups {
+			ids := hp.Groups[i].Controls[:0]
+			for _, id := range hp.Groups[i].Controls {
+				if _, ok := byID[id]; ok {
+					ids = append(ids, id)
+				}
+			}
+			hp.Groups[i].Controls = ids
+		}
+		if len(hp.Controls) > 0 {
+			out = append(out, hp)
+		}
+	}
+	return out
+}
+
 // hdfRunners adds the profiles of the ProfileRunners that have results in rep to doc, and counts their statuses.
 func (e *Engine) hdfRunners(rep report.Report, doc *HDF, counts map[string]int) {
 	if rep.Result == nil {
@@ -76,6 +122,9 @@ func (e *Engine) hdfRunners(rep report.Report, doc *HDF, counts map[string]int) 
 		}
 		if len(hp.Controls) > 0 {
 			doc.Profiles = append(doc.Profiles, hp)
+			if d, ok := r.(hdfDependencies); ok {
+				doc.Profiles = append(doc.Profiles, e.hdfDependencyProfiles(rep, r.Name(), d.HDFDependencies())...)
+			}
 		}
 	}
 }

@@ -67,7 +67,7 @@ func readTarGz(r io.Reader, lim Limits) (map[string][]byte, error) {
 			continue
 		}
 		name, ok := cleanName(h.Name)
-		if !ok || !profileFile(lastProfilePath(name)) {
+		if !ok || !keepMember(name) {
 			continue
 		}
 		if len(members) >= lim.MaxFiles {
@@ -93,7 +93,7 @@ func readZip(r io.ReaderAt, size int64, lim Limits) (map[string][]byte, error) {
 	var total int64
 	for _, zf := range zr.File {
 		name, ok := cleanName(zf.Name)
-		if !ok || !zf.Mode().IsRegular() || !profileFile(lastProfilePath(name)) {
+		if !ok || !zf.Mode().IsRegular() || !keepMember(name) {
 			continue
 		}
 		if len(members) >= lim.MaxFiles {
@@ -124,8 +124,10 @@ func lastProfilePath(name string) string {
 			return name[i:]
 		}
 	}
-	if name == "inspec.yml" || strings.HasSuffix(name, "/inspec.yml") {
-		return "inspec.yml"
+	for _, meta := range []string{"inspec.yml", "inspec.lock"} {
+		if name == meta || strings.HasSuffix(name, "/"+meta) {
+			return meta
+		}
 	}
 	return name
 }

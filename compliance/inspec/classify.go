@@ -104,9 +104,16 @@ func (p *Profile) Check(cat *Catalog) []Verdict {
 	out := make([]Verdict, 0, len(p.Controls))
 	for _, c := range p.Controls {
 		v := Verdict{Control: c}
-		if c.Err != nil {
+		why := ""
+		if c.Overlay {
+			why = p.depReason(c.Include)
+		}
+		switch {
+		case c.Err != nil:
 			v.Reasons = []string{fmt.Sprintf("%s:%d: the file does not parse: %v", c.File, c.Line, c.Err)}
-		} else {
+		case why != "":
+			v.Reasons = []string{fmt.Sprintf("%s:%d: %s", c.File, c.Line, why)}
+		default:
 			var rs reasons
 			for _, g := range guards[c.File] {
 				cl.node(c.File, g.Block, nil, &rs)

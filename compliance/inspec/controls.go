@@ -45,6 +45,10 @@ type Control struct {
 	Block *ruby.Block
 	// Overlay is set for a control written inside include_controls: it changes a dependency's control.
 	Overlay bool
+	// Include names the dependency of the include_controls an Overlay control is written in.
+	Include string
+	// src is the source of the dependency profile a control comes from ("" for the runner's own profile).
+	src string
 	// Err is set when the file did not parse: the control was found by its control line only.
 	Err error
 }
@@ -145,8 +149,13 @@ func (x *extractor) stmts(body []ruby.Node, inc *Include) {
 			switch c.Name {
 			case "control", "rule":
 				if c.Block != nil && len(c.Args) > 0 {
-					x.control(c, inc != nil)
+					x.control(c, inc)
 					return false
+				}
+				if inc != nil && len(c.Args) > 0 { // control 'id' in require_controls requires it
+					if id, ok := ruby.StringValue(c.Args[0]); ok {
+						inc.Required = append(inc.Required, id)
+					}
 				}
 			case "only_if":
 				if inc == nil {
@@ -179,8 +188,11 @@ func (x *extractor) stmts(body []ruby.Node, inc *Include) {
 	}
 }
 
-func (x *extractor) control(c *ruby.Call, overlay bool) {
-	ctl := &Control{File: x.cf.Name, Line: c.Line, Block: c.Block, Overlay: overlay}
+func (x *extractor) control(c *ruby.Call, inc *Include) {
+	ctl := &Control{File: x.cf.Name, Line: c.Line, Block: c.Block, Overlay: inc != nil}
+	if inc != nil {
+		ctl.Include = inc.Profile
+	}
 	if id, ok := ruby.StringValue(c.Args[0]); ok {
 		ctl.ID = id
 	} else {

@@ -47,6 +47,9 @@ func (ev *evaluator) dsl(c *ruby.Call, sc *scope) (any, bool, error) {
 		if c.Block != nil && len(c.Args) > 0 {
 			return nil, true, ev.runControl(c, sc)
 		}
+		if ev.inc != nil && len(c.Args) > 0 { // control 'id' without a block requires it (require_controls)
+			return nil, true, ev.includeStatement(c, sc)
+		}
 	case "describe":
 		if c.Block != nil {
 			return nil, true, ev.describe(c, sc)
@@ -110,8 +113,10 @@ func (ev *evaluator) dsl(c *ruby.Call, sc *scope) (any, bool, error) {
 		v, err := ev.input(c, sc)
 		return v, true, err
 	case "include_controls", "require_controls":
-		return nil, true, nil // overlays: reported by the runner, their dependency is not loaded
-	case "supports", "skip_control", "require_control", "waiver":
+		return nil, true, ev.includeControls(c, sc)
+	case "skip_control", "require_control":
+		return nil, true, ev.includeStatement(c, sc)
+	case "supports", "waiver":
 		return nil, true, nil
 	}
 	return nil, false, nil

@@ -53,9 +53,14 @@ func (r *Runner) HDFControl(id string) (compliance.HDFControl, string, bool) {
 	if c == nil {
 		return compliance.HDFControl{}, "", false
 	}
+	return r.staticHDF(c, id), c.File, true
+}
+
+// staticHDF is a control's HDF as its source defines it, without results.
+func (r *Runner) staticHDF(c *Control, id string) compliance.HDFControl {
 	hc := compliance.HDFControl{
 		ID: id, Descriptions: []compliance.Description{}, Refs: []map[string]string{}, Tags: map[string]any{},
-		Code: c.Code, SourceLocation: compliance.HDFSourceLocation{Ref: filepath.Join(r.Profile.Source, c.File), Line: c.Line},
+		Code: c.Code, SourceLocation: compliance.HDFSourceLocation{Ref: filepath.Join(r.sourceOf(c), c.File), Line: c.Line},
 		Results: []compliance.HDFResult{},
 	}
 	if c.Impact != nil {
@@ -89,5 +94,51 @@ func (r *Runner) HDFControl(id string) (compliance.HDFControl, string, bool) {
 	for _, t := range c.Tags {
 		hc.Tags[t.Key] = t.Value // InSpec keeps the tag's Ruby value: a string, a list, nil for a bare tag
 	}
-	return hc, c.File, true
+	return hc
+}
+
+// sourceOf is where a control's file is: the runner's profile, or the dependency the control came from.
+func (r *Runner) sourceOf(c *Control) string {
+	if c.src != "" {
+		return c.src
+	}
+	return r.Profile.Source
+}
+
+// HDFDependencies implements the compliance package's dependency profiles: every loaded dependency, nested
+// ones too, as InSpec lists them after the overlay (parent_profile, controls as the dependency defines them),
+// without results: the compliance package gives them the overlay's.
+func (r *Runner) HDFDependencies() []compliance.HDFProfile {
+	var out []compliance.HDFProfile
+	r.hdfDeps(r.Profile, &out, 0)
+	return out
+}
+
+func (r *Runner) hdfDeps(p *Profile, out *[]compliance.HDFProfile, depth int) {
+	if depth >= maxDepDepth {
+		return
+	}
+	for _, d := range p.Deps {
+		if d.Profile == nil {
+			continue
+		}
+		dr := &Runner{Profile: d.Profile, Inputs: r.Inputs}
+		hp := dr.HDFProfile()
+		hp.ParentProfile = p.Name
+		hp.Controls, hp.Groups = []compliance.HDFControl{}, []compliance.HDFGroup{}
+		groups := map[string]int{}
+		for _, c := range d.Profile.Controls {
+			hc := dr.staticHDF(c, c.ID)
+			hp.Controls = append(hp.Controls, hc)
+			gi, ok := groups[c.File]
+			if !ok {
+				gi = len(hp.Groups)
+				groups[c.File] = gi
+				hp.Groups = append(hp.Groups, compliance.HDFGroup{ID: c.File, Controls: []string{}})
+			}
+			hp.Groups[gi].Controls = append(hp.Groups[gi].Controls, c.ID)
+		}
+		*out = append(*out, hp)
+		r.hdfDeps(d.Profile, out, depth+1)
+	}
 }

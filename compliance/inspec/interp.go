@@ -130,6 +130,16 @@ type evaluator struct {
 	onControl func(*Control, report.ControlResult)
 	// self is the library object whose method is running (nil in profile code).
 	self *libObject
+	// inc is set while an include_controls block runs: its control blocks are overrides, not controls.
+	inc *incRun
+	// filter is set on a dependency's evaluator: the overlay's skips, requires and overrides.
+	filter *incRun
+	// mark tells evalFile a control was handled although it has no result of its own.
+	mark func(*Control)
+	// included are the dependencies this evaluator's profile included already (once each, as InSpec registers
+	// a control once); includes counts the include_controls of the whole Evaluate, shared with dependencies.
+	included map[*Dep]bool
+	includes *int
 }
 
 func (ev *evaluator) step() error {

@@ -65,6 +65,8 @@ type Profile struct {
 	Controls []*Control
 	// Includes are the include_controls / require_controls of the profile (overlays of dependencies).
 	Includes []*Include
+	// Deps are the entries of depends, resolved (Load resolves them; FromFiles leaves them empty).
+	Deps []*Dep
 	// files holds every file of the profile by its path in the profile, for the checksum.
 	files map[string][]byte
 }
@@ -146,6 +148,9 @@ func Load(ctx context.Context, src string, lim Limits) (*Profile, error) {
 	var files map[string][]byte
 	if st.IsDir() {
 		files, err = readDir(ctx, os.DirFS(src), lim)
+		if err == nil {
+			err = readDepDirs(ctx, os.DirFS(src), files, lim)
+		}
 	} else {
 		files, err = readArchive(src, lim)
 	}
@@ -156,6 +161,7 @@ func Load(ctx context.Context, src string, lim Limits) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspec profile %s: %w", src, err)
 	}
+	loadDeps(p, files, lim)
 	return p, nil
 }
 
@@ -228,21 +234,25 @@ func readDir(ctx context.Context, fsys fs.FS, lim Limits) (map[string][]byte, er
 			}
 			return nil
 		}
-		if len(files) >= lim.MaxFiles {
-			return fmt.Errorf("more than %d files", lim.MaxFiles)
-		}
-		data, err := readBounded(fsys, name, lim.MaxFileBytes)
-		if err != nil {
-			return err
-		}
-		total += int64(len(data))
-		if total > lim.MaxTotalBytes {
-			return fmt.Errorf("files larger than %d bytes together", lim.MaxTotalBytes)
-		}
-		files[name] = data
-		return nil
+		return addFile(fsys, name, files, &total, lim)
 	})
 	return files, err
+}
+
+// addFile reads one profile file into files, within the limits on their number and total size.
+func addFile(fsys fs.FS, name string, files map[string][]byte, total *int64, lim Limits) error {
+	if len(files) >= lim.MaxFiles {
+		return fmt.Errorf("more than %d files", lim.MaxFiles)
+	}
+	data, err := readBounded(fsys, name, lim.MaxFileBytes)
+	if err != nil {
+		return err
+	}
+	if *total += int64(len(data)); *total > lim.MaxTotalBytes {
+		return fmt.Errorf("files larger than %d bytes together", lim.MaxTotalBytes)
+	}
+	files[name] = data
+	return nil
 }
 
 func readBounded(fsys fs.FS, name string, maxBytes int64) ([]byte, error) {

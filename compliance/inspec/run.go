@@ -47,19 +47,26 @@ func (r *Runner) Evaluate(ctx context.Context, t *compliance.Target) []report.Co
 }
 
 func (r *Runner) newEvaluator(ctx context.Context, t *compliance.Target) *evaluator {
-	ev := &evaluator{
-		ctx: ctx, t: t, prof: r.Profile, run: r, lim: r.Limits,
-		inputs: map[string]any{}, funcs: map[string]*ruby.Def{}, libs: map[string]*LibResource{}, cache: map[string]any{},
-	}
+	inputs := map[string]any{}
 	for _, in := range r.Profile.Inputs {
-		if in.Value != nil {
-			ev.inputs[in.Name] = fromNative(in.Value)
+		if in.Value != nil && (in.Profile == "" || in.Profile == r.Profile.Name) {
+			inputs[in.Name] = fromNative(in.Value)
 		}
 	}
 	for k, v := range r.Inputs {
-		ev.inputs[k] = fromNative(v)
+		inputs[k] = fromNative(v)
 	}
-	for _, l := range r.Profile.Libraries {
+	return r.newEvaluatorFor(ctx, t, r.Profile, inputs)
+}
+
+// newEvaluatorFor makes an evaluator of prof's code (the runner's profile or one of its dependencies) with
+// the given input values.
+func (r *Runner) newEvaluatorFor(ctx context.Context, t *compliance.Target, prof *Profile, inputs map[string]any) *evaluator {
+	ev := &evaluator{
+		ctx: ctx, t: t, prof: prof, run: r, lim: r.Limits,
+		inputs: inputs, funcs: map[string]*ruby.Def{}, libs: map[string]*LibResource{}, cache: map[string]any{},
+	}
+	for _, l := range prof.Libraries {
 		for _, lr := range l.Resources {
 			ev.libs[lr.Name] = lr
 		}
@@ -79,7 +86,9 @@ func (r *Runner) evalFile(ev *evaluator, f *ControlFile) []report.ControlResult 
 	fr := &fileRun{reached: map[*Control]bool{}}
 	if f.Err != nil {
 		for _, c := range f.Controls {
-			fr.results = append(fr.results, r.skipped(c, c.ID, "the file does not parse: "+f.Err.Error()))
+			if res, ok := r.unreachedDep(ev, c, "the file does not parse: "+f.Err.Error()); ok {
+				fr.results = append(fr.results, res)
+			}
 		}
 		return fr.results
 	}
@@ -93,6 +102,7 @@ func (r *Runner) evalFile(ev *evaluator, f *ControlFile) []report.ControlResult 
 		fr.results = append(fr.results, res)
 	}
 	ev.byBlock = byBlock
+	ev.mark = func(c *Control) { fr.reached[c] = true }
 	sc := newScope(nil)
 	var err error
 	for _, n := range f.AST.Body {
@@ -108,9 +118,15 @@ func (r *Runner) evalFile(ev *evaluator, f *ControlFile) []report.ControlResult 
 		switch {
 		case fr.reached[c]:
 		case c.Overlay:
-			fr.results = append(fr.results, r.skipped(c, c.ID, "overlay of an include_controls: the dependency is not loaded (vendored dependencies are not evaluated yet)"))
+			why := ev.prof.depReason(c.Include)
+			if why == "" {
+				why = reason
+			}
+			fr.results = append(fr.results, r.skipped(c, c.ID, why))
 		case reason != "":
-			fr.results = append(fr.results, r.skipped(c, c.ID, reason))
+			if res, ok := r.unreachedDep(ev, c, reason); ok {
+				fr.results = append(fr.results, res)
+			}
 		}
 	}
 	return fr.results
@@ -192,6 +208,19 @@ func (ev *evaluator) runControl(c *ruby.Call, sc *scope) error {
 	id := static.ID
 	if v, err := ev.eval(c.Args[0], sc); err == nil {
 		id = toS(v)
+	}
+	if ev.inc != nil {
+		ev.inc.override(static, id)
+		ev.mark(static)
+		return nil
+	}
+	if ev.filter != nil {
+		ev.mark(static)
+		m, ok := ev.filter.apply(static, id)
+		if !ok {
+			return nil
+		}
+		static = m
 	}
 	return ev.runControlBody(static, id, sc)
 }

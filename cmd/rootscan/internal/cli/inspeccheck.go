@@ -45,7 +45,10 @@ func checkInSpec(ctx context.Context, src string, stdout, stderr io.Writer) int 
 			fmt.Fprintln(stderr, esc(f.Err.Error()))
 		}
 	}
-	vs := p.Check(inspec.DefaultCatalog())
+	for _, d := range p.DepReport() {
+		fmt.Fprintln(stdout, esc(fmt.Sprintf("%s:%d  %s", d.File, d.Line, d.Text)))
+	}
+	vs := p.CheckWithDeps(inspec.DefaultCatalog())
 	run := 0
 	for _, v := range vs {
 		verdict := "skip"

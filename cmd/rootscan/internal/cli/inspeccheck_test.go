@@ -203,3 +203,34 @@ end
 		t.Errorf("passwd control: impact %v, tags %v", c.Impact, c.Tags)
 	}
 }
+
+// An overlay's dependencies are reported with the inspec.yml line of each entry and the line of each
+// include_controls: a loaded one lists its controls (minus skip_control), one that is not vendored says so,
+// and the overlay's controls for it are skipped with that reason.
+func TestProfileCheckInSpecDependencies(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"inspec.yml": "name: ovl\nversion: 1.0.0\ndepends:\n  - name: base\n    path: deps/base\n  - name: remote\n    url: https://example.invalid/r.tar.gz\n",
+		"controls/o.rb": "include_controls 'base' do\n  skip_control 'b-2'\nend\n" +
+			"include_controls 'remote' do\n  control 'r-1' do\n    impact 0.1\n  end\nend\n",
+		"deps/base/inspec.yml": "name: base\nversion: 0.1.0\n",
+		"deps/base/controls/b.rb": "control 'b-1' do\n  describe file('/etc/passwd') do\n    it { should exist }\n  end\nend\n" +
+			"control 'b-2' do\n  describe file('/etc/shadow') do\n    it { should exist }\n  end\nend\n",
+	})
+	stdout, stderr, code := run(t, "profile", "check", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	want := dir + ": InSpec profile ovl 1.0.0\n" +
+		"inspec.yml:4  dependency base  loaded (base 0.1.0, 2 controls)\n" +
+		"inspec.yml:6  dependency remote  not vendored: dependency remote is not vendored: run inspec vendor\n" +
+		"controls/o.rb:1  include_controls 'base'  loaded (1 skip_control, 0 require_control)\n" +
+		"controls/o.rb:4  include_controls 'remote'  dependency remote is not vendored: run inspec vendor\n" +
+		"controls/o.rb:5  r-1  skip  controls/o.rb:5: dependency remote is not vendored: run inspec vendor\n" +
+		"base:controls/b.rb:1  b-1  run\n" +
+		"2 controls: 1 will run, 1 will be skipped\n" +
+		"  skipped: dependency remote is not vendored: run inspec vendor (1 controls)\n"
+	if stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+}

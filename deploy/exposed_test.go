@@ -38,7 +38,9 @@ func exposedMetrics(t *testing.T) exposed {
 	for _, sev := range sevs {
 		r.Vulnerabilities = append(r.Vulnerabilities,
 			report.Vulnerability{Severity: sev}, report.Vulnerability{Severity: sev, FixedVersion: "1"},
-			report.Vulnerability{Severity: sev, Suppressed: &report.Suppression{Status: "fixed"}})
+			report.Vulnerability{Severity: sev, Suppressed: &report.Suppression{Status: "fixed"}},
+			report.Vulnerability{Severity: sev, FixedVersion: "1", InUse: report.InUseTrue},
+			report.Vulnerability{Severity: sev, InUse: report.InUseFalse})
 		for _, st := range []string{report.ControlPassed, report.ControlFailed, report.ControlSkipped, report.ControlError} {
 			r.Compliance = append(r.Compliance, report.ControlResult{Status: st, Severity: sev})
 		}
@@ -67,11 +69,25 @@ func exposedMetrics(t *testing.T) exposed {
 	rt.SetEBPF(exporter.EBPFState{Available: true, Reason: "loaded"})
 	rt.ExecDrift(target)
 
+	// A quarantined container and one per budget, so every reason of the incomplete series is exposed.
+	inc, err := exporter.NewIncompleteMetrics("n", exporter.MetricsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, reason := range []string{report.IncompleteCrashed, report.IncompleteDeadline, report.IncompleteMemory} {
+		it := target
+		it.ContainerID, it.Pod = fmt.Sprintf("i%d", i), fmt.Sprintf("pi%d", i)
+		inc.Observe(report.Report{Target: it, StartedAt: time.Now(), Result: r, Incomplete: &report.Incomplete{Reason: reason}})
+	}
+
 	reg := prometheus.NewPedanticRegistry()
 	for _, c := range []prometheus.Collector{m, h, db, rt} {
 		if err := reg.Register(c); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := inc.Register(reg); err != nil {
+		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -111,7 +127,7 @@ func exposedMetrics(t *testing.T) exposed {
 // enumerated are the labels whose values the exporter fixes; a matcher on them must use values it emits
 // (severity="critical", not "CRITICAL").
 func enumerated() []string {
-	return []string{"severity", "fixable", "status", "change", "executable", "result", "distroless"}
+	return []string{"severity", "fixable", "in_use", "status", "change", "executable", "result", "distroless"}
 }
 
 // checkExpr parses a PromQL expression and checks every series it selects, every label it matches on and every

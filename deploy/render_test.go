@@ -190,7 +190,7 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		}
 	}
 
-	// The least-privilege, metrics-tls and monitoring-namespace variants match too.
+	// The least-privilege, metrics-tls, monitoring-namespace and no-node-state variants match too.
 	for _, tc := range []struct {
 		overlay, kind string
 		args          []string
@@ -199,6 +199,7 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		{"metrics-tls", "DaemonSet", []string{"--set", "metrics.tls.enabled=true"}},
 		{"metrics-tls", "Service", []string{"--set", "metrics.tls.enabled=true"}},
 		{"examples/monitoring-namespace", "NetworkPolicy", []string{"--set", "networkPolicy.monitoringNamespace=observability"}},
+		{"examples/no-node-state", "DaemonSet", []string{"--set", "persistState=false"}},
 	} {
 		k := find(t, renderKustomize(t, "kustomize/"+tc.overlay), tc.kind)
 		h := find(t, renderHelm(t, tc.args...), tc.kind)

@@ -52,7 +52,9 @@ func TestAlertRulesUseExposedMetrics(t *testing.T) {
 	wantAlerts := []string{"RootscanCriticalVulnerabilityFixable", "RootscanComplianceFailureHighImpact",
 		"RootscanExecutableDrift", "RootscanScansFailing", "RootscanContainerScanFailing", "RootscanScannerStuck",
 		"RootscanContainerScanStale", "RootscanVulnDBTooOld", "RootscanVulnDBNotLoaded", "RootscanVulnDBUpdateFailing", "RootscanEventsDropped",
-		"RootscanMetricsSeriesCapped", "RootscanExecDrift", "RootscanEBPFEventsLost"}
+		"RootscanMetricsSeriesCapped", "RootscanExecDrift", "RootscanEBPFEventsLost",
+		"RootscanCriticalVulnerabilityFixableInUse", "RootscanContainerQuarantined", "RootscanScanIncomplete",
+		"RootscanEBPFUnavailable"}
 	have := make(map[string]bool)
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {

@@ -57,7 +57,8 @@ type e2e struct {
 // compliance reads their ConfigMap and Secret, pods come and go, an upgrade
 // rolls the pod and keeps the state dir, the daemon fetches its vulnerability
 // database from a mirror pod, a bad sink shows in the pod's status,
-// and uninstall leaves nothing behind but the state dir.
+// uninstall leaves nothing behind but the state dir, and with
+// persistState=false nothing at all.
 func TestHelmChartEndToEnd(t *testing.T) {
 	Require(t, Options{})
 	helm := deployTool(t, "ROOTSCAN_HELM")
@@ -94,6 +95,7 @@ func TestHelmChartEndToEnd(t *testing.T) {
 	t.Run("config errors", func(t *testing.T) { e.configErrors(t, ctx) })
 	t.Run("least privilege", func(t *testing.T) { e.leastPrivilege(t, ctx) })
 	t.Run("uninstall", func(t *testing.T) { e.uninstall(t, ctx) })
+	t.Run("uninstall without node state", func(t *testing.T) { e.uninstallNoState(t, ctx) })
 }
 
 func (e *e2e) kubectl(t *testing.T, ctx context.Context, stdin string, args ...string) string {
@@ -661,6 +663,57 @@ func (e *e2e) leastPrivilege(t *testing.T, ctx context.Context) {
 // keeps it so a reinstall neither rescans every image nor loses spooled
 // events).
 func (e *e2e) uninstall(t *testing.T, ctx context.Context) {
+	e.helmUninstall(t, ctx)
+	if len(listFiles(t, e.stateDir)) == 0 {
+		t.Errorf("the state dir %s the chart keeps is empty", e.stateDir)
+	}
+}
+
+// uninstallNoState installs the chart again with persistState=false, lets it
+// scan (so it writes its image cache), and uninstalls it: no file of the
+// scanner's is left on the node, neither at stateDir (never created: the
+// state is an emptyDir) nor in the pod's own kubelet dir, which holds that
+// emptyDir, nor in the mount dir.
+func (e *e2e) uninstallNoState(t *testing.T, ctx context.Context) {
+	stateDir := e.stateDir
+	e.stateDir = filepath.Join(e.dir, "state-ephemeral")
+	defer func() { e.stateDir = stateDir }()
+	v := e.values("stdout")
+	v["persistState"] = false
+	if _, err := helmCmd(ctx, e.c, e.helm, e.dir, "install", "rootscan", "../../../deploy/helm/rootscan",
+		"-n", "rootscan", "-f", e.writeValues(t, "no-state.yaml", v)); err != nil {
+		t.Fatal(err)
+	}
+	e.rollout(t, ctx)
+	pod := e.scannerPod(t, ctx)
+	if _, ok := e.waitMetrics(ctx, pod, time.Minute, func(m string) bool {
+		return len(series(m, exporter.MetricLastScanTimestamp, podLabels("rstb-web", "cfg", "app")...)) > 0
+	}); !ok {
+		t.Fatalf("the scanner without node state never reported rstb-web/cfg")
+	}
+	uid := strings.TrimSpace(e.kubectl(t, ctx, "", "-n", "rootscan", "get", "pod", pod, "-o", "jsonpath={.metadata.uid}"))
+	podDir := filepath.Join(e.c.p.kubeletRoot, "pods", uid)
+	if len(listFiles(t, filepath.Join(podDir, "volumes", "kubernetes.io~empty-dir", "state"))) == 0 {
+		t.Errorf("the scanner wrote nothing to its emptyDir state in %s", podDir)
+	}
+	e.helmUninstall(t, ctx)
+	if left := listFiles(t, e.stateDir); len(left) > 0 {
+		t.Errorf("files left at the state dir %s with persistState=false: %v", e.stateDir, left)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(podDir); os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Errorf("the kubelet left the scanner pod's dir %s: %v", podDir, listFiles(t, podDir))
+}
+
+// helmUninstall uninstalls the release and checks that no object, scanner
+// process, mount or file in the mount dir is left.
+func (e *e2e) helmUninstall(t *testing.T, ctx context.Context) {
+	t.Helper()
 	if _, err := helmCmd(ctx, e.c, e.helm, e.dir, "uninstall", "rootscan", "-n", "rootscan", "--wait", "--timeout=3m"); err != nil {
 		t.Fatal(err)
 	}
@@ -696,8 +749,15 @@ func (e *e2e) uninstall(t *testing.T, ctx context.Context) {
 	if left := listFiles(t, e.mountDir); len(left) > 0 {
 		t.Errorf("files left in the scanner's mount dir: %v", left)
 	}
-	if len(listFiles(t, e.stateDir)) == 0 {
-		t.Errorf("the state dir %s the chart keeps is empty", e.stateDir)
+	// The daemon removes each container's mount point dir when it unmounts it; only the dirs the chart names
+	// (the hostPath and the daemon's mounts/ in it) may stay.
+	if err := filepath.WalkDir(e.mountDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && p != e.mountDir && p != filepath.Join(e.mountDir, "mounts") {
+			t.Errorf("left in the scanner's mount dir: %s", p)
+		}
+		return err
+	}); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
 	}
 }
 

@@ -115,7 +115,7 @@ func normalize(t *testing.T, o object) map[string]any {
 		t.Fatalf("%s/%s: %v", o.Kind, o.Name, err)
 	}
 	helmOnly := []string{"app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by",
-		"helm.sh/chart", "checksum/config"}
+		"helm.sh/chart", "checksum/config", "checksum/waivers", "checksum/vex"}
 	var walk func(any)
 	walk = func(x any) {
 		switch x := x.(type) {
@@ -190,7 +190,7 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		}
 	}
 
-	// The least-privilege, metrics-tls, monitoring-namespace and no-node-state variants match too.
+	// The least-privilege, metrics-tls, monitoring-namespace, no-node-state and waivers-vex variants match too.
 	for _, tc := range []struct {
 		overlay, kind string
 		args          []string
@@ -200,6 +200,8 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		{"metrics-tls", "Service", []string{"--set", "metrics.tls.enabled=true"}},
 		{"examples/monitoring-namespace", "NetworkPolicy", []string{"--set", "networkPolicy.monitoringNamespace=observability"}},
 		{"examples/no-node-state", "DaemonSet", []string{"--set", "persistState=false"}},
+		{"examples/waivers-vex", "DaemonSet", []string{"--set-file", "waivers=kustomize/examples/waivers-vex/waivers.yaml",
+			"--set-file", "vex.app\\.openvex\\.json=kustomize/examples/waivers-vex/app.openvex.json"}},
 	} {
 		k := find(t, renderKustomize(t, "kustomize/"+tc.overlay), tc.kind)
 		h := find(t, renderHelm(t, tc.args...), tc.kind)

@@ -184,9 +184,10 @@ func unescapeOctal(s string) string {
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
-// KernelParameter reads the sysctl name (kernel.ostype) from /proc/sys as the host sees it. Parameters of a
-// namespace the container has its own of (net.*, and the ipc and uts ones) are refused: the host's /proc/sys shows
-// the host's value, and reading the container's would need entering its namespaces.
+// KernelParameter reads the sysctl name (kernel.ostype) from /proc/sys. A parameter of a namespace (net.*, the uts
+// and ipc ones) shows the reading process's namespace there: it is read only when the container shares that
+// namespace with the scanner (a hostNetwork pod, for net.*); otherwise it is refused, as reading the container's
+// value would need entering its namespace.
 func (t *Target) KernelParameter(name string) (string, error) {
 	p, err := t.process()
 	if err != nil {
@@ -195,14 +196,17 @@ func (t *Target) KernelParameter(name string) (string, error) {
 	if !validSysctl(name) {
 		return "", fmt.Errorf("kernel parameter %q is not a sysctl name", name)
 	}
-	if reason := namespacedSysctl(name); reason != "" {
-		return "", &NamespacedError{Name: name, Namespace: reason}
+	if ns, label := namespacedSysctl(name); ns != "" {
+		theirs, err1 := os.Readlink(filepath.Join(p.ProcRoot, strconv.Itoa(p.Pid), "ns", ns))
+		ours, err2 := os.Readlink(filepath.Join(p.ProcRoot, "self", "ns", ns))
+		if err1 != nil || err2 != nil || theirs != ours {
+			return "", &NamespacedError{Name: name, Namespace: label}
+		}
 	}
-	rel := strings.ReplaceAll(name, ".", "/")
 	if err := p.check(); err != nil {
 		return "", err
 	}
-	f, err := os.Open(filepath.Join(p.ProcRoot, "sys", rel))
+	f, err := os.Open(filepath.Join(p.ProcRoot, "sys", strings.ReplaceAll(name, ".", "/")))
 	if err != nil {
 		return "", fmt.Errorf("read kernel parameter %s: %w", name, err)
 	}
@@ -211,6 +215,10 @@ func (t *Target) KernelParameter(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read kernel parameter %s: %w", name, err)
 	}
+	// The namespace links were read from the pid: they are the container's only if the pid still is.
+	if err := p.check(); err != nil {
+		return "", err
+	}
 	return strings.TrimRight(string(v), "\n"), nil
 }
 
@@ -218,7 +226,7 @@ func (t *Target) KernelParameter(name string) (string, error) {
 type NamespacedError struct{ Name, Namespace string }
 
 func (e *NamespacedError) Error() string {
-	return fmt.Sprintf("kernel parameter %s is per %s namespace: the host's /proc/sys shows the host's value, not the container's", e.Name, e.Namespace)
+	return fmt.Sprintf("kernel parameter %s is per %s namespace and the container has its own: /proc/sys shows the scanner's value, not the container's", e.Name, e.Namespace)
 }
 
 func validSysctl(name string) bool {
@@ -233,18 +241,19 @@ func validSysctl(name string) bool {
 	return true
 }
 
-// namespacedSysctl names the namespace a sysctl belongs to, "" for the host-wide ones.
-func namespacedSysctl(name string) string {
+// namespacedSysctl names the namespace a sysctl belongs to (its /proc/<pid>/ns link and its name), "" for the
+// host-wide ones.
+func namespacedSysctl(name string) (ns, label string) {
 	switch {
 	case strings.HasPrefix(name, "net."):
-		return "network"
+		return "net", "network"
 	case name == "kernel.hostname" || name == "kernel.domainname":
-		return "uts"
+		return "uts", "uts"
 	case strings.HasPrefix(name, "kernel.shm") || strings.HasPrefix(name, "kernel.msg") || name == "kernel.sem" ||
 		strings.HasPrefix(name, "fs.mqueue."):
-		return "ipc"
+		return "ipc", "ipc"
 	}
-	return ""
+	return "", ""
 }
 
 // ProcessInfo is one process of the container's pid namespace (processes).

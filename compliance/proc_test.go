@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -118,4 +119,41 @@ func FuzzParseProcStatus(f *testing.F) {
 			t.Fatalf("uid %d", pi.UID)
 		}
 	})
+}
+
+// TestKernelParameterNamespaces: a namespaced parameter is read only when the container shares the namespace with
+// the scanner, whose value /proc/sys shows.
+func TestKernelParameterNamespaces(t *testing.T) {
+	proc := t.TempDir()
+	for _, d := range []string{"42/ns", "self/ns", "sys/net/ipv4", "sys/kernel"} {
+		if err := os.MkdirAll(filepath.Join(proc, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"42/ns/net": "net:[1]", "self/ns/net": "net:[1]", "42/ns/ipc": "ipc:[5]", "self/ns/ipc": "ipc:[6]"} {
+		if err := os.Symlink(target, filepath.Join(proc, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f, v := range map[string]string{"sys/net/ipv4/ip_forward": "1\n", "sys/kernel/shmmax": "100\n", "sys/kernel/ostype": "Linux\n"} {
+		if err := os.WriteFile(filepath.Join(proc, f), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := fsaccess.OpenDir(t.TempDir(), fsaccess.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	tg := NewTarget(WithProcess(context.Background(), &Process{ProcRoot: proc, Pid: 42}), root, report.Target{Kind: "container"}, nil, nil, Limits{}, nil)
+	if v, err := tg.KernelParameter("net.ipv4.ip_forward"); v != "1" || err != nil {
+		t.Errorf("shared network namespace: %q %v", v, err)
+	}
+	if v, err := tg.KernelParameter("kernel.ostype"); v != "Linux" || err != nil {
+		t.Errorf("host-wide: %q %v", v, err)
+	}
+	var ns *NamespacedError
+	if _, err := tg.KernelParameter("kernel.shmmax"); !errors.As(err, &ns) || ns.Namespace != "ipc" {
+		t.Errorf("own ipc namespace: %v", err)
+	}
 }

@@ -353,7 +353,7 @@ func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval) {
 
 // factsDiffer are the facts of t that are not those of image, the target the image was evaluated with.
 func factsDiffer(image, t report.Target, d Delta) fact {
-	var f fact
+	f := factProcess // each container has its own running process
 	if !reflect.DeepEqual(t.Config, image.Config) {
 		f |= factConfig
 	}

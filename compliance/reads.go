@@ -34,6 +34,8 @@ const (
 	// factWalk: the walk of the whole root behind files(), which any change to the container's layer can alter
 	// (entries, the entry bound, the directories left out for depth).
 	factWalk
+	// factProcess: the container's running process (os_env, mount, processes, kernel_parameter), its own per container.
+	factProcess
 )
 
 type read struct {

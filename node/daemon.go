@@ -64,7 +64,10 @@ type Daemon struct {
 	Events     EventSource // optional: without it the daemon only resyncs
 	Views      Views
 	// Roots opens a container's merged root; also the fallback for snapshotters Views cannot mount.
-	Roots     RootOpener
+	Roots RootOpener
+	// ProcRoot is the host's /proc, where compliance's process resources (InSpec's os_env, mount, processes,
+	// kernel_parameter) read a running container's init; empty leaves them skipped.
+	ProcRoot  string
 	Digests   DigestResolver      // optional
 	Configs   ImageConfigResolver // optional: image configs for compliance controls
 	Analyzers []scan.Analyzer
@@ -548,6 +551,7 @@ func (d *Daemon) store(rep report.Report, t *tracked) {
 // checkContainer returns "unchanged" (nothing to publish), "analyzed" or "failed" with the report to publish.
 func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, report.Report) {
 	log := d.logger().With("container", c.ID, "name", c.DisplayName())
+	ctx = withProcess(ctx, d.ProcRoot, c)
 	gen := d.gen.Load()
 	prev := d.last(c.ID)
 	rep := report.Report{Target: containerTarget(d.Node, c), StartedAt: time.Now()}

@@ -42,9 +42,12 @@ type DigestResolver interface {
 type Scanner struct {
 	Containers ContainerSource
 	Roots      RootOpener
-	Digests    DigestResolver      // optional
-	Configs    ImageConfigResolver // optional: image configs for compliance controls
-	Analyzers  []scan.Analyzer
+	// ProcRoot is the host's /proc, where compliance's process resources (InSpec's os_env, mount, processes,
+	// kernel_parameter) read a running container's init; empty leaves them skipped.
+	ProcRoot  string
+	Digests   DigestResolver      // optional
+	Configs   ImageConfigResolver // optional: image configs for compliance controls
+	Analyzers []scan.Analyzer
 	// Drift, when set, also lists what each container changed on top of its image (Result.Drift), from the upper dir
 	// and image views Views opens: one more mount per container.
 	Drift DriftFunc
@@ -154,6 +157,7 @@ func (p *progress) done() {
 // ScanContainer mounts one container read-only, analyzes it and unmounts it again, whatever happens in between.
 func (s *Scanner) ScanContainer(ctx context.Context, c cri.Container) report.Report {
 	log := s.logger().With("container", c.ID, "name", c.DisplayName())
+	ctx = withProcess(ctx, s.ProcRoot, c)
 	rep := report.Report{Target: s.target(c), StartedAt: time.Now()}
 	if rep.Target.ImageDigest == "" && s.Digests != nil {
 		if d, err := s.Digests.ImageDigest(ctx, c.ID); err != nil {

@@ -73,3 +73,13 @@ func bootTime() (time.Time, error) {
 	}
 	return now.Add(-time.Duration(ts.Nano())), nil
 }
+
+// checkContainerPid says whether c.Pid under procRoot is still the process the container started.
+func checkContainerPid(procRoot string, c cri.Container) error {
+	dir, err := os.Open(filepath.Join(procRoot, strconv.Itoa(c.Pid)))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return checkProcStart(int(dir.Fd()), c)
+}

@@ -13,3 +13,8 @@ import (
 func openProcRoot(string, cri.Container, fsaccess.Options) (Root, error) {
 	return nil, errors.New("no /proc/<pid>/root on this system")
 }
+
+// checkContainerPid: the start-time check reads Linux's /proc.
+func checkContainerPid(string, cri.Container) error {
+	return errors.New("no /proc/<pid>/stat on this system")
+}

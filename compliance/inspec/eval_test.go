@@ -70,6 +70,11 @@ var evalModes = map[string]os.FileMode{
 
 func evalProfile(t testing.TB, yml string, controls map[string]string, inputs map[string]any) []report.ControlResult {
 	t.Helper()
+	return evalProfileCtx(context.Background(), t, yml, controls, inputs)
+}
+
+func evalProfileCtx(ctx context.Context, t testing.TB, yml string, controls map[string]string, inputs map[string]any) []report.ControlResult {
+	t.Helper()
 	files := map[string][]byte{"inspec.yml": []byte(yml)}
 	for k, v := range controls {
 		files[k] = []byte(v)
@@ -87,8 +92,8 @@ func evalProfile(t testing.TB, yml string, controls map[string]string, inputs ma
 			{Name: "requests", Version: "2.31.0", Ecosystem: report.EcosystemPyPI},
 		},
 	}
-	tg := compliance.NewTarget(context.Background(), root, report.Target{Kind: "dir"}, nil, res, compliance.Limits{}, nil)
-	return NewRunner(p, inputs, EvalLimits{}).Evaluate(context.Background(), tg)
+	tg := compliance.NewTarget(ctx, root, report.Target{Kind: "dir"}, nil, res, compliance.Limits{}, nil)
+	return NewRunner(p, inputs, EvalLimits{}).Evaluate(ctx, tg)
 }
 
 type want struct {

@@ -16,34 +16,39 @@ type resource interface {
 
 // resourceCtors are the resources answered from the container's filesystem and the inventory.
 var resourceCtors = map[string]func(ev *evaluator, args []any) (any, error){
-	"file":              newFileResource,
-	"directory":         newDirectoryResource,
-	"parse_config":      newParseConfig,
-	"parse_config_file": newParseConfigFile,
-	"login_defs":        newLoginDefs,
-	"sshd_config":       newSSHDConfig,
-	"ssh_config":        newSSHConfig,
-	"json":              newJSONResource,
-	"yaml":              newYAMLResource,
-	"ini":               newINIResource,
-	"passwd":            newPasswd,
-	"shadow":            newShadow,
-	"etc_group":         newEtcGroup,
-	"users":             newUsers,
-	"user":              newUser,
-	"groups":            newGroups,
-	"group":             newGroup,
-	"package":           newPackage,
-	"packages":          newPackages,
-	"os":                newOS,
-	"platform":          newOS,
-	"virtualization":    newVirtualization,
-	"command":           newCommand,
-	"etc_fstab":         newEtcFstab,
-	"limits_conf":       newLimitsConf,
-	"gem":               langPackage("Gem Package", report.EcosystemRubyGems),
-	"pip":               langPackage("Pip Package", report.EcosystemPyPI),
-	"npm":               langPackage("Npm Package", report.EcosystemNpm),
+	"file":                   newFileResource,
+	"directory":              newDirectoryResource,
+	"parse_config":           newParseConfig,
+	"parse_config_file":      newParseConfigFile,
+	"login_defs":             newLoginDefs,
+	"sshd_config":            newSSHDConfig,
+	"ssh_config":             newSSHConfig,
+	"json":                   newJSONResource,
+	"yaml":                   newYAMLResource,
+	"ini":                    newINIResource,
+	"passwd":                 newPasswd,
+	"shadow":                 newShadow,
+	"etc_group":              newEtcGroup,
+	"users":                  newUsers,
+	"user":                   newUser,
+	"groups":                 newGroups,
+	"group":                  newGroup,
+	"package":                newPackage,
+	"packages":               newPackages,
+	"os":                     newOS,
+	"platform":               newOS,
+	"virtualization":         newVirtualization,
+	"command":                newCommand,
+	"etc_fstab":              newEtcFstab,
+	"os_env":                 newOSEnv,
+	"mount":                  newMount,
+	"kernel_parameter":       newKernelParameter,
+	"linux_kernel_parameter": newKernelParameter,
+	"processes":              newProcesses,
+	"limits_conf":            newLimitsConf,
+	"gem":                    langPackage("Gem Package", report.EcosystemRubyGems),
+	"pip":                    langPackage("Pip Package", report.EcosystemPyPI),
+	"npm":                    langPackage("Npm Package", report.EcosystemNpm),
 }
 
 // resource makes the resource name; handled is false when name is no resource at all.
@@ -56,10 +61,6 @@ func (ev *evaluator) resource(name string, args []any) (any, bool, error) {
 	if ours {
 		v, err := ctor(ev, args)
 		return v, true, err
-	}
-	switch name {
-	case "processes", "kernel_parameter", "linux_kernel_parameter", "mount", "os_env":
-		return nil, true, skipf("%s needs the container's running process (only the daemon has it)", name)
 	}
 	for _, r := range inspecResources {
 		if r == name {

@@ -230,6 +230,7 @@ func (r *daemonRun) newLoop(c *daemonConfig, analyzers []scan.Analyzer, cache *n
 		Events:     &cri.Watcher{Address: acc.Address, Namespace: fsaccess.CRINamespace, Log: log},
 		Views:      acc.Roots,
 		Roots:      acc.Roots,
+		ProcRoot:   c.ProcRoot,
 		Digests:    acc.Snapshots,
 		Configs:    acc.Snapshots,
 		Analyzers:  analyzers,

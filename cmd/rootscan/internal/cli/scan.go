@@ -62,7 +62,7 @@ func (f *targetFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.maxFileSize, "max-file-size", 64<<20, "largest file read, in bytes")
 	fs.StringVar(&f.nodeName, "node-name", hostname(), "node name put in reports")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
-	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc: container processes' maps for scan --in-use, and /proc/<pid>/root with --proc-root-fallback")
+	fs.StringVar(&f.procRoot, "proc-root", "/proc", "host /proc: container processes' maps for scan --in-use, InSpec's os_env, mount, processes and kernel_parameter of running containers, and /proc/<pid>/root with --proc-root-fallback")
 	fs.BoolVar(&f.procRootFallback, "proc-root-fallback", false, "for snapshotters whose mounts cannot be re-mounted, read a running container through /proc/<pid>/root under --proc-root (off by default: a reused pid, or an init that chroots into a clean directory, would show another filesystem than the container's)")
 	f.checkMemory = budgetSize(node.DefaultCheckBudget.Memory)
 	fs.DurationVar(&f.checkTimeout, "check-timeout", node.DefaultCheckBudget.Timeout, "deadline of each target's scan; a scan past it stops and its report says incomplete, which budget and where (0 = none)")
@@ -244,6 +244,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags) (int, error) {
 		ScratchDir:      f.scratchDir,
 		MaxExtractBytes: int64(f.maxUnpacked),
 		Node:            f.nodeName,
+		ProcRoot:        f.procRoot,
 		Log:             log,
 		Concurrency:     f.concurrency,
 	}

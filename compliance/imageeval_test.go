@@ -199,6 +199,7 @@ func checkDelta(t testing.TB, e *Engine, image *fixture, ie *ImageEval, seed uin
 		t.Fatal(err)
 	}
 	defer merged.Close()
+	compareTrees(t, image.root, merged, d, fmt.Sprintf("seed %d %v", seed, did))
 	res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
 	want := e.Evaluate(context.Background(), merged, target, vols, res)
 	// The fingerprint stands for the upper dir's contents: the same seed makes the same changes.
@@ -278,6 +279,7 @@ func TestImageDeltaSameAsFull(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer merged.Close()
+				compareTrees(t, f.root, merged, d, fmt.Sprintf("op%d(%s)", k, p))
 				res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
 				want := e.Evaluate(context.Background(), merged, imageTarget(), nil, res)
 				got, st, err := ie.Evaluate(context.Background(), nil, rootOf(merged), imageTarget(), nil, res, d)
@@ -286,6 +288,9 @@ func TestImageDeltaSameAsFull(t *testing.T) {
 				}
 				compareResults(t, fmt.Sprintf("op%d(%s)", k, p), want, got)
 				kept += st.Kept
+				if st.Listed != 1 {
+					t.Errorf("op%d(%s): the files() listing was walked, not made from the image's", k, p)
+				}
 				evaluated += st.Evaluated
 			})
 		}

@@ -22,6 +22,9 @@ func (s *session) tree() ([]*fileData, error) {
 	if s.treeDone {
 		return s.treeData, s.treeErr
 	}
+	if s.deltaTree(s.treeBase, s.treeDelta) {
+		return s.treeData, s.treeErr
+	}
 	s.treeDone = true
 	var tb treeBuilder
 	opts := fsaccess.WalkOptions{MaxEntries: s.lim.MaxEntries, MaxDepth: s.lim.MaxDepth, SkipKernelDirs: true}
@@ -37,6 +40,7 @@ func (s *session) tree() ([]*fileData, error) {
 			case name == ".":
 				return err
 			}
+			s.treeWarned = true
 			s.warn(name, err)
 			return nil
 		}
@@ -45,6 +49,7 @@ func (s *session) tree() ([]*fileData, error) {
 		}
 		fi, err := d.Info()
 		if err != nil {
+			s.treeWarned = true
 			s.warn(name, err)
 			return nil
 		}

@@ -86,6 +86,13 @@ func copyUp(d *Delta, p string) {
 
 func mkParents(t testing.TB, dir, p string) {
 	t.Helper()
+	for q := path.Dir(p); q != "."; q = path.Dir(q) {
+		if fi, err := os.Lstat(filepath.Join(dir, q)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			// The write would land where the link points, which the op's delta does not name (an overlay's upper
+			// dir would hold it there): not a change this test describes.
+			t.Skip("parent is a symbolic link")
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(dir, path.Dir(p)), 0o755); err != nil {
 		t.Skip("parent is not a directory:", err) // an op the container could not do either
 	}

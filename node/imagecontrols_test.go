@@ -338,7 +338,12 @@ func TestDaemonImageChecksSameAsFull(t *testing.T) {
 		t.Errorf("%d image evaluations, want 1", len(ie))
 	}
 	for _, e := range d.imageEvals.m {
-		t.Logf("image evaluation: %d reads, %d bytes as JSON", e.ie.Reads(), e.ie.EncodedSize())
+		t.Logf("image evaluation: %d reads, %d bytes as JSON, files() listing %d bytes", e.ie.Reads(), e.ie.EncodedSize(), e.ie.TreeBytes())
+		// The created container (the image's second layer) had the image evaluated: its listing, kept, made the
+		// container's, which the probes' files("/") compare with a full evaluation's walk above.
+		if e.ie.TreeBytes() == 0 {
+			t.Error("the image evaluation kept no files() listing")
+		}
 	}
 }
 
@@ -374,7 +379,7 @@ func TestScanByImageSameAsPerTarget(t *testing.T) {
 		t.Errorf("%d image evaluations, want 1", n)
 	}
 	for _, e := range byImage.imageEvals.m {
-		t.Logf("baseline image evaluation: %d reads, %d bytes as JSON", e.ie.Reads(), e.ie.EncodedSize())
+		t.Logf("baseline image evaluation: %d reads, %d bytes as JSON, files() listing %d bytes", e.ie.Reads(), e.ie.EncodedSize(), e.ie.TreeBytes())
 	}
 	r.noLeftovers(t)
 }

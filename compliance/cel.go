@@ -86,6 +86,13 @@ type session struct {
 	treeErr  error
 	// treeDeep are the directories (paths from the top) the walk left out for depth, in walk order.
 	treeDeep []string
+	// treeWarned says an entry of the walk could not be read (see keepTree).
+	treeWarned bool
+	// treeBase and treeDelta, when set, make the listing from the image's and the container's delta (deltaTree).
+	treeBase  *imageTree
+	treeDelta *Delta
+	// treeMerged says the listing was made that way.
+	treeMerged bool
 	// ctlFiles are the directories the current control passed to files(), for noteDeep.
 	ctlFiles []string
 	// fileLists are the CEL lists files() returned, by directory: the baseline's four tree-wide controls each ask

@@ -32,6 +32,8 @@ type ImageEval struct {
 	// ownInventory: the image was evaluated with a container's inventory, not its own (see imageResults).
 	ownInventory bool
 	controls     map[*Control]imageControl
+	// tree is the image's files() listing, from which a container's is made with its delta (see deltaTree).
+	tree *imageTree
 	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
 	shared map[string]map[*Control]sharedEval
 	// firsts serialize the first evaluations of each key (see first).
@@ -66,6 +68,16 @@ func (ie *ImageEval) Reads() int {
 	return n
 }
 
+// TreeBytes is about how many bytes the image's files() listing kept for its containers takes (0: none kept).
+func (ie *ImageEval) TreeBytes() int {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	if ie.tree == nil {
+		return 0
+	}
+	return ie.tree.bytes
+}
+
 // EvaluateImage evaluates every control of every profile (scopes pick per container) on fsys, the image's own
 // filesystem, with t's facts and res's inventory. A result made under a cancelled context must not be kept.
 func (e *Engine) EvaluateImage(ctx context.Context, fsys scan.FS, t report.Target, res *report.Result) *ImageEval {
@@ -90,6 +102,7 @@ func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.T
 	}
 	if ctx.Err() == nil {
 		ie.imageDone, ie.target, ie.controls, ie.ownInventory = true, t, controls, ownInventory
+		ie.tree = keepTree(s)
 	}
 }
 
@@ -122,6 +135,8 @@ func (ie *ImageEval) wantsImage(key string) bool {
 // container's with the same upper dir (Shared), or a new evaluation on the container's root.
 type DeltaStats struct {
 	Kept, Shared, Evaluated int
+	// Listed is 1 when the merged root's files() listing was made from the image's and the delta instead of a walk.
+	Listed int
 }
 
 // maxShared bounds how many distinct container layers an image remembers evaluations for.
@@ -168,6 +183,7 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 		controls map[*Control]imageControl
 		idx      *deltaIndex
 		differ   fact
+		tree     *imageTree
 	)
 	if !allShared(sel, shared, volPaths, t) && ie.wantsImage(key) {
 		var target report.Target
@@ -176,9 +192,10 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 			inv := d
 			inv.InventoryChanged = inv.InventoryChanged || own
 			idx, differ = newDeltaIndex(d), factsDiffer(target, t, inv)
+			tree = ie.keptTree()
 		}
 	}
-	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res}
+	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res, tree: tree, delta: &d}
 	var (
 		st    DeltaStats
 		out   []report.ControlResult
@@ -212,6 +229,9 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 			out = append(out, r)
 		}
 	}
+	if ev.s != nil && ev.s.treeMerged {
+		st.Listed = 1
+	}
 	out, err := ev.runners(out)
 	if err != nil {
 		return nil, st, err
@@ -220,6 +240,12 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 		ie.share(key, fresh)
 	}
 	return out, st, nil
+}
+
+func (ie *ImageEval) keptTree() *imageTree {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	return ie.tree
 }
 
 // allShared says whether every control of profiles has a shared result usable with vols and t.
@@ -252,6 +278,9 @@ type containerEval struct {
 	t      report.Target
 	vols   []Volume
 	res    *report.Result
+	// tree and delta make the merged root's files() listing from the image's (nil tree: it is walked).
+	tree  *imageTree
+	delta *Delta
 
 	s       *session
 	act     cel.Activation
@@ -278,6 +307,9 @@ func (c *containerEval) open() error {
 	}
 	c.s, c.act, c.bindErr = c.e.newSession(c.ctx, root, c.t, c.vols, c.res, nil, nil)
 	c.s.view.rec = &readLog{}
+	if c.tree != nil {
+		c.s.treeBase, c.s.treeDelta = c.tree, c.delta
+	}
 	return nil
 }
 

@@ -86,6 +86,13 @@ func copyUp(d *Delta, p string) {
 
 func mkParents(t testing.TB, dir, p string) {
 	t.Helper()
+	for q := path.Dir(p); q != "."; q = path.Dir(q) {
+		if fi, err := os.Lstat(filepath.Join(dir, q)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			// The write would land where the link points, which the op's delta does not name (an overlay's upper
+			// dir would hold it there): not a change this test describes.
+			t.Skip("parent is a symbolic link")
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(dir, path.Dir(p)), 0o755); err != nil {
 		t.Skip("parent is not a directory:", err) // an op the container could not do either
 	}
@@ -199,6 +206,7 @@ func checkDelta(t testing.TB, e *Engine, image *fixture, ie *ImageEval, seed uin
 		t.Fatal(err)
 	}
 	defer merged.Close()
+	compareTrees(t, image.root, merged, d, fmt.Sprintf("seed %d %v", seed, did))
 	res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
 	want := e.Evaluate(context.Background(), merged, target, vols, res)
 	// The fingerprint stands for the upper dir's contents: the same seed makes the same changes.
@@ -278,6 +286,7 @@ func TestImageDeltaSameAsFull(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer merged.Close()
+				compareTrees(t, f.root, merged, d, fmt.Sprintf("op%d(%s)", k, p))
 				res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
 				want := e.Evaluate(context.Background(), merged, imageTarget(), nil, res)
 				got, st, err := ie.Evaluate(context.Background(), nil, rootOf(merged), imageTarget(), nil, res, d)
@@ -286,6 +295,9 @@ func TestImageDeltaSameAsFull(t *testing.T) {
 				}
 				compareResults(t, fmt.Sprintf("op%d(%s)", k, p), want, got)
 				kept += st.Kept
+				if st.Listed != 1 {
+					t.Errorf("op%d(%s): the files() listing was walked, not made from the image's", k, p)
+				}
 				evaluated += st.Evaluated
 			})
 		}

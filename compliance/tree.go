@@ -17,9 +17,13 @@ import (
 // made files() over a 70,000-file image cost a path resolution per entry. Links are not followed; /proc, /sys and
 // /dev are not walked. A directory deeper than Limits.MaxDepth is left out and recorded (s.treeDeep), so the rest
 // of the tree is still examined and the controls that read files() name what they did not see (noteDeep); past
-// MaxEntries files() fails instead, since a tree too large to list is not one to judge from a part.
+// MaxEntries files() fails instead, since a tree too large to list is not one to judge from a part. A container's
+// session with its image's listing makes it from that and its upper dir's delta instead (deltaTree), the same list.
 func (s *session) tree() ([]*fileData, error) {
 	if s.treeDone {
+		return s.treeData, s.treeErr
+	}
+	if s.deltaTree(s.treeBase, s.treeDelta) {
 		return s.treeData, s.treeErr
 	}
 	s.treeDone = true
@@ -37,6 +41,7 @@ func (s *session) tree() ([]*fileData, error) {
 			case name == ".":
 				return err
 			}
+			s.treeWarned = true
 			s.warn(name, err)
 			return nil
 		}
@@ -45,6 +50,7 @@ func (s *session) tree() ([]*fileData, error) {
 		}
 		fi, err := d.Info()
 		if err != nil {
+			s.treeWarned = true
 			s.warn(name, err)
 			return nil
 		}

@@ -171,7 +171,7 @@ func (d *Daemon) runImageChecks(ctx context.Context, views *checkViews, image, m
 					err = ch.Check(ctx, root, rep)
 				}
 			}
-			log.Debug("image checks applied", "kept", ds.Kept, "shared", ds.Shared, "evaluated", ds.Evaluated)
+			log.Debug("image checks applied", "kept", ds.Kept, "shared", ds.Shared, "evaluated", ds.Evaluated, "listed", ds.Listed)
 		}
 		if err != nil {
 			log.Warn("root check failed", "err", err)

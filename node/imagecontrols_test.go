@@ -41,6 +41,8 @@ var overlayProbes = []string{
 	`file("/").mode_octal`,
 	`file("/srv/a/b/c.conf").content`,
 	`file("/usr/bin/tool").sha256`,
+	// The whole listing, made from the image's and the upper dir (not walked) when the image's is at hand.
+	`files("/").map(f, f.path + " " + f.type + " " + f.mode_octal + " " + f.owner + " " + string(f.size))`,
 }
 
 // probesYAML is a profile with one control per probe.
@@ -165,7 +167,7 @@ func TestImageChecksOverOverlay(t *testing.T) {
 	target := report.Target{Config: &report.ImageConfig{User: "app"}, Security: &report.SecurityContext{RunAsUser: &uid}}
 	res := &report.Result{}
 	ie := e.EvaluateImage(context.Background(), image, target, res)
-	kept, evaluated := 0, 0
+	kept, evaluated, listed := 0, 0, 0
 	for seed := range uint64(150) {
 		r := rand.New(rand.NewPCG(seed, 17))
 		dir := filepath.Join(base, fmt.Sprint(seed))
@@ -183,8 +185,8 @@ func TestImageChecksOverOverlay(t *testing.T) {
 		for range 1 + r.IntN(5) {
 			did = append(did, overlayChange(merged, r))
 		}
-		ks, ev := compareOverlay(t, e, ie, upper, merged, target, res, fmt.Sprintf("seed %d %v", seed, did))
-		kept, evaluated = kept+ks, evaluated+ev
+		ks, ev, ls := compareOverlay(t, e, ie, upper, merged, target, res, fmt.Sprintf("seed %d %v", seed, did))
+		kept, evaluated, listed = kept+ks, evaluated+ev, listed+ls
 		if err := unix.Unmount(merged, 0); err != nil {
 			t.Fatalf("unmount %s: %v", merged, err)
 		}
@@ -192,10 +194,13 @@ func TestImageChecksOverOverlay(t *testing.T) {
 	if kept == 0 || evaluated == 0 {
 		t.Errorf("kept %d, evaluated %d: the delta decides nothing", kept, evaluated)
 	}
-	t.Logf("kept %d, evaluated %d", kept, evaluated)
+	if listed == 0 {
+		t.Error("no files() listing was made from the image's and the upper dir")
+	}
+	t.Logf("kept %d, evaluated %d, listings from the delta %d of 150", kept, evaluated, listed)
 }
 
-func compareOverlay(t *testing.T, e *compliance.Engine, ie *compliance.ImageEval, upper, merged string, target report.Target, res *report.Result, what string) (kept, evaluated int) {
+func compareOverlay(t *testing.T, e *compliance.Engine, ie *compliance.ImageEval, upper, merged string, target report.Target, res *report.Result, what string) (kept, evaluated, listed int) {
 	t.Helper()
 	ufs, err := fsaccess.OpenDir(upper, fsaccess.Options{})
 	if err != nil {
@@ -226,7 +231,7 @@ func compareOverlay(t *testing.T, e *compliance.Engine, ie *compliance.ImageEval
 			t.Errorf("%s: control %s: got %s %q, want %s %q", what, want[i].ID, got[i].Status, got[i].Message, want[i].Status, want[i].Message)
 		}
 	}
-	return ds.Kept, ds.Evaluated + ds.Shared
+	return ds.Kept, ds.Evaluated + ds.Shared, ds.Listed
 }
 
 // upperFingerprint is equal for upper dirs with the same contents whatever their times, and differs for any change
@@ -333,7 +338,12 @@ func TestDaemonImageChecksSameAsFull(t *testing.T) {
 		t.Errorf("%d image evaluations, want 1", len(ie))
 	}
 	for _, e := range d.imageEvals.m {
-		t.Logf("image evaluation: %d reads, %d bytes as JSON", e.ie.Reads(), e.ie.EncodedSize())
+		t.Logf("image evaluation: %d reads, %d bytes as JSON, files() listing %d bytes", e.ie.Reads(), e.ie.EncodedSize(), e.ie.TreeBytes())
+		// The created container (the image's second layer) had the image evaluated: its listing, kept, made the
+		// container's, which the probes' files("/") compare with a full evaluation's walk above.
+		if e.ie.TreeBytes() == 0 {
+			t.Error("the image evaluation kept no files() listing")
+		}
 	}
 }
 
@@ -369,7 +379,7 @@ func TestScanByImageSameAsPerTarget(t *testing.T) {
 		t.Errorf("%d image evaluations, want 1", n)
 	}
 	for _, e := range byImage.imageEvals.m {
-		t.Logf("baseline image evaluation: %d reads, %d bytes as JSON", e.ie.Reads(), e.ie.EncodedSize())
+		t.Logf("baseline image evaluation: %d reads, %d bytes as JSON, files() listing %d bytes", e.ie.Reads(), e.ie.EncodedSize(), e.ie.TreeBytes())
 	}
 	r.noLeftovers(t)
 }

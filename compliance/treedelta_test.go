@@ -1,0 +1,63 @@
+package compliance
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/rootscan/rootscan/scan"
+)
+
+// listing is a session's files() listing as text: every entry with the facts kept, the directories left out for
+// depth, and the error, in order.
+func listing(s *session) string {
+	data, err := s.tree()
+	var b strings.Builder
+	for _, d := range data {
+		fmt.Fprintf(&b, "%s %v %d %d %d %t\n", d.path, d.mode, d.size, d.uid, d.gid, d.hasIDs)
+	}
+	fmt.Fprintf(&b, "deep %q\nerr %v\n", s.treeDeep, err)
+	return b.String()
+}
+
+func treeSession(root scan.FS, lim Limits) *session {
+	return &session{ctx: context.Background(), view: newView(root, nil), lim: lim.withDefaults(), log: slog.New(slog.DiscardHandler)}
+}
+
+// compareTrees checks that the merged root's listing made from the image's and d is the one a walk of merged gives,
+// with the default bounds and with bounds the image is at (depth, entries), so the delta crosses them both ways.
+func compareTrees(t testing.TB, image, merged scan.FS, d Delta, what string) {
+	t.Helper()
+	img := treeSession(image, Limits{})
+	img.tree()
+	n := len(img.treeData) + len(img.treeDeep)
+	for _, lim := range []Limits{{}, {MaxDepth: 1}, {MaxDepth: 2}, {MaxDepth: 3}, {MaxEntries: n}, {MaxEntries: n - 1}, {MaxEntries: n + 1, MaxDepth: 2}} {
+		img := treeSession(image, lim)
+		img.tree()
+		base := keepTree(img)
+		if base == nil {
+			continue // the image itself is past the bound: its containers walk
+		}
+		want := listing(treeSession(merged, lim))
+		s := treeSession(merged, lim)
+		if !s.deltaTree(base, &d) {
+			t.Fatalf("%s, limits %+v: the delta was not applied", what, lim)
+		}
+		if got := listing(s); got != want {
+			t.Fatalf("%s, limits %+v: listing from the delta\n%s\nwant (a walk)\n%s", what, lim, got, want)
+		}
+	}
+}
+
+func TestWalkCompare(t *testing.T) {
+	sorted := []string{"/a", "/a/b", "/a/b/c", "/a-b", "/a.b", "/a.b/c", "/ab", "/b"}
+	for i := range sorted {
+		for j := range sorted {
+			if c := walkCompare(sorted[i], sorted[j]); (c < 0) != (i < j) || (c == 0) != (i == j) {
+				t.Errorf("walkCompare(%q, %q) = %d", sorted[i], sorted[j], c)
+			}
+		}
+	}
+}

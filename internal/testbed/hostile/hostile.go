@@ -126,16 +126,21 @@ func elfHeader(name string, fileSize int64, sectionSize uint64) []byte {
 }
 
 func writeGoBuildInfo(root string) error {
-	const size = 1 << 30
+	return GoBuildInfoELF(filepath.Join(root, "usr/local/bin/buildinfo-bomb"), 1<<30, 900<<20)
+}
+
+// GoBuildInfoELF writes a sparse ELF of size bytes whose .go.buildinfo (Go 1.18+ inline strings) declares a module
+// string of declared bytes: a few KiB on disk, the rest holes that read as zeros.
+func GoBuildInfoELF(path string, size int64, declared uint64) error {
 	hdr := elfHeader(".go.buildinfo", size, 0x100)
 	bi := hdr[0x1000:]
 	copy(bi, "\xff Go buildinf:")
 	bi[14], bi[15] = 8, 2 // pointer size, inline strings
 	s := binary.AppendUvarint(nil, uint64(len("go1.22.0")))
 	s = append(s, "go1.22.0"...)
-	s = binary.AppendUvarint(s, 900<<20)
+	s = binary.AppendUvarint(s, declared)
 	copy(bi[32:], s)
-	return sparseFile(filepath.Join(root, "usr/local/bin/buildinfo-bomb"), hdr, size, 0o755)
+	return sparseFile(path, hdr, size, 0o755)
 }
 
 func writeRustDep(root string) error {

@@ -347,13 +347,18 @@ func (d *drift) hash(name string, fi fs.FileInfo) string {
 		}
 		return ""
 	}
-	d.hashes++
-	if d.buf == nil {
-		d.buf = make([]byte, 64<<10)
-	}
 	src := d.upper
 	if d.hasXattr(name, overlayMetacopyXattrs) {
 		src = d.image // the content is the image's; the upper file is a sparse shell
+	} else if _, allocated, known := inodeOf(fi); known && fi.Size() > unownedSparseMin && allocated < fi.Size()/8 {
+		// As for unowned executables: a program is never sparse, and hashing holes only costs time (16 sparse
+		// 256 MiB files written into an upper dir were 20 s of SHA-256 per check).
+		d.fail(name, fmt.Sprintf("not hashed: sparse file of %d bytes with %d allocated", fi.Size(), allocated))
+		return ""
+	}
+	d.hashes++
+	if d.buf == nil {
+		d.buf = make([]byte, 64<<10)
 	}
 	sum, err := sha256File(d.ctx, src, name, d.opts.MaxHashSize, d.buf)
 	if err != nil {

@@ -221,6 +221,36 @@ func TestDriftBounds(t *testing.T) {
 	}
 }
 
+// A sparse executable in the upper dir (a 256 MiB ELF header with holes, 8 KiB on disk) is listed without a hash,
+// and says why, instead of costing a second of SHA-256 over zeros per file.
+func TestDriftSparse(t *testing.T) {
+	requireRootForDrift(t)
+	image, upper := t.TempDir(), t.TempDir()
+	driftTree(t, image, map[string]string{"usr/bin/": ""})
+	driftTree(t, upper, map[string]string{"usr/bin/small": "+x:\x7fELF small"})
+	sparse := filepath.Join(upper, "usr/bin/sparse")
+	if err := os.WriteFile(sparse, []byte("\x7fELF\x02"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(sparse, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	got, errs, err := Drift(context.Background(), openDriftRoot(t, upper), openDriftRoot(t, image), DriftOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]string{}
+	for _, e := range got {
+		sums[e.Path] = e.SHA256
+	}
+	if sums["usr/bin/small"] != sha("\x7fELF small") || sums["usr/bin/sparse"] != "" {
+		t.Errorf("hashes %q: want the small program hashed and the sparse file not", sums)
+	}
+	if len(errs) != 1 || errs[0].Path != "usr/bin/sparse" || !strings.Contains(errs[0].Err, "not hashed: sparse file of 268435456 bytes") {
+		t.Errorf("errors %+v, want the sparse file's", errs)
+	}
+}
+
 // A metadata-only copy-up (metacopy=on: chmod of an image binary) keeps the data in the image: the hash is the image
 // file's, not the sparse upper shell's.
 func TestDriftMetacopy(t *testing.T) {

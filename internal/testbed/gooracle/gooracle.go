@@ -114,6 +114,10 @@ func cached(dir string, fill func(tmp string) error) error {
 	if _, err := os.Stat(dir); err == nil {
 		return nil
 	}
+	// On a cold cache the parent (e.g. gooracle/bin) does not exist yet: the lock file lives there.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("lock %s: %w", dir, err)
+	}
 	lock, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", dir, err)

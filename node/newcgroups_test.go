@@ -126,8 +126,11 @@ func TestNewCgroupStorm(t *testing.T) {
 			after++
 		}
 	}
-	if after > discoverRounds {
-		t.Errorf("%d discoveries after the last new cgroup, want at most %d", after, discoverRounds)
+	// The last cgroup gets its discoverRounds rounds; one more may be the round already under way when it arrived
+	// (the sends are synchronous, but a round can start between the runtime taking the last event and the send
+	// returning, on a loaded machine).
+	if after > discoverRounds+1 {
+		t.Errorf("%d discoveries after the last new cgroup, want at most %d", after, discoverRounds+1)
 	}
 	for i := 1; i < len(calls); i++ {
 		if dt := calls[i].Sub(calls[i-1]); dt < gap {

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,17 +16,7 @@ import (
 // The daemon re-reads its profiles on SIGHUP: a changed profile file is evaluated on every running container
 // (without the container changing), and a broken one is refused with file:line while the old profile stays.
 func TestDaemonReloadsProfiles(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	prof := filepath.Join(t.TempDir(), "site.yaml")
 	writeProfile := func(impact, expr string) {
 		t.Helper()
@@ -37,11 +26,8 @@ func TestDaemonReloadsProfiles(t *testing.T) {
 		}
 	}
 	writeProfile("0.7", `file("/etc/passwd").exists`)
-	mounts := filepath.Join(t.TempDir(), "mounts")
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", mounts, "--db", filepath.Join(t.TempDir(), "db"),
+	d, mounts := startReadyDaemon(t, bed, "--db", filepath.Join(t.TempDir(), "db"),
 		"--node-name", "node-1", "--resync", "1h", "--no-baseline", "--profile", prof)
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
 	if err != nil {
 		t.Fatal(err)
@@ -81,11 +67,6 @@ func TestDaemonReloadsProfiles(t *testing.T) {
 	}
 
 	// A clean stop releases every mount.
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
-	}
+	d.terminate(t)
 	assertNoMountsUnder(t, mounts)
 }

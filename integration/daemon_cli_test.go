@@ -336,12 +336,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 // mounts, no error logged.
 func (p *daemonProc) stopClean(t *testing.T, mounts string) {
 	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit within 30s of SIGTERM")
-	}
+	p.terminate(t)
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}

@@ -327,3 +327,44 @@ func distrolessRoot(t testing.TB, ctx context.Context) (*ociimage.Image, *fsacce
 	t.Cleanup(func() { root.Close() })
 	return img, root
 }
+
+// startBed starts the test bed's private containerd, builds an image with build (ociimage.Distroless, Hostile, …)
+// and imports it. The context bounds the test's calls to the test bed to five minutes and ends with the test.
+func startBed(t *testing.T, build func(ctx context.Context, cacheDir string) (*ociimage.Image, error)) (*testbed.Containerd, context.Context, *ociimage.Image, testbed.ImageRef) {
+	t.Helper()
+	bed := testbed.StartT(t, testbed.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	img, err := build(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatalf("build test image: %v", err)
+	}
+	ref, err := bed.Import(ctx, img)
+	if err != nil {
+		t.Fatalf("import %s: %v", img.Name, err)
+	}
+	return bed, ctx, img, ref
+}
+
+// startReadyDaemon starts `rootscan daemon` on bed's CRI with a state dir and a mount dir of its own and args, and
+// waits until /readyz answers 200. It returns the daemon (killed when the test ends, see startDaemonProc) and its
+// mount dir, which must be empty once it has stopped.
+func startReadyDaemon(t testing.TB, bed *testbed.Containerd, args ...string) (*daemonProc, string) {
+	t.Helper()
+	mounts := filepath.Join(t.TempDir(), "mounts")
+	d := startDaemonProc(t, append([]string{"--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
+		"--mount-dir", mounts}, args...)...)
+	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
+	return d, mounts
+}
+
+// terminate sends the daemon SIGTERM and fails the test unless it exits within 30s.
+func (p *daemonProc) terminate(t testing.TB) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not exit within 30s of SIGTERM")
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -314,22 +313,9 @@ func TestInSpecProfileContainer(t *testing.T) {
 // The daemon evaluates the InSpec profile on every container it watches and exports its controls in the
 // compliance metrics like the CEL profiles'.
 func TestInSpecProfileDaemon(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mounts := filepath.Join(t.TempDir(), "mounts")
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", mounts, "--db", filepath.Join(t.TempDir(), "db"),
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
+	d, mounts := startReadyDaemon(t, bed, "--db", filepath.Join(t.TempDir(), "db"),
 		"--node-name", "node-1", "--resync", "1h", "--no-baseline", "--profile", inspecProfile)
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
 	if err != nil {
 		t.Fatal(err)
@@ -350,11 +336,6 @@ func TestInSpecProfileDaemon(t *testing.T) {
 	if n := count("skipped", "critical"); n < 1 {
 		t.Errorf("no skipped critical control in the metrics (%v)", n)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit within 30s of SIGTERM")
-	}
+	d.terminate(t)
 	assertNoMountsUnder(t, mounts)
 }

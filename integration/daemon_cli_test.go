@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -202,17 +201,7 @@ func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() boo
 // seconds; a SIEM outage loses no event; a kill -9 leaves no stale mount, loses no spooled event and rescans no
 // cached image; a removed container's series and findings go; SIGTERM exits cleanly with nothing mounted.
 func TestDaemonEndToEnd(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, img, ref := startBed(t, ociimage.Distroless)
 	recv := newSIEMReceiver(t)
 	state := filepath.Join(t.TempDir(), "state")
 	mounts := filepath.Join(t.TempDir(), "mounts")

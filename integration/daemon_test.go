@@ -160,17 +160,7 @@ func (r *daemonRig) stop() {
 // container only when its own upper dir changed, follows state changes and forgets removed containers; its image
 // analyses survive a restart; it leaves no mount behind.
 func TestDaemonFollowsContainers(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, img, ref := startBed(t, ociimage.Distroless)
 	cacheDir := filepath.Join(t.TempDir(), "images")
 	rig := startDaemon(t, bed, cacheDir)
 	rec := rig.rec

@@ -330,7 +330,7 @@ func distrolessRoot(t testing.TB, ctx context.Context) (*ociimage.Image, *fsacce
 
 // startBed starts the test bed's private containerd, builds an image with build (ociimage.Distroless, Hostile, …)
 // and imports it. The context bounds the test's calls to the test bed to five minutes and ends with the test.
-func startBed(t *testing.T, build func(ctx context.Context, cacheDir string) (*ociimage.Image, error)) (*testbed.Containerd, context.Context, *ociimage.Image, testbed.ImageRef) {
+func startBed(t testing.TB, build func(ctx context.Context, cacheDir string) (*ociimage.Image, error)) (*testbed.Containerd, context.Context, *ociimage.Image, testbed.ImageRef) {
 	t.Helper()
 	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

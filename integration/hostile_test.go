@@ -1,14 +1,12 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
@@ -19,17 +17,7 @@ import (
 // "the container" into its upper dir) a 10 GiB sparse file. The scan must finish, report each bad file, find the one
 // good package, read nothing of the host and keep its memory bounded.
 func TestScanHostileContainer(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Hostile(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Hostile)
 	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "evil", Namespace: "attack"})
 	if err != nil {
 		t.Fatal(err)

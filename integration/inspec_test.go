@@ -255,17 +255,7 @@ func TestInSpecProfileDebianHardened(t *testing.T) {
 // The profile on a running distroless container through the CRI, as a node scan finds it, with a waiver: the
 // waived control is not run and Heimdall shows it not applicable, every other control as on the image.
 func TestInSpecProfileContainer(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "app", Namespace: "apps"})
 	if err != nil {
 		t.Fatal(err)

@@ -159,17 +159,7 @@ func TestInUseRunningContainer(t *testing.T) {
 // version) is in use, while the distroless Debian packages, owned through status.d's md5sums, are installed and not
 // mapped by anything.
 func TestInUseDistrolessGoProgram(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "goapp", Namespace: "inuse-go"})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
@@ -15,14 +14,7 @@ import (
 // ready, and nothing stays mounted.
 func TestDaemonCheckTimeout(t *testing.T) {
 	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, id := runWebApp(t, ctx, bed, ref.Name)
 	recv := newSIEMReceiver(t)
 	d, mounts := startReadyDaemon(t, bed, "--node-name", "node-1", "--db", filepath.Join(t.TempDir(), "db"),
 		"--sink", recv.srv.URL+"/hook?format=json", "--check-timeout", "1ns")

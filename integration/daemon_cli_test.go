@@ -20,7 +20,6 @@ import (
 
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
@@ -211,14 +210,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	d := startDaemonProc(t, args...)
 	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c1, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c1 := runWebApp(t, ctx, bed, ref.Name)
 	started := time.Now()
 	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1"}
 	waitUntil(t, "the new container's packages on /metrics", 30*time.Second, func() bool {

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/vuln"
 )
@@ -145,14 +144,7 @@ func TestDaemonFetchesVulnDB(t *testing.T) {
 	d, mounts := startReadyDaemon(t, bed, "--node-name", "node-1", "--resync", "2s",
 		"--sink", recv.srv.URL+"/hook?format=json", "--db", dbDir,
 		"--db-url", mirror.srv.URL+"/Debian/all.zip", "--db-ca-file", mirror.caFile, "--db-refresh", "2s")
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c1, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c1 := runWebApp(t, ctx, bed, ref.Name)
 	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1"}
 	lowUnfixed := func() float64 {
 		_, body := d.get("/metrics")

@@ -368,3 +368,18 @@ func (p *daemonProc) terminate(t testing.TB) {
 		t.Fatal("daemon did not exit within 30s of SIGTERM")
 	}
 }
+
+// runWebApp runs the workload most tests watch: pod "web" in namespace "shop" with one container "app" of image. It
+// returns the pod's and the container's IDs.
+func runWebApp(t testing.TB, ctx context.Context, bed *testbed.Containerd, image string) (pod, id string) {
+	t.Helper()
+	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err = bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: image})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod, id
+}

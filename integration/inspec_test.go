@@ -306,13 +306,7 @@ func TestInSpecProfileDaemon(t *testing.T) {
 	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	d, mounts := startReadyDaemon(t, bed, "--db", filepath.Join(t.TempDir(), "db"),
 		"--node-name", "node-1", "--resync", "1h", "--no-baseline", "--profile", inspecProfile)
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name}); err != nil {
-		t.Fatal(err)
-	}
+	runWebApp(t, ctx, bed, ref.Name)
 	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1"}
 	count := func(status, severity string) float64 {
 		_, body := d.get("/metrics")

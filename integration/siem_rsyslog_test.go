@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
@@ -78,13 +77,7 @@ func TestSyslogTLSIntoRsyslog(t *testing.T) {
 		d.cmd.Process.Signal(syscall.SIGTERM)
 		<-d.done
 	}()
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name}); err != nil {
-		t.Fatal(err)
-	}
+	pod, _ := runWebApp(t, ctx, bed, ref.Name)
 	ofApp := func(typ exporter.EventType) func(exporter.Event) bool {
 		return func(e exporter.Event) bool {
 			return e.Type == typ && e.Namespace == "shop" && e.Pod == "web" && e.Container == "app" && e.Node == "node-1"

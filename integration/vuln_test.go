@@ -278,14 +278,7 @@ func TestVulnLanguagesDir(t *testing.T) {
 // namespace and image digest; and the table counts its findings.
 func TestVulnRunningContainer(t *testing.T) {
 	bed, ctx, img, ref := startBed(t, ociimage.Distroless)
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, id := runWebApp(t, ctx, bed, ref.Name)
 	db := vulnImportDB(t)
 	mountDir := filepath.Join(t.TempDir(), "mounts")
 	doc, res := scanJSON(t, bed, mountDir, "--db", db, "--namespace", "shop")

@@ -103,22 +103,8 @@ type daemonRig struct {
 func startDaemon(t *testing.T, bed *testbed.Containerd, cacheDir string) *daemonRig {
 	t.Helper()
 	ctx := context.Background()
-	client, err := cri.Dial(ctx, bed.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	snaps, err := fsaccess.DialSnapshots(ctx, bed.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { snaps.Close() })
 	mountDir := filepath.Join(t.TempDir(), "mounts")
-	m, err := fsaccess.NewMounter(ctx, mountDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	client, snaps, m := nodeAccess(t, bed, mountDir)
 	cache, err := node.NewImageCache(cacheDir, "test")
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
@@ -382,4 +383,27 @@ func runWebApp(t testing.TB, ctx context.Context, bed *testbed.Containerd, image
 		t.Fatal(err)
 	}
 	return pod, id
+}
+
+// nodeAccess dials bed's CRI and snapshot service and makes a mounter under mountDir, each closed when the test
+// ends: what the in-process node scanner and daemon are wired with.
+func nodeAccess(t testing.TB, bed *testbed.Containerd, mountDir string) (*cri.Client, *fsaccess.Snapshots, *fsaccess.Mounter) {
+	t.Helper()
+	ctx := context.Background()
+	client, err := cri.Dial(ctx, bed.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	snaps, err := fsaccess.DialSnapshots(ctx, bed.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { snaps.Close() })
+	m, err := fsaccess.NewMounter(ctx, mountDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return client, snaps, m
 }

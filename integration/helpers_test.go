@@ -3,12 +3,14 @@ package integration
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -406,4 +408,22 @@ func nodeAccess(t testing.TB, bed *testbed.Containerd, mountDir string) (*cri.Cl
 	}
 	t.Cleanup(func() { m.Close() })
 	return client, snaps, m
+}
+
+// gunzipFixture reads a gzip-compressed test fixture whole.
+func gunzipFixture(t testing.TB, path string) []byte {
+	t.Helper()
+	gz, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

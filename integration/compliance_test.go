@@ -318,14 +318,7 @@ func TestComplianceContainerVolumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := bed.RunPod(ctx, testbed.PodSpec{Name: "batch", Namespace: "jobs"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := bed.RunContainer(ctx, other, testbed.ContainerSpec{Name: "job", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, plain := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "batch", Namespace: "jobs"}, testbed.ContainerSpec{Name: "job", Image: ref.Name})
 
 	dir := t.TempDir()
 	profile := filepath.Join(dir, "nginx.yaml")

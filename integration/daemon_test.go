@@ -152,14 +152,7 @@ func TestDaemonFollowsContainers(t *testing.T) {
 	rec := rig.rec
 	rec.waitFor(t, "daemon ready", 30*time.Second, func() bool { return rig.d.Ready() })
 
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a1, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "a1", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pod, a1 := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "web", Namespace: "shop"}, testbed.ContainerSpec{Name: "a1", Image: ref.Name})
 	a2, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "a2", Image: ref.Name})
 	if err != nil {
 		t.Fatal(err)

@@ -333,7 +333,8 @@ func distrolessRoot(t testing.TB, ctx context.Context) (*ociimage.Image, *fsacce
 
 // startBed starts the test bed's private containerd, builds an image with build (ociimage.Distroless, Hostile, …)
 // and imports it. The context bounds the test's calls to the test bed to five minutes and ends with the test.
-func startBed(t testing.TB, build func(ctx context.Context, cacheDir string) (*ociimage.Image, error)) (*testbed.Containerd, context.Context, *ociimage.Image, testbed.ImageRef) {
+func startBed(t testing.TB, build func(ctx context.Context, cacheDir string) (*ociimage.Image, error)) (
+	*testbed.Containerd, context.Context, *ociimage.Image, testbed.ImageRef) {
 	t.Helper()
 	bed := testbed.StartT(t, testbed.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -376,11 +377,17 @@ func (p *daemonProc) terminate(t testing.TB) {
 // returns the pod's and the container's IDs.
 func runWebApp(t testing.TB, ctx context.Context, bed *testbed.Containerd, image string) (pod, id string) {
 	t.Helper()
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
+	return runPodWith(t, ctx, bed, testbed.PodSpec{Name: "web", Namespace: "shop"}, testbed.ContainerSpec{Name: "app", Image: image})
+}
+
+// runPodWith runs a pod with one container and returns the pod's and the container's IDs.
+func runPodWith(t testing.TB, ctx context.Context, bed *testbed.Containerd, p testbed.PodSpec, c testbed.ContainerSpec) (pod, id string) {
+	t.Helper()
+	pod, err := bed.RunPod(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err = bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: image})
+	id, err = bed.RunContainer(ctx, pod, c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,14 +18,7 @@ import (
 // good package, read nothing of the host and keep its memory bounded.
 func TestScanHostileContainer(t *testing.T) {
 	bed, ctx, _, ref := startBed(t, ociimage.Hostile)
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "evil", Namespace: "attack"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "evil", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, id := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "evil", Namespace: "attack"}, testbed.ContainerSpec{Name: "evil", Image: ref.Name})
 	upper, _ := snapshotDirs(t, bed, id)
 	sparse := filepath.Join(upper, "var/lib/dpkg/status.d/sparse")
 	if err := os.MkdirAll(filepath.Dir(sparse), 0o755); err != nil {

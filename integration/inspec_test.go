@@ -256,14 +256,7 @@ func TestInSpecProfileDebianHardened(t *testing.T) {
 // waived control is not run and Heimdall shows it not applicable, every other control as on the image.
 func TestInSpecProfileContainer(t *testing.T) {
 	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "app", Namespace: "apps"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, id := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "app", Namespace: "apps"}, testbed.ContainerSpec{Name: "app", Image: ref.Name})
 	waivers := filepath.Join(t.TempDir(), "waivers.yaml")
 	if err := os.WriteFile(waivers, []byte("os-03:\n  justification: passwd is the image's\n  run: false\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,24 +9,13 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
 // The daemon re-reads its profiles on SIGHUP: a changed profile file is evaluated on every running container
 // (without the container changing), and a broken one is refused with file:line while the old profile stays.
 func TestDaemonReloadsProfiles(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	prof := filepath.Join(t.TempDir(), "site.yaml")
 	writeProfile := func(impact, expr string) {
 		t.Helper()
@@ -37,18 +25,9 @@ func TestDaemonReloadsProfiles(t *testing.T) {
 		}
 	}
 	writeProfile("0.7", `file("/etc/passwd").exists`)
-	mounts := filepath.Join(t.TempDir(), "mounts")
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", mounts, "--db", filepath.Join(t.TempDir(), "db"),
+	d, mounts := startReadyDaemon(t, bed, "--db", filepath.Join(t.TempDir(), "db"),
 		"--node-name", "node-1", "--resync", "1h", "--no-baseline", "--profile", prof)
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name}); err != nil {
-		t.Fatal(err)
-	}
+	runWebApp(t, ctx, bed, ref.Name)
 	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1"}
 	controls := func(status, severity string) func() bool {
 		return func() bool {
@@ -81,11 +60,6 @@ func TestDaemonReloadsProfiles(t *testing.T) {
 	}
 
 	// A clean stop releases every mount.
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
-	}
+	d.terminate(t)
 	assertNoMountsUnder(t, mounts)
 }

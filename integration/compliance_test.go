@@ -292,17 +292,7 @@ controls:
 // the volumes from the CRI, and a control on /etc/nginx/nginx.conf reads the ConfigMap-like volume mounted there.
 // A scope applies the nginx profile to the labelled pod only.
 func TestComplianceContainerVolumes(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	// A ConfigMap volume as kubelet lays it out: timestamped dir, ..data link, one link per key.
 	cm := t.TempDir()
 	for name, target := range map[string]string{"..data": "..2026_01_01_00_00_00.1", "nginx.conf": "..data/nginx.conf"} {
@@ -328,14 +318,7 @@ func TestComplianceContainerVolumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := bed.RunPod(ctx, testbed.PodSpec{Name: "batch", Namespace: "jobs"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := bed.RunContainer(ctx, other, testbed.ContainerSpec{Name: "job", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, plain := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "batch", Namespace: "jobs"}, testbed.ContainerSpec{Name: "job", Image: ref.Name})
 
 	dir := t.TempDir()
 	profile := filepath.Join(dir, "nginx.yaml")

@@ -5,9 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/containerd/cgroups/v3"
 
@@ -19,10 +17,7 @@ import (
 func TestDaemonScanBudget(t *testing.T) {
 	bed := testbed.StartT(t, testbed.Options{})
 	const mem = 256 << 20
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", filepath.Join(t.TempDir(), "mounts"), "--db", filepath.Join(t.TempDir(), "db"),
-		"--cpu-max", "0.5", "--memory-max", fmt.Sprint(mem))
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
+	d, _ := startReadyDaemon(t, bed, "--db", filepath.Join(t.TempDir(), "db"), "--cpu-max", "0.5", "--memory-max", fmt.Sprint(mem))
 	pid := d.cmd.Process.Pid
 	group := fmt.Sprintf("rootscan-budget-%d", pid)
 
@@ -79,12 +74,7 @@ func TestDaemonScanBudget(t *testing.T) {
 		t.Errorf("daemon warned although the budget applies:\n%s", tail(d.stderr.String(), 10))
 	}
 
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit within 30s of SIGTERM")
-	}
+	d.terminate(t)
 	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}

@@ -1,13 +1,11 @@
 package integration
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
@@ -15,31 +13,11 @@ import (
 // meet, each container is reported incomplete (metrics and a scan.incomplete SIEM event), the daemon stays up and
 // ready, and nothing stays mounted.
 func TestDaemonCheckTimeout(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
+	_, id := runWebApp(t, ctx, bed, ref.Name)
 	recv := newSIEMReceiver(t)
-	mounts := filepath.Join(t.TempDir(), "mounts")
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", mounts, "--node-name", "node-1", "--db", filepath.Join(t.TempDir(), "db"),
+	d, mounts := startReadyDaemon(t, bed, "--node-name", "node-1", "--db", filepath.Join(t.TempDir(), "db"),
 		"--sink", recv.srv.URL+"/hook?format=json", "--check-timeout", "1ns")
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1", "reason=deadline"}
 	waitUntil(t, "the container marked incomplete on /metrics", 30*time.Second, func() bool {
 		_, body := d.get("/metrics")

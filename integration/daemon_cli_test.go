@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/rootscan/rootscan/exporter"
 	"github.com/rootscan/rootscan/fsaccess"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
@@ -202,17 +200,7 @@ func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() boo
 // seconds; a SIEM outage loses no event; a kill -9 leaves no stale mount, loses no spooled event and rescans no
 // cached image; a removed container's series and findings go; SIGTERM exits cleanly with nothing mounted.
 func TestDaemonEndToEnd(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, img, ref := startBed(t, ociimage.Distroless)
 	recv := newSIEMReceiver(t)
 	state := filepath.Join(t.TempDir(), "state")
 	mounts := filepath.Join(t.TempDir(), "mounts")
@@ -222,14 +210,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	d := startDaemonProc(t, args...)
 	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c1, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c1 := runWebApp(t, ctx, bed, ref.Name)
 	started := time.Now()
 	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1"}
 	waitUntil(t, "the new container's packages on /metrics", 30*time.Second, func() bool {
@@ -336,12 +317,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 // mounts, no error logged.
 func (p *daemonProc) stopClean(t *testing.T, mounts string) {
 	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit within 30s of SIGTERM")
-	}
+	p.terminate(t)
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 	"github.com/rootscan/rootscan/vuln"
 )
@@ -133,17 +131,7 @@ func privateCA(t *testing.T) (*x509.Certificate, tls.Certificate) {
 // database file; a 500 and a damaged archive count as failures and keep the old database and its findings; a changed
 // archive is swapped in and the container re-matched from its cached inventory, with no image scanned again.
 func TestDaemonFetchesVulnDB(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	v1 := filepath.Join(t.TempDir(), "all.zip")
 	zipDir(t, filepath.Join(vulnTestdata, "debian"), v1)
 	v1Body, err := os.ReadFile(v1)
@@ -153,20 +141,10 @@ func TestDaemonFetchesVulnDB(t *testing.T) {
 	mirror := newOSVMirror(t, v1Body)
 	recv := newSIEMReceiver(t)
 	dbDir := filepath.Join(t.TempDir(), "db")
-	mounts := filepath.Join(t.TempDir(), "mounts")
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", mounts, "--node-name", "node-1", "--resync", "2s",
+	d, mounts := startReadyDaemon(t, bed, "--node-name", "node-1", "--resync", "2s",
 		"--sink", recv.srv.URL+"/hook?format=json", "--db", dbDir,
 		"--db-url", mirror.srv.URL+"/Debian/all.zip", "--db-ca-file", mirror.caFile, "--db-refresh", "2s")
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c1, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c1 := runWebApp(t, ctx, bed, ref.Name)
 	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1"}
 	lowUnfixed := func() float64 {
 		_, body := d.get("/metrics")

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -50,17 +49,7 @@ func writeFile(t *testing.T, name string, data []byte) {
 // endpoints on a plain port of their own, the server certificate rotated under it, and two replicas of a pod
 // combined into one series set because pod is not among --metrics-labels.
 func TestDaemonMetricsTLS(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	serverCA, clientCA, otherCA := testpki.NewCA(t, "server CA"), testpki.NewCA(t, "prometheus CA"), testpki.NewCA(t, "other CA")
 	dir := t.TempDir()
 	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")

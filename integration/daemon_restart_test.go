@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,21 +17,8 @@ import (
 // it are reflected within seconds, long before the periodic resync (10 minutes here) would have done it. Nothing stays
 // mounted.
 func TestDaemonSurvivesContainerdRestart(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mounts := filepath.Join(t.TempDir(), "mounts")
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", mounts, "--node-name", "node-1", "--resync", "10m", "--db", filepath.Join(t.TempDir(), "db"))
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
+	bed, ctx, img, ref := startBed(t, ociimage.Distroless)
+	d, mounts := startReadyDaemon(t, bed, "--node-name", "node-1", "--resync", "10m", "--db", filepath.Join(t.TempDir(), "db"))
 
 	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
 	if err != nil {

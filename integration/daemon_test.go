@@ -103,22 +103,8 @@ type daemonRig struct {
 func startDaemon(t *testing.T, bed *testbed.Containerd, cacheDir string) *daemonRig {
 	t.Helper()
 	ctx := context.Background()
-	client, err := cri.Dial(ctx, bed.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	snaps, err := fsaccess.DialSnapshots(ctx, bed.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { snaps.Close() })
 	mountDir := filepath.Join(t.TempDir(), "mounts")
-	m, err := fsaccess.NewMounter(ctx, mountDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	client, snaps, m := nodeAccess(t, bed, mountDir)
 	cache, err := node.NewImageCache(cacheDir, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -160,30 +146,13 @@ func (r *daemonRig) stop() {
 // container only when its own upper dir changed, follows state changes and forgets removed containers; its image
 // analyses survive a restart; it leaves no mount behind.
 func TestDaemonFollowsContainers(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, img, ref := startBed(t, ociimage.Distroless)
 	cacheDir := filepath.Join(t.TempDir(), "images")
 	rig := startDaemon(t, bed, cacheDir)
 	rec := rig.rec
 	rec.waitFor(t, "daemon ready", 30*time.Second, func() bool { return rig.d.Ready() })
 
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a1, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "a1", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pod, a1 := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "web", Namespace: "shop"}, testbed.ContainerSpec{Name: "a1", Image: ref.Name})
 	a2, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "a2", Image: ref.Name})
 	if err != nil {
 		t.Fatal(err)

@@ -108,10 +108,8 @@ func TestDaemonExecDrift(t *testing.T) {
 
 	bpftest.EnsureTracefs(t)
 	recv := newSIEMReceiver(t)
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", filepath.Join(t.TempDir(), "mounts"), "--node-name", "node-1", "--resync", "2s",
+	d, _ := startReadyDaemon(t, bed, "--node-name", "node-1", "--resync", "2s",
 		"--sink", recv.srv.URL+"/hook?format=json", "--db", filepath.Join(t.TempDir(), "db"), "--ebpf", "on")
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 	_, body := d.get("/metrics")
 	if v, ok := metric(body, exporter.MetricEBPFAvailable); !ok || v != 1 {
 		t.Fatalf("%s = %v (found %v), want 1", exporter.MetricEBPFAvailable, v, ok)

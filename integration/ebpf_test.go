@@ -180,13 +180,7 @@ func shellContainer(t *testing.T, ctx context.Context, pod string) (*testbed.Con
 	if err != nil {
 		t.Fatalf("import image: %v", err)
 	}
-	sandbox, err := bed.RunPod(ctx, testbed.PodSpec{Name: pod, Namespace: "ebpf"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, sandbox, testbed.ContainerSpec{Name: "shell", Image: ref.Name, Command: []string{"/bin/sleep", "infinity"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, id := runPodWith(t, ctx, bed, testbed.PodSpec{Name: pod, Namespace: "ebpf"},
+		testbed.ContainerSpec{Name: "shell", Image: ref.Name, Command: []string{"/bin/sleep", "infinity"}})
 	return bed, id
 }

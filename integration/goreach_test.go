@@ -58,14 +58,7 @@ func TestGoReachabilityInContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "goapp", Namespace: "goreach"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, id := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "goapp", Namespace: "goreach"}, testbed.ContainerSpec{Name: "app", Image: ref.Name})
 	db := filepath.Join(t.TempDir(), "db")
 	if res := runRootscan(t, 2*time.Minute, "db", "import", "--db", db, o.OSVDir); res.code != 0 {
 		t.Fatalf("db import exit %d: %s", res.code, res.stderr)

@@ -3,12 +3,14 @@ package integration
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -25,6 +27,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
@@ -326,4 +329,108 @@ func distrolessRoot(t testing.TB, ctx context.Context) (*ociimage.Image, *fsacce
 	}
 	t.Cleanup(func() { root.Close() })
 	return img, root
+}
+
+// startBed starts the test bed's private containerd, builds an image with build (ociimage.Distroless, Hostile, …)
+// and imports it. The context bounds the test's calls to the test bed to five minutes and ends with the test.
+func startBed(t testing.TB, build func(ctx context.Context, cacheDir string) (*ociimage.Image, error)) (
+	*testbed.Containerd, context.Context, *ociimage.Image, testbed.ImageRef) {
+	t.Helper()
+	bed := testbed.StartT(t, testbed.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	img, err := build(ctx, ociimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatalf("build test image: %v", err)
+	}
+	ref, err := bed.Import(ctx, img)
+	if err != nil {
+		t.Fatalf("import %s: %v", img.Name, err)
+	}
+	return bed, ctx, img, ref
+}
+
+// startReadyDaemon starts `rootscan daemon` on bed's CRI with a state dir and a mount dir of its own and args, and
+// waits until /readyz answers 200. It returns the daemon (killed when the test ends, see startDaemonProc) and its
+// mount dir, which must be empty once it has stopped.
+func startReadyDaemon(t testing.TB, bed *testbed.Containerd, args ...string) (*daemonProc, string) {
+	t.Helper()
+	mounts := filepath.Join(t.TempDir(), "mounts")
+	d := startDaemonProc(t, append([]string{"--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
+		"--mount-dir", mounts}, args...)...)
+	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
+	return d, mounts
+}
+
+// terminate sends the daemon SIGTERM and fails the test unless it exits within 30s.
+func (p *daemonProc) terminate(t testing.TB) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not exit within 30s of SIGTERM")
+	}
+}
+
+// runWebApp runs the workload most tests watch: pod "web" in namespace "shop" with one container "app" of image. It
+// returns the pod's and the container's IDs.
+func runWebApp(t testing.TB, ctx context.Context, bed *testbed.Containerd, image string) (pod, id string) {
+	t.Helper()
+	return runPodWith(t, ctx, bed, testbed.PodSpec{Name: "web", Namespace: "shop"}, testbed.ContainerSpec{Name: "app", Image: image})
+}
+
+// runPodWith runs a pod with one container and returns the pod's and the container's IDs.
+func runPodWith(t testing.TB, ctx context.Context, bed *testbed.Containerd, p testbed.PodSpec, c testbed.ContainerSpec) (pod, id string) {
+	t.Helper()
+	pod, err := bed.RunPod(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err = bed.RunContainer(ctx, pod, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod, id
+}
+
+// nodeAccess dials bed's CRI and snapshot service and makes a mounter under mountDir, each closed when the test
+// ends: what the in-process node scanner and daemon are wired with.
+func nodeAccess(t testing.TB, bed *testbed.Containerd, mountDir string) (*cri.Client, *fsaccess.Snapshots, *fsaccess.Mounter) {
+	t.Helper()
+	ctx := context.Background()
+	client, err := cri.Dial(ctx, bed.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	snaps, err := fsaccess.DialSnapshots(ctx, bed.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { snaps.Close() })
+	m, err := fsaccess.NewMounter(ctx, mountDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return client, snaps, m
+}
+
+// gunzipFixture reads a gzip-compressed test fixture whole.
+func gunzipFixture(t testing.TB, path string) []byte {
+	t.Helper()
+	gz, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -1,14 +1,12 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
@@ -19,25 +17,8 @@ import (
 // "the container" into its upper dir) a 10 GiB sparse file. The scan must finish, report each bad file, find the one
 // good package, read nothing of the host and keep its memory bounded.
 func TestScanHostileContainer(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Hostile(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "evil", Namespace: "attack"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "evil", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Hostile)
+	_, id := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "evil", Namespace: "attack"}, testbed.ContainerSpec{Name: "evil", Image: ref.Name})
 	upper, _ := snapshotDirs(t, bed, id)
 	sparse := filepath.Join(upper, "var/lib/dpkg/status.d/sparse")
 	if err := os.MkdirAll(filepath.Dir(sparse), 0o755); err != nil {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -140,11 +139,8 @@ func startProcessContainer(t *testing.T) (bed *testbed.Containerd, id, profile s
 // /proc by default) and exports the results in the compliance metrics.
 func TestInSpecProcessResourcesDaemon(t *testing.T) {
 	bed, _, profile := startProcessContainer(t)
-	mounts := filepath.Join(t.TempDir(), "mounts")
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", mounts, "--db", filepath.Join(t.TempDir(), "db"),
+	d, mounts := startReadyDaemon(t, bed, "--db", filepath.Join(t.TempDir(), "db"),
 		"--node-name", "node-1", "--resync", "1h", "--no-baseline", "--profile", profile)
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
 	labels := []string{"namespace=inspecproc", "pod=proc", "container=app", "node=node-1"}
 	count := func(status string) float64 {
 		_, body := d.get("/metrics")
@@ -155,11 +151,6 @@ func TestInSpecProcessResourcesDaemon(t *testing.T) {
 	waitUntil(t, "the process controls in the metrics", 60*time.Second, func() bool {
 		return count("passed") == 5 && count("skipped") == 1
 	})
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit within 30s of SIGTERM")
-	}
+	d.terminate(t)
 	assertNoMountsUnder(t, mounts)
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -256,25 +255,8 @@ func TestInSpecProfileDebianHardened(t *testing.T) {
 // The profile on a running distroless container through the CRI, as a node scan finds it, with a waiver: the
 // waived control is not run and Heimdall shows it not applicable, every other control as on the image.
 func TestInSpecProfileContainer(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "app", Namespace: "apps"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
+	_, id := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "app", Namespace: "apps"}, testbed.ContainerSpec{Name: "app", Image: ref.Name})
 	waivers := filepath.Join(t.TempDir(), "waivers.yaml")
 	if err := os.WriteFile(waivers, []byte("os-03:\n  justification: passwd is the image's\n  run: false\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -314,29 +296,10 @@ func TestInSpecProfileContainer(t *testing.T) {
 // The daemon evaluates the InSpec profile on every container it watches and exports its controls in the
 // compliance metrics like the CEL profiles'.
 func TestInSpecProfileDaemon(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mounts := filepath.Join(t.TempDir(), "mounts")
-	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--mount-dir", mounts, "--db", filepath.Join(t.TempDir(), "db"),
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
+	d, mounts := startReadyDaemon(t, bed, "--db", filepath.Join(t.TempDir(), "db"),
 		"--node-name", "node-1", "--resync", "1h", "--no-baseline", "--profile", inspecProfile)
-	waitUntil(t, "/readyz", 30*time.Second, func() bool { code, _ := d.get("/readyz"); return code == 200 })
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name}); err != nil {
-		t.Fatal(err)
-	}
+	runWebApp(t, ctx, bed, ref.Name)
 	labels := []string{"namespace=shop", "pod=web", "container=app", "node=node-1"}
 	count := func(status, severity string) float64 {
 		_, body := d.get("/metrics")
@@ -350,11 +313,6 @@ func TestInSpecProfileDaemon(t *testing.T) {
 	if n := count("skipped", "critical"); n < 1 {
 		t.Errorf("no skipped critical control in the metrics (%v)", n)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit within 30s of SIGTERM")
-	}
+	d.terminate(t)
 	assertNoMountsUnder(t, mounts)
 }

@@ -87,14 +87,8 @@ func TestInUseRunningContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "inuse", Namespace: "inuse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name, Command: []string{"/usr/bin/sleep", "600"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, id := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "inuse", Namespace: "inuse"},
+		testbed.ContainerSpec{Name: "app", Image: ref.Name, Command: []string{"/usr/bin/sleep", "600"}})
 	db := vulnImportDB(t)
 	mountDir := filepath.Join(t.TempDir(), "mounts")
 	verdicts := func(extra ...string) map[string]report.InUse {
@@ -159,25 +153,8 @@ func TestInUseRunningContainer(t *testing.T) {
 // version) is in use, while the distroless Debian packages, owned through status.d's md5sums, are installed and not
 // mapped by anything.
 func TestInUseDistrolessGoProgram(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "goapp", Namespace: "inuse-go"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
+	_, id := runPodWith(t, ctx, bed, testbed.PodSpec{Name: "goapp", Namespace: "inuse-go"}, testbed.ContainerSpec{Name: "app", Image: ref.Name})
 	recs := t.TempDir()
 	rec := `{"id":"GO-TEST-9999","modified":"2024-01-01T00:00:00Z","summary":"every stdlib","affected":[{"package":` +
 		`{"ecosystem":"Go","name":"stdlib"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`

@@ -21,22 +21,7 @@ import (
 
 func newScanner(t testing.TB, bed *testbed.Containerd, mountDir string) (*node.Scanner, *fsaccess.Mounter) {
 	t.Helper()
-	ctx := context.Background()
-	client, err := cri.Dial(ctx, bed.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	snaps, err := fsaccess.DialSnapshots(ctx, bed.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { snaps.Close() })
-	m, err := fsaccess.NewMounter(ctx, mountDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	client, snaps, m := nodeAccess(t, bed, mountDir)
 	return &node.Scanner{
 		Containers: client,
 		Roots:      &node.ContainerRoots{Snapshots: snaps, Mounter: m},

@@ -1,9 +1,6 @@
 package integration
 
 import (
-	"bytes"
-	"compress/gzip"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,18 +21,7 @@ func TestScanRPMOutOfProcess(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			root := t.TempDir()
-			gz, err := os.ReadFile(filepath.Join("../scan/testdata/rpm", tc.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
-			zr, err := gzip.NewReader(bytes.NewReader(gz))
-			if err != nil {
-				t.Fatal(err)
-			}
-			db, err := io.ReadAll(zr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			db := gunzipFixture(t, filepath.Join("../scan/testdata/rpm", tc.fixture))
 			// An executable no package owns makes the unowned-files analyzer read the database's file lists.
 			for name, data := range map[string][]byte{tc.path: db, "etc/os-release": []byte("ID=" + tc.osID + "\n"), "usr/local/bin/tool": []byte("#!/bin/sh\n")} {
 				p := filepath.Join(root, name)

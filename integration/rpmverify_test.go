@@ -1,11 +1,8 @@
 package integration
 
 import (
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,18 +15,7 @@ import (
 // missing; the test asserts on the files it wrote.
 func TestScanRPMVerifyPackages(t *testing.T) {
 	root := t.TempDir()
-	gz, err := os.ReadFile("../scan/testdata/rpm/centos7-plain.Packages.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := gunzipFixture(t, "../scan/testdata/rpm/centos7-plain.Packages.gz")
 	files := map[string]string{
 		"var/lib/rpm/Packages":        string(db),
 		"etc/os-release":              "ID=\"centos\"\nVERSION_ID=\"7\"\n",

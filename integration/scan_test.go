@@ -25,18 +25,8 @@ type distrolessNode struct {
 // one stopped, one created and never started; and in namespace "infra" one pause container.
 func startDistrolessNode(t testing.TB) *distrolessNode {
 	t.Helper()
-	bed := testbed.StartT(t, testbed.Options{})
+	bed, ctx, img, ref := startBed(t, ociimage.Distroless)
 	t.Logf("containerd %s at %s", bed.Version(), bed.Address())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatalf("build distroless image: %v", err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatalf("import distroless image: %v", err)
-	}
 	n := &distrolessNode{bed: bed, img: img, ref: ref}
 	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop", Labels: map[string]string{"app": "web"}, Annotations: map[string]string{"team": "payments"}})
 	if err != nil {

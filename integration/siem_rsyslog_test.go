@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/exporter"
-	"github.com/rootscan/rootscan/internal/testbed"
 	"github.com/rootscan/rootscan/internal/testbed/ociimage"
 )
 
@@ -71,17 +69,7 @@ func TestSyslogTLSIntoRsyslog(t *testing.T) {
 	}
 	startRsyslog(t, dir, port)
 
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	sink := "syslog+tls://127.0.0.1:" + port + "?format=json&ca=" + filepath.Join(dir, "ca.pem")
 	d := startDaemonProc(t, "--runtime-endpoint", bed.Address(), "--state-dir", filepath.Join(t.TempDir(), "state"),
 		"--mount-dir", filepath.Join(t.TempDir(), "mounts"), "--node-name", "node-1", "--resync", "2s", "--sink", sink)
@@ -89,13 +77,7 @@ func TestSyslogTLSIntoRsyslog(t *testing.T) {
 		d.cmd.Process.Signal(syscall.SIGTERM)
 		<-d.done
 	}()
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name}); err != nil {
-		t.Fatal(err)
-	}
+	pod, _ := runWebApp(t, ctx, bed, ref.Name)
 	ofApp := func(typ exporter.EventType) func(exporter.Event) bool {
 		return func(e exporter.Event) bool {
 			return e.Type == typ && e.Namespace == "shop" && e.Pod == "web" && e.Container == "app" && e.Node == "node-1"

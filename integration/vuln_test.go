@@ -277,25 +277,8 @@ func TestVulnLanguagesDir(t *testing.T) {
 // A running distroless container on the private containerd is matched like its image, the report still naming pod,
 // namespace and image digest; and the table counts its findings.
 func TestVulnRunningContainer(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := bed.RunContainer(ctx, pod, testbed.ContainerSpec{Name: "app", Image: ref.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, img, ref := startBed(t, ociimage.Distroless)
+	_, id := runWebApp(t, ctx, bed, ref.Name)
 	db := vulnImportDB(t)
 	mountDir := filepath.Join(t.TempDir(), "mounts")
 	doc, res := scanJSON(t, bed, mountDir, "--db", db, "--namespace", "shop")

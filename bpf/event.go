@@ -62,6 +62,9 @@ type Event struct {
 	Filename      string
 	Argv          []string
 	ArgvTruncated bool
+	// ParentComm is the parent's task comm at the exec, kept by the kernel because the parent may be gone (and its
+	// pid reused) before user space reads /proc.
+	ParentComm string
 	// Map only: the protection requested.
 	Prot uint32
 }
@@ -75,7 +78,7 @@ const (
 	filenameLen   = 256
 	argvLen       = 1024
 	mmapEventSize = headerSize + pathBuf
-	execEventSize = mmapEventSize + filenameLen + argvLen
+	execEventSize = mmapEventSize + filenameLen + argvLen + commLen
 
 	flagOverlay     = 1 << 0
 	flagUpper       = 1 << 1
@@ -134,7 +137,8 @@ func Decode(raw []byte) (Event, error) {
 	name := raw[mmapEventSize : mmapEventSize+filenameLen]
 	ev.Filename = string(name[:clamp(int(le.Uint16(raw[50:])), filenameLen-1)])
 	n := clamp(int(le.Uint16(raw[52:])), argvLen)
-	ev.Argv, ev.ArgvTruncated = splitArgv(raw[mmapEventSize+filenameLen : execEventSize][:n], n == argvLen)
+	ev.Argv, ev.ArgvTruncated = splitArgv(raw[mmapEventSize+filenameLen : mmapEventSize+filenameLen+argvLen][:n], n == argvLen)
+	ev.ParentComm = cString(raw[execEventSize-commLen : execEventSize])
 	return ev, nil
 }
 

@@ -20,6 +20,7 @@ type rawEvent struct {
 	path                []byte // leaf-first names, NUL-terminated
 	filename            string
 	argv                []byte
+	pcomm               string
 	pathLen, argvLen    int // -1: len of the field
 }
 
@@ -53,7 +54,8 @@ func (r rawEvent) bytes() []byte {
 		le.PutUint16(b[50:], uint16(len(r.filename)))
 		le.PutUint16(b[52:], uint16(pick(r.argvLen, len(r.argv))))
 		copy(b[mmapEventSize:], r.filename)
-		copy(b[mmapEventSize+filenameLen:], r.argv)
+		copy(b[mmapEventSize+filenameLen:mmapEventSize+filenameLen+argvLen], r.argv)
+		copy(b[execEventSize-commLen:], r.pcomm)
 	}
 	return b
 }
@@ -77,10 +79,10 @@ func TestDecode(t *testing.T) {
 			name: "exec from the upper layer",
 			raw: rawEvent{kind: 1, flags: flagOverlay | flagUpper, cgroup: 4242, ino: 77, dev: 0x00000033, pid: 10, ppid: 9,
 				uid: 1000, gid: 1001, comm: "dropped", path: []byte("dropped\x00tmp\x00"), filename: "./dropped",
-				argv: []byte("./dropped\x00-x\x00"), pathLen: -1, argvLen: -1}.bytes(),
+				argv: []byte("./dropped\x00-x\x00"), pcomm: "runc:[2:INIT]", pathLen: -1, argvLen: -1}.bytes(),
 			want: Event{Kind: Exec, CgroupID: 4242, PID: 10, PPID: 9, UID: 1000, GID: 1001, Comm: "dropped", Inode: 77,
 				Dev: unix.Mkdev(0, 0x33), Overlay: true, Upper: true, Path: "/tmp/dropped", Filename: "./dropped",
-				Argv: []string{"./dropped", "-x"}},
+				Argv: []string{"./dropped", "-x"}, ParentComm: "runc:[2:INIT]"},
 		},
 		{
 			name: "exec with argv cut by the buffer and a partial path",

@@ -271,6 +271,9 @@ func TestExecUpperLower(t *testing.T) {
 	if up.Comm != "dropped" || up.PPID != uint32(os.Getpid()) || up.UID != 0 {
 		t.Errorf("comm %q ppid %d uid %d, want dropped %d 0", up.Comm, up.PPID, up.UID, os.Getpid())
 	}
+	if self, err := os.ReadFile("/proc/self/comm"); err != nil || up.ParentComm != strings.TrimSpace(string(self)) {
+		t.Errorf("parent comm %q, want this test's %q (%v)", up.ParentComm, self, err)
+	}
 	lo, ok := byPID[uint32(lowerPID)]
 	if !ok {
 		t.Fatalf("no exec event for the image's binary (pid %d)", lowerPID)

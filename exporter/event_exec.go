@@ -23,6 +23,7 @@ type ExecDrift struct {
 	HashError     string    `json:"hashError,omitempty"`
 	PID           uint32    `json:"pid"`
 	PPID          uint32    `json:"ppid"`
+	ParentName    string    `json:"parentName,omitempty"`
 	ParentCmdline string    `json:"parentCmdline,omitempty"`
 	UID           uint32    `json:"uid"`
 	User          string    `json:"user,omitempty"`
@@ -39,6 +40,7 @@ const maxArgv = 64
 // container, the path and the inode, so a re-sent or re-derived event (a daemon restart) has the same ID.
 func ExecDriftEvent(t report.Target, x ExecDrift) Event {
 	x.ParentCmdline = truncate(x.ParentCmdline, maxMessage)
+	x.ParentName = truncate(x.ParentName, maxSummary)
 	x.HashError = truncate(x.HashError, maxSummary)
 	if len(x.Argv) > maxArgv {
 		x.Argv = x.Argv[:maxArgv]

@@ -175,6 +175,7 @@ func ecsExec(d obj, x *ExecDrift) {
 	d.set("process.args", x.Argv)
 	d.set("process.hash.sha256", x.SHA256)
 	d.set("process.parent.pid", x.PPID)
+	d.set("process.parent.name", x.ParentName)
 	d.set("process.parent.command_line", x.ParentCmdline)
 	d.set("user.id", strconv.FormatUint(uint64(x.UID), 10))
 	d.set("user.name", x.User)

@@ -184,7 +184,7 @@ func ocsfFinding(d obj, e Event, class int) int {
 		x := fi.Exec
 		proc := obj{"pid": x.PID, "name": x.Comm, "file": ocsfFile(x.Path, "file", x.Size, x.SHA256),
 			"user":           obj{"uid": strconv.FormatUint(uint64(x.UID), 10), "name": x.User},
-			"parent_process": obj{"pid": x.PPID, "cmd_line": x.ParentCmdline}}
+			"parent_process": obj{"pid": x.PPID, "name": x.ParentName, "cmd_line": x.ParentCmdline}}
 		d.set("evidences", []obj{{"process": proc}})
 		d.set("unmapped.exec_count", x.Count)
 	}

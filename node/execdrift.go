@@ -36,7 +36,11 @@ type ExecDrift struct {
 	Size      int64
 	HashError string
 	PID, PPID uint32
-	// ParentCmdline is the parent's command line from the host's /proc, arguments joined by spaces.
+	// ParentName is the parent's comm as the kernel saw it at the exec: there even when the parent (runc exec, a
+	// subshell) is gone before user space reads /proc.
+	ParentName string
+	// ParentCmdline is the parent's command line from the host's /proc, arguments joined by spaces; empty when the
+	// parent is gone or its pid now names another program.
 	ParentCmdline string
 	UID           uint32
 	// User is UID's name in the container's /etc/passwd, when it has one.
@@ -57,22 +61,39 @@ const (
 
 func newExecDrift(ev bpf.Event, at time.Time) ExecDrift {
 	return ExecDrift{Path: ev.Path, Filename: ev.Filename, Argv: ev.Argv, Inode: ev.Inode, Dev: ev.Dev, PID: ev.PID,
-		PPID: ev.PPID, UID: ev.UID, Comm: ev.Comm, UpperGuessed: ev.UpperGuessed, Count: 1, FirstSeen: at}
+		PPID: ev.PPID, ParentName: ev.ParentComm, UID: ev.UID, Comm: ev.Comm, UpperGuessed: ev.UpperGuessed, Count: 1, FirstSeen: at}
 }
 
 // readCmdline reads a process's command line (bounded) and joins its arguments with spaces; "" when the process is
-// gone. The content is the process's own doing, so it is cut to valid UTF-8.
-func readCmdline(procRoot string, pid int) string {
+// gone, or when its comm is no longer the one the kernel reported (the pid was reused, or the parent has executed
+// another program since): a command line that is not the parent's would be a forged lead. The content is the
+// process's own doing, so it is cut to valid UTF-8.
+func readCmdline(procRoot string, pid int, comm string) string {
 	if pid <= 0 {
 		return ""
 	}
-	f, err := os.Open(filepath.Join(procRoot, strconv.Itoa(pid), "cmdline"))
+	dir := filepath.Join(procRoot, strconv.Itoa(pid))
+	f, err := os.Open(filepath.Join(dir, "cmdline"))
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
 	b, _ := io.ReadAll(io.LimitReader(f, maxCmdline))
+	if comm != "" && readComm(dir) != comm {
+		return ""
+	}
 	return joinCmdline(b)
+}
+
+// readComm is a process's comm (16 bytes at most in the kernel), without its newline.
+func readComm(dir string) string {
+	f, err := os.Open(filepath.Join(dir, "comm"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 64))
+	return strings.TrimSuffix(string(b), "\n")
 }
 
 func joinCmdline(b []byte) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -202,4 +203,40 @@ func FuzzPasswdName(f *testing.F) {
 			t.Errorf("passwdName = %q", name)
 		}
 	})
+}
+
+// The parent's command line is read only while its pid still names the program the kernel reported: a reused pid
+// or a parent that has executed something else since gives no command line rather than someone else's.
+func TestReadCmdlineChecksComm(t *testing.T) {
+	proc := t.TempDir()
+	write := func(pid, comm, cmdline string) {
+		t.Helper()
+		dir := filepath.Join(proc, pid)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range map[string]string{"comm": comm + "\n", "cmdline": cmdline} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("10", "sh", "/bin/sh\x00-c\x00./x\x00")
+	write("11", "nginx", "nginx: worker\x00")
+	tests := []struct {
+		pid  int
+		comm string
+		want string
+	}{
+		{10, "sh", "/bin/sh -c ./x"},
+		{11, "sh", ""},             // pid reused by another program
+		{12, "sh", ""},             // gone
+		{10, "", "/bin/sh -c ./x"}, // no name from the kernel: nothing to check against
+		{0, "sh", ""},
+	}
+	for _, tt := range tests {
+		if got := readCmdline(proc, tt.pid, tt.comm); got != tt.want {
+			t.Errorf("readCmdline(%d, %q) = %q, want %q", tt.pid, tt.comm, got, tt.want)
+		}
+	}
 }

@@ -368,7 +368,7 @@ func (r *Runtime) handle(ctx context.Context, ev bpf.Event) {
 		return
 	}
 	x := newExecDrift(ev, time.Now())
-	x.ParentCmdline = readCmdline(r.procRoot(), int(ev.PPID))
+	x.ParentCmdline = readCmdline(r.procRoot(), int(ev.PPID), ev.ParentComm)
 	rc.drift[key] = &x
 	job := evidenceJob{target: rc.target, pids: []int{int(ev.PID), rc.pid}, x: x, key: key, rc: rc}
 	r.mu.Unlock()
@@ -439,7 +439,7 @@ func (r *Runtime) publishFirst(ctx context.Context, job evidenceJob) {
 	}
 	r.mu.Unlock()
 	r.logger().Warn("exec drift: container executed a file its image does not have", "container", job.target.ContainerID,
-		"name", job.target.Name(), "path", job.x.Path, "sha256", job.x.SHA256, "ppid", job.x.PPID, "parent", job.x.ParentCmdline)
+		"name", job.target.Name(), "path", job.x.Path, "sha256", job.x.SHA256, "ppid", job.x.PPID, "parent", job.x.ParentName, "parentCmdline", job.x.ParentCmdline)
 	if r.Sink != nil {
 		r.Sink.ExecDrift(ctx, job.target, job.x, true)
 	}

@@ -70,6 +70,7 @@ int BPF_PROG(rootscan_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 	}
 	fill_task(&ev->h, EVENT_EXEC, cgroup_id);
 	ev->h.ppid = BPF_CORE_READ(p, real_parent, tgid);
+	BPF_CORE_READ_STR_INTO(&ev->pcomm, p, real_parent, comm);
 	fill_file(&ev->h, BPF_CORE_READ(bprm, file));
 
 	n = bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), BPF_CORE_READ(bprm, filename));

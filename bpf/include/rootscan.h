@@ -78,6 +78,9 @@ struct exec_event {
 	struct event_header h;
 	u8 filename[FILENAME_LEN];
 	u8 argv[ARGV_LEN];
+	/* The parent's comm at the exec: a short-lived parent (runc exec, a shell's subshell) is often gone before
+	 * user space can read its /proc entry. */
+	u8 pcomm[TASK_COMM_LEN];
 };
 
 struct mmap_event {

@@ -131,6 +131,7 @@ struct task_struct {
 	struct mm_struct *mm;
 	struct files_struct *files;
 	struct fs_struct *fs;
+	char comm[16];
 };
 
 struct linux_binprm {

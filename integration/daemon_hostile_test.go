@@ -150,8 +150,8 @@ func TestDaemonHostileCorpus(t *testing.T) {
 
 	// The long paths are reported as not examined, not silently dropped: the tree-wide controls that found nothing
 	// in the rest are errors naming the left-out directory, where the benign containers of the same image pass them.
-	long, plain := metricSum(body, exporter.MetricComplianceControls, "container=longpaths", "status=error"),
-		metricSum(body, exporter.MetricComplianceControls, "container=app-1", "status=error")
+	long, plain := sumMetric(body, exporter.MetricComplianceControls, "container=longpaths", "status=error"),
+		sumMetric(body, exporter.MetricComplianceControls, "container=app-1", "status=error")
 	if long <= plain {
 		t.Errorf("longpaths: %v controls in error, app-1 %v: the left-out long paths are not reported", long, plain)
 	}
@@ -242,26 +242,6 @@ func unmountUnder(t *testing.T, dir string) {
 			t.Logf("unmount %s: %v", points[i], err)
 		}
 	}
-}
-
-// metricSum adds up every series of name with these labels (name=value), e.g. across severities.
-func metricSum(body, name string, labels ...string) float64 {
-	sum := 0.0
-	for _, line := range strings.Split(body, "\n") {
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			k, v, _ := strings.Cut(l, "=")
-			match = match && strings.Contains(line, k+`="`+v+`"`)
-		}
-		f := strings.Fields(line)
-		if v, err := strconv.ParseFloat(f[len(f)-1], 64); match && err == nil {
-			sum += v
-		}
-	}
-	return sum
 }
 
 func hasReason(e exporter.Event) bool { return e.Incomplete != nil && e.Incomplete.Reason != "" }

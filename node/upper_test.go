@@ -26,19 +26,7 @@ func TestReadUpper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func() upperState {
-		t.Helper()
-		r, err := fsaccess.OpenDir(dir, fsaccess.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		st, err := readUpper(context.Background(), r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	read := func() upperState { t.Helper(); return readUpperDir(t, dir) }
 	paths := func(st upperState) []string {
 		var out []string
 		for i := range st.entries {
@@ -70,24 +58,27 @@ func TestReadUpper(t *testing.T) {
 	}
 }
 
+// readUpperDir is readUpper of the directory dir.
+func readUpperDir(t *testing.T, dir string) upperState {
+	t.Helper()
+	r, err := fsaccess.OpenDir(dir, fsaccess.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	st, err := readUpper(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // upperDelta spells out an upper dir's paths only when they fit maxDeltaBytes, counted on the compact state: a
 // small dir's delta names every entry (pathBytes counts exactly what it spells), and 1,100 files under ~3,900-byte
 // paths (4.3 MB) give an Unknown delta without building those paths.
 func TestUpperDeltaByteBound(t *testing.T) {
 	dir := t.TempDir()
-	read := func() upperState {
-		t.Helper()
-		r, err := fsaccess.OpenDir(dir, fsaccess.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		st, err := readUpper(context.Background(), r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	read := func() upperState { t.Helper(); return readUpperDir(t, dir) }
 	long := dir
 	for i := range 15 {
 		long = filepath.Join(long, fmt.Sprintf("%03d", i)+strings.Repeat("p", 247))

@@ -121,8 +121,12 @@ func (s *session) noteDeep(r *report.ControlResult) {
 		notes = append(notes, s.deepNote(deep))
 	}
 	if cut {
-		notes = append(notes, fmt.Sprintf("files: the listing stopped at its bound of %d bytes: %s and what follows it were not examined",
-			s.lim.MaxTreeBytes, shortPath(s.treeCut)))
+		bound := fmt.Sprintf("%d bytes", s.lim.MaxTreeBytes)
+		if s.lim.MaxTreeBytes%(1<<20) == 0 {
+			bound = fmt.Sprintf("%d MiB", s.lim.MaxTreeBytes>>20)
+		}
+		notes = append(notes, fmt.Sprintf("files: the listing stopped at its bound of %s: %s and what follows it were not examined",
+			bound, shortPath(s.treeCut)))
 	}
 	if len(notes) == 0 {
 		return

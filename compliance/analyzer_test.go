@@ -157,3 +157,104 @@ func TestTreeTooDeepSkipped(t *testing.T) {
 	res = scan.Run(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg()})
 	check("own walk, bound 20", e20.Evaluate(context.Background(), f.root, target, nil, res), 20, "/"+strings.Repeat("d/", 20)+"d")
 }
+
+// Long paths cost files() bytes, not only entries. A directory whose path is longer than MaxDirPath is left out like
+// one too deep; past MaxTreeBytes the listing stops. Either way the baseline's setuid and key controls still fail
+// and name what they found, with a note naming what was not examined; a control that found nothing is an error; the
+// listing kept stays within the bound; and both walks (the engine's own, the shared scan walk) agree.
+func TestTreeByteBound(t *testing.T) {
+	files := map[string]string{
+		"root/.ssh/id_rsa": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n",
+		"srv/bin/su":       "x",
+		"etc/passwd":       "root:x:0:0::/root:/bin/sh\n",
+		"a/0su":            "x",
+	}
+	long := ""
+	for i := range 5 {
+		long += fmt.Sprintf("/%03d%s", i, strings.Repeat("p", 247))
+	}
+	for i := range 50 {
+		files[long[1:]+fmt.Sprintf("/%03d%s", i, strings.Repeat("f", 100))] = ""
+		files[fmt.Sprintf("a/f%03d%s", i, strings.Repeat("f", 200))] = ""
+	}
+	f := newFixture(t, files)
+	f.chmod(t, "srv/bin/su", fs.ModeSetuid|0o755)
+	f.chmod(t, "a/0su", fs.ModeSetuid|0o755)
+	l, _ := NewLoader(Limits{})
+	ps, err := l.Load(Baseline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := report.Target{Config: &report.ImageConfig{User: "app"}}
+	type want struct {
+		status string
+		names  []string
+	}
+	check := func(what string, rs []report.ControlResult, note string, wants map[string]want) {
+		t.Helper()
+		for _, r := range rs {
+			w, ok := wants[r.ID]
+			if !ok {
+				continue
+			}
+			delete(wants, r.ID)
+			if r.Status != w.status || !strings.Contains(r.Message, note) {
+				t.Errorf("%s: %s = %s %q, want %s with %q", what, r.ID, r.Status, r.Message, w.status, note)
+			}
+			for _, n := range w.names {
+				if !strings.Contains(r.Message, n) {
+					t.Errorf("%s: %s = %q does not name %s", what, r.ID, r.Message, n)
+				}
+			}
+		}
+		for id := range wants {
+			t.Errorf("%s: no result for %s", what, id)
+		}
+	}
+	both := func(lim Limits, note string, wants func() map[string]want) {
+		t.Helper()
+		l, _ := NewLoader(lim)
+		e := NewEngine(l, ps)
+		res := scan.Run(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg()})
+		check(fmt.Sprintf("own walk %+v", lim), e.Evaluate(context.Background(), f.root, target, nil, res), note, wants())
+		got := scan.Run(context.Background(), f.root, []scan.Analyzer{scan.NewDpkg(), e.Analyzer(target, nil)})
+		check(fmt.Sprintf("shared walk %+v", lim), got.Compliance, note, wants())
+		s := treeSession(f.root, lim)
+		data, _ := s.tree()
+		kept := 0
+		for _, d := range data {
+			kept += len(d.path) + fileDataBytes
+		}
+		for _, p := range s.treeDeep {
+			kept += len(p) + fileDataBytes
+		}
+		if kept > s.lim.MaxTreeBytes {
+			t.Errorf("%+v: the listing keeps %d bytes, over its bound %d", lim, kept, s.lim.MaxTreeBytes)
+		}
+	}
+
+	// The defaults: the long chain is left out from its 5th level (1,255 bytes), the rest is examined.
+	both(Limits{}, "1 directory with paths longer than 1024 bytes were not examined: "+long[:300]+"...", func() map[string]want {
+		return map[string]want{
+			"container-baseline-04": {report.ControlFailed, []string{`"/srv/bin/su"`, `"/a/0su"`}},
+			"container-baseline-09": {report.ControlFailed, []string{`"/root/.ssh/id_rsa"`}},
+			"container-baseline-10": {report.ControlError, nil},
+		}
+	})
+	// A byte bound inside /a (50 entries of 270 bytes): what came before is named, the rest is not examined.
+	cut := fmt.Sprintf("/a/f%03d%s", 10, strings.Repeat("f", 200))
+	bound := 0
+	for _, p := range []string{"/000" + strings.Repeat("p", 247), "/a", "/a/0su"} {
+		bound += len(p) + fileDataBytes
+	}
+	for i := range 10 {
+		bound += len(fmt.Sprintf("/a/f%03d%s", i, strings.Repeat("f", 200))) + fileDataBytes
+	}
+	both(Limits{MaxDirPath: 100, MaxTreeBytes: bound}, fmt.Sprintf("files: the listing stopped at its bound of %d bytes: %s and what follows", bound, cut), func() map[string]want {
+		return map[string]want{
+			"container-baseline-04": {report.ControlFailed, []string{`"/a/0su"`}},
+			"container-baseline-09": {report.ControlError, nil},
+			"container-baseline-10": {report.ControlError, nil},
+		}
+	})
+}

@@ -33,6 +33,13 @@ type Limits struct {
 	// DefaultWalkMaxDepth, the scan walk's own).
 	MaxEntries int
 	MaxDepth   int
+	// MaxTreeBytes bounds what the listing behind files() keeps, in bytes (each entry's path plus its attributes,
+	// default 32 MiB: an image of about 250,000 files): a count alone lets 100,000 paths of 4,000 bytes take
+	// 400 MB. The walk stops where the listing reaches it; the controls name where (noteTree).
+	MaxTreeBytes int
+	// MaxDirPath leaves out of files() a directory whose path is longer than this many bytes (default 1,024), as
+	// one deeper than MaxDepth is: its entries are not listed, and the controls that read it name it.
+	MaxDirPath int
 	// CostLimit is CEL's runtime cost bound for one expression (default 100,000,000: a few seconds of CPU at
 	// most; files("/") over 100k entries with a filter costs about 2,000,000).
 	CostLimit uint64
@@ -59,6 +66,8 @@ func (l Limits) withDefaults() Limits {
 	defInt(&l.MaxGlobDepth, 32)
 	defInt(&l.MaxEntries, fsaccess.DefaultWalkMaxEntries)
 	defInt(&l.MaxDepth, fsaccess.DefaultWalkMaxDepth)
+	defInt(&l.MaxTreeBytes, 32<<20)
+	defInt(&l.MaxDirPath, 1024)
 	if l.CostLimit == 0 {
 		l.CostLimit = 100_000_000
 	}
@@ -84,8 +93,11 @@ type session struct {
 	treeDone bool
 	treeData []*fileData
 	treeErr  error
-	// treeDeep are the directories (paths from the top) the walk left out for depth, in walk order.
+	// treeDeep are the directories (paths from the top) the walk left out for depth or path length, in walk order.
 	treeDeep []string
+	// treeCut is the first path the listing left out for Limits.MaxTreeBytes ("" when none): it and every path
+	// after it in walk order are not listed.
+	treeCut string
 	// treeWarned says an entry of the walk could not be read (see keepTree).
 	treeWarned bool
 	// treeBase and treeDelta, when set, make the listing from the image's and the container's delta (deltaTree).

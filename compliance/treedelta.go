@@ -27,9 +27,9 @@ type imageTree struct {
 
 // keepTree returns s's listing for the image evaluation, nil when there is none to trust as a whole: the walk failed
 // (the entry bound), an entry could not be read (the count and the listing would differ from the container's walk in
-// ways the delta does not describe), or it is past maxKeptTreeBytes.
+// ways the delta does not describe), it stopped at Limits.MaxTreeBytes, or it is past maxKeptTreeBytes.
 func keepTree(s *session) *imageTree {
-	if !s.treeDone || s.treeErr != nil || s.treeWarned || s.treeData == nil {
+	if !s.treeDone || s.treeErr != nil || s.treeWarned || s.treeData == nil || s.treeCut != "" {
 		return nil
 	}
 	t := &imageTree{entries: make([]fileData, len(s.treeData)), deep: slices.Clone(s.treeDeep)}
@@ -147,12 +147,19 @@ func (s *session) deltaTree(base *imageTree, d *Delta) bool {
 			add = append(add, item)
 		}
 		below[p] = !descend
+		if tb.bytes > s.lim.MaxTreeBytes {
+			return false // past the listing's byte bound: the walk stops there itself, without this list
+		}
 	}
 	items := s.mergeTree(base, add, func(p string) bool { return changed[p] || replaced[p] || hidden(p) })
-	s.treeDone, s.treeMerged, s.treeData, s.treeDeep, s.treeErr = true, true, nil, nil, nil
+	s.treeDone, s.treeMerged, s.treeData, s.treeDeep, s.treeErr, s.treeCut = true, true, nil, nil, nil, ""
+	used := 0
 	for i, it := range items {
 		if i == s.lim.MaxEntries {
 			s.treeErr = fmt.Errorf("files: more than %d entries under /", s.lim.MaxEntries)
+			break
+		}
+		if !s.treeCharge(&used, it.path) {
 			break
 		}
 		if it.d == nil {
@@ -221,7 +228,7 @@ func (s *session) visitInfo(tb *treeBuilder, p string, fi fs.FileInfo) (treeItem
 	case !fi.IsDir():
 	case depth == 1 && (p == "/proc" || p == "/sys" || p == "/dev"):
 		return treeItem{}, false, nil // not walked (fsaccess.WalkOptions.SkipKernelDirs)
-	case depth > s.lim.MaxDepth:
+	case depth > s.lim.MaxDepth || len(p) > s.lim.MaxDirPath:
 		return treeItem{path: p}, false, nil
 	}
 	tb.add(s, p[1:], fi)
@@ -229,7 +236,7 @@ func (s *session) visitInfo(tb *treeBuilder, p string, fi fs.FileInfo) (treeItem
 }
 
 // walkSub is the walk of the subtree at p (absolute) on s's root: nothing when p does not exist there (a whiteout).
-// It fails on what would make the walk warn, and past the entry bound.
+// It fails on what would make the walk warn, and past the entry or byte bound.
 func (s *session) walkSub(tb *treeBuilder, p string) ([]treeItem, error) {
 	item, descend, err := s.visit(tb, p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -268,7 +275,7 @@ func (s *session) walkDir(tb *treeBuilder, dir string, out []treeItem) ([]treeIt
 		if item.path != "" {
 			out = append(out, item)
 		}
-		if len(out) > s.lim.MaxEntries {
+		if len(out) > s.lim.MaxEntries || tb.bytes > s.lim.MaxTreeBytes {
 			return nil, errTreeDelta
 		}
 		if descend {

@@ -18,7 +18,7 @@ func listing(s *session) string {
 	for _, d := range data {
 		fmt.Fprintf(&b, "%s %v %d %d %d %t\n", d.path, d.mode, d.size, d.uid, d.gid, d.hasIDs)
 	}
-	fmt.Fprintf(&b, "deep %q\nerr %v\n", s.treeDeep, err)
+	fmt.Fprintf(&b, "deep %q\ncut %q\nerr %v\n", s.treeDeep, s.treeCut, err)
 	return b.String()
 }
 
@@ -27,22 +27,35 @@ func treeSession(root scan.FS, lim Limits) *session {
 }
 
 // compareTrees checks that the merged root's listing made from the image's and d is the one a walk of merged gives,
-// with the default bounds and with bounds the image is at (depth, entries), so the delta crosses them both ways.
+// with the default bounds and with bounds the image is at (depth, entries, path length, bytes), so the delta crosses
+// them both ways. Past the byte bound the delta may decline (the walk stops there itself): only then.
 func compareTrees(t testing.TB, image, merged scan.FS, d Delta, what string) {
 	t.Helper()
 	img := treeSession(image, Limits{})
 	img.tree()
 	n := len(img.treeData) + len(img.treeDeep)
-	for _, lim := range []Limits{{}, {MaxDepth: 1}, {MaxDepth: 2}, {MaxDepth: 3}, {MaxEntries: n}, {MaxEntries: n - 1}, {MaxEntries: n + 1, MaxDepth: 2}} {
+	b := 0
+	for _, e := range img.treeData {
+		b += len(e.path) + fileDataBytes
+	}
+	for _, p := range img.treeDeep {
+		b += len(p) + fileDataBytes
+	}
+	for _, lim := range []Limits{{}, {MaxDepth: 1}, {MaxDepth: 2}, {MaxDepth: 3}, {MaxEntries: n}, {MaxEntries: n - 1}, {MaxEntries: n + 1, MaxDepth: 2},
+		{MaxDirPath: 2}, {MaxDirPath: 8}, {MaxDirPath: 16}, {MaxTreeBytes: b}, {MaxTreeBytes: b + 100}, {MaxTreeBytes: b, MaxDirPath: 8}, {MaxTreeBytes: b / 2}} {
 		img := treeSession(image, lim)
 		img.tree()
 		base := keepTree(img)
 		if base == nil {
 			continue // the image itself is past the bound: its containers walk
 		}
-		want := listing(treeSession(merged, lim))
+		walked := treeSession(merged, lim)
+		want := listing(walked)
 		s := treeSession(merged, lim)
 		if !s.deltaTree(base, &d) {
+			if walked.treeCut != "" || walked.treeErr != nil {
+				continue
+			}
 			t.Fatalf("%s, limits %+v: the delta was not applied", what, lim)
 		}
 		if got := listing(s); got != want {

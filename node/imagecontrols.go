@@ -248,12 +248,23 @@ var overlayDirXattrs = []struct{ name, value string }{
 	{"trusted.overlay.redirect", ""}, {"user.overlay.redirect", ""},
 }
 
+// maxDeltaBytes bounds the paths upperDelta spells out (about 40,000 upper-dir entries of 100-byte paths).
+const maxDeltaBytes = 4 << 20
+
 // upperDelta is how a container's root differs from its image's, from its upper dir: a file, link or whiteout
 // replaces the path and all below it; a directory over the image's directory changes only its own attributes (its
 // entries are listed themselves), unless it is opaque or redirected, or its xattrs cannot be read. The root
 // directory's attributes always come from the upper dir.
+//
+// The delta holds every path in full, so it is made only when those paths fit maxDeltaBytes, counted on the compact
+// upperState before any is built: past it (100,000 files under 4,000-byte paths would be 400 MB) the delta is
+// Unknown and the controls are evaluated on the merged root, whose listing has its own byte bound.
 func upperDelta(upper scan.FS, st upperState) compliance.Delta {
 	d := compliance.Delta{Changed: []string{"/"}, Unknown: st.truncated}
+	if st.pathBytes() > maxDeltaBytes {
+		d.Unknown = true
+		return d
+	}
 	xfs, _ := upper.(scan.XattrFS)
 	for i, e := range st.entries {
 		name := st.path(i)

@@ -58,6 +58,21 @@ func (st *upperState) path(i int) string {
 	return string(b)
 }
 
+// pathBytes is what every entry's path from the root ("/" and the path) takes in full, counted without building one.
+func (st *upperState) pathBytes() int64 {
+	lens := make([]int32, len(st.entries)) // each entry's path length; a parent comes before its entries
+	var total int64
+	for i, e := range st.entries {
+		n := int32(len(e.name))
+		if e.parent >= 0 {
+			n += lens[e.parent] + 1
+		}
+		lens[i] = n
+		total += int64(n) + 1
+	}
+	return total
+}
+
 // readUpper walks fsys (a container's upper dir) without opening any file, with fsaccess's one walk (on a Root, by
 // descriptor, each entry statted in its open parent).
 func readUpper(ctx context.Context, fsys scan.FS) (upperState, error) {

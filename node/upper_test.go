@@ -26,19 +26,7 @@ func TestReadUpper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func() upperState {
-		t.Helper()
-		r, err := fsaccess.OpenDir(dir, fsaccess.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		st, err := readUpper(context.Background(), r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	read := func() upperState { t.Helper(); return readUpperDir(t, dir) }
 	paths := func(st upperState) []string {
 		var out []string
 		for i := range st.entries {
@@ -67,6 +55,65 @@ func TestReadUpper(t *testing.T) {
 	}
 	if st := read(); !st.truncated || st.digest == changed.digest {
 		t.Errorf("a tree deeper than the walk's bound: truncated %v, digest moved %v", st.truncated, st.digest != changed.digest)
+	}
+}
+
+// readUpperDir is readUpper of the directory dir.
+func readUpperDir(t *testing.T, dir string) upperState {
+	t.Helper()
+	r, err := fsaccess.OpenDir(dir, fsaccess.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	st, err := readUpper(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// upperDelta spells out an upper dir's paths only when they fit maxDeltaBytes, counted on the compact state: a
+// small dir's delta names every entry (pathBytes counts exactly what it spells), and 1,100 files under ~3,900-byte
+// paths (4.3 MB) give an Unknown delta without building those paths.
+func TestUpperDeltaByteBound(t *testing.T) {
+	dir := t.TempDir()
+	read := func() upperState { t.Helper(); return readUpperDir(t, dir) }
+	long := dir
+	for i := range 15 {
+		long = filepath.Join(long, fmt.Sprintf("%03d", i)+strings.Repeat("p", 247))
+	}
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := read()
+	d := upperDelta(nil, st)
+	spelled := 0
+	for _, p := range append(d.Changed[1:], d.Replaced...) {
+		spelled += len(p)
+	}
+	if d.Unknown || len(d.Changed)+len(d.Replaced) != len(st.entries)+1 || int64(spelled) != st.pathBytes() {
+		t.Fatalf("small upper dir: delta unknown %v, %d paths of %d bytes; want %d paths of %d bytes",
+			d.Unknown, len(d.Changed)+len(d.Replaced)-1, spelled, len(st.entries), st.pathBytes())
+	}
+	for i := range 1100 {
+		if err := os.WriteFile(filepath.Join(long, fmt.Sprintf("%04d", i)+strings.Repeat("f", 116)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st = read()
+	if st.pathBytes() <= maxDeltaBytes {
+		t.Fatalf("the long paths take %d bytes, not past the bound %d", st.pathBytes(), maxDeltaBytes)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	d = upperDelta(nil, st)
+	runtime.ReadMemStats(&after)
+	if !d.Unknown || len(d.Replaced) != 0 || !slices.Equal(d.Changed, []string{"/"}) {
+		t.Errorf("past the bound: delta unknown %v, %d replaced, changed %q; want unknown with only /", d.Unknown, len(d.Replaced), d.Changed)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("upperDelta allocated %d bytes past the bound, want only the path lengths (%d entries)", n, len(st.entries))
 	}
 }
 

@@ -55,6 +55,9 @@ type DriftOptions struct {
 	MaxDepth int
 	// MaxResults bounds the entries returned (default 10,000); past it the list is cut and ErrDriftTruncated reported.
 	MaxResults int
+	// MaxResultBytes bounds the bytes of the paths and hashes returned (default 4 MiB), cut the same way: 10,000
+	// entries of 4,000-byte paths would be 40 MB kept in the report.
+	MaxResultBytes int
 	// MaxHashSize is the largest executable hashed (default 256 MiB); bigger ones are listed without a hash.
 	MaxHashSize int64
 	// MaxHashes bounds how many executables are hashed (default 1,000).
@@ -69,6 +72,9 @@ func (o DriftOptions) withDefaults() DriftOptions {
 	}
 	if o.MaxResults <= 0 {
 		o.MaxResults = 10_000
+	}
+	if o.MaxResultBytes <= 0 {
+		o.MaxResultBytes = 4 << 20
 	}
 	if o.MaxHashSize <= 0 {
 		o.MaxHashSize = 256 << 20
@@ -132,6 +138,7 @@ type drift struct {
 	opts          DriftOptions
 	hashes        int
 	hashBudgetHit bool
+	outBytes      int // the bytes of out's strings, for MaxResultBytes
 	// addedDir is the last directory found added: entries below it cannot be in the image, so they need no lookup.
 	addedDir string
 	buf      []byte // hashing buffer, reused
@@ -149,6 +156,12 @@ func (d *drift) add(e report.DriftEntry) error {
 		d.fail("", fmt.Sprintf("%v: more than %d changes; the rest are not listed", ErrDriftTruncated, d.opts.MaxResults))
 		return errDriftStop
 	}
+	n := len(e.Path) + len(e.Change) + len(e.Type) + len(e.SHA256)
+	if d.outBytes+n > d.opts.MaxResultBytes {
+		d.fail(e.Path, fmt.Sprintf("%v: the changes listed reached %d bytes of paths; this and the rest are not listed", ErrDriftTruncated, d.opts.MaxResultBytes))
+		return errDriftStop
+	}
+	d.outBytes += n
 	d.out = append(d.out, e)
 	return nil
 }

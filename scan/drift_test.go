@@ -162,6 +162,35 @@ func TestDrift(t *testing.T) {
 	}
 }
 
+// The result's bytes are bounded as its count is: a bound of half the whole list's bytes cuts it within the bound.
+func TestDriftResultBytes(t *testing.T) {
+	upper, image := driftFixture(t)
+	up, img := openDriftRoot(t, upper), openDriftRoot(t, image)
+	size := func(es []report.DriftEntry) int {
+		n := 0
+		for _, e := range es {
+			n += len(e.Path) + len(e.Change) + len(e.Type) + len(e.SHA256)
+		}
+		return n
+	}
+	all, _, err := Drift(context.Background(), up, img, DriftOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := size(all) / 2
+	got, errs, err := Drift(context.Background(), up, img, DriftOptions{MaxResultBytes: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || len(got) >= len(all) || size(got) > bound {
+		t.Errorf("%d entries of %d bytes under a %d-byte bound (all: %d entries)", len(got), size(got), bound, len(all))
+	}
+	want := fmt.Sprintf("drift truncated: the changes listed reached %d bytes", bound)
+	if len(errs) == 0 || !strings.Contains(errs[len(errs)-1].Err, want) {
+		t.Errorf("errors %+v, want the last with %q", errs, want)
+	}
+}
+
 func driftLines(es []report.DriftEntry) string {
 	var b strings.Builder
 	for _, e := range es {

@@ -38,7 +38,7 @@ type Catalog struct {
 func DefaultCatalog() *Catalog {
 	c := &Catalog{Resources: map[string]Support{}, Matchers: map[string]bool{}, Commands: map[string]bool{}}
 	for _, r := range strings.Fields(`file directory parse_config parse_config_file ini json yaml login_defs
-		sshd_config ssh_config passwd shadow etc_group users user groups group package packages gem pip npm
+		sshd_config ssh_config passwd shadow etc_group users user groups group package packages gem pip npm xml
 		etc_fstab limits_conf os platform virtualization command`) {
 		c.Resources[r] = Filesystem
 	}

@@ -26,6 +26,7 @@ var resourceCtors = map[string]func(ev *evaluator, args []any) (any, error){
 	"json":                   newJSONResource,
 	"yaml":                   newYAMLResource,
 	"ini":                    newINIResource,
+	"xml":                    newXMLResource,
 	"passwd":                 newPasswd,
 	"shadow":                 newShadow,
 	"etc_group":              newEtcGroup,

@@ -14,7 +14,7 @@ import (
 
 // Process is a running container's init process as the node sees it through the host's /proc: what InSpec's
 // process resources (os_env, mount, processes, kernel_parameter) read. Only the daemon and the node scan of
-// running containers have one; a --dir or --oci scan, a stopped container or a node scan without --proc-root do not.
+// running containers have one; a --dir or --oci scan and a stopped container do not.
 type Process struct {
 	// ProcRoot is where the host's /proc is visible ("/proc", or "/host/proc" in a pod).
 	ProcRoot string
@@ -34,7 +34,7 @@ func WithProcess(ctx context.Context, p *Process) context.Context {
 }
 
 // ErrNoProcess is why a process resource cannot be answered: the target has no running process the scanner sees.
-var ErrNoProcess = errors.New("needs the container's running process (only the daemon has it)")
+var ErrNoProcess = errors.New("needs the container's running process (answered by the daemon and by a node scan of a running container; not by --dir or --oci)")
 
 // maxProcesses bounds the processes listed for one container; a fork bomb must not cost the scan.
 const maxProcesses = 4096

@@ -21,7 +21,8 @@ const (
 	Unsupported Support = iota
 	// Filesystem resources are answered from the container's root.
 	Filesystem
-	// Process resources need the container's running process (the daemon has it; a --dir or --oci scan does not).
+	// Process resources need the container's running process: the daemon and the one-shot node scan of a running
+	// container have it, a --dir or --oci scan does not.
 	Process
 )
 
@@ -81,6 +82,9 @@ type Verdict struct {
 	// Run is false when the control will be reported skipped; Reasons say why, each at its file:line.
 	Run     bool
 	Reasons []string
+	// NodeOnly is a skipped control whose only reasons are process resources: a node scan of a running container
+	// and the daemon evaluate it, a --dir or --oci scan skips it.
+	NodeOnly bool
 }
 
 // Check classifies every control of the profile: whether rootscan can evaluate it from a filesystem, and if
@@ -123,9 +127,19 @@ func (p *Profile) Check(cat *Catalog) []Verdict {
 			v.Reasons = rs.list
 		}
 		v.Run = len(v.Reasons) == 0
+		v.NodeOnly = !v.Run && onlyProcessReasons(v.Reasons)
 		out = append(out, v)
 	}
 	return out
+}
+
+func onlyProcessReasons(rs []string) bool {
+	for _, r := range rs {
+		if !strings.HasSuffix(r, processOnly) {
+			return false
+		}
+	}
+	return true
 }
 
 // reasons collects distinct skip reasons in the order found.
@@ -193,7 +207,7 @@ func (cl *classifier) resource(file string, c *ruby.Call, parent ruby.Node, rs *
 	}
 	switch sup, ok := cl.cat.Resources[c.Name]; {
 	case ok && sup == Process:
-		rs.add(fmt.Sprintf("%s: %s needs the container's running process (only the daemon has it)", at, c.Name))
+		rs.add(fmt.Sprintf("%s: %s %s", at, c.Name, processOnly))
 	case ok && c.Name == "command":
 		if r := cl.command(c, parent); r != "" {
 			rs.add(at + ": " + r)

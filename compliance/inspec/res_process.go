@@ -10,7 +10,10 @@ import (
 )
 
 // os_env, mount, kernel_parameter and processes: answered from the container's running process when the node has
-// it (the daemon, a node scan with --proc-root), skipped with the reason otherwise.
+// it (the daemon, the one-shot node scan of a running container), skipped with the reason otherwise (--dir, --oci).
+
+// processOnly is the static check's reason for a process resource: it runs in a node scan, not on a --dir or --oci.
+const processOnly = "needs the container's running process: answered by the daemon and by a node scan of a running container, skipped for --dir and --oci"
 
 // processErr turns a failed read of the container's process into the control's outcome: skipped when the target
 // has no process or the answer would be the host's, a resource failure otherwise.

@@ -39,7 +39,7 @@ type Catalog struct {
 func DefaultCatalog() *Catalog {
 	c := &Catalog{Resources: map[string]Support{}, Matchers: map[string]bool{}, Commands: map[string]bool{}}
 	for _, r := range strings.Fields(`file directory parse_config parse_config_file ini json yaml login_defs
-		sshd_config ssh_config passwd shadow etc_group users user groups group package packages gem pip npm xml
+		sshd_config ssh_config passwd shadow etc_group users user groups group package packages gem pip npm xml pam
 		etc_fstab limits_conf os platform virtualization command`) {
 		c.Resources[r] = Filesystem
 	}
@@ -49,7 +49,7 @@ func DefaultCatalog() *Catalog {
 	for _, m := range strings.Fields(`eq eql equal cmp be be_in include match exist be_empty be_nil be_installed
 		be_file be_directory be_symlink be_readable be_writable be_executable be_owned_by be_grouped_into
 		be_more_permissive_than be_a be_an be_kind_of all start_with end_with contain_exactly match_array
-		be_truthy be_falsey be_zero be_between`) {
+		be_truthy be_falsey be_zero be_between match_pam_rule match_pam_rules`) {
 		c.Matchers[m] = true
 	}
 	for _, p := range strings.Fields(`which ls stat grep egrep cat test readlink realpath head [`) {

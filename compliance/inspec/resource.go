@@ -27,6 +27,7 @@ var resourceCtors = map[string]func(ev *evaluator, args []any) (any, error){
 	"yaml":                   newYAMLResource,
 	"ini":                    newINIResource,
 	"xml":                    newXMLResource,
+	"pam":                    newPam,
 	"passwd":                 newPasswd,
 	"shadow":                 newShadow,
 	"etc_group":              newEtcGroup,

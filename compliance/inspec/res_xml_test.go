@@ -8,17 +8,22 @@ import (
 	"time"
 
 	"github.com/rootscan/rootscan/compliance"
+	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
 )
 
 // evalOn evaluates one control file against a root of the given files (the other resource tests share evalFiles).
 func evalOn(t testing.TB, files map[string]string, modes map[string]os.FileMode, controls string) []report.ControlResult {
 	t.Helper()
+	return evalOnRoot(t, evalRoot(t, files, modes), controls)
+}
+
+func evalOnRoot(t testing.TB, root *fsaccess.Root, controls string) []report.ControlResult {
+	t.Helper()
 	p, err := FromFiles("test", map[string][]byte{"inspec.yml": []byte("name: t\n"), "controls/c.rb": []byte(controls)}, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := evalRoot(t, files, modes)
 	ctx := context.Background()
 	tg := compliance.NewTarget(ctx, root, report.Target{Kind: "dir"}, nil, &report.Result{}, compliance.Limits{}, nil)
 	return NewRunner(p, nil, EvalLimits{}).Evaluate(ctx, tg)

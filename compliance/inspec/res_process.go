@@ -164,14 +164,17 @@ func newProcesses(ev *evaluator, args []any) (any, error) {
 	if err != nil {
 		return nil, processErr("processes", err)
 	}
+	// InSpec's columns, as its ps line gives them: pid, vsz and rss integers, the others ps's text.
 	t := &tableRes{name: label, cols: cols("pids", "pid", "ppids", "ppid", "users", "user", "commands", "command",
-		"states", "stat", "labels", "label")}
+		"states", "stat", "labels", "label", "cpus", "cpu", "mem", "mem", "vsz", "vsz", "rss", "rss", "tty", "tty",
+		"start", "start", "time", "time")}
 	for _, p := range ps {
 		if !re.MatchString(p.Command) {
 			continue
 		}
 		t.rows = append(t.rows, row("pid", int64(p.Pid), "ppid", int64(p.PPid), "user", p.User, "command", p.Command,
-			"stat", p.State, "label", nil))
+			"stat", p.Stat, "label", nil, "cpu", p.CPU, "mem", p.Mem, "vsz", p.VSZ, "rss", p.RSS, "tty", p.TTY,
+			"start", p.Start, "time", p.Time))
 	}
 	return t, nil
 }

@@ -47,7 +47,7 @@ func DefaultCatalog() *Catalog {
 	for _, m := range strings.Fields(`eq eql equal cmp be be_in include match exist be_empty be_nil be_installed
 		be_file be_directory be_symlink be_readable be_writable be_executable be_owned_by be_grouped_into
 		be_more_permissive_than be_a be_an be_kind_of all start_with end_with contain_exactly match_array
-		be_truthy be_falsey be_zero be_between match_pam_rule match_pam_rules`) {
+		be_truthy be_falsey be_zero be_between match_pam_rule match_pam_rules contain_duplicates cover`) {
 		c.Matchers[m] = true
 	}
 	for _, p := range strings.Fields(`which ls stat grep egrep cat test readlink realpath head [ find`) {

@@ -159,3 +159,21 @@ func FuzzCommandLine(f *testing.F) {
 		}
 	})
 }
+
+// MITRE's find controls collect paths in a Set: << keeps one of each.
+func TestEvaluateSet(t *testing.T) {
+	got := evalOn(t, map[string]string{"etc/passwd": "root:x:0:0::/root:/bin/sh\n"}, nil, `
+control 'set' do
+  s = Set[]
+  ['/a', '/b', '/a'].each { |x| s << x }
+  t = Set.new(['x', 'x'])
+  describe s.count do
+    it { should eq 2 }
+  end
+  describe t.to_a do
+    it { should eq ['x'] }
+  end
+end
+`)
+	checkResults(t, got, map[string]want{"set": {report.ControlPassed, ""}})
+}

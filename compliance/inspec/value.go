@@ -13,7 +13,12 @@ import (
 // use them as hash keys and its() names, where a string does the same), *array, *hash, *rangeVal, *regex, *proc,
 // *matcher and resources. Arrays and hashes are pointers because Ruby code mutates them in blocks (list << x).
 
-type array struct{ v []any }
+type array struct {
+	v []any
+	// set is a Ruby Set (Set[], Set.new): << and add keep one of each element. It is otherwise an array, which is
+	// what the profiles that build one do with it (any?, each, count, to_a).
+	set bool
+}
 
 // hash keeps Ruby's insertion order.
 type hash struct {

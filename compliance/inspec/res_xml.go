@@ -1,7 +1,9 @@
 package inspec
 
 import (
+	"encoding/xml"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 
@@ -34,9 +36,47 @@ func newXMLResource(ev *evaluator, args []any) (any, error) {
 	return &xmlRes{name: name, content: content, doc: doc}, nil
 }
 
-// parseXML builds the document tree; encoding/xml does not expand external entities or fetch DTDs.
+// maxXMLDepth and maxXMLTokens bound the tree before it is built: configuration files nest a few levels and
+// hold a few thousand nodes, while 4 MiB of nested tags cost the tree builder half a gigabyte and seconds.
+const (
+	maxXMLDepth  = 256
+	maxXMLTokens = 200_000
+)
+
+// parseXML builds the document tree once its shape is within the bounds; encoding/xml does not expand external
+// entities or fetch DTDs.
 func parseXML(content string) (*xmlquery.Node, error) {
+	if err := xmlShape(content); err != nil {
+		return nil, err
+	}
 	return xmlquery.Parse(strings.NewReader(content))
+}
+
+// xmlShape counts the document's tokens and nesting with encoding/xml's tokenizer, which keeps no tree.
+func xmlShape(content string) error {
+	d := xml.NewDecoder(strings.NewReader(content))
+	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // the tags are ASCII
+	depth, tokens := 0, 0
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if tokens++; tokens > maxXMLTokens {
+			return fmt.Errorf("more than %d XML nodes", maxXMLTokens)
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			if depth++; depth > maxXMLDepth {
+				return fmt.Errorf("XML nested deeper than %d elements", maxXMLDepth)
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
 }
 
 func (x *xmlRes) String() string { return x.name }

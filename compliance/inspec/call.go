@@ -460,7 +460,7 @@ func (ev *evaluator) constMethod(c constant, name string, args []any) (any, erro
 		}
 		s := &array{set: true}
 		for _, x := range items {
-			if !contains(s.v, x) {
+			if !s.setHas(x) {
 				s.v = append(s.v, x)
 			}
 		}

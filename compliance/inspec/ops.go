@@ -256,7 +256,7 @@ func (ev *evaluator) stringOp(op, a string, y any) (any, error) {
 
 func (ev *evaluator) arrayOp(op string, a *array, y any) (any, error) {
 	if op == "<<" {
-		if a.set && contains(a.v, y) {
+		if a.set && a.setHas(y) {
 			return a, nil
 		}
 		if len(a.v) >= ev.lim.MaxElems {

@@ -173,6 +173,11 @@ control 'set' do
   describe t.to_a do
     it { should eq ['x'] }
   end
+  t << 'y'
+  t << 'x'
+  describe t.to_a do
+    it { should eq ['x', 'y'] }
+  end
 end
 `)
 	checkResults(t, got, map[string]want{"set": {report.ControlPassed, ""}})

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/report"
@@ -89,7 +90,9 @@ func TestEvaluateProcessResources(t *testing.T) {
 	p := &compliance.Process{ProcRoot: "/proc", Pid: cmd.Process.Pid, Check: func() error { checked++; return nil }}
 	controls := map[string]string{"controls/p.rb": processControls}
 	wants := map[string]want{}
-	// procps' ps is the oracle for the columns InSpec reads from it.
+	// procps' ps is the oracle for the columns InSpec reads from it, once the child has exec'd sleep and sleeps
+	// (right after the fork it is still this test's image, running).
+	waitSleeping(t, cmd.Process.Pid)
 	if out, err := exec.Command("ps", "-o", "stat=,tty=,vsz=,rss=,start=,time=", "-p", strconv.Itoa(cmd.Process.Pid)).Output(); err == nil {
 		f := strings.Fields(string(out))
 		controls["controls/ps.rb"] = fmt.Sprintf(`control 'ps-oracle' do
@@ -140,4 +143,20 @@ func TestEvaluateProcessResourcesWithoutProcess(t *testing.T) {
 		"env": {report.ControlSkipped, reason}, "root-mount": {report.ControlSkipped, reason},
 		"procs": {report.ControlSkipped, reason}, "kernel": {report.ControlSkipped, reason}, "net": {report.ControlSkipped, reason},
 	})
+}
+
+// waitSleeping waits until pid runs sleep and is asleep, as its columns are compared in that state.
+func waitSleeping(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		st, err := compliance.ParseProcStat(stat)
+		if err == nil && st.State == "S" && string(cmdline) == "sleep\x0031.25\x00" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("pid %d did not start sleeping", pid)
 }

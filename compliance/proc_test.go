@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
@@ -156,4 +157,73 @@ func TestKernelParameterNamespaces(t *testing.T) {
 	if _, err := tg.KernelParameter("kernel.shmmax"); !errors.As(err, &ns) || ns.Namespace != "ipc" {
 		t.Errorf("own ipc namespace: %v", err)
 	}
+}
+
+// A stat line from a multi-threaded session leader in its terminal's foreground group, with a command name that
+// holds spaces and a parenthesis, gives ps's columns.
+func TestPSColumns(t *testing.T) {
+	// pid 4242 (my (app) x) S ppid=1 pgrp=4242 session=4242 tty=34816 (136,0) tpgid=4242 ... utime=250 stime=50
+	// nice=-5 threads=3 starttime=100000 (1000 s after boot)
+	stat := "4242 (my (app) x) S 1 4242 4242 34816 4242 4194560 100 0 0 0 250 50 0 0 15 -5 3 0 100000 12345678 900 18446744073709551615"
+	st, err := ParseProcStat([]byte(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ProcStat{State: "S", Pgrp: 4242, Session: 4242, TTY: 34816, TPgid: 4242, UTime: 250, STime: 50,
+		StartTime: 100000, Nice: -5, Threads: 3}
+	if st != want {
+		t.Fatalf("got %+v, want %+v", st, want)
+	}
+	now := time.Date(2026, 12, 7, 13, 0, 0, 0, time.Local)
+	clk, err := parseProcClock([]byte("4000.93 100.0\n"), []byte("cpu 1 2 3\nbtime 1700000000\n"),
+		[]byte("MemTotal:        8000000 kB\nMemFree: 1 kB\n"), now, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pi ProcessInfo
+	clk.psColumns(&pi, st, []byte("3014 900 100 1 0 200 0\n"), 4242, true)
+	started := time.Unix(1700000000+1000, 0).Format("Jan 02")
+	// 3 s of CPU over 3000 s alive is 0.1%; 3600 KiB of 8000000 is 0.04%, printed 0.0
+	got := []any{pi.CPU, pi.Mem, pi.VSZ, pi.RSS, pi.TTY, pi.Stat, pi.Start, pi.Time}
+	exp := []any{"0.1", "0.0", int64(12056), int64(3600), "pts/0", "S<Lsl+", started, "00:00:03"}
+	if !reflect.DeepEqual(got, exp) {
+		t.Errorf("got %v, want %v", got, exp)
+	}
+	for dev, name := range map[int64]string{0: "?", 34817: "pts/1", 0x400 + 1: "tty1", 0x400 + 64: "ttyS0", 0x501: "console", 0x1234: "?"} {
+		if got := ttyName(dev); got != name {
+			t.Errorf("tty %#x: %q, want %q", dev, got, name)
+		}
+	}
+	for secs, s := range map[uint64]string{0: "00:00:00", 3725: "01:02:05", 90061: "1-01:01:01"} {
+		if got := cpuTime(secs); got != s {
+			t.Errorf("cpu time %d: %q, want %q", secs, got, s)
+		}
+	}
+	for v, s := range map[int64]string{0: "0.0", 7: "0.7", 999: "99.9", 1234: "123"} {
+		if got := permille(v); got != s {
+			t.Errorf("permille %d: %q, want %q", v, got, s)
+		}
+	}
+	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2", "1 (x) S 1 a 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21"} {
+		if _, err := ParseProcStat([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func FuzzParseProcStat(f *testing.F) {
+	f.Add([]byte("4242 (my (app) x) S 1 4242 4242 34816 4242 4194560 100 0 0 0 250 50 0 0 15 -5 3 0 100000 12345678 900 1"))
+	f.Add([]byte("1 ()) Z 0 0 0 0 -1 0 0 0 0 0 18446744073709551615 18446744073709551615 0 0 0 0 1 0 18446744073709551615"))
+	clk := procClock{now: time.Unix(1_800_000_000, 0), uptime: 10, bootTime: 1_799_999_990, memKB: 1, pageSize: 4096}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := ParseProcStat(b)
+		if err != nil {
+			return
+		}
+		var pi ProcessInfo
+		clk.psColumns(&pi, st, b, 1, false)
+		if pi.Stat == "" || pi.TTY == "" || pi.Time == "" || pi.CPU == "" {
+			t.Fatalf("empty column in %+v", pi)
+		}
+	})
 }

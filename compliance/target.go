@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 
 	"github.com/rootscan/rootscan/report"
 	"github.com/rootscan/rootscan/scan"
@@ -195,4 +196,42 @@ func (t *Target) Config(p, format string) (any, error) {
 		return nil, fmt.Errorf("parse %s: %w", d.path, err)
 	}
 	return v, nil
+}
+
+// TreeEntry is one entry of the walk files() shares, with its Lstat facts (links are not followed).
+type TreeEntry struct {
+	Path, Type string
+	// Mode is st_mode & 07777 (0 for a link); UID and GID are -1 when the FS does not give owners, Owner and Group
+	// the container's names for them ("" when its passwd or group does not name them).
+	Mode, UID, GID, Size int64
+	Owner, Group         string
+}
+
+// Tree lists dir and the entries under it from the walk files() shares: bounded by MaxEntries (past it, an error)
+// and MaxDepth (deep names the directories under dir left out for depth), /proc, /sys, /dev and volumes not walked.
+func (t *Target) Tree(dir string) (entries []TreeEntry, deep []string, err error) {
+	fds, err := t.s.files(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir = cleanPath(dir)
+	for _, p := range t.s.treeDeep {
+		if dir == "/" || p == dir || strings.HasPrefix(p, dir+"/") {
+			deep = append(deep, p)
+		}
+	}
+	entries = make([]TreeEntry, 0, len(fds))
+	for _, f := range fds {
+		fi := (*treeInfo)(f)
+		e := TreeEntry{Path: f.path, Type: typeName(fi.Mode()), Size: fi.Size()}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			e.Mode = unixMode(fi.Mode())
+		}
+		e.UID, e.GID = ids(fi)
+		if e.UID >= 0 {
+			e.Owner, e.Group = t.s.userName(e.UID), t.s.groupName(e.GID)
+		}
+		entries = append(entries, e)
+	}
+	return entries, deep, nil
 }

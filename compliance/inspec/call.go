@@ -447,6 +447,24 @@ func (ev *evaluator) constMethod(c constant, name string, args []any) (any, erro
 			}
 			return "", nil
 		}
+	case "Set.[]", "Set.new":
+		var items []any
+		if name == "[]" {
+			items = args
+		} else if len(args) > 0 {
+			a, ok := args[0].(*array)
+			if !ok {
+				return nil, rbErr("ArgumentError", "value must be enumerable")
+			}
+			items = a.v
+		}
+		s := &array{set: true}
+		for _, x := range items {
+			if !s.setHas(x) {
+				s.v = append(s.v, x)
+			}
+		}
+		return s, nil
 	case "Gem::Version.new":
 		if len(strs) > 0 {
 			return version(strs[0]), nil

@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"mvdan.cc/sh/v3/syntax"
-
 	"github.com/rootscan/rootscan/compliance/inspec/ruby"
 )
 
@@ -21,7 +19,8 @@ const (
 	Unsupported Support = iota
 	// Filesystem resources are answered from the container's root.
 	Filesystem
-	// Process resources need the container's running process (the daemon has it; a --dir or --oci scan does not).
+	// Process resources need the container's running process: the daemon and the one-shot node scan of a running
+	// container have it, a --dir or --oci scan does not.
 	Process
 )
 
@@ -38,7 +37,7 @@ type Catalog struct {
 func DefaultCatalog() *Catalog {
 	c := &Catalog{Resources: map[string]Support{}, Matchers: map[string]bool{}, Commands: map[string]bool{}}
 	for _, r := range strings.Fields(`file directory parse_config parse_config_file ini json yaml login_defs
-		sshd_config ssh_config passwd shadow etc_group users user groups group package packages gem pip npm
+		sshd_config ssh_config passwd shadow etc_group users user groups group package packages gem pip npm xml pam
 		etc_fstab limits_conf os platform virtualization command`) {
 		c.Resources[r] = Filesystem
 	}
@@ -48,10 +47,10 @@ func DefaultCatalog() *Catalog {
 	for _, m := range strings.Fields(`eq eql equal cmp be be_in include match exist be_empty be_nil be_installed
 		be_file be_directory be_symlink be_readable be_writable be_executable be_owned_by be_grouped_into
 		be_more_permissive_than be_a be_an be_kind_of all start_with end_with contain_exactly match_array
-		be_truthy be_falsey be_zero be_between`) {
+		be_truthy be_falsey be_zero be_between match_pam_rule match_pam_rules contain_duplicates cover`) {
 		c.Matchers[m] = true
 	}
-	for _, p := range strings.Fields(`which ls stat grep egrep cat test readlink realpath head [`) {
+	for _, p := range strings.Fields(`which ls stat grep egrep cat test readlink realpath head [ find`) {
 		c.Commands[p] = true
 	}
 	return c
@@ -81,6 +80,9 @@ type Verdict struct {
 	// Run is false when the control will be reported skipped; Reasons say why, each at its file:line.
 	Run     bool
 	Reasons []string
+	// NodeOnly is a skipped control whose only reasons are process resources: a node scan of a running container
+	// and the daemon evaluate it, a --dir or --oci scan skips it.
+	NodeOnly bool
 }
 
 // Check classifies every control of the profile: whether rootscan can evaluate it from a filesystem, and if
@@ -123,9 +125,19 @@ func (p *Profile) Check(cat *Catalog) []Verdict {
 			v.Reasons = rs.list
 		}
 		v.Run = len(v.Reasons) == 0
+		v.NodeOnly = !v.Run && onlyProcessReasons(v.Reasons)
 		out = append(out, v)
 	}
 	return out
+}
+
+func onlyProcessReasons(rs []string) bool {
+	for _, r := range rs {
+		if !strings.HasSuffix(r, processOnly) {
+			return false
+		}
+	}
+	return true
 }
 
 // reasons collects distinct skip reasons in the order found.
@@ -193,7 +205,7 @@ func (cl *classifier) resource(file string, c *ruby.Call, parent ruby.Node, rs *
 	}
 	switch sup, ok := cl.cat.Resources[c.Name]; {
 	case ok && sup == Process:
-		rs.add(fmt.Sprintf("%s: %s needs the container's running process (only the daemon has it)", at, c.Name))
+		rs.add(fmt.Sprintf("%s: %s %s", at, c.Name, processOnly))
 	case ok && c.Name == "command":
 		if r := cl.command(c, parent); r != "" {
 			rs.add(at + ": " + r)
@@ -284,7 +296,7 @@ func isSelf(n ruby.Node) bool {
 }
 
 // command decides whether a command('...') is one of the forms rootscan answers from the filesystem:
-// command('x').exist? (a PATH lookup), or a literal single command of a program in the catalog.
+// command('x').exist? (a PATH lookup), or a literal pipeline runLine answers (checked without the target).
 func (cl *classifier) command(c *ruby.Call, parent ruby.Node) string {
 	if p, ok := parent.(*ruby.Call); ok && p.Recv == ruby.Node(c) && p.Name == "exist?" {
 		return ""
@@ -296,64 +308,39 @@ func (cl *classifier) command(c *ruby.Call, parent ruby.Node) string {
 	if !ok {
 		return "command(...) with a computed command line needs exec in the target"
 	}
-	if prog, ok := simpleCommand(s); ok && cl.cat.Commands[prog] {
+	if cl.answerable(s) {
 		return ""
 	}
 	return fmt.Sprintf("command(%q) needs exec in the target", s)
 }
 
-// simpleCommand returns the program of a shell line that is one plain command with literal words and no
-// redirections other than 2>/dev/null.
-func simpleCommand(line string) (string, bool) {
-	words, ok := shellWords(line)
+// answerable is runLine's test without the target: a pipeline of literal commands whose first is a catalog
+// program (find with an expression parseFind takes) and whose others are filters.
+func (cl *classifier) answerable(line string) bool {
+	stages, ok := parseLine(line)
 	if !ok {
-		return "", false
+		return false
 	}
-	return path.Base(words[0]), true
-}
-
-// shellWords splits a shell line that is one plain command with literal words (quoted or not) and no
-// redirection other than 2>/dev/null into its words; ok is false for anything a shell would have to run or
-// expand (pipes, $(...), variables, globs are left as written and matched literally by the callers).
-func shellWords(line string) ([]string, bool) {
-	f, err := syntax.NewParser().Parse(strings.NewReader(line), "")
-	if err != nil || len(f.Stmts) != 1 {
-		return nil, false
-	}
-	st := f.Stmts[0]
-	ce, ok := st.Cmd.(*syntax.CallExpr)
-	if !ok || st.Negated || st.Background || len(ce.Assigns) > 0 || len(ce.Args) == 0 {
-		return nil, false
-	}
-	for _, r := range st.Redirs {
-		if r.Word == nil || r.Word.Lit() != "/dev/null" || r.N == nil || r.N.Value != "2" {
-			return nil, false
+	for i, st := range stages {
+		args, ok := staticWords(st.call.Args)
+		if !ok {
+			return false
 		}
-	}
-	words := make([]string, 0, len(ce.Args))
-	for _, w := range ce.Args {
-		var b strings.Builder
-		for _, part := range w.Parts {
-			switch v := part.(type) {
-			case *syntax.Lit:
-				b.WriteString(v.Value)
-			case *syntax.SglQuoted:
-				b.WriteString(v.Value)
-			case *syntax.DblQuoted:
-				for _, in := range v.Parts {
-					lit, ok := in.(*syntax.Lit)
-					if !ok {
-						return nil, false
-					}
-					b.WriteString(lit.Value)
-				}
-			default:
-				return nil, false
+		prog := path.Base(args[0])
+		switch {
+		case i > 0:
+			if _, ok := filterCommands[prog]; !ok {
+				return false
+			}
+		case !cl.cat.Commands[prog]:
+			return false
+		case prog == "find":
+			if _, err := parseFind(args[1:]); err != nil {
+				return false
 			}
 		}
-		words = append(words, b.String())
 	}
-	return words, true
+	return true
 }
 
 // matchers adds a reason for each matcher the evaluator does not know.

@@ -61,7 +61,7 @@ func (ev *evaluator) arrayMethod(a *array, name string, args []any, blk *proc) (
 			return args[1], true, nil
 		}
 		return nil, true, rbErr("IndexError", "bad index")
-	case "<<", "push", "append":
+	case "<<", "push", "append", "add":
 		for _, x := range args {
 			if _, err := ev.arrayOp("<<", a, x); err != nil {
 				return nil, true, err

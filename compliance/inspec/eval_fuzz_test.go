@@ -26,6 +26,8 @@ func FuzzEvaluate(f *testing.F) {
 		"control 'i' do\n  a = [1]\n  b = [1]\n  20.times { a << a; b << b }\n  describe a do\n it { should eq b }\n end\nend\n",
 		"class R < Inspec.resource(1)\n  name 'r'\n  def initialize\n    @x = inspec.file('/etc/passwd').content\n  end\n  def lines\n    @x.lines\n  end\nend\ncontrol 'j' do\n  describe r do\n    its('lines') { should_not be_empty }\n  end\nend\n",
 		"control 'k' do\n  describe command(\"grep -c '^root' /etc/passwd\").stdout.to_i do\n it { should eq 1 }\n end\nend\n",
+		"control 'l' do\n  describe command('find / -xdev \\( -perm -4000 -o -name \"*d*\" \\) -print | grep -c x').stdout do\n it { should eq '' }\n end\nend\n",
+		"control 'm' do\n  describe pam('/etc/pam.d') do\n its('lines') { should match_pam_rule('auth .* pam_unix.so').all_with_args('x') }\n end\n describe xml(content: '<a b=\"1\"/>') do\n its(['//@b']) { should eq ['1'] }\n end\nend\n",
 	} {
 		f.Add(s)
 	}

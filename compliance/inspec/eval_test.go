@@ -15,6 +15,12 @@ import (
 // evalRoot is a small root on disk with the files a Debian image has, opened through fsaccess like a container.
 func evalRoot(t testing.TB, files map[string]string, modes map[string]os.FileMode) *fsaccess.Root {
 	t.Helper()
+	return openRoot(t, evalDir(t, files, modes))
+}
+
+// evalDir writes files ("->x" a symlink to x, "/" a directory) with modes into a new directory.
+func evalDir(t testing.TB, files map[string]string, modes map[string]os.FileMode) string {
+	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -41,6 +47,11 @@ func evalRoot(t testing.TB, files map[string]string, modes map[string]os.FileMod
 			t.Fatal(err)
 		}
 	}
+	return dir
+}
+
+func openRoot(t testing.TB, dir string) *fsaccess.Root {
+	t.Helper()
 	root, err := fsaccess.OpenDir(dir, fsaccess.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -398,8 +409,23 @@ control 'files' do
     it { should include 'PermitRootLogin no' }
   end
 end
-control 'needs-exec' do
+control 'pipes' do
   describe command('ls /etc | wc -l') do
+    its('stdout') { should eq "7\n" }
+  end
+  describe command("grep -v '^root' /etc/passwd | grep -c sh 2>&1") do
+    its('stdout') { should eq "2\n" }
+  end
+  describe command('cat /etc/nosuch 2>&1 | head -n 1') do
+    its('stdout') { should eq "cat: /etc/nosuch: No such file or directory\n" }
+    its('stderr') { should eq '' }
+  end
+  describe command('cat "/etc/ssh/*"') do
+    its('exit_status') { should eq 1 }
+  end
+end
+control 'needs-exec' do
+  describe command('ls /etc | xargs ls') do
     its('stdout') { should eq "1\n" }
   end
   describe command('sshd -T').stdout do
@@ -412,7 +438,8 @@ end
 		"stat":       {report.ControlPassed, ""},
 		"grep":       {report.ControlPassed, ""},
 		"files":      {report.ControlPassed, ""},
-		"needs-exec": {report.ControlSkipped, `command("ls /etc | wc -l") needs exec in the target; command("sshd -T") needs exec in the target`},
+		"pipes":      {report.ControlPassed, ""},
+		"needs-exec": {report.ControlSkipped, `command("ls /etc | xargs ls") needs exec in the target; command("sshd -T") needs exec in the target`},
 	})
 }
 

@@ -17,6 +17,9 @@ type matcher struct {
 	// by and byUser are the be_readable.by('owner') / .by_user('x') chains.
 	by, byUser string
 	hasBy      bool
+	// chainName and chainArgs are the pam matchers' chains (.all_with_args('x'), .exactly).
+	chainName string
+	chainArgs []any
 }
 
 // matcherNames are the matchers with their own semantics; be_<x> and have_<x> are predicate matchers.
@@ -25,6 +28,7 @@ var matcherNames = map[string]bool{
 	"exist": true, "be_nil": true, "all": true, "start_with": true, "end_with": true, "contain_exactly": true,
 	"match_array": true, "be_truthy": true, "be_falsey": true, "be_a": true, "be_an": true, "be_kind_of": true,
 	"be_between": true, "be_within": true, "cover": true, "contain_duplicates": true,
+	"match_pam_rule": true, "match_pam_rules": true,
 }
 
 func isMatcher(name string) bool {
@@ -68,6 +72,18 @@ func (m *matcher) chain(name string, args []any) (any, error) {
 		c := *m
 		c.byUser, c.hasBy = toS(argOr(args, 0)), true
 		return &c, nil
+	case "any_with_args", "all_with_args", "all_without_args", "all_with_integer_arg", "any_with_integer_arg":
+		if m.name == "match_pam_rule" {
+			c := *m
+			c.chainName, c.chainArgs = name, args
+			return &c, nil
+		}
+	case "exactly":
+		if m.name == "match_pam_rules" {
+			c := *m
+			c.chainName = name
+			return &c, nil
+		}
 	}
 	return nil, skipf("matcher chain %s.%s is not supported", m.name, name)
 }
@@ -93,6 +109,8 @@ func (m *matcher) description() string {
 		}
 	case "exist":
 		return "exist"
+	case "match_pam_rule", "match_pam_rules":
+		return pamDescription(m)
 	}
 	words := strings.ReplaceAll(m.name, "_", " ")
 	parts := []string{words}
@@ -177,6 +195,8 @@ func (ev *evaluator) matches(m *matcher, actual any) (bool, error) {
 		return ok1 && ok2 && lo >= 0 && hi <= 0, nil
 	case "all":
 		return ev.matchAll(m, actual)
+	case "match_pam_rule", "match_pam_rules":
+		return ev.pamMatch(m, actual)
 	case "contain_duplicates":
 		a, ok := actual.(*array)
 		return ok && len(uniq(a.v)) != len(a.v), nil
@@ -476,6 +496,8 @@ func failureMessage(m *matcher, actual any, negated bool) string {
 		return "expected: not nil\n     got: nil"
 	case "be_in":
 		return fmt.Sprintf("expected `%s` %sto be in %s", toS(actual), not, inspect(m.arg()))
+	case "match_pam_rule", "match_pam_rules":
+		return fmt.Sprintf("expected %s %sto %s", inspect(toS(actual)), not, m.description())
 	}
 	if strings.HasPrefix(m.name, "be_") && m.name != "be_in" && !m.hasBy && len(m.args) == 0 {
 		pred := strings.TrimPrefix(m.name, "be_") + "?"

@@ -256,6 +256,9 @@ func (ev *evaluator) stringOp(op, a string, y any) (any, error) {
 
 func (ev *evaluator) arrayOp(op string, a *array, y any) (any, error) {
 	if op == "<<" {
+		if a.set && a.setHas(y) {
+			return a, nil
+		}
 		if len(a.v) >= ev.lim.MaxElems {
 			return nil, &limitError{fmt.Sprintf("an array grew past %d elements", ev.lim.MaxElems)}
 		}

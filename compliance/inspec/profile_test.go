@@ -98,18 +98,24 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestSimpleCommand checks which command lines count as one filesystem-answerable program.
-func TestSimpleCommand(t *testing.T) {
-	for line, want := range map[string]string{
-		"which sshd": "which", "/usr/bin/stat -c %a /etc/shadow": "stat", "grep -E '^root' /etc/passwd 2>/dev/null": "grep",
-		"ls /etc | wc -l": "", "cat $(echo x)": "", "X=1 ls": "", "find / -perm -4000 > /tmp/x": "", "sshd -T; true": "",
+// TestAnswerable checks which command lines the static check counts as answered from the filesystem: a pipeline
+// of literal words (quotes and escapes removed by the shell parser) starting with a catalog program and going
+// through filters, redirections only to /dev/null or between stdout and stderr.
+func TestAnswerable(t *testing.T) {
+	cl := &classifier{cat: DefaultCatalog()}
+	for line, want := range map[string]bool{
+		"which sshd": true, "/usr/bin/stat -c %a /etc/shadow": true, "grep -E '^root' /etc/passwd 2>/dev/null": true,
+		"ls /etc | wc -l": true, `find / -xdev -type d \( -perm -0002 -a ! -perm -1000 \) -print 2>/dev/null`: true,
+		`find /lib /usr/lib ! \-user root \-type f`:                                                      true,
+		`find / -maxdepth 3 \( -iname .rhosts -o -iname .netrc \) -print 2>/dev/null | grep -v '^find:'`: true,
+		"grep x /etc/passwd >/dev/null 2>&1":                                                             true,
+		"cat $(echo x)":                                                                                  false, "X=1 ls": false, "find / -perm -4000 > /tmp/x": false,
+		"sshd -T; true": false, "find / -newer /etc/passwd": false, "find lib64 -type f": false,
+		"find / -exec ls {} +": false, "ls /etc | xargs ls": false, "cat ~/x": false, `grep "$HOME" /etc/passwd`: false,
+		"ls /etc < /etc/passwd": false, "ssh -V 2>&1 | cut -f1": false,
 	} {
-		got, ok := simpleCommand(line)
-		if !ok {
-			got = ""
-		}
-		if got != want {
-			t.Errorf("%q: %q, want %q", line, got, want)
+		if got := cl.answerable(line); got != want {
+			t.Errorf("%q: %v, want %v", line, got, want)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package inspec
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -23,48 +22,26 @@ var fsCommands = map[string]func(ev *evaluator, args []string) (cmdResult, bool)
 	"realpath": cmdRealpath, "stat": cmdStat, "ls": cmdLs, "grep": cmdGrep, "egrep": cmdEgrep, "head": cmdHead,
 }
 
-// answer runs a command line from the filesystem; ok is false when the line is not one of the forms known.
-func (c *commandRes) answer(ev *evaluator) (cmdResult, bool) {
+// answer runs a command line from the filesystem (runLine); ok is false when the line is not one of the forms
+// known, err a failure to answer one that is.
+func (c *commandRes) answer(ev *evaluator) (cmdResult, bool, error) {
 	if c.done {
-		return c.res, c.ok
+		return c.res, c.ok, c.err
 	}
 	c.done = true
-	words, ok := shellWords(c.cmd)
-	if !ok {
-		return cmdResult{}, false
-	}
-	fn, ok := fsCommands[path.Base(words[0])]
-	if !ok {
-		return cmdResult{}, false
-	}
-	c.res, c.ok = fn(ev, words[1:])
-	return c.res, c.ok
+	c.res, c.ok, c.err = ev.runLine(c.cmd)
+	return c.res, c.ok, c.err
 }
 
-func hasGlob(s string) bool { return strings.ContainsAny(s, "*?[") }
-
-// operands expands the file operands as the shell would: absolute globs against the container; a relative
-// path has no meaning without the command's working directory.
-func operands(ev *evaluator, args []string) ([]string, bool) {
-	var out []string
+// operands are the file operands, already expanded by the shell (runLine): a relative path has no meaning
+// without the command's working directory.
+func operands(_ *evaluator, args []string) ([]string, bool) {
 	for _, a := range args {
 		if !strings.HasPrefix(a, "/") {
 			return nil, false
 		}
-		if !hasGlob(a) {
-			out = append(out, a)
-			continue
-		}
-		m, err := ev.t.Glob(a)
-		if err != nil {
-			return nil, false
-		}
-		if len(m) == 0 {
-			m = []string{a} // no match: the shell passes the pattern on
-		}
-		out = append(out, m...)
 	}
-	return out, true
+	return args, true
 }
 
 func cmdWhich(ev *evaluator, args []string) (cmdResult, bool) {
@@ -104,32 +81,42 @@ func cmdCat(ev *evaluator, args []string) (cmdResult, bool) {
 }
 
 func cmdHead(ev *evaluator, args []string) (cmdResult, bool) {
-	n := 10
-	switch {
-	case len(args) == 3 && args[0] == "-n":
-		v, err := strconv.Atoi(args[1])
-		if err != nil || v < 0 {
-			return cmdResult{}, false
-		}
-		n, args = v, args[2:]
-	case len(args) == 2 && strings.HasPrefix(args[0], "-"):
-		v, err := strconv.Atoi(args[0][1:])
-		if err != nil || v < 0 {
-			return cmdResult{}, false
-		}
-		n, args = v, args[1:]
-	}
-	r, ok := cmdCat(ev, args)
+	n, args, ok := headCount(args)
 	if !ok || len(args) != 1 {
 		return cmdResult{}, false
 	}
-	lines := strings.SplitAfter(r.stdout, "\n")
+	r, ok := cmdCat(ev, args)
+	if !ok {
+		return cmdResult{}, false
+	}
+	r.stdout = firstLines(r.stdout, n)
+	return r, true
+}
+
+// headCount reads head's -n N / -N (10 without), returning the operands after it.
+func headCount(args []string) (int, []string, bool) {
+	switch {
+	case len(args) >= 2 && args[0] == "-n":
+		v, err := strconv.Atoi(args[1])
+		return v, args[2:], err == nil && v >= 0
+	case len(args) >= 1 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1:
+		v, err := strconv.Atoi(args[0][1:])
+		return v, args[1:], err == nil && v >= 0
+	}
+	return 10, args, true
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
 	if len(lines) > n {
 		lines = lines[:n]
 	}
-	r.stdout = strings.Join(lines, "")
-	return r, true
+	return strings.Join(lines, "")
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func sortStrings(ss []string) { sort.Strings(ss) }
 
 // cmdTest is test / [ with one file operator: -e -f -d -L -h -x -r -w -s, and ! before it.
 func cmdTest(ev *evaluator, args []string) (cmdResult, bool) {
@@ -357,43 +344,15 @@ func cmdEgrep(ev *evaluator, args []string) (cmdResult, bool) {
 
 // cmdGrep is grep [-E -F -i -v -c -q -h -s] PATTERN FILE...: basic expressions are translated to RE2.
 func cmdGrep(ev *evaluator, args []string) (cmdResult, bool) {
-	var ext, fixed, icase, invert, count, quiet, noName bool
-	i := 0
-	for ; i < len(args) && strings.HasPrefix(args[i], "-") && len(args[i]) > 1; i++ {
-		for _, f := range args[i][1:] {
-			switch f {
-			case 'E':
-				ext = true
-			case 'F':
-				fixed = true
-			case 'i':
-				icase = true
-			case 'v':
-				invert = true
-			case 'c':
-				count = true
-			case 'q':
-				quiet = true
-			case 'h':
-				noName = true
-			case 's':
-			default:
-				return cmdResult{}, false
-			}
-		}
-	}
-	if len(args)-i < 2 {
+	g, rest, quiet, ok := parseGrep(args)
+	if !ok || len(rest) == 0 {
 		return cmdResult{}, false
 	}
-	re, ok := grepRegexp(args[i], ext, fixed, icase)
+	files, ok := operands(ev, rest)
 	if !ok {
 		return cmdResult{}, false
 	}
-	files, ok := operands(ev, args[i+1:])
-	if !ok {
-		return cmdResult{}, false
-	}
-	g := grepRun{re: re, invert: invert, count: count, prefix: len(files) > 1 && !noName}
+	g.prefix = g.prefix && len(files) > 1
 	r := cmdResult{exit: 1}
 	for _, f := range files {
 		s, err := ev.readConfig(f)
@@ -417,6 +376,43 @@ func cmdGrep(ev *evaluator, args []string) (cmdResult, bool) {
 		r.stdout = ""
 	}
 	return r, true
+}
+
+// parseGrep reads grep's options and pattern; rest are the file operands. prefix is set unless -h.
+func parseGrep(args []string) (g grepRun, rest []string, quiet, ok bool) {
+	var ext, fixed, icase, invert, count, noName bool
+	i := 0
+	for ; i < len(args) && strings.HasPrefix(args[i], "-") && len(args[i]) > 1; i++ {
+		for _, f := range args[i][1:] {
+			switch f {
+			case 'E':
+				ext = true
+			case 'F':
+				fixed = true
+			case 'i':
+				icase = true
+			case 'v':
+				invert = true
+			case 'c':
+				count = true
+			case 'q':
+				quiet = true
+			case 'h':
+				noName = true
+			case 's':
+			default:
+				return grepRun{}, nil, false, false
+			}
+		}
+	}
+	if len(args)-i < 1 {
+		return grepRun{}, nil, false, false
+	}
+	re, ok := grepRegexp(args[i], ext, fixed, icase)
+	if !ok {
+		return grepRun{}, nil, false, false
+	}
+	return grepRun{re: re, invert: invert, count: count, prefix: !noName}, args[i+1:], quiet, true
 }
 
 type grepRun struct {

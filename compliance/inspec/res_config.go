@@ -245,30 +245,9 @@ func newINIResource(ev *evaluator, args []any) (any, error) {
 
 // documentResource is json, yaml and ini: a path, or content: / command: options.
 func documentResource(ev *evaluator, kind, format string, args []any) (any, error) {
-	if _, ok := optArg(args, "command"); ok {
-		return nil, skipf("%s(command: ...) needs exec in the target", strings.ToLower(kind))
-	}
-	var content string
-	name := kind
-	if v, ok := optArg(args, "content"); ok {
-		content = toS(v)
-		name += " content"
-	} else {
-		p, ok := strArg(args, 0)
-		if !ok {
-			if v, ok := optArg(args, "path"); ok {
-				p = toS(v)
-			}
-		}
-		name += " " + p
-		c, err := ev.readConfig(p)
-		if err != nil {
-			return nil, rbErr("Inspec::Exceptions::ResourceFailed", "%v", err)
-		}
-		if c == nil {
-			return nil, skipf("Can't find file: %s", p)
-		}
-		content = c.(string)
+	name, content, err := documentContent(ev, kind, args)
+	if err != nil {
+		return nil, err
 	}
 	v, err := compliance.ParseConfig([]byte(content), format)
 	if err != nil {
@@ -280,4 +259,29 @@ func documentResource(ev *evaluator, kind, format string, args []any) (any, erro
 		h.set("", fromNative(v))
 	}
 	return &configRes{name: name, content: content, params: h}, nil
+}
+
+// documentContent is what InSpec's JsonConfig and the resources built on it (yaml, ini, xml) read: the file at
+// the path (bounded by the target's content limit), or the content: option; command: needs exec.
+func documentContent(ev *evaluator, kind string, args []any) (name, content string, err error) {
+	if _, ok := optArg(args, "command"); ok {
+		return "", "", skipf("%s(command: ...) needs exec in the target", strings.ToLower(kind))
+	}
+	if v, ok := optArg(args, "content"); ok {
+		return kind + " content", toS(v), nil
+	}
+	p, ok := strArg(args, 0)
+	if !ok {
+		if v, ok := optArg(args, "path"); ok {
+			p = toS(v)
+		}
+	}
+	c, err := ev.readConfig(p)
+	if err != nil {
+		return "", "", rbErr("Inspec::Exceptions::ResourceFailed", "%v", err)
+	}
+	if c == nil {
+		return "", "", skipf("Can't find file: %s", p)
+	}
+	return kind + " " + p, c.(string), nil
 }

@@ -10,7 +10,10 @@ import (
 )
 
 // os_env, mount, kernel_parameter and processes: answered from the container's running process when the node has
-// it (the daemon, a node scan with --proc-root), skipped with the reason otherwise.
+// it (the daemon, the one-shot node scan of a running container), skipped with the reason otherwise (--dir, --oci).
+
+// processOnly is the static check's reason for a process resource: it runs in a node scan, not on a --dir or --oci.
+const processOnly = "needs the container's running process: answered by the daemon and by a node scan of a running container, skipped for --dir and --oci"
 
 // processErr turns a failed read of the container's process into the control's outcome: skipped when the target
 // has no process or the answer would be the host's, a resource failure otherwise.
@@ -161,14 +164,17 @@ func newProcesses(ev *evaluator, args []any) (any, error) {
 	if err != nil {
 		return nil, processErr("processes", err)
 	}
+	// InSpec's columns, as its ps line gives them: pid, vsz and rss integers, the others ps's text.
 	t := &tableRes{name: label, cols: cols("pids", "pid", "ppids", "ppid", "users", "user", "commands", "command",
-		"states", "stat", "labels", "label")}
+		"states", "stat", "labels", "label", "cpus", "cpu", "mem", "mem", "vsz", "vsz", "rss", "rss", "tty", "tty",
+		"start", "start", "time", "time")}
 	for _, p := range ps {
 		if !re.MatchString(p.Command) {
 			continue
 		}
 		t.rows = append(t.rows, row("pid", int64(p.Pid), "ppid", int64(p.PPid), "user", p.User, "command", p.Command,
-			"stat", p.State, "label", nil))
+			"stat", p.Stat, "label", nil, "cpu", p.CPU, "mem", p.Mem, "vsz", p.VSZ, "rss", p.RSS, "tty", p.TTY,
+			"start", p.Start, "time", p.Time))
 	}
 	return t, nil
 }

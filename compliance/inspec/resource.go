@@ -26,6 +26,8 @@ var resourceCtors = map[string]func(ev *evaluator, args []any) (any, error){
 	"json":                   newJSONResource,
 	"yaml":                   newYAMLResource,
 	"ini":                    newINIResource,
+	"xml":                    newXMLResource,
+	"pam":                    newPam,
 	"passwd":                 newPasswd,
 	"shadow":                 newShadow,
 	"etc_group":              newEtcGroup,
@@ -117,6 +119,7 @@ type commandRes struct {
 	cmd      string
 	done, ok bool
 	res      cmdResult
+	err      error
 }
 
 func newCommand(_ *evaluator, args []any) (any, error) {
@@ -140,7 +143,10 @@ func (c *commandRes) method(ev *evaluator, name string, _ []any, _ *proc) (any, 
 	}
 	switch name {
 	case "stdout", "stderr", "exit_status", "result":
-		r, ok := c.answer(ev)
+		r, ok, err := c.answer(ev)
+		if err != nil {
+			return nil, true, rbErr("Inspec::Exceptions::ResourceFailed", "command(%q): %v", c.cmd, err)
+		}
 		if !ok {
 			break
 		}

@@ -13,7 +13,40 @@ import (
 // use them as hash keys and its() names, where a string does the same), *array, *hash, *rangeVal, *regex, *proc,
 // *matcher and resources. Arrays and hashes are pointers because Ruby code mutates them in blocks (list << x).
 
-type array struct{ v []any }
+type array struct {
+	v []any
+	// set is a Ruby Set (Set[], Set.new): << and add keep one of each element. It is otherwise an array, which is
+	// what the profiles that build one do with it (any?, each, count, to_a).
+	set bool
+	// seen indexes a set's scalar elements (strings, numbers, booleans), so adding one is not a scan of the set;
+	// seenLen is len(v) when it was last in step, and a change of length by another method rebuilds it.
+	seen    map[any]bool
+	seenLen int
+}
+
+// setHas says whether the set a holds x, and records x as held when it is a scalar the caller will add.
+func (a *array) setHas(x any) bool {
+	switch x.(type) {
+	case string, int64, float64, bool:
+	default:
+		return contains(a.v, x)
+	}
+	if a.seen == nil || a.seenLen != len(a.v) {
+		a.seen = map[any]bool{}
+		for _, e := range a.v {
+			switch e.(type) {
+			case string, int64, float64, bool:
+				a.seen[e] = true
+			}
+		}
+	}
+	if a.seen[x] {
+		return true
+	}
+	a.seen[x] = true
+	a.seenLen = len(a.v) + 1 // the caller appends x
+	return false
+}
 
 // hash keeps Ruby's insertion order.
 type hash struct {

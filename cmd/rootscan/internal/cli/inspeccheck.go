@@ -49,12 +49,16 @@ func checkInSpec(ctx context.Context, src string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stdout, esc(fmt.Sprintf("%s:%d  %s", d.File, d.Line, d.Text)))
 	}
 	vs := p.CheckWithDeps(inspec.DefaultCatalog())
-	run := 0
+	run, node := 0, 0
 	for _, v := range vs {
 		verdict := "skip"
-		if v.Run {
+		switch {
+		case v.Run:
 			verdict = "run"
 			run++
+		case v.NodeOnly:
+			verdict = "node-only"
+			node++
 		}
 		line := fmt.Sprintf("%s:%d  %s  %s", v.Control.File, v.Control.Line, v.Control.ID, verdict)
 		if len(v.Reasons) > 0 {
@@ -62,7 +66,12 @@ func checkInSpec(ctx context.Context, src string, stdout, stderr io.Writer) int 
 		}
 		fmt.Fprintln(stdout, esc(line))
 	}
-	fmt.Fprintf(stdout, "%d controls: %d will run, %d will be skipped\n", len(vs), run, len(vs)-run)
+	if node == 0 {
+		fmt.Fprintf(stdout, "%d controls: %d will run, %d will be skipped\n", len(vs), run, len(vs)-run)
+	} else {
+		fmt.Fprintf(stdout, "%d controls: %d will run, %d will run in a node scan of a running container and in the daemon "+
+			"(skipped for --dir and --oci), %d will be skipped\n", len(vs), run, node, len(vs)-run-node)
+	}
 	for i, rc := range inspec.SkipReasons(vs) {
 		if i == maxSummaryReasons {
 			break

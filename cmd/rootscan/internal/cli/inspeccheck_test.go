@@ -234,3 +234,29 @@ func TestProfileCheckInSpecDependencies(t *testing.T) {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
 	}
 }
+
+// A control that needs only the container's process is neither "run" nor a plain "skip": the check says a node
+// scan of a running container and the daemon evaluate it, a --dir or --oci scan skips it.
+func TestProfileCheckInSpecNodeOnly(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"inspec.yml": "name: procs\nversion: 0.1.0\n",
+		"controls/p.rb": "control 'env-1' do\n  describe os_env('PATH') do\n    its('content') { should_not be_nil }\n  end\nend\n" +
+			"control 'mixed-1' do\n  describe processes('sshd') do\n    it { should_not exist }\n  end\n" +
+			"  describe command('sshd -T') do\n    its('exit_status') { should eq 0 }\n  end\nend\n",
+	})
+	stdout, stderr, code := run(t, "profile", "check", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	proc := "needs the container's running process: answered by the daemon and by a node scan of a running container, skipped for --dir and --oci"
+	for _, w := range []string{
+		"controls/p.rb:1  env-1  node-only  controls/p.rb:2: os_env " + proc + "\n",
+		"controls/p.rb:6  mixed-1  skip  controls/p.rb:7: processes " + proc + "; controls/p.rb:10: command(\"sshd -T\") needs exec in the target\n",
+		"2 controls: 0 will run, 1 will run in a node scan of a running container and in the daemon (skipped for --dir and --oci), 1 will be skipped\n",
+	} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, stdout)
+		}
+	}
+}

@@ -105,3 +105,22 @@ control 'os-10' do
     its('content') { should match 'install cramfs /bin/true' }
   end
 end
+
+control 'os-12' do
+  impact 0.5
+  title 'No world-writable directory without the sticky bit'
+  dirs = command('find / -xdev -type d \( -perm -0002 -a ! -perm -1000 \) -print 2>/dev/null').stdout.strip.split("\n")
+  describe dirs do
+    it { should be_empty }
+  end
+end
+
+control 'os-13' do
+  impact 0.3
+  title 'Passwords are checked for quality, with retries'
+  only_if('PAM is not configured') { file('/etc/pam.d/common-password').exist? }
+  describe pam('/etc/pam.d/common-password') do
+    its('lines') { should match_pam_rule('password requisite pam_pwquality.so') }
+    its('lines') { should match_pam_rule('password .* pam_pwquality.so').any_with_integer_arg('retry', '>=', 3) }
+  end
+end

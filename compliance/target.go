@@ -215,6 +215,10 @@ func (t *Target) Tree(dir string) (entries []TreeEntry, deep []string, err error
 		return nil, nil, err
 	}
 	dir = cleanPath(dir)
+	if t.s.cutReaches(dir) {
+		// A partial listing must not answer a search as if it were whole (a find for setuid files would pass).
+		return nil, nil, fmt.Errorf("listing %s: stopped at its bound of %d bytes at %s", dir, t.s.lim.MaxTreeBytes, shortPath(t.s.treeCut))
+	}
 	for _, p := range t.s.treeDeep {
 		if dir == "/" || p == dir || strings.HasPrefix(p, dir+"/") {
 			deep = append(deep, p)

@@ -97,6 +97,12 @@ const (
 	maxDeepPath  = 300
 )
 
+// cutReaches says whether the listing's byte bound left out part of dir's subtree. A listed dir's subtree is
+// contiguous in walk order: the cut is in it, or before it.
+func (s *session) cutReaches(dir string) bool {
+	return s.treeCut != "" && (dir == "/" || walkCompare(s.treeCut, dir) <= 0 || strings.HasPrefix(s.treeCut, dir+"/"))
+}
+
 // noteDeep adds to r what the files() calls of its control did not see: the directories under the listed dirs left
 // out for depth or path length, and the rest of the tree past where the listing stopped for its byte bound. A failure
 // stays a failure (what was found is named, and the note follows); a pass becomes an error, since nesting a setuid
@@ -105,8 +111,7 @@ func (s *session) noteDeep(r *report.ControlResult) {
 	var deep []string
 	cut := false
 	for _, dir := range s.ctlFiles {
-		// A listed dir's subtree is contiguous in walk order: the cut is in it, or before it.
-		cut = cut || s.treeCut != "" && (dir == "/" || walkCompare(s.treeCut, dir) <= 0 || strings.HasPrefix(s.treeCut, dir+"/"))
+		cut = cut || s.cutReaches(dir)
 	}
 	for _, p := range s.treeDeep {
 		for _, dir := range s.ctlFiles {

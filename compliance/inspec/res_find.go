@@ -431,7 +431,7 @@ func (fr *findRun) root(root string, res *cmdResult) (bool, error) {
 func (fr *findRun) deepErr(dir string, deep []string) error {
 	for _, d := range deep {
 		if fr.fc.maxDepth < 0 || relDepth(dir, d) <= fr.fc.maxDepth {
-			return fmt.Errorf("find: %s is deeper than the walk's depth bound and was not examined", d)
+			return fmt.Errorf("find: %s was left out by the walk's depth or path-length bound and not examined", d)
 		}
 	}
 	return nil

@@ -89,8 +89,9 @@ func (a *app) profileCommand() *cobra.Command {
 		Short: "Validate profiles (YAML/CEL, InSpec) without scanning",
 		Long: `Check loads and type-checks compliance profiles without scanning anything, so CI can reject a broken
 profile before it reaches a node. For an InSpec profile (a directory with inspec.yml, or an inspec archive
-.tar.gz/.tgz/.zip) it lists every control at file:line with whether a scan will run it or skip it, and why;
-skipped controls and files that do not parse are not errors. Exit code 1 when any profile is broken or
+.tar.gz/.tgz/.zip) it lists every control at file:line with whether a scan will run it ("run"), run it only
+where a running container's process answers it ("node-only": the daemon and a node scan, not --dir or --oci),
+or skip it, and why; skipped controls and files that do not parse are not errors. Exit code 1 when any profile is broken or
 cannot be loaded.`,
 		Example: `  rootscan profile check ./profiles/
   rootscan profile check builtin:container-baseline ./cis.yaml

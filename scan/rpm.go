@@ -160,6 +160,11 @@ func (a *rpmAnalyzer) readDB(ctx context.Context, fsys FS, name string) ([]*rpmd
 	if err != nil {
 		return nil, fmt.Errorf("create temp copy: %v", err)
 	}
+	// Emptied before it is removed: go-rpmdb leaves a descriptor of the copy open (rpmdb.Open tries ndb.Open first,
+	// which returns "not ndb" without closing its file, on every Berkeley DB), and a removed file whose descriptor is
+	// open keeps its disk blocks until the garbage collector closes it. With its data gone, such a descriptor pins
+	// an empty inode only, and a damaged database that go-rpmdb is still reading after the deadline meets its end.
+	defer os.Truncate(tmp.Name(), 0)
 	// The file is created 0600; the Chmod enforces it against an odd umask.
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
@@ -391,10 +396,16 @@ var errRPMTimeout = errors.New("parse rpm database: gave up after the time limit
 // errRPMDamaged marks a database the preflight refused; go-rpmdb is not run on it.
 var errRPMDamaged = errors.New("damaged rpm database")
 
+// errRPMFormat is a file in none of the three formats, which the preflight refuses too: go-rpmdb's Open would
+// refuse it after opening it, and it does not close the file it opened when it refuses one.
+var errRPMFormat = errors.New("not an rpm database: no sqlite, ndb or Berkeley DB hash header")
+
 // rpmPreflight checks a Berkeley DB or ndb file the way go-rpmdb will read it and refuses any file that would make
 // go-rpmdb index out of range, loop, or allocate beyond the file's size, in each format checking every package
 // header's declared sizes against its length (rpmHeaderFits). Pages of sqlite files are left to SQLite, which is
-// built to read hostile files. Files in no known format are left to go-rpmdb, which rejects them in Open.
+// built to read hostile files. It also refuses every file go-rpmdb's Open or first query would refuse (no known
+// format, a header it rejects, no Packages table): go-rpmdb leaves the file it opened open when Open fails, and
+// when its sqlite query fails its reader goroutine blocks forever on a second error nobody receives.
 func rpmPreflight(ctx context.Context, path string, deadline time.Time) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -417,11 +428,11 @@ func rpmPreflight(ctx context.Context, path string, deadline time.Time) error {
 	case len(head) == 512:
 		md, perr := bdb.ParseHashMetadataPage(head)
 		if perr != nil {
-			return nil // not a hash DB: go-rpmdb's Open says so
+			return fmt.Errorf("%w: %w", errRPMFormat, perr)
 		}
 		err = c.bdb(md)
 	default:
-		return nil
+		return errRPMFormat
 	}
 	if err != nil && !errors.Is(err, errRPMTimeout) && ctx.Err() == nil {
 		return fmt.Errorf("%w: %w", errRPMDamaged, err)
@@ -465,7 +476,7 @@ func (c *rpmCheck) page(buf []byte, off int64) error {
 func (c *rpmCheck) bdb(md *bdb.HashMetadataPage) error {
 	ps := md.PageSize
 	if !bdbValidPageSizes[ps] {
-		return nil // go-rpmdb's Open refuses it
+		return fmt.Errorf("page size %d", ps)
 	}
 	order := binary.ByteOrder(binary.LittleEndian)
 	if md.Swapped {
@@ -595,7 +606,7 @@ func (c *rpmCheck) sqlite(path string) error {
 	defer db.Close()
 	rows, err := db.QueryContext(c.ctx, "SELECT length(blob), substr(blob, 1, 8) FROM Packages")
 	if err != nil {
-		return nil // go-rpmdb's query fails the same way and reports it
+		return fmt.Errorf("query packages: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -613,6 +624,9 @@ func (c *rpmCheck) sqlite(path string) error {
 			return err
 		}
 	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read packages: %w", err)
+	}
 	return nil
 }
 
@@ -621,11 +635,11 @@ func (c *rpmCheck) ndb(head []byte) error {
 	version := binary.LittleEndian.Uint32(head[4:])
 	slotPages := binary.LittleEndian.Uint32(head[12:])
 	if version != 0 || slotPages == 0 || slotPages > 2048 {
-		return nil // go-rpmdb's Open refuses it
+		return fmt.Errorf("ndb version %d with %d slot pages", version, slotPages)
 	}
 	nslots := int64(slotPages)*ndbSlotsPerPage - 2
 	if ndbHeaderSize+nslots*16 > c.size {
-		return nil // go-rpmdb's Open fails to read the slots
+		return fmt.Errorf("%d ndb slot pages beyond the end of the file", slotPages)
 	}
 	slots := make([]byte, nslots*16)
 	if err := c.page(slots, ndbHeaderSize); err != nil {

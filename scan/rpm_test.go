@@ -276,7 +276,7 @@ func TestRPMLimits(t *testing.T) {
 
 // FuzzRPMDB feeds arbitrary bytes to go-rpmdb in each of the three formats. go-rpmdb parses in goroutines of its
 // own, where a panic cannot be recovered and would end the scanner: this target is how such panics are found.
-// Inputs are prefixed with each format's magic so the fuzzer gets past format detection.
+// The seeds are the first pages of a real database of each format, so the fuzzer starts past format detection.
 func FuzzRPMDB(f *testing.F) {
 	f.Add([]byte{}, uint8(0))
 	f.Add(gunzipTestdata(f, "rpm/sle15-bci.Packages.db.gz")[:4096], uint8(1))

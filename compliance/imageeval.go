@@ -38,6 +38,7 @@ type ImageEval struct {
 	shared map[string]map[*Control]sharedEval
 	// firsts serialize the first evaluations of each key (see first).
 	firsts map[string]*sync.Mutex
+	gen    uint64 // bumped by every change to the results (see Generation)
 }
 
 type imageControl struct {
@@ -103,6 +104,7 @@ func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.T
 	if ctx.Err() == nil {
 		ie.imageDone, ie.target, ie.controls, ie.ownInventory = true, t, controls, ownInventory
 		ie.tree = keepTree(s)
+		ie.gen++
 	}
 }
 
@@ -381,6 +383,7 @@ func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval) {
 	for c, se := range fresh {
 		m[c] = se
 	}
+	ie.gen++
 }
 
 // factsDiffer are the facts of t that are not those of image, the target the image was evaluated with.

@@ -95,9 +95,13 @@ type Daemon struct {
 	OnScan func(outcome string, d time.Duration)
 	// OnCache, when set, observes each image cache lookup.
 	OnCache func(hit bool)
+	// OnImageEval, when set, observes where each container's image evaluation for an image check came from
+	// (EvalFromMemory, EvalFromDisk, EvalNew).
+	OnImageEval func(source string)
 	// CheckBudget bounds each container check (deadline, memory); zero fields leave that bound off.
 	CheckBudget CheckBudget
-	// StateDir keeps the crash records (quarantine.go); "" keeps none, so a crash in a check may repeat.
+	// StateDir keeps the crash records (quarantine.go) and the image checks' evaluations (imageevals_disk.go); ""
+	// keeps none, so a crash in a check may repeat and a restart evaluates every image again.
 	StateDir string
 	// QuarantineFor is how long an unchanged container stays quarantined (default DefaultQuarantineFor).
 	QuarantineFor time.Duration
@@ -199,6 +203,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.setup()
 	if err := d.setupBudgets(ctx); err != nil {
+		return err
+	}
+	if err := d.setupImageEvals(); err != nil {
 		return err
 	}
 	workers := d.Workers
@@ -632,6 +639,9 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		// not: it compares the upper dir with the image view.
 		if err := d.checkMerged(ctx, views, &rep, evals, upper, st, touched, log); err != nil {
 			return fail(fmt.Errorf("open root filesystem: %w", err))
+		}
+		if ctx.Err() == nil {
+			d.imageEvals.save(chain, evals)
 		}
 	}
 	if d.Drift == nil {

@@ -34,6 +34,9 @@ type ImageEval struct {
 	controls     map[*Control]imageControl
 	// tree is the image's files() listing, from which a container's is made with its delta (see deltaTree).
 	tree *imageTree
+	// listing is the image's files() listing from the image's analysis walk (ListingCollector), until the image is
+	// evaluated: the first containers of the image list their roots from it.
+	listing *imageTree
 	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
 	shared map[string]map[*Control]sharedEval
 	// firsts serialize the first evaluations of each key (see first).
@@ -104,6 +107,7 @@ func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.T
 	if ctx.Err() == nil {
 		ie.imageDone, ie.target, ie.controls, ie.ownInventory = true, t, controls, ownInventory
 		ie.tree = keepTree(s)
+		ie.listing = nil
 		ie.gen++
 	}
 }
@@ -197,6 +201,10 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 			tree = ie.keptTree()
 		}
 	}
+	if tree == nil {
+		// The image's listing from its analysis, if any: the container's files() is made from it and d all the same.
+		tree = ie.keptTree()
+	}
 	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res, tree: tree, delta: &d}
 	var (
 		st    DeltaStats
@@ -247,6 +255,9 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 func (ie *ImageEval) keptTree() *imageTree {
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
+	if ie.tree == nil {
+		return ie.listing
+	}
 	return ie.tree
 }
 

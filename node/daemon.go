@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/inuse"
@@ -625,12 +627,12 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 	if outcome, rep, stop := d.admit(ctx, c, prev, rep, chain, st.digest); stop {
 		return outcome, rep
 	}
-	image, err := d.imageResult(ctx, views, chain)
+	evals := d.imageChecks(chain)
+	image, err := d.imageResult(ctx, views, chain, evals)
 	if err != nil {
 		return fail(err)
 	}
 	inUseErrs := d.imageInUse(ctx, views, c, chain, image)
-	evals := d.imageChecks(chain)
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
 	rep.Result.Errors = append(rep.Result.Errors, inUseErrs...)
@@ -680,8 +682,8 @@ func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep report.Re
 
 // imageResult returns the image's analysis, from the cache or by reading the check's image view (which stays
 // mounted for the check's later steps). Containers of the same image that start together wait for one scan instead
-// of each reading the image.
-func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain string) (*report.Result, error) {
+// of each reading the image. The walk also collects the files() listing of evals, the image's evaluations.
+func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain string, evals []*compliance.ImageEval) (*report.Result, error) {
 	if r, ok := d.Cache.Get(chain); ok {
 		d.cacheHit.Add(1)
 		d.observeCache(true)
@@ -716,7 +718,18 @@ func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain strin
 	if err != nil {
 		return nil, fmt.Errorf("open image layers: %w", err)
 	}
-	r := scan.Run(ctx, root, d.Analyzers)
+	// The image checks' files() listing is collected in the same walk (see compliance.ListingCollector); it is no
+	// part of the result the cache keeps.
+	analyzers := d.Analyzers
+	for _, ie := range evals {
+		if ie == nil {
+			continue
+		}
+		if lc := ie.ListingCollector(); lc != nil {
+			analyzers = append(slices.Clip(analyzers), lc)
+		}
+	}
+	r := scan.Run(ctx, root, analyzers)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

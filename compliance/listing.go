@@ -17,12 +17,41 @@ import (
 // The listing is kept only when it is what files()'s own walk of the image gives: no entry unreadable, no walk error
 // or bound (the analysis walk's bounds may differ from the engine's), none past the engine's entry bound.
 type ListingCollector struct {
-	ie       *ImageEval
-	lim      Limits
-	tb       treeBuilder
-	spoiled  bool
-	deep     []string // directories left out for depth (Limits.MaxDepth), paths from the top
-	deepName string   // the last of them as the walk names it, whose entries are left out too
+	ie      *ImageEval
+	lim     Limits
+	listing walkListing
+}
+
+// walkListing records a root's files() entries from the shared walk, with the Lstat the walk shares, bounded as
+// files()'s own walk is (Limits.MaxEntries, MaxDepth).
+type walkListing struct {
+	tb         treeBuilder
+	spoiled    bool     // past the entry bound: nothing is kept
+	unreadable bool     // an entry's Lstat failed; it is left out
+	deep       []string // directories left out for depth, paths from the top
+	deepName   string   // the last of them as the walk names it, whose entries are left out too
+}
+
+// visit records one walked entry.
+func (w *walkListing) visit(lim Limits, name string, d fs.DirEntry) {
+	switch {
+	case w.spoiled:
+		return
+	case len(w.tb.out) >= lim.MaxEntries:
+		*w = walkListing{spoiled: true}
+		return
+	case w.deepName != "" && strings.HasPrefix(name, w.deepName+"/"):
+		return
+	case d.IsDir() && strings.Count(name, "/")+1 > lim.MaxDepth:
+		w.deep, w.deepName = append(w.deep, "/"+name), name
+		return
+	}
+	fi, err := d.Info()
+	if err != nil {
+		w.unreadable = true
+		return
+	}
+	w.tb.add(nil, name, fi)
 }
 
 // ListingCollector returns a collector for ie's image, nil when no control calls files() or the evaluation has a
@@ -56,30 +85,11 @@ func (c *ListingCollector) Paths() []string { return nil }
 
 // Wants implements scan.FileAnalyzer: it records the entry, with the Lstat the walk shares, and never asks for it.
 func (c *ListingCollector) Wants(name string, d fs.DirEntry) bool {
-	if d == nil || c.spoiled {
-		return false
+	if d != nil {
+		c.listing.visit(c.lim, name, d)
 	}
-	if len(c.tb.out) >= c.lim.MaxEntries {
-		c.spoil()
-		return false
-	}
-	if c.deepName != "" && strings.HasPrefix(name, c.deepName+"/") {
-		return false
-	}
-	if d.IsDir() && strings.Count(name, "/")+1 > c.lim.MaxDepth {
-		c.deep, c.deepName = append(c.deep, "/"+name), name
-		return false
-	}
-	fi, err := d.Info()
-	if err != nil {
-		c.spoil() // files() would warn about it: the image's listing is not kept then either (keepTree)
-		return false
-	}
-	c.tb.add(nil, name, fi)
 	return false
 }
-
-func (c *ListingCollector) spoil() { c.spoiled, c.tb, c.deep = true, treeBuilder{}, nil }
 
 // AnalyzeFile implements scan.FileAnalyzer; never called.
 func (c *ListingCollector) AnalyzeFile(context.Context, scan.FS, string, *report.Result) error {
@@ -88,8 +98,10 @@ func (c *ListingCollector) AnalyzeFile(context.Context, scan.FS, string, *report
 
 // Analyze implements scan.Analyzer: the walk is over; the listing goes to the image's evaluation if it is whole.
 func (c *ListingCollector) Analyze(ctx context.Context, _ scan.FS, out *report.Result) error {
-	defer c.spoil()
-	if c.spoiled || ctx.Err() != nil {
+	l := c.listing
+	c.listing = walkListing{}
+	// An unreadable entry is one files() would warn about: the image's listing is not kept then either (keepTree).
+	if l.spoiled || l.unreadable || ctx.Err() != nil {
 		return nil
 	}
 	for _, e := range out.Errors {
@@ -97,10 +109,10 @@ func (c *ListingCollector) Analyze(ctx context.Context, _ scan.FS, out *report.R
 			return nil
 		}
 	}
-	t := &imageTree{entries: make([]fileData, len(c.tb.out)), deep: c.deep}
+	t := &imageTree{entries: make([]fileData, len(l.tb.out)), deep: l.deep}
 	t.bytes = len(t.entries) * fileDataBytes
-	for i, d := range c.tb.out {
-		if i > 0 && walkCompare(c.tb.out[i-1].path, d.path) >= 0 {
+	for i, d := range l.tb.out {
+		if i > 0 && walkCompare(l.tb.out[i-1].path, d.path) >= 0 {
 			return nil // not in walk order, as deltaTree needs it: not expected from the one walk, and not trusted
 		}
 		t.entries[i] = *d

@@ -34,8 +34,8 @@ type ImageEval struct {
 	controls     map[*Control]imageControl
 	// tree is the image's files() listing, from which a container's is made with its delta (see deltaTree).
 	tree *imageTree
-	// listing is the image's files() listing from the image's analysis walk (ListingCollector), until the image is
-	// evaluated: the first containers of the image list their roots from it.
+	// listing is the image's files() listing from the image's analysis walk (ListingCollector), until a container
+	// takes it (takeListing).
 	listing *imageTree
 	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
 	shared map[string]map[*Control]sharedEval
@@ -191,7 +191,8 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 		differ   fact
 		tree     *imageTree
 	)
-	if !allShared(sel, shared, volPaths, t) && ie.wantsImage(key) {
+	all := allShared(sel, shared, volPaths, t)
+	if !all && ie.wantsImage(key) {
 		var target report.Target
 		var own, ok bool
 		if controls, target, own, ok = ie.imageResults(ctx, image, t, res, d); ok {
@@ -201,9 +202,9 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 			tree = ie.keptTree()
 		}
 	}
-	if tree == nil {
+	if tree == nil && !all {
 		// The image's listing from its analysis, if any: the container's files() is made from it and d all the same.
-		tree = ie.keptTree()
+		tree = ie.takeListing()
 	}
 	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res, tree: tree, delta: &d}
 	var (
@@ -255,10 +256,21 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 func (ie *ImageEval) keptTree() *imageTree {
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
-	if ie.tree == nil {
-		return ie.listing
-	}
 	return ie.tree
+}
+
+// takeListing returns the image's listing from its analysis and forgets it: it serves the first container evaluated
+// on its own root (a later one of another upper dir has the image evaluated, which keeps its own listing), and is not
+// held at rest, where it would cost memory per image.
+func (ie *ImageEval) takeListing() *imageTree {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	if ie.tree != nil {
+		return ie.tree
+	}
+	l := ie.listing
+	ie.listing = nil
+	return l
 }
 
 // allShared says whether every control of profiles has a shared result usable with vols and t.

@@ -55,7 +55,7 @@ func (w *walkListing) visit(lim Limits, name string, d fs.DirEntry) {
 }
 
 // ListingCollector returns a collector for ie's image, nil when no control calls files() or the evaluation has a
-// listing already.
+// listing already. The listing serves the first container evaluated on its own root, and is then dropped.
 func (ie *ImageEval) ListingCollector() *ListingCollector {
 	ie.mu.Lock()
 	has := ie.tree != nil || ie.listing != nil

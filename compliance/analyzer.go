@@ -20,16 +20,12 @@ import (
 // already made of each regular file (the walk caches it per entry). Stat through the confined root is the bulk of
 // a walk's cost, so this saves the second pass over the tree.
 type Analyzer struct {
-	engine    *Engine
-	target    report.Target
-	volumes   []Volume
-	wantTree  bool
-	tree      []*fileData
-	tb        treeBuilder
-	treeSpoil bool     // the collection went past the entry or byte bound: files() walks itself and reports it
-	deep      []string // directories left out for depth or path length (Limits.MaxDepth, MaxDirPath), from the top
-	deepName  string   // the last of them as the walk names it, whose entries are left out too
-	used      int      // bytes charged against Limits.MaxTreeBytes, as the standalone walk charges them
+	engine   *Engine
+	target   report.Target
+	volumes  []Volume
+	wantTree bool
+	// listing collects the root's entries; past the entry bound, files() walks itself and reports the bound.
+	listing walkListing
 }
 
 // Analyzer returns the analyzer for one target, with the container's volumes (nil for images and directories).
@@ -59,44 +55,11 @@ func (a *Analyzer) Wants(name string, d fs.DirEntry) bool {
 	if d == nil {
 		return true
 	}
-	if !a.wantTree || a.treeSpoil {
-		return false
+	if a.wantTree {
+		// Unreadable entries are left out, as the standalone walk does (which warns about them).
+		a.listing.visit(a.engine.Limits.withDefaults(), name, d)
 	}
-	lim := a.engine.Limits.withDefaults()
-	if len(a.tree) >= lim.MaxEntries {
-		a.spoil()
-		return false
-	}
-	if a.deepName != "" && strings.HasPrefix(name, a.deepName+"/") {
-		return false
-	}
-	// What the standalone walk charges against Limits.MaxTreeBytes, entry by entry: past it, that walk stops where
-	// this collection would, and files() walks itself to say so.
-	charge := func() bool {
-		a.used += len(name) + 1 + fileDataBytes
-		if a.used > lim.MaxTreeBytes {
-			a.spoil()
-		}
-		return !a.treeSpoil
-	}
-	if d.IsDir() && (strings.Count(name, "/")+1 > lim.MaxDepth || len(name)+1 > lim.MaxDirPath) {
-		if charge() {
-			a.deep, a.deepName = append(a.deep, "/"+name), name
-		}
-		return false
-	}
-	fi, err := d.Info()
-	if err != nil || !charge() {
-		return false // unreadable entries are left out, as the standalone walk does
-	}
-	a.tb.add(nil, name, fi)
-	a.tree = a.tb.out
 	return false
-}
-
-// spoil drops the collection: files() walks the root itself and reports the bound that was reached.
-func (a *Analyzer) spoil() {
-	a.treeSpoil, a.tree, a.tb, a.deep = true, nil, treeBuilder{}, nil
 }
 
 // AnalyzeFile implements scan.FileAnalyzer; it is never called since Wants refuses every walked entry.
@@ -104,9 +67,9 @@ func (a *Analyzer) AnalyzeFile(context.Context, scan.FS, string, *report.Result)
 
 // Analyze implements scan.Analyzer.
 func (a *Analyzer) Analyze(ctx context.Context, fsys scan.FS, out *report.Result) error {
-	tree, deep := a.tree, a.deep
+	tree, deep := a.listing.tb.out, a.listing.deep
 	cut, walkDeep := walkCut(out)
-	if !a.wantTree || a.treeSpoil || cut {
+	if !a.wantTree || a.listing.spoiled || cut {
 		tree, deep = nil, nil
 	} else if tree == nil {
 		tree = []*fileData{} // an empty root: collected, nothing in it
@@ -114,7 +77,7 @@ func (a *Analyzer) Analyze(ctx context.Context, fsys scan.FS, out *report.Result
 	if tree != nil && len(walkDeep) > 0 {
 		deep = outermost(append(deep, walkDeep...))
 	}
-	a.tree, a.tb, a.deep, a.deepName, a.used = nil, treeBuilder{}, nil, "", 0
+	a.listing = walkListing{}
 	out.Compliance = append(out.Compliance, a.engine.evaluate(ctx, fsys, a.target, a.volumes, out, tree, deep)...)
 	return ctx.Err()
 }

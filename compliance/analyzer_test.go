@@ -68,7 +68,7 @@ func TestAnalyzerSharesWalk(t *testing.T) {
 	}
 	a := NewEngine(l, []*Profile{p}).Analyzer(target, nil)
 	scan.Run(context.Background(), f.root, []scan.Analyzer{a})
-	if a.wantTree || a.tree != nil {
+	if a.wantTree || a.listing.tb.out != nil {
 		t.Errorf("profile without files() collected the tree")
 	}
 }

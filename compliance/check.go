@@ -131,3 +131,12 @@ func (c *Checker) CheckDelta(ctx context.Context, img *ImageEval, image, merged 
 	rep.Result.Compliance = res
 	return st, nil
 }
+
+// LoadImageEval decodes an image evaluation stored with ImageEval.Encode under key, for the profiles in use now.
+func (c *Checker) LoadImageEval(b []byte, key string) (*ImageEval, error) {
+	e := c.Profiles.Engine()
+	if e == nil {
+		return nil, errStale
+	}
+	return e.DecodeImageEval(b, key)
+}

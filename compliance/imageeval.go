@@ -34,10 +34,14 @@ type ImageEval struct {
 	controls     map[*Control]imageControl
 	// tree is the image's files() listing, from which a container's is made with its delta (see deltaTree).
 	tree *imageTree
+	// listing is the image's files() listing from the image's analysis walk (ListingCollector), until a container
+	// takes it (takeListing).
+	listing *imageTree
 	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
 	shared map[string]map[*Control]sharedEval
 	// firsts serialize the first evaluations of each key (see first).
 	firsts map[string]*sync.Mutex
+	gen    uint64 // bumped by every change to the results (see Generation)
 }
 
 type imageControl struct {
@@ -103,6 +107,8 @@ func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.T
 	if ctx.Err() == nil {
 		ie.imageDone, ie.target, ie.controls, ie.ownInventory = true, t, controls, ownInventory
 		ie.tree = keepTree(s)
+		ie.listing = nil
+		ie.gen++
 	}
 }
 
@@ -185,7 +191,8 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 		differ   fact
 		tree     *imageTree
 	)
-	if !allShared(sel, shared, volPaths, t) && ie.wantsImage(key) {
+	all := allShared(sel, shared, volPaths, t)
+	if !all && ie.wantsImage(key) {
 		var target report.Target
 		var own, ok bool
 		if controls, target, own, ok = ie.imageResults(ctx, image, t, res, d); ok {
@@ -194,6 +201,10 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 			idx, differ = newDeltaIndex(d), factsDiffer(target, t, inv)
 			tree = ie.keptTree()
 		}
+	}
+	if tree == nil && !all {
+		// The image's listing from its analysis, if any: the container's files() is made from it and d all the same.
+		tree = ie.takeListing()
 	}
 	ev := containerEval{e: e, ctx: ctx, merged: merged, t: t, vols: vols, res: res, tree: tree, delta: &d}
 	var (
@@ -246,6 +257,20 @@ func (ie *ImageEval) keptTree() *imageTree {
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
 	return ie.tree
+}
+
+// takeListing returns the image's listing from its analysis and forgets it: it serves the first container evaluated
+// on its own root (a later one of another upper dir has the image evaluated, which keeps its own listing), and is not
+// held at rest, where it would cost memory per image.
+func (ie *ImageEval) takeListing() *imageTree {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	if ie.tree != nil {
+		return ie.tree
+	}
+	l := ie.listing
+	ie.listing = nil
+	return l
 }
 
 // allShared says whether every control of profiles has a shared result usable with vols and t.
@@ -381,6 +406,7 @@ func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval) {
 	for c, se := range fresh {
 		m[c] = se
 	}
+	ie.gen++
 }
 
 // factsDiffer are the facts of t that are not those of image, the target the image was evaluated with.

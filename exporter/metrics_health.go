@@ -17,6 +17,7 @@ const (
 	MetricQueueDepth         = "rootscan_queue_depth"
 	MetricCacheHitsTotal     = "rootscan_cache_hits_total"
 	MetricCacheMissesTotal   = "rootscan_cache_misses_total"
+	MetricImageEvalsTotal    = "rootscan_compliance_image_evaluations_total"
 	MetricVulnDBAge          = "rootscan_vuln_db_age_seconds"
 	MetricVulnDBLoaded       = "rootscan_vuln_db_loaded"
 	MetricMountsHeld         = "rootscan_mounts_held"
@@ -30,6 +31,10 @@ const (
 	ScanOK     = "ok"
 	ScanFailed = "failed"
 )
+
+// Where a container's compliance image evaluation came from, the values of rootscan_compliance_image_evaluations_total's
+// source label (node.EvalFromMemory, EvalFromDisk, EvalNew).
+var ImageEvalSources = []string{"memory", "disk", "evaluated"}
 
 // HealthOptions say what Health reports about the build and how it reads the clock.
 type HealthOptions struct {
@@ -56,6 +61,7 @@ type Health struct {
 	queueDepth  prometheus.Gauge
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
+	imageEvals  *prometheus.CounterVec
 	mountsHeld  prometheus.Gauge
 	containers  prometheus.Gauge
 	buildInfo   prometheus.Gauge
@@ -105,6 +111,10 @@ func NewHealth(opts HealthOptions) *Health {
 			Name: MetricCacheMissesTotal, ConstLabels: node,
 			Help: "Image scans the cache could not answer, so the image was scanned.",
 		}),
+		imageEvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricImageEvalsTotal, ConstLabels: node,
+			Help: "Container checks by where their image's compliance evaluation came from: memory, disk (stored before a restart), or evaluated.",
+		}, []string{"source"}),
 		mountsHeld: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: MetricMountsHeld, ConstLabels: node,
 			Help: "Read-only root file system mounts the scanner holds right now; it should return to 0 between scans.",
@@ -130,6 +140,9 @@ func NewHealth(opts HealthOptions) *Health {
 	}
 	h.scans.WithLabelValues(ScanOK)
 	h.scans.WithLabelValues(ScanFailed)
+	for _, s := range ImageEvalSources {
+		h.imageEvals.WithLabelValues(s)
+	}
 	h.buildInfo.Set(1)
 	return h
 }
@@ -157,6 +170,11 @@ func (h *Health) CacheHit() { h.cacheHits.Inc() }
 
 // CacheMiss counts an image scan the cache could not answer.
 func (h *Health) CacheMiss() { h.cacheMisses.Inc() }
+
+// ImageEvaluation counts a container check's image evaluation by source (see ImageEvalSources).
+func (h *Health) ImageEvaluation(source string) {
+	h.imageEvals.WithLabelValues(cleanLabel(source)).Inc()
+}
 
 // SetMountsHeld records how many mounts the scanner holds.
 func (h *Health) SetMountsHeld(n int) { h.mountsHeld.Set(float64(n)) }
@@ -186,6 +204,7 @@ func (h *Health) SetEventsDropped(dropped func() uint64) {
 // Describe implements prometheus.Collector.
 func (h *Health) Describe(ch chan<- *prometheus.Desc) {
 	h.scans.Describe(ch)
+	h.imageEvals.Describe(ch)
 	for _, c := range h.plain() {
 		c.Describe(ch)
 	}
@@ -196,6 +215,7 @@ func (h *Health) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (h *Health) Collect(ch chan<- prometheus.Metric) {
 	h.scans.Collect(ch)
+	h.imageEvals.Collect(ch)
 	for _, c := range h.plain() {
 		c.Collect(ch)
 	}

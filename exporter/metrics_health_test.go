@@ -21,6 +21,7 @@ func TestHealthExposition(t *testing.T) {
 	h.CacheHit()
 	h.CacheHit()
 	h.CacheMiss()
+	h.ImageEvaluation("disk")
 	h.SetMountsHeld(2)
 	h.SetContainersKnown(42)
 	h.SetVulnDB(now.Add(-36 * time.Hour))
@@ -38,6 +39,11 @@ rootscan_cache_hits_total{node="node-1"} 2
 # HELP rootscan_cache_misses_total Image scans the cache could not answer, so the image was scanned.
 # TYPE rootscan_cache_misses_total counter
 rootscan_cache_misses_total{node="node-1"} 1
+# HELP rootscan_compliance_image_evaluations_total Container checks by where their image's compliance evaluation came from: memory, disk (stored before a restart), or evaluated.
+# TYPE rootscan_compliance_image_evaluations_total counter
+rootscan_compliance_image_evaluations_total{node="node-1",source="disk"} 1
+rootscan_compliance_image_evaluations_total{node="node-1",source="evaluated"} 0
+rootscan_compliance_image_evaluations_total{node="node-1",source="memory"} 0
 # HELP rootscan_containers_known Containers the scanner knows on this node (from the CRI).
 # TYPE rootscan_containers_known gauge
 rootscan_containers_known{node="node-1"} 42

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/rootscan/rootscan/compliance"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/inuse"
@@ -95,9 +97,13 @@ type Daemon struct {
 	OnScan func(outcome string, d time.Duration)
 	// OnCache, when set, observes each image cache lookup.
 	OnCache func(hit bool)
+	// OnImageEval, when set, observes where each container's image evaluation for an image check came from
+	// (EvalFromMemory, EvalFromDisk, EvalNew).
+	OnImageEval func(source string)
 	// CheckBudget bounds each container check (deadline, memory); zero fields leave that bound off.
 	CheckBudget CheckBudget
-	// StateDir keeps the crash records (quarantine.go); "" keeps none, so a crash in a check may repeat.
+	// StateDir keeps the crash records (quarantine.go) and the image checks' evaluations (imageevals_disk.go); ""
+	// keeps none, so a crash in a check may repeat and a restart evaluates every image again.
 	StateDir string
 	// QuarantineFor is how long an unchanged container stays quarantined (default DefaultQuarantineFor).
 	QuarantineFor time.Duration
@@ -199,6 +205,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.setup()
 	if err := d.setupBudgets(ctx); err != nil {
+		return err
+	}
+	if err := d.setupImageEvals(); err != nil {
 		return err
 	}
 	workers := d.Workers
@@ -618,12 +627,12 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 	if outcome, rep, stop := d.admit(ctx, c, prev, rep, chain, st.digest); stop {
 		return outcome, rep
 	}
-	image, err := d.imageResult(ctx, views, chain)
+	evals := d.imageChecks(chain)
+	image, err := d.imageResult(ctx, views, chain, evals)
 	if err != nil {
 		return fail(err)
 	}
 	inUseErrs := d.imageInUse(ctx, views, c, chain, image)
-	evals := d.imageChecks(chain)
 	rep.Target.Access = "overlay-lowerdir"
 	rep.Result = cloneResult(image)
 	rep.Result.Errors = append(rep.Result.Errors, inUseErrs...)
@@ -632,6 +641,9 @@ func (d *Daemon) checkContainer(ctx context.Context, c cri.Container) (string, r
 		// not: it compares the upper dir with the image view.
 		if err := d.checkMerged(ctx, views, &rep, evals, upper, st, touched, log); err != nil {
 			return fail(fmt.Errorf("open root filesystem: %w", err))
+		}
+		if ctx.Err() == nil {
+			d.imageEvals.save(chain, evals)
 		}
 	}
 	if d.Drift == nil {
@@ -670,8 +682,8 @@ func (d *Daemon) fullCheck(ctx context.Context, views *checkViews, rep report.Re
 
 // imageResult returns the image's analysis, from the cache or by reading the check's image view (which stays
 // mounted for the check's later steps). Containers of the same image that start together wait for one scan instead
-// of each reading the image.
-func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain string) (*report.Result, error) {
+// of each reading the image. The walk also collects the files() listing of evals, the image's evaluations.
+func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain string, evals []*compliance.ImageEval) (*report.Result, error) {
 	if r, ok := d.Cache.Get(chain); ok {
 		d.cacheHit.Add(1)
 		d.observeCache(true)
@@ -706,7 +718,18 @@ func (d *Daemon) imageResult(ctx context.Context, views *checkViews, chain strin
 	if err != nil {
 		return nil, fmt.Errorf("open image layers: %w", err)
 	}
-	r := scan.Run(ctx, root, d.Analyzers)
+	// The image checks' files() listing is collected in the same walk (see compliance.ListingCollector); it is no
+	// part of the result the cache keeps.
+	analyzers := d.Analyzers
+	for _, ie := range evals {
+		if ie == nil {
+			continue
+		}
+		if lc := ie.ListingCollector(); lc != nil {
+			analyzers = append(slices.Clip(analyzers), lc)
+		}
+	}
+	r := scan.Run(ctx, root, analyzers)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

@@ -27,15 +27,22 @@ type ImageCheck interface {
 	Fresh(img *compliance.ImageEval) bool
 	// NewImageEval makes an image's evaluation, filled by CheckDelta; nil when the check has nothing to evaluate.
 	NewImageEval() *compliance.ImageEval
+	// LoadImageEval decodes an evaluation ImageEval.Encode stored under chain, for the check's current profiles;
+	// compliance.IsStale(err) when it was made for others.
+	LoadImageEval(b []byte, chain string) (*compliance.ImageEval, error)
 	// CheckDelta evaluates a container of img's image; image and merged mount the image's root and the container's
 	// merged root, and are called only if needed.
 	CheckDelta(ctx context.Context, img *compliance.ImageEval, image, merged func() (scan.FS, error), d compliance.Delta, rep *report.Report) (compliance.DeltaStats, error)
 }
 
-// imageEvals holds the image evaluations of the image checks, by chain ID and check, in memory: a restart or a
-// profile reload evaluates each image once again. Containers of one image that are checked together wait for one
-// evaluation.
+// imageEvals holds the image evaluations of the image checks, by chain ID and check, in memory and (with a store)
+// on disk, so that neither a second container of an image nor a restart evaluates the image again; a profile reload
+// does. Containers of one image that are checked together wait for one evaluation.
 type imageEvals struct {
+	store *evalStore // nil: memory only (the one-shot scanner, a daemon without a state dir)
+	// observe, when set, is told where each image evaluation a container used came from (see Daemon.OnImageEval).
+	observe func(source string)
+
 	mu sync.Mutex
 	m  map[imageEvalKey]*imageEvalEntry
 }
@@ -46,13 +53,21 @@ type imageEvalKey struct {
 }
 
 type imageEvalEntry struct {
-	mu   sync.Mutex // held while the image is evaluated
-	ie   *compliance.ImageEval
-	used time.Time
+	mu    sync.Mutex // held while the image is evaluated or stored
+	ie    *compliance.ImageEval
+	saved uint64 // ie's Generation when it was last stored or loaded
+	used  time.Time
 }
 
-// get returns the fresh evaluation for key, making it with eval when there is none.
-func (x *imageEvals) get(key imageEvalKey, fresh func(*compliance.ImageEval) bool, eval func() *compliance.ImageEval) *compliance.ImageEval {
+// Where an image evaluation came from, the values of Daemon.OnImageEval's source.
+const (
+	EvalFromMemory = "memory"    // this daemon made or loaded it for an earlier container
+	EvalFromDisk   = "disk"      // stored by an earlier run of the daemon
+	EvalNew        = "evaluated" // none to use: the image's controls are evaluated (as its containers need them)
+)
+
+// get returns the fresh evaluation for key: the one in memory, else the stored one, else a new one from ic.
+func (x *imageEvals) get(key imageEvalKey, ic ImageCheck) *compliance.ImageEval {
 	x.mu.Lock()
 	if x.m == nil {
 		x.m = map[imageEvalKey]*imageEvalEntry{}
@@ -66,22 +81,60 @@ func (x *imageEvals) get(key imageEvalKey, fresh func(*compliance.ImageEval) boo
 	x.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.ie == nil || !fresh(e.ie) {
-		e.ie = eval()
+	source := EvalFromMemory
+	if e.ie == nil || !ic.Fresh(e.ie) {
+		source = EvalFromDisk
+		if e.ie = x.store.load(key, ic); e.ie == nil || !ic.Fresh(e.ie) {
+			source, e.ie = EvalNew, ic.NewImageEval()
+		}
+		if e.ie != nil {
+			e.saved = e.ie.Generation()
+		}
+	}
+	if e.ie != nil && x.observe != nil {
+		x.observe(source)
 	}
 	return e.ie
 }
 
-// prune drops the evaluations of images no tracked container uses, after the image cache's grace period.
+// save stores the evaluations of chain that changed since they were last stored (the image evaluated, a container
+// layer's controls shared).
+func (x *imageEvals) save(chain string, evals []*compliance.ImageEval) {
+	if x.store == nil {
+		return
+	}
+	for i, ie := range evals {
+		if ie == nil {
+			continue
+		}
+		key := imageEvalKey{chain, i}
+		x.mu.Lock()
+		e := x.m[key]
+		x.mu.Unlock()
+		if e == nil {
+			continue
+		}
+		e.mu.Lock()
+		if gen := ie.Generation(); e.ie == ie && gen != e.saved {
+			x.store.save(key, ie)
+			e.saved = gen
+		}
+		e.mu.Unlock()
+	}
+}
+
+// prune drops the evaluations of images no tracked container uses, after the image cache's grace period, in memory
+// and on disk.
 func (x *imageEvals) prune(keep map[string]bool, grace time.Duration) {
 	cutoff := time.Now().Add(-grace)
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	for k, e := range x.m {
 		if !keep[k.chain] && e.used.Before(cutoff) {
 			delete(x.m, k)
 		}
 	}
+	x.mu.Unlock()
+	x.store.prune(keep, cutoff)
 }
 
 // imageChecks returns the image evaluations of the image checks, indexed like d.Checks: nil for checks that are not
@@ -90,7 +143,7 @@ func (d *Daemon) imageChecks(chain string) []*compliance.ImageEval {
 	out := make([]*compliance.ImageEval, len(d.Checks))
 	for i, ch := range d.Checks {
 		if ic, ok := ch.(ImageCheck); ok {
-			out[i] = d.imageEvals.get(imageEvalKey{chain, i}, ic.Fresh, ic.NewImageEval)
+			out[i] = d.imageEvals.get(imageEvalKey{chain, i}, ic)
 		}
 	}
 	return out

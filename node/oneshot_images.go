@@ -35,7 +35,7 @@ func (s *Scanner) checkDelta(ctx context.Context, c cri.Container, root scan.FS,
 	if err != nil {
 		return fmt.Errorf("image layers: %w", err)
 	}
-	ie := s.imageEvals.get(imageEvalKey{chain: chain}, s.ImageCheck.Fresh, s.ImageCheck.NewImageEval)
+	ie := s.imageEvals.get(imageEvalKey{chain: chain}, s.ImageCheck)
 	if ie == nil {
 		return nil // no profiles
 	}

@@ -249,6 +249,7 @@ func (r *daemonRun) newLoop(c *daemonConfig, analyzers []scan.Analyzer, cache *n
 				health.ObserveScan(outcome != "failed", d)
 			}
 		},
+		OnImageEval: health.ImageEvaluation,
 		OnCache: func(hit bool) {
 			if hit {
 				health.CacheHit()

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,6 +39,21 @@ type Client struct {
 	rt       runtimeapi.RuntimeServiceClient
 	runtime  string
 	version  string
+
+	mu       sync.Mutex
+	statuses map[string]statusEntry // by container ID: what complete added, see cachedStatus
+}
+
+// statusMaxAge is how long a container's verbose status is reused while its listed state stays the same. Nothing a
+// scan uses changes while a container keeps its state (snapshot key, pid, mounts, security context, start time), but
+// the image name containerd resolves for it can, when a tag moves: it is read again at this age.
+const statusMaxAge = 5 * time.Minute
+
+// statusEntry is a container's completed status, with the state ListContainers gave when it was read.
+type statusEntry struct {
+	listed State
+	at     time.Time
+	ct     Container
 }
 
 // SocketPath turns an endpoint as kubelet and crictl spell it ("unix:///run/x.sock") or a plain path into a path.
@@ -134,6 +151,7 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Container, error) {
 		return nil, err
 	}
 	var out []Container
+	seen := make(map[string]bool, len(resp.GetContainers()))
 	for _, rc := range resp.GetContainers() {
 		if f.ID != "" && !strings.HasPrefix(rc.GetId(), f.ID) {
 			continue
@@ -142,13 +160,21 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Container, error) {
 		if f.PodNamespace != "" && ct.PodNamespace != f.PodNamespace {
 			continue
 		}
-		if err := c.complete(ctx, &ct); err != nil {
-			if status.Code(err) == codes.NotFound {
-				continue
+		seen[ct.ID] = true
+		if !c.cachedStatus(&ct) {
+			listed := ct.State
+			if err := c.complete(ctx, &ct); err != nil {
+				if status.Code(err) == codes.NotFound {
+					continue
+				}
+				return nil, err
 			}
-			return nil, err
+			c.keepStatus(listed, ct)
 		}
 		out = append(out, ct)
+	}
+	if f == (Filter{}) {
+		c.pruneStatuses(seen)
 	}
 	if f.ID != "" && len(out) > 1 {
 		return nil, fmt.Errorf("container ID prefix %q is ambiguous: %d containers match", f.ID, len(out))
@@ -211,6 +237,47 @@ func fromCRI(rc *runtimeapi.Container, pod podMeta) Container {
 		PodLabels:    pod.labels,
 	}
 	return ct
+}
+
+// cachedStatus fills ct from its completed status of an earlier List when the runtime still lists it in the same
+// known state and the status is younger than statusMaxAge. A verbose status (the runtime spec as JSON) per container
+// was most of an unchanged node's re-check, and of the daemon's CPU at rest.
+func (c *Client) cachedStatus(ct *Container) bool {
+	c.mu.Lock()
+	e, ok := c.statuses[ct.ID]
+	c.mu.Unlock()
+	if !ok || e.listed != ct.State || ct.State == StateUnknown || time.Since(e.at) > statusMaxAge {
+		return false
+	}
+	ct.Image, ct.ImageRef, ct.ImageID, ct.State, ct.StartedAt = e.ct.Image, e.ct.ImageRef, e.ct.ImageID, e.ct.State, e.ct.StartedAt
+	ct.Mounts = slices.Clone(e.ct.Mounts)
+	ct.Snapshotter, ct.SnapshotKey, ct.Pid, ct.RuntimeType = e.ct.Snapshotter, e.ct.SnapshotKey, e.ct.Pid, e.ct.RuntimeType
+	ct.CgroupsPath, ct.PodSandboxID, ct.Security = e.ct.CgroupsPath, e.ct.PodSandboxID, e.ct.Security.clone()
+	return true
+}
+
+func (c *Client) keepStatus(listed State, ct Container) {
+	if listed == StateUnknown {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.statuses == nil {
+		c.statuses = map[string]statusEntry{}
+	}
+	ct.Mounts, ct.Security = slices.Clone(ct.Mounts), ct.Security.clone()
+	c.statuses[ct.ID] = statusEntry{listed: listed, at: time.Now(), ct: ct}
+}
+
+// pruneStatuses forgets the containers a whole-runtime list no longer has, so the cache is bounded by the node.
+func (c *Client) pruneStatuses(seen map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.statuses {
+		if !seen[id] {
+			delete(c.statuses, id)
+		}
+	}
 }
 
 // complete adds what only ContainerStatus knows: the image tag and repo digest as the runtime resolved them, and

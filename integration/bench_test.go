@@ -131,6 +131,12 @@ func BenchmarkDaemonNode(b *testing.B) {
 		recheck := waitLogDuration(b, d, "node checked", 0)
 		firstMounts := logMounts(b, d, "initial scan done")
 		recheckMounts := logMounts(b, d, "node checked")
+		// What went wrong in a run whose figures are off (fewer first-scan mounts, a slow re-check) is in the log.
+		for _, line := range strings.Split(d.stderr.String(), "\n") {
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+				b.Logf("daemon: %.400s", line)
+			}
+		}
 		_, body := d.get("/metrics")
 		if v, ok := metric(body, exporter.MetricCacheMissesTotal); !ok || v != float64(nImages) {
 			b.Errorf("image cache misses = %v, want %d (one per image)", v, nImages)

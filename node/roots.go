@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/rootscan/rootscan/cri"
@@ -21,11 +22,62 @@ type ContainerRoots struct {
 	// ProcRoot is where the host's /proc is visible ("/proc", or "/host/proc" in a pod); empty disables the fallback.
 	ProcRoot string
 	Options  fsaccess.Options
+
+	snaps snapshotMemo
+}
+
+// snapshotMemo keeps what the snapshotter said of a container's active snapshot: its parent and its mounts never
+// change while the snapshot exists, and the key is the container's own ID, never reused. Asking again on every check
+// was two round trips to containerd per container on each resync, most of an unchanged node's re-check. Bounded:
+// past maxSnapshotMemo entries it starts over, so the snapshots of removed containers cannot pile up.
+type snapshotMemo struct {
+	mu sync.Mutex
+	m  map[string]snapshotFacts
+}
+
+const maxSnapshotMemo = 4096
+
+type snapshotFacts struct {
+	parent    string
+	hasParent bool
+	mounts    []mount.Mount
+}
+
+func (m *snapshotMemo) get(key string) snapshotFacts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[key]
+}
+
+func (m *snapshotMemo) update(key string, f func(*snapshotFacts)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil || len(m.m) >= maxSnapshotMemo {
+		m.m = map[string]snapshotFacts{}
+	}
+	e := m.m[key]
+	f(&e)
+	m.m[key] = e
+}
+
+// mounts is the container's snapshot mounts, from the memo when the snapshotter was asked before. A caller may keep
+// but not change the slice.
+func (r *ContainerRoots) mounts(ctx context.Context, c cri.Container) ([]mount.Mount, error) {
+	key := c.Snapshotter + "/" + c.SnapshotKey
+	if ms := r.snaps.get(key).mounts; ms != nil {
+		return ms, nil
+	}
+	ms, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
+	if err != nil {
+		return nil, err
+	}
+	r.snaps.update(key, func(f *snapshotFacts) { f.mounts = ms })
+	return ms, nil
 }
 
 // OpenContainer implements RootOpener.
 func (r *ContainerRoots) OpenContainer(ctx context.Context, c cri.Container) (Root, string, error) {
-	mounts, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
+	mounts, err := r.mounts(ctx, c)
 	if err != nil {
 		return nil, "", err
 	}
@@ -74,9 +126,15 @@ type Views interface {
 
 // ChainID implements Views: the parent of the container's snapshot is its image's top layer.
 func (r *ContainerRoots) ChainID(ctx context.Context, c cri.Container) (string, error) {
-	p, err := r.Snapshots.Parent(ctx, c.Snapshotter, c.SnapshotKey)
-	if err != nil {
-		return "", err
+	key := c.Snapshotter + "/" + c.SnapshotKey
+	f := r.snaps.get(key)
+	p := f.parent
+	if !f.hasParent {
+		var err error
+		if p, err = r.Snapshots.Parent(ctx, c.Snapshotter, c.SnapshotKey); err != nil {
+			return "", err
+		}
+		r.snaps.update(key, func(f *snapshotFacts) { f.parent, f.hasParent = p, true })
 	}
 	if p == "" {
 		return "", fmt.Errorf("snapshot %s/%s has no parent: %w", c.Snapshotter, c.SnapshotKey, fsaccess.ErrUnsupportedMount)
@@ -87,7 +145,7 @@ func (r *ContainerRoots) ChainID(ctx context.Context, c cri.Container) (string, 
 // OpenView implements Views. There is no /proc fallback here: the image and upper views exist only for snapshots
 // the scanner can split itself; the caller falls back to scanning the whole container.
 func (r *ContainerRoots) OpenView(ctx context.Context, c cri.Container, view fsaccess.View) (Root, error) {
-	mounts, err := r.Snapshots.Mounts(ctx, c.Snapshotter, c.SnapshotKey)
+	mounts, err := r.mounts(ctx, c)
 	if err != nil {
 		return nil, err
 	}

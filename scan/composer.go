@@ -155,12 +155,21 @@ func validComposerName(s string) bool {
 	return ok && composerNamePart(vendor) && composerNamePart(name) && path.Clean(s) == s
 }
 
+// composerNamePart follows Composer's own rule for a vendor or package name: alphanumeric runs joined by one '.',
+// '_' or '-' (or "--"), starting and ending alphanumeric, so no part is "..", ends in a dot or hides a path step.
 func composerNamePart(s string) bool {
-	if s == "" || !isAlnum(s[0]) {
+	if s == "" || !isAlnum(s[0]) || !isAlnum(s[len(s)-1]) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+		c := s[i]
+		if isAlnum(c) {
+			continue
+		}
+		if c != '.' && c != '_' && c != '-' {
+			return false
+		}
+		if next := s[i+1]; !isAlnum(next) && !(c == '-' && next == '-' && i+2 < len(s) && isAlnum(s[i+2])) {
 			return false
 		}
 	}

@@ -102,3 +102,17 @@ func FuzzParseComposerInstalled(f *testing.F) {
 		}
 	})
 }
+
+// Names as Composer itself allows them: alphanumeric runs joined by single separators ("--" too); nothing that ends
+// in a separator, doubles one or spells "..", which could be read as a path step.
+func TestValidComposerName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"monolog/monolog": true, "symfony/polyfill-php80": true, "laminas/laminas-code": true, "a.b_c/d--e": true,
+		"0/0..": false, "a/..": false, "a/b.": false, "a./b": false, "a/b..c": false, "a/b-.c": false, "a/b---c": false,
+		"a/.b": false, "a": false, "a/b/c": false, "/b": false, "a/": false,
+	} {
+		if got := validComposerName(name); got != want {
+			t.Errorf("validComposerName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

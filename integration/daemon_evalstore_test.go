@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,17 +19,7 @@ import (
 // same compliance results. Stored evaluations that are damaged are ignored with a log line and made again, with the
 // same results.
 func TestDaemonImageEvalsSurviveRestart(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bed, ctx, _, ref := startBed(t, ociimage.Distroless)
 	state := filepath.Join(t.TempDir(), "state")
 	mounts := filepath.Join(t.TempDir(), "mounts")
 	args := []string{"--runtime-endpoint", bed.Address(), "--state-dir", state, "--mount-dir", mounts,

@@ -29,17 +29,9 @@ import (
 // planted beside a 130-deep tree, prints no forged line in the SIEM's CEF, and leaves nothing in its TMPDIR and
 // nothing mounted.
 func TestDaemonHostileCorpus(t *testing.T) {
-	bed := testbed.StartT(t, testbed.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	bed, _, img, ref := startBed(t, ociimage.Distroless)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the whole corpus, not only the setup
 	defer cancel()
-	img, err := ociimage.Distroless(ctx, ociimage.DefaultCacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := bed.Import(ctx, img)
-	if err != nil {
-		t.Fatal(err)
-	}
 	web, err := bed.RunPod(ctx, testbed.PodSpec{Name: "web", Namespace: "shop"})
 	if err != nil {
 		t.Fatal(err)

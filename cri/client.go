@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,7 +40,7 @@ type Client struct {
 	version  string
 
 	mu       sync.Mutex
-	statuses map[string]statusEntry // by container ID: what complete added, see cachedStatus
+	statuses map[string]statusEntry // by container ID, see cachedStatus
 }
 
 // statusMaxAge is how long a container's verbose status is reused while its listed state stays the same. Nothing a
@@ -49,11 +48,11 @@ type Client struct {
 // the image name containerd resolves for it can, when a tag moves: it is read again at this age.
 const statusMaxAge = 5 * time.Minute
 
-// statusEntry is a container's completed status, with the state ListContainers gave when it was read.
+// statusEntry is a container's parsed status, with the state ListContainers gave when it was read.
 type statusEntry struct {
 	listed State
 	at     time.Time
-	ct     Container
+	status containerStatus
 }
 
 // SocketPath turns an endpoint as kubelet and crictl spell it ("unix:///run/x.sock") or a plain path into a path.
@@ -161,16 +160,18 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Container, error) {
 			continue
 		}
 		seen[ct.ID] = true
-		if !c.cachedStatus(&ct) {
-			listed := ct.State
-			if err := c.complete(ctx, &ct); err != nil {
+		st, ok := c.cachedStatus(ct.ID, ct.State)
+		if !ok {
+			var err error
+			if st, err = c.fetchStatus(ctx, ct.ID); err != nil {
 				if status.Code(err) == codes.NotFound {
 					continue
 				}
 				return nil, err
 			}
-			c.keepStatus(listed, ct)
+			c.keepStatus(ct.ID, ct.State, st)
 		}
+		st.apply(&ct)
 		out = append(out, ct)
 	}
 	if f == (Filter{}) {
@@ -239,24 +240,20 @@ func fromCRI(rc *runtimeapi.Container, pod podMeta) Container {
 	return ct
 }
 
-// cachedStatus fills ct from its completed status of an earlier List when the runtime still lists it in the same
-// known state and the status is younger than statusMaxAge. A verbose status (the runtime spec as JSON) per container
-// was most of an unchanged node's re-check, and of the daemon's CPU at rest.
-func (c *Client) cachedStatus(ct *Container) bool {
+// cachedStatus is the container's status from an earlier List when the runtime still lists it in the same known
+// state and the status is younger than statusMaxAge. A verbose status (the runtime spec as JSON) per container was
+// most of an unchanged node's re-check, and of the daemon's CPU at rest.
+func (c *Client) cachedStatus(id string, listed State) (containerStatus, bool) {
 	c.mu.Lock()
-	e, ok := c.statuses[ct.ID]
+	e, ok := c.statuses[id]
 	c.mu.Unlock()
-	if !ok || e.listed != ct.State || ct.State == StateUnknown || time.Since(e.at) > statusMaxAge {
-		return false
+	if !ok || e.listed != listed || listed == StateUnknown || time.Since(e.at) > statusMaxAge {
+		return containerStatus{}, false
 	}
-	ct.Image, ct.ImageRef, ct.ImageID, ct.State, ct.StartedAt = e.ct.Image, e.ct.ImageRef, e.ct.ImageID, e.ct.State, e.ct.StartedAt
-	ct.Mounts = slices.Clone(e.ct.Mounts)
-	ct.Snapshotter, ct.SnapshotKey, ct.Pid, ct.RuntimeType = e.ct.Snapshotter, e.ct.SnapshotKey, e.ct.Pid, e.ct.RuntimeType
-	ct.CgroupsPath, ct.PodSandboxID, ct.Security = e.ct.CgroupsPath, e.ct.PodSandboxID, e.ct.Security.clone()
-	return true
+	return e.status, true
 }
 
-func (c *Client) keepStatus(listed State, ct Container) {
+func (c *Client) keepStatus(id string, listed State, st containerStatus) {
 	if listed == StateUnknown {
 		return
 	}
@@ -265,8 +262,7 @@ func (c *Client) keepStatus(listed State, ct Container) {
 	if c.statuses == nil {
 		c.statuses = map[string]statusEntry{}
 	}
-	ct.Mounts, ct.Security = slices.Clone(ct.Mounts), ct.Security.clone()
-	c.statuses[ct.ID] = statusEntry{listed: listed, at: time.Now(), ct: ct}
+	c.statuses[id] = statusEntry{listed: listed, at: time.Now(), status: st}
 }
 
 // pruneStatuses forgets the containers a whole-runtime list no longer has, so the cache is bounded by the node.
@@ -280,14 +276,32 @@ func (c *Client) pruneStatuses(seen map[string]bool) {
 	}
 }
 
-// complete adds what only ContainerStatus knows: the image tag and repo digest as the runtime resolved them, and
-// from the verbose info the snapshotter, snapshot key, pid and cgroup path.
-func (c *Client) complete(ctx context.Context, ct *Container) error {
-	resp, err := c.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: ct.ID, Verbose: true})
+// containerStatus is what only ContainerStatus knows of a container, parsed once: the image tag and repo digest as
+// the runtime resolved them, and from the verbose info the snapshotter, snapshot key, pid and cgroup path.
+type containerStatus struct {
+	st *runtimeapi.ContainerStatus
+	vi *verboseInfo // nil when the runtime gave no verbose info
+}
+
+func (c *Client) fetchStatus(ctx context.Context, id string) (containerStatus, error) {
+	resp, err := c.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
 	if err != nil {
-		return fmt.Errorf("container status %s: %w", ct.ID, err)
+		return containerStatus{}, fmt.Errorf("container status %s: %w", id, err)
 	}
-	st := resp.GetStatus()
+	s := containerStatus{st: resp.GetStatus()}
+	if raw, ok := resp.GetInfo()["info"]; ok {
+		vi, err := parseVerboseInfo([]byte(raw))
+		if err != nil {
+			return containerStatus{}, fmt.Errorf("container status %s: %w", id, err)
+		}
+		s.vi = &vi
+	}
+	return s, nil
+}
+
+// apply completes ct with the status; each call builds its own slices, so containers never share them.
+func (s containerStatus) apply(ct *Container) {
+	st := s.st
 	if img := st.GetImage().GetImage(); img != "" {
 		ct.Image = img
 	}
@@ -304,11 +318,7 @@ func (c *Client) complete(ctx context.Context, ct *Container) error {
 	for _, m := range st.GetMounts() {
 		ct.Mounts = append(ct.Mounts, Mount{ContainerPath: m.GetContainerPath(), HostPath: m.GetHostPath(), ReadOnly: m.GetReadonly()})
 	}
-	if raw, ok := resp.GetInfo()["info"]; ok {
-		vi, err := parseVerboseInfo([]byte(raw))
-		if err != nil {
-			return fmt.Errorf("container status %s: %w", ct.ID, err)
-		}
+	if vi := s.vi; vi != nil {
 		ct.Snapshotter, ct.SnapshotKey, ct.Pid = vi.Snapshotter, vi.SnapshotKey, vi.Pid
 		ct.RuntimeType = vi.RuntimeType
 		if vi.RuntimeSpec.Linux != nil {
@@ -319,7 +329,6 @@ func (c *Client) complete(ctx context.Context, ct *Container) error {
 		}
 		ct.Security = vi.security()
 	}
-	return nil
 }
 
 // verboseInfo is the part of containerd's ContainerStatus verbose "info" JSON we use; the same shape from 1.6 to 2.x.

@@ -4,7 +4,6 @@
 package cri
 
 import (
-	"slices"
 	"strings"
 	"time"
 )
@@ -102,24 +101,4 @@ func (c Container) DisplayName() string {
 		return c.Name
 	}
 	return c.PodNamespace + "/" + c.PodName + "/" + c.Name
-}
-
-// clone is a deep copy, nil for nil: cached statuses never share slices with what List hands out.
-func (s *SecurityContext) clone() *SecurityContext {
-	if s == nil {
-		return nil
-	}
-	c := *s
-	if s.RunAsUser != nil {
-		v := *s.RunAsUser
-		c.RunAsUser = &v
-	}
-	if s.RunAsGroup != nil {
-		v := *s.RunAsGroup
-		c.RunAsGroup = &v
-	}
-	c.CapabilitiesAdd = slices.Clone(s.CapabilitiesAdd)
-	c.CapabilitiesDrop = slices.Clone(s.CapabilitiesDrop)
-	c.Bounding = slices.Clone(s.Bounding)
-	return &c
 }

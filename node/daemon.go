@@ -116,6 +116,11 @@ type Daemon struct {
 	queue *workQueue
 	// selfLabels are the own pod's labels, from the first list that holds it (for sibling).
 	selfLabels atomic.Pointer[map[string]string]
+	// listedOnce is closed by the first successful resync. Workers wait for it: an event can name a container
+	// before the daemon has listed its own pod, and until then a sibling scanner pod (an older revision exiting in
+	// a rolling update) cannot be told from a neighbour.
+	listedOnce chan struct{}
+	listedDone sync.Once
 
 	mu       sync.Mutex
 	tracked  map[string]*tracked
@@ -226,6 +231,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			select {
+			case <-d.listedOnce:
+			case <-ctx.Done():
+				return
+			}
 			for {
 				id, ok := d.queue.get(ctx)
 				if !ok {
@@ -306,6 +316,7 @@ func (d *Daemon) setup() {
 	d.listed = map[string]cri.Container{}
 	d.chains = map[string]*sync.Mutex{}
 	d.queue = newWorkQueue()
+	d.listedOnce = make(chan struct{})
 	d.retry = make(chan struct{}, 1)
 	if d.Cache == nil {
 		d.Cache, _ = NewImageCache("", "")
@@ -387,6 +398,7 @@ func (d *Daemon) resync(ctx context.Context) bool {
 		d.listed[c.ID] = c
 	}
 	d.mu.Unlock()
+	d.listedDone.Do(func() { close(d.listedOnce) })
 	for _, c := range cs {
 		d.queue.add(c.ID)
 	}

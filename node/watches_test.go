@@ -1,9 +1,15 @@
 package node
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rootscan/rootscan/cri"
+	"github.com/rootscan/rootscan/report"
 )
 
 // The daemon leaves out its own pod, and only it: a pod of the same name in another namespace, or another pod in
@@ -70,3 +76,82 @@ func TestDaemonWatchesLeavesOutItsSiblings(t *testing.T) {
 		})
 	}
 }
+
+// An event can name a container before the daemon has listed its own pod: in a rolling update the new scanner
+// starts while the old revision's pod is still exiting, and that pod's events come first. The daemon must not
+// check it as a neighbour (a scan.failed about a scanner pod) just because its own labels were not known yet.
+func TestDaemonLeavesOutSiblingsNamedBeforeTheFirstList(t *testing.T) {
+	labels := func(rev string) map[string]string {
+		return map[string]string{"app.kubernetes.io/name": "rootscan", "controller-revision-hash": rev}
+	}
+	self := cri.Container{ID: "self", PodNamespace: "rootscan", PodName: "rootscan-new", PodLabels: labels("2"), State: cri.StateRunning}
+	old := cri.Container{ID: "old", PodNamespace: "rootscan", PodName: "rootscan-old", PodLabels: labels("1"), State: cri.StateExited}
+	cs := &siblingRuntime{byID: map[string]cri.Container{"self": self, "old": old}, listed: []cri.Container{self}}
+	d := &Daemon{Containers: cs, Events: cs, Roots: cs, Publisher: cs, Self: PodRef{Namespace: "rootscan", Name: "rootscan-new"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !d.Ready() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The event's check may still be queued behind the list's: give it the settle delay's second look too.
+	time.Sleep(settleDelay + 200*time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !d.Ready() {
+		t.Fatal("the daemon never became ready")
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.opened) > 0 || len(cs.published) > 0 {
+		t.Errorf("the daemon read %v and published %v: scanner pods must be left out", cs.opened, cs.published)
+	}
+}
+
+// siblingRuntime is a CRI whose first event names an older scanner pod before the list that shows the daemon's
+// own pod.
+type siblingRuntime struct {
+	byID   map[string]cri.Container
+	listed []cri.Container
+
+	mu        sync.Mutex
+	opened    []string
+	published []string
+}
+
+func (r *siblingRuntime) List(context.Context, cri.Filter) ([]cri.Container, error) {
+	return r.listed, nil
+}
+
+func (r *siblingRuntime) Container(_ context.Context, id string) (cri.Container, error) {
+	if c, ok := r.byID[id]; ok {
+		return c, nil
+	}
+	return cri.Container{}, fmt.Errorf("container %s: %w", id, cri.ErrNotFound)
+}
+
+func (r *siblingRuntime) Watch(ctx context.Context, changed func(string), resync func()) error {
+	changed("old")
+	time.Sleep(100 * time.Millisecond) // the list comes after the event, as a watch subscribes before it lists
+	resync()
+	<-ctx.Done()
+	return nil
+}
+
+func (r *siblingRuntime) OpenContainer(_ context.Context, c cri.Container) (Root, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opened = append(r.opened, c.PodName)
+	return nil, "", errors.New("not readable")
+}
+
+func (r *siblingRuntime) Publish(_ context.Context, rep report.Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.published = append(r.published, rep.Target.Pod)
+}
+
+func (r *siblingRuntime) Remove(context.Context, report.Target) {}

@@ -88,7 +88,7 @@ func (m *Monitor) loadExec(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("ebpf: reading the exec program: %w", err)
 	}
-	spec.Maps["events"].MaxEntries = orDefault(opts.RingBufferBytes, 4<<20)
+	spec.Maps["events"].MaxEntries = orDefault(opts.RingBufferBytes, DefaultRingBufferBytes)
 	if err := spec.LoadAndAssign(&m.exec, nil); err != nil {
 		return unavailable("loading the exec program", err)
 	}
@@ -107,6 +107,8 @@ func (m *Monitor) loadMmap() error {
 	if err != nil {
 		return fmt.Errorf("ebpf: reading the mmap program: %w", err)
 	}
+	// The replacement must match the spec it replaces: the ring buffer's size is the exec program's.
+	spec.Maps["events"].MaxEntries = m.exec.Events.MaxEntries()
 	var objs mmapbpf.MmapObjects
 	err = spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
 		"watched": m.exec.Watched, "events": m.exec.Events, "lost": m.exec.Lost,

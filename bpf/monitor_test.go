@@ -525,6 +525,26 @@ func TestOpenRejectsRingBufferSize(t *testing.T) {
 	}
 }
 
+// A ring buffer of another size than the default serves both programs: the mapping program is loaded on the exec
+// program's buffer, whose size it must take (it was refused with "map spec is incompatible" before).
+func TestOpenRingBufferSize(t *testing.T) {
+	requireRoot(t)
+	bpftest.EnsureTracefs(t)
+	for _, size := range []uint32{64 << 10, 4 << 20} {
+		m, err := Open(t.Context(), Options{RingBufferBytes: size})
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if err := m.MapErr(); err != nil {
+			t.Errorf("%d bytes: mmap hooks: %v", size, err)
+		}
+		if got := m.exec.Events.MaxEntries(); got != size {
+			t.Errorf("ring buffer of %d bytes, want %d", got, size)
+		}
+		m.Close()
+	}
+}
+
 // TestUnwatch stops the reports of one cgroup and keeps another's.
 func TestUnwatch(t *testing.T) {
 	m := openMonitor(t)

@@ -58,6 +58,7 @@ none and refreshes it every --db-refresh, keeping the old one when an update fai
 			if err != nil {
 				return err
 			}
+			tuneGC()
 			d, err := a.startDaemon(cmd.Context(), c, log)
 			if err != nil {
 				return err

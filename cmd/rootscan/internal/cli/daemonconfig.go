@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rootscan/rootscan/bpf"
 	"github.com/rootscan/rootscan/cri"
 	"github.com/rootscan/rootscan/node"
 )
@@ -52,6 +53,8 @@ type daemonConfig struct {
 	Metrics metricsConfig `yaml:",inline"`
 	// EBPF is auto, on or off: the kernel's runtime signals (exec drift, files in use).
 	EBPF string `yaml:"ebpf"`
+	// EBPFRingBuffer is the size of the kernel's event ring buffer (bpf.Options.RingBufferBytes).
+	EBPFRingBuffer budgetSize `yaml:"ebpfRingBuffer"`
 	// CgroupRoot is where the node's cgroup hierarchy is mounted (eBPF attributes processes by cgroup id).
 	CgroupRoot string `yaml:"cgroupRoot"`
 	// CheckTimeout and CheckMemory bound each container's check (node.CheckBudget); 0 turns a bound off.
@@ -91,6 +94,8 @@ func (c *daemonConfig) register(fs *pflag.FlagSet) {
 	fs.UintVar(&c.IOWeight, "io-weight", 0, "relative block IO weight 1..1000 (0 = unchanged)"+budgetNote)
 	c.DBFeed.register(fs)
 	fs.StringVar(&c.EBPF, "ebpf", "auto", "runtime signals from eBPF (exec drift, files in use): auto (when the node allows), on (refuse to start without), off")
+	c.EBPFRingBuffer = bpf.DefaultRingBufferBytes
+	fs.Var(&c.EBPFRingBuffer, "ebpf-ring-buffer", "kernel ring buffer for eBPF events, a power of two of at least 4KiB; raise it if rootscan_ebpf_events_lost_total grows")
 	fs.StringVar(&c.CgroupRoot, "cgroup-root", "/sys/fs/cgroup", "the node's cgroup hierarchy, for eBPF's container attribution (a pod mounts the node's /sys/fs/cgroup, e.g. at /host/sys/fs/cgroup)")
 	c.compliance.register(fs)
 	c.Metrics.register(fs)
@@ -144,6 +149,7 @@ func (c *daemonConfig) mergeFile(fs *pflag.FlagSet) error {
 		"db-reload":          func() { c.DBReload = cmp.Or(max(f.DBReload, 0), c.DBReload) },
 		"ebpf":               func() { c.EBPF = cmp.Or(f.EBPF, c.EBPF) },
 		"cgroup-root":        func() { c.CgroupRoot = cmp.Or(f.CgroupRoot, c.CgroupRoot) },
+		"ebpf-ring-buffer":   func() { c.EBPFRingBuffer = cmp.Or(max(f.EBPFRingBuffer, 0), c.EBPFRingBuffer) },
 		"check-timeout":      func() { c.CheckTimeout = cmp.Or(max(f.CheckTimeout, 0), c.CheckTimeout) },
 		"check-memory":       func() { c.CheckMemory = cmp.Or(max(f.CheckMemory, 0), c.CheckMemory) },
 	}

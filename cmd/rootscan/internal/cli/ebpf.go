@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,7 +20,11 @@ func (r *daemonRun) startEBPF(ctx context.Context, c *daemonConfig, reg promethe
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	mon, cgroupMount, st, err := node.OpenEBPF(ctx, mode, c.CgroupRoot, bpf.Options{})
+	ring := int64(c.EBPFRingBuffer)
+	if ring < 4096 || ring > 1<<30 || ring&(ring-1) != 0 {
+		return usageError{fmt.Sprintf("--ebpf-ring-buffer %s: want a power of two from 4KiB to 1GiB", &c.EBPFRingBuffer)}
+	}
+	mon, cgroupMount, st, err := node.OpenEBPF(ctx, mode, c.CgroupRoot, bpf.Options{RingBufferBytes: uint32(ring)})
 	if err != nil {
 		return err
 	}

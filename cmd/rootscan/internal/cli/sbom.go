@@ -38,7 +38,7 @@ gives no document (an empty SBOM would read as "nothing installed") and exit cod
 			if f.count() != 1 {
 				return usageError{"exactly one of --container, --dir and --oci is needed"}
 			}
-			tuneOneShotGC()
+			tuneGC()
 			code, err := a.runSBOM(cmd.Context(), f)
 			a.code = code
 			return err

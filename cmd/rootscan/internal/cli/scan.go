@@ -145,7 +145,7 @@ a progress line on stderr shows the containers done and the one being read (--qu
 			if err := f.check(); err != nil {
 				return err
 			}
-			tuneOneShotGC()
+			tuneGC()
 			code, err := a.runScan(cmd.Context(), f)
 			a.code = code
 			return err

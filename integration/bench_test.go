@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -179,6 +181,10 @@ func BenchmarkDaemonNode(b *testing.B) {
 		b.ReportMetric(cpuScan, "scan-cpu-s")
 		b.ReportMetric(float64(rss)/1024, "rest-rss-MiB")
 		b.ReportMetric(float64(anon)/1024, "rest-rss-anon-MiB")
+		// What the image caches keep on disk, per image: the analysis (images/) and the image checks' evaluations
+		// (checks/evals/, only with profiles).
+		b.ReportMetric(float64(dirBytes(b, filepath.Join(state, "images")))/1024/float64(nImages), "image-cache-KiB/image")
+		b.ReportMetric(float64(dirBytes(b, filepath.Join(state, "checks", "evals")))/1024/float64(nImages), "eval-cache-KiB/image")
 		b.ReportMetric(cpuRest*100, "rest-cpu-%")
 		d.cmd.Process.Signal(syscall.SIGTERM)
 		<-d.done
@@ -186,6 +192,28 @@ func BenchmarkDaemonNode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// dirBytes is the size of the regular files under dir (0 when it does not exist).
+func dirBytes(b testing.TB, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // waitLogDuration waits for the n-th daemon log line with msg and returns its duration field.

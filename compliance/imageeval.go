@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -39,6 +40,10 @@ type ImageEval struct {
 	listing *imageTree
 	// shared are the controls evaluated on containers' merged roots, by sharedFor's key.
 	shared map[string]map[*Control]sharedEval
+	// runs and sharedRuns are the same for the engine's ProfileRunners (InSpec profiles), by index in
+	// Engine.Runners. They are not stored on disk: after a restart a runner is evaluated again, then shared.
+	runs       map[int]imageRun
+	sharedRuns map[string]map[int]sharedRun
 	// firsts serialize the first evaluations of each key (see first).
 	firsts map[string]*sync.Mutex
 	gen    uint64 // bumped by every change to the results (see Generation)
@@ -47,6 +52,13 @@ type ImageEval struct {
 type imageControl struct {
 	result report.ControlResult // waivers not applied: they expire, and are applied per container
 	reads  readSet
+}
+
+// imageRun is one ProfileRunner's results (waivers not applied) and what the whole run read. A runner's controls
+// share file-level code, inputs and libraries, so its reads are recorded, and its results reused, together.
+type imageRun struct {
+	results []report.ControlResult
+	reads   readSet
 }
 
 // NewImageEval makes an image's evaluation, empty until a container's asks for it.
@@ -67,6 +79,14 @@ func (ie *ImageEval) Reads() int {
 	for _, m := range ie.shared {
 		for _, c := range m {
 			n += len(c.reads.reads)
+		}
+	}
+	for _, r := range ie.runs {
+		n += len(r.reads.reads)
+	}
+	for _, m := range ie.sharedRuns {
+		for _, r := range m {
+			n += len(r.reads.reads)
 		}
 	}
 	return n
@@ -104,8 +124,15 @@ func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.T
 			controls[c] = imageControl{result: r, reads: s.view.rec.set()}
 		}
 	}
+	runs := map[int]imageRun{}
+	for i, r := range e.Runners {
+		s.view.rec.reset()
+		res := r.Evaluate(ctx, &Target{s: s})
+		runs[i] = imageRun{results: res, reads: s.view.rec.set()}
+	}
 	if ctx.Err() == nil {
 		ie.imageDone, ie.target, ie.controls, ie.ownInventory = true, t, controls, ownInventory
+		ie.runs = runs
 		ie.tree = keepTree(s)
 		ie.listing = nil
 		ie.gen++
@@ -116,7 +143,7 @@ func (ie *ImageEval) evaluateImage(ctx context.Context, fsys scan.FS, t report.T
 // yet; ok is false when that failed (the container is then evaluated on its own root).
 // ownInventory says the image was evaluated with a container's inventory (the image's own was not at hand): its
 // packages() results then hold for no other container.
-func (ie *ImageEval) imageResults(ctx context.Context, image func() (scan.FS, error), t report.Target, res *report.Result, d Delta) (_ map[*Control]imageControl, _ report.Target, ownInventory, ok bool) {
+func (ie *ImageEval) imageResults(ctx context.Context, image func() (scan.FS, error), t report.Target, res *report.Result, d Delta) (_ map[*Control]imageControl, _ map[int]imageRun, _ report.Target, ownInventory, ok bool) {
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
 	if !ie.imageDone && image != nil {
@@ -124,7 +151,7 @@ func (ie *ImageEval) imageResults(ctx context.Context, image func() (scan.FS, er
 			ie.evaluateImage(ctx, root, t, res, d.InventoryChanged)
 		}
 	}
-	return ie.controls, ie.target, ie.ownInventory, ie.imageDone
+	return ie.controls, ie.runs, ie.target, ie.ownInventory, ie.imageDone
 }
 
 // wantsImage says whether a container with key should use the image's results: when the image was evaluated, and
@@ -152,14 +179,25 @@ const maxShared = 16
 // upper dir and facts.
 type sharedEval struct {
 	imageControl
+	sharedWith
+}
+
+// sharedRun is a ProfileRunner's run on one container's merged root, kept as a sharedEval is.
+type sharedRun struct {
+	imageRun
+	sharedWith
+}
+
+// sharedWith is what a shared evaluation was made with.
+type sharedWith struct {
 	volumes []string      // the volumes it was evaluated with
 	target  report.Target // the facts it was evaluated with
 }
 
-// usable says whether a shared evaluation holds for a container with vols and t: its reads reach neither's volumes,
-// and the facts it read are the same.
-func (se sharedEval) usable(vols []string, t report.Target) bool {
-	return factsDiffer(se.target, t, Delta{})&se.reads.facts == 0 && !volumesTouch(se, vols)
+// usable says whether an evaluation with reads, shared from a container with sw, holds for a container with vols
+// and t: its reads reach neither's volumes, and the facts it read are the same.
+func (sw sharedWith) usable(reads readSet, vols []string, t report.Target) bool {
+	return factsDiffer(sw.target, t, Delta{})&reads.facts == 0 && !volumesTouch(reads, sw.volumes, vols)
 }
 
 // Evaluate returns the container's results, the same as Engine.Evaluate on its merged root (the image with its
@@ -177,25 +215,26 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 		}
 	}
 	d.Volumes = append(d.Volumes, volPaths...)
-	key, shared := ie.sharedFor(d)
-	if key != "" && shared == nil {
+	key, shared, sharedRuns := ie.sharedFor(d)
+	if key != "" && shared == nil && sharedRuns == nil {
 		// The first container of this layer: others with it (a pod's replicas, checked at once) wait for its
 		// results instead of evaluating the same controls beside it.
 		defer ie.first(key)()
-		key, shared = ie.sharedFor(d)
+		key, shared, sharedRuns = ie.sharedFor(d)
 	}
 	sel := e.Scope.Select(e.Profiles, t)
 	var (
 		controls map[*Control]imageControl
+		runs     map[int]imageRun
 		idx      *deltaIndex
 		differ   fact
 		tree     *imageTree
 	)
-	all := allShared(sel, shared, volPaths, t)
+	all := e.allShared(sel, shared, sharedRuns, volPaths, t)
 	if !all && ie.wantsImage(key) {
 		var target report.Target
 		var own, ok bool
-		if controls, target, own, ok = ie.imageResults(ctx, image, t, res, d); ok {
+		if controls, runs, target, own, ok = ie.imageResults(ctx, image, t, res, d); ok {
 			inv := d
 			inv.InventoryChanged = inv.InventoryChanged || own
 			idx, differ = newDeltaIndex(d), factsDiffer(target, t, inv)
@@ -218,7 +257,7 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 			if ic, ok := controls[c]; ok && !idx.touches(ic.reads, differ) {
 				r = ic.result
 				st.Kept++
-			} else if se, ok := shared[c]; ok && se.usable(volPaths, t) {
+			} else if se, ok := shared[c]; ok && se.usable(se.reads, volPaths, t) {
 				r = se.result
 				st.Shared++
 			} else {
@@ -232,7 +271,7 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 					if fresh == nil {
 						fresh = map[*Control]sharedEval{}
 					}
-					fresh[c] = sharedEval{imageControl{r, rs}, volPaths, t}
+					fresh[c] = sharedEval{imageControl{r, rs}, sharedWith{volPaths, t}}
 				}
 			}
 			r.Checks = slices.Clone(r.Checks)
@@ -240,15 +279,15 @@ func (ie *ImageEval) Evaluate(ctx context.Context, image, merged func() (scan.FS
 			out = append(out, r)
 		}
 	}
-	if ev.s != nil && ev.s.treeMerged {
-		st.Listed = 1
-	}
-	out, err := ev.runners(out)
+	out, freshRuns, err := ev.runners(out, runs, idx, differ, sharedRuns, volPaths, &st, key != "")
 	if err != nil {
 		return nil, st, err
 	}
+	if ev.s != nil && ev.s.treeMerged {
+		st.Listed = 1
+	}
 	if ctx.Err() == nil {
-		ie.share(key, fresh)
+		ie.share(key, fresh, freshRuns)
 	}
 	return out, st, nil
 }
@@ -273,25 +312,36 @@ func (ie *ImageEval) takeListing() *imageTree {
 	return l
 }
 
-// allShared says whether every control of profiles has a shared result usable with vols and t.
-func allShared(profiles []*Profile, shared map[*Control]sharedEval, vols []string, t report.Target) bool {
+// allShared says whether every control of profiles, and every runner in t's scope, has a shared result usable with
+// vols and t.
+func (e *Engine) allShared(profiles []*Profile, shared map[*Control]sharedEval, runs map[int]sharedRun, vols []string, t report.Target) bool {
 	for _, p := range profiles {
 		for _, c := range p.Controls {
-			if se, ok := shared[c]; !ok || !se.usable(vols, t) {
+			if se, ok := shared[c]; !ok || !se.usable(se.reads, vols, t) {
 				return false
 			}
+		}
+	}
+	for i := range e.Runners {
+		if sr, ok := runs[i]; e.runnerInScope(i, t) && (!ok || !sr.usable(sr.reads, vols, t)) {
+			return false
 		}
 	}
 	return true
 }
 
-// volumesTouch says whether a shared evaluation's reads reach its volumes or the container's.
-func volumesTouch(se sharedEval, vols []string) bool {
-	if len(se.volumes) == 0 && len(vols) == 0 {
+// runnerInScope says whether the scope gives t the profile of runner i.
+func (e *Engine) runnerInScope(i int, t report.Target) bool {
+	return len(e.Scope.Select([]*Profile{{Name: e.Runners[i].Name()}}, t)) > 0
+}
+
+// volumesTouch says whether reads reach the volumes a shared evaluation was made with or the container's.
+func volumesTouch(reads readSet, shared, vols []string) bool {
+	if len(shared) == 0 && len(vols) == 0 {
 		return false
 	}
-	idx := newDeltaIndex(Delta{Volumes: append(slices.Clone(se.volumes), vols...)})
-	return idx.touches(se.reads, 0)
+	idx := newDeltaIndex(Delta{Volumes: append(slices.Clone(shared), vols...)})
+	return idx.touches(reads, 0)
 }
 
 // containerEval evaluates controls on one container's merged root, opened and bound on first use, recording what
@@ -338,31 +388,61 @@ func (c *containerEval) open() error {
 	return nil
 }
 
-// runners adds the results of the engine's ProfileRunners (InSpec profiles), evaluated on the merged root: their
-// results are not kept per image yet, so every container evaluates them, exactly as a full evaluation would.
-func (c *containerEval) runners(out []report.ControlResult) ([]report.ControlResult, error) {
-	if len(c.e.Runners) == 0 {
-		return out, nil
+// runners adds the results of the engine's ProfileRunners (InSpec profiles) in the target's scope, as Evaluate does
+// a control's: a run's results are the image's where the delta and the facts do not touch what the whole run read,
+// another container's with the same layer, or a new run on the merged root. The new runs are returned, to share
+// when record is set.
+func (c *containerEval) runners(out []report.ControlResult, img map[int]imageRun, idx *deltaIndex, differ fact, shared map[int]sharedRun, vols []string, st *DeltaStats, record bool) ([]report.ControlResult, map[int]sharedRun, error) {
+	var fresh map[int]sharedRun
+	for i, r := range c.e.Runners {
+		if c.ctx.Err() != nil {
+			break
+		}
+		if !c.e.runnerInScope(i, c.t) {
+			continue
+		}
+		var res []report.ControlResult
+		if ir, ok := img[i]; ok && !idx.touches(ir.reads, differ) {
+			res = ir.results
+			st.Kept += len(res)
+		} else if sr, ok := shared[i]; ok && sr.usable(sr.reads, vols, c.t) {
+			res = sr.results
+			st.Shared += len(res)
+		} else {
+			if err := c.open(); err != nil {
+				return nil, nil, err
+			}
+			c.s.view.rec.reset()
+			res = r.Evaluate(c.ctx, &Target{s: c.s})
+			st.Evaluated += len(res)
+			if record {
+				if fresh == nil {
+					fresh = map[int]sharedRun{}
+				}
+				fresh[i] = sharedRun{imageRun{res, c.s.view.rec.set()}, sharedWith{vols, c.t}}
+			}
+		}
+		for _, cr := range res {
+			cr.Checks = slices.Clone(cr.Checks)
+			c.e.applyWaiver(cr.ID, &cr)
+			out = append(out, cr)
+		}
 	}
-	if err := c.open(); err != nil {
-		return nil, err
-	}
-	c.s.view.rec.reset()
-	return c.e.runRunners(c.s, out), nil
+	return out, fresh, nil
 }
 
 // sharedFor is the key of the container's layer among the image's containers, and what was evaluated for earlier
 // containers with that key; "" when the layer has no fingerprint. Facts and volumes are compared per control
 // (sharedEval.usable): the containers of two pods have different host paths for their volumes, and controls that do
 // not read them are still shared.
-func (ie *ImageEval) sharedFor(d Delta) (string, map[*Control]sharedEval) {
+func (ie *ImageEval) sharedFor(d Delta) (string, map[*Control]sharedEval, map[int]sharedRun) {
 	if d.Fingerprint == "" || d.Unknown {
-		return "", nil
+		return "", nil, nil
 	}
 	key := fmt.Sprintf("%s inventory=%t", d.Fingerprint, d.InventoryChanged)
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
-	return key, ie.shared[key]
+	return key, ie.shared[key], ie.sharedRuns[key]
 }
 
 // first locks the evaluation of the first container with key and returns the unlock.
@@ -385,28 +465,36 @@ func (ie *ImageEval) first(key string) func() {
 	return m.Unlock
 }
 
-// share remembers the controls evaluated for a container with key.
-func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval) {
-	if key == "" || len(fresh) == 0 {
+// share remembers the controls and runs evaluated for a container with key.
+func (ie *ImageEval) share(key string, fresh map[*Control]sharedEval, runs map[int]sharedRun) {
+	if key == "" || len(fresh) == 0 && len(runs) == 0 {
 		return
 	}
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
-	m, ok := ie.shared[key]
+	if len(fresh) > 0 && addShared(&ie.shared, key, fresh) {
+		ie.gen++ // stored on disk: a change to save
+	}
+	if len(runs) > 0 {
+		addShared(&ie.sharedRuns, key, runs)
+	}
+}
+
+// addShared adds fresh to (*m)[key], within maxShared keys; it says whether it did.
+func addShared[K comparable, V any](m *map[string]map[K]V, key string, fresh map[K]V) bool {
+	cur, ok := (*m)[key]
 	if !ok {
-		if len(ie.shared) >= maxShared {
-			return
+		if len(*m) >= maxShared {
+			return false
 		}
-		m = map[*Control]sharedEval{}
-		if ie.shared == nil {
-			ie.shared = map[string]map[*Control]sharedEval{}
+		cur = map[K]V{}
+		if *m == nil {
+			*m = map[string]map[K]V{}
 		}
-		ie.shared[key] = m
+		(*m)[key] = cur
 	}
-	for c, se := range fresh {
-		m[c] = se
-	}
-	ie.gen++
+	maps.Copy(cur, fresh)
+	return true
 }
 
 // factsDiffer are the facts of t that are not those of image, the target the image was evaluated with.

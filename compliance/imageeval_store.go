@@ -256,7 +256,7 @@ func (e *Engine) DecodeImageEval(b []byte, key string) (*ImageEval, error) {
 					return nil, fmt.Errorf("stored image evaluation: volume %q", v)
 				}
 			}
-			m[c] = sharedEval{ic, sc.Volumes, t}
+			m[c] = sharedEval{ic, sharedWith{sc.Volumes, t}}
 		}
 		if ie.shared == nil {
 			ie.shared = map[string]map[*Control]sharedEval{}

@@ -153,18 +153,20 @@ func (t *Target) Groups() ([]Group, error) { return t.s.groups() }
 
 // Packages are the inventory's packages (none when no analyzer ran).
 func (t *Target) Packages() []report.Package {
-	if t.s.res == nil {
+	res := t.s.inventory()
+	if res == nil {
 		return nil
 	}
-	return t.s.res.Packages
+	return res.Packages
 }
 
 // OS is the operating system the analyzers found (nil when unknown).
 func (t *Target) OS() *report.OS {
-	if t.s.res == nil {
+	res := t.s.inventory()
+	if res == nil {
 		return nil
 	}
-	return t.s.res.OS
+	return res.OS
 }
 
 // ErrNoFile is returned by Config for a missing file.
@@ -210,6 +212,8 @@ type TreeEntry struct {
 // Tree lists dir and the entries under it from the walk files() shares: bounded by MaxEntries (past it, an error)
 // and MaxDepth (deep names the directories under dir left out for depth), /proc, /sys, /dev and volumes not walked.
 func (t *Target) Tree(dir string) (entries []TreeEntry, deep []string, err error) {
+	// The listing comes from the walk of the whole root, which any change to a container's layer can alter.
+	t.s.view.rec.addFact(factWalk)
 	fds, err := t.s.files(dir)
 	if err != nil {
 		return nil, nil, err

@@ -442,7 +442,8 @@ func (ie *ImageEval) sharedFor(d Delta) (string, map[*Control]sharedEval, map[in
 	key := fmt.Sprintf("%s inventory=%t", d.Fingerprint, d.InventoryChanged)
 	ie.mu.Lock()
 	defer ie.mu.Unlock()
-	return key, ie.shared[key], ie.sharedRuns[key]
+	// Copies: another container of the layer may add to them (share) while this one reads them.
+	return key, maps.Clone(ie.shared[key]), maps.Clone(ie.sharedRuns[key])
 }
 
 // first locks the evaluation of the first container with key and returns the unlock.

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rootscan/rootscan/fsaccess"
@@ -446,4 +447,36 @@ func TestImageEvalLazy(t *testing.T) {
 	if images != 1 {
 		t.Errorf("image opened %d times, want once (for the third container)", images)
 	}
+}
+
+// Containers of one layer checked at once: each adds what it evaluated (here the controls that read its own volume)
+// to the layer's shared evaluations while the others read them, and each still gets its full evaluation's results.
+// Run with -race to see the sharing is safe.
+func TestImageEvalSharedConcurrently(t *testing.T) {
+	e, f, ie := deltaImage(t)
+	vdir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vdir, "conf"), []byte("from the volume"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vfs, err := fsaccess.OpenDir(vdir, fsaccess.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vfs.Close()
+	res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
+	at := []string{"/vol", "/etc/ssh", "/srv/a/b", "/opt"}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		vols := []Volume{{ContainerPath: at[i%len(at)], FS: vfs}}
+		want := e.Evaluate(context.Background(), f.root, imageTarget(), vols, res)
+		wg.Go(func() {
+			got, _, err := ie.Evaluate(context.Background(), nil, rootOf(f.root), imageTarget(), vols, res, Delta{Changed: []string{"/"}, Fingerprint: "one layer"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			compareResults(t, fmt.Sprintf("container %d, volume at %s", i, vols[0].ContainerPath), want, got)
+		})
+	}
+	wg.Wait()
 }

@@ -148,6 +148,8 @@ func rsyslogEvents(t *testing.T, file string, ok func(exporter.Event) bool) []ex
 	if err != nil {
 		return nil
 	}
+	// rsyslog may be writing a line as the file is read: only whole lines are events yet.
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
 	var out []exporter.Event
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)

@@ -346,15 +346,7 @@ func TestImageDeltaSameAsFull(t *testing.T) {
 		}
 	})
 	t.Run("volume", func(t *testing.T) {
-		vdir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(vdir, "conf"), []byte("from the volume"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		vfs, err := fsaccess.OpenDir(vdir, fsaccess.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer vfs.Close()
+		vfs := volumeFS(t)
 		for _, at := range []string{"/vol", "/etc/ssh", "/srv/a/b"} {
 			checkDelta(t, e, f, ie, 2, 1, imageTarget(), []Volume{{ContainerPath: at, FS: vfs}})
 		}
@@ -449,11 +441,9 @@ func TestImageEvalLazy(t *testing.T) {
 	}
 }
 
-// Containers of one layer checked at once: each adds what it evaluated (here the controls that read its own volume)
-// to the layer's shared evaluations while the others read them, and each still gets its full evaluation's results.
-// Run with -race to see the sharing is safe.
-func TestImageEvalSharedConcurrently(t *testing.T) {
-	e, f, ie := deltaImage(t)
+// volumeFS is a volume holding one file, conf, closed when the test ends.
+func volumeFS(t testing.TB) *fsaccess.Root {
+	t.Helper()
 	vdir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(vdir, "conf"), []byte("from the volume"), 0o644); err != nil {
 		t.Fatal(err)
@@ -462,7 +452,16 @@ func TestImageEvalSharedConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer vfs.Close()
+	t.Cleanup(func() { vfs.Close() })
+	return vfs
+}
+
+// Containers of one layer checked at once: each adds what it evaluated (here the controls that read its own volume)
+// to the layer's shared evaluations while the others read them, and each still gets its full evaluation's results.
+// Run with -race to see the sharing is safe.
+func TestImageEvalSharedConcurrently(t *testing.T) {
+	e, f, ie := deltaImage(t)
+	vfs := volumeFS(t)
 	res := &report.Result{Packages: []report.Package{{Name: "gcc-12"}}}
 	at := []string{"/vol", "/etc/ssh", "/srv/a/b", "/opt"}
 	var wg sync.WaitGroup

@@ -330,11 +330,6 @@ func (e *Engine) allShared(profiles []*Profile, shared map[*Control]sharedEval, 
 	return true
 }
 
-// runnerInScope says whether the scope gives t the profile of runner i.
-func (e *Engine) runnerInScope(i int, t report.Target) bool {
-	return len(e.Scope.Select([]*Profile{{Name: e.Runners[i].Name()}}, t)) > 0
-}
-
 // volumesTouch says whether reads reach the volumes a shared evaluation was made with or the container's.
 func volumesTouch(reads readSet, shared, vols []string) bool {
 	if len(shared) == 0 && len(vols) == 0 {

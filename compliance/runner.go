@@ -26,11 +26,11 @@ type ProfileRunner interface {
 // the target, and applies the waivers.
 func (e *Engine) runRunners(s *session, out []report.ControlResult) []report.ControlResult {
 	t := &Target{s: s}
-	for _, r := range e.Runners {
+	for i, r := range e.Runners {
 		if s.ctx.Err() != nil {
 			break
 		}
-		if len(e.Scope.Select([]*Profile{{Name: r.Name()}}, s.tgt)) == 0 {
+		if !e.runnerInScope(i, s.tgt) {
 			continue
 		}
 		for _, res := range r.Evaluate(s.ctx, t) {
@@ -39,6 +39,11 @@ func (e *Engine) runRunners(s *session, out []report.ControlResult) []report.Con
 		}
 	}
 	return out
+}
+
+// runnerInScope says whether the scope gives t the profile of runner i.
+func (e *Engine) runnerInScope(i int, t report.Target) bool {
+	return len(e.Scope.Select([]*Profile{{Name: e.Runners[i].Name()}}, t)) > 0
 }
 
 // hdfDependencies is a ProfileRunner whose profile includes other profiles' controls (an InSpec overlay): as

@@ -15,6 +15,7 @@ package bpf
 
 import (
 	"fmt"
+	"os"
 )
 
 // Options tune Open. The zero value is usable.
@@ -37,6 +38,15 @@ type Options struct {
 // the daemon's whole life and, mapped twice for the reader, counts twice in its RSS: 4 MiB cost 8 MiB of the
 // daemon's resident set at rest, a seventh of it.
 const DefaultRingBufferBytes = 1 << 20
+
+// CheckRingBufferBytes says why n cannot be Options.RingBufferBytes: the kernel wants a power of two and a multiple
+// of the page size.
+func CheckRingBufferBytes(n uint32) error {
+	if n&(n-1) != 0 || int(n) < os.Getpagesize() {
+		return fmt.Errorf("ebpf: ring buffer size %d is not a power of two of at least a page", n)
+	}
+	return nil
+}
 
 // UnavailableError says why the kernel side cannot run (no privileges, no BTF, no BPF LSM, ...). The daemon logs
 // it once and keeps scanning without runtime signals.

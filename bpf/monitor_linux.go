@@ -39,8 +39,10 @@ type Monitor struct {
 // *UnavailableError when the kernel or the process's privileges do not allow eBPF. The Monitor closes itself when
 // ctx ends.
 func Open(ctx context.Context, opts Options) (*Monitor, error) {
-	if n := opts.RingBufferBytes; n != 0 && (n&(n-1) != 0 || int(n) < os.Getpagesize()) {
-		return nil, fmt.Errorf("ebpf: ring buffer size %d is not a power of two of at least a page", n)
+	if n := opts.RingBufferBytes; n != 0 {
+		if err := CheckRingBufferBytes(n); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, &UnavailableError{Reason: "no kernel BTF", Err: err}

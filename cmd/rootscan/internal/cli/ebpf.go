@@ -21,8 +21,11 @@ func (r *daemonRun) startEBPF(ctx context.Context, c *daemonConfig, reg promethe
 		return usageError{err.Error()}
 	}
 	ring := int64(c.EBPFRingBuffer)
-	if ring < 4096 || ring > 1<<30 || ring&(ring-1) != 0 {
-		return usageError{fmt.Sprintf("--ebpf-ring-buffer %s: want a power of two from 4KiB to 1GiB", &c.EBPFRingBuffer)}
+	if ring <= 0 || ring > 1<<30 {
+		return usageError{fmt.Sprintf("--ebpf-ring-buffer %s: want at most 1GiB", &c.EBPFRingBuffer)}
+	}
+	if err := bpf.CheckRingBufferBytes(uint32(ring)); err != nil {
+		return usageError{fmt.Sprintf("--ebpf-ring-buffer %s: %v", &c.EBPFRingBuffer, err)}
 	}
 	mon, cgroupMount, st, err := node.OpenEBPF(ctx, mode, c.CgroupRoot, bpf.Options{RingBufferBytes: uint32(ring)})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
 	"github.com/rootscan/rootscan/fsaccess"
 	"github.com/rootscan/rootscan/report"
@@ -40,8 +41,8 @@ type Limits struct {
 	// MaxDirPath leaves out of files() a directory whose path is longer than this many bytes (default 1,024), as
 	// one deeper than MaxDepth is: its entries are not listed, and the controls that read it name it.
 	MaxDirPath int
-	// CostLimit is CEL's runtime cost bound for one expression (default 100,000,000: a few seconds of CPU at
-	// most; files("/") over 100k entries with a filter costs about 2,000,000).
+	// CostLimit is the runtime cost bound for one expression, in the units of costEstimator: about one per operation
+	// (default 100,000,000: a few seconds of CPU at most; a filter over files("/") costs a few units per entry).
 	CostLimit uint64
 	// CheckTimeout bounds one expression's wall time, reads included (default 60s).
 	CheckTimeout time.Duration
@@ -363,27 +364,63 @@ func isFormatKnown(f string) bool {
 	return false
 }
 
-// costEstimator charges the resource functions by the work they do, so CostLimit bounds a check that calls
-// files("/") in a loop, not just one that loops in CEL.
+// costEstimator is CEL's runtime cost model for our checks. The resource functions are charged by the work they do
+// (files() by its entries), so CostLimit bounds a check that calls files("/") in a loop, not just one that loops in
+// CEL. Every other function of CEL's standard library is charged one unit per call, plus one per 256 bytes of the
+// strings and byte strings it is given and one per element of the lists and maps: CostLimit then counts operations,
+// with the bytes they scan, rather than CEL's own byte-weighted model.
+//
+// Why not CEL's model: it charges a regex match by path length times pattern length, so the baseline's credentials
+// control over a tree of long paths (25,000 entries of 1,000 bytes, which a container can write into its upper dir)
+// cost more than the limit and turned from "failed" into "error", and no longer named the file it exists to find.
+// The strings here are bounded before CEL sees them (a path by the listing's MaxDirPath, content by
+// MaxContentBytes), and RE2 is linear, so a check's cost is its operation count times a bounded factor: what the
+// limit must stop is the count growing with the product of listings. Computing CEL's model also counted every
+// string's runes on every call, which was a quarter of an image evaluation's CPU.
 type costEstimator struct{}
 
-// CallCost is asked about every call of every check (string functions and operators on each entry of a files()
-// list included), so it allocates only for the resource functions it charges.
-func (costEstimator) CallCost(function, _ string, _ []ref.Val, result ref.Val) *uint64 {
+// unitCosts are the charges of cheap calls, shared so that CallCost, asked about every call of every check, does not
+// allocate for them (the tracker reads the value and keeps no pointer).
+var unitCosts = func() (c [64]uint64) {
+	for i := range c {
+		c[i] = uint64(i)
+	}
+	return c
+}()
+
+// CallCost implements the cost.ActualCostEstimator; extension functions with a cost model of their own (lists.range,
+// sets) keep it, as CEL asks theirs first.
+func (costEstimator) CallCost(function, _ string, args []ref.Val, result ref.Val) *uint64 {
 	switch function {
 	case "files", "glob", "packages", "users", "groups":
-		var c uint64
-		if l, ok := result.(interface{ Size() ref.Val }); ok {
-			if n, ok := l.Size().(types.Int); ok {
-				c = uint64(n) + 1
+		var n uint64
+		if l, ok := result.(traits.Sizer); ok {
+			if size, ok := l.Size().(types.Int); ok && size >= 0 {
+				n = uint64(size) + 1
 			}
 		}
-		return &c
+		return &n
 	case "file", "directory", "which", "parse_config":
-		c := uint64(10)
-		return &c
+		return &unitCosts[10]
 	}
-	return nil
+	c := uint64(1)
+	for _, a := range args {
+		switch v := a.(type) {
+		case types.String:
+			c += uint64(len(v)) >> 8
+		case types.Bytes:
+			c += uint64(len(v)) >> 8
+		case traits.Lister, traits.Mapper:
+			if n, ok := v.(traits.Sizer).Size().(types.Int); ok && n > 0 {
+				c += uint64(n)
+			}
+		}
+	}
+	if c < uint64(len(unitCosts)) {
+		return &unitCosts[c]
+	}
+	big := c // only this copy escapes: c on the heap would cost every call an allocation
+	return &big
 }
 
 // ctxReader stops a long read (hashing a big file) when the evaluation's context ends.

@@ -75,6 +75,11 @@ func (a *Access) Runtime() string {
 // Close releases the mounts first, then the connections. A mount that could not be released is logged and returned.
 func (a *Access) Close() error {
 	var errs []error
+	if a.Roots != nil {
+		if err := a.Roots.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close upper dirs: %w", err))
+		}
+	}
 	if a.Mounter != nil {
 		if err := a.Mounter.Close(); err != nil {
 			a.log.Error("release mounts", "dir", a.Mounter.Dir(), "err", err)

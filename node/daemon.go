@@ -489,10 +489,19 @@ func (d *Daemon) remove(ctx context.Context, id string) {
 		d.Runtime.Forget(id)
 	}
 	d.inUse.forget(id)
+	if f, ok := d.Views.(viewForgetter); ok {
+		f.Forget(id)
+	}
 	if ok {
 		d.Publisher.Remove(ctx, t.target)
 		d.logger().Info("container gone", "container", id, "name", t.target.Name())
 	}
+}
+
+// viewForgetter is a Views that holds something of a container between checks (ContainerRoots keeps its upper dir
+// open) and lets go of it when the container is gone.
+type viewForgetter interface {
+	Forget(containerID string)
 }
 
 // check brings one container up to date.

@@ -23,7 +23,46 @@ type ContainerRoots struct {
 	ProcRoot string
 	Options  fsaccess.Options
 
-	snaps snapshotMemo
+	snaps  snapshotMemo
+	uppers upperRoots
+}
+
+// upperRoots keeps each container's upper dir open from one check to the next, until Forget or Close: opening it
+// (the snapshot's path walked, an openat2 probe, a /proc descriptor) was a fifth of an unchanged container's
+// re-check. Bounded like snapshotMemo: past maxSnapshotMemo open dirs, further ones are opened per check.
+type upperRoots struct {
+	mu sync.Mutex
+	m  map[string]*fsaccess.Root // by container ID
+}
+
+// keptRoot is an upper dir ContainerRoots keeps open: the check's Close leaves it open.
+type keptRoot struct{ *fsaccess.Root }
+
+func (keptRoot) Close() error { return nil }
+
+// Forget closes the container's upper dir, kept open since its first check; the daemon calls it when the container
+// is gone.
+func (r *ContainerRoots) Forget(containerID string) {
+	r.uppers.mu.Lock()
+	root := r.uppers.m[containerID]
+	delete(r.uppers.m, containerID)
+	r.uppers.mu.Unlock()
+	if root != nil {
+		root.Close()
+	}
+}
+
+// Close closes every upper dir kept open.
+func (r *ContainerRoots) Close() error {
+	r.uppers.mu.Lock()
+	m := r.uppers.m
+	r.uppers.m = nil
+	r.uppers.mu.Unlock()
+	var errs []error
+	for _, root := range m {
+		errs = append(errs, root.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // snapshotMemo keeps what the snapshotter said of a container's active snapshot: its parent and its mounts never
@@ -162,12 +201,18 @@ func (r *ContainerRoots) OpenView(ctx context.Context, c cri.Container, view fsa
 // directory), only regular files are ever opened and nothing is written; NoXDev keeps the walk on the directory's
 // own filesystem, as the bind (not rbind) did.
 func (r *ContainerRoots) openUpper(ctx context.Context, c cri.Container, mounts []mount.Mount) (Root, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.uppers.mu.Lock()
+	kept := r.uppers.m[c.ID]
+	r.uppers.mu.Unlock()
+	if kept != nil {
+		return keptRoot{kept}, nil
+	}
 	dir, err := upperDir(mounts)
 	if err != nil {
 		return nil, fmt.Errorf("upper dir of %s: %w", c.ID, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
 	}
 	opts := r.Options
 	opts.NoXDev = true
@@ -175,7 +220,20 @@ func (r *ContainerRoots) openUpper(ctx context.Context, c cri.Container, mounts 
 	if err != nil {
 		return nil, fmt.Errorf("upper dir of %s: %w", c.ID, err)
 	}
-	return root, nil
+	r.uppers.mu.Lock()
+	defer r.uppers.mu.Unlock()
+	if r.uppers.m == nil {
+		r.uppers.m = map[string]*fsaccess.Root{}
+	}
+	if other := r.uppers.m[c.ID]; other != nil {
+		root.Close() // two checks of one container at once (the daemon never runs them, the one-shot scan may)
+		return keptRoot{other}, nil
+	}
+	if len(r.uppers.m) >= maxSnapshotMemo {
+		return root, nil
+	}
+	r.uppers.m[c.ID] = root
+	return keptRoot{root}, nil
 }
 
 // upperDir is the upperdir of a snapshot's single overlay mount. Other shapes have no separate upper dir and give

@@ -292,6 +292,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			retryTimer.Stop()
 			d.queue.close()
 			wg.Wait()
+			d.imageEvals.flush()
 			return nil
 		case <-tick.C:
 			resync()

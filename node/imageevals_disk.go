@@ -74,18 +74,18 @@ func (s *evalStore) load(key imageEvalKey, ic ImageCheck) *compliance.ImageEval 
 	return ie
 }
 
-// save writes ie as key's evaluation, replacing the file whole (see writeFileAtomic).
-func (s *evalStore) save(key imageEvalKey, ie *compliance.ImageEval) {
-	if s == nil {
-		return
-	}
-	b, err := ie.Encode(key.chain)
+// write stores b, key's evaluation as ImageEval.Encode gave it (with encErr), replacing the file whole (see
+// writeFileAtomic). It says whether the evaluation is stored, or had nothing to store (nil b).
+func (s *evalStore) write(key imageEvalKey, b []byte, encErr error) bool {
+	err := encErr
 	if err == nil && b != nil {
 		err = writeFileAtomic(s.file(key), b)
 	}
 	if err != nil {
 		s.log.Warn("store image evaluation; a restart evaluates the image again", "chain", key.chain, "err", err)
+		return false
 	}
+	return true
 }
 
 // prune removes the files of images not in keep that were not used since cutoff, and temporary files left by a crash.

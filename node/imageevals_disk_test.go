@@ -1,15 +1,21 @@
 package node
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rootscan/rootscan/compliance"
+	"github.com/rootscan/rootscan/fsaccess"
+	"github.com/rootscan/rootscan/report"
+	"github.com/rootscan/rootscan/scan"
 )
 
 // loadCounter is an ImageCheck whose LoadImageEval only counts the bytes it was given.
@@ -71,5 +77,77 @@ func TestEvalStoreBoundsAndPrune(t *testing.T) {
 	}
 	if _, err := os.Stat(s.file(kept)); err != nil {
 		t.Errorf("the kept image's file: %v", err)
+	}
+}
+
+// Checks queue their image evaluations for storing and one writer stores them off the checks' path: saves from
+// many checks at once are neither lost nor torn, flush (the daemon's stop) leaves every change on disk, the file
+// loads as the evaluation, and an evaluation stored once is not written again until it changes.
+func TestImageEvalsStoredByOneWriter(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openEvalStore(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := compliance.NewLive(compliance.Sources{Profiles: []string{compliance.Baseline}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker := &compliance.Checker{Profiles: live}
+	lower := filepath.Join(dir, "image")
+	writeTree(t, lower, overlayImage)
+	image, err := fsaccess.OpenDir(lower, fsaccess.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer image.Close()
+	x := &imageEvals{store: s}
+	chains := []string{"sha256:aa", "sha256:bb", "sha256:cc"}
+	evals := map[string]*compliance.ImageEval{}
+	for _, chain := range chains {
+		ie := x.get(imageEvalKey{chain, 0}, checker)
+		rep := report.Report{Result: &report.Result{}}
+		if _, err := checker.CheckDelta(context.Background(), ie, func() (scan.FS, error) { return image, nil },
+			func() (scan.FS, error) { return image, nil }, compliance.Delta{}, &rep); err != nil {
+			t.Fatal(err)
+		}
+		evals[chain] = ie
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			chain := chains[i%len(chains)]
+			x.save(chain, []*compliance.ImageEval{evals[chain]})
+		}()
+	}
+	wg.Wait()
+	x.flush()
+	for _, chain := range chains {
+		key := imageEvalKey{chain, 0}
+		got := s.load(key, checker)
+		if got == nil {
+			t.Fatalf("%s: nothing stored", chain)
+		}
+		gb, err1 := got.Encode(chain)
+		wb, err2 := evals[chain].Encode(chain)
+		if err1 != nil || err2 != nil || len(wb) == 0 || !bytes.Equal(gb, wb) {
+			t.Errorf("%s: the stored evaluation is not the one saved (%v, %v)", chain, err1, err2)
+		}
+		if e := x.m[key]; e.saved != evals[chain].Generation() {
+			t.Errorf("%s: saved generation %d, want %d", chain, e.saved, evals[chain].Generation())
+		}
+	}
+	// Unchanged since stored: saving again writes nothing (the file keeps its old time).
+	old := time.Now().Add(-time.Hour)
+	p := s.file(imageEvalKey{chains[0], 0})
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	x.save(chains[0], []*compliance.ImageEval{evals[chains[0]]})
+	x.flush()
+	if fi, err := os.Stat(p); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("an unchanged evaluation was written again (%v)", err)
 	}
 }

@@ -119,7 +119,9 @@ test: deps vet bpf-check containerd2 containerd17 deploy-tools kube
 define gotest
 	@echo "==> go test against containerd $(1)"
 	set -o pipefail; ROOTSCAN_INTEGRATION=require ROOTSCAN_CONTAINERD=$(2) $(GO) test -count=1 -timeout 30m -v $(3) \
-		| tee $(TESTLOG)-$(1).log | grep -E '^(ok|FAIL|--- (FAIL|SKIP)|panic:)'
+		| tee $(TESTLOG)-$(1).log | grep -E '^(ok|FAIL|--- (FAIL|SKIP)|panic:)' \
+		|| { echo "what the failing packages' tests said (the whole log: $(TESTLOG)-$(1).log):"; \
+			scripts/test-failures.sh $(TESTLOG)-$(1).log; exit 1; }
 	@! grep -E -e '--- SKIP' $(TESTLOG)-$(1).log || { echo "tests were skipped: CI requires them to run"; exit 1; }
 endef
 

@@ -621,6 +621,19 @@ func (e *e2e) noScannerPods(t *testing.T, metrics string) {
 	}
 	if own := e.recv.matching(func(ev exporter.Event) bool { return ev.Namespace == "rootscan" }); len(own) > 0 {
 		t.Errorf("%d events about scanner pods, e.g. %s %s/%s", len(own), own[0].Type, own[0].Namespace, own[0].Pod)
+		// Which daemon sent them, and when, is what tells one cause from another: name every one, and say which
+		// scanner pods there were and what they logged.
+		for _, ev := range own {
+			t.Logf("event about a scanner pod: %s at %s node %s pod %s container %s (%s) error %q", ev.Type,
+				ev.Time.Format(time.RFC3339Nano), ev.Node, ev.Pod, ev.Container, ev.ContainerID, ev.Error)
+		}
+		pods, _ := e.c.Kubectl(context.Background(), "-n", "rootscan", "get", "pods", "-o", "wide", "--show-labels")
+		t.Logf("scanner pods now:\n%s", pods)
+		for _, pod := range strings.Fields(e.kubectl(t, context.Background(), "", "-n", "rootscan", "get", "pods", "-o",
+			`jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}`)) {
+			logs, _ := e.c.Kubectl(context.Background(), "-n", "rootscan", "logs", pod, "--tail=40")
+			t.Logf("log of %s:\n%s", pod, logs)
+		}
 	}
 }
 

@@ -224,14 +224,13 @@ func dirBytes(b testing.TB, dir string) int64 {
 
 // waitLogDuration waits for the n-th daemon log line with msg and returns its duration field.
 func waitLogDuration(b testing.TB, d *daemonProc, msg string, n int) time.Duration {
-	re := regexp.MustCompile(`msg="` + regexp.QuoteMeta(msg) + `".*duration=(\S+)`)
 	var got time.Duration
 	waitUntil(b, "daemon log "+msg, 5*time.Minute, func() bool {
-		m := re.FindAllStringSubmatch(d.stderr.String(), -1)
-		if len(m) <= n {
+		ds := logDurations(d, msg)
+		if len(ds) <= n {
 			return false
 		}
-		got, _ = time.ParseDuration(m[n][1])
+		got = ds[n]
 		return true
 	})
 	return got

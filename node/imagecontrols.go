@@ -166,7 +166,7 @@ func (x *imageEvals) write(key imageEvalKey, ie *compliance.ImageEval) {
 	}
 	b, err := ie.Encode(key.chain)
 	e.mu.Unlock()
-	if ok := x.store.write(key, b, err); ok {
+	if x.store.write(key, b, err) {
 		e.mu.Lock()
 		e.saved = max(e.saved, gen)
 		e.mu.Unlock()

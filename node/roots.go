@@ -28,8 +28,8 @@ type ContainerRoots struct {
 }
 
 // upperRoots keeps each container's upper dir open from one check to the next, until Forget or Close: opening it
-// (the snapshot's path walked, an openat2 probe, a /proc descriptor) was a fifth of an unchanged container's
-// re-check. Bounded like snapshotMemo: past maxSnapshotMemo open dirs, further ones are opened per check.
+// (the snapshot's path walked, an openat2 probe, a /proc descriptor) was a quarter of reading an unchanged
+// ten-entry upper dir (64 against 47 microseconds). Bounded like snapshotMemo: past maxSnapshotMemo open dirs, further ones are opened per check.
 type upperRoots struct {
 	mu sync.Mutex
 	m  map[string]*fsaccess.Root // by container ID

@@ -629,8 +629,9 @@ func (e *e2e) noScannerPods(t *testing.T, metrics string) {
 		}
 		pods, _ := e.c.Kubectl(context.Background(), "-n", "rootscan", "get", "pods", "-o", "wide", "--show-labels")
 		t.Logf("scanner pods now:\n%s", pods)
-		for _, pod := range strings.Fields(e.kubectl(t, context.Background(), "", "-n", "rootscan", "get", "pods", "-o",
-			`jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}`)) {
+		names, _ := e.c.Kubectl(context.Background(), "-n", "rootscan", "get", "pods", "-o",
+			`jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}`)
+		for _, pod := range strings.Fields(names) {
 			logs, _ := e.c.Kubectl(context.Background(), "-n", "rootscan", "logs", pod, "--tail=40")
 			t.Logf("log of %s:\n%s", pod, logs)
 		}

@@ -139,15 +139,15 @@ func BenchmarkBaselineRealRoot(b *testing.B) {
 }
 
 // baselineEngine loads the built-in baseline, as `rootscan scan` does by default.
-func baselineEngine(b *testing.B) *Engine {
-	b.Helper()
+func baselineEngine(tb testing.TB) *Engine {
+	tb.Helper()
 	l, err := NewLoader(Limits{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	ps, err := l.Load(Baseline)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return NewEngine(l, ps)
 }

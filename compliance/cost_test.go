@@ -48,16 +48,8 @@ func TestBaselineOverLongPathsWithinCostLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	l, err := NewLoader(Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := l.Load(Baseline)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]string{"container-baseline-09": "/root/.ssh/id_ed25519", "container-baseline-10": "/root/.netrc"}
-	for _, r := range NewEngine(l, ps).Evaluate(context.Background(), root, report.Target{}, nil, &report.Result{}) {
+	for _, r := range baselineEngine(t).Evaluate(context.Background(), root, report.Target{}, nil, &report.Result{}) {
 		if r.Status == report.ControlError {
 			t.Errorf("%s: error: %s", r.ID, r.Message)
 		}

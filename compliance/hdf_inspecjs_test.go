@@ -37,15 +37,7 @@ console.log(JSON.stringify(out));
 // every control is the one rootscan reported.
 func TestHDFHeimdallStatus(t *testing.T) {
 	dir := inspecjs(t)
-	l, err := NewLoader(Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := l.Load(Baseline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := NewEngine(l, ps)
+	e := baselineEngine(t)
 	f := newFixture(t, testFiles)
 	f.chmod(t, "etc/shadow", 0o644) // a world-readable shadow makes a control fail
 	rs := e.Evaluate(context.Background(), f.root, report.Target{Config: &report.ImageConfig{User: "root"}}, nil, &report.Result{})
